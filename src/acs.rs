@@ -1,0 +1,221 @@
+//! The adaptive cropping strategy (ACS): any frame size runs through any network of the family.
+//!
+//! - **Padding**: sides are padded (edge-replicated) to the multiple the network needs
+//!   (IMDN_AS: 4) and the output is cropped back to exactly `scale ×` the input size.
+//! - **Tiling**: a large frame is split into equal, overlapping tiles (the authors' 4-quadrant
+//!   `crop_forward` is the 2×2 case), run in batches, and stitched: each output pixel is taken
+//!   from the one tile whose share (the middle of the overlaps) covers it, so tile borders,
+//!   where the convolutions saw padding, are cropped away. Peak memory is bounded by the batch of
+//!   tiles, whatever the frame size.
+//!
+//! Frames here are planar RGB f32 (CHW, 3 planes).
+
+use candle_core::{Device, Tensor};
+
+use crate::{Error, Result};
+
+/// How a frame is cut before it meets the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acs {
+    /// Tile side in input pixels; 0 runs the whole frame at once.
+    pub tile: usize,
+    /// Overlap between neighbouring tiles in input pixels (each side sees `overlap / 2` of
+    /// context beyond its share).
+    pub overlap: usize,
+    /// Tiles per network call.
+    pub batch: usize,
+}
+
+impl Default for Acs {
+    fn default() -> Self {
+        Self {
+            tile: 0,
+            overlap: 16,
+            batch: 4,
+        }
+    }
+}
+
+/// One tile's placement along one axis: the tile covers `start..start + len` and owns
+/// (writes to the output) `own_start..own_end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub own_start: usize,
+    pub own_end: usize,
+}
+
+/// Places equal tiles of `tile` pixels with at least `overlap` pixels of overlap over `len`
+/// pixels. Starts are multiples of `multiple` when `tile`, `overlap` and `len` are, so tiles
+/// see the same stride-2 alignment as the whole frame. The last tile is pushed back to end at
+/// `len` rather than padded.
+pub fn spans(len: usize, tile: usize, overlap: usize) -> Vec<Span> {
+    if tile >= len || tile == 0 {
+        return vec![Span {
+            start: 0,
+            own_start: 0,
+            own_end: len,
+        }];
+    }
+    let step = tile.saturating_sub(overlap).max(1);
+    // enough tiles that the last start, (count − 1)·step, reaches len − tile
+    let count = (len - tile).div_ceil(step) + 1;
+    let starts: Vec<usize> = (0..count).map(|i| (i * step).min(len - tile)).collect();
+    let mut out = Vec::with_capacity(count);
+    for (i, &start) in starts.iter().enumerate() {
+        // the share boundary is the middle of the overlap with each neighbour
+        let own_start = if i == 0 {
+            0
+        } else {
+            (starts[i - 1] + tile + start) / 2
+        };
+        let own_end = match starts.get(i + 1) {
+            Some(&next) => (start + tile + next) / 2,
+            None => len,
+        };
+        out.push(Span {
+            start,
+            own_start,
+            own_end,
+        });
+    }
+    out
+}
+
+/// Copies planar `src` (`w`×`h`) into a `pw`×`ph` frame, replicating the last row and column.
+pub fn pad_edge(src: &[f32], w: usize, h: usize, pw: usize, ph: usize) -> Vec<f32> {
+    let mut out = vec![0.0; 3 * pw * ph];
+    for c in 0..3 {
+        let plane = &src[c * w * h..(c + 1) * w * h];
+        for y in 0..ph {
+            let row = &plane[y.min(h - 1) * w..][..w];
+            let dst = &mut out[(c * ph + y) * pw..][..pw];
+            dst[..w].copy_from_slice(row);
+            dst[w..].fill(row[w - 1]);
+        }
+    }
+    out
+}
+
+/// Copies the `tw`×`th` window at (`x`, `y`) of planar `src` (`w`×`h`) into `dst`.
+fn crop_into(
+    src: &[f32],
+    (w, h): (usize, usize),
+    (x, y): (usize, usize),
+    (tw, th): (usize, usize),
+    dst: &mut [f32],
+) {
+    for c in 0..3 {
+        for r in 0..th {
+            let from = &src[(c * h + y + r) * w + x..][..tw];
+            dst[(c * th + r) * tw..][..tw].copy_from_slice(from);
+        }
+    }
+}
+
+/// What ACS needs of a network: a batch NCHW in, a batch NCHW out, `scale ×` larger.
+pub trait Forward {
+    fn forward_batch(&self, input: &Tensor) -> Result<Tensor>;
+}
+
+impl Acs {
+    /// Runs `net` over planar `input` (`w`×`h`) and returns the planar output, exactly
+    /// `scale·w` × `scale·h`. `multiple` is the side multiple the network needs.
+    pub fn run(
+        &self,
+        net: &dyn Forward,
+        device: &Device,
+        input: &[f32],
+        (w, h): (usize, usize),
+        scale: usize,
+        multiple: usize,
+    ) -> Result<Vec<f32>> {
+        if w == 0 || h == 0 || input.len() != 3 * w * h {
+            return Err(Error::InvalidInput(format!(
+                "frame of {w}×{h} needs {} floats, got {}",
+                3 * w * h,
+                input.len()
+            )));
+        }
+        let m = multiple.max(1);
+        let (pw, ph) = (w.next_multiple_of(m), h.next_multiple_of(m));
+        let padded;
+        let frame = if (pw, ph) == (w, h) {
+            input
+        } else {
+            padded = pad_edge(input, w, h, pw, ph);
+            &padded
+        };
+        let tile = self.tile.next_multiple_of(m);
+        let overlap = self.overlap.next_multiple_of(m);
+        let xs = spans(pw, tile, overlap);
+        let ys = spans(ph, tile, overlap);
+        let (tw, th) = (tile_len(pw, tile), tile_len(ph, tile));
+        let (ow, oh) = (w * scale, h * scale);
+        let mut out = vec![0.0f32; 3 * ow * oh];
+        let tiles: Vec<(Span, Span)> = ys
+            .iter()
+            .flat_map(|&y| xs.iter().map(move |&x| (x, y)))
+            .collect();
+        let mut batch_in = Vec::new();
+        for group in tiles.chunks(self.batch.max(1)) {
+            batch_in.clear();
+            batch_in.resize(group.len() * 3 * tw * th, 0.0);
+            for (i, (x, y)) in group.iter().enumerate() {
+                let dst = &mut batch_in[i * 3 * tw * th..][..3 * tw * th];
+                crop_into(frame, (pw, ph), (x.start, y.start), (tw, th), dst);
+            }
+            let t = Tensor::from_slice(&batch_in, (group.len(), 3, th, tw), device)?;
+            let result = net.forward_batch(&t)?;
+            let expected = [group.len(), 3, th * scale, tw * scale];
+            if result.dims() != expected {
+                return Err(Error::Model(format!(
+                    "network returned {:?} for a {:?} batch, expected {expected:?}",
+                    result.dims(),
+                    t.dims()
+                )));
+            }
+            let result = result.flatten_all()?.to_vec1::<f32>()?;
+            for (i, (x, y)) in group.iter().enumerate() {
+                let tile_out = &result[i * 3 * tw * th * scale * scale..];
+                paste(
+                    tile_out,
+                    (tw * scale, th * scale),
+                    (x, y),
+                    scale,
+                    &mut out,
+                    (ow, oh),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn tile_len(len: usize, tile: usize) -> usize {
+    if tile == 0 { len } else { tile.min(len) }
+}
+
+/// Writes the share of one output tile into the output frame, clipped to the output size
+/// (which drops the padding).
+fn paste(
+    tile: &[f32],
+    (tw, th): (usize, usize),
+    (x, y): (&Span, &Span),
+    s: usize,
+    out: &mut [f32],
+    (ow, oh): (usize, usize),
+) {
+    let (x0, x1) = (x.own_start * s, (x.own_end * s).min(ow));
+    let (y0, y1) = (y.own_start * s, (y.own_end * s).min(oh));
+    if x0 >= x1 || y0 >= y1 {
+        return;
+    }
+    for c in 0..3 {
+        for oy in y0..y1 {
+            let ty = oy - y.start * s;
+            let src = &tile[(c * th + ty) * tw + (x0 - x.start * s)..][..x1 - x0];
+            out[(c * oh + oy) * ow + x0..][..x1 - x0].copy_from_slice(src);
+        }
+    }
+}

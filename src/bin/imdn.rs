@@ -1,0 +1,388 @@
+//! `imdn`: upscale images, convert checkpoints, evaluate on a benchmark set, describe weights,
+//! time the network.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{Device, Tensor};
+use clap::{Args, Parser, Subcommand};
+
+use imdn::acs::Acs;
+use imdn::engine::{DeviceChoice, Upscaler};
+use imdn::eval::{LrSource, evaluate, read_rgb};
+use imdn::model::{Config, Variant, parameter_count};
+use imdn::weights;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "imdn",
+    version,
+    about = "IMDN super-resolution (Hui et al., ACM MM 2019)"
+)]
+struct Cli {
+    /// CPU threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Upscale an image (PNG, JPEG, BMP).
+    Upscale(UpscaleArgs),
+    /// Convert a PyTorch checkpoint (legacy or zip .pth) or safetensors file to safetensors.
+    Convert { input: PathBuf, output: PathBuf },
+    /// Evaluate on a folder of HR images: PSNR/SSIM on Y, as the authors' protocol.
+    Eval(EvalArgs),
+    /// Describe a weights file: variant, scale, parameter count.
+    Info { weights: PathBuf },
+    /// Time the network on a random frame.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Weights file: safetensors or the authors' PyTorch .pth.
+    #[arg(long)]
+    weights: PathBuf,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// ACS tile side in input pixels; 0 = whole frame. Default: whole frame up to 512×512
+    /// network input pixels, 256-pixel tiles above.
+    #[arg(long)]
+    tile: Option<usize>,
+    /// Overlap between ACS tiles, in input pixels.
+    #[arg(long, default_value_t = 16)]
+    overlap: usize,
+}
+
+#[derive(Args)]
+struct UpscaleArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Scale factor. IMDN/RTC: the model's scale (default). IMDN_AS: any factor ≥ 1.
+    #[arg(long, conflicts_with_all = ["width", "height"])]
+    scale: Option<f64>,
+    /// Output width (with --height): exact target size.
+    #[arg(long, requires = "height")]
+    width: Option<usize>,
+    /// Output height (with --width).
+    #[arg(long, requires = "width")]
+    height: Option<usize>,
+    input: PathBuf,
+    output: PathBuf,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Folder of HR images.
+    #[arg(long)]
+    hr: PathBuf,
+    /// Folder of LR images (NAME.ext or NAMEx{scale}.ext for each HR NAME.ext).
+    #[arg(
+        long,
+        conflicts_with = "downscale",
+        required_unless_present = "downscale"
+    )]
+    lr: Option<PathBuf>,
+    /// Make the LR images from HR with our MATLAB-style bicubic.
+    #[arg(long)]
+    downscale: bool,
+    #[arg(long)]
+    scale: usize,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Input frame size, WxH.
+    #[arg(long, default_value = "640x360")]
+    size: String,
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+    /// Print a JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let threads = cli
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // SAFETY: no other thread exists yet; candle reads RAYON_NUM_THREADS when it sizes its pools.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+    match cli.command {
+        Command::Upscale(a) => upscale(a),
+        Command::Convert { input, output } => convert(&input, &output),
+        Command::Eval(a) => eval(a),
+        Command::Info { weights } => info(&weights),
+        Command::Bench(a) => bench(a, threads),
+    }
+}
+
+fn parse_device(s: &str) -> Result<DeviceChoice> {
+    Ok(match s {
+        "auto" => DeviceChoice::Auto,
+        "cpu" => DeviceChoice::Cpu,
+        "cuda" => DeviceChoice::Cuda(0),
+        other => match other.strip_prefix("cuda:").map(str::parse) {
+            Some(Ok(id)) => DeviceChoice::Cuda(id),
+            _ => bail!("unknown device {other:?}: use cpu, cuda, cuda:N or auto"),
+        },
+    })
+}
+
+/// Loads the weights on the chosen device with the chosen tiling.
+fn load(run: &RunArgs) -> Result<Upscaler> {
+    let device = parse_device(&run.device)?.open()?;
+    let mut up = Upscaler::load(&run.weights, &device)?;
+    up.acs = Acs {
+        tile: run.tile.unwrap_or(0),
+        overlap: run.overlap,
+        ..Acs::default()
+    };
+    Ok(up)
+}
+
+/// With no --tile: whole frames up to 512×512 network-input pixels, 256-pixel tiles above.
+fn auto_tile(up: &mut Upscaler, run: &RunArgs, net_input: (usize, usize)) {
+    if run.tile.is_none() {
+        up.acs.tile = if net_input.0 * net_input.1 > 512 * 512 {
+            256
+        } else {
+            0
+        };
+    }
+}
+
+fn upscale(a: UpscaleArgs) -> Result<()> {
+    let mut up = load(&a.run)?;
+    let img = read_rgb(&a.input)?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let config = *up.config();
+    let out = match (a.width, a.height, a.scale) {
+        (Some(ow), Some(oh), _) => (ow, oh),
+        (_, _, Some(s)) => {
+            if !(s >= 1.0 && s.is_finite()) {
+                bail!("--scale must be a number ≥ 1, got {s}");
+            }
+            (
+                (w as f64 * s).round() as usize,
+                (h as f64 * s).round() as usize,
+            )
+        }
+        _ if config.variant == Variant::As => {
+            bail!("IMDN_AS weights need --scale or --width/--height")
+        }
+        _ => (w * config.net_scale(), h * config.net_scale()),
+    };
+    if config.variant != Variant::As && out != (w * config.net_scale(), h * config.net_scale()) {
+        eprintln!(
+            "note: {config} makes {}×{}; resizing that to {}×{} with bicubic",
+            w * config.net_scale(),
+            h * config.net_scale(),
+            out.0,
+            out.1
+        );
+    }
+    let net_input = if config.variant == Variant::As {
+        out
+    } else {
+        (w, h)
+    };
+    auto_tile(&mut up, &a.run, net_input);
+    let t0 = Instant::now();
+    let pixels = up.upscale_u8(img.as_raw(), (w, h), 3, out)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let result = image::RgbImage::from_raw(out.0 as u32, out.1 as u32, pixels)
+        .context("output buffer has the wrong size")?;
+    result
+        .save(&a.output)
+        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    eprintln!(
+        "{} {}×{} → {}×{} with {config} in {secs:.2} s: {}",
+        a.input.display(),
+        w,
+        h,
+        out.0,
+        out.1,
+        a.output.display()
+    );
+    Ok(())
+}
+
+fn convert(input: &Path, output: &Path) -> Result<()> {
+    let tensors = weights::load(input)?;
+    let described = match Config::detect(&tensors) {
+        Ok(c) => c.to_string(),
+        Err(e) => format!("not a known IMDN variant ({e})"),
+    };
+    weights::save_safetensors(&tensors, output)?;
+    eprintln!(
+        "{} → {}: {} tensors, {} parameters, {described}",
+        input.display(),
+        output.display(),
+        tensors.len(),
+        parameter_count(&tensors)
+    );
+    Ok(())
+}
+
+fn info(path: &Path) -> Result<()> {
+    let tensors = weights::load(path)?;
+    let config =
+        Config::detect(&tensors).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    println!("file: {}", path.display());
+    println!("variant: {}", config.variant.name());
+    match config.variant {
+        Variant::As => println!("scale: any (output size = bicubic-upscaled input size)"),
+        _ => println!("scale: {}", config.net_scale()),
+    }
+    println!("channels: {}", config.channels);
+    println!("blocks: {}", config.blocks);
+    println!("parameters: {}", parameter_count(&tensors));
+    println!(
+        "GFLOP per megapixel of network input: {:.1}",
+        config.flops_per_pixel() * 1e6 / 1e9
+    );
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let s = a.scale;
+    let mut up = load(&a.run)?;
+    if a.run.tile.is_none() {
+        // benchmark images are small: whole frames, as the authors evaluate
+        up.acs.tile = 0;
+    }
+    let lr = match &a.lr {
+        Some(dir) => LrSource::Folder(dir),
+        None => LrSource::Downscale,
+    };
+    let report = evaluate(&mut up, &a.hr, lr, s, |r| {
+        eprintln!(
+            "{:>12}  PSNR {:.4} dB  SSIM {:.5}  (bicubic {:.4} / {:.5})",
+            r.name, r.psnr_y, r.ssim_y, r.bicubic_psnr_y, r.bicubic_ssim_y
+        )
+    })?;
+    let (mp, ms) = report.mean_sr();
+    let (bp, bs) = report.mean_bicubic();
+    if a.json {
+        let images: Vec<_> = report
+            .images
+            .iter()
+            .map(|r| serde_json::json!({"name": r.name, "psnr_y": r.psnr_y, "ssim_y": r.ssim_y}))
+            .collect();
+        let out = serde_json::json!({
+            "weights": a.run.weights.display().to_string(),
+            "model": up.config().to_string(),
+            "scale": s,
+            "images": images,
+            "mean": {"psnr_y": mp, "ssim_y": ms},
+            "bicubic": {"psnr_y": bp, "ssim_y": bs},
+        });
+        println!("{out}");
+    } else {
+        println!("{:>12}  {:>10}  {:>8}", "", "PSNR (Y)", "SSIM (Y)");
+        for r in &report.images {
+            println!("{:>12}  {:>10.4}  {:>8.5}", r.name, r.psnr_y, r.ssim_y);
+        }
+        println!("{:>12}  {:>10.4}  {:>8.5}", "mean", mp, ms);
+        println!("{:>12}  {:>10.4}  {:>8.5}", "bicubic", bp, bs);
+    }
+    Ok(())
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize)> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .context("size must be WxH, e.g. 640x360")?;
+    let size = (w.trim().parse()?, h.trim().parse()?);
+    if size.0 == 0 || size.1 == 0 {
+        bail!("size {s} is empty");
+    }
+    Ok(size)
+}
+
+/// Median, min and max of durations in ms.
+fn stats(mut ms: Vec<f64>) -> (f64, f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    (ms[ms.len() / 2], ms[0], ms[ms.len() - 1])
+}
+
+/// f32 GEMM throughput of this machine through candle's matmul, for the efficiency figure.
+fn gemm_gflops(device: &Device) -> Result<f64> {
+    let n = 1024;
+    let a = Tensor::randn(0f32, 1.0, (n, n), device)?;
+    let b = Tensor::randn(0f32, 1.0, (n, n), device)?;
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let c = a.matmul(&b)?;
+        device.synchronize()?;
+        drop(c);
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    Ok(2.0 * (n * n * n) as f64 / best / 1e9)
+}
+
+fn bench(a: BenchArgs, threads: usize) -> Result<()> {
+    let (w, h) = parse_size(&a.size)?;
+    let mut up = load(&a.run)?;
+    auto_tile(&mut up, &a.run, (w, h));
+    let config = *up.config();
+    let frame: Vec<f32> = (0..3 * w * h)
+        .map(|i| ((i * 7919) % 256) as f32 / 255.0)
+        .collect();
+    let gemm = gemm_gflops(up.device())?;
+    eprintln!(
+        "{config} on {w}×{h}, {threads} threads, {} iterations (+1 warm-up)",
+        a.iters
+    );
+    up.forward_planar(&frame, (w, h))?;
+    let mut times = Vec::new();
+    for i in 0..a.iters.max(1) {
+        let t0 = Instant::now();
+        up.forward_planar(&frame, (w, h))?;
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+        eprintln!("  iteration {}: {:.1} ms", i + 1, times[i]);
+    }
+    let (median, min, max) = stats(times);
+    let gflop = config.flops_per_pixel() * (w * h) as f64 / 1e9;
+    let gflops = gflop / (median / 1e3);
+    println!(
+        "{config} {w}x{h}: median {median:.1} ms (min {min:.1}, max {max:.1}), {gflop:.2} GFLOP/frame, \
+         {gflops:.1} GFLOP/s; GEMM {gemm:.1} GFLOP/s; efficiency {:.0}%",
+        100.0 * gflops / gemm
+    );
+    if a.json {
+        let out = serde_json::json!({
+            "model": config.to_string(),
+            "size": format!("{w}x{h}"),
+            "threads": threads,
+            "iters": a.iters,
+            "ms_per_frame": median,
+            "ms_min": min,
+            "ms_max": max,
+            "gflop_per_frame": gflop,
+            "gflops_per_s": gflops,
+            "gemm_gflops_per_s": gemm,
+            "efficiency": gflops / gemm,
+        });
+        println!("{out}");
+    }
+    Ok(())
+}

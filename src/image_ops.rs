@@ -1,0 +1,591 @@
+//! Pixel conversion, BT.601 luma and a MATLAB-style bicubic `imresize`.
+//!
+//! Conventions: 8-bit images are interleaved HWC (row-major, `channels` values per pixel, the
+//! first three being R, G, B); float images are planar CHW `f32` in [0, 1].
+//!
+//! The resize reproduces MATLAB's `imresize(img, [h w], 'bicubic')` (antialiased when
+//! downscaling), which is how the Set5 LR images of the IMDN authors were made: the tests check
+//! them bit for bit. Like MATLAB, the axis with the smaller scale is resized first (the height
+//! on a tie, e.g. every uniform scale), and uint8 images are rounded to u8 between the passes.
+//! [`ResizeTable`] holds one axis' weights so a video path can build them once per frame size.
+//!
+//! Invalid sizes never panic. Functions that return `Result` report them as
+//! [`Error::InvalidInput`]; the plain `Vec`-returning convenience functions document what they
+//! return instead (an empty `Vec`).
+
+use crate::{Error, Result};
+
+/// RGB is taken from the first three channels of each pixel.
+const RGB: usize = 3;
+
+/// Checks that `src` holds at least `width * height * channels` values, without overflow.
+fn check_len(
+    len: usize,
+    width: usize,
+    height: usize,
+    channels: usize,
+    what: &str,
+) -> Result<usize> {
+    let need = width
+        .checked_mul(height)
+        .and_then(|n| n.checked_mul(channels))
+        .ok_or_else(|| {
+            Error::InvalidInput(format!("{what}: {width}x{height}x{channels} overflows"))
+        })?;
+    if len < need {
+        return Err(Error::InvalidInput(format!(
+            "{what}: buffer holds {len} values, {width}x{height}x{channels} needs {need}"
+        )));
+    }
+    Ok(need)
+}
+
+fn check_rgb_channels(channels: usize, what: &str) -> Result<()> {
+    if channels < RGB {
+        return Err(Error::InvalidInput(format!(
+            "{what}: needs at least 3 channels per pixel, got {channels}"
+        )));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// u8 <-> f32
+// ---------------------------------------------------------------------------------------------
+
+/// Interleaved u8 (first three channels of each pixel) into three planes of `value / 255`.
+///
+/// `dst` must hold `3 * width * height` values. Panic-free contract: if `channels < 3` or a
+/// buffer is too short, nothing is written; [`try_hwc_u8_to_chw_f32`] reports why instead.
+pub fn hwc_u8_to_chw_f32(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    dst: &mut [f32],
+) {
+    let _ = try_hwc_u8_to_chw_f32(src, width, height, channels, dst);
+}
+
+/// [`hwc_u8_to_chw_f32`] that reports invalid sizes.
+pub fn try_hwc_u8_to_chw_f32(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    dst: &mut [f32],
+) -> Result<()> {
+    check_rgb_channels(channels, "hwc_u8_to_chw_f32")?;
+    check_len(
+        src.len(),
+        width,
+        height,
+        channels,
+        "hwc_u8_to_chw_f32 source",
+    )?;
+    check_len(
+        dst.len(),
+        width,
+        height,
+        RGB,
+        "hwc_u8_to_chw_f32 destination",
+    )?;
+    let plane = width * height;
+    let (r, rest) = dst.split_at_mut(plane);
+    let (g, rest) = rest.split_at_mut(plane);
+    let b = &mut rest[..plane];
+    for (i, px) in src.chunks_exact(channels).take(plane).enumerate() {
+        r[i] = f32::from(px[0]) / 255.0;
+        g[i] = f32::from(px[1]) / 255.0;
+        b[i] = f32::from(px[2]) / 255.0;
+    }
+    Ok(())
+}
+
+/// Allocating [`hwc_u8_to_chw_f32`]: returns `3 * width * height` values.
+pub fn hwc_u8_to_chw_f32_vec(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+) -> Result<Vec<f32>> {
+    // Validate the source before allocating, so absurd sizes fail instead of aborting.
+    check_rgb_channels(channels, "hwc_u8_to_chw_f32")?;
+    check_len(
+        src.len(),
+        width,
+        height,
+        channels,
+        "hwc_u8_to_chw_f32 source",
+    )?;
+    let mut dst = vec![0.0; width * height * RGB];
+    try_hwc_u8_to_chw_f32(src, width, height, channels, &mut dst)?;
+    Ok(dst)
+}
+
+/// One float sample to u8 the way the authors' script does it: clamp to [0, 1], ×255, numpy's
+/// round (half to even). NaN becomes 0.
+#[inline]
+pub fn f32_to_u8(v: f32) -> u8 {
+    // `as` saturates and maps NaN to 0, so no value can panic here.
+    (v.clamp(0.0, 1.0) * 255.0).round_ties_even() as u8
+}
+
+/// Three planes of floats into the first three channels of each interleaved u8 pixel of `dst`;
+/// other channels (e.g. alpha) are left untouched.
+///
+/// `src` must hold `3 * width * height` values. Panic-free contract: if `channels < 3` or a
+/// buffer is too short, nothing is written; [`try_chw_f32_to_hwc_u8`] reports why instead.
+pub fn chw_f32_to_hwc_u8(
+    src: &[f32],
+    width: usize,
+    height: usize,
+    dst: &mut [u8],
+    channels: usize,
+) {
+    let _ = try_chw_f32_to_hwc_u8(src, width, height, dst, channels);
+}
+
+/// [`chw_f32_to_hwc_u8`] that reports invalid sizes.
+pub fn try_chw_f32_to_hwc_u8(
+    src: &[f32],
+    width: usize,
+    height: usize,
+    dst: &mut [u8],
+    channels: usize,
+) -> Result<()> {
+    check_rgb_channels(channels, "chw_f32_to_hwc_u8")?;
+    check_len(src.len(), width, height, RGB, "chw_f32_to_hwc_u8 source")?;
+    check_len(
+        dst.len(),
+        width,
+        height,
+        channels,
+        "chw_f32_to_hwc_u8 destination",
+    )?;
+    let plane = width * height;
+    let (r, g, b) = (
+        &src[..plane],
+        &src[plane..2 * plane],
+        &src[2 * plane..3 * plane],
+    );
+    for (i, px) in dst.chunks_exact_mut(channels).take(plane).enumerate() {
+        px[0] = f32_to_u8(r[i]);
+        px[1] = f32_to_u8(g[i]);
+        px[2] = f32_to_u8(b[i]);
+    }
+    Ok(())
+}
+
+/// Allocating [`chw_f32_to_hwc_u8`]: returns interleaved RGB (`3 * width * height` values).
+pub fn chw_f32_to_hwc_u8_vec(src: &[f32], width: usize, height: usize) -> Result<Vec<u8>> {
+    // Validate the source before allocating, so absurd sizes fail instead of aborting.
+    let len = check_len(src.len(), width, height, RGB, "chw_f32_to_hwc_u8 source")?;
+    let mut dst = vec![0; len];
+    try_chw_f32_to_hwc_u8(src, width, height, &mut dst, RGB)?;
+    Ok(dst)
+}
+
+// ---------------------------------------------------------------------------------------------
+// BT.601 luma
+// ---------------------------------------------------------------------------------------------
+
+/// BT.601 luma of one pixel as skimage's `rgb2ycbcr` then numpy's clip/round compute it.
+#[inline]
+pub fn rgb_to_y(r: u8, g: u8, b: u8) -> u8 {
+    // skimage scales u8 by multiplying with 1/255 (img_as_float), then a matrix product whose
+    // terms are summed left to right; keeping that order matches it to the last bit.
+    let k = 1.0 / 255.0;
+    let (r, g, b) = (f64::from(r) * k, f64::from(g) * k, f64::from(b) * k);
+    let y = r * 65.481 + g * 128.553 + b * 24.966 + 16.0;
+    y.clamp(0.0, 255.0).round_ties_even() as u8
+}
+
+/// Y plane (`width * height` values) of an interleaved image with at least three channels.
+///
+/// Panic-free contract: returns an empty `Vec` if `channels < 3` or `src` is too short.
+pub fn rgb_u8_to_y(src: &[u8], width: usize, height: usize, channels: usize) -> Vec<u8> {
+    try_rgb_u8_to_y(src, width, height, channels).unwrap_or_default()
+}
+
+/// [`rgb_u8_to_y`] that reports invalid sizes.
+pub fn try_rgb_u8_to_y(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+) -> Result<Vec<u8>> {
+    check_rgb_channels(channels, "rgb_u8_to_y")?;
+    let need = check_len(src.len(), width, height, channels, "rgb_u8_to_y")?;
+    Ok(src[..need]
+        .chunks_exact(channels)
+        .map(|px| rgb_to_y(px[0], px[1], px[2]))
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mod-crop
+// ---------------------------------------------------------------------------------------------
+
+/// Crops the bottom/right so both sizes are multiples of `s`, as the authors do before
+/// downscaling. Returns `(pixels, width, height)`.
+///
+/// Panic-free contract: `s == 0` is treated as 1 (no crop); a `src` shorter than
+/// `width * height * channels` gives `(vec![], 0, 0)`.
+pub fn modcrop_u8(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    s: usize,
+) -> (Vec<u8>, usize, usize) {
+    if check_len(src.len(), width, height, channels, "modcrop_u8").is_err() {
+        return (Vec::new(), 0, 0);
+    }
+    let s = s.max(1);
+    let (w, h) = (width - width % s, height - height % s);
+    if w * h * channels == 0 {
+        return (Vec::new(), w, h);
+    }
+    let mut out = Vec::with_capacity(w * h * channels);
+    for row in src.chunks_exact(width * channels).take(h) {
+        out.extend_from_slice(&row[..w * channels]);
+    }
+    (out, w, h)
+}
+
+// ---------------------------------------------------------------------------------------------
+// MATLAB-style bicubic resize
+// ---------------------------------------------------------------------------------------------
+
+/// Keys' cubic kernel with a = -0.5, written term by term as MATLAB's `cubic` so the weights
+/// match to the last bit.
+fn cubic(x: f64) -> f64 {
+    let ax = x.abs();
+    let ax2 = ax * ax;
+    let ax3 = ax2 * ax;
+    if ax <= 1.0 {
+        1.5 * ax3 - 2.5 * ax2 + 1.0
+    } else if ax <= 2.0 {
+        -0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0
+    } else {
+        0.0
+    }
+}
+
+/// MATLAB's `symmetric` padding of a 0-based index into `0..len` (… 1 0 | 0 1 … n-1 | n-1 …).
+/// `len` must be non-zero.
+pub(crate) fn mirror_index(i: i64, len: usize) -> usize {
+    let n = len as i64;
+    let m = i.rem_euclid(2 * n);
+    (if m < n { m } else { 2 * n - 1 - m }) as usize
+}
+
+/// Largest `out_len * taps` a [`ResizeTable`] accepts (about 1 GiB of indices and weights).
+const MAX_TABLE_ENTRIES: usize = 1 << 26;
+
+/// Precomputed weights of a 1-D MATLAB bicubic resize from `in_len` to `out_len` samples.
+///
+/// Every output sample is `sum(weights[k] * input[indices[k]])` over `taps()` entries; build it
+/// once per frame size and reuse it for every frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResizeTable {
+    in_len: usize,
+    out_len: usize,
+    scale: f64,
+    taps: usize,
+    /// `out_len * taps` 0-based input indices, already mirrored into range.
+    indices: Vec<usize>,
+    /// `out_len * taps` weights, each row summing to 1.
+    weights: Vec<f64>,
+}
+
+impl ResizeTable {
+    /// Table for resizing `in_len` samples to `out_len`, with scale `out_len / in_len` (as MATLAB
+    /// does when given an output size).
+    pub fn new(in_len: usize, out_len: usize) -> Result<Self> {
+        Self::with_scale(in_len, out_len, out_len as f64 / in_len as f64)
+    }
+
+    /// Table with an explicit scale factor (MATLAB's `imresize(img, scale)`), e.g. `1.0 / 3.0`.
+    /// The output length is still `out_len`; MATLAB's would be `ceil(in_len * scale)`.
+    pub fn with_scale(in_len: usize, out_len: usize, scale: f64) -> Result<Self> {
+        if in_len == 0 || out_len == 0 {
+            return Err(Error::InvalidInput(format!(
+                "resize from {in_len} to {out_len} samples"
+            )));
+        }
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(Error::InvalidInput(format!("resize scale {scale}")));
+        }
+        // Downscaling stretches the kernel by 1/scale: that is MATLAB's antialiasing.
+        let kernel_width = if scale < 1.0 { 4.0 / scale } else { 4.0 };
+        let p = (kernel_width.ceil() as usize).saturating_add(2);
+        // Absurd sizes or scales would need gigabytes of taps: refuse instead of aborting.
+        if p.checked_mul(out_len).is_none_or(|n| n > MAX_TABLE_ENTRIES) {
+            return Err(Error::InvalidInput(format!(
+                "resize from {in_len} to {out_len} samples at scale {scale} needs too many taps"
+            )));
+        }
+        let (indices, weights) = Self::raw_rows(out_len, scale, kernel_width, p);
+        let keep = Self::nonzero_columns(&weights, p);
+        if keep.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "resize scale {scale}: all weights are zero"
+            )));
+        }
+        let mut table = ResizeTable {
+            in_len,
+            out_len,
+            scale,
+            taps: keep.len(),
+            indices: Vec::with_capacity(out_len * keep.len()),
+            weights: Vec::with_capacity(out_len * keep.len()),
+        };
+        for row in 0..out_len {
+            for &k in &keep {
+                table
+                    .indices
+                    .push(mirror_index(indices[row * p + k], in_len));
+                table.weights.push(weights[row * p + k]);
+            }
+        }
+        Ok(table)
+    }
+
+    /// MATLAB's `contributions`: 1-based sample positions, `p` candidate inputs per output,
+    /// normalised weights. Returns 0-based unmirrored indices and weights, `out_len * p` each.
+    fn raw_rows(out_len: usize, scale: f64, kernel_width: f64, p: usize) -> (Vec<i64>, Vec<f64>) {
+        let mut indices = Vec::with_capacity(out_len * p);
+        let mut weights = Vec::with_capacity(out_len * p);
+        for x in 1..=out_len {
+            let u = x as f64 / scale + 0.5 * (1.0 - 1.0 / scale);
+            let left = (u - kernel_width / 2.0).floor();
+            let start = weights.len();
+            for k in 0..p {
+                let idx = left + k as f64;
+                let d = u - idx;
+                let w = if scale < 1.0 {
+                    scale * cubic(scale * d)
+                } else {
+                    cubic(d)
+                };
+                indices.push(idx as i64 - 1);
+                weights.push(w);
+            }
+            let row = &mut weights[start..];
+            let sum: f64 = row.iter().sum();
+            row.iter_mut().for_each(|w| *w /= sum);
+        }
+        (indices, weights)
+    }
+
+    /// Tap columns that carry a non-zero weight for some output (MATLAB drops the others).
+    fn nonzero_columns(weights: &[f64], p: usize) -> Vec<usize> {
+        (0..p)
+            .filter(|&k| weights.chunks_exact(p).any(|row| row[k] != 0.0))
+            .collect()
+    }
+
+    pub fn in_len(&self) -> usize {
+        self.in_len
+    }
+
+    pub fn out_len(&self) -> usize {
+        self.out_len
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// Number of input samples contributing to each output sample.
+    pub fn taps(&self) -> usize {
+        self.taps
+    }
+
+    /// Input indices (0-based, in range) and weights of output sample `i`; `None` past the end.
+    pub fn row(&self, i: usize) -> Option<(&[usize], &[f64])> {
+        let r = i.checked_mul(self.taps)?..i.checked_add(1)?.checked_mul(self.taps)?;
+        Some((self.indices.get(r.clone())?, self.weights.get(r)?))
+    }
+
+    /// `(indices, weights)` of every output sample in order.
+    fn rows(&self) -> impl Iterator<Item = (&[usize], &[f64])> {
+        // `taps >= 1`: `with_scale` refuses tables without a non-zero weight.
+        self.indices
+            .chunks_exact(self.taps)
+            .zip(self.weights.chunks_exact(self.taps))
+    }
+}
+
+/// MATLAB's rounding of a resized uint8 sample: clip, then round half up.
+#[inline]
+fn round_u8(v: f64) -> u8 {
+    (v.clamp(0.0, 255.0) + 0.5).floor() as u8
+}
+
+/// Resizes along axis 0 (rows): `src` is `rows` rows of `row_len` values each.
+/// Sums in tap order into a row accumulator; the result has `table.out_len()` rows.
+fn resize_rows<T: Copy + Into<f64>>(src: &[T], row_len: usize, table: &ResizeTable) -> Vec<f64> {
+    let mut out = vec![0.0; table.out_len * row_len];
+    for (acc, (idx, wts)) in out.chunks_exact_mut(row_len.max(1)).zip(table.rows()) {
+        for (&i, &w) in idx.iter().zip(wts) {
+            let line = &src[i * row_len..(i + 1) * row_len];
+            for (a, &v) in acc.iter_mut().zip(line) {
+                *a += w * v.into();
+            }
+        }
+    }
+    out
+}
+
+/// Resizes along axis 1 (columns) of `rows` rows of `in_len * channels` interleaved values.
+fn resize_cols<T: Copy + Into<f64>>(
+    src: &[T],
+    rows: usize,
+    channels: usize,
+    table: &ResizeTable,
+) -> Vec<f64> {
+    let (in_row, out_row) = (table.in_len * channels, table.out_len * channels);
+    let mut out = vec![0.0; rows * out_row];
+    for (line, dst) in src.chunks_exact(in_row).zip(out.chunks_exact_mut(out_row)) {
+        for (px, (idx, wts)) in dst.chunks_exact_mut(channels).zip(table.rows()) {
+            for (c, a) in px.iter_mut().enumerate() {
+                for (&i, &w) in idx.iter().zip(wts) {
+                    *a += w * line[i * channels + c].into();
+                }
+            }
+        }
+    }
+    out
+}
+
+/// MATLAB resizes the dimension with the smaller scale first (height first on a tie, which is
+/// the Set5 case); the order matters for uint8 because of the rounding between passes.
+fn height_first(rows: &ResizeTable, cols: &ResizeTable) -> bool {
+    rows.scale <= cols.scale
+}
+
+fn check_tables(width: usize, height: usize, rows: &ResizeTable, cols: &ResizeTable) -> Result<()> {
+    if rows.in_len != height || cols.in_len != width {
+        return Err(Error::InvalidInput(format!(
+            "resize tables are for {}x{} input, image is {width}x{height}",
+            cols.in_len, rows.in_len
+        )));
+    }
+    Ok(())
+}
+
+/// Bicubic resize of an interleaved u8 image with precomputed tables (`rows`: height,
+/// `cols`: width), rounding to u8 after each pass as MATLAB does for uint8 images.
+pub fn imresize_u8_with(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    rows: &ResizeTable,
+    cols: &ResizeTable,
+) -> Result<Vec<u8>> {
+    check_tables(width, height, rows, cols)?;
+    if channels == 0 {
+        return Err(Error::InvalidInput("imresize_u8: 0 channels".into()));
+    }
+    check_len(src.len(), width, height, channels, "imresize_u8")?;
+    let src = &src[..width * height * channels];
+    let to_u8 = |v: Vec<f64>| -> Vec<u8> { v.into_iter().map(round_u8).collect() };
+    let out = if height_first(rows, cols) {
+        let mid = to_u8(resize_rows(src, width * channels, rows));
+        resize_cols(&mid, rows.out_len, channels, cols)
+    } else {
+        let mid = to_u8(resize_cols(src, height, channels, cols));
+        resize_rows(&mid, cols.out_len * channels, rows)
+    };
+    Ok(to_u8(out))
+}
+
+/// MATLAB `imresize(img, [out_height out_width], 'bicubic')` of an interleaved u8 image; the
+/// scale per axis is `out / in` (so `in / s` gives exactly `1 / s`).
+///
+/// Panic-free contract: returns an empty `Vec` if any size is 0 or `src` is shorter than
+/// `width * height * channels`. [`try_imresize_u8`] reports why instead.
+pub fn imresize_u8(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    out_width: usize,
+    out_height: usize,
+) -> Vec<u8> {
+    try_imresize_u8(src, width, height, channels, out_width, out_height).unwrap_or_default()
+}
+
+/// [`imresize_u8`] that reports invalid sizes.
+pub fn try_imresize_u8(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    out_width: usize,
+    out_height: usize,
+) -> Result<Vec<u8>> {
+    let rows = ResizeTable::new(height, out_height)?;
+    let cols = ResizeTable::new(width, out_width)?;
+    imresize_u8_with(src, width, height, channels, &rows, &cols)
+}
+
+/// Bicubic resize of `planes` planar f32 planes with precomputed tables, in f64 throughout with
+/// no rounding between passes.
+pub fn imresize_f32_chw_with(
+    src: &[f32],
+    width: usize,
+    height: usize,
+    planes: usize,
+    rows: &ResizeTable,
+    cols: &ResizeTable,
+) -> Result<Vec<f32>> {
+    check_tables(width, height, rows, cols)?;
+    check_len(src.len(), width, height, planes, "imresize_f32_chw")?;
+    let (ow, oh) = (cols.out_len, rows.out_len);
+    let mut out = Vec::with_capacity(ow * oh * planes);
+    for plane in src.chunks_exact(width * height).take(planes) {
+        let res = if height_first(rows, cols) {
+            let mid = resize_rows(plane, width, rows);
+            resize_cols(&mid, oh, 1, cols)
+        } else {
+            let mid = resize_cols(plane, height, 1, cols);
+            resize_rows(&mid, ow, rows)
+        };
+        out.extend(res.into_iter().map(|v| v as f32));
+    }
+    Ok(out)
+}
+
+/// Bicubic resize of planar f32 planes (e.g. a CHW frame) to `out_width × out_height`.
+///
+/// Panic-free contract: returns an empty `Vec` if any size is 0 or `src` is shorter than
+/// `width * height * planes`. [`try_imresize_f32_chw`] reports why instead.
+pub fn imresize_f32_chw(
+    src: &[f32],
+    width: usize,
+    height: usize,
+    planes: usize,
+    out_width: usize,
+    out_height: usize,
+) -> Vec<f32> {
+    try_imresize_f32_chw(src, width, height, planes, out_width, out_height).unwrap_or_default()
+}
+
+/// [`imresize_f32_chw`] that reports invalid sizes.
+pub fn try_imresize_f32_chw(
+    src: &[f32],
+    width: usize,
+    height: usize,
+    planes: usize,
+    out_width: usize,
+    out_height: usize,
+) -> Result<Vec<f32>> {
+    let rows = ResizeTable::new(height, out_height)?;
+    let cols = ResizeTable::new(width, out_width)?;
+    imresize_f32_chw_with(src, width, height, planes, &rows, &cols)
+}

@@ -1,0 +1,22 @@
+//! IMDN super-resolution (Hui et al., "Lightweight Image Super-Resolution with Information
+//! Multi-distillation Network", ACM MM 2019) on candle.
+//!
+//! - [`model`]: IMDN ×2/×3/×4, IMDN_RTC, IMDN_AS as candle modules with the authors' parameter names.
+//! - [`weights`]: safetensors and PyTorch (legacy and zip) checkpoints, variant detection.
+//! - [`acs`]: the adaptive cropping strategy: padding and overlapping tiles for any frame size.
+//! - [`image_ops`]: u8 ↔ f32, BT.601 Y, MATLAB-style bicubic `imresize`.
+//! - [`metrics`]: PSNR and SSIM on Y, as the authors' evaluation protocol computes them.
+//! - [`eval`]: scoring on a benchmark folder under the authors' protocol.
+//! - [`engine`]: a loaded model ready to upscale frames.
+
+pub mod acs;
+pub mod engine;
+pub mod error;
+pub mod eval;
+pub mod image_ops;
+pub mod metrics;
+pub mod model;
+pub mod npy;
+pub mod weights;
+
+pub use error::{Error, Result};

@@ -1,0 +1,115 @@
+//! IMDN (×2/×3/×4) and IMDN_AS: 64-channel networks of information multi-distillation blocks.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Conv2d, VarBuilder};
+
+use super::blocks::{Imdb, conv, lrelu};
+
+/// The part IMDN and IMDN_AS share: the blocks `IMDB1..n`, the 1×1 fusion `c.0` of all block
+/// outputs with LeakyReLU, and `LR_conv` with the residual to the features.
+pub struct Body {
+    blocks: Vec<Imdb>,
+    fuse: Conv2d,
+    lr_conv: Conv2d,
+}
+
+impl Body {
+    pub fn new(channels: usize, num_blocks: usize, vb: &VarBuilder) -> Result<Self> {
+        let blocks = (1..=num_blocks)
+            .map(|i| Imdb::new(channels, vb.pp(format!("IMDB{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            blocks,
+            fuse: conv(channels * num_blocks, channels, 1, 1, vb.pp("c.0"))?,
+            lr_conv: conv(channels, channels, 3, 1, vb.pp("LR_conv"))?,
+        })
+    }
+}
+
+impl Module for Body {
+    fn forward(&self, fea: &Tensor) -> Result<Tensor> {
+        let mut outs = Vec::with_capacity(self.blocks.len());
+        let mut x = fea.clone();
+        for block in &self.blocks {
+            x = block.forward(&x)?;
+            outs.push(x.clone());
+        }
+        let fused = lrelu(&self.fuse.forward(&Tensor::cat(&outs, 1)?)?)?;
+        self.lr_conv.forward(&fused)? + fea
+    }
+}
+
+/// The upsampler: a 3×3 conv to 3·s² channels and a pixel shuffle by s (`upsampler.0`).
+pub struct Upsampler {
+    conv: Conv2d,
+    scale: usize,
+}
+
+impl Upsampler {
+    pub fn new(channels: usize, scale: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            conv: conv(channels, 3 * scale * scale, 3, 1, vb)?,
+            scale,
+        })
+    }
+}
+
+impl Module for Upsampler {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::pixel_shuffle(&self.conv.forward(x)?, self.scale)
+    }
+}
+
+/// IMDN: `fea_conv` 3×3 → body → upsampler. Output is `scale ×` the input size.
+pub struct Imdn {
+    fea_conv: Conv2d,
+    body: Body,
+    upsampler: Upsampler,
+}
+
+impl Imdn {
+    pub fn new(channels: usize, num_blocks: usize, scale: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            fea_conv: conv(3, channels, 3, 1, vb.pp("fea_conv"))?,
+            body: Body::new(channels, num_blocks, &vb)?,
+            upsampler: Upsampler::new(channels, scale, vb.pp("upsampler.0"))?,
+        })
+    }
+}
+
+impl Module for Imdn {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let fea = self.fea_conv.forward(x)?;
+        self.upsampler.forward(&self.body.forward(&fea)?)
+    }
+}
+
+/// IMDN_AS: two stride-2 3×3 convs (`fea_conv.0`, LeakyReLU, `fea_conv.2`) bring the frame to
+/// ¼ size, the body runs there, and a ×4 upsampler returns to the input size. The input is a frame
+/// already bicubic-upscaled to the target size; its sides must be multiples of 4 (see `acs`).
+pub struct ImdnAs {
+    fea_conv0: Conv2d,
+    fea_conv2: Conv2d,
+    body: Body,
+    upsampler: Upsampler,
+}
+
+impl ImdnAs {
+    pub fn new(channels: usize, num_blocks: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            fea_conv0: conv(3, channels, 3, 2, vb.pp("fea_conv.0"))?,
+            fea_conv2: conv(channels, channels, 3, 2, vb.pp("fea_conv.2"))?,
+            body: Body::new(channels, num_blocks, &vb)?,
+            upsampler: Upsampler::new(channels, 4, vb.pp("upsampler.0"))?,
+        })
+    }
+}
+
+impl Module for ImdnAs {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let fea = self
+            .fea_conv2
+            .forward(&lrelu(&self.fea_conv0.forward(x)?)?)?;
+        self.upsampler.forward(&self.body.forward(&fea)?)
+    }
+}

@@ -1,0 +1,269 @@
+//! The IMDN family as candle modules, with the authors' parameter names so that their
+//! state dicts map 1:1, and detection of the variant from a weights file's tensor shapes.
+
+mod blocks;
+mod imdn;
+mod rtc;
+
+use std::fmt;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::VarBuilder;
+
+pub use blocks::{Cca, Imdb, ImdbSpeed, lrelu};
+pub use imdn::{Body, Imdn, ImdnAs, Upsampler};
+pub use rtc::ImdnRtc;
+
+use crate::weights::Tensors;
+
+/// Which network of the family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// IMDN: 64 channels, 6 blocks with CCA, ×2/×3/×4.
+    Imdn,
+    /// IMDN_RTC: 12 channels, 5 blocks without CCA (real time).
+    Rtc,
+    /// IMDN_AS: stride-2 front end, runs on a frame already bicubic-upscaled to the target size.
+    As,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Imdn => "IMDN",
+            Variant::Rtc => "IMDN_RTC",
+            Variant::As => "IMDN_AS",
+        }
+    }
+}
+
+/// A network's shape: everything needed to build it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub variant: Variant,
+    pub channels: usize,
+    pub blocks: usize,
+    /// The pixel-shuffle factor of the upsampler (4 for IMDN_AS, whose front end divides by 4).
+    pub upsampler_scale: usize,
+}
+
+impl Config {
+    /// The paper's IMDN ×`scale`.
+    pub fn imdn(scale: usize) -> Self {
+        Self {
+            variant: Variant::Imdn,
+            channels: 64,
+            blocks: 6,
+            upsampler_scale: scale,
+        }
+    }
+
+    /// The paper's IMDN_RTC with a ×`scale` upsampler.
+    pub fn rtc(scale: usize) -> Self {
+        Self {
+            variant: Variant::Rtc,
+            channels: 12,
+            blocks: 5,
+            upsampler_scale: scale,
+        }
+    }
+
+    /// The paper's IMDN_AS.
+    pub fn imdn_as() -> Self {
+        Self {
+            variant: Variant::As,
+            channels: 64,
+            blocks: 6,
+            upsampler_scale: 4,
+        }
+    }
+
+    /// Output size ÷ input size of the network itself (IMDN_AS keeps the size).
+    pub fn net_scale(&self) -> usize {
+        match self.variant {
+            Variant::As => 1,
+            _ => self.upsampler_scale,
+        }
+    }
+
+    /// Input sides must be multiples of this (IMDN_AS: two stride-2 convs, then ×4).
+    pub fn input_multiple(&self) -> usize {
+        match self.variant {
+            Variant::As => 4,
+            _ => 1,
+        }
+    }
+
+    /// Multiply-adds ×2 per input pixel, for GFLOP/s figures (convs only).
+    pub fn flops_per_pixel(&self) -> f64 {
+        let c = self.channels as f64;
+        let d = (self.channels / 4) as f64;
+        let r = c - d;
+        let conv = |cin: f64, cout: f64, k: f64| 2.0 * cin * cout * k * k;
+        let block =
+            conv(c, c, 3.0) + 2.0 * conv(r, c, 3.0) + conv(r, d, 3.0) + conv(4.0 * d, c, 1.0);
+        let s2 = (self.upsampler_scale * self.upsampler_scale) as f64;
+        let up = conv(c, 3.0 * s2, 3.0);
+        match self.variant {
+            Variant::Imdn => {
+                conv(3.0, c, 3.0)
+                    + self.blocks as f64 * block
+                    + conv(c * self.blocks as f64, c, 1.0)
+                    + conv(c, c, 3.0)
+                    + up
+            }
+            Variant::Rtc => conv(3.0, c, 3.0) + self.blocks as f64 * block + conv(c, c, 1.0) + up,
+            Variant::As => {
+                // the body runs at 1/16 of the pixels
+                conv(3.0, c, 3.0) / 4.0
+                    + (conv(c, c, 3.0)
+                        + self.blocks as f64 * block
+                        + conv(c * self.blocks as f64, c, 1.0)
+                        + conv(c, c, 3.0)
+                        + up)
+                        / 16.0
+            }
+        }
+    }
+
+    /// Detects the variant and its shape from parameter names and shapes.
+    pub fn detect(tensors: &Tensors) -> Result<Self, String> {
+        let dims = |name: &str| tensors.get(name).map(|t| t.dims().to_vec());
+        let count = |f: &dyn Fn(usize) -> String| {
+            (0..).take_while(|&i| tensors.contains_key(&f(i))).count()
+        };
+        let conv_shape = |name: &str, cin: usize, k: usize| -> Result<usize, String> {
+            match dims(name) {
+                Some(d) if d.len() == 4 && d[1] == cin && d[2] == k && d[3] == k => Ok(d[0]),
+                Some(d) => Err(format!(
+                    "{name} has shape {d:?}, expected [C, {cin}, {k}, {k}]"
+                )),
+                None => Err(format!("{name} is missing")),
+            }
+        };
+        let shuffle_scale = |name: &str, channels: usize| -> Result<usize, String> {
+            let cout = conv_shape(name, channels, 3)?;
+            (1..=8).find(|s| 3 * s * s == cout).ok_or_else(|| {
+                format!("{name} has {cout} output channels, expected 3·s² for a scale s")
+            })
+        };
+        let (variant, channels, blocks, upsampler) = if tensors.contains_key("model.0.weight") {
+            let c = conv_shape("model.0.weight", 3, 3)?;
+            let blocks = count(&|i| format!("model.1.sub.{i}.c1.weight"));
+            (Variant::Rtc, c, blocks, "model.2.weight")
+        } else if tensors.contains_key("fea_conv.0.weight") {
+            let c = conv_shape("fea_conv.0.weight", 3, 3)?;
+            (
+                Variant::As,
+                c,
+                count(&|i| format!("IMDB{}.c1.weight", i + 1)),
+                "upsampler.0.weight",
+            )
+        } else if tensors.contains_key("fea_conv.weight") {
+            let c = conv_shape("fea_conv.weight", 3, 3)?;
+            (
+                Variant::Imdn,
+                c,
+                count(&|i| format!("IMDB{}.c1.weight", i + 1)),
+                "upsampler.0.weight",
+            )
+        } else {
+            return Err("not an IMDN weights file: none of fea_conv.weight (IMDN), \
+                        fea_conv.0.weight (IMDN_AS) or model.0.weight (IMDN_RTC) is present"
+                .into());
+        };
+        if blocks == 0 {
+            return Err(format!("{}: no distillation blocks found", variant.name()));
+        }
+        if channels % 4 != 0 {
+            return Err(format!(
+                "{}: {channels} channels is not a multiple of 4",
+                variant.name()
+            ));
+        }
+        let upsampler_scale = shuffle_scale(upsampler, channels)?;
+        if variant == Variant::As && upsampler_scale != 4 {
+            return Err(format!(
+                "IMDN_AS needs a ×4 upsampler, {upsampler} is ×{upsampler_scale}"
+            ));
+        }
+        Ok(Self {
+            variant,
+            channels,
+            blocks,
+            upsampler_scale,
+        })
+    }
+}
+
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.variant {
+            Variant::As => write!(f, "IMDN_AS (any scale)")?,
+            v => write!(f, "{} ×{}", v.name(), self.upsampler_scale)?,
+        }
+        write!(f, " ({} channels, {} blocks)", self.channels, self.blocks)
+    }
+}
+
+/// Any network of the family, ready to run on NCHW tensors with values in [0, 1].
+pub enum Network {
+    Imdn(Imdn),
+    Rtc(ImdnRtc),
+    As(ImdnAs),
+}
+
+impl Network {
+    /// Builds the network of `config`, taking its parameters from `vb`.
+    pub fn new(config: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
+        let Config {
+            channels,
+            blocks,
+            upsampler_scale,
+            ..
+        } = *config;
+        Ok(match config.variant {
+            Variant::Imdn => Network::Imdn(Imdn::new(channels, blocks, upsampler_scale, vb)?),
+            Variant::Rtc => Network::Rtc(ImdnRtc::new(channels, blocks, upsampler_scale, vb)?),
+            Variant::As => Network::As(ImdnAs::new(channels, blocks, vb)?),
+        })
+    }
+
+    /// Detects the variant of `tensors` and builds it on `device`.
+    pub fn from_tensors(tensors: Tensors, device: &Device) -> Result<(Self, Config), String> {
+        let config = Config::detect(&tensors)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let net = Network::new(&config, vb).map_err(|e| format!("does not fit {config}: {e}"))?;
+        Ok((net, config))
+    }
+}
+
+impl Module for Network {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Network::Imdn(n) => n.forward(x),
+            Network::Rtc(n) => n.forward(x),
+            Network::As(n) => n.forward(x),
+        }
+    }
+}
+
+/// Freshly initialised parameters for `config` (candle's default init: Kaiming-normal weights,
+/// uniform biases), as a training run starts from.
+pub fn init_tensors(config: &Config, device: &Device) -> candle_core::Result<Tensors> {
+    let varmap = candle_nn::VarMap::new();
+    Network::new(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?;
+    Ok(vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect())
+}
+
+/// Total number of parameters in a set of tensors.
+pub fn parameter_count(tensors: &Tensors) -> usize {
+    tensors.values().map(|t| t.elem_count()).sum()
+}

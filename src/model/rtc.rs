@@ -1,0 +1,46 @@
+//! IMDN_RTC: the real-time variant (12 channels, blocks without CCA).
+//!
+//! Parameter names follow the authors' `nn.Sequential`: `model.0` (3×3 head),
+//! `model.1.sub.0..n-1` (blocks), `model.1.sub.n` (1×1 conv, then the shortcut to the head's
+//! output), `model.2` (3×3 conv to 3·s² channels, then pixel shuffle).
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Conv2d, VarBuilder};
+
+use super::blocks::{ImdbSpeed, conv};
+use super::imdn::Upsampler;
+
+pub struct ImdnRtc {
+    head: Conv2d,
+    blocks: Vec<ImdbSpeed>,
+    tail: Conv2d,
+    upsampler: Upsampler,
+}
+
+impl ImdnRtc {
+    pub fn new(channels: usize, num_blocks: usize, scale: usize, vb: VarBuilder) -> Result<Self> {
+        let vb = vb.pp("model");
+        let sub = vb.pp("1").pp("sub");
+        let blocks = (0..num_blocks)
+            .map(|i| ImdbSpeed::new(channels, sub.pp(i.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            head: conv(3, channels, 3, 1, vb.pp("0"))?,
+            blocks,
+            tail: conv(channels, channels, 1, 1, sub.pp(num_blocks.to_string()))?,
+            upsampler: Upsampler::new(channels, scale, vb.pp("2"))?,
+        })
+    }
+}
+
+impl Module for ImdnRtc {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let fea = self.head.forward(x)?;
+        let mut y = fea.clone();
+        for block in &self.blocks {
+            y = block.forward(&y)?;
+        }
+        let y = (self.tail.forward(&y)? + fea)?;
+        self.upsampler.forward(&y)
+    }
+}

@@ -1,0 +1,203 @@
+//! The model family without the authors' files: shapes, variant detection, parameter counts,
+//! any frame size at every scale, and clear refusals of weights that fit no variant.
+
+mod common;
+
+use candle_core::{Device, Tensor};
+use imdn::acs::Acs;
+use imdn::engine::Upscaler;
+use imdn::model::{Config, Variant, init_tensors, parameter_count};
+use imdn::weights;
+
+fn upscaler(config: &Config) -> Upscaler {
+    let tensors = init_tensors(config, &Device::Cpu).unwrap();
+    Upscaler::from_tensors(tensors, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn parameter_counts_match_the_paper() {
+    for (config, count) in [
+        (Config::imdn(2), 694_404),
+        (Config::imdn(3), 703_059),
+        (Config::imdn(4), 715_176),
+        (Config::imdn_as(), 752_104),
+        (Config::rtc(2), 20_190),
+    ] {
+        let tensors = init_tensors(&config, &Device::Cpu).unwrap();
+        assert_eq!(parameter_count(&tensors), count, "{config}");
+        assert_eq!(Config::detect(&tensors).unwrap(), config);
+    }
+}
+
+#[test]
+fn every_scale_handles_1x1_and_7x5_frames() {
+    let configs = [
+        Config::imdn(2),
+        Config::imdn(3),
+        Config::imdn(4),
+        Config::rtc(2),
+        Config::rtc(3),
+        Config::rtc(4),
+        Config::imdn_as(),
+    ];
+    for config in configs {
+        let up = upscaler(&config);
+        for (w, h) in [(1, 1), (7, 5)] {
+            let src: Vec<u8> = (0..w * h * 3).map(|i| (i * 53 % 256) as u8).collect();
+            let s = if config.variant == Variant::As {
+                3
+            } else {
+                config.net_scale()
+            };
+            let out = up.upscale_u8(&src, (w, h), 3, (w * s, h * s)).unwrap();
+            assert_eq!(out.len(), w * s * h * s * 3, "{config} on {w}×{h}");
+            let raw = up.forward_planar(&vec![0.5; 3 * w * h], (w, h)).unwrap();
+            let n = config.net_scale();
+            assert_eq!(raw.len(), 3 * w * n * h * n, "{config} raw on {w}×{h}");
+        }
+    }
+}
+
+#[test]
+fn rgba_keeps_alpha_resized() {
+    let up = upscaler(&Config::rtc(2));
+    let src: Vec<u8> = (0..4 * 3 * 4)
+        .map(|i| {
+            if i % 4 == 3 {
+                200
+            } else {
+                (i * 11 % 256) as u8
+            }
+        })
+        .collect();
+    let out = up.upscale_u8(&src, (4, 3), 4, (8, 6)).unwrap();
+    assert_eq!(out.len(), 8 * 6 * 4);
+    assert!(
+        out.chunks_exact(4).all(|p| p[3] == 200),
+        "constant alpha stays constant"
+    );
+}
+
+#[test]
+fn tiles_equal_the_whole_frame_when_the_overlap_covers_the_receptive_field() {
+    // IMDN_RTC has no global statistics (no CCA): its receptive field is 22 pixels, so with
+    // 24 pixels of context on each side, tiles must reproduce the whole-frame output.
+    let mut up = upscaler(&Config::rtc(2));
+    let (w, h) = (150, 97);
+    let frame: Vec<f32> = (0..3 * w * h)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+        .collect();
+    let whole = up.forward_planar(&frame, (w, h)).unwrap();
+    up.acs = Acs {
+        tile: 64,
+        overlap: 48,
+        batch: 3,
+    };
+    let tiled = up.forward_planar(&frame, (w, h)).unwrap();
+    let max = whole
+        .iter()
+        .zip(&tiled)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max < 1e-4, "max diff {max}");
+}
+
+#[test]
+fn tiling_bounds_the_network_input() {
+    // a frame far larger than the tile: every network call sees at most batch × tile²
+    struct Spy(std::cell::Cell<usize>);
+    impl imdn::acs::Forward for Spy {
+        fn forward_batch(&self, x: &Tensor) -> imdn::Result<Tensor> {
+            self.0.set(self.0.get().max(x.elem_count()));
+            Ok(x.upsample_nearest2d(x.dim(2)? * 2, x.dim(3)? * 2)?)
+        }
+    }
+    let spy = Spy(std::cell::Cell::new(0));
+    let (w, h) = (1000, 700);
+    let frame: Vec<f32> = (0..3 * w * h).map(|i| (i % 255) as f32 / 255.0).collect();
+    let acs = Acs {
+        tile: 128,
+        overlap: 16,
+        batch: 2,
+    };
+    let out = acs.run(&spy, &Device::Cpu, &frame, (w, h), 2, 1).unwrap();
+    assert_eq!(spy.0.get(), 2 * 3 * 128 * 128);
+    // nearest-neighbour is position-independent, so stitching must give the exact upscale
+    for (y, x) in [(0, 0), (699, 999), (350, 128), (127, 128), (500, 873)] {
+        for c in 0..3 {
+            let want = frame[(c * h + y) * w + x];
+            for (dy, dx) in [(0, 0), (1, 1)] {
+                assert_eq!(
+                    out[(c * 2 * h + 2 * y + dy) * 2 * w + 2 * x + dx],
+                    want,
+                    "({x},{y})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn weights_that_fit_no_variant_are_refused_by_name() {
+    let path = common::temp_path("bad.safetensors");
+    let base = init_tensors(&Config::imdn(2), &Device::Cpu).unwrap();
+
+    let mut missing = base.clone();
+    missing.remove("IMDB3.c2.weight");
+    weights::save_safetensors(&missing, &path).unwrap();
+    let err = Upscaler::load(&path, &Device::Cpu)
+        .err()
+        .expect("missing tensor accepted")
+        .to_string();
+    assert!(err.contains("IMDB3.c2.weight"), "{err}");
+
+    let mut wrong = base.clone();
+    wrong.insert(
+        "LR_conv.weight".into(),
+        Tensor::zeros((64, 32, 3, 3), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
+    weights::save_safetensors(&wrong, &path).unwrap();
+    let err = Upscaler::load(&path, &Device::Cpu)
+        .err()
+        .expect("wrong shape accepted")
+        .to_string();
+    assert!(err.contains("LR_conv.weight"), "{err}");
+
+    let mut foreign = std::collections::HashMap::new();
+    foreign.insert(
+        "encoder.weight".to_string(),
+        Tensor::zeros(4, candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
+    weights::save_safetensors(&foreign, &path).unwrap();
+    let err = Upscaler::load(&path, &Device::Cpu)
+        .err()
+        .expect("foreign file accepted")
+        .to_string();
+    assert!(err.contains("not an IMDN weights file"), "{err}");
+
+    let mut bad_up = base;
+    bad_up.insert(
+        "upsampler.0.weight".into(),
+        Tensor::zeros((10, 64, 3, 3), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
+    bad_up.insert(
+        "upsampler.0.bias".into(),
+        Tensor::zeros(10, candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
+    weights::save_safetensors(&bad_up, &path).unwrap();
+    let err = Upscaler::load(&path, &Device::Cpu)
+        .err()
+        .expect("bad upsampler accepted")
+        .to_string();
+    assert!(err.contains("upsampler.0.weight"), "{err}");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn bad_frame_sizes_are_errors_not_panics() {
+    let up = upscaler(&Config::rtc(2));
+    assert!(up.upscale_u8(&[], (0, 0), 3, (0, 0)).is_err());
+    assert!(up.upscale_u8(&[1, 2, 3], (2, 2), 3, (4, 4)).is_err());
+    assert!(up.upscale_u8(&[1, 2, 3], (1, 1), 3, (0, 2)).is_err());
+    assert!(up.upscale_u8(&[1, 2], (1, 1), 2, (2, 2)).is_err());
+}
