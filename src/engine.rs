@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 
 use crate::acs::{Acs, Forward};
 use crate::image_ops;
@@ -44,35 +44,105 @@ fn open_cuda(id: usize) -> Result<Device> {
     )))
 }
 
+/// Arithmetic the network runs in. Frames enter and leave as f32 whatever the choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    /// f32 storage, TF32 tensor-core matrix products (CUDA; the same as F32 on the CPU).
+    Tf32,
+    /// Half precision weights and activations (CUDA; the CPU has no fast f16 conv).
+    F16,
+    Bf16,
+}
+
+impl Precision {
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 | Precision::Tf32 => DType::F32,
+            Precision::F16 => DType::F16,
+            Precision::Bf16 => DType::BF16,
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "f32" => Precision::F32,
+            "tf32" => Precision::Tf32,
+            "f16" => Precision::F16,
+            "bf16" => Precision::Bf16,
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "unknown precision {other:?}: use f32, tf32, f16 or bf16"
+                )));
+            }
+        })
+    }
+}
+
 /// A network on a device, with the cropping strategy it runs under.
 pub struct Upscaler {
     net: Network,
     config: Config,
     device: Device,
+    dtype: DType,
     pub acs: Acs,
 }
 
-impl Forward for Network {
+/// The network in its working precision behind ACS's f32 interface.
+struct Cast<'a> {
+    net: &'a Network,
+    dtype: DType,
+}
+
+impl Forward for Cast<'_> {
     fn forward_batch(&self, input: &Tensor) -> Result<Tensor> {
-        Ok(self.forward(input)?)
+        let out = self.net.forward(&input.to_dtype(self.dtype)?)?;
+        Ok(out.to_dtype(DType::F32)?)
     }
 }
 
 impl Upscaler {
     /// Loads weights (safetensors or PyTorch .pth), detects the variant, builds it on `device`.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        let tensors = weights::load(path)?;
-        Self::from_tensors(tensors, device)
-            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))
+        Self::load_with_precision(path, device, Precision::F32)
     }
 
-    /// Builds the network that fits `tensors`.
+    /// As [`Upscaler::load`], in `precision`.
+    pub fn load_with_precision(path: &Path, device: &Device, precision: Precision) -> Result<Self> {
+        let tensors = weights::load(path)?;
+        Self::with_precision(tensors, device, precision).map_err(|e| match e {
+            Error::Model(m) => Error::Model(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Builds the network that fits `tensors`, in f32.
     pub fn from_tensors(tensors: Tensors, device: &Device) -> Result<Self> {
-        let (net, config) = Network::from_tensors(tensors, device).map_err(Error::Model)?;
+        Self::with_precision(tensors, device, Precision::F32)
+    }
+
+    /// Builds the network that fits `tensors` in `precision`.
+    pub fn with_precision(tensors: Tensors, device: &Device, precision: Precision) -> Result<Self> {
+        let dtype = precision.dtype();
+        if device.is_cpu() && dtype != DType::F32 {
+            return Err(Error::InvalidInput(format!(
+                "precision {precision:?} needs CUDA; the CPU runs f32"
+            )));
+        }
+        if device.is_cuda() {
+            // process-wide in candle: cuBLAS products in TF32 for f32 tensors
+            candle_core::cuda::set_gemm_reduced_precision_f32(precision == Precision::Tf32);
+        }
+        let (net, config) = Network::from_tensors(tensors, device, dtype).map_err(Error::Model)?;
         Ok(Self {
             net,
             config,
             device: device.clone(),
+            dtype,
             acs: Acs::default(),
         })
     }
@@ -85,9 +155,16 @@ impl Upscaler {
         &self.device
     }
 
-    /// The network alone on an NCHW tensor (no padding, no tiling, no clamping).
+    /// The network alone on an f32 NCHW tensor (no padding, no tiling, no clamping).
     pub fn forward_raw(&self, input: &Tensor) -> Result<Tensor> {
-        Ok(self.net.forward(input)?)
+        self.cast().forward_batch(input)
+    }
+
+    fn cast(&self) -> Cast<'_> {
+        Cast {
+            net: &self.net,
+            dtype: self.dtype,
+        }
     }
 
     /// Runs the network under ACS on planar RGB f32 (`w`×`h`, values in [0, 1]); the output is
@@ -95,7 +172,7 @@ impl Upscaler {
     pub fn forward_planar(&self, input: &[f32], size: (usize, usize)) -> Result<Vec<f32>> {
         let c = &self.config;
         self.acs.run(
-            &self.net,
+            &self.cast(),
             &self.device,
             input,
             size,

@@ -6,8 +6,9 @@ mod common;
 use candle_core::{Device, Tensor};
 use imdn::acs::Acs;
 use imdn::engine::Upscaler;
-use imdn::model::{Config, Variant, init_tensors, parameter_count};
+use imdn::model::{Config, Variant, init_tensors};
 use imdn::weights;
+use imdn::weights::parameter_count;
 
 fn upscaler(config: &Config) -> Upscaler {
     let tensors = init_tensors(config, &Device::Cpu).unwrap();

@@ -9,10 +9,11 @@ use candle_core::{Device, Tensor};
 use clap::{Args, Parser, Subcommand};
 
 use imdn::acs::Acs;
-use imdn::engine::{DeviceChoice, Upscaler};
+use imdn::engine::{DeviceChoice, Precision, Upscaler};
 use imdn::eval::{LrSource, evaluate, read_rgb};
-use imdn::model::{Config, Variant, parameter_count};
+use imdn::model::{Config, Variant};
 use imdn::weights;
+use imdn::weights::parameter_count;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -60,6 +61,9 @@ struct RunArgs {
     /// Overlap between ACS tiles, in input pixels.
     #[arg(long, default_value_t = 16)]
     overlap: usize,
+    /// f32, tf32, f16 or bf16 (the last three need CUDA).
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
 }
 
 #[derive(Args)]
@@ -148,7 +152,7 @@ fn parse_device(s: &str) -> Result<DeviceChoice> {
 /// Loads the weights on the chosen device with the chosen tiling.
 fn load(run: &RunArgs) -> Result<Upscaler> {
     let device = parse_device(&run.device)?.open()?;
-    let mut up = Upscaler::load(&run.weights, &device)?;
+    let mut up = Upscaler::load_with_precision(&run.weights, &device, run.precision)?;
     up.acs = Acs {
         tile: run.tile.unwrap_or(0),
         overlap: run.overlap,
@@ -339,44 +343,82 @@ fn gemm_gflops(device: &Device) -> Result<f64> {
     Ok(2.0 * (n * n * n) as f64 / best / 1e9)
 }
 
+/// Times `f` `iters` times after one warm-up; returns (median, min, max) in ms.
+fn time_ms(
+    iters: usize,
+    label: &str,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<(f64, f64, f64)> {
+    f()?;
+    let mut times = Vec::new();
+    for i in 0..iters.max(1) {
+        let t0 = Instant::now();
+        f()?;
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+        eprintln!("  {label} {}: {:.2} ms", i + 1, times[i]);
+    }
+    Ok(stats(times))
+}
+
 fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     let (w, h) = parse_size(&a.size)?;
     let mut up = load(&a.run)?;
     auto_tile(&mut up, &a.run, (w, h));
     let config = *up.config();
+    let device = up.device().clone();
     let frame: Vec<f32> = (0..3 * w * h)
         .map(|i| ((i * 7919) % 256) as f32 / 255.0)
         .collect();
-    let gemm = gemm_gflops(up.device())?;
+    let gemm = gemm_gflops(&device)?;
     eprintln!(
-        "{config} on {w}×{h}, {threads} threads, {} iterations (+1 warm-up)",
+        "{config} on {w}×{h}, {:?}, {:?}, {threads} threads, tile {}, {} iterations (+1 warm-up)",
+        device.location(),
+        a.run.precision,
+        up.acs.tile,
         a.iters
     );
-    up.forward_planar(&frame, (w, h))?;
-    let mut times = Vec::new();
-    for i in 0..a.iters.max(1) {
-        let t0 = Instant::now();
+    // the frame path: host f32 in, ACS, host f32 out
+    let (median, min, max) = time_ms(a.iters, "frame", || {
         up.forward_planar(&frame, (w, h))?;
-        times.push(t0.elapsed().as_secs_f64() * 1e3);
-        eprintln!("  iteration {}: {:.1} ms", i + 1, times[i]);
-    }
-    let (median, min, max) = stats(times);
+        Ok(())
+    })?;
+    // the network alone on a device-resident tensor (what a framework benchmark times)
+    let net = if up.acs.tile == 0 && config.input_multiple() == 1 {
+        let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
+        Some(time_ms(a.iters, "network", || {
+            let y = up.forward_raw(&x)?;
+            device.synchronize()?;
+            drop(y);
+            Ok(())
+        })?)
+    } else {
+        None
+    };
     let gflop = config.flops_per_pixel() * (w * h) as f64 / 1e9;
     let gflops = gflop / (median / 1e3);
     println!(
-        "{config} {w}x{h}: median {median:.1} ms (min {min:.1}, max {max:.1}), {gflop:.2} GFLOP/frame, \
+        "{config} {w}x{h}: median {median:.2} ms/frame (min {min:.2}, max {max:.2}), {gflop:.2} GFLOP/frame, \
          {gflops:.1} GFLOP/s; GEMM {gemm:.1} GFLOP/s; efficiency {:.0}%",
         100.0 * gflops / gemm
     );
+    if let Some((m, lo, hi)) = net {
+        println!(
+            "  network alone (device-resident input): median {m:.2} ms (min {lo:.2}, max {hi:.2})"
+        );
+    }
     if a.json {
         let out = serde_json::json!({
             "model": config.to_string(),
             "size": format!("{w}x{h}"),
             "threads": threads,
+            "device": format!("{:?}", device.location()),
+            "precision": format!("{:?}", a.run.precision),
+            "tile": up.acs.tile,
             "iters": a.iters,
             "ms_per_frame": median,
             "ms_min": min,
             "ms_max": max,
+            "network_ms": net.map(|n| n.0),
             "gflop_per_frame": gflop,
             "gflops_per_s": gflops,
             "gemm_gflops_per_s": gemm,

@@ -229,10 +229,14 @@ impl Network {
         })
     }
 
-    /// Detects the variant of `tensors` and builds it on `device`.
-    pub fn from_tensors(tensors: Tensors, device: &Device) -> Result<(Self, Config), String> {
+    /// Detects the variant of `tensors` and builds it on `device` with parameters in `dtype`.
+    pub fn from_tensors(
+        tensors: Tensors,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<(Self, Config), String> {
         let config = Config::detect(&tensors)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let vb = VarBuilder::from_tensors(tensors, dtype, device);
         let net = Network::new(&config, vb).map_err(|e| format!("does not fit {config}: {e}"))?;
         Ok((net, config))
     }
@@ -261,9 +265,4 @@ pub fn init_tensors(config: &Config, device: &Device) -> candle_core::Result<Ten
         .iter()
         .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
         .collect())
-}
-
-/// Total number of parameters in a set of tensors.
-pub fn parameter_count(tensors: &Tensors) -> usize {
-    tensors.values().map(|t| t.elem_count()).sum()
 }

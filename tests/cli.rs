@@ -1,0 +1,194 @@
+//! The `imdn` command line end to end: info, convert, upscale (any size, any scale for
+//! IMDN_AS), eval with --json, and clear failures.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use candle_core::Device;
+use imdn::model::{Config, init_tensors};
+use imdn::weights;
+
+fn imdn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imdn"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .expect("run imdn")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Random-init weights of `config` saved as safetensors.
+fn weights_file(config: &Config, name: &str) -> std::path::PathBuf {
+    let path = common::temp_path(name);
+    weights::save_safetensors(&init_tensors(config, &Device::Cpu).unwrap(), &path).unwrap();
+    path
+}
+
+fn write_png(path: &Path, w: u32, h: u32) {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x * 9) as u8, (y * 13) as u8, ((x + y) * 5) as u8])
+    });
+    img.save(path).unwrap();
+}
+
+fn size_of(path: &Path) -> (u32, u32) {
+    image::image_dimensions(path).unwrap()
+}
+
+#[test]
+fn info_describes_variant_scale_and_parameters() {
+    let w = weights_file(&Config::rtc(3), "info.safetensors");
+    let o = imdn(&["info", w.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("variant: IMDN_RTC") && t.contains("scale: 3"),
+        "{t}"
+    );
+    assert!(t.contains("parameters: "), "{t}");
+}
+
+#[test]
+fn upscale_at_model_scale_and_to_exact_sizes() {
+    let w = weights_file(&Config::rtc(2), "up.safetensors");
+    let input = common::temp_path("in.png");
+    let out = common::temp_path("out.png");
+    write_png(&input, 7, 5);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["upscale", "--weights", w.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.extend([input.to_str().unwrap(), out.to_str().unwrap()]);
+        let o = imdn(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        size_of(&out)
+    };
+    assert_eq!(run(&[]), (14, 10));
+    assert_eq!(run(&["--width", "20", "--height", "9"]), (20, 9));
+    assert_eq!(run(&["--tile", "4", "--overlap", "2"]), (14, 10));
+}
+
+#[test]
+fn imdn_as_takes_any_scale() {
+    let w = weights_file(&Config::imdn_as(), "as.safetensors");
+    let input = common::temp_path("as-in.png");
+    let out = common::temp_path("as-out.png");
+    write_png(&input, 9, 6);
+    for (scale, want) in [("1", (9, 6)), ("2.5", (23, 15)), ("3", (27, 18))] {
+        let o = imdn(&[
+            "upscale",
+            "--weights",
+            w.to_str().unwrap(),
+            "--scale",
+            scale,
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(size_of(&out), want, "--scale {scale}");
+    }
+    let o = imdn(&[
+        "upscale",
+        "--weights",
+        w.to_str().unwrap(),
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("need --scale"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn convert_then_info_and_eval_json() {
+    let Some(pth) = common::reference("imdn-checkpoints/model_RTC.pth") else {
+        return;
+    };
+    let Some(hr) = common::reference("Set5/HR") else {
+        return;
+    };
+    let st = common::temp_path("rtc.safetensors");
+    let o = imdn(&["convert", pth.to_str().unwrap(), st.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("20190 parameters"), "{}", text(&o));
+    let o = imdn(&[
+        "eval",
+        "--weights",
+        st.to_str().unwrap(),
+        "--hr",
+        hr.to_str().unwrap(),
+        "--downscale",
+        "--scale",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(json["images"].as_array().unwrap().len(), 5);
+    let psnr = json["mean"]["psnr_y"].as_f64().unwrap();
+    // --downscale makes the LR bit-identical to the authors' LR set: same figure as the table
+    assert!((psnr - 37.2406).abs() <= 0.01, "{psnr}");
+    let bicubic = json["bicubic"]["psnr_y"].as_f64().unwrap();
+    assert!((bicubic - 33.6396).abs() <= 0.01, "{bicubic}");
+}
+
+#[test]
+fn failures_are_clear_messages() {
+    let missing = imdn(&["info", "/nonexistent/w.safetensors"]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing).contains("/nonexistent/w.safetensors"),
+        "{}",
+        text(&missing)
+    );
+
+    let junk = common::temp_path("junk.pth");
+    std::fs::write(&junk, b"hello, not weights").unwrap();
+    let o = imdn(&["info", junk.to_str().unwrap()]);
+    assert!(
+        !o.status.success() && text(&o).contains("junk.pth"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("panicked"), "{}", text(&o));
+
+    let w = weights_file(&Config::rtc(2), "fail.safetensors");
+    let o = imdn(&[
+        "upscale",
+        "--weights",
+        w.to_str().unwrap(),
+        "/nonexistent/in.png",
+        "/tmp/x.png",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("/nonexistent/in.png"),
+        "{}",
+        text(&o)
+    );
+    let o = imdn(&[
+        "upscale",
+        "--weights",
+        w.to_str().unwrap(),
+        "--device",
+        "cuda:7",
+        "/nonexistent/in.png",
+        "/tmp/x.png",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("CUDA"),
+        "{}",
+        text(&o)
+    );
+}
