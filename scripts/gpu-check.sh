@@ -16,6 +16,9 @@ res=$out/results.jsonl
 : > "$res"
 exec > >(tee -a "$log") 2>&1
 bin=${IMDN_BIN:-target/cuda/release/imdn}
+if [ -z "${IMDN_BIN:-}" ] && [ -f .gpu/imdn.gz ]; then
+    gunzip -c .gpu/imdn.gz > /tmp/imdn && chmod +x /tmp/imdn && bin=/tmp/imdn
+fi
 ref=${REF:-.gpu/reference}
 [ -d "$ref" ] || ref=../shared/reference
 ck=$ref/imdn-checkpoints

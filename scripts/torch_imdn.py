@@ -87,7 +87,10 @@ class Rtc(nn.Module):
 
 
 def load(path):
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # legacy files this torch's safe unpickler refuses
+        sd = torch.load(path, map_location="cpu", weights_only=False)
     sd = {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
     if "model.0.weight" in sd:
         scale = int(round((sd["model.2.weight"].shape[0] / 3) ** 0.5))

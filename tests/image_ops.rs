@@ -1,7 +1,9 @@
 //! Pixel conversions, BT.601 Y and the MATLAB-style bicubic resize, including bit-exact
 //! reproduction of the authors' Set5 LR images.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use imdn::image_ops::{
     ResizeTable, chw_f32_to_hwc_u8, hwc_u8_to_chw_f32, imresize_f32_chw, imresize_u8, modcrop_u8,
@@ -9,22 +11,6 @@ use imdn::image_ops::{
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// The reference data, or `None` (after a skip note) when it is absent. Under `CI` a missing
-/// directory is a failure: CI must run the reference checks.
-fn reference_dir() -> Option<PathBuf> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference"));
-    if dir.join("Set5").is_dir() {
-        return Some(dir.to_path_buf());
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "reference data missing at {} (required when CI is set)",
-        dir.display()
-    );
-    eprintln!("skipping: reference data not found at {}", dir.display());
-    None
-}
 
 fn load_rgb(path: &Path) -> Result<(Vec<u8>, usize, usize), Box<dyn std::error::Error>> {
     let img = image::open(path)
@@ -34,9 +20,9 @@ fn load_rgb(path: &Path) -> Result<(Vec<u8>, usize, usize), Box<dyn std::error::
     Ok((img.into_raw(), w, h))
 }
 
-fn set5_names(reference: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+fn set5_names(set5: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(reference.join("Set5/HR"))? {
+    for entry in std::fs::read_dir(set5.join("HR"))? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "bmp")
             && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
@@ -50,18 +36,18 @@ fn set5_names(reference: &Path) -> Result<Vec<String>, Box<dyn std::error::Error
 
 #[test]
 fn set5_lr_images_are_reproduced_bit_for_bit() -> TestResult {
-    let Some(reference) = reference_dir() else {
+    let Some(set5) = common::reference("Set5") else {
         return Ok(());
     };
-    let names = set5_names(&reference)?;
+    let names = set5_names(&set5)?;
     assert_eq!(names.len(), 5, "Set5 HR images: {names:?}");
     let mut total = 0usize;
     for s in [2usize, 3, 4] {
         for name in &names {
-            let (hr, w, h) = load_rgb(&reference.join(format!("Set5/HR/{name}.bmp")))?;
+            let (hr, w, h) = load_rgb(&set5.join(format!("HR/{name}.bmp")))?;
             let (hr, w, h) = modcrop_u8(&hr, w, h, 3, s);
             let lr = imresize_u8(&hr, w, h, 3, w / s, h / s);
-            let lr_path = reference.join(format!("Set5/LR_bicubic/x{s}/{name}x{s}.bmp"));
+            let lr_path = set5.join(format!("LR_bicubic/x{s}/{name}x{s}.bmp"));
             let (expected, ew, eh) = load_rgb(&lr_path)?;
             assert_eq!((ew, eh), (w / s, h / s), "{name} x{s} size");
             let differing = lr.iter().zip(&expected).filter(|(a, b)| a != b).count();
@@ -77,17 +63,17 @@ fn set5_lr_images_are_reproduced_bit_for_bit() -> TestResult {
 
 #[test]
 fn float_resize_stays_close_to_the_set5_lr_images() -> TestResult {
-    let Some(reference) = reference_dir() else {
+    let Some(set5) = common::reference("Set5") else {
         return Ok(());
     };
-    let (hr, w, h) = load_rgb(&reference.join("Set5/HR/butterfly.bmp"))?;
+    let (hr, w, h) = load_rgb(&set5.join("HR/butterfly.bmp"))?;
     let (hr, w, h) = modcrop_u8(&hr, w, h, 3, 2);
     let mut planes = vec![0.0f32; 3 * w * h];
     hwc_u8_to_chw_f32(&hr, w, h, 3, &mut planes);
     let lr = imresize_f32_chw(&planes, w, h, 3, w / 2, h / 2);
     let mut out = vec![0u8; 3 * (w / 2) * (h / 2)];
     chw_f32_to_hwc_u8(&lr, w / 2, h / 2, &mut out, 3);
-    let (expected, _, _) = load_rgb(&reference.join("Set5/LR_bicubic/x2/butterflyx2.bmp"))?;
+    let (expected, _, _) = load_rgb(&set5.join("LR_bicubic/x2/butterflyx2.bmp"))?;
     // Without rounding between passes a few values move by 1 or 2, as the README says.
     let max = out.iter().zip(&expected).map(|(a, b)| a.abs_diff(*b)).max();
     assert!(max.is_some_and(|m| m <= 2), "max difference {max:?}");

@@ -1,27 +1,13 @@
 //! PSNR/SSIM on Y, checked on synthetic images and against the authors' bicubic baseline on Set5.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use imdn::image_ops::{imresize_u8, modcrop_u8};
 use imdn::metrics::{psnr, psnr_ssim_y, psnr_y, ssim, ssim_y};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// The reference data, or `None` (after a skip note) when it is absent. Under `CI` a missing
-/// directory is a failure: CI must run the reference checks.
-fn reference_dir() -> Option<PathBuf> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference"));
-    if dir.join("Set5").is_dir() {
-        return Some(dir.to_path_buf());
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "reference data missing at {} (required when CI is set)",
-        dir.display()
-    );
-    eprintln!("skipping: reference data not found at {}", dir.display());
-    None
-}
 
 fn load_rgb(path: &Path) -> Result<(Vec<u8>, usize, usize), Box<dyn std::error::Error>> {
     let img = image::open(path)
@@ -167,16 +153,16 @@ const BICUBIC_TABLE: [(usize, f64, f64); 3] = [
 
 #[test]
 fn set5_bicubic_baseline_matches_the_table() -> TestResult {
-    let Some(reference) = reference_dir() else {
+    let Some(set5) = common::reference("Set5") else {
         return Ok(());
     };
     let names = ["baby", "bird", "butterfly", "head", "woman"];
     for (s, table_psnr, table_ssim) in BICUBIC_TABLE {
         let (mut sum_p, mut sum_s) = (0.0, 0.0);
         for name in names {
-            let (hr, w, h) = load_rgb(&reference.join(format!("Set5/HR/{name}.bmp")))?;
+            let (hr, w, h) = load_rgb(&set5.join(format!("HR/{name}.bmp")))?;
             let (hr, w, h) = modcrop_u8(&hr, w, h, 3, s);
-            let lr_path = reference.join(format!("Set5/LR_bicubic/x{s}/{name}x{s}.bmp"));
+            let lr_path = set5.join(format!("LR_bicubic/x{s}/{name}x{s}.bmp"));
             let (lr, lw, lh) = load_rgb(&lr_path)?;
             assert_eq!((lw * s, lh * s), (w, h), "{name} x{s}");
             let sr = imresize_u8(&lr, lw, lh, 3, w, h);

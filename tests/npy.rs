@@ -1,53 +1,12 @@
 //! The minimal `.npy` reader and writer: the parity reference arrays, round trips, bad input.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use std::path::Path;
 
 use imdn::npy::{NpyError, read_npy_f32, write_npy_f32};
 
-/// A reference file under ../shared/reference. Missing: a failure when `CI` is set, otherwise
-/// a note on stderr and `None`, so the test returns early.
-fn reference(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/")).join(rel);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "reference file {} is missing (CI is set)",
-        path.display()
-    );
-    eprintln!("skipping: reference file {} not found", path.display());
-    None
-}
-
-/// A file in the temp dir, unique per process and call, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("imdn-npy-test-{}-{n}-{tag}", std::process::id());
-        Self(std::env::temp_dir().join(name))
-    }
-
-    fn with_bytes(tag: &str, bytes: &[u8]) -> Self {
-        let file = Self::new(tag);
-        std::fs::write(&file.0, bytes).unwrap();
-        file
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use common::TempFile;
 
 /// The read must fail with a message naming the file; returns the error.
 fn read_err(path: &Path) -> NpyError {
@@ -79,7 +38,7 @@ fn npy_with_header(header: &str, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn parity_reference_arrays_have_the_documented_shapes() {
-    let Some(input) = reference("parity/butterflyx2_input_f32.npy") else {
+    let Some(input) = common::reference("parity/butterflyx2_input_f32.npy") else {
         return;
     };
     let (shape, data) = read_npy_f32(&input).unwrap();
@@ -89,7 +48,7 @@ fn parity_reference_arrays_have_the_documented_shapes() {
     assert!(data.iter().all(|v| (0.0..=1.0).contains(v)));
     assert!(data.iter().any(|&v| v > 0.5));
 
-    let Some(raw) = reference("parity/butterflyx2_raw_f32.npy") else {
+    let Some(raw) = common::reference("parity/butterflyx2_raw_f32.npy") else {
         return;
     };
     let (shape, data) = read_npy_f32(&raw).unwrap();
@@ -100,7 +59,7 @@ fn parity_reference_arrays_have_the_documented_shapes() {
 
 #[test]
 fn truncated_reference_array_is_an_error() {
-    let Some(input) = reference("parity/butterflyx2_input_f32.npy") else {
+    let Some(input) = common::reference("parity/butterflyx2_input_f32.npy") else {
         return;
     };
     let bytes = std::fs::read(input).unwrap();
@@ -212,7 +171,7 @@ fn malformed_headers_are_errors() {
 fn foreign_and_missing_files_are_errors() {
     let file = TempFile::with_bytes("image.npy", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
     assert!(matches!(read_err(file.path()), NpyError::NotNpy { .. }));
-    let path = std::env::temp_dir().join("imdn-npy-test-does-not-exist.npy");
+    let path = common::temp_path("does-not-exist.npy");
     assert!(matches!(read_err(&path), NpyError::Io { .. }));
 }
 

@@ -1,62 +1,21 @@
 //! Weights files: the authors' legacy checkpoints (reference data), generated fixtures of every
 //! format (tests/fixtures, made by make_fixtures.py), safetensors round trips, and bad input.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use candle_core::Tensor;
 use imdn::weights::{self, Format, Tensors, WeightsError};
 
+use common::TempFile;
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// A reference file under ../shared/reference. Missing: a failure when `CI` is set, otherwise
-/// a note on stderr and `None`, so the test returns early.
-fn reference(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/")).join(rel);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "reference file {} is missing (CI is set)",
-        path.display()
-    );
-    eprintln!("skipping: reference file {} not found", path.display());
-    None
-}
-
 fn fixture(name: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
-}
-
-/// A file in the temp dir, unique per process and call, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("imdn-weights-test-{}-{n}-{tag}", std::process::id());
-        Self(std::env::temp_dir().join(name))
-    }
-
-    fn with_bytes(tag: &str, bytes: &[u8]) -> Self {
-        let file = Self::new(tag);
-        std::fs::write(&file.0, bytes).unwrap();
-        file
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 fn values(t: &Tensor) -> Vec<f32> {
@@ -184,7 +143,7 @@ const CHECKPOINTS: &[(&str, usize, usize, &[&str])] = &[
 #[test]
 fn reference_checkpoints_load_with_expected_parameter_counts() {
     for &(file, params, count, names) in CHECKPOINTS {
-        let Some(path) = reference(&format!("imdn-checkpoints/{file}")) else {
+        let Some(path) = common::reference(&format!("imdn-checkpoints/{file}")) else {
             return;
         };
         assert_eq!(
@@ -213,7 +172,7 @@ fn reference_checkpoints_load_with_expected_parameter_counts() {
 
 #[test]
 fn reference_shapes_and_values_match_an_independent_reader() {
-    let Some(path) = reference("imdn-checkpoints/IMDN_x2.pth") else {
+    let Some(path) = common::reference("imdn-checkpoints/IMDN_x2.pth") else {
         return;
     };
     let tensors = weights::load(&path).unwrap();
@@ -234,7 +193,7 @@ fn reference_shapes_and_values_match_an_independent_reader() {
     let sum: f64 = v.iter().map(|&x| f64::from(x)).sum();
     assert!((sum - -2.557_910).abs() < 1e-5, "sum {sum}");
 
-    let Some(path) = reference("imdn-checkpoints/model_RTC.pth") else {
+    let Some(path) = common::reference("imdn-checkpoints/model_RTC.pth") else {
         return;
     };
     let tensors = weights::load(&path).unwrap();
@@ -247,7 +206,7 @@ fn reference_shapes_and_values_match_an_independent_reader() {
 
 #[test]
 fn reference_round_trip_through_safetensors() {
-    let Some(path) = reference("imdn-checkpoints/IMDN_x2.pth") else {
+    let Some(path) = common::reference("imdn-checkpoints/IMDN_x2.pth") else {
         return;
     };
     let original = weights::load(&path).unwrap();
@@ -271,7 +230,7 @@ fn reference_round_trip_through_safetensors() {
 
 #[test]
 fn truncated_reference_checkpoint_is_an_error() {
-    let Some(path) = reference("imdn-checkpoints/IMDN_x2.pth") else {
+    let Some(path) = common::reference("imdn-checkpoints/IMDN_x2.pth") else {
         return;
     };
     let bytes = std::fs::read(&path).unwrap();
@@ -440,7 +399,7 @@ fn save_converts_other_dtypes_to_f32() {
 
 #[test]
 fn save_to_a_missing_directory_is_an_error() {
-    let path = std::env::temp_dir().join("imdn-no-such-dir/w.safetensors");
+    let path = common::temp_path("no-such-dir").join("w.safetensors");
     let err = weights::save_safetensors(&Tensors::new(), &path).unwrap_err();
     assert!(matches!(err, WeightsError::Io { .. }), "{err}");
     assert!(
@@ -648,14 +607,14 @@ fn empty_file_is_an_error() {
 
 #[test]
 fn nonexistent_path_is_an_error() {
-    let path = std::env::temp_dir().join("imdn-weights-test-does-not-exist.pth");
+    let path = common::temp_path("does-not-exist.pth");
     let err = load_err(&path);
     assert!(matches!(err, WeightsError::Io { .. }), "{err}");
 }
 
 #[test]
 fn weights_error_converts_to_the_crate_error() {
-    let path = std::env::temp_dir().join("imdn-weights-test-missing.safetensors");
+    let path = common::temp_path("missing.safetensors");
     let err: imdn::Error = weights::load(&path).unwrap_err().into();
     assert!(err.to_string().contains(&path.display().to_string()));
 }

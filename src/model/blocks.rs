@@ -1,7 +1,7 @@
 //! The building blocks shared by the IMDN family: convolutions, the LeakyReLU, contrast-aware
 //! channel attention (CCA) and the two information multi-distillation blocks.
 
-use candle_core::{D, Module, Result, Tensor};
+use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
 /// LeakyReLU slope used everywhere in IMDN.
@@ -45,10 +45,13 @@ impl Cca {
 impl Module for Cca {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, c, h, w) = x.dims4()?;
-        let flat = x.reshape((b, c, h * w))?;
+        // statistics in f32: an f16 sum over a whole frame overflows
+        let flat = x.reshape((b, c, h * w))?.to_dtype(DType::F32)?;
         let mean = flat.mean_keepdim(D::Minus1)?;
         let var = flat.broadcast_sub(&mean)?.sqr()?.mean_keepdim(D::Minus1)?;
-        let stats = (var.sqrt()? + mean)?.reshape((b, c, 1, 1))?;
+        let stats = (var.sqrt()? + mean)?
+            .reshape((b, c, 1, 1))?
+            .to_dtype(x.dtype())?;
         let attn = self.up.forward(&self.down.forward(&stats)?.relu()?)?;
         let attn = candle_nn::ops::sigmoid(&attn)?;
         x.broadcast_mul(&attn)

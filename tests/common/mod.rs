@@ -2,7 +2,8 @@
 //! is missing (fail under CI, skip with a message elsewhere).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `../shared/reference/<rel>` next to the project, if present. When absent: panics if the
 /// environment has `CI` set, else prints why the test is skipped and returns `None`.
@@ -24,4 +25,31 @@ pub fn reference(rel: &str) -> Option<PathBuf> {
 /// A unique path in the temp dir for this test process.
 pub fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("imdn-test-{}-{name}", std::process::id()))
+}
+
+/// A file in the temp dir, unique per process and call, removed on drop.
+pub struct TempFile(PathBuf);
+
+impl TempFile {
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Self(temp_path(&format!("{n}-{tag}")))
+    }
+
+    pub fn with_bytes(tag: &str, bytes: &[u8]) -> Self {
+        let file = Self::new(tag);
+        std::fs::write(&file.0, bytes).unwrap();
+        file
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
