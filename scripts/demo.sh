@@ -12,7 +12,7 @@ if [ ! -f "$weights" ]; then
     echo "the checkpoints/ folder of github.com/Zheng222/IMDN)" >&2
     exit 1
 fi
-cargo build --release --quiet
+cargo build --release --quiet --bin imdn
 mkdir -p out
 ./target/release/imdn info "$weights"
 ./target/release/imdn upscale --weights "$weights" data/samples/chelsea.png out/chelsea_x2.png
