@@ -10,8 +10,6 @@
 //!
 //! Frames here are planar RGB f32 (CHW, 3 planes).
 
-use candle_core::{Device, Tensor};
-
 use crate::{Error, Result};
 
 /// How a frame is cut before it meets the network.
@@ -113,9 +111,10 @@ fn crop_into(
     }
 }
 
-/// What ACS needs of a network: a batch NCHW in, a batch NCHW out, `scale ×` larger.
+/// What ACS needs of a network: `n` planar RGB frames of `h`×`w` in (NCHW f32), the same
+/// number out, `scale ×` larger.
 pub trait Forward {
-    fn forward_batch(&self, input: &Tensor) -> Result<Tensor>;
+    fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>>;
 }
 
 impl Acs {
@@ -124,7 +123,6 @@ impl Acs {
     pub fn run(
         &self,
         net: &dyn Forward,
-        device: &Device,
         input: &[f32],
         (w, h): (usize, usize),
         scale: usize,
@@ -165,17 +163,15 @@ impl Acs {
                 let dst = &mut batch_in[i * 3 * tw * th..][..3 * tw * th];
                 crop_into(frame, (pw, ph), (x.start, y.start), (tw, th), dst);
             }
-            let t = Tensor::from_slice(&batch_in, (group.len(), 3, th, tw), device)?;
-            let result = net.forward_batch(&t)?;
-            let expected = [group.len(), 3, th * scale, tw * scale];
-            if result.dims() != expected {
+            let result = net.forward_batch(&batch_in, group.len(), th, tw)?;
+            let expected = group.len() * 3 * th * scale * tw * scale;
+            if result.len() != expected {
                 return Err(Error::Model(format!(
-                    "network returned {:?} for a {:?} batch, expected {expected:?}",
-                    result.dims(),
-                    t.dims()
+                    "network returned {} floats for {} tiles of {tw}×{th}, expected {expected}",
+                    result.len(),
+                    group.len()
                 )));
             }
-            let result = result.flatten_all()?.to_vec1::<f32>()?;
             for (i, (x, y)) in group.iter().enumerate() {
                 let tile_out = &result[i * 3 * tw * th * scale * scale..];
                 paste(

@@ -6,6 +6,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 
 use crate::acs::{Acs, Forward};
+use crate::cpu::CpuNet;
 use crate::image_ops;
 use crate::model::{Config, Network, Variant};
 use crate::weights::{self, Tensors};
@@ -83,23 +84,41 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// How to build an [`Upscaler`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    pub precision: Precision,
+    /// Threads of our CPU kernels; 0 = all cores (or `RAYON_NUM_THREADS`).
+    pub cpu_threads: usize,
+}
+
 /// A network on a device, with the cropping strategy it runs under.
 pub struct Upscaler {
-    net: Network,
+    candle: CandleNet,
+    /// On the CPU: the same network on our kernels, which run every frame.
+    cpu: Option<CpuNet>,
     config: Config,
     device: Device,
-    dtype: DType,
     pub acs: Acs,
 }
 
-/// The network in its working precision behind ACS's f32 interface.
-struct Cast<'a> {
-    net: &'a Network,
+/// candle's network in its working precision behind ACS's f32 interface.
+struct CandleNet {
+    net: Network,
     dtype: DType,
+    device: Device,
 }
 
-impl Forward for Cast<'_> {
-    fn forward_batch(&self, input: &Tensor) -> Result<Tensor> {
+impl Forward for CandleNet {
+    fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
+        let x = Tensor::from_slice(input, (n, 3, h, w), &self.device)?;
+        let out = self.forward_tensor(&x)?;
+        Ok(out.flatten_all()?.to_vec1::<f32>()?)
+    }
+}
+
+impl CandleNet {
+    fn forward_tensor(&self, input: &Tensor) -> Result<Tensor> {
         let out = self.net.forward(&input.to_dtype(self.dtype)?)?;
         Ok(out.to_dtype(DType::F32)?)
     }
@@ -108,13 +127,25 @@ impl Forward for Cast<'_> {
 impl Upscaler {
     /// Loads weights (safetensors or PyTorch .pth), detects the variant, builds it on `device`.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        Self::load_with_precision(path, device, Precision::F32)
+        Self::load_with(path, device, Options::default())
     }
 
     /// As [`Upscaler::load`], in `precision`.
     pub fn load_with_precision(path: &Path, device: &Device, precision: Precision) -> Result<Self> {
+        Self::load_with(
+            path,
+            device,
+            Options {
+                precision,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// As [`Upscaler::load`], with `options`.
+    pub fn load_with(path: &Path, device: &Device, options: Options) -> Result<Self> {
         let tensors = weights::load(path)?;
-        Self::with_precision(tensors, device, precision).map_err(|e| match e {
+        Self::with_options(tensors, device, options).map_err(|e| match e {
             Error::Model(m) => Error::Model(format!("{}: {m}", path.display())),
             other => other,
         })
@@ -122,11 +153,12 @@ impl Upscaler {
 
     /// Builds the network that fits `tensors`, in f32.
     pub fn from_tensors(tensors: Tensors, device: &Device) -> Result<Self> {
-        Self::with_precision(tensors, device, Precision::F32)
+        Self::with_options(tensors, device, Options::default())
     }
 
-    /// Builds the network that fits `tensors` in `precision`.
-    pub fn with_precision(tensors: Tensors, device: &Device, precision: Precision) -> Result<Self> {
+    /// Builds the network that fits `tensors` with `options`.
+    pub fn with_options(tensors: Tensors, device: &Device, options: Options) -> Result<Self> {
+        let precision = options.precision;
         let dtype = precision.dtype();
         if device.is_cpu() && dtype != DType::F32 {
             return Err(Error::InvalidInput(format!(
@@ -137,12 +169,24 @@ impl Upscaler {
             // process-wide in candle: cuBLAS products in TF32 for f32 tensors
             candle_core::cuda::set_gemm_reduced_precision_f32(precision == Precision::Tf32);
         }
-        let (net, config) = Network::from_tensors(tensors, device, dtype).map_err(Error::Model)?;
-        Ok(Self {
+        // candle's builder first: it names a missing or mis-shaped tensor best
+        let (net, config) =
+            Network::from_tensors(tensors.clone(), device, dtype).map_err(Error::Model)?;
+        let cpu = if device.is_cpu() {
+            Some(CpuNet::new(&config, &tensors, options.cpu_threads)?)
+        } else {
+            None
+        };
+        let candle = CandleNet {
             net,
+            dtype,
+            device: device.clone(),
+        };
+        Ok(Self {
+            candle,
+            cpu,
             config,
             device: device.clone(),
-            dtype,
             acs: Acs::default(),
         })
     }
@@ -155,15 +199,30 @@ impl Upscaler {
         &self.device
     }
 
-    /// The network alone on an f32 NCHW tensor (no padding, no tiling, no clamping).
+    /// The network alone on an f32 NCHW tensor (no padding, no tiling, no clamping), by the
+    /// path frames take: our kernels on the CPU, candle elsewhere.
     pub fn forward_raw(&self, input: &Tensor) -> Result<Tensor> {
-        self.cast().forward_batch(input)
+        match &self.cpu {
+            Some(cpu) => {
+                let (n, _, h, w) = input.dims4()?;
+                let s = self.config.net_scale();
+                let out = cpu.forward(&input.flatten_all()?.to_vec1::<f32>()?, n, h, w)?;
+                Ok(Tensor::from_vec(out, (n, 3, h * s, w * s), &Device::Cpu)?)
+            }
+            None => self.candle.forward_tensor(input),
+        }
     }
 
-    fn cast(&self) -> Cast<'_> {
-        Cast {
-            net: &self.net,
-            dtype: self.dtype,
+    /// candle's own implementation of the network (the reference for our CPU kernels).
+    pub fn forward_candle(&self, input: &Tensor) -> Result<Tensor> {
+        self.candle.forward_tensor(input)
+    }
+
+    /// What runs frames: our kernels on the CPU, candle elsewhere.
+    fn runner(&self) -> &dyn Forward {
+        match &self.cpu {
+            Some(cpu) => cpu,
+            None => &self.candle,
         }
     }
 
@@ -172,8 +231,7 @@ impl Upscaler {
     pub fn forward_planar(&self, input: &[f32], size: (usize, usize)) -> Result<Vec<f32>> {
         let c = &self.config;
         self.acs.run(
-            &self.cast(),
-            &self.device,
+            self.runner(),
             input,
             size,
             c.net_scale(),

@@ -4,12 +4,14 @@
 //! - [`model`]: IMDN ×2/×3/×4, IMDN_RTC, IMDN_AS as candle modules with the authors' parameter names.
 //! - [`weights`]: safetensors and PyTorch (legacy and zip) checkpoints, variant detection.
 //! - [`acs`]: the adaptive cropping strategy: padding and overlapping tiles for any frame size.
+//! - [`cpu`]: our CPU executor and convolution kernels (the fast CPU path).
 //! - [`image_ops`]: u8 ↔ f32, BT.601 Y, MATLAB-style bicubic `imresize`.
 //! - [`metrics`]: PSNR and SSIM on Y, as the authors' evaluation protocol computes them.
 //! - [`eval`]: scoring on a benchmark folder under the authors' protocol.
 //! - [`engine`]: a loaded model ready to upscale frames.
 
 pub mod acs;
+pub mod cpu;
 pub mod engine;
 pub mod error;
 pub mod eval;

@@ -119,6 +119,9 @@ struct BenchArgs {
     /// Print a JSON object as the last line.
     #[arg(long)]
     json: bool,
+    /// Also time candle's own network on the same frame, interleaved, and print the ratio.
+    #[arg(long)]
+    compare_candle: bool,
 }
 
 fn main() -> Result<()> {
@@ -394,6 +397,34 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     } else {
         None
     };
+    // candle's conv2d on the same frame, interleaved with ours so both see the same machine
+    let candle = if a.compare_candle {
+        let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for i in 0..a.iters.max(1) {
+            let t0 = Instant::now();
+            drop(up.forward_raw(&x)?);
+            ours.push(t0.elapsed().as_secs_f64() * 1e3);
+            let t0 = Instant::now();
+            drop(up.forward_candle(&x)?);
+            theirs.push(t0.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "  interleaved {}: ours {:.1} ms, candle {:.1} ms",
+                i + 1,
+                ours[i],
+                theirs[i]
+            );
+        }
+        let (o, t) = (stats(ours).0, stats(theirs).0);
+        println!(
+            "  interleaved network-only medians: ours {o:.1} ms, candle {t:.1} ms: ours {:.2}× faster",
+            t / o
+        );
+        Some((o, t))
+    } else {
+        None
+    };
     let gflop = config.flops_per_pixel() * (w * h) as f64 / 1e9;
     let gflops = gflop / (median / 1e3);
     println!(
@@ -419,6 +450,8 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             "ms_min": min,
             "ms_max": max,
             "network_ms": net.map(|n| n.0),
+            "candle_ms": candle.map(|c| c.1),
+            "ours_interleaved_ms": candle.map(|c| c.0),
             "gflop_per_frame": gflop,
             "gflops_per_s": gflops,
             "gemm_gflops_per_s": gemm,

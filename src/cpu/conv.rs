@@ -1,0 +1,301 @@
+//! Convolution kernels on zero-bordered planar activations.
+//!
+//! Every activation is a set of channel planes of (h+2)×(w+2) floats with a one-pixel zero
+//! border. A 3×3 stride-1 conv then needs no padding step: for the "wide" run of positions
+//! from the first interior pixel to the last (interior rows plus the border columns between
+//! them), each of the Cin·9 im2col rows of a tile is one contiguous slice of an input plane, so
+//! the im2col tile is built with `memcpy`s, and the weights [Cout, Cin·9] are already the GEMM's
+//! left operand. The GEMM writes straight into the output planes, on top of a prefill of bias
+//! (plus the residual, when there is one); the activation runs on the tile while it is in cache.
+//! Border columns hit by the wide run are zeroed afterwards, so the output is the next conv's
+//! ready input. Channel slices of a plane set are contiguous: split is free, and concatenation
+//! is writing into the right planes.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Geometry of one plane set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geom {
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Geom {
+    /// Row stride of a bordered plane.
+    pub fn stride(&self) -> usize {
+        self.w + 2
+    }
+    /// Floats per bordered plane.
+    pub fn plane(&self) -> usize {
+        (self.h + 2) * (self.w + 2)
+    }
+    /// The wide run: first interior position and its length.
+    fn wide(&self) -> (usize, usize) {
+        (self.stride() + 1, self.h * self.stride() - 2)
+    }
+    /// Index of interior pixel (y, x) in a plane.
+    pub fn at(&self, y: usize, x: usize) -> usize {
+        (y + 1) * self.stride() + x + 1
+    }
+}
+
+/// A convolution's parameters: weights [cout, cin·k·k] row-major, bias [cout].
+#[derive(Clone, Debug)]
+pub struct ConvParams {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
+}
+
+/// What the output starts from before the GEMM adds to it.
+#[derive(Clone, Copy)]
+pub enum Prefill<'a> {
+    Bias,
+    /// Bias plus a residual plane set of `cout` channels.
+    BiasPlus(&'a [f32]),
+    /// Accumulate onto what the output already holds.
+    Keep,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    None,
+    LRelu,
+}
+
+/// Where consecutive output channels go: `rows` channels into the plane set at `dst`.
+pub struct Out<'a> {
+    pub dst: &'a mut [f32],
+    pub rows: usize,
+}
+
+/// Raw pointer that tiles share; each tile writes a disjoint column range.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: tiles write disjoint positions of the planes (see `run_tiles`).
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// Through a method, so closures capture the whole (Send) wrapper, not its raw field.
+    fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: callers stay within the buffer the pointer came from
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// Positions per tile: the im2col tile (K × TILE floats) stays within L2.
+fn tile_len(k: usize) -> usize {
+    (((192 * 1024) / 4 / k.max(1)).clamp(64, 1024)) & !15
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Stride-1 "same" convolution (k = 1 or 3) of `src` (`cin` planes) into `outs`, which together
+/// hold `cout` channels. `weight` overrides the parameters' weights (CCA-scaled 1×1 weights).
+pub fn conv_same(
+    g: Geom,
+    src: &[f32],
+    p: &ConvParams,
+    weight: Option<&[f32]>,
+    outs: &mut [Out<'_>],
+    prefill: Prefill<'_>,
+    act: Act,
+) {
+    let plane = g.plane();
+    let k_dim = p.cin * p.k * p.k;
+    debug_assert!(src.len() >= p.cin * plane);
+    debug_assert_eq!(outs.iter().map(|o| o.rows).sum::<usize>(), p.cout);
+    let weight = weight.unwrap_or(&p.weight);
+    let (start, len) = g.wide();
+    let tile = tile_len(k_dim);
+    let segs: Vec<(SharedMut, usize, usize)> = {
+        let mut first = 0;
+        outs.iter_mut()
+            .map(|o| {
+                debug_assert!(o.dst.len() >= o.rows * plane);
+                let s = (SharedMut(o.dst.as_mut_ptr()), first, o.rows);
+                first += o.rows;
+                s
+            })
+            .collect()
+    };
+    let n_tiles = len.div_ceil(tile);
+    let stride = g.stride() as isize;
+    (0..n_tiles).into_par_iter().for_each(|t| {
+        let q0 = start + t * tile;
+        let n = tile.min(start + len - q0);
+        // prefill the output tile
+        for &(dst, first, rows) in &segs {
+            for r in 0..rows {
+                let co = first + r;
+                // SAFETY: positions q0..q0+n of plane r belong to this tile alone
+                let out = unsafe { std::slice::from_raw_parts_mut(dst.at(r * plane + q0), n) };
+                match prefill {
+                    Prefill::Bias => out.fill(p.bias[co]),
+                    Prefill::BiasPlus(res) => {
+                        let res = &res[co * plane + q0..][..n];
+                        let b = p.bias[co];
+                        out.iter_mut().zip(res).for_each(|(o, &x)| *o = x + b);
+                    }
+                    Prefill::Keep => {}
+                }
+            }
+        }
+        let gemm_into = |rhs: *const f32, rhs_rs: isize| {
+            for &(dst, first, rows) in &segs {
+                // SAFETY: dst rows are planes `plane` apart, columns this tile's; lhs is the
+                // weight rows first..first+rows; rhs is K×n with row stride rhs_rs.
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        n,
+                        k_dim,
+                        dst.at(q0),
+                        1,
+                        plane as isize,
+                        true,
+                        weight.as_ptr().add(first * k_dim),
+                        1,
+                        k_dim as isize,
+                        rhs,
+                        1,
+                        rhs_rs,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        Parallelism::None,
+                    );
+                }
+            }
+        };
+        if p.k == 1 {
+            // the input planes themselves are the right operand
+            gemm_into(src[q0..].as_ptr(), plane as isize);
+        } else {
+            SCRATCH.with(|s| {
+                let mut s = s.borrow_mut();
+                s.resize(k_dim * tile, 0.0);
+                for ci in 0..p.cin {
+                    for ky in 0..3isize {
+                        for kx in 0..3isize {
+                            let row = (ci * 9 + (ky * 3 + kx) as usize) * n;
+                            let from =
+                                (ci * plane) as isize + q0 as isize + (ky - 1) * stride + kx - 1;
+                            s[row..row + n].copy_from_slice(&src[from as usize..][..n]);
+                        }
+                    }
+                }
+                gemm_into(s.as_ptr(), n as isize);
+            });
+        }
+        if act == Act::LRelu {
+            for &(dst, _, rows) in &segs {
+                for r in 0..rows {
+                    // SAFETY: as for the prefill
+                    let out = unsafe { std::slice::from_raw_parts_mut(dst.at(r * plane + q0), n) };
+                    lrelu_in_place(out);
+                }
+            }
+        }
+    });
+    for o in outs.iter_mut() {
+        zero_border_columns(g, &mut o.dst[..o.rows * plane]);
+    }
+}
+
+/// Stride-2 3×3 convolution, padding 1: `src` (`g`) into `dst` (`half(g)`), LeakyReLU optional.
+pub fn conv3x3_s2(g: Geom, src: &[f32], p: &ConvParams, dst: &mut [f32], act: Act) {
+    let og = half(g);
+    let (plane, oplane) = (g.plane(), og.plane());
+    let k_dim = p.cin * 9;
+    let out = SharedMut(dst.as_mut_ptr());
+    (0..og.h).into_par_iter().for_each(|y| {
+        let n = og.w;
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            s.resize(k_dim * n, 0.0);
+            for ci in 0..p.cin {
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        let row = &mut s[(ci * 9 + ky * 3 + kx) * n..][..n];
+                        // output (y, x) reads bordered input (2y + ky, 2x + kx)
+                        let base = ci * plane + (2 * y + ky) * g.stride() + kx;
+                        for (x, v) in row.iter_mut().enumerate() {
+                            *v = src[base + 2 * x];
+                        }
+                    }
+                }
+            }
+            let q0 = og.at(y, 0);
+            for co in 0..p.cout {
+                // SAFETY: row y of every output plane belongs to this task alone
+                let o = unsafe { std::slice::from_raw_parts_mut(out.at(co * oplane + q0), n) };
+                o.fill(p.bias[co]);
+            }
+            // SAFETY: dst rows are planes apart; lhs [cout, K]; rhs [K, n]
+            unsafe {
+                gemm::gemm(
+                    p.cout,
+                    n,
+                    k_dim,
+                    out.at(q0),
+                    1,
+                    oplane as isize,
+                    true,
+                    p.weight.as_ptr(),
+                    1,
+                    k_dim as isize,
+                    s.as_ptr(),
+                    1,
+                    n as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+            if act == Act::LRelu {
+                for co in 0..p.cout {
+                    // SAFETY: as above
+                    let o = unsafe { std::slice::from_raw_parts_mut(out.at(co * oplane + q0), n) };
+                    lrelu_in_place(o);
+                }
+            }
+        });
+    });
+}
+
+/// The geometry after a stride-2, padding-1, 3×3 conv.
+pub fn half(g: Geom) -> Geom {
+    Geom {
+        h: g.h.div_ceil(2),
+        w: g.w.div_ceil(2),
+    }
+}
+
+pub fn lrelu_in_place(x: &mut [f32]) {
+    for v in x {
+        *v = v.max(*v * 0.05);
+    }
+}
+
+/// Zeroes the left and right border columns of every interior row of every plane.
+pub fn zero_border_columns(g: Geom, planes: &mut [f32]) {
+    let stride = g.stride();
+    for plane in planes.chunks_exact_mut(g.plane()) {
+        for y in 1..=g.h {
+            plane[y * stride] = 0.0;
+            plane[y * stride + g.w + 1] = 0.0;
+        }
+    }
+}

@@ -1,0 +1,591 @@
+//! Our CPU path for the IMDN family: the same networks and weights as [`crate::model`], run by
+//! a small executor on our own kernels ([`conv`]) instead of candle's generic conv2d.
+//!
+//! What makes it fast: im2col by `memcpy` on zero-bordered planes, one GEMM per tile written
+//! straight into the output with bias, residual and LeakyReLU fused; split and concatenation as
+//! channel ranges of preallocated buffers; CCA as one statistics pass whose attention is folded
+//! into the following 1×1 conv's weights; the 1×1 fusion of all block outputs accumulated block
+//! by block; buffers kept across frames of the same size; a thread pool of the caller's size.
+
+pub mod conv;
+
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::model::{Config, Variant};
+use crate::weights::Tensors;
+use crate::{Error, Result};
+use conv::{Act, ConvParams, Geom, Out, Prefill, conv_same, conv3x3_s2, half};
+
+fn params(t: &Tensors, name: &str, cin: usize, cout: usize, k: usize) -> Result<ConvParams> {
+    let get = |n: String| -> Result<Vec<f32>> {
+        let v = t
+            .get(&n)
+            .ok_or_else(|| Error::Model(format!("{n} is missing")))?;
+        Ok(v.flatten_all()?.to_vec1::<f32>()?)
+    };
+    let weight = get(format!("{name}.weight"))?;
+    let bias = get(format!("{name}.bias"))?;
+    if weight.len() != cout * cin * k * k || bias.len() != cout {
+        return Err(Error::Model(format!(
+            "{name}.weight/.bias: expected a {k}×{k} conv {cin}→{cout}, got {} weights and {} biases",
+            weight.len(),
+            bias.len()
+        )));
+    }
+    Ok(ConvParams {
+        weight,
+        bias,
+        cin,
+        cout,
+        k,
+    })
+}
+
+/// One distillation block: c1..c4 progressive, c5 1×1 fuse, CCA for IMDN blocks.
+struct Block {
+    c1: ConvParams,
+    c2: ConvParams,
+    c3: ConvParams,
+    c4: ConvParams,
+    c5: ConvParams,
+    cca: Option<(ConvParams, ConvParams)>,
+}
+
+impl Block {
+    fn load(t: &Tensors, p: &str, c: usize, with_cca: bool) -> Result<Self> {
+        let (d, r) = (c / 4, c - c / 4);
+        let cca = if with_cca {
+            let mid = 4 * d / 16;
+            Some((
+                params(t, &format!("{p}.cca.conv_du.0"), 4 * d, mid, 1)?,
+                params(t, &format!("{p}.cca.conv_du.2"), mid, 4 * d, 1)?,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            c1: params(t, &format!("{p}.c1"), c, c, 3)?,
+            c2: params(t, &format!("{p}.c2"), r, c, 3)?,
+            c3: params(t, &format!("{p}.c3"), r, c, 3)?,
+            c4: params(t, &format!("{p}.c4"), r, d, 3)?,
+            c5: params(t, &format!("{p}.c5"), 4 * d, c, 1)?,
+            cca,
+        })
+    }
+}
+
+/// The network's layers, by variant.
+enum Layers {
+    Imdn {
+        head: ConvParams,
+        /// IMDN_AS: the second stride-2 conv (the head is then stride 2 too).
+        head2: Option<ConvParams>,
+        blocks: Vec<Block>,
+        /// `c.0` split per block: [C, C] weights each, the bias on the first.
+        fuse: Vec<ConvParams>,
+        lr_conv: ConvParams,
+        up: ConvParams,
+    },
+    Rtc {
+        head: ConvParams,
+        blocks: Vec<Block>,
+        tail: ConvParams,
+        up: ConvParams,
+    },
+}
+
+/// Activations for one frame size, kept between frames.
+struct Buffers {
+    g: Geom,
+    input: Vec<f32>,
+    fea: Vec<f32>,
+    x: [Vec<f32>; 2],
+    cat: Vec<f32>,
+    rest: [Vec<f32>; 2],
+    acc: Vec<f32>,
+    up: Vec<f32>,
+    /// IMDN_AS: the full-size bordered input and the half-size first conv output.
+    front: Vec<f32>,
+    front_half: Vec<f32>,
+}
+
+/// A network of the family on our CPU kernels.
+pub struct CpuNet {
+    config: Config,
+    layers: Layers,
+    pool: rayon::ThreadPool,
+    buffers: Mutex<Option<Buffers>>,
+}
+
+impl CpuNet {
+    /// Builds the executor for `config` from its parameters (as validated by `Network`), on a
+    /// pool of `threads` threads (0 = all cores).
+    pub fn new(config: &Config, t: &Tensors, threads: usize) -> Result<Self> {
+        let c = config.channels;
+        let s = config.upsampler_scale;
+        let layers = match config.variant {
+            Variant::Imdn | Variant::As => {
+                let (head, head2) = if config.variant == Variant::As {
+                    (
+                        params(t, "fea_conv.0", 3, c, 3)?,
+                        Some(params(t, "fea_conv.2", c, c, 3)?),
+                    )
+                } else {
+                    (params(t, "fea_conv", 3, c, 3)?, None)
+                };
+                let blocks = (1..=config.blocks)
+                    .map(|i| Block::load(t, &format!("IMDB{i}"), c, true))
+                    .collect::<Result<Vec<_>>>()?;
+                let whole = params(t, "c.0", c * config.blocks, c, 1)?;
+                let fuse = (0..config.blocks)
+                    .map(|i| ConvParams {
+                        weight: (0..c)
+                            .flat_map(|co| {
+                                whole.weight[co * c * config.blocks + i * c..][..c]
+                                    .iter()
+                                    .copied()
+                            })
+                            .collect(),
+                        bias: if i == 0 {
+                            whole.bias.clone()
+                        } else {
+                            vec![0.0; c]
+                        },
+                        cin: c,
+                        cout: c,
+                        k: 1,
+                    })
+                    .collect();
+                Layers::Imdn {
+                    head,
+                    head2,
+                    blocks,
+                    fuse,
+                    lr_conv: params(t, "LR_conv", c, c, 3)?,
+                    up: params(t, "upsampler.0", c, 3 * s * s, 3)?,
+                }
+            }
+            Variant::Rtc => Layers::Rtc {
+                head: params(t, "model.0", 3, c, 3)?,
+                blocks: (0..config.blocks)
+                    .map(|i| Block::load(t, &format!("model.1.sub.{i}"), c, false))
+                    .collect::<Result<Vec<_>>>()?,
+                tail: params(t, &format!("model.1.sub.{}", config.blocks), c, c, 1)?,
+                up: params(t, "model.2", c, 3 * s * s, 3)?,
+            },
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("imdn-cpu-{i}"))
+            .build()
+            .map_err(|e| Error::Model(format!("cannot start CPU threads: {e}")))?;
+        Ok(Self {
+            config: *config,
+            layers,
+            pool,
+            buffers: Mutex::new(None),
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Runs the network on `n` planar RGB frames of `h`×`w` (NCHW, f32); returns NCHW output
+    /// of `net_scale ×` the size. IMDN_AS needs sides that are multiples of 4.
+    pub fn forward(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
+        let m = self.config.input_multiple();
+        if input.len() != n * 3 * h * w
+            || h == 0
+            || w == 0
+            || !h.is_multiple_of(m)
+            || !w.is_multiple_of(m)
+        {
+            return Err(Error::InvalidInput(format!(
+                "{} needs {n}×3×{h}×{w} floats with sides multiple of {m}, got {}",
+                self.config,
+                input.len()
+            )));
+        }
+        let s = self.config.net_scale();
+        let frame_out = 3 * h * s * w * s;
+        let mut out = vec![0.0; n * frame_out];
+        let mut guard = self
+            .buffers
+            .lock()
+            .map_err(|_| Error::Model("CPU buffers poisoned".into()))?;
+        let slot = &mut *guard;
+        self.pool.install(|| {
+            for (i, dst) in out.chunks_exact_mut(frame_out).enumerate() {
+                let frame = &input[i * 3 * h * w..][..3 * h * w];
+                let b = self.buffers_for(slot, h, w);
+                self.run_one(b, frame, dst);
+            }
+        });
+        Ok(out)
+    }
+
+    /// The buffers for this size, reallocated (zeroed) only when the size changes.
+    fn buffers_for<'a>(
+        &self,
+        slot: &'a mut Option<Buffers>,
+        h: usize,
+        w: usize,
+    ) -> &'a mut Buffers {
+        let full = Geom { h, w };
+        let g = if self.config.variant == Variant::As {
+            half(half(full))
+        } else {
+            full
+        };
+        if slot.as_ref().is_none_or(|b| {
+            b.g != g || (b.front.len() != 3 * full.plane() && self.config.variant == Variant::As)
+        }) {
+            let c = self.config.channels;
+            let p = g.plane();
+            let s = self.config.upsampler_scale;
+            let z = |ch: usize| vec![0.0f32; ch * p];
+            let (front, front_half) = if self.config.variant == Variant::As {
+                (
+                    vec![0.0; 3 * full.plane()],
+                    vec![0.0; c * half(full).plane()],
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            *slot = Some(Buffers {
+                g,
+                input: z(3),
+                fea: z(c),
+                x: [z(c), z(c)],
+                cat: z(c),
+                rest: [z(c - c / 4), z(c - c / 4)],
+                acc: z(c),
+                up: z(3 * s * s),
+                front,
+                front_half,
+            });
+        }
+        slot.as_mut().expect("just set")
+    }
+
+    fn run_one(&self, b: &mut Buffers, frame: &[f32], out: &mut [f32]) {
+        let g = b.g;
+        let c = self.config.channels;
+        match &self.layers {
+            Layers::Imdn {
+                head,
+                head2,
+                blocks,
+                fuse,
+                lr_conv,
+                up,
+            } => {
+                match head2 {
+                    Some(head2) => {
+                        let full = Geom {
+                            h: 4 * g.h,
+                            w: 4 * g.w,
+                        };
+                        to_bordered(full, frame, &mut b.front);
+                        conv3x3_s2(full, &b.front, head, &mut b.front_half, Act::LRelu);
+                        conv3x3_s2(half(full), &b.front_half, head2, &mut b.fea, Act::None);
+                    }
+                    None => {
+                        to_bordered(g, frame, &mut b.input);
+                        conv_same(
+                            g,
+                            &b.input,
+                            head,
+                            None,
+                            &mut [Out {
+                                dst: &mut b.fea,
+                                rows: c,
+                            }],
+                            Prefill::Bias,
+                            Act::None,
+                        );
+                    }
+                }
+                // block i reads x[i % 2] (block 0 reads fea) and writes x[(i + 1) % 2]
+                for (i, (block, fuse)) in blocks.iter().zip(fuse).enumerate() {
+                    let [xa, xb] = &mut b.x;
+                    let (src, dst): (&[f32], &mut Vec<f32>) = match i {
+                        0 => (&b.fea, xa),
+                        _ if i % 2 == 1 => (xa, xb),
+                        _ => (xb, xa),
+                    };
+                    run_block(g, block, src, dst, &mut b.cat, &mut b.rest);
+                    let prefill = if i == 0 { Prefill::Bias } else { Prefill::Keep };
+                    conv_same(
+                        g,
+                        dst,
+                        fuse,
+                        None,
+                        &mut [Out {
+                            dst: &mut b.acc,
+                            rows: c,
+                        }],
+                        prefill,
+                        Act::None,
+                    );
+                }
+                conv::lrelu_in_place(&mut b.acc);
+                conv::zero_border_columns(g, &mut b.acc);
+                let lr = &mut b.x[0];
+                conv_same(
+                    g,
+                    &b.acc,
+                    lr_conv,
+                    None,
+                    &mut [Out { dst: lr, rows: c }],
+                    Prefill::BiasPlus(&b.fea),
+                    Act::None,
+                );
+                conv_same(
+                    g,
+                    lr,
+                    up,
+                    None,
+                    &mut [Out {
+                        dst: &mut b.up,
+                        rows: up.cout,
+                    }],
+                    Prefill::Bias,
+                    Act::None,
+                );
+            }
+            Layers::Rtc {
+                head,
+                blocks,
+                tail,
+                up,
+            } => {
+                to_bordered(g, frame, &mut b.input);
+                conv_same(
+                    g,
+                    &b.input,
+                    head,
+                    None,
+                    &mut [Out {
+                        dst: &mut b.fea,
+                        rows: c,
+                    }],
+                    Prefill::Bias,
+                    Act::None,
+                );
+                for (i, block) in blocks.iter().enumerate() {
+                    let [xa, xb] = &mut b.x;
+                    let (src, dst): (&[f32], &mut Vec<f32>) = match i {
+                        0 => (&b.fea, xa),
+                        _ if i % 2 == 1 => (xa, xb),
+                        _ => (xb, xa),
+                    };
+                    run_block(g, block, src, dst, &mut b.cat, &mut b.rest);
+                }
+                let last = if blocks.len() % 2 == 1 {
+                    &b.x[0]
+                } else {
+                    &b.x[1]
+                };
+                conv_same(
+                    g,
+                    last,
+                    tail,
+                    None,
+                    &mut [Out {
+                        dst: &mut b.acc,
+                        rows: c,
+                    }],
+                    Prefill::BiasPlus(&b.fea),
+                    Act::None,
+                );
+                conv_same(
+                    g,
+                    &b.acc,
+                    up,
+                    None,
+                    &mut [Out {
+                        dst: &mut b.up,
+                        rows: up.cout,
+                    }],
+                    Prefill::Bias,
+                    Act::None,
+                );
+            }
+        }
+        pixel_shuffle(g, &b.up, self.config.upsampler_scale, out);
+    }
+}
+
+/// One distillation block from `x` into `out`: `cat` collects the distilled channels, `rest`
+/// ping-pongs the remaining ones.
+fn run_block(
+    g: Geom,
+    blk: &Block,
+    x: &[f32],
+    out: &mut [f32],
+    cat: &mut [f32],
+    rest: &mut [Vec<f32>; 2],
+) {
+    let p = g.plane();
+    let d = blk.c4.cout;
+    let r = blk.c1.cout - d;
+    let [ra, rb] = rest;
+    let (d1, tail) = cat.split_at_mut(d * p);
+    let (d2, tail) = tail.split_at_mut(d * p);
+    let (d3, d4) = tail.split_at_mut(d * p);
+    conv_same(
+        g,
+        x,
+        &blk.c1,
+        None,
+        &mut [Out { dst: d1, rows: d }, Out { dst: ra, rows: r }],
+        Prefill::Bias,
+        Act::LRelu,
+    );
+    conv_same(
+        g,
+        ra,
+        &blk.c2,
+        None,
+        &mut [Out { dst: d2, rows: d }, Out { dst: rb, rows: r }],
+        Prefill::Bias,
+        Act::LRelu,
+    );
+    conv_same(
+        g,
+        rb,
+        &blk.c3,
+        None,
+        &mut [Out { dst: d3, rows: d }, Out { dst: ra, rows: r }],
+        Prefill::Bias,
+        Act::LRelu,
+    );
+    conv_same(
+        g,
+        ra,
+        &blk.c4,
+        None,
+        &mut [Out { dst: d4, rows: d }],
+        Prefill::Bias,
+        Act::None,
+    );
+    let c = blk.c5.cout;
+    match &blk.cca {
+        Some((down, upc)) => {
+            let scaled = cca_scaled_weights(g, cat, 4 * d, down, upc, &blk.c5);
+            conv_same(
+                g,
+                cat,
+                &blk.c5,
+                Some(&scaled),
+                &mut [Out { dst: out, rows: c }],
+                Prefill::BiasPlus(x),
+                Act::None,
+            );
+        }
+        None => conv_same(
+            g,
+            cat,
+            &blk.c5,
+            None,
+            &mut [Out { dst: out, rows: c }],
+            Prefill::BiasPlus(x),
+            Act::None,
+        ),
+    }
+}
+
+/// Contrast-aware channel attention folded into the next 1×1 conv: c5(cat · a) = (W5 · diag a) cat.
+fn cca_scaled_weights(
+    g: Geom,
+    cat: &[f32],
+    ch: usize,
+    down: &ConvParams,
+    up: &ConvParams,
+    c5: &ConvParams,
+) -> Vec<f32> {
+    let p = g.plane();
+    let n = (g.h * g.w) as f64;
+    // one pass per channel: mean and population std over the interior (borders are zero)
+    let stats: Vec<f32> = (0..ch)
+        .into_par_iter()
+        .map(|c| {
+            let plane = &cat[c * p..][..p];
+            let (mut s, mut s2) = (0f64, 0f64);
+            for y in 0..g.h {
+                for &v in &plane[g.at(y, 0)..][..g.w] {
+                    s += v as f64;
+                    s2 += (v as f64) * (v as f64);
+                }
+            }
+            let mean = s / n;
+            let var = (s2 / n - mean * mean).max(0.0);
+            (var.sqrt() + mean) as f32
+        })
+        .collect();
+    let dense = |p: &ConvParams, x: &[f32]| -> Vec<f32> {
+        (0..p.cout)
+            .map(|o| {
+                p.bias[o]
+                    + p.weight[o * p.cin..][..p.cin]
+                        .iter()
+                        .zip(x)
+                        .map(|(w, v)| w * v)
+                        .sum::<f32>()
+            })
+            .collect()
+    };
+    let hidden: Vec<f32> = dense(down, &stats)
+        .into_iter()
+        .map(|v| v.max(0.0))
+        .collect();
+    let attn: Vec<f32> = dense(up, &hidden)
+        .into_iter()
+        .map(|v| 1.0 / (1.0 + (-v).exp()))
+        .collect();
+    let mut w = c5.weight.clone();
+    for row in w.chunks_exact_mut(c5.cin) {
+        row.iter_mut().zip(&attn).for_each(|(wv, a)| *wv *= a);
+    }
+    w
+}
+
+/// Copies a planar 3×h×w frame into bordered planes (borders stay zero).
+fn to_bordered(g: Geom, frame: &[f32], dst: &mut [f32]) {
+    let p = g.plane();
+    for c in 0..3 {
+        for y in 0..g.h {
+            let from = &frame[(c * g.h + y) * g.w..][..g.w];
+            dst[c * p + g.at(y, 0)..][..g.w].copy_from_slice(from);
+        }
+    }
+}
+
+/// Pixel shuffle from bordered [3·s², h, w] to planar [3, s·h, s·w]: output channel c, sub-pixel
+/// (i, j) comes from input channel c·s² + i·s + j.
+fn pixel_shuffle(g: Geom, src: &[f32], s: usize, out: &mut [f32]) {
+    let p = g.plane();
+    let (ow, oh) = (g.w * s, g.h * s);
+    out.par_chunks_exact_mut(ow)
+        .enumerate()
+        .for_each(|(row, dst)| {
+            let (c, oy) = (row / oh, row % oh);
+            let (y, i) = (oy / s, oy % s);
+            for j in 0..s {
+                let plane = &src[(c * s * s + i * s + j) * p + g.at(y, 0)..][..g.w];
+                for (x, &v) in plane.iter().enumerate() {
+                    dst[x * s + j] = v;
+                }
+            }
+        });
+}
+
+impl crate::acs::Forward for CpuNet {
+    fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
+        self.forward(input, n, h, w)
+    }
+}

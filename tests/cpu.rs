@@ -1,0 +1,75 @@
+//! Our CPU executor computes what the candle model computes, for every variant and odd sizes.
+
+mod common;
+
+use candle_core::{DType, Device, Module, Tensor};
+use imdn::cpu::CpuNet;
+use imdn::model::{Config, Network, init_tensors};
+
+fn compare(config: Config, n: usize, h: usize, w: usize, threads: usize) {
+    let tensors = init_tensors(&config, &Device::Cpu).unwrap();
+    let (net, _) = Network::from_tensors(tensors.clone(), &Device::Cpu, DType::F32).unwrap();
+    let cpu = CpuNet::new(&config, &tensors, threads).unwrap();
+    let input: Vec<f32> = (0..n * 3 * h * w)
+        .map(|i| ((i * 7919 + 13) % 1000) as f32 / 1000.0)
+        .collect();
+    let x = Tensor::from_slice(&input, (n, 3, h, w), &Device::Cpu).unwrap();
+    let want = net
+        .forward(&x)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    // twice: the second run reuses the buffers of the first
+    for _ in 0..2 {
+        let got = cpu.forward(&input, n, h, w).unwrap();
+        assert_eq!(got.len(), want.len(), "{config} {n}×{h}×{w}");
+        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let max = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            max <= 1e-4 * scale,
+            "{config} {n}×{h}×{w}: max diff {max} (scale {scale})"
+        );
+    }
+}
+
+#[test]
+fn rtc_matches_candle() {
+    for s in [2, 3, 4] {
+        compare(Config::rtc(s), 1, 7, 5, 2);
+    }
+    compare(Config::rtc(2), 2, 1, 1, 1);
+    compare(Config::rtc(2), 1, 37, 61, 2);
+}
+
+#[test]
+fn imdn_matches_candle() {
+    for s in [2, 3, 4] {
+        compare(Config::imdn(s), 1, 9, 6, 2);
+    }
+    compare(Config::imdn(2), 2, 1, 1, 2);
+    compare(Config::imdn(2), 1, 33, 40, 1);
+}
+
+#[test]
+fn imdn_as_matches_candle() {
+    compare(Config::imdn_as(), 1, 4, 4, 2);
+    compare(Config::imdn_as(), 2, 24, 36, 2);
+}
+
+#[test]
+fn frame_size_changes_reallocate() {
+    let config = Config::rtc(2);
+    let tensors = init_tensors(&config, &Device::Cpu).unwrap();
+    let cpu = CpuNet::new(&config, &tensors, 2).unwrap();
+    for (h, w) in [(8, 8), (3, 11), (8, 8)] {
+        let out = cpu.forward(&vec![0.5; 3 * h * w], 1, h, w).unwrap();
+        assert_eq!(out.len(), 3 * 4 * h * w);
+    }
+    assert!(cpu.forward(&[0.5; 10], 1, 2, 2).is_err());
+}
