@@ -73,3 +73,65 @@ fn frame_size_changes_reallocate() {
     }
     assert!(cpu.forward(&[0.5; 10], 1, 2, 2).is_err());
 }
+
+#[test]
+fn conv_op_and_its_gradients_match_candle() {
+    use candle_core::Var;
+    use imdn::cpu::autograd::conv2d_same;
+    let dev = Device::Cpu;
+    for (n, cin, cout, k, h, w) in [
+        (2, 5, 7, 3, 6, 9),
+        (1, 12, 12, 1, 5, 4),
+        (2, 3, 16, 3, 1, 1),
+        (1, 16, 8, 3, 13, 17),
+    ] {
+        let x = Var::randn(0f32, 1.0, (n, cin, h, w), &dev).unwrap();
+        let wt = Var::randn(0f32, 0.3, (cout, cin, k, k), &dev).unwrap();
+        let b = Var::randn(0f32, 1.0, cout, &dev).unwrap();
+        let target = Tensor::randn(0f32, 1.0, (n, cout, h, w), &dev).unwrap();
+        let ours = conv2d_same(&x, &wt, &b).unwrap();
+        let theirs = x
+            .conv2d(&wt, (k - 1) / 2, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&b.reshape((1, cout, 1, 1)).unwrap())
+            .unwrap();
+        let close = |a: &Tensor, b: &Tensor, what: &str| {
+            let d = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let m = b
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                .max(1.0);
+            assert!(
+                d <= 1e-4 * m,
+                "{what} ({n},{cin},{cout},{k},{h},{w}): diff {d}, scale {m}"
+            );
+        };
+        close(&ours, &theirs, "forward");
+        let g1 = (ours * &target)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g2 = (theirs * &target)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (v, what) in [(&x, "dx"), (&wt, "dw"), (&b, "db")] {
+            close(g1.get(v).unwrap(), g2.get(v).unwrap(), what);
+        }
+    }
+}

@@ -122,6 +122,10 @@ struct BenchArgs {
     /// Also time candle's own network on the same frame, interleaved, and print the ratio.
     #[arg(long)]
     compare_candle: bool,
+    /// Time a training step (forward + L1 backward) on a batch of B patches of the --size
+    /// instead, ours against candle's own conv2d, interleaved.
+    #[arg(long, value_name = "B")]
+    train_batch: Option<usize>,
 }
 
 fn main() -> Result<()> {
@@ -363,7 +367,57 @@ fn time_ms(
     Ok(stats(times))
 }
 
+/// Forward + L1 backward of a freshly initialised network of the weights' variant.
+fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
+    use candle_core::DType;
+    use candle_nn::{VarBuilder, VarMap};
+    use imdn::cpu::autograd;
+    use imdn::model::Network;
+    let (w, h) = parse_size(&a.size)?;
+    let config = Config::detect(&weights::load(&a.run.weights)?).map_err(anyhow::Error::msg)?;
+    let dev = Device::Cpu;
+    let vars = VarMap::new();
+    let net = Network::new(&config, VarBuilder::from_varmap(&vars, DType::F32, &dev))?;
+    let s = config.net_scale();
+    let x = Tensor::rand(0f32, 1.0, (batch, 3, h, w), &dev)?;
+    let y = Tensor::rand(0f32, 1.0, (batch, 3, h * s, w * s), &dev)?;
+    let step = || -> Result<f64> {
+        let t0 = Instant::now();
+        let loss = (candle_core::Module::forward(&net, &x)? - &y)?
+            .abs()?
+            .mean_all()?;
+        drop(loss.backward()?);
+        Ok(t0.elapsed().as_secs_f64() * 1e3)
+    };
+    eprintln!("training step of {config}: batch {batch} of {w}×{h}, {threads} threads");
+    step()?;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..a.iters.max(1) {
+        autograd::set_enabled(true);
+        ours.push(step()?);
+        autograd::set_enabled(false);
+        theirs.push(step()?);
+        eprintln!(
+            "  {}: ours {:.0} ms, candle {:.0} ms",
+            i + 1,
+            ours[i],
+            theirs[i]
+        );
+    }
+    autograd::set_enabled(true);
+    let (o, t) = (stats(ours).0, stats(theirs).0);
+    println!(
+        "{config} training step, batch {batch} of {w}x{h}, {threads} threads: ours {o:.0} ms, \
+         candle conv2d {t:.0} ms (medians, interleaved): {:.2}× faster",
+        t / o
+    );
+    Ok(())
+}
+
 fn bench(a: BenchArgs, threads: usize) -> Result<()> {
+    if let Some(batch) = a.train_batch {
+        return bench_train(&a, batch, threads);
+    }
     let (w, h) = parse_size(&a.size)?;
     let mut up = load(&a.run)?;
     auto_tile(&mut up, &a.run, (w, h));

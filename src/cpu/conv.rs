@@ -126,7 +126,6 @@ pub fn conv_same(
             .collect()
     };
     let n_tiles = len.div_ceil(tile);
-    let stride = g.stride() as isize;
     (0..n_tiles).into_par_iter().for_each(|t| {
         let q0 = start + t * tile;
         let n = tile.min(start + len - q0);
@@ -183,16 +182,7 @@ pub fn conv_same(
             SCRATCH.with(|s| {
                 let mut s = s.borrow_mut();
                 s.resize(k_dim * tile, 0.0);
-                for ci in 0..p.cin {
-                    for ky in 0..3isize {
-                        for kx in 0..3isize {
-                            let row = (ci * 9 + (ky * 3 + kx) as usize) * n;
-                            let from =
-                                (ci * plane) as isize + q0 as isize + (ky - 1) * stride + kx - 1;
-                            s[row..row + n].copy_from_slice(&src[from as usize..][..n]);
-                        }
-                    }
-                }
+                im2col3x3(g, src, p.cin, q0, n, &mut s);
                 gemm_into(s.as_ptr(), n as isize);
             });
         }
@@ -208,6 +198,139 @@ pub fn conv_same(
     });
     for o in outs.iter_mut() {
         zero_border_columns(g, &mut o.dst[..o.rows * plane]);
+    }
+}
+
+/// The im2col tile of a 3×3 conv for wide positions `q0..q0 + n`: row (ci, ky, kx) is one
+/// contiguous slice of plane ci, so each row is a `memcpy`. `dst` holds at least cin·9·n.
+fn im2col3x3(g: Geom, src: &[f32], cin: usize, q0: usize, n: usize, dst: &mut [f32]) {
+    let (plane, stride) = (g.plane(), g.stride());
+    for ci in 0..cin {
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let row = (ci * 9 + ky * 3 + kx) * n;
+                // tap (ky, kx) of position q is q + (ky − 1)·stride + (kx − 1)
+                let from = ci * plane + q0 + ky * stride + kx - stride - 1;
+                dst[row..row + n].copy_from_slice(&src[from..][..n]);
+            }
+        }
+    }
+}
+
+/// Stride-1 "same" convolution on plain NCHW tensors (k = 1 or 3): borders the input, runs
+/// [`conv_same`], strips the border. For candle's autograd path (training), not per-frame use.
+pub fn conv_nchw(x: &[f32], n: usize, (h, w): (usize, usize), p: &ConvParams) -> Vec<f32> {
+    let g = Geom { h, w };
+    let plane = g.plane();
+    let mut src = vec![0.0; p.cin * plane];
+    let mut dst = vec![0.0; p.cout * plane];
+    let mut out = vec![0.0; n * p.cout * h * w];
+    for i in 0..n {
+        bordered_from_nchw(g, &x[i * p.cin * h * w..][..p.cin * h * w], &mut src);
+        let outs = &mut [Out {
+            dst: &mut dst,
+            rows: p.cout,
+        }];
+        conv_same(g, &src, p, None, outs, Prefill::Bias, Act::None);
+        nchw_from_bordered(g, &dst, &mut out[i * p.cout * h * w..][..p.cout * h * w]);
+    }
+    out
+}
+
+/// The weight gradient of a stride-1 "same" convolution: dW[co, (ci, ky, kx)] = Σ over images
+/// and positions of grad[co, q] · im2col(x)[(ci, ky, kx), q], as GEMMs over position tiles,
+/// reduced across threads. Returns [cout, cin·k·k].
+pub fn conv_weight_grad(
+    x: &[f32],
+    grad: &[f32],
+    n: usize,
+    (h, w): (usize, usize),
+    (cin, cout, k): (usize, usize, usize),
+) -> Vec<f32> {
+    let g = Geom { h, w };
+    let plane = g.plane();
+    let k_dim = cin * k * k;
+    let mut xb = vec![0.0; cin * plane];
+    let mut gb = vec![0.0; cout * plane];
+    let mut total = vec![0.0f32; cout * k_dim];
+    let (start, len) = g.wide();
+    let tile = tile_len(k_dim);
+    for i in 0..n {
+        bordered_from_nchw(g, &x[i * cin * h * w..][..cin * h * w], &mut xb);
+        // the gradient's zero borders cancel the wide run's border positions
+        bordered_from_nchw(g, &grad[i * cout * h * w..][..cout * h * w], &mut gb);
+        let tile_grad = |mut acc: Vec<f32>, t: usize| {
+            let q0 = start + t * tile;
+            let m = tile.min(start + len - q0);
+            let mut col = Vec::new();
+            let (rhs, rhs_cs) = if k == 1 {
+                (xb[q0..].as_ptr(), plane as isize)
+            } else {
+                col.resize(k_dim * m, 0.0);
+                im2col3x3(g, &xb, cin, q0, m, &mut col);
+                (col.as_ptr(), m as isize)
+            };
+            // SAFETY: acc is [cout, K] row-major; lhs: gradient rows (planes apart) over this
+            // tile's m positions; rhs: im2colᵀ, m × K, element (p, r) at p + r·rhs_cs.
+            unsafe {
+                gemm::gemm(
+                    cout,
+                    k_dim,
+                    m,
+                    acc.as_mut_ptr(),
+                    1,
+                    k_dim as isize,
+                    true,
+                    gb[q0..].as_ptr(),
+                    1,
+                    plane as isize,
+                    rhs,
+                    rhs_cs,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+            acc
+        };
+        let zeros = || vec![0.0f32; cout * k_dim];
+        let part = (0..len.div_ceil(tile))
+            .into_par_iter()
+            .fold(zeros, tile_grad)
+            .reduce(zeros, |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            });
+        total.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
+    }
+    total
+}
+
+/// Copies NCHW planes of `g` into bordered planes (borders left zero).
+fn bordered_from_nchw(g: Geom, src: &[f32], dst: &mut [f32]) {
+    for (plane, from) in dst
+        .chunks_exact_mut(g.plane())
+        .zip(src.chunks_exact(g.h * g.w))
+    {
+        for y in 0..g.h {
+            plane[g.at(y, 0)..][..g.w].copy_from_slice(&from[y * g.w..][..g.w]);
+        }
+    }
+}
+
+/// Strips the border of bordered planes into NCHW.
+fn nchw_from_bordered(g: Geom, src: &[f32], dst: &mut [f32]) {
+    for (plane, to) in src
+        .chunks_exact(g.plane())
+        .zip(dst.chunks_exact_mut(g.h * g.w))
+    {
+        for y in 0..g.h {
+            to[y * g.w..][..g.w].copy_from_slice(&plane[g.at(y, 0)..][..g.w]);
+        }
     }
 }
 

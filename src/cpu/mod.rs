@@ -7,6 +7,7 @@
 //! into the following 1×1 conv's weights; the 1×1 fusion of all block outputs accumulated block
 //! by block; buffers kept across frames of the same size; a thread pool of the caller's size.
 
+pub mod autograd;
 pub mod conv;
 
 use std::sync::Mutex;

@@ -2,7 +2,7 @@
 //! channel attention (CCA) and the two information multi-distillation blocks.
 
 use candle_core::{D, DType, Module, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+use candle_nn::VarBuilder;
 
 /// LeakyReLU slope used everywhere in IMDN.
 pub const LRELU_SLOPE: f64 = 0.05;
@@ -13,22 +13,65 @@ pub fn lrelu(x: &Tensor) -> Result<Tensor> {
     x.maximum(&(x * LRELU_SLOPE)?)
 }
 
-/// A k×k convolution with bias and "same" padding ((k−1)/2), as the authors' `conv_layer`.
-pub fn conv(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
-    let cfg = Conv2dConfig {
-        padding: (k - 1) / 2,
+/// A k×k convolution with bias and "same" padding ((k−1)/2), as the authors' `conv_layer`
+/// (`weight` [cout, cin, k, k], `bias` [cout]). On the CPU in f32, stride 1 runs on our kernels
+/// with their im2col-GEMM backward (training); elsewhere candle's conv2d (cuDNN on CUDA).
+pub struct Conv {
+    weight: Tensor,
+    bias: Tensor,
+    stride: usize,
+}
+
+impl Conv {
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+}
+
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let k = self.weight.dim(2)?;
+        if x.device().is_cpu()
+            && x.dtype() == DType::F32
+            && self.stride == 1
+            && crate::cpu::autograd::enabled()
+        {
+            return crate::cpu::autograd::conv2d_same(x, &self.weight, &self.bias);
+        }
+        let y = x.conv2d(&self.weight, (k - 1) / 2, self.stride, 1, 1)?;
+        y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+    }
+}
+
+/// Builds a [`Conv`] from `vb` (`weight`, `bias`), initialised as candle-nn's conv2d when new.
+pub fn conv(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv> {
+    let weight = vb.get_with_hints(
+        (cout, cin, k, k),
+        "weight",
+        candle_nn::init::DEFAULT_KAIMING_NORMAL,
+    )?;
+    let bound = 1.0 / ((cin * k * k) as f64).sqrt();
+    let bias = vb.get_with_hints(
+        cout,
+        "bias",
+        candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+    )?;
+    Ok(Conv {
+        weight,
+        bias,
         stride,
-        ..Default::default()
-    };
-    candle_nn::conv2d(cin, cout, k, cfg, vb)
+    })
 }
 
 /// Contrast-aware channel attention: per channel `std + mean` over H×W (population std),
 /// 1×1 conv → ReLU → 1×1 conv → sigmoid, then scales the input's channels.
 /// Parameter names: `conv_du.0`, `conv_du.2` (the authors' `nn.Sequential`).
 pub struct Cca {
-    down: Conv2d,
-    up: Conv2d,
+    down: Conv,
+    up: Conv,
 }
 
 impl Cca {
@@ -62,10 +105,10 @@ impl Module for Cca {
 /// splitting off `distilled` channels and passing the rest on, then a 3×3 conv to `distilled`
 /// channels; returns the concatenation of the four distilled parts.
 struct Distill {
-    c1: Conv2d,
-    c2: Conv2d,
-    c3: Conv2d,
-    c4: Conv2d,
+    c1: Conv,
+    c2: Conv,
+    c3: Conv,
+    c4: Conv,
     distilled: usize,
     remaining: usize,
 }
@@ -108,7 +151,7 @@ impl Distill {
 pub struct Imdb {
     distill: Distill,
     cca: Cca,
-    c5: Conv2d,
+    c5: Conv,
 }
 
 impl Imdb {
@@ -133,7 +176,7 @@ impl Module for Imdb {
 /// The real-time block (the authors' `IMDModule_speed`): as [`Imdb`] without CCA.
 pub struct ImdbSpeed {
     distill: Distill,
-    c5: Conv2d,
+    c5: Conv,
 }
 
 impl ImdbSpeed {

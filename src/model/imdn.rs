@@ -1,16 +1,16 @@
 //! IMDN (×2/×3/×4) and IMDN_AS: 64-channel networks of information multi-distillation blocks.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv2d, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::blocks::{Imdb, conv, lrelu};
+use super::blocks::{Conv, Imdb, conv, lrelu};
 
 /// The part IMDN and IMDN_AS share: the blocks `IMDB1..n`, the 1×1 fusion `c.0` of all block
 /// outputs with LeakyReLU, and `LR_conv` with the residual to the features.
 pub struct Body {
     blocks: Vec<Imdb>,
-    fuse: Conv2d,
-    lr_conv: Conv2d,
+    fuse: Conv,
+    lr_conv: Conv,
 }
 
 impl Body {
@@ -41,7 +41,7 @@ impl Module for Body {
 
 /// The upsampler: a 3×3 conv to 3·s² channels and a pixel shuffle by s (`upsampler.0`).
 pub struct Upsampler {
-    conv: Conv2d,
+    conv: Conv,
     scale: usize,
 }
 
@@ -62,7 +62,7 @@ impl Module for Upsampler {
 
 /// IMDN: `fea_conv` 3×3 → body → upsampler. Output is `scale ×` the input size.
 pub struct Imdn {
-    fea_conv: Conv2d,
+    fea_conv: Conv,
     body: Body,
     upsampler: Upsampler,
 }
@@ -88,8 +88,8 @@ impl Module for Imdn {
 /// ¼ size, the body runs there, and a ×4 upsampler returns to the input size. The input is a frame
 /// already bicubic-upscaled to the target size; its sides must be multiples of 4 (see `acs`).
 pub struct ImdnAs {
-    fea_conv0: Conv2d,
-    fea_conv2: Conv2d,
+    fea_conv0: Conv,
+    fea_conv2: Conv,
     body: Body,
     upsampler: Upsampler,
 }

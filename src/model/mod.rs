@@ -10,7 +10,7 @@ use std::fmt;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-pub use blocks::{Cca, Imdb, ImdbSpeed, lrelu};
+pub use blocks::{Cca, Conv, Imdb, ImdbSpeed, conv, lrelu};
 pub use imdn::{Body, Imdn, ImdnAs, Upsampler};
 pub use rtc::ImdnRtc;
 

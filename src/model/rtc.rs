@@ -5,15 +5,15 @@
 //! output), `model.2` (3×3 conv to 3·s² channels, then pixel shuffle).
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv2d, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::blocks::{ImdbSpeed, conv};
+use super::blocks::{Conv, ImdbSpeed, conv};
 use super::imdn::Upsampler;
 
 pub struct ImdnRtc {
-    head: Conv2d,
+    head: Conv,
     blocks: Vec<ImdbSpeed>,
-    tail: Conv2d,
+    tail: Conv,
     upsampler: Upsampler,
 }
 

@@ -1,0 +1,133 @@
+//! Convolution as a candle custom op on our kernels, with an im2col-GEMM backward, so that
+//! training through candle's autograd runs its convolutions at our speed on the CPU. candle's
+//! own CPU backward is a direct `conv_transpose2d` loop with no GEMM.
+//!
+//! - forward: [`conv::conv_nchw`];
+//! - dX: the same forward kernel on the output gradient with the weights transposed and
+//!   flipped (a stride-1 "same" conv's adjoint);
+//! - dW: [`conv::conv_weight_grad`], GEMMs of the gradient against im2col tiles of the input;
+//! - db: the gradient summed over batch and positions.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+
+use super::conv::{self, ConvParams};
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Whether the model's CPU convolutions use this op (default) or candle's own conv2d; for
+/// measuring one against the other in the same run.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Stride-1 "same" conv2d (k = 1 or 3) of `x` [N, Cin, H, W] with `w` [Cout, Cin, k, k] and
+/// bias `b` [Cout], differentiable. CPU f32 only; callers use candle's conv elsewhere.
+pub fn conv2d_same(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, ConvSame)
+}
+
+fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let (start, end) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("conv2d_same: {what} is not contiguous")))?;
+    Ok(&s.as_slice::<f32>()?[start..end])
+}
+
+struct ConvSame;
+
+impl CustomOp3 for ConvSame {
+    fn name(&self) -> &'static str {
+        "imdn-conv2d-same"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, cin, h, w) = l1.shape().dims4()?;
+        let (cout, wcin, k, k2) = l2.shape().dims4()?;
+        if wcin != cin || k != k2 || !(k == 1 || k == 3) || l3.shape().elem_count() != cout {
+            return Err(candle_core::Error::Msg(format!(
+                "conv2d_same: input {:?}, weight {:?}, bias {:?} do not fit a 1×1 or 3×3 conv",
+                l1.shape(),
+                l2.shape(),
+                l3.shape()
+            )));
+        }
+        let p = ConvParams {
+            weight: slice(s2, l2, "weight")?.to_vec(),
+            bias: slice(s3, l3, "bias")?.to_vec(),
+            cin,
+            cout,
+            k,
+        };
+        let out = conv::conv_nchw(slice(s1, l1, "input")?, n, (h, w), &p);
+        Ok((CpuStorage::F32(out), Shape::from((n, cout, h, w))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let (_, cin, k, _) = w.dims4()?;
+        // the adjoint: weights [Cin, Cout, k, k], spatially flipped
+        let rev: Vec<u32> = (0..k as u32).rev().collect();
+        let rev = Tensor::new(rev.as_slice(), w.device())?;
+        let wt = w.transpose(0, 1)?.contiguous()?;
+        let wt = wt
+            .index_select(&rev, 2)?
+            .index_select(&rev, 3)?
+            .contiguous()?;
+        let zero = Tensor::zeros(cin, DType::F32, w.device())?;
+        let dx = grad.apply_op3_no_bwd(&wt, &zero, &ConvSame)?;
+        let dw = x.apply_op2_no_bwd(&grad, &WeightGrad { k })?;
+        let db = grad.sum((0, 2, 3))?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// dW of [`ConvSame`] from (input, output gradient).
+struct WeightGrad {
+    k: usize,
+}
+
+impl CustomOp2 for WeightGrad {
+    fn name(&self) -> &'static str {
+        "imdn-conv2d-same-weight-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, cin, h, w) = l1.shape().dims4()?;
+        let (_, cout, _, _) = l2.shape().dims4()?;
+        let x = slice(s1, l1, "input")?;
+        let g = slice(s2, l2, "gradient")?;
+        let dw = conv::conv_weight_grad(x, g, n, (h, w), (cin, cout, self.k));
+        Ok((
+            CpuStorage::F32(dw),
+            Shape::from((cout, cin, self.k, self.k)),
+        ))
+    }
+}
