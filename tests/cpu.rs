@@ -135,3 +135,31 @@ fn conv_op_and_its_gradients_match_candle() {
         }
     }
 }
+
+#[test]
+fn leaky_relu_op_and_its_gradient_match_candle() {
+    use candle_core::Var;
+    let x = Var::randn(0f32, 1.0, (2, 3, 5, 7), &Device::Cpu).unwrap();
+    let t = Tensor::randn(0f32, 1.0, (2, 3, 5, 7), &Device::Cpu).unwrap();
+    let ours = imdn::cpu::autograd::leaky_relu(&x).unwrap();
+    let theirs = candle_nn::ops::leaky_relu(&x, 0.05).unwrap();
+    let diff = |a: &Tensor, b: &Tensor| {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    assert!(diff(&ours, &theirs) < 1e-7);
+    let g1 = (ours * &t).unwrap().sum_all().unwrap().backward().unwrap();
+    let g2 = (theirs * &t)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert!(diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-6);
+}

@@ -131,3 +131,59 @@ impl CustomOp2 for WeightGrad {
         ))
     }
 }
+
+/// LeakyReLU (slope 0.05) with a one-pass backward: candle's `maximum` composition costs
+/// several full-tensor passes forward and back.
+pub fn leaky_relu(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(LeakyRelu)
+}
+
+const SLOPE: f32 = 0.05;
+
+struct LeakyRelu;
+
+impl candle_core::CustomOp1 for LeakyRelu {
+    fn name(&self) -> &'static str {
+        "imdn-leaky-relu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let out = slice(s, l, "input")?
+            .iter()
+            .map(|&v| v.max(v * SLOPE))
+            .collect();
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(
+            x.apply_op2_no_bwd(&grad.contiguous()?, &LeakyReluGrad)?,
+        ))
+    }
+}
+
+/// grad · (1 where x > 0, else the slope).
+struct LeakyReluGrad;
+
+impl CustomOp2 for LeakyReluGrad {
+    fn name(&self) -> &'static str {
+        "imdn-leaky-relu-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1, "input")?;
+        let g = slice(s2, l2, "gradient")?;
+        let out = x
+            .iter()
+            .zip(g)
+            .map(|(&x, &g)| if x > 0.0 { g } else { g * SLOPE })
+            .collect();
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}

@@ -222,18 +222,22 @@ fn im2col3x3(g: Geom, src: &[f32], cin: usize, q0: usize, n: usize, dst: &mut [f
 pub fn conv_nchw(x: &[f32], n: usize, (h, w): (usize, usize), p: &ConvParams) -> Vec<f32> {
     let g = Geom { h, w };
     let plane = g.plane();
-    let mut src = vec![0.0; p.cin * plane];
-    let mut dst = vec![0.0; p.cout * plane];
-    let mut out = vec![0.0; n * p.cout * h * w];
-    for i in 0..n {
-        bordered_from_nchw(g, &x[i * p.cin * h * w..][..p.cin * h * w], &mut src);
-        let outs = &mut [Out {
-            dst: &mut dst,
-            rows: p.cout,
-        }];
-        conv_same(g, &src, p, None, outs, Prefill::Bias, Act::None);
-        nchw_from_bordered(g, &dst, &mut out[i * p.cout * h * w..][..p.cout * h * w]);
-    }
+    let (isz, osz) = (p.cin * h * w, p.cout * h * w);
+    let mut out = vec![0.0; n * osz];
+    // images in parallel: training batches are many small images, too small to split alone
+    out.par_chunks_exact_mut(osz)
+        .zip(x.par_chunks_exact(isz))
+        .for_each(|(out, x)| {
+            let mut src = vec![0.0; p.cin * plane];
+            let mut dst = vec![0.0; p.cout * plane];
+            bordered_from_nchw(g, x, &mut src);
+            let outs = &mut [Out {
+                dst: &mut dst,
+                rows: p.cout,
+            }];
+            conv_same(g, &src, p, None, outs, Prefill::Bias, Act::None);
+            nchw_from_bordered(g, &dst, out);
+        });
     out
 }
 
@@ -250,14 +254,19 @@ pub fn conv_weight_grad(
     let g = Geom { h, w };
     let plane = g.plane();
     let k_dim = cin * k * k;
-    let mut xb = vec![0.0; cin * plane];
-    let mut gb = vec![0.0; cout * plane];
-    let mut total = vec![0.0f32; cout * k_dim];
     let (start, len) = g.wide();
     let tile = tile_len(k_dim);
-    for i in 0..n {
+    let zeros = || vec![0.0f32; cout * k_dim];
+    let add = |mut a: Vec<f32>, b: Vec<f32>| {
+        a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+        a
+    };
+    // per image: bordered input and gradient (whose zero borders cancel the wide run's border
+    // positions), then every position tile adds grad_tile × im2col_tileᵀ into the sum
+    let image_grad = |i: usize| {
+        let mut xb = vec![0.0; cin * plane];
+        let mut gb = vec![0.0; cout * plane];
         bordered_from_nchw(g, &x[i * cin * h * w..][..cin * h * w], &mut xb);
-        // the gradient's zero borders cancel the wide run's border positions
         bordered_from_nchw(g, &grad[i * cout * h * w..][..cout * h * w], &mut gb);
         let tile_grad = |mut acc: Vec<f32>, t: usize| {
             let q0 = start + t * tile;
@@ -297,17 +306,12 @@ pub fn conv_weight_grad(
             }
             acc
         };
-        let zeros = || vec![0.0f32; cout * k_dim];
-        let part = (0..len.div_ceil(tile))
+        (0..len.div_ceil(tile))
             .into_par_iter()
             .fold(zeros, tile_grad)
-            .reduce(zeros, |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            });
-        total.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
-    }
-    total
+            .reduce(zeros, add)
+    };
+    (0..n).into_par_iter().map(image_grad).reduce(zeros, add)
 }
 
 /// Copies NCHW planes of `g` into bordered planes (borders left zero).

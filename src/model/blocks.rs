@@ -7,9 +7,12 @@ use candle_nn::VarBuilder;
 /// LeakyReLU slope used everywhere in IMDN.
 pub const LRELU_SLOPE: f64 = 0.05;
 
-/// LeakyReLU for slopes below 1 as `max(x, slope·x)`: two passes instead of the five of
-/// `candle_nn::ops::leaky_relu`.
+/// LeakyReLU: our one-pass op on the CPU; elsewhere `max(x, slope·x)`, two passes instead of
+/// the five of `candle_nn::ops::leaky_relu`.
 pub fn lrelu(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 && crate::cpu::autograd::enabled() {
+        return crate::cpu::autograd::leaky_relu(x);
+    }
     x.maximum(&(x * LRELU_SLOPE)?)
 }
 
