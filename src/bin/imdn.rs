@@ -44,6 +44,8 @@ enum Command {
     Info { weights: PathBuf },
     /// Time the network on a random frame.
     Bench(BenchArgs),
+    /// Train a model: L1 loss, Adam, resumable checkpoints (see weights/README.md).
+    Train(TrainArgs),
 }
 
 #[derive(Args)]
@@ -122,6 +124,10 @@ struct BenchArgs {
     /// Also time candle's own network on the same frame, interleaved, and print the ratio.
     #[arg(long)]
     compare_candle: bool,
+    /// For external drivers (scripts/compare-cpu.sh): after the warm-up, run one timed frame
+    /// per line read on stdin and print its milliseconds on stdout, until end of input.
+    #[arg(long)]
+    stdin_sync: bool,
     /// Time a training step (forward + L1 backward) on a batch of B patches of the --size
     /// instead, ours against candle's own conv2d, interleaved.
     #[arg(long, value_name = "B")]
@@ -141,6 +147,7 @@ fn main() -> Result<()> {
         Command::Eval(a) => eval(a),
         Command::Info { weights } => info(&weights),
         Command::Bench(a) => bench(a, threads),
+        Command::Train(a) => train(a),
     }
 }
 
@@ -367,6 +374,23 @@ fn time_ms(
     Ok(stats(times))
 }
 
+/// One warm-up, then one timed forward per stdin line, its ms printed on stdout.
+fn bench_stdin_sync(up: &Upscaler, frame: &[f32], size: (usize, usize)) -> Result<()> {
+    use std::io::{BufRead, Write};
+    up.forward_planar(frame, size)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        line?;
+        let t0 = Instant::now();
+        up.forward_planar(frame, size)?;
+        writeln!(out, "{:.3}", t0.elapsed().as_secs_f64() * 1e3)?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
 /// Forward + L1 backward of a freshly initialised network of the weights' variant.
 fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     use candle_core::DType;
@@ -434,6 +458,9 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
         up.acs.tile,
         a.iters
     );
+    if a.stdin_sync {
+        return bench_stdin_sync(&up, &frame, (w, h));
+    }
     // the frame path: host f32 in, ACS, host f32 out
     let (median, min, max) = time_ms(a.iters, "frame", || {
         up.forward_planar(&frame, (w, h))?;
@@ -513,5 +540,118 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
         });
         println!("{out}");
     }
+    Ok(())
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// imdn, rtc or as.
+    #[arg(long)]
+    variant: String,
+    /// Scale of IMDN/RTC (IMDN_AS trains at random scales in [1.1, 4]).
+    #[arg(long)]
+    scale: Option<usize>,
+    /// Channels (default: the paper's, 64 for imdn/as, 12 for rtc).
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Distillation blocks (default: the paper's, 6 for imdn/as, 5 for rtc).
+    #[arg(long)]
+    blocks: Option<usize>,
+    /// Folder of HR training images (scripts/prepare-data.sh makes one).
+    #[arg(long)]
+    data: PathBuf,
+    /// Folder for checkpoints, the log and model.safetensors.
+    #[arg(long)]
+    out: PathBuf,
+    /// Total steps (with --resume: the step to continue up to).
+    #[arg(long)]
+    steps: u64,
+    /// LR patch side (HR = patch·scale); IMDN_AS: the body's side (input = 4·patch).
+    #[arg(long, default_value_t = 48)]
+    patch: usize,
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    /// Halve the learning rate every N steps (0: never).
+    #[arg(long, default_value_t = 0)]
+    halve_every: u64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Start from the tensors of this file that match by name and shape (e.g. a ×2 body).
+    #[arg(long)]
+    init_from: Option<PathBuf>,
+    /// Folder of HR validation images (LR by our bicubic).
+    #[arg(long)]
+    val: Option<PathBuf>,
+    /// Validation PSNR every N steps (and at the end).
+    #[arg(long, default_value_t = 0)]
+    val_every: u64,
+    /// Checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_every: u64,
+    /// Checkpoints kept (0: all).
+    #[arg(long, default_value_t = 3)]
+    keep: usize,
+    /// Continue from the newest checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Where the final weights go (default: OUT/model.safetensors).
+    #[arg(long)]
+    export: Option<PathBuf>,
+    /// Log line every N steps (to OUT/train-log.jsonl; also stderr without a terminal).
+    #[arg(long, default_value_t = 100)]
+    log_every: u64,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    use imdn::train::{TrainOptions, checkpoint::parse_variant, train};
+    let variant = parse_variant(&a.variant)
+        .with_context(|| format!("unknown variant {:?}: use imdn, rtc or as", a.variant))?;
+    let mut config = match (variant, a.scale) {
+        (Variant::As, Some(_)) => {
+            bail!("IMDN_AS trains at random scales in [1.1, 4]: drop --scale")
+        }
+        (Variant::As, None) => Config::imdn_as(),
+        (Variant::Imdn, s) => Config::imdn(s.unwrap_or(2)),
+        (Variant::Rtc, s) => Config::rtc(s.unwrap_or(2)),
+    };
+    config.channels = a.channels.unwrap_or(config.channels);
+    config.blocks = a.blocks.unwrap_or(config.blocks);
+    let mut o = TrainOptions::new(config, a.data, a.out);
+    o.steps = a.steps;
+    o.patch = a.patch;
+    o.batch = a.batch;
+    o.lr = a.lr;
+    o.halve_every = a.halve_every;
+    o.seed = a.seed;
+    o.init_from = a.init_from;
+    o.val = a.val;
+    o.val_every = a.val_every;
+    o.checkpoint_every = a.checkpoint_every;
+    o.keep = a.keep;
+    o.resume = a.resume;
+    o.export = a.export;
+    o.log_every = a.log_every;
+    o.progress = true;
+    o.device = parse_device(&a.device)?.open()?;
+    let s = train(&o)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "step": s.step,
+            "start_step": s.start_step,
+            "final_loss": s.losses.last(),
+            "checkpoint": s.checkpoint.display().to_string(),
+            "weights": s.export.display().to_string(),
+            "elapsed_s": s.elapsed_s,
+            "validation": s.validations.last().map(|v| v.scores.iter()
+                .map(|(sc, p, b)| serde_json::json!({"scale": sc, "psnr_y": p, "bicubic_psnr_y": b}))
+                .collect::<Vec<_>>()),
+        })
+    );
     Ok(())
 }
