@@ -2,7 +2,11 @@
 # Installs the Debian packages the build and the tests need (as root; sudo otherwise).
 # The Rust toolchain itself (rustc/cargo ≥ 1.95) must be on PATH: see README.
 set -euo pipefail
-packages=(build-essential pkg-config python3 python3-pip)
+# GStreamer: headers for the plugin (gstreamer, -base, -video, -check) and the tools and
+# base elements (videotestsrc, videoconvert) the smoke tests and pipeline tests use.
+packages=(build-essential pkg-config python3 python3-pip
+    libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+    gstreamer1.0-tools gstreamer1.0-plugins-base)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

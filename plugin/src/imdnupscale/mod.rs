@@ -1,0 +1,45 @@
+//! `imdnupscale`: IMDN super-resolution as a `GstVideoFilter`.
+//!
+//! - `imp.rs`: the element (negotiation, events, properties, latency).
+//! - `worker.rs`: the pre → infer → post threads and the channels between them.
+//! - `backend.rs`: what the infer thread runs (IMDN, or a nearest-neighbour test stand-in).
+//! - `pixels.rs`: video frames ↔ planar RGB f32, YUV matrices, alpha.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod backend;
+mod imp;
+mod pixels;
+mod worker;
+
+/// Where the network runs.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstImdnDevice")]
+pub enum Device {
+    #[default]
+    #[enum_value(
+        name = "Auto: CUDA if this build has it and a device answers, else the CPU",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(name = "CPU", nick = "cpu")]
+    Cpu = 1,
+    #[enum_value(name = "CUDA (needs a build with the `cuda` feature)", nick = "cuda")]
+    Cuda = 2,
+}
+
+glib::wrapper! {
+    pub struct ImdnUpscale(ObjectSubclass<imp::ImdnUpscale>)
+        @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "imdnupscale",
+        gst::Rank::NONE,
+        ImdnUpscale::static_type(),
+    )
+}

@@ -1,0 +1,331 @@
+//! The worker: three threads joined by bounded channels.
+//!
+//! ```text
+//! streaming thread ─jobs→ imdn-pre ─(1)→ imdn-infer ─(1)→ imdn-post ─done→ streaming thread
+//! ```
+//! - pre maps the input and converts it to planar RGB f32 (YUV matrix, chroma, alpha split).
+//! - infer owns the backend (and so the device): it builds it and is the only thread to use it.
+//! - post resizes alpha and writes the result into the output buffer's format and strides.
+//!
+//! The channels between stages hold one frame each (the double buffers), so frame k+1's pre and
+//! frame k−1's post overlap frame k's inference. Every job comes back on `done`, in order, as a
+//! frame, an error or (while flushing or shutting down) a discard. Each stage catches panics per
+//! frame, so a bug becomes an error for that frame instead of a silently closed channel.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use gst_video::VideoInfo;
+
+use super::backend::{BackendSpec, BuildError, Loaded};
+use super::pixels::{self, Planar};
+
+/// Most frames the element lets into the worker beyond the one it waits for.
+pub const MAX_DEPTH: usize = 8;
+
+/// One frame to upscale.
+pub struct Job {
+    pub seq: u64,
+    pub inbuf: gst::Buffer,
+    /// A pool buffer for the result, timestamps and flags already copied from `inbuf`.
+    pub outbuf: gst::Buffer,
+    pub in_info: VideoInfo,
+    pub out_info: VideoInfo,
+    pub scale: usize,
+}
+
+pub enum Outcome {
+    Frame(gst::Buffer),
+    /// Dropped unprocessed because the element was flushing.
+    Discarded,
+    Failed(String),
+}
+
+pub struct Done {
+    pub seq: u64,
+    pub outcome: Outcome,
+}
+
+/// A frame between stages.
+struct InFlight {
+    seq: u64,
+    outbuf: gst::Buffer,
+    out_info: VideoInfo,
+    scale: usize,
+    /// Time spent working on it so far (queueing excluded).
+    busy: Duration,
+    work: Work,
+}
+
+enum Work {
+    Skip,
+    Failed(String),
+    Input(Planar),
+    Output {
+        rgb: Vec<f32>,
+        /// Input-size alpha and its size.
+        alpha: Option<(Vec<u8>, (usize, usize))>,
+    },
+}
+
+struct Shared {
+    /// Set by the element between FLUSH_START and FLUSH_STOP.
+    flushing: Arc<AtomicBool>,
+    /// Set when the worker is dropped.
+    stopping: AtomicBool,
+    /// Running maximum of a frame's busy time in ns (pre + infer + post).
+    max_busy_ns: AtomicU64,
+}
+
+impl Shared {
+    fn skip(&self) -> bool {
+        self.flushing.load(Ordering::Acquire) || self.stopping.load(Ordering::Acquire)
+    }
+}
+
+pub struct Worker {
+    jobs: Option<Sender<Job>>,
+    done: Option<Receiver<Done>>,
+    threads: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+/// What the element learns about the backend once it is built.
+pub struct Ready {
+    pub description: String,
+    pub warning: Option<String>,
+    pub on_cuda: bool,
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Runs one stage's work on one frame; a panic becomes that frame's error.
+fn guarded<T>(stage: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| format!("{stage}: {e}")),
+        Err(p) => Err(format!("{stage} panicked: {}", panic_message(p.as_ref()))),
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, BuildError> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| BuildError::Thread(format!("cannot start thread {name}: {e}")))
+}
+
+impl Worker {
+    /// Starts the threads and builds the backend on the infer thread; returns once it is ready.
+    pub fn new(spec: BackendSpec, flushing: Arc<AtomicBool>) -> Result<(Self, Ready), BuildError> {
+        let shared = Arc::new(Shared {
+            flushing,
+            stopping: AtomicBool::new(false),
+            max_busy_ns: AtomicU64::new(0),
+        });
+        // Sized so that sends never block: the element keeps at most MAX_DEPTH + 1 in flight.
+        let (jobs_tx, jobs_rx) = bounded::<Job>(MAX_DEPTH + 1);
+        let (done_tx, done_rx) = bounded::<Done>(MAX_DEPTH + 1);
+        let (pre_tx, pre_rx) = bounded::<InFlight>(1);
+        let (post_tx, post_rx) = bounded::<InFlight>(1);
+        let (ready_tx, ready_rx) = bounded::<Result<Ready, BuildError>>(1);
+
+        let mut worker = Worker {
+            jobs: Some(jobs_tx),
+            done: Some(done_rx),
+            threads: Vec::with_capacity(3),
+            shared: shared.clone(),
+        };
+        let s = shared.clone();
+        worker.threads.push(spawn("imdn-infer", move || {
+            infer_stage(spec, &s, &ready_tx, &pre_rx, &post_tx)
+        })?);
+        // Wait for the model before starting the others: a failed load then leaves nothing behind.
+        let ready = match ready_rx.recv() {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(BuildError::Thread("the infer thread ended early".into())),
+        };
+        let s = shared.clone();
+        worker
+            .threads
+            .push(spawn("imdn-pre", move || pre_stage(&s, &jobs_rx, &pre_tx))?);
+        let s = shared;
+        worker.threads.push(spawn("imdn-post", move || {
+            post_stage(&s, &post_rx, &done_tx)
+        })?);
+        Ok((worker, ready))
+    }
+
+    /// Hands a frame to the pre stage.
+    pub fn submit(&self, job: Job) -> Result<(), String> {
+        self.jobs
+            .as_ref()
+            .ok_or("worker stopped")?
+            .send(job)
+            .map_err(|_| "the worker threads have stopped".to_string())
+    }
+
+    /// Waits for the next finished frame.
+    pub fn recv(&self) -> Result<Done, String> {
+        self.done
+            .as_ref()
+            .ok_or("worker stopped")?
+            .recv()
+            .map_err(|_| "the worker threads have stopped".to_string())
+    }
+
+    /// The longest time one frame has kept the stages busy so far.
+    pub fn max_processing_time(&self) -> Duration {
+        Duration::from_nanos(self.shared.max_busy_ns.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        // Closing `jobs` ends pre once it is empty; closing `done` makes post's sends fail
+        // instead of blocking; each stage then ends when its neighbour is gone.
+        self.jobs.take();
+        self.done.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn pre_stage(shared: &Shared, jobs: &Receiver<Job>, next: &Sender<InFlight>) {
+    for job in jobs {
+        let start = Instant::now();
+        let work = if shared.skip() {
+            Work::Skip
+        } else {
+            match guarded("converting the input", || {
+                pixels::read_frame(&job.inbuf, &job.in_info)
+            }) {
+                Ok(planar) => Work::Input(planar),
+                Err(e) => Work::Failed(e),
+            }
+        };
+        // Release the input buffer to upstream's pool as early as possible.
+        drop(job.inbuf);
+        let frame = InFlight {
+            seq: job.seq,
+            outbuf: job.outbuf,
+            out_info: job.out_info,
+            scale: job.scale,
+            busy: start.elapsed(),
+            work,
+        };
+        if next.send(frame).is_err() {
+            break;
+        }
+    }
+}
+
+fn infer_stage(
+    spec: BackendSpec,
+    shared: &Shared,
+    ready: &Sender<Result<Ready, BuildError>>,
+    input: &Receiver<InFlight>,
+    next: &Sender<InFlight>,
+) {
+    let built = match panic::catch_unwind(AssertUnwindSafe(|| spec.build())) {
+        Ok(r) => r,
+        Err(p) => Err(BuildError::BadWeights(format!(
+            "loading the model panicked: {}",
+            panic_message(p.as_ref())
+        ))),
+    };
+    let Loaded {
+        mut backend,
+        description,
+        warning,
+        on_cuda,
+    } = match built {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let loaded = Ready {
+        description,
+        warning,
+        on_cuda,
+    };
+    if ready.send(Ok(loaded)).is_err() {
+        return;
+    }
+    for mut frame in input {
+        let start = Instant::now();
+        frame.work = match frame.work {
+            Work::Input(_) if shared.skip() => Work::Skip,
+            Work::Input(p) => {
+                let scale = frame.scale;
+                match guarded("running the network", || {
+                    backend.upscale(&p.rgb, (p.width, p.height), scale)
+                }) {
+                    Ok(rgb) => Work::Output {
+                        rgb,
+                        alpha: p.alpha.map(|a| (a, (p.width, p.height))),
+                    },
+                    Err(e) => Work::Failed(e),
+                }
+            }
+            other => other,
+        };
+        frame.busy += start.elapsed();
+        if next.send(frame).is_err() {
+            break;
+        }
+    }
+}
+
+fn post_stage(shared: &Shared, input: &Receiver<InFlight>, done: &Sender<Done>) {
+    for frame in input {
+        let start = Instant::now();
+        let InFlight {
+            seq,
+            outbuf,
+            out_info,
+            busy,
+            work,
+            ..
+        } = frame;
+        let outcome = match work {
+            Work::Output { .. } if shared.skip() => Outcome::Discarded,
+            Work::Output { rgb, alpha } => {
+                match guarded("writing the output", || {
+                    let size = (out_info.width() as usize, out_info.height() as usize);
+                    let alpha = alpha.map(|(a, from)| pixels::resize_alpha(&a, from, size));
+                    let mut outbuf = outbuf;
+                    pixels::write_frame(outbuf.make_mut(), &out_info, &rgb, alpha.as_deref())?;
+                    Ok(outbuf)
+                }) {
+                    Ok(buf) => {
+                        let total = busy + start.elapsed();
+                        let ns = u64::try_from(total.as_nanos()).unwrap_or(u64::MAX);
+                        shared.max_busy_ns.fetch_max(ns, Ordering::Relaxed);
+                        Outcome::Frame(buf)
+                    }
+                    Err(e) => Outcome::Failed(e),
+                }
+            }
+            Work::Failed(e) => Outcome::Failed(e),
+            Work::Skip | Work::Input(_) => Outcome::Discarded,
+        };
+        if done.send(Done { seq, outcome }).is_err() {
+            break;
+        }
+    }
+}
