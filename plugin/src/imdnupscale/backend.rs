@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use imdn::engine::{DeviceChoice, Precision, Upscaler};
+use imdn::engine::{DeviceChoice, Options, Precision, Upscaler};
 use imdn::image_ops::{ResizeTable, imresize_f32_chw_with};
 use imdn::model::Variant;
 
@@ -72,18 +72,12 @@ impl Backend for Failing {
 
 /// IMDN, IMDN_RTC or IMDN_AS from a weights file.
 pub struct Imdn {
-    net: Net,
-    /// Bounds this element's CPU threads (`n-threads`); `None` uses rayon's global pool.
-    pool: Option<rayon::ThreadPool>,
-}
-
-struct Net {
     upscaler: Upscaler,
     /// IMDN_AS's bicubic pre-upscale tables for the last frame size and scale.
     tables: Option<((usize, usize, usize), ResizeTable, ResizeTable)>,
 }
 
-impl Net {
+impl Imdn {
     fn run(&mut self, input: &[f32], (w, h): (usize, usize), s: usize) -> Result<Vec<f32>, String> {
         if self.upscaler.config().variant != Variant::As {
             // `build` checked that the network's scale is the element's.
@@ -117,10 +111,7 @@ impl Backend for Imdn {
         size: (usize, usize),
         scale: usize,
     ) -> Result<Vec<f32>, String> {
-        match &self.pool {
-            Some(pool) => pool.install(|| self.net.run(input, size, scale)),
-            None => self.net.run(input, size, scale),
-        }
+        self.run(input, size, scale)
     }
 }
 
@@ -234,7 +225,12 @@ impl BackendSpec {
                 }
             },
         };
-        let mut upscaler = Upscaler::load_with_precision(&path, &dev, Precision::F32)
+        // n-threads sizes the thread pool of the library's CPU kernels (0 = all cores)
+        let options = Options {
+            precision: Precision::F32,
+            cpu_threads: threads,
+        };
+        let mut upscaler = Upscaler::load_with(&path, &dev, options)
             .map_err(|e| BuildError::BadWeights(format!("model-path {}: {e}", path.display())))?;
         let config = *upscaler.config();
         if config.variant != Variant::As && config.net_scale() != scale {
@@ -254,16 +250,6 @@ impl BackendSpec {
             )));
         }
         upscaler.acs.tile = tile;
-        let pool = if threads > 0 && dev.is_cpu() {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(|i| format!("imdn-cpu-{i}"))
-                .build()
-                .map_err(|e| BuildError::Settings(format!("n-threads={threads}: {e}")))?;
-            Some(pool)
-        } else {
-            None
-        };
         let description = format!(
             "{} ×{scale} on {:?}{}",
             config.variant.name(),
@@ -276,11 +262,8 @@ impl BackendSpec {
         );
         Ok(Loaded {
             backend: Box::new(Imdn {
-                net: Net {
-                    upscaler,
-                    tables: None,
-                },
-                pool,
+                upscaler,
+                tables: None,
             }),
             description,
             warning,

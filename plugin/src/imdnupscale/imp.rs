@@ -457,9 +457,8 @@ impl ObjectImpl for ImdnUpscale {
                 glib::ParamSpecUInt::builder("n-threads")
                     .nick("Threads")
                     .blurb(
-                        "CPU threads for the network (0 = one per core). Bounds a pool of \
-                            this element's own; candle still splits work by RAYON_NUM_THREADS \
-                            or the core count",
+                        "CPU threads of the network's kernels, a pool of this element's own \
+                            (0 = RAYON_NUM_THREADS if set, else one per core)",
                     )
                     .maximum(1024)
                     .default_value(DEFAULT_N_THREADS)
