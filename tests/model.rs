@@ -204,3 +204,33 @@ fn bad_frame_sizes_are_errors_not_panics() {
     assert!(up.upscale_u8(&[1, 2, 3], (1, 1), 3, (0, 2)).is_err());
     assert!(up.upscale_u8(&[1, 2], (1, 1), 2, (2, 2)).is_err());
 }
+
+#[test]
+fn an_8k_frame_runs_in_bounded_tiles() {
+    // 7680×4320 through ACS at scale 1 (as IMDN_AS runs): the network never sees more than
+    // batch × tile², and every stitched pixel comes back from its tile
+    struct Spy(std::cell::Cell<usize>);
+    impl imdn::acs::Forward for Spy {
+        fn forward_batch(&self, x: &[f32], _: usize, _: usize, _: usize) -> imdn::Result<Vec<f32>> {
+            self.0.set(self.0.get().max(x.len()));
+            Ok(x.iter().map(|v| v + 1.0).collect())
+        }
+    }
+    let (w, h) = (7680, 4320);
+    let frame: Vec<f32> = (0..3 * w * h).map(|i| (i % 251) as f32).collect();
+    let spy = Spy(std::cell::Cell::new(0));
+    let acs = Acs {
+        tile: 512,
+        overlap: 32,
+        batch: 2,
+    };
+    let out = acs.run(&spy, &frame, (w, h), 1, 4).unwrap();
+    assert_eq!(spy.0.get(), 2 * 3 * 512 * 512);
+    assert_eq!(out.len(), frame.len());
+    assert!(
+        out.iter()
+            .zip(&frame)
+            .step_by(9973)
+            .all(|(o, i)| *o == i + 1.0)
+    );
+}
