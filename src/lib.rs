@@ -9,6 +9,7 @@
 //! - [`metrics`]: PSNR and SSIM on Y, as the authors' evaluation protocol computes them.
 //! - [`eval`]: scoring on a benchmark folder under the authors' protocol.
 //! - [`engine`]: a loaded model ready to upscale frames.
+//! - [`train`]: training: L1 loss, Adam, resumable checkpoints, validation PSNR.
 
 pub mod acs;
 pub mod cpu;
@@ -19,6 +20,7 @@ pub mod image_ops;
 pub mod metrics;
 pub mod model;
 pub mod npy;
+pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};

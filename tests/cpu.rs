@@ -163,3 +163,28 @@ fn leaky_relu_op_and_its_gradient_match_candle() {
         .unwrap();
     assert!(diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-6);
 }
+
+#[test]
+fn weight_gradient_is_the_same_whatever_the_threads() {
+    // training reproducibility: the sums must not depend on scheduling
+    let (n, cin, cout, h, w) = (3, 64, 64, 40, 37);
+    let x: Vec<f32> = (0..n * cin * h * w)
+        .map(|i| ((i * 7919) % 1013) as f32 / 1013.0 - 0.5)
+        .collect();
+    let g: Vec<f32> = (0..n * cout * h * w)
+        .map(|i| ((i * 104729) % 997) as f32 / 997.0 - 0.5)
+        .collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| imdn::cpu::conv::conv_weight_grad(&x, &g, n, (h, w), (cin, cout, 3)))
+    };
+    let one = run(1);
+    for threads in [2, 3, 4] {
+        for _ in 0..3 {
+            assert!(run(threads) == one, "{threads} threads gave other sums");
+        }
+    }
+}

@@ -306,13 +306,22 @@ pub fn conv_weight_grad(
             }
             acc
         };
-        (0..len.div_ceil(tile))
+        // a fixed split into chunks, each summed in order, then the chunks in order: the same
+        // sums whatever the thread count or scheduling, so training runs are reproducible
+        let tiles = len.div_ceil(tile);
+        let per_chunk = tiles.div_ceil(GRAD_CHUNKS);
+        let chunks: Vec<Vec<f32>> = (0..tiles.div_ceil(per_chunk))
             .into_par_iter()
-            .fold(zeros, tile_grad)
-            .reduce(zeros, add)
+            .map(|c| (c * per_chunk..((c + 1) * per_chunk).min(tiles)).fold(zeros(), tile_grad))
+            .collect();
+        chunks.into_iter().fold(zeros(), add)
     };
-    (0..n).into_par_iter().map(image_grad).reduce(zeros, add)
+    let images: Vec<Vec<f32>> = (0..n).into_par_iter().map(image_grad).collect();
+    images.into_iter().fold(zeros(), add)
 }
+
+/// Position chunks per image in [`conv_weight_grad`]: enough to keep every core busy.
+const GRAD_CHUNKS: usize = 8;
 
 /// Copies NCHW planes of `g` into bordered planes (borders left zero).
 fn bordered_from_nchw(g: Geom, src: &[f32], dst: &mut [f32]) {

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Prepares the training data of `imdn train`: photographs from Debian's wallpaper packages,
+# cut into 480×480 PNG tiles, in a cache outside the work tree (nothing here is committed).
+#
+#   scripts/prepare-data.sh [--out DIR] [--cache DIR] [--tile N] [--packages a,b,c]
+#
+#   --out DIR     tiles go to DIR/train and DIR/val, with DIR/manifest.json
+#                 (default: $IMDN_DATA or ~/.cache/imdn/data)
+#   --cache DIR   downloaded .deb files and their extracted contents
+#                 (default: $IMDN_CACHE or ~/.cache/imdn/debian)
+#   --tile N      tile side in pixels (default 480)
+#   --packages    the Debian packages to take photographs from (default below)
+#
+# The packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x` into the
+# cache: nothing is installed system-wide. Each package's licence file comes with it
+# (usr/share/doc/<pkg>/copyright) and is summarised per image in manifest.json; weights/README.md
+# lists sources, licences and counts. Non-photographs (vector art, renders) are left out: see
+# scripts/prepare_data.py. Set5 (../shared/reference) is test data and is never used here.
+# Idempotent: a second run reuses the downloads and the tiles and only prints the counts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=${IMDN_DATA:-$HOME/.cache/imdn/data}
+cache=${IMDN_CACHE:-$HOME/.cache/imdn/debian}
+tile=480
+# Debian packages that hold photographs (checked for Debian 12; gnome-backgrounds,
+# ukui-wallpapers, lomiri-wallpapers and sway-backgrounds hold none and are not fetched).
+packages=lomiri-wallpapers-16.04,lomiri-wallpapers-20.04,lxqt-themes,mate-backgrounds,plasma-workspace-wallpapers
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) out=$2; shift 2 ;;
+        --cache) cache=$2; shift 2 ;;
+        --tile) tile=$2; shift 2 ;;
+        --packages) packages=$2; shift 2 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+case "$(realpath -m "$out")/" in
+    "$(realpath .)"/*) echo "--out must be outside the work tree" >&2; exit 2 ;;
+esac
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+mkdir -p "$cache/debs" "$cache/extract"
+versions=()
+for pkg in ${packages//,/ }; do
+    version=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
+    if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+        if [ -z "${updated:-}" ]; then
+            $sudo apt-get update -qq
+            updated=1
+            version=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
+        fi
+        if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+            echo "package $pkg is not available from the configured Debian archives" >&2
+            exit 1
+        fi
+    fi
+    versions+=("$pkg=$version")
+    # apt-get download names files with the version's ':' escaped as %3a
+    deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_${version//:/%3a}_*.deb" | head -n1)
+    if [ -z "$deb" ]; then
+        echo "downloading $pkg $version"
+        (cd "$cache/debs" && apt-get download -q "$pkg=$version" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+        deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_${version//:/%3a}_*.deb" | head -n1)
+        [ -n "$deb" ] || { echo "download of $pkg failed" >&2; exit 1; }
+    fi
+    stamp="$cache/extract/$pkg/.extracted-$version"
+    if [ ! -f "$stamp" ]; then
+        rm -rf "$cache/extract/$pkg"
+        mkdir -p "$cache/extract/$pkg"
+        dpkg-deb -x "$deb" "$cache/extract/$pkg"
+        touch "$stamp"
+    fi
+done
+
+if ! python3 -c 'import PIL, numpy' 2>/dev/null; then
+    python3 -m pip install --quiet pillow numpy
+fi
+IFS=, ; vlist="${versions[*]}"; unset IFS
+python3 scripts/prepare_data.py --extract "$cache/extract" --out "$out" --tile "$tile" \
+    --packages "$packages" --versions "$vlist"

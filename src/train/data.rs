@@ -1,0 +1,205 @@
+//! Training data: a folder of HR images decoded once into memory (u8 RGB), and the sampler that
+//! draws a batch of (network input, target) patches from it with the run's [`Rng`].
+//!
+//! - IMDN / IMDN_RTC ×s: a random `patch·s` HR square from a random image, a random flip /
+//!   90° rotation, LR = our MATLAB-style bicubic ([`image_ops::imresize_u8`]) of that u8 square
+//!   to `patch`, both then `/ 255`.
+//! - IMDN_AS: a random `4·patch` HR square (the body then runs at `patch`×`patch`), a scale
+//!   `u` uniform in [`AS_SCALES`], LR = bicubic of the u8 square to `round(4·patch / u)`, and
+//!   the network input is that LR brought back to the HR size by the f32 bicubic the engine
+//!   uses at inference ([`image_ops::imresize_f32_chw`]); the target is the HR square.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::augment::{Dihedral, crop_rgb};
+use super::rng::Rng;
+use crate::eval::{list_images, read_rgb};
+use crate::image_ops::{self, ResizeTable};
+use crate::model::{Config, Variant};
+use crate::{Error, Result};
+
+/// The range IMDN_AS's scale is drawn from, as the authors train it.
+pub const AS_SCALES: (f64, f64) = (1.1, 4.0);
+
+/// One decoded image, interleaved RGB.
+pub struct Image {
+    pub name: String,
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+/// Every image of a folder large enough for the crops, in name order.
+pub struct Dataset {
+    pub dir: PathBuf,
+    pub images: Vec<Image>,
+    /// Images left out because a side is below the crop size.
+    pub skipped: usize,
+}
+
+impl Dataset {
+    /// Decodes every image (png, jpg, bmp) of `dir` whose sides are both at least `min_side`.
+    pub fn load(dir: &Path, min_side: usize) -> Result<Self> {
+        let paths = list_images(dir)?;
+        let decoded: Vec<Image> = paths
+            .par_iter()
+            .map(|p| {
+                let img = read_rgb(p)?;
+                Ok(Image {
+                    name: p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    width: img.width() as usize,
+                    height: img.height() as usize,
+                    rgb: img.into_raw(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let total = decoded.len();
+        let images: Vec<Image> = decoded
+            .into_iter()
+            .filter(|i| i.width >= min_side && i.height >= min_side)
+            .collect();
+        if images.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "none of the {total} images in {} is at least {min_side}×{min_side}",
+                dir.display()
+            )));
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            skipped: total - images.len(),
+            images,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    /// Decoded size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.images.iter().map(|i| i.rgb.len()).sum()
+    }
+
+    /// FNV-1a of the names and sizes in order: a resumed run checks it sees the same data.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for i in &self.images {
+            eat(i.name.as_bytes());
+            eat(&(i.width as u64).to_le_bytes());
+            eat(&(i.height as u64).to_le_bytes());
+        }
+        h
+    }
+}
+
+/// A batch in NCHW f32, values in [0, 1].
+pub struct Batch {
+    pub n: usize,
+    /// Network input: `n × 3 × input_side²`.
+    pub input: Vec<f32>,
+    pub input_side: usize,
+    /// Target: `n × 3 × target_side²`.
+    pub target: Vec<f32>,
+    pub target_side: usize,
+}
+
+/// Draws batches for one network configuration.
+pub struct Sampler {
+    variant: Variant,
+    /// Side of the network input (IMDN/RTC: the LR patch; AS: the HR square).
+    input_side: usize,
+    /// Side of the HR square cut from an image.
+    hr_side: usize,
+    /// HR → LR bicubic tables (IMDN/RTC: fixed sizes, built once).
+    down: Option<ResizeTable>,
+}
+
+impl Sampler {
+    /// `patch`: the LR patch side for IMDN/RTC (HR = `patch·s`); for IMDN_AS the side its body
+    /// runs at (HR and network input = `4·patch`).
+    pub fn new(config: &Config, patch: usize) -> Result<Self> {
+        if patch == 0 {
+            return Err(Error::InvalidInput("patch must be at least 1".into()));
+        }
+        Ok(match config.variant {
+            Variant::As => Self {
+                variant: Variant::As,
+                input_side: 4 * patch,
+                hr_side: 4 * patch,
+                down: None,
+            },
+            v => {
+                let s = config.upsampler_scale;
+                Self {
+                    variant: v,
+                    input_side: patch,
+                    hr_side: patch * s,
+                    down: Some(ResizeTable::new(patch * s, patch)?),
+                }
+            }
+        })
+    }
+
+    /// Side of the HR squares, the smallest image side the sampler can use.
+    pub fn hr_side(&self) -> usize {
+        self.hr_side
+    }
+
+    pub fn input_side(&self) -> usize {
+        self.input_side
+    }
+
+    /// Draws `n` samples. Per sample, in this order: image, x, y, symmetry, then (IMDN_AS) the
+    /// scale. Everything random comes from `rng`.
+    pub fn sample(&self, data: &Dataset, rng: &mut Rng, n: usize) -> Result<Batch> {
+        let (hs, is) = (self.hr_side, self.input_side);
+        let mut input = vec![0f32; n * 3 * is * is];
+        let mut target = vec![0f32; n * 3 * hs * hs];
+        for b in 0..n {
+            let img = &data.images[rng.below(data.len())];
+            let x0 = rng.below(img.width - hs + 1);
+            let y0 = rng.below(img.height - hs + 1);
+            let t = Dihedral(rng.below(8) as u8);
+            let hr = crop_rgb(&img.rgb, img.width, x0, y0, hs, t);
+            let tgt = &mut target[b * 3 * hs * hs..(b + 1) * 3 * hs * hs];
+            image_ops::try_hwc_u8_to_chw_f32(&hr, hs, hs, 3, tgt)?;
+            let inp = &mut input[b * 3 * is * is..(b + 1) * 3 * is * is];
+            match (&self.down, self.variant) {
+                (Some(down), _) => {
+                    let lr = image_ops::imresize_u8_with(&hr, hs, hs, 3, down, down)?;
+                    image_ops::try_hwc_u8_to_chw_f32(&lr, is, is, 3, inp)?;
+                }
+                (None, _) => {
+                    let u = rng.uniform(AS_SCALES.0, AS_SCALES.1);
+                    let ls = ((hs as f64 / u).round() as usize).clamp(1, hs);
+                    let lr = image_ops::try_imresize_u8(&hr, hs, hs, 3, ls, ls)?;
+                    let lr = image_ops::hwc_u8_to_chw_f32_vec(&lr, ls, ls, 3)?;
+                    let up = image_ops::try_imresize_f32_chw(&lr, ls, ls, 3, hs, hs)?;
+                    inp.copy_from_slice(&up);
+                }
+            }
+        }
+        Ok(Batch {
+            n,
+            input,
+            input_side: is,
+            target,
+            target_side: hs,
+        })
+    }
+}

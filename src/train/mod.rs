@@ -1,0 +1,746 @@
+//! Training (candle autograd on the CPU or CUDA): L1 loss, Adam, the learning rate halved on a
+//! schedule, random patches with flips and 90° rotations, LR by our MATLAB-style bicubic,
+//! checkpoints that resume bit-identically, validation PSNR, and the final weights exported as
+//! safetensors with a model card in the metadata.
+//!
+//! - [`rng`]: the one seeded PRNG (xoshiro256**) every random choice comes from; its state is in
+//!   each checkpoint.
+//! - [`augment`]: crops under the eight symmetries of the square.
+//! - [`data`]: the data set in memory and the batch sampler (IMDN/RTC ×s; IMDN_AS at random
+//!   scales).
+//! - [`adam`]: Adam with its moments in the open.
+//! - [`checkpoint`]: the checkpoint files.
+//!
+//! Determinism: a run is a function of its options, seed, data and thread count. The
+//! parameters are initialised from the PRNG (PyTorch's default conv init: weights and biases
+//! uniform in ±1/√fan_in), every batch is drawn from it, and a checkpoint stores the parameters,
+//! Adam's moments and `t`, and the PRNG state, so `--resume` continues exactly where the
+//! uninterrupted run would be.
+
+pub mod adam;
+pub mod augment;
+pub mod checkpoint;
+pub mod data;
+pub mod rng;
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Module, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::engine::Upscaler;
+use crate::eval::{LrSource, evaluate};
+use crate::model::{Config, Network, Variant};
+use crate::weights::{self, Tensors};
+use crate::{Error, Result};
+
+use adam::{Adam, AdamParams};
+use checkpoint::{Checkpoint, State};
+use data::{Dataset, Sampler};
+use rng::Rng;
+
+/// The file the final weights go to when no export path is given.
+pub const EXPORT_NAME: &str = "model.safetensors";
+/// The JSON-lines log of a run in its output folder.
+pub const LOG_NAME: &str = "train-log.jsonl";
+
+/// Everything a run needs.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub config: Config,
+    /// Folder of HR images (png, jpg, bmp).
+    pub data: PathBuf,
+    /// Folder for checkpoints, the log and (by default) the exported weights.
+    pub out: PathBuf,
+    /// Total steps of the run (a resumed run continues up to this step).
+    pub steps: u64,
+    /// LR patch side for IMDN/RTC (HR = `patch·s`); for IMDN_AS the side its body runs at
+    /// (network input and HR = `4·patch`).
+    pub patch: usize,
+    pub batch: usize,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// The learning rate is halved every this many steps (0: never).
+    pub halve_every: u64,
+    pub seed: u64,
+    /// Weights whose tensors of matching name and shape replace the fresh initialisation.
+    pub init_from: Option<PathBuf>,
+    /// Folder of HR images for validation PSNR (LR made by our bicubic).
+    pub val: Option<PathBuf>,
+    /// Validate every this many steps (0: only at the end, when `val` is set).
+    pub val_every: u64,
+    /// Save a checkpoint every this many steps (0: only at the end).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept in `out` (0: all).
+    pub keep: usize,
+    /// Continue from the newest checkpoint in `out`, if there is one.
+    pub resume: bool,
+    /// Where the final weights go (default `out/model.safetensors`).
+    pub export: Option<PathBuf>,
+    /// Write a line to the log (and, without a terminal, to stderr) every this many steps.
+    pub log_every: u64,
+    /// Show a progress bar and messages on stderr.
+    pub progress: bool,
+    pub device: Device,
+}
+
+impl TrainOptions {
+    /// The paper's settings (patch 48, batch 16, lr 2e-4, no halving, seed 0) for `config`.
+    pub fn new(config: Config, data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
+        Self {
+            config,
+            data: data.into(),
+            out: out.into(),
+            steps: 1000,
+            patch: 48,
+            batch: 16,
+            lr: 2e-4,
+            halve_every: 0,
+            seed: 0,
+            init_from: None,
+            val: None,
+            val_every: 0,
+            checkpoint_every: 0,
+            keep: 3,
+            resume: false,
+            export: None,
+            log_every: 100,
+            progress: false,
+            device: Device::Cpu,
+        }
+    }
+
+    /// The learning rate of the step that follows `done` steps.
+    pub fn lr_at(&self, done: u64) -> f64 {
+        match self.halve_every {
+            0 => self.lr,
+            n => self.lr * 0.5f64.powi((done / n).min(1000) as i32),
+        }
+    }
+
+    fn export_path(&self) -> PathBuf {
+        self.export
+            .clone()
+            .unwrap_or_else(|| self.out.join(EXPORT_NAME))
+    }
+}
+
+/// One validation: PSNR on Y of the network and of bicubic, per scale.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Validation {
+    pub step: u64,
+    /// (scale, network PSNR, bicubic PSNR), dB.
+    pub scores: Vec<(usize, f64, f64)>,
+}
+
+/// What a call to [`train`] did.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// The step the call started from (0, or the resumed checkpoint's).
+    pub start_step: u64,
+    /// The step it ended at.
+    pub step: u64,
+    /// The loss of every step this call ran, in order.
+    pub losses: Vec<f32>,
+    pub validations: Vec<Validation>,
+    pub resumed_from: Option<PathBuf>,
+    /// Names of the tensors `init_from` supplied.
+    pub init_copied: Vec<String>,
+    /// The last checkpoint written.
+    pub checkpoint: PathBuf,
+    /// The exported weights.
+    pub export: PathBuf,
+    /// Wall time of training over all sessions of the run, in seconds.
+    pub elapsed_s: f64,
+}
+
+/// Messages go above the progress bar, or to stderr without one.
+struct Reporter {
+    bar: ProgressBar,
+    show: bool,
+    log: Option<std::fs::File>,
+}
+
+impl Reporter {
+    fn say(&self, msg: &str) {
+        if !self.show {
+            return;
+        }
+        if self.bar.is_hidden() {
+            eprintln!("{msg}");
+        } else {
+            self.bar.println(msg);
+        }
+    }
+
+    fn log(&mut self, value: serde_json::Value) {
+        if let Some(f) = &mut self.log {
+            // the log is a convenience: a full disk must not stop training
+            let _ = writeln!(f, "{value}");
+        }
+    }
+}
+
+fn check_options(o: &TrainOptions) -> Result<()> {
+    let bad = |m: &str| Err(Error::InvalidInput(m.to_owned()));
+    let c = &o.config;
+    if o.batch == 0 {
+        return bad("batch must be at least 1");
+    }
+    if o.patch == 0 {
+        return bad("patch must be at least 1");
+    }
+    if c.channels == 0 || !c.channels.is_multiple_of(4) || c.blocks == 0 {
+        return bad("channels must be a positive multiple of 4 and blocks at least 1");
+    }
+    if c.variant == Variant::As && c.upsampler_scale != 4 {
+        return bad("IMDN_AS has a ×4 upsampler");
+    }
+    if c.upsampler_scale == 0 {
+        return bad("scale must be at least 1");
+    }
+    if !(o.lr.is_finite() && o.lr > 0.0) {
+        return bad("the learning rate must be a positive number");
+    }
+    Ok(())
+}
+
+/// Trains (or continues training) as `opts` says; see the module documentation.
+pub fn train(opts: &TrainOptions) -> Result<Summary> {
+    check_options(opts)?;
+    let config = opts.config;
+    std::fs::create_dir_all(&opts.out)?;
+
+    let bar = if opts.progress && std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(opts.steps), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(opts.out.join(LOG_NAME))
+        .ok();
+    let mut rep = Reporter {
+        bar,
+        show: opts.progress,
+        log,
+    };
+
+    // the checkpoint to continue from
+    let resume = if opts.resume {
+        match checkpoint::latest(&opts.out)? {
+            Some((_, path)) => Some((checkpoint::load(&path)?, path)),
+            None => {
+                rep.say(&format!(
+                    "no checkpoint in {}: starting a new run",
+                    opts.out.display()
+                ));
+                None
+            }
+        }
+    } else {
+        if let Some((step, path)) = checkpoint::latest(&opts.out)? {
+            return Err(Error::InvalidInput(format!(
+                "{} already holds a run (step {step}: {}); pass --resume to continue it or \
+                 choose another output folder",
+                opts.out.display(),
+                path.display()
+            )));
+        }
+        None
+    };
+    if let Some((ck, path)) = &resume {
+        let s = &ck.state;
+        if s.config != config || s.patch != opts.patch || s.batch != opts.batch {
+            return Err(Error::InvalidInput(format!(
+                "{} is a run of {} with patch {} and batch {}; asked for {config} with patch {} \
+                 and batch {}",
+                path.display(),
+                s.config,
+                s.patch,
+                s.batch,
+                opts.patch,
+                opts.batch
+            )));
+        }
+    }
+
+    let sampler = Sampler::new(&config, opts.patch)?;
+    let t_load = Instant::now();
+    let data = Dataset::load(&opts.data, sampler.hr_side())?;
+    rep.say(&format!(
+        "data: {} images from {} ({:.0} MB decoded, {} smaller than {}×{} left out) in {:.1} s",
+        data.len(),
+        data.dir.display(),
+        data.bytes() as f64 / 1e6,
+        data.skipped,
+        sampler.hr_side(),
+        sampler.hr_side(),
+        t_load.elapsed().as_secs_f64()
+    ));
+
+    // the network's variables
+    let device = &opts.device;
+    let varmap = VarMap::new();
+    let net = Network::new(
+        &config,
+        VarBuilder::from_varmap(&varmap, DType::F32, device),
+    )?;
+    let mut vars: Vec<(String, Var)> = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Model("variable map lock poisoned".into()))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let mut init_copied = Vec::new();
+    let mut resumed_from = None;
+    // the seed the run started from (a resumed run continues from the PRNG state instead)
+    let seed = resume.as_ref().map_or(opts.seed, |(ck, _)| ck.state.seed);
+    let (mut rng, mut adam, start, elapsed_before, mut loss_ema, init_from) = match resume {
+        Some((ck, path)) => {
+            let Checkpoint {
+                state,
+                params,
+                m,
+                v,
+            } = ck;
+            if state.data_fingerprint != data.fingerprint() {
+                rep.say(&format!(
+                    "warning: the data differ from the checkpoint's ({} images then, {} now): \
+                     the run will not match an uninterrupted one",
+                    state.data_images,
+                    data.len()
+                ));
+            }
+            if state.lr != opts.lr || state.halve_every != opts.halve_every {
+                rep.say(&format!(
+                    "note: learning rate schedule changed from {} halved every {} to {} halved \
+                     every {}",
+                    state.lr, state.halve_every, opts.lr, opts.halve_every
+                ));
+            }
+            let mut adam = Adam::new(vars.clone(), AdamParams::default())?;
+            for slot in &mut adam.slots {
+                let get = |t: &Tensors, what: &str| -> Result<Tensor> {
+                    let x = t.get(&slot.name).ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "{}: no {what} for {}",
+                            path.display(),
+                            slot.name
+                        ))
+                    })?;
+                    if x.dims() != slot.var.dims() {
+                        return Err(Error::InvalidInput(format!(
+                            "{}: {what} of {} has shape {:?}, the network {:?}",
+                            path.display(),
+                            slot.name,
+                            x.dims(),
+                            slot.var.dims()
+                        )));
+                    }
+                    Ok(x.to_device(device)?)
+                };
+                slot.var.set(&get(&params, "parameter")?)?;
+                slot.m = get(&m, "first moment")?;
+                slot.v = get(&v, "second moment")?;
+            }
+            adam.t = state.adam_t;
+            let rng = Rng::from_state(state.rng).ok_or_else(|| {
+                Error::InvalidInput(format!("{}: invalid PRNG state", path.display()))
+            })?;
+            rep.say(&format!(
+                "resuming {config} from {} (step {})",
+                path.display(),
+                state.step
+            ));
+            resumed_from = Some(path);
+            (
+                rng,
+                adam,
+                state.step,
+                state.elapsed_s,
+                Some(state.loss_ema),
+                state.init_from,
+            )
+        }
+        None => {
+            let mut rng = Rng::new(opts.seed);
+            init_parameters(&vars, &mut rng, device)?;
+            if let Some(src) = &opts.init_from {
+                init_copied = copy_matching(&vars, src, device, &rep)?;
+            }
+            let adam = Adam::new(vars.clone(), AdamParams::default())?;
+            (
+                rng,
+                adam,
+                0,
+                0.0,
+                None,
+                opts.init_from.as_ref().map(|p| p.display().to_string()),
+            )
+        }
+    };
+    let params: usize = vars.iter().map(|(_, v)| v.elem_count()).sum();
+    rep.say(&format!(
+        "training {config}, {params} parameters, on {:?} with {} threads: steps {start}→{}, \
+         batch {} of {}×{} → {}×{}, lr {}{}",
+        device.location(),
+        candle_core::utils::get_num_threads(),
+        opts.steps,
+        opts.batch,
+        sampler.input_side(),
+        sampler.input_side(),
+        sampler.hr_side(),
+        sampler.hr_side(),
+        opts.lr,
+        if opts.halve_every == 0 {
+            " (constant)".to_owned()
+        } else {
+            format!(" halved every {} steps", opts.halve_every)
+        }
+    ));
+
+    rep.bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} {msg} {per_sec} ETA {eta}",
+        )
+        .map_err(|e| Error::InvalidInput(e.to_string()))?
+        .progress_chars("=> "),
+    );
+    rep.bar.set_position(start);
+    rep.bar.reset_eta();
+
+    let state_at = |step: u64, adam: &Adam, rng: &Rng, elapsed_s: f64, loss_ema: f64| State {
+        step,
+        adam_t: adam.t,
+        rng: rng.state(),
+        config,
+        patch: opts.patch,
+        batch: opts.batch,
+        seed,
+        lr: opts.lr,
+        halve_every: opts.halve_every,
+        data_fingerprint: data.fingerprint(),
+        data_images: data.len(),
+        elapsed_s,
+        loss_ema,
+        init_from: init_from.clone(),
+    };
+    let save = |state: &State, adam: &Adam| -> Result<PathBuf> {
+        let slots = adam.slots.iter().map(|s| {
+            (
+                s.name.clone(),
+                s.var.as_tensor().clone(),
+                s.m.clone(),
+                s.v.clone(),
+            )
+        });
+        let path = checkpoint::save(&opts.out, state, slots)?;
+        checkpoint::prune(&opts.out, opts.keep)?;
+        Ok(path)
+    };
+
+    let t0 = Instant::now();
+    let mut validation_time = Duration::ZERO;
+    let elapsed = |t0: &Instant, before: f64| before + t0.elapsed().as_secs_f64();
+    let mut losses = Vec::new();
+    let mut validations = Vec::new();
+    let mut last_checkpoint = None;
+    let mut step = start;
+    let ema_alpha = 0.02;
+    while step < opts.steps {
+        let lr = opts.lr_at(step);
+        let batch = sampler.sample(&data, &mut rng, opts.batch)?;
+        let (n, is, hs) = (batch.n, batch.input_side, batch.target_side);
+        let input =
+            Tensor::from_vec(batch.input, (n, 3, is, is), &Device::Cpu)?.to_device(device)?;
+        let target =
+            Tensor::from_vec(batch.target, (n, 3, hs, hs), &Device::Cpu)?.to_device(device)?;
+        let pred = net.forward(&input)?;
+        let loss = (pred - target)?.abs()?.mean_all()?;
+        let grads = loss.backward()?;
+        adam.step(&grads, lr)?;
+        let loss = loss.to_scalar::<f32>()?;
+        if !loss.is_finite() {
+            return Err(Error::Model(format!(
+                "the loss is {loss} at step {}: lower the learning rate",
+                step + 1
+            )));
+        }
+        losses.push(loss);
+        let ema = match loss_ema {
+            Some(e) => e + ema_alpha * (f64::from(loss) - e),
+            None => f64::from(loss),
+        };
+        loss_ema = Some(ema);
+        step += 1;
+        rep.bar.set_message(format!("loss {ema:.5} lr {lr:.2e}"));
+        rep.bar.set_position(step);
+
+        if opts.log_every > 0 && step % opts.log_every == 0 {
+            let secs = elapsed(&t0, elapsed_before);
+            rep.log(
+                json!({"step": step, "loss": loss, "loss_ema": ema, "lr": lr,
+                           "elapsed_s": secs}),
+            );
+            if rep.show && rep.bar.is_hidden() {
+                let rate = (step - start) as f64 / t0.elapsed().as_secs_f64();
+                eprintln!(
+                    "step {step}/{}: loss {ema:.5} lr {lr:.2e} {rate:.3} steps/s, ETA {:.0} s",
+                    opts.steps,
+                    (opts.steps - step) as f64 / rate
+                );
+            }
+        }
+        if opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0 && step < opts.steps {
+            let state = state_at(step, &adam, &rng, elapsed(&t0, elapsed_before), ema);
+            last_checkpoint = Some(save(&state, &adam)?);
+        }
+        if let Some(val) = &opts.val
+            && opts.val_every > 0
+            && step % opts.val_every == 0
+            && step < opts.steps
+        {
+            let tv = Instant::now();
+            let v = validate(&adam, &config, val, device, step)?;
+            validation_time += tv.elapsed();
+            rep.say(&validation_line(&v));
+            rep.log(validation_json(&v));
+            validations.push(v);
+        }
+    }
+    let ema = loss_ema.unwrap_or(f64::NAN);
+    let elapsed_s = elapsed(&t0, elapsed_before);
+    let state = state_at(step, &adam, &rng, elapsed_s, ema);
+    if step > start || last_checkpoint.is_none() {
+        last_checkpoint = Some(save(&state, &adam)?);
+    }
+    if let Some(val) = &opts.val {
+        let v = validate(&adam, &config, val, device, step)?;
+        rep.say(&validation_line(&v));
+        rep.log(validation_json(&v));
+        validations.push(v);
+    }
+    rep.log(json!({"step": step, "loss_ema": ema, "elapsed_s": elapsed_s, "end": true}));
+    let export = opts.export_path();
+    export_weights(&adam, &state, &data, device, &export)?;
+    rep.bar.finish_and_clear();
+    rep.say(&format!(
+        "step {step}: loss {ema:.5}; {:.1} s this session ({:.1} s validating), {:.1} s over the \
+         run; weights: {}",
+        elapsed_s - elapsed_before,
+        validation_time.as_secs_f64(),
+        elapsed_s,
+        export.display()
+    ));
+    Ok(Summary {
+        start_step: start,
+        step,
+        losses,
+        validations,
+        resumed_from,
+        init_copied,
+        checkpoint: last_checkpoint.unwrap_or_else(|| opts.out.join(checkpoint::file_name(step))),
+        export,
+        elapsed_s,
+    })
+}
+
+/// PyTorch's default initialisation of `nn.Conv2d` (the authors' models), from `rng`: weights
+/// uniform in ±1/√fan_in (`kaiming_uniform_(a=√5)`), biases uniform in ±1/√fan_in of their
+/// layer's weight. Variables in name order.
+fn init_parameters(vars: &[(String, Var)], rng: &mut Rng, device: &Device) -> Result<()> {
+    let dims: HashMap<&str, Vec<usize>> = vars
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.dims().to_vec()))
+        .collect();
+    let fan_in = |d: &[usize]| d.iter().skip(1).product::<usize>().max(1);
+    for (name, var) in vars {
+        let fan = match name.strip_suffix(".bias") {
+            Some(layer) => dims
+                .get(format!("{layer}.weight").as_str())
+                .map(|d| fan_in(d))
+                .unwrap_or(1),
+            None => fan_in(var.dims()),
+        };
+        let bound = 1.0 / (fan as f64).sqrt();
+        let values: Vec<f32> = (0..var.elem_count())
+            .map(|_| rng.uniform(-bound, bound) as f32)
+            .collect();
+        let t = Tensor::from_vec(values, var.dims(), &Device::Cpu)?.to_device(device)?;
+        var.set(&t)?;
+    }
+    Ok(())
+}
+
+/// Copies every tensor of `src` whose name and shape match a variable; returns their names.
+fn copy_matching(
+    vars: &[(String, Var)],
+    src: &Path,
+    device: &Device,
+    rep: &Reporter,
+) -> Result<Vec<String>> {
+    let tensors = weights::load(src)?;
+    let mut copied = Vec::new();
+    let mut reshaped = Vec::new();
+    for (name, var) in vars {
+        match tensors.get(name) {
+            Some(t) if t.dims() == var.dims() => {
+                var.set(&t.to_device(device)?)?;
+                copied.push(name.clone());
+            }
+            Some(t) => reshaped.push(format!("{name} {:?}≠{:?}", t.dims(), var.dims())),
+            None => {}
+        }
+    }
+    let n_copied: usize = copied
+        .iter()
+        .filter_map(|n| tensors.get(n))
+        .map(Tensor::elem_count)
+        .sum();
+    let total: usize = vars.iter().map(|(_, v)| v.elem_count()).sum();
+    rep.say(&format!(
+        "init from {}: {} of {} tensors copied ({n_copied} of {total} parameters); {} of the \
+         file's {} unused{}",
+        src.display(),
+        copied.len(),
+        vars.len(),
+        tensors.len() - copied.len(),
+        tensors.len(),
+        if reshaped.is_empty() {
+            String::new()
+        } else {
+            format!("; other shape: {}", reshaped.join(", "))
+        }
+    ));
+    if copied.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "{}: no tensor matches the network by name and shape",
+            src.display()
+        )));
+    }
+    Ok(copied)
+}
+
+/// The current parameters, copied to the CPU.
+fn parameters(adam: &Adam) -> Result<Tensors> {
+    adam.slots
+        .iter()
+        .map(|s| {
+            Ok((
+                s.name.clone(),
+                s.var.as_tensor().to_device(&Device::Cpu)?.copy()?,
+            ))
+        })
+        .collect()
+}
+
+/// Validation PSNR (Y, the authors' protocol) on `dir`, LR by our bicubic: at the model's scale,
+/// or at ×2, ×3, ×4 for IMDN_AS.
+fn validate(
+    adam: &Adam,
+    config: &Config,
+    dir: &Path,
+    device: &Device,
+    step: u64,
+) -> Result<Validation> {
+    let mut up = Upscaler::from_tensors(parameters(adam)?, device)?;
+    up.acs.tile = 0;
+    let scales = match config.variant {
+        Variant::As => vec![2, 3, 4],
+        _ => vec![config.upsampler_scale],
+    };
+    let mut scores = Vec::new();
+    for s in scales {
+        let report = evaluate(&mut up, dir, LrSource::Downscale, s, |_| {})?;
+        scores.push((s, report.mean_sr().0, report.mean_bicubic().0));
+    }
+    Ok(Validation { step, scores })
+}
+
+fn validation_line(v: &Validation) -> String {
+    let parts: Vec<String> = v
+        .scores
+        .iter()
+        .map(|(s, p, b)| format!("×{s} {p:.3} dB (bicubic {b:.3}, {:+.3})", p - b))
+        .collect();
+    format!("step {}: validation PSNR {}", v.step, parts.join(", "))
+}
+
+fn validation_json(v: &Validation) -> serde_json::Value {
+    let scores: Vec<_> = v
+        .scores
+        .iter()
+        .map(|(s, p, b)| json!({"scale": s, "psnr_y": p, "bicubic_psnr_y": b}))
+        .collect();
+    json!({"step": v.step, "validation": scores})
+}
+
+/// Writes the parameters alone, with a model card in the metadata.
+fn export_weights(
+    adam: &Adam,
+    state: &State,
+    data: &Dataset,
+    device: &Device,
+    path: &Path,
+) -> Result<()> {
+    let c = &state.config;
+    let mut meta = HashMap::new();
+    let mut put = |k: &str, v: String| {
+        meta.insert(k.to_owned(), v);
+    };
+    put("format", "imdn-weights".into());
+    put("variant", c.variant.name().into());
+    put(
+        "scale",
+        match c.variant {
+            Variant::As => "any (trained on bicubic ×1.1–4)".into(),
+            _ => c.upsampler_scale.to_string(),
+        },
+    );
+    put("channels", c.channels.to_string());
+    put("blocks", c.blocks.to_string());
+    put("steps", state.step.to_string());
+    put(
+        "data",
+        format!(
+            "{} images from {} (fingerprint {:016x})",
+            data.len(),
+            data.dir.display(),
+            state.data_fingerprint
+        ),
+    );
+    put(
+        "degradation",
+        "MATLAB-style bicubic (imdn::image_ops)".into(),
+    );
+    put("patch", state.patch.to_string());
+    put("batch", state.batch.to_string());
+    put("lr", state.lr.to_string());
+    put("halve_every", state.halve_every.to_string());
+    put("seed", state.seed.to_string());
+    put("loss", "L1".into());
+    put("optimizer", "Adam (0.9, 0.999, 1e-8)".into());
+    put("final_loss_ema", format!("{:.6}", state.loss_ema));
+    put("train_seconds", format!("{:.1}", state.elapsed_s));
+    put("threads", candle_core::utils::get_num_threads().to_string());
+    put("device", format!("{:?}", device.location()));
+    if let Some(i) = &state.init_from {
+        put("init_from", i.clone());
+    }
+    put(
+        "created_by",
+        format!("imdn train {}", env!("CARGO_PKG_VERSION")),
+    );
+    weights::save_safetensors_with_metadata(&parameters(adam)?, &meta, path)?;
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! Training on generated data with tiny networks: the loss falls, a resumed run is bit-identical
+//! to the uninterrupted one, `init_from` copies the tensors that match, and the CLI trains,
+//! validates and exports weights that `imdn info` reads.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use imdn::model::{Config, Variant};
+use imdn::train::{self, TrainOptions, checkpoint};
+use imdn::weights::{self, Tensors};
+
+/// A folder under the temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = common::temp_path(&format!(
+            "train-{}-{tag}",
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Eight 64×64 "photos": smooth colour gradients, a few hard-edged shapes, mild noise.
+fn synthetic_photos() -> TempDir {
+    let dir = TempDir::new("data");
+    let mut state: u64 = 0x1234_5678;
+    let mut rnd = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for k in 0..8 {
+        let (w, h) = (64u32, 64u32);
+        let base: [f64; 3] = [rnd() * 200.0, rnd() * 200.0, rnd() * 200.0];
+        let grad: [f64; 3] = [rnd() * 2.0 - 1.0, rnd() * 2.0 - 1.0, rnd() * 2.0 - 1.0];
+        let (cx, cy, r) = (rnd() * 64.0, rnd() * 64.0, 8.0 + rnd() * 16.0);
+        let stripe = 4.0 + rnd() * 8.0;
+        let shade = rnd() * 120.0 - 60.0;
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            let (xf, yf) = (f64::from(x), f64::from(y));
+            let inside = (xf - cx).powi(2) + (yf - cy).powi(2) < r * r;
+            let band = ((xf + yf * 0.5) / stripe) as i64 % 2 == 0 && y > 40;
+            let mut px = [0u8; 3];
+            for c in 0..3 {
+                let mut v =
+                    base[c] + grad[c] * (xf + yf) * 0.8 + (xf * 0.2 + c as f64).sin() * 10.0;
+                if inside {
+                    v += shade;
+                }
+                if band {
+                    v = 255.0 - v;
+                }
+                v += (rnd() - 0.5) * 12.0;
+                px[c] = v.clamp(0.0, 255.0) as u8;
+            }
+            image::Rgb(px)
+        });
+        img.save(dir.join(&format!("photo{k}.png"))).unwrap();
+    }
+    dir
+}
+
+/// The smallest networks: IMDN and IMDN_AS need 16 channels for their attention (reduction 16).
+fn tiny(variant: Variant, scale: usize) -> Config {
+    Config {
+        variant,
+        channels: if variant == Variant::Rtc { 8 } else { 16 },
+        blocks: 1,
+        upsampler_scale: if variant == Variant::As { 4 } else { scale },
+    }
+}
+
+fn options(config: Config, data: &Path, out: &Path) -> TrainOptions {
+    let mut o = TrainOptions::new(config, data, out);
+    o.batch = 2;
+    o.patch = if config.variant == Variant::As { 4 } else { 16 };
+    o.seed = 7;
+    o.keep = 0;
+    o
+}
+
+fn bits(t: &Tensors) -> Vec<(String, Vec<u32>)> {
+    let mut v: Vec<_> = t
+        .iter()
+        .map(|(k, x)| {
+            let vals = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            (k.clone(), vals.iter().map(|f| f.to_bits()).collect())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn loss_falls() {
+    let data = synthetic_photos();
+    let out = TempDir::new("loss");
+    let mut o = options(tiny(Variant::Rtc, 2), data.path(), out.path());
+    o.steps = 30;
+    o.lr = 2e-3;
+    let s = train::train(&o).unwrap();
+    assert_eq!(s.losses.len(), 30);
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    let (first, last) = (mean(&s.losses[..5]), mean(&s.losses[25..]));
+    eprintln!("L1 loss: first 5 steps {first:.4}, last 5 {last:.4}");
+    assert!(
+        last < 0.7 * first,
+        "loss did not fall: {first:.4} → {last:.4} ({:?})",
+        s.losses
+    );
+}
+
+#[test]
+fn resume_is_bit_identical() {
+    let data = synthetic_photos();
+    for config in [tiny(Variant::Rtc, 2), tiny(Variant::As, 4)] {
+        // uninterrupted: 6 steps, checkpoints at 3 and 6
+        let a = TempDir::new("uninterrupted");
+        let mut o = options(config, data.path(), a.path());
+        o.steps = 6;
+        o.checkpoint_every = 3;
+        let full = train::train(&o).unwrap();
+        assert_eq!((full.start_step, full.step), (0, 6));
+        let steps: Vec<u64> = checkpoint::list(a.path())
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(steps, vec![3, 6]);
+
+        // interrupted: a run stopped at 3, then a new run that resumes to 6
+        let b = TempDir::new("resumed");
+        let mut o3 = options(config, data.path(), b.path());
+        o3.steps = 3;
+        o3.checkpoint_every = 3;
+        train::train(&o3).unwrap();
+        let first3 = checkpoint::load(&b.join(&checkpoint::file_name(3))).unwrap();
+        let full3 = checkpoint::load(&a.join(&checkpoint::file_name(3))).unwrap();
+        assert_eq!(bits(&first3.params), bits(&full3.params));
+        assert_eq!(first3.state.rng, full3.state.rng);
+
+        let mut o6 = o3.clone();
+        o6.steps = 6;
+        o6.resume = true;
+        // the seed of a resumed run is the checkpoint's PRNG state, not this
+        o6.seed = 12345;
+        let resumed = train::train(&o6).unwrap();
+        assert_eq!((resumed.start_step, resumed.step), (3, 6));
+        assert_eq!(resumed.losses, full.losses[3..].to_vec(), "{config}");
+
+        let wa = weights::load(&full.export).unwrap();
+        let wb = weights::load(&resumed.export).unwrap();
+        assert_eq!(bits(&wa), bits(&wb), "{config}: resumed weights differ");
+        let ca = checkpoint::load(&a.join(&checkpoint::file_name(6))).unwrap();
+        let cb = checkpoint::load(&b.join(&checkpoint::file_name(6))).unwrap();
+        assert_eq!(bits(&ca.m), bits(&cb.m));
+        assert_eq!(bits(&ca.v), bits(&cb.v));
+        assert_eq!(ca.state.rng, cb.state.rng);
+        assert_eq!(ca.state.adam_t, 6);
+        assert_eq!(cb.state.seed, 7, "the run keeps its first seed");
+
+        // the exported weights load as the model they are
+        let detected = Config::detect(&wa).unwrap();
+        assert_eq!(detected, config);
+        // and a new run in a used folder without --resume is refused
+        assert!(train::train(&o).is_err());
+    }
+}
+
+#[test]
+fn init_from_copies_matching_tensors() {
+    let data = synthetic_photos();
+    let src_dir = TempDir::new("x2");
+    let mut o = options(tiny(Variant::Imdn, 2), data.path(), src_dir.path());
+    o.steps = 1;
+    let x2 = train::train(&o).unwrap();
+    let src = weights::load(&x2.export).unwrap();
+
+    for target in [tiny(Variant::Imdn, 3), tiny(Variant::As, 4)] {
+        let dir = TempDir::new("finetune");
+        let mut o = options(target, data.path(), dir.path());
+        o.steps = 0;
+        o.seed = 99;
+        o.init_from = Some(x2.export.clone());
+        let s = train::train(&o).unwrap();
+        let got = weights::load(&s.export).unwrap();
+        let mut copied = 0;
+        for (name, t) in &got {
+            match src.get(name) {
+                Some(x) if x.dims() == t.dims() => {
+                    assert_eq!(
+                        bits(&[(name.clone(), x.clone())].into()),
+                        bits(&[(name.clone(), t.clone())].into()),
+                        "{name} not copied into {target}"
+                    );
+                    assert!(s.init_copied.contains(name));
+                    copied += 1;
+                }
+                _ => assert!(!s.init_copied.contains(name), "{name}"),
+            }
+        }
+        assert_eq!(copied, s.init_copied.len());
+        assert!(s.init_copied.iter().any(|n| n.starts_with("IMDB1.")));
+        assert!(s.init_copied.iter().all(|n| !n.starts_with("upsampler")));
+        if target.variant == Variant::Imdn {
+            // everything but the upsampler
+            assert_eq!(copied, src.len() - 2);
+        } else {
+            // IMDN_AS: the body, not the stride-2 front end nor the ×4 upsampler
+            assert!(got.contains_key("fea_conv.0.weight"));
+            assert!(!s.init_copied.iter().any(|n| n.starts_with("fea_conv")));
+            assert!(s.init_copied.contains(&"LR_conv.weight".to_owned()));
+        }
+    }
+}
+
+#[test]
+fn cli_trains_validates_and_exports() {
+    let data = synthetic_photos();
+    let out = TempDir::new("cli");
+    let exe = env!("CARGO_BIN_EXE_imdn");
+    let run = |args: &[&str]| {
+        let o = Command::new(exe).args(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "imdn {args:?} failed:\n{text}");
+        text
+    };
+    let (d, o) = (data.path().to_str().unwrap(), out.path().to_str().unwrap());
+    let common = [
+        "train",
+        "--variant",
+        "rtc",
+        "--scale",
+        "2",
+        "--channels",
+        "8",
+        "--blocks",
+        "1",
+        "--data",
+        d,
+        "--out",
+        o,
+        "--patch",
+        "8",
+        "--batch",
+        "2",
+        "--threads",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--val",
+        d,
+        "--val-every",
+        "2",
+        "--device",
+        "cpu",
+    ];
+    let text = run(&[&common[..], &["--steps", "2"]].concat());
+    assert!(text.contains("validation PSNR ×2"), "{text}");
+    let text = run(&[&common[..], &["--steps", "4", "--resume"]].concat());
+    assert!(text.contains("resuming"), "{text}");
+    assert!(text.contains("\"step\":4"), "{text}");
+    let model = out.join(train::EXPORT_NAME);
+    let info = run(&["info", model.to_str().unwrap()]);
+    assert!(
+        info.contains("IMDN_RTC") && info.contains("scale: 2"),
+        "{info}"
+    );
+    let meta = weights::load_metadata(&model).unwrap();
+    assert_eq!(meta.get("steps").map(String::as_str), Some("4"));
+    assert_eq!(meta.get("variant").map(String::as_str), Some("IMDN_RTC"));
+    assert!(out.join(train::LOG_NAME).is_file());
+
+    // a separate process running the 4 steps at once ends with the same weights
+    let straight = TempDir::new("cli-straight");
+    let o2 = straight.path().to_str().unwrap();
+    let mut args = common.to_vec();
+    let i = args.iter().position(|a| *a == o).unwrap();
+    args[i] = o2;
+    run(&[&args[..], &["--steps", "4"]].concat());
+    let a = weights::load(&model).unwrap();
+    let b = weights::load(&straight.join(train::EXPORT_NAME)).unwrap();
+    assert_eq!(
+        bits(&a),
+        bits(&b),
+        "2 + 2 resumed steps differ from 4 steps"
+    );
+}
