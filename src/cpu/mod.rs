@@ -274,7 +274,6 @@ impl CpuNet {
 
     fn run_one(&self, b: &mut Buffers, frame: &[f32], out: &mut [f32]) {
         let g = b.g;
-        let c = self.config.channels;
         match &self.layers {
             Layers::Imdn {
                 head,
@@ -296,67 +295,20 @@ impl CpuNet {
                     }
                     None => {
                         to_bordered(g, frame, &mut b.input);
-                        conv_same(
-                            g,
-                            &b.input,
-                            head,
-                            None,
-                            &mut [Out {
-                                dst: &mut b.fea,
-                                rows: c,
-                            }],
-                            Prefill::Bias,
-                            Act::None,
-                        );
+                        conv_into(g, &b.input, head, &mut b.fea, Prefill::Bias, Act::None);
                     }
                 }
-                // block i reads x[i % 2] (block 0 reads fea) and writes x[(i + 1) % 2]
                 for (i, (block, fuse)) in blocks.iter().zip(fuse).enumerate() {
-                    let [xa, xb] = &mut b.x;
-                    let (src, dst): (&[f32], &mut Vec<f32>) = match i {
-                        0 => (&b.fea, xa),
-                        _ if i % 2 == 1 => (xa, xb),
-                        _ => (xb, xa),
-                    };
+                    let (src, dst) = block_io(&b.fea, &mut b.x, i);
                     run_block(g, block, src, dst, &mut b.cat, &mut b.rest);
                     let prefill = if i == 0 { Prefill::Bias } else { Prefill::Keep };
-                    conv_same(
-                        g,
-                        dst,
-                        fuse,
-                        None,
-                        &mut [Out {
-                            dst: &mut b.acc,
-                            rows: c,
-                        }],
-                        prefill,
-                        Act::None,
-                    );
+                    conv_into(g, dst, fuse, &mut b.acc, prefill, Act::None);
                 }
                 conv::lrelu_in_place(&mut b.acc);
                 conv::zero_border_columns(g, &mut b.acc);
                 let lr = &mut b.x[0];
-                conv_same(
-                    g,
-                    &b.acc,
-                    lr_conv,
-                    None,
-                    &mut [Out { dst: lr, rows: c }],
-                    Prefill::BiasPlus(&b.fea),
-                    Act::None,
-                );
-                conv_same(
-                    g,
-                    lr,
-                    up,
-                    None,
-                    &mut [Out {
-                        dst: &mut b.up,
-                        rows: up.cout,
-                    }],
-                    Prefill::Bias,
-                    Act::None,
-                );
+                conv_into(g, &b.acc, lr_conv, lr, Prefill::BiasPlus(&b.fea), Act::None);
+                conv_into(g, lr, up, &mut b.up, Prefill::Bias, Act::None);
             }
             Layers::Rtc {
                 head,
@@ -365,25 +317,9 @@ impl CpuNet {
                 up,
             } => {
                 to_bordered(g, frame, &mut b.input);
-                conv_same(
-                    g,
-                    &b.input,
-                    head,
-                    None,
-                    &mut [Out {
-                        dst: &mut b.fea,
-                        rows: c,
-                    }],
-                    Prefill::Bias,
-                    Act::None,
-                );
+                conv_into(g, &b.input, head, &mut b.fea, Prefill::Bias, Act::None);
                 for (i, block) in blocks.iter().enumerate() {
-                    let [xa, xb] = &mut b.x;
-                    let (src, dst): (&[f32], &mut Vec<f32>) = match i {
-                        0 => (&b.fea, xa),
-                        _ if i % 2 == 1 => (xa, xb),
-                        _ => (xb, xa),
-                    };
+                    let (src, dst) = block_io(&b.fea, &mut b.x, i);
                     run_block(g, block, src, dst, &mut b.cat, &mut b.rest);
                 }
                 let last = if blocks.len() % 2 == 1 {
@@ -391,33 +327,48 @@ impl CpuNet {
                 } else {
                     &b.x[1]
                 };
-                conv_same(
+                conv_into(
                     g,
                     last,
                     tail,
-                    None,
-                    &mut [Out {
-                        dst: &mut b.acc,
-                        rows: c,
-                    }],
+                    &mut b.acc,
                     Prefill::BiasPlus(&b.fea),
                     Act::None,
                 );
-                conv_same(
-                    g,
-                    &b.acc,
-                    up,
-                    None,
-                    &mut [Out {
-                        dst: &mut b.up,
-                        rows: up.cout,
-                    }],
-                    Prefill::Bias,
-                    Act::None,
-                );
+                conv_into(g, &b.acc, up, &mut b.up, Prefill::Bias, Act::None);
             }
         }
         pixel_shuffle(g, &b.up, self.config.upsampler_scale, out);
+    }
+}
+
+/// A conv whose output channels all go to `dst`.
+fn conv_into(
+    g: Geom,
+    src: &[f32],
+    p: &ConvParams,
+    dst: &mut [f32],
+    prefill: Prefill<'_>,
+    act: Act,
+) {
+    conv_same(
+        g,
+        src,
+        p,
+        None,
+        &mut [Out { dst, rows: p.cout }],
+        prefill,
+        act,
+    );
+}
+
+/// Block `i`'s input and output: block 0 reads the features, then the two buffers take turns.
+fn block_io<'a>(fea: &'a [f32], x: &'a mut [Vec<f32>; 2], i: usize) -> (&'a [f32], &'a mut [f32]) {
+    let [xa, xb] = x;
+    match i {
+        0 => (fea, xa),
+        _ if i % 2 == 1 => (xa, xb),
+        _ => (xb, xa),
     }
 }
 
@@ -465,15 +416,7 @@ fn run_block(
         Prefill::Bias,
         Act::LRelu,
     );
-    conv_same(
-        g,
-        ra,
-        &blk.c4,
-        None,
-        &mut [Out { dst: d4, rows: d }],
-        Prefill::Bias,
-        Act::None,
-    );
+    conv_into(g, ra, &blk.c4, d4, Prefill::Bias, Act::None);
     let c = blk.c5.cout;
     match &blk.cca {
         Some((down, upc)) => {
@@ -488,15 +431,7 @@ fn run_block(
                 Act::None,
             );
         }
-        None => conv_same(
-            g,
-            cat,
-            &blk.c5,
-            None,
-            &mut [Out { dst: out, rows: c }],
-            Prefill::BiasPlus(x),
-            Act::None,
-        ),
+        None => conv_into(g, cat, &blk.c5, out, Prefill::BiasPlus(x), Act::None),
     }
 }
 
