@@ -28,7 +28,9 @@ fn element(props: &[(&str, &dyn ToValue)]) -> gst::Element {
         let value = value.to_value();
         match value.get::<&str>() {
             // enums are set by nick
-            Ok(nick) if *name == "device" => elem.set_property_from_str(name, nick),
+            Ok(nick) if *name == "device" || *name == "model" => {
+                elem.set_property_from_str(name, nick)
+            }
             _ => elem.set_property_from_value(name, &value),
         }
     }
@@ -672,6 +674,14 @@ fn properties_have_documented_defaults_and_ranges() {
     assert_eq!(elem.property::<u32>("n-threads"), 0);
     assert_eq!(elem.property::<u64>("processing-latency"), 0);
     assert_eq!(elem.property::<u64>("frames-processed"), 0);
+    assert!(elem.property::<bool>("fallback-to-cpu"));
+    assert_eq!(
+        elem.property_value("model")
+            .get::<&glib::EnumValue>()
+            .unwrap()
+            .nick(),
+        "auto"
+    );
     assert_eq!(
         elem.property_value("device")
             .get::<&glib::EnumValue>()
@@ -702,7 +712,7 @@ fn properties_have_documented_defaults_and_ranges() {
         let p = p.downcast::<glib::ParamSpecUInt>().unwrap();
         (p.minimum(), p.maximum())
     };
-    assert_eq!(uint("scale"), (2, 4));
+    assert_eq!(uint("scale"), (0, 4));
     assert_eq!(uint("tile-size"), (0, 32767));
     let depth = elem
         .find_property("max-frames-in-flight")
@@ -1019,4 +1029,383 @@ fn yuv_conversion_agrees_with_videoconvert() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// scale=0: the output size from downstream caps
+// ---------------------------------------------------------------------------------------------
+
+/// Pushes one `w`×`h` RGB frame (input caps `extra` appended) through scale=0 with
+/// `downstream` as the sink caps; returns the output caps' structure and the output bytes.
+fn auto_scale(
+    extra: &str,
+    (w, hgt): (usize, usize),
+    downstream: Option<&str>,
+    pattern: impl Fn(usize, usize, usize) -> u8,
+) -> (gst::Structure, VideoInfo, Vec<u8>) {
+    let mut h = harness(&[("scale", &0u32), ("max-frames-in-flight", &0i32)]);
+    if let Some(d) = downstream {
+        h.set_sink_caps_str(d);
+    }
+    h.set_src_caps_str(&format!(
+        "video/x-raw,format=RGB,width={w},height={hgt},framerate=25/1{extra}"
+    ));
+    let vinfo = VideoInfo::from_caps(&h.srcpad().unwrap().current_caps().unwrap()).unwrap();
+    h.push(frame(&vinfo, pattern)).expect("negotiated");
+    let out = h.pull().unwrap();
+    let caps = h.sinkpad().unwrap().current_caps().unwrap();
+    let oinfo = VideoInfo::from_caps(&caps).unwrap();
+    assert!(out.size() >= oinfo.size());
+    let bytes = planes(&out, &oinfo).remove(0);
+    (caps.structure(0).unwrap().to_owned(), oinfo, bytes)
+}
+
+fn par(s: &gst::StructureRef) -> gst::Fraction {
+    s.get::<gst::Fraction>("pixel-aspect-ratio")
+        .unwrap_or(gst::Fraction::new(1, 1))
+}
+
+/// Display aspect ratio of fixed caps, reduced.
+fn dar(s: &gst::StructureRef) -> gst::Fraction {
+    let p = par(s);
+    let (w, h) = (
+        s.get::<i32>("width").unwrap(),
+        s.get::<i32>("height").unwrap(),
+    );
+    gst::Fraction::new(w * p.numer(), h * p.denom())
+}
+
+#[test]
+fn auto_scale_gives_the_exact_downstream_size() {
+    init();
+    let (w, hgt) = (320usize, 240usize);
+    let pattern = |_: usize, xb: usize, y: usize| ((xb / 3 * 7 + y * 13) % 251) as u8;
+    let (s, oinfo, bytes) = auto_scale(
+        ",pixel-aspect-ratio=1/1",
+        (w, hgt),
+        Some("video/x-raw,width=1000,height=750"),
+        pattern,
+    );
+    assert_eq!((oinfo.width(), oinfo.height()), (1000, 750), "{s}");
+    assert_eq!(par(&s), gst::Fraction::new(1, 1), "{s}");
+    assert_eq!(dar(&s), gst::Fraction::new(4, 3), "{s}");
+    // the nearest test backend at a non-integer ratio: x_in = ⌊x · 320 / 1000⌋
+    assert_eq!(bytes.len(), 1000 * 750 * 3);
+    for (y, x) in [(0usize, 0usize), (1, 3), (374, 999), (749, 500), (100, 123)] {
+        let (sx, sy) = (x * w / 1000, y * hgt / 750);
+        for c in 0..3 {
+            assert_eq!(
+                bytes[(y * 1000 + x) * 3 + c],
+                pattern(0, sx * 3 + c, sy),
+                "pixel {x},{y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn auto_scale_keeps_the_display_aspect_ratio() {
+    init();
+    let flat = |_: usize, _: usize, _: usize| 7u8;
+    // downstream leaves everything free: input × 2
+    let (s, ..) = auto_scale(",pixel-aspect-ratio=1/1", (320, 240), None, flat);
+    assert_eq!(
+        (s.get::<i32>("width"), s.get::<i32>("height")),
+        (Ok(640), Ok(480))
+    );
+    assert_eq!(par(&s), gst::Fraction::new(1, 1));
+    // one side given: the other follows from the DAR, pixels stay square
+    let (s, ..) = auto_scale("", (320, 240), Some("video/x-raw,width=1000"), flat);
+    assert_eq!(
+        (s.get::<i32>("width"), s.get::<i32>("height")),
+        (Ok(1000), Ok(750)),
+        "{s}"
+    );
+    assert_eq!(par(&s), gst::Fraction::new(1, 1));
+    let (s, ..) = auto_scale("", (320, 240), Some("video/x-raw,height=1080"), flat);
+    assert_eq!(s.get::<i32>("width"), Ok(1440), "{s}");
+    // anamorphic input (PAR 4/3, DAR 16:9) keeps its pixel shape
+    let (s, ..) = auto_scale(
+        ",pixel-aspect-ratio=4/3",
+        (320, 240),
+        Some("video/x-raw,width=1280"),
+        flat,
+    );
+    assert_eq!(s.get::<i32>("height"), Ok(960), "{s}");
+    assert_eq!(dar(&s), gst::Fraction::new(16, 9), "{s}");
+    // a PAR of 1/1 forced downstream with one side free: the other side keeps the DAR
+    let (s, ..) = auto_scale(
+        ",pixel-aspect-ratio=4/3",
+        (320, 240),
+        Some("video/x-raw,width=1280,pixel-aspect-ratio=1/1"),
+        flat,
+    );
+    assert_eq!(s.get::<i32>("height"), Ok(720), "{s}");
+    assert_eq!(dar(&s), gst::Fraction::new(16, 9), "{s}");
+}
+
+#[test]
+fn auto_scale_to_another_shape_picks_a_par_or_follows_downstream() {
+    init();
+    let flat = |_: usize, _: usize, _: usize| 7u8;
+    // 4:3 input with square pixels to 1000×700: the output PAR 14/15 keeps the DAR
+    let (s, oinfo, _) = auto_scale(
+        ",pixel-aspect-ratio=1/1",
+        (320, 240),
+        Some("video/x-raw,width=1000,height=700"),
+        flat,
+    );
+    assert_eq!((oinfo.width(), oinfo.height()), (1000, 700));
+    assert_eq!(par(&s), gst::Fraction::new(14, 15), "{s}");
+    assert_eq!(dar(&s), gst::Fraction::new(4, 3), "{s}");
+    // downstream also requires PAR 1/1: nothing keeps the DAR; like videoscale the element
+    // does what downstream asks (the picture is stretched to 10:7) instead of failing
+    let (s, oinfo, _) = auto_scale(
+        ",pixel-aspect-ratio=1/1",
+        (320, 240),
+        Some("video/x-raw,width=1000,height=700,pixel-aspect-ratio=1/1"),
+        flat,
+    );
+    assert_eq!((oinfo.width(), oinfo.height()), (1000, 700));
+    assert_eq!(par(&s), gst::Fraction::new(1, 1), "{s}");
+    // smaller than the input is allowed (the network, then bicubic down)
+    let (_, oinfo, bytes) = auto_scale("", (320, 240), Some("video/x-raw,width=160"), flat);
+    assert_eq!((oinfo.width(), oinfo.height()), (160, 120));
+    assert!(bytes.iter().all(|&b| b == 7));
+}
+
+#[test]
+fn auto_scale_negotiates_upstream_in_a_pipeline() {
+    init();
+    // videotestsrc picks its size from what imdnupscale's sink accepts (anything)
+    let pipeline = NullOnDrop(
+        gst::parse::launch(
+            "videotestsrc num-buffers=3 ! video/x-raw,format=I420 ! \
+             imdnupscale scale=0 model-path=test:nearest ! \
+             video/x-raw,width=1000,height=750 ! appsink name=out sync=false",
+        )
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap(),
+    );
+    let sink = pipeline.by_name("out").unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for _ in 0..3 {
+        let sample = sink
+            .emit_by_name::<Option<gst::Sample>>("pull-sample", &[])
+            .expect("a frame");
+        let oinfo = VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        assert_eq!((oinfo.width(), oinfo.height()), (1000, 750));
+        assert_eq!(oinfo.format(), VideoFormat::I420);
+        assert!(sample.buffer().unwrap().size() >= oinfo.size());
+    }
+}
+
+#[test]
+fn auto_scale_follows_a_changing_capsfilter() {
+    init();
+    // the RECONFIGURE path: a new downstream size mid-stream drains the old-size frames
+    let pipeline = NullOnDrop(
+        gst::parse::launch(
+            "videotestsrc num-buffers=12 ! video/x-raw,format=RGB,width=64,height=48 ! \
+             imdnupscale scale=0 model-path=test:nearest max-frames-in-flight=2 ! \
+             capsfilter name=cf caps=video/x-raw,width=100,height=75 ! \
+             appsink name=out sync=false max-buffers=1",
+        )
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap(),
+    );
+    let sink = pipeline.by_name("out").unwrap();
+    let cf = pipeline.by_name("cf").unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut sizes = Vec::new();
+    loop {
+        let Some(sample) = sink.emit_by_name::<Option<gst::Sample>>("pull-sample", &[]) else {
+            break;
+        };
+        let oinfo = VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        assert!(sample.buffer().unwrap().size() >= oinfo.size());
+        sizes.push((oinfo.width(), oinfo.height()));
+        if sizes.len() == 4 {
+            let caps: gst::Caps = "video/x-raw,width=40,height=30".parse().unwrap();
+            cf.set_property("caps", &caps);
+        }
+    }
+    assert_eq!(sizes.len(), 12, "{sizes:?}");
+    assert_eq!(sizes[0], (100, 75));
+    assert_eq!(*sizes.last().unwrap(), (40, 30), "{sizes:?}");
+    // one switch, never back
+    let switch = sizes.iter().position(|&s| s == (40, 30)).unwrap();
+    assert!(sizes[switch..].iter().all(|&s| s == (40, 30)), "{sizes:?}");
+}
+
+#[test]
+fn scale_one_is_refused() {
+    init();
+    let err =
+        error_of(&start_error(element(&[("scale", &1u32)])).expect("scale=1 must fail the start"));
+    assert!(err.matches(gst::ResourceError::Settings), "{err}");
+    assert!(err.message().contains("scale=1"), "{err}");
+}
+
+#[test]
+fn real_imdn_auto_scale_with_fixed_and_arbitrary_scale_networks() {
+    init();
+    let (w, hgt) = (8usize, 6usize);
+    let pattern = |_: usize, xb: usize, y: usize| ((xb * 29 + y * 11) % 256) as u8;
+    let src: Vec<u8> = (0..hgt)
+        .flat_map(|y| (0..w * 3).map(move |xb| pattern(0, xb, y)))
+        .collect();
+    // RTC ×2 to 13×10 (ratio 1.625 × 1.667): the network, then bicubic to the exact size;
+    // IMDN_AS to 19×14: bicubic to the size, then the network
+    for (name, config, (ow, oh)) in [
+        (
+            "rtc_auto.safetensors",
+            imdn::model::Config::rtc(2),
+            (13usize, 10usize),
+        ),
+        (
+            "as_auto.safetensors",
+            imdn::model::Config::imdn_as(),
+            (19, 14),
+        ),
+    ] {
+        let path = weights(name, config);
+        let mut h = harness(&[
+            ("model-path", &path.to_str().unwrap()),
+            ("device", &"cpu"),
+            ("scale", &0u32),
+        ]);
+        h.set_sink_caps_str(&format!("video/x-raw,width={ow},height={oh}"));
+        h.set_src_caps_str(&format!(
+            "video/x-raw,format=RGB,width={w},height={hgt},framerate=25/1"
+        ));
+        let vinfo = info(VideoFormat::Rgb, w as u32, hgt as u32);
+        for _ in 0..2 {
+            h.push(frame(&vinfo, pattern)).unwrap();
+        }
+        h.push_event(gst::event::Eos::new());
+        let upscaler = imdn::engine::Upscaler::load(&path, &candle_core::Device::Cpu).unwrap();
+        let expected = upscaler.upscale_u8(&src, (w, hgt), 3, (ow, oh)).unwrap();
+        // twice: the second frame reuses the resize tables
+        for _ in 0..2 {
+            let out = h.pull().unwrap();
+            let oinfo = out_info(&h);
+            assert_eq!((oinfo.width() as usize, oinfo.height() as usize), (ow, oh));
+            let got = &planes(&out, &oinfo)[0];
+            assert_eq!(got.len(), expected.len());
+            let off = got
+                .iter()
+                .zip(&expected)
+                .filter(|(a, b)| (i32::from(**a) - i32::from(**b)).abs() > 1)
+                .count();
+            assert_eq!(off, 0, "{name}: bytes more than 1 away from the library");
+        }
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// model, fallback-to-cpu
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn model_property_checks_what_the_file_holds() {
+    init();
+    let imdn_path = weights("imdn_x2_model.safetensors", imdn::model::Config::imdn(2));
+    let rtc_path = rtc_weights("rtc_x2_model.safetensors");
+    let (ip, rp) = (imdn_path.to_str().unwrap(), rtc_path.to_str().unwrap());
+    // model=rtc with IMDN weights: the start fails naming both
+    let err = error_of(
+        &start_error(element(&[
+            ("model-path", &ip),
+            ("model", &"rtc"),
+            ("device", &"cpu"),
+        ]))
+        .expect("model=rtc with IMDN weights must fail"),
+    );
+    assert!(err.matches(gst::ResourceError::Settings), "{err}");
+    let msg = err.message();
+    assert!(msg.contains("model=rtc"), "{msg}");
+    assert!(msg.contains("IMDN_RTC"), "{msg}");
+    assert!(msg.contains("×2 IMDN network"), "{msg}");
+    assert!(msg.contains("imdn_x2_model"), "{msg}");
+    // model=as with RTC weights
+    let err = error_of(
+        &start_error(element(&[
+            ("model-path", &rp),
+            ("model", &"as"),
+            ("device", &"cpu"),
+        ]))
+        .expect("model=as with RTC weights must fail"),
+    );
+    assert!(err.message().contains("IMDN_AS"), "{err}");
+    // matching models and auto start
+    for (path, model) in [(ip, "imdn"), (rp, "rtc"), (rp, "auto"), (ip, "auto")] {
+        let pipeline = NullOnDrop(gst::Pipeline::new());
+        pipeline
+            .add(&element(&[
+                ("model-path", &path),
+                ("model", &model),
+                ("device", &"cpu"),
+            ]))
+            .unwrap();
+        assert!(
+            pipeline.set_state(gst::State::Paused).is_ok(),
+            "model={model} with {path}"
+        );
+    }
+    let _ = std::fs::remove_file(imdn_path);
+    let _ = std::fs::remove_file(rtc_path);
+}
+
+#[test]
+fn fallback_to_cpu_rebuilds_the_network_after_a_runtime_error() {
+    init();
+    let vinfo = info(VideoFormat::Rgb, 4, 2);
+    let pattern = |_: usize, xb: usize, y: usize| (xb * 10 + y) as u8;
+    // default on: the first frame fails on the "CUDA" backend, is redone on the CPU
+    let mut h = harness(&[
+        ("model-path", &"test:fail-once"),
+        ("max-frames-in-flight", &0i32),
+    ]);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=2,framerate=25/1");
+    for _ in 0..3 {
+        h.push(frame(&vinfo, pattern))
+            .expect("frames go on after the fallback");
+    }
+    let src: Vec<u8> = (0..2)
+        .flat_map(|y| (0..12).map(move |xb| pattern(0, xb, y)))
+        .collect();
+    let expected = nearest_packed(&src, 4, 2, 3, 2);
+    for _ in 0..3 {
+        let out = h.pull().unwrap();
+        assert_eq!(planes(&out, &out_info(&h))[0], expected);
+    }
+    let msg = bus_message(&bus, &[gst::MessageType::Warning, gst::MessageType::Error])
+        .expect("a warning");
+    let gst::MessageView::Warning(w) = msg.view() else {
+        panic!("expected a warning, got {msg:?}");
+    };
+    let text = w.error().message().to_string();
+    assert!(text.contains("simulated CUDA error"), "{text}");
+    assert!(text.contains("CPU"), "{text}");
+    // only once
+    assert!(bus.pop_filtered(&[gst::MessageType::Warning]).is_none());
+
+    // off: the error stops the stream
+    let mut h = harness(&[
+        ("model-path", &"test:fail-once"),
+        ("max-frames-in-flight", &0i32),
+        ("fallback-to-cpu", &false),
+    ]);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=2,framerate=25/1");
+    assert_eq!(h.push(frame(&vinfo, pattern)), Err(gst::FlowError::Error));
+    let err = error_of(&bus_message(&bus, &[gst::MessageType::Error]).expect("an error"));
+    assert!(err.message().contains("simulated CUDA error"), "{err}");
 }

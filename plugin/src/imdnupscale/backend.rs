@@ -9,29 +9,33 @@ use imdn::model::Variant;
 
 /// `model-path` values that select test backends (never a default):
 /// - `test:nearest`: [`Nearest`], a deterministic stand-in for the network;
-/// - `test:error` / `test:panic`: [`Failing`], to exercise the runtime error paths.
+/// - `test:error` / `test:panic`: [`Failing`], to exercise the runtime error paths;
+/// - `test:fail-once`: [`FailOnce`], a stand-in for a CUDA backend whose first frame fails, to
+///   exercise `fallback-to-cpu` (its CPU rebuild is `test:nearest`).
 pub fn test_backend(model_path: &str) -> Option<BackendSpec> {
     match model_path {
         "test:nearest" => Some(BackendSpec::Nearest),
         "test:error" => Some(BackendSpec::Failing { panic: false }),
         "test:panic" => Some(BackendSpec::Failing { panic: true }),
+        "test:fail-once" => Some(BackendSpec::FailOnce),
         _ => None,
     }
 }
 
 /// A network behind the worker. Owned by the infer thread, which is the only one that uses it.
 pub trait Backend: Send {
-    /// Upscales planar RGB f32 (`w`×`h`, values in [0, 1]) to exactly `scale·w × scale·h`
-    /// planar RGB f32 (not clamped).
+    /// Upscales planar RGB f32 (`size`, values in [0, 1]) to exactly `out` (planar RGB f32,
+    /// not clamped).
     fn upscale(
         &mut self,
         input: &[f32],
         size: (usize, usize),
-        scale: usize,
+        out: (usize, usize),
     ) -> Result<Vec<f32>, String>;
 }
 
-/// Test backend: every output pixel copies the input pixel it falls in.
+/// Test backend: every output pixel copies the input pixel it falls in
+/// (`x_in = ⌊x_out · w / out_w⌋`, so an integer scale repeats each pixel `scale` times).
 pub struct Nearest;
 
 impl Backend for Nearest {
@@ -39,17 +43,20 @@ impl Backend for Nearest {
         &mut self,
         input: &[f32],
         (w, h): (usize, usize),
-        s: usize,
+        (ow, oh): (usize, usize),
     ) -> Result<Vec<f32>, String> {
-        if input.len() != 3 * w * h || s == 0 {
-            return Err(format!("{w}×{h} frame with {} floats", input.len()));
+        if input.len() != 3 * w * h || ow == 0 || oh == 0 {
+            return Err(format!(
+                "{w}×{h} frame with {} floats to {ow}×{oh}",
+                input.len()
+            ));
         }
-        let (ow, oh) = (w * s, h * s);
+        let xs: Vec<usize> = (0..ow).map(|x| x * w / ow).collect();
         let mut out = Vec::with_capacity(3 * ow * oh);
         for plane in input.chunks_exact(w * h) {
             for y in 0..oh {
-                let row = &plane[(y / s) * w..][..w];
-                out.extend((0..ow).map(|x| row[x / s]));
+                let row = &plane[(y * h / oh) * w..][..w];
+                out.extend(xs.iter().map(|&x| row[x]));
             }
         }
         Ok(out)
@@ -62,7 +69,12 @@ pub struct Failing {
 }
 
 impl Backend for Failing {
-    fn upscale(&mut self, _: &[f32], _: (usize, usize), _: usize) -> Result<Vec<f32>, String> {
+    fn upscale(
+        &mut self,
+        _: &[f32],
+        _: (usize, usize),
+        _: (usize, usize),
+    ) -> Result<Vec<f32>, String> {
         if self.panic {
             panic!("test:panic backend");
         }
@@ -70,25 +82,43 @@ impl Backend for Failing {
     }
 }
 
-/// IMDN, IMDN_RTC or IMDN_AS from a weights file.
-pub struct Imdn {
-    upscaler: Upscaler,
-    /// IMDN_AS's bicubic pre-upscale tables for the last frame size and scale.
-    tables: Option<((usize, usize, usize), ResizeTable, ResizeTable)>,
+/// Test backend standing in for a CUDA network that hits a runtime error on its first frame.
+pub struct FailOnce {
+    failed: bool,
 }
 
-impl Imdn {
-    fn run(&mut self, input: &[f32], (w, h): (usize, usize), s: usize) -> Result<Vec<f32>, String> {
-        if self.upscaler.config().variant != Variant::As {
-            // `build` checked that the network's scale is the element's.
-            return self
-                .upscaler
-                .forward_planar(input, (w, h))
-                .map_err(|e| e.to_string());
+impl Backend for FailOnce {
+    fn upscale(
+        &mut self,
+        input: &[f32],
+        size: (usize, usize),
+        out: (usize, usize),
+    ) -> Result<Vec<f32>, String> {
+        if !self.failed {
+            self.failed = true;
+            return Err("test:fail-once backend: simulated CUDA error".into());
         }
-        // IMDN_AS refines a bicubic upscale; the tables are reused while the size holds.
-        let (ow, oh) = (w * s, h * s);
-        let key = (w, h, s);
+        Nearest.upscale(input, size, out)
+    }
+}
+
+/// (input width, input height, output width, output height).
+type Sizes = (usize, usize, usize, usize);
+
+/// A bicubic resize between two fixed sizes, its tables kept while the sizes hold.
+#[derive(Default)]
+struct Resizer {
+    tables: Option<(Sizes, ResizeTable, ResizeTable)>,
+}
+
+impl Resizer {
+    fn resize(
+        &mut self,
+        input: &[f32],
+        (w, h): (usize, usize),
+        (ow, oh): (usize, usize),
+    ) -> Result<Vec<f32>, String> {
+        let key = (w, h, ow, oh);
         if self.tables.as_ref().is_none_or(|(k, _, _)| *k != key) {
             let rows = ResizeTable::new(h, oh).map_err(|e| e.to_string())?;
             let cols = ResizeTable::new(w, ow).map_err(|e| e.to_string())?;
@@ -97,21 +127,48 @@ impl Imdn {
         let Some((_, rows, cols)) = &self.tables else {
             return Err("resize tables missing".into());
         };
-        let big = imresize_f32_chw_with(input, w, h, 3, rows, cols).map_err(|e| e.to_string())?;
-        self.upscaler
-            .forward_planar(&big, (ow, oh))
-            .map_err(|e| e.to_string())
+        imresize_f32_chw_with(input, w, h, 3, rows, cols).map_err(|e| e.to_string())
     }
 }
 
+/// IMDN, IMDN_RTC or IMDN_AS from a weights file.
+pub struct Imdn {
+    upscaler: Upscaler,
+    /// Bicubic tables: IMDN_AS's pre-upscale, or a fixed-scale network's resize to the target.
+    resizer: Resizer,
+}
+
 impl Backend for Imdn {
+    /// - IMDN_AS: bicubic to `out` (any size), then the network refines it at that size.
+    /// - IMDN / IMDN_RTC ×s: the network, then a bicubic resize when `out` is not `s ×` the
+    ///   input (scale=0 to an arbitrary downstream size).
     fn upscale(
         &mut self,
         input: &[f32],
-        size: (usize, usize),
-        scale: usize,
+        (w, h): (usize, usize),
+        (ow, oh): (usize, usize),
     ) -> Result<Vec<f32>, String> {
-        self.run(input, size, scale)
+        if self.upscaler.config().variant == Variant::As {
+            let refine = |big: &[f32]| {
+                self.upscaler
+                    .forward_planar(big, (ow, oh))
+                    .map_err(|e| e.to_string())
+            };
+            if (ow, oh) == (w, h) {
+                return refine(input);
+            }
+            let big = self.resizer.resize(input, (w, h), (ow, oh))?;
+            return refine(&big);
+        }
+        let s = self.upscaler.config().net_scale();
+        let out = self
+            .upscaler
+            .forward_planar(input, (w, h))
+            .map_err(|e| e.to_string())?;
+        if (ow, oh) == (w * s, h * s) {
+            return Ok(out);
+        }
+        self.resizer.resize(&out, (w * s, h * s), (ow, oh))
     }
 }
 
@@ -128,16 +185,22 @@ pub enum DeviceRequest {
 #[derive(Clone, Debug)]
 pub enum BackendSpec {
     Nearest,
-    Failing {
-        panic: bool,
-    },
-    Imdn {
-        path: PathBuf,
-        device: DeviceRequest,
-        tile: usize,
-        threads: usize,
-        scale: usize,
-    },
+    Failing { panic: bool },
+    FailOnce,
+    Imdn(ImdnSpec),
+}
+
+/// A network from a weights file.
+#[derive(Clone, Debug)]
+pub struct ImdnSpec {
+    pub path: PathBuf,
+    pub device: DeviceRequest,
+    pub tile: usize,
+    pub threads: usize,
+    /// The element's `scale`: 2–4 (a fixed-scale network must match), or 0 (any network).
+    pub scale: usize,
+    /// The network the `model` property asks for; `None` takes what the file holds.
+    pub expect: Option<Variant>,
 }
 
 /// Why a backend could not be built; the element maps each to a GStreamer error domain.
@@ -175,36 +238,53 @@ pub struct Loaded {
     /// Set when `device=auto` could not use CUDA and fell back to the CPU.
     pub warning: Option<String>,
     pub on_cuda: bool,
+    /// What to rebuild on the CPU after a runtime error (`fallback-to-cpu`); `None` on the CPU.
+    pub fallback: Option<BackendSpec>,
+    /// The factor scale=0 prefers when downstream leaves the size free: the network's own
+    /// scale, or 2 where any factor is as good (IMDN_AS, test backends).
+    pub preferred_scale: u32,
+}
+
+impl Loaded {
+    fn test(backend: Box<dyn Backend>, description: &str) -> Self {
+        Loaded {
+            backend,
+            description: description.into(),
+            warning: None,
+            on_cuda: false,
+            fallback: None,
+            preferred_scale: 2,
+        }
+    }
 }
 
 impl BackendSpec {
     /// Builds the backend; called on the infer thread, which then owns the device.
     pub fn build(self) -> Result<Loaded, BuildError> {
-        let (path, device, tile, threads, scale) = match self {
-            BackendSpec::Nearest => {
-                return Ok(Loaded {
-                    backend: Box::new(Nearest),
-                    description: "nearest-neighbour test backend".into(),
-                    warning: None,
-                    on_cuda: false,
-                });
-            }
-            BackendSpec::Failing { panic } => {
-                return Ok(Loaded {
-                    backend: Box::new(Failing { panic }),
-                    description: "failing test backend".into(),
-                    warning: None,
-                    on_cuda: false,
-                });
-            }
-            BackendSpec::Imdn {
-                path,
-                device,
-                tile,
-                threads,
-                scale,
-            } => (path, device, tile, threads, scale),
-        };
+        match self {
+            BackendSpec::Nearest => Ok(Loaded::test(
+                Box::new(Nearest),
+                "nearest-neighbour test backend",
+            )),
+            BackendSpec::Failing { panic } => Ok(Loaded::test(
+                Box::new(Failing { panic }),
+                "failing test backend",
+            )),
+            BackendSpec::FailOnce => Ok(Loaded {
+                fallback: Some(BackendSpec::Nearest),
+                ..Loaded::test(
+                    Box::new(FailOnce { failed: false }),
+                    "fail-once test backend (stands in for CUDA)",
+                )
+            }),
+            BackendSpec::Imdn(spec) => spec.build(),
+        }
+    }
+}
+
+impl ImdnSpec {
+    fn build(self) -> Result<Loaded, BuildError> {
+        let path = &self.path;
         if !path.exists() {
             return Err(BuildError::NotFound(format!(
                 "model-path {}: no such file",
@@ -212,7 +292,7 @@ impl BackendSpec {
             )));
         }
         let mut warning = None;
-        let dev = match device {
+        let dev = match self.device {
             DeviceRequest::Cpu => candle_core::Device::Cpu,
             DeviceRequest::Cuda(id) => DeviceChoice::Cuda(id)
                 .open()
@@ -228,21 +308,41 @@ impl BackendSpec {
         // n-threads sizes the thread pool of the library's CPU kernels (0 = all cores)
         let options = Options {
             precision: Precision::F32,
-            cpu_threads: threads,
+            cpu_threads: self.threads,
         };
-        let mut upscaler = Upscaler::load_with(&path, &dev, options)
+        let mut upscaler = Upscaler::load_with(path, &dev, options)
             .map_err(|e| BuildError::BadWeights(format!("model-path {}: {e}", path.display())))?;
         let config = *upscaler.config();
-        if config.variant != Variant::As && config.net_scale() != scale {
+        let held = format!(
+            "model-path {} holds {} {} network",
+            path.display(),
+            match config.variant {
+                Variant::As => "an arbitrary-scale".to_string(),
+                _ => format!("a ×{}", config.net_scale()),
+            },
+            config.variant.name(),
+        );
+        if let Some(expect) = self.expect
+            && expect != config.variant
+        {
             return Err(BuildError::Settings(format!(
-                "model-path {} holds a ×{} {} network, but scale={scale}: use ×{scale} weights \
-                 or set scale={}",
-                path.display(),
-                config.net_scale(),
-                config.variant.name(),
+                "model={} expects {} weights, but {held}: set model=auto or model={}, or give \
+                 {} weights",
+                nick(expect),
+                expect.name(),
+                nick(config.variant),
+                expect.name()
+            )));
+        }
+        let scale = self.scale;
+        if scale != 0 && config.variant != Variant::As && config.net_scale() != scale {
+            return Err(BuildError::Settings(format!(
+                "{held}, but scale={scale}: use ×{scale} weights, set scale={}, or scale=0 \
+                 (output size from downstream caps)",
                 config.net_scale()
             )));
         }
+        let tile = self.tile;
         if tile != 0 && tile <= upscaler.acs.overlap {
             return Err(BuildError::Settings(format!(
                 "tile-size {tile} must be 0 (whole frame) or larger than the {}-pixel tile overlap",
@@ -251,8 +351,12 @@ impl BackendSpec {
         }
         upscaler.acs.tile = tile;
         let description = format!(
-            "{} ×{scale} on {:?}{}",
+            "{} {} on {:?}{}",
             config.variant.name(),
+            match scale {
+                0 => "(scale=0: size from downstream)".to_string(),
+                s => format!("×{s}"),
+            },
             dev.location(),
             if tile > 0 {
                 format!(", tiles of {tile}")
@@ -260,15 +364,34 @@ impl BackendSpec {
                 String::new()
             }
         );
+        let on_cuda = dev.is_cuda();
+        let preferred_scale = match config.variant {
+            Variant::As => 2,
+            _ => config.net_scale() as u32,
+        };
         Ok(Loaded {
             backend: Box::new(Imdn {
                 upscaler,
-                tables: None,
+                resizer: Resizer::default(),
             }),
             description,
             warning,
-            on_cuda: dev.is_cuda(),
+            on_cuda,
+            fallback: on_cuda.then_some(BackendSpec::Imdn(ImdnSpec {
+                device: DeviceRequest::Cpu,
+                ..self
+            })),
+            preferred_scale,
         })
+    }
+}
+
+/// The `model` property's nick for a variant.
+fn nick(v: Variant) -> &'static str {
+    match v {
+        Variant::Imdn => "imdn",
+        Variant::Rtc => "rtc",
+        Variant::As => "as",
     }
 }
 
@@ -280,7 +403,7 @@ mod tests {
     fn nearest_repeats_pixels() {
         // one plane per channel, 2×1 → 4×2
         let input = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
-        let out = Nearest.upscale(&input, (2, 1), 2).unwrap();
+        let out = Nearest.upscale(&input, (2, 1), (4, 2)).unwrap();
         assert_eq!(
             out,
             [
@@ -288,6 +411,32 @@ mod tests {
                 0.3, 0.3, 0.4, 0.4, 0.3, 0.3, 0.4, 0.4, //
                 0.5, 0.5, 0.6, 0.6, 0.5, 0.5, 0.6, 0.6
             ]
+        );
+    }
+
+    #[test]
+    fn nearest_takes_any_size() {
+        // 3×1 → 5×1: x_in = ⌊x · 3 / 5⌋ = 0, 0, 1, 1, 2; 3×1 → 2×1 (down): 0, 1
+        let input = [0.0, 0.5, 1.0, 0.0, 0.5, 1.0, 0.0, 0.5, 1.0];
+        let out = Nearest.upscale(&input, (3, 1), (5, 1)).unwrap();
+        assert_eq!(&out[..5], [0.0, 0.0, 0.5, 0.5, 1.0]);
+        let out = Nearest.upscale(&input, (3, 1), (2, 1)).unwrap();
+        assert_eq!(&out[..2], [0.0, 0.5]);
+    }
+
+    #[test]
+    fn resizer_keeps_flat_planes_and_reuses_tables() {
+        let mut r = Resizer::default();
+        let flat = vec![0.25f32; 3 * 4 * 3];
+        for _ in 0..2 {
+            let out = r.resize(&flat, (4, 3), (10, 7)).unwrap();
+            assert_eq!(out.len(), 3 * 10 * 7);
+            assert!(out.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        }
+        assert!(
+            r.tables
+                .as_ref()
+                .is_some_and(|(k, _, _)| *k == (4, 3, 10, 7))
         );
     }
 }

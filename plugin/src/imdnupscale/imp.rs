@@ -8,8 +8,13 @@
 //!   drain the worker and push what it held, so nothing overtakes a frame. FLUSH_START only
 //!   raises a flag (it arrives on another thread); FLUSH_STOP drains and discards.
 //! - All pushes happen on the streaming thread.
+//! - scale=0 (auto): `transform_caps` widens width and height to any size (and the PAR to any
+//!   ratio) in both directions; `fixate_caps` takes what downstream fixes and fills in the rest
+//!   keeping the display aspect ratio ([`fixate_auto_size`]); the worker then produces exactly
+//!   the negotiated output size (IMDN_AS: bicubic to it, then the network; IMDN/IMDN_RTC: the
+//!   network, then a bicubic resize).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
@@ -22,11 +27,12 @@ use gst_base::subclass::base_transform::{
 use gst_base::subclass::prelude::*;
 use gst_video::VideoInfo;
 use gst_video::subclass::prelude::*;
+use imdn::model::Variant;
 
-use super::Device;
-use super::backend::{BackendSpec, BuildError, DeviceRequest, test_backend};
+use super::backend::{BackendSpec, BuildError, DeviceRequest, ImdnSpec, test_backend};
 use super::pixels::FORMATS;
 use super::worker::{Done, Job, MAX_DEPTH, Outcome, Worker};
+use super::{Device, Model};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -44,14 +50,20 @@ const DEFAULT_TILE_SIZE: u32 = 0;
 const DEFAULT_MAX_FRAMES_IN_FLIGHT: i32 = -1;
 const DEFAULT_N_THREADS: u32 = 0;
 const DEFAULT_PROCESSING_LATENCY: u64 = 0;
+const DEFAULT_FALLBACK_TO_CPU: bool = true;
+/// scale=0's factor when downstream leaves the size free, until a model says otherwise.
+const DEFAULT_PREFERRED_SCALE: u32 = 2;
 /// Frame duration assumed for latency when the framerate is unknown (0/1), as dav1d does.
 const FALLBACK_FRAME_DURATION: gst::ClockTime = gst::ClockTime::from_nseconds(33_333_333);
 
 #[derive(Debug, Clone)]
 struct Settings {
+    /// 2–4, or 0: the output size comes from downstream caps.
     scale: u32,
+    model: Model,
     model_path: Option<String>,
     device: Device,
+    fallback_to_cpu: bool,
     device_id: u32,
     tile_size: u32,
     max_frames_in_flight: i32,
@@ -63,8 +75,10 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             scale: DEFAULT_SCALE,
+            model: Model::default(),
             model_path: None,
             device: Device::default(),
+            fallback_to_cpu: DEFAULT_FALLBACK_TO_CPU,
             device_id: DEFAULT_DEVICE_ID,
             tile_size: DEFAULT_TILE_SIZE,
             max_frames_in_flight: DEFAULT_MAX_FRAMES_IN_FLIGHT,
@@ -78,7 +92,6 @@ impl Default for Settings {
 /// be held while waiting for the worker.
 struct State {
     worker: Worker,
-    scale: u32,
     /// Negotiated (input, output); `None` until caps arrive.
     infos: Option<(VideoInfo, VideoInfo)>,
     /// Frames kept in the worker beyond the one being waited for.
@@ -110,6 +123,8 @@ pub struct ImdnUpscale {
     frames_processed: AtomicU64,
     /// Latest measured per-frame processing time, ns (shared with the latency query).
     processing_ns: AtomicU64,
+    /// What scale=0 multiplies by when downstream leaves the size free (from the model).
+    preferred_scale: AtomicU32,
 }
 
 /// A poisoned lock only means another thread panicked (GStreamer turned that into an error);
@@ -242,6 +257,202 @@ fn scale_caps(caps: &gst::Caps, direction: gst::PadDirection, scale: u32) -> gst
     out
 }
 
+/// scale=0: any size on the other side, and any pixel aspect ratio where one is given (the
+/// fixation then picks one that keeps the display aspect ratio).
+fn widen_caps(caps: &gst::Caps) -> gst::Caps {
+    let mut out = gst::Caps::new_empty();
+    for (structure, features) in caps.iter_with_features() {
+        let mut st = structure.to_owned();
+        st.set("width", gst::IntRange::new(1, MAX_SIDE));
+        st.set("height", gst::IntRange::new(1, MAX_SIDE));
+        if st.has_field("pixel-aspect-ratio") {
+            st.set(
+                "pixel-aspect-ratio",
+                gst::FractionRange::new(
+                    gst::Fraction::new(1, i32::MAX),
+                    gst::Fraction::new(i32::MAX, 1),
+                ),
+            );
+        }
+        // structures that differed only in size collapse into one
+        out.merge_structure_full(st, Some(features.to_owned()));
+    }
+    out
+}
+
+/// `a × b` of two fractions, reduced; `None` on a zero denominator or if it leaves i32
+/// (`gst_util_fraction_multiply`'s contract).
+fn frac_mul((an, ad): (i32, i32), (bn, bd): (i32, i32)) -> Option<(i32, i32)> {
+    let (n, d) = (i64::from(an) * i64::from(bn), i64::from(ad) * i64::from(bd));
+    if d == 0 {
+        return None;
+    }
+    let g = gcd(n, d);
+    let (n, d) = if d < 0 {
+        (-n / g, -d / g)
+    } else {
+        (n / g, d / g)
+    };
+    Some((i32::try_from(n).ok()?, i32::try_from(d).ok()?))
+}
+
+/// `v × num / den` rounded, for positive `num / den`, at least 1.
+fn scale_round(v: i32, (num, den): (i32, i32)) -> i32 {
+    let (v, num, den) = (i64::from(v), i64::from(num), i64::from(den).max(1));
+    let r = (v * num + den / 2) / den;
+    r.clamp(1, i64::from(i32::MAX)) as i32
+}
+
+fn par_of(s: &gst::StructureRef) -> Option<(i32, i32)> {
+    s.get::<gst::Fraction>("pixel-aspect-ratio")
+        .ok()
+        .map(|f| (f.numer(), f.denom()))
+}
+
+/// The value of `field` nearest `target` that `s` allows (`target` where `s` has no such
+/// field, which allows anything).
+fn nearest_int(s: &gst::StructureRef, field: &str, target: i32) -> i32 {
+    if !s.has_field(field) {
+        return target;
+    }
+    let mut tmp = s.to_owned();
+    tmp.fixate_field_nearest_int(field, target);
+    tmp.get::<i32>(field).unwrap_or(target)
+}
+
+/// The pixel aspect ratio nearest `target` that `s` allows.
+fn nearest_par(s: &gst::StructureRef, target: (i32, i32)) -> (i32, i32) {
+    if !s.has_field("pixel-aspect-ratio") {
+        return target;
+    }
+    let mut tmp = s.to_owned();
+    tmp.fixate_field_nearest_fraction("pixel-aspect-ratio", gst::Fraction::new(target.0, target.1));
+    par_of(&tmp).unwrap_or(target)
+}
+
+/// Writes `par` unless it is the 1/1 that an absent field means anyway.
+fn set_par(s: &mut gst::StructureRef, (n, d): (i32, i32)) {
+    if s.has_field("pixel-aspect-ratio") || n != d {
+        s.set("pixel-aspect-ratio", gst::Fraction::new(n, d));
+    }
+}
+
+/// scale=0: fixates width, height and pixel aspect ratio of `outs` given the fixed `ins` on
+/// the other pad, keeping the display aspect ratio (DAR) wherever `outs` leaves a choice.
+///
+/// The approach of videoconvertscale's `fixate_size`, with two differences that suit an
+/// upscaler: a free size prefers `ins × factor` (`factor` = the model's scale; `ins ÷ factor`
+/// when fixating the sink side) rather than the same size, and with one side fixed the other
+/// is first derived from the DAR at the input's PAR (square pixels stay square; videoscale
+/// keeps the input's other side and changes the PAR instead). When downstream fixes width,
+/// height and PAR, they are used as given even if the picture is then stretched (as
+/// videoscale does).
+fn fixate_auto_size(
+    ins: &gst::StructureRef,
+    outs: &mut gst::StructureRef,
+    direction: gst::PadDirection,
+    factor: i32,
+) -> Result<(), String> {
+    let overflow = || "integer overflow computing the output size and aspect ratio".to_string();
+    let (Ok(from_w), Ok(from_h)) = (ins.get::<i32>("width"), ins.get::<i32>("height")) else {
+        return Err(format!("no fixed size in {ins}"));
+    };
+    let from_par = par_of(ins).unwrap_or((1, 1));
+    let fixed_par = match (outs.value("pixel-aspect-ratio"), direction) {
+        (Ok(v), _) => v
+            .get::<gst::Fraction>()
+            .ok()
+            .map(|f| (f.numer(), f.denom())),
+        // as videoconvertscale: upstream of us, a missing PAR means 1/1
+        (Err(_), gst::PadDirection::Src) => {
+            outs.set("pixel-aspect-ratio", gst::Fraction::new(1, 1));
+            Some((1, 1))
+        }
+        (Err(_), _) => None,
+    };
+    let pref = |v: i32| match direction {
+        gst::PadDirection::Sink => v.saturating_mul(factor).min(MAX_SIDE),
+        _ => (v / factor).max(1),
+    };
+    let (pref_w, pref_h) = (pref(from_w), pref(from_h));
+    let dar = frac_mul((from_w, from_h), from_par).ok_or_else(overflow)?;
+    // the PAR to aim for: downstream's if fixed, else the input's (or the nearest allowed)
+    let par = fixed_par.unwrap_or_else(|| nearest_par(outs, from_par));
+    // output width / height at that PAR
+    let ratio = frac_mul(dar, (par.1, par.0)).ok_or_else(overflow)?;
+    let inverse = (ratio.1, ratio.0);
+    let w = outs.get::<i32>("width").ok();
+    let h = outs.get::<i32>("height").ok();
+    match (w, h) {
+        (Some(w), Some(h)) => {
+            if fixed_par.is_none() {
+                let keep = frac_mul(dar, (h, w)).ok_or_else(overflow)?;
+                let p = nearest_par(outs, keep);
+                set_par(outs, p);
+            }
+        }
+        (Some(w), None) => {
+            let want = scale_round(w, inverse);
+            let set_h = nearest_int(outs, "height", want);
+            outs.set("height", set_h);
+            if fixed_par.is_none() {
+                let p = if set_h == want {
+                    par
+                } else {
+                    nearest_par(outs, frac_mul(dar, (set_h, w)).ok_or_else(overflow)?)
+                };
+                set_par(outs, p);
+            }
+        }
+        (None, Some(h)) => {
+            let want = scale_round(h, ratio);
+            let set_w = nearest_int(outs, "width", want);
+            outs.set("width", set_w);
+            if fixed_par.is_none() {
+                let p = if set_w == want {
+                    par
+                } else {
+                    nearest_par(outs, frac_mul(dar, (h, set_w)).ok_or_else(overflow)?)
+                };
+                set_par(outs, p);
+            }
+        }
+        (None, None) => {
+            // 1. the preferred height, the width from the DAR
+            let h1 = nearest_int(outs, "height", pref_h);
+            let want_w = scale_round(h1, ratio);
+            let w1 = nearest_int(outs, "width", want_w);
+            // 2. the preferred width, the height from the DAR
+            let w2 = nearest_int(outs, "width", pref_w);
+            let want_h = scale_round(w2, inverse);
+            let h2 = nearest_int(outs, "height", want_h);
+            // the first that keeps the DAR, else the one whose DAR is closer
+            let second = w1 != want_w
+                && (h2 == want_h
+                    || i64::from(w2) * i64::from((h2 - want_h).abs())
+                        < i64::from((w1 - want_w).abs()) * i64::from(h1));
+            let (mut ow, mut oh, mut p) = if second { (w2, h2, par) } else { (w1, h1, par) };
+            // 3. neither keeps the DAR at that PAR: keep the preferred size, adjust the PAR
+            if w1 != want_w && h2 != want_h && fixed_par.is_none() {
+                let (sw, sh) = (
+                    nearest_int(outs, "width", pref_w),
+                    nearest_int(outs, "height", pref_h),
+                );
+                let keep = frac_mul(dar, (sh, sw)).ok_or_else(overflow)?;
+                if nearest_par(outs, keep) == keep {
+                    (ow, oh, p) = (sw, sh, keep);
+                }
+            }
+            outs.set("width", ow);
+            outs.set("height", oh);
+            if fixed_par.is_none() {
+                set_par(outs, p);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Raises the pools' buffer counts by what the worker holds, so a bounded pool cannot run
 /// dry while frames wait in the pipeline (a deadlock otherwise).
 fn reserve_buffers(query: &mut gst::query::Allocation, extra: u32) {
@@ -298,6 +509,7 @@ impl ImdnUpscale {
         );
         let mut result = Ok(());
         for done in finished {
+            self.post_worker_warning(&done);
             match done.outcome {
                 Outcome::Frame(buf) => {
                     self.frames_processed.fetch_add(1, Ordering::Relaxed);
@@ -315,6 +527,13 @@ impl ImdnUpscale {
             }
         }
         result
+    }
+
+    /// The worker's note on a frame (e.g. it moved to the CPU after a CUDA error).
+    fn post_worker_warning(&self, done: &Done) {
+        if let Some(w) = &done.warning {
+            gst::element_imp_warning!(self, gst::StreamError::Failed, ("{}", w));
+        }
     }
 
     fn check_order(&self, state: &mut State, done: &Done) -> Result<(), gst::FlowError> {
@@ -398,11 +617,31 @@ impl ObjectImpl for ImdnUpscale {
                     .nick("Scale")
                     .blurb(
                         "Upscaling factor: the output is exactly input × scale (needs ×scale \
-                            IMDN or IMDN_RTC weights, or IMDN_AS weights for any scale)",
+                            IMDN or IMDN_RTC weights, or IMDN_AS weights). 0 = auto: the output \
+                            size comes from downstream caps (e.g. a capsfilter after the \
+                            element), keeping the display aspect ratio where downstream leaves \
+                            the PAR free (with width, height and PAR all fixed downstream, they \
+                            are used as given); IMDN_AS upscales bicubically to that size and \
+                            refines it, IMDN/IMDN_RTC run at their scale and are then resized \
+                            bicubically to it (also below the input size). Without a downstream \
+                            size, auto gives input × the model's scale (×2 for IMDN_AS). \
+                            1 is refused",
                     )
-                    .minimum(2)
+                    .minimum(0)
                     .maximum(4)
                     .default_value(DEFAULT_SCALE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("model", Model::default())
+                    .nick("Model")
+                    .blurb(
+                        "Which network model-path must hold: imdn, rtc or as (start fails \
+                            naming both if the file holds another); auto takes whatever the file \
+                            holds. Once the project ships default weights, auto will pick \
+                            IMDN_RTC on the CPU (the 64-channel IMDN takes seconds per HD frame \
+                            there), IMDN on CUDA, and IMDN_AS for scale=0; until then \
+                            model-path is required",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("model-path")
@@ -411,7 +650,8 @@ impl ObjectImpl for ImdnUpscale {
                         "Weights file (safetensors or the authors' .pth); the network \
                             (IMDN, IMDN_RTC, IMDN_AS) is detected from it. Required for now. \
                             Test backends, not for real use: \"test:nearest\" (nearest \
-                            neighbour instead of the network), \"test:error\", \"test:panic\"",
+                            neighbour instead of the network), \"test:error\", \"test:panic\", \
+                            \"test:fail-once\" (a stand-in for CUDA whose first frame fails)",
                     )
                     .mutable_ready()
                     .build(),
@@ -428,6 +668,16 @@ impl ObjectImpl for ImdnUpscale {
                     .blurb("CUDA device ordinal (device=cuda, or auto in a CUDA build)")
                     .maximum(255)
                     .default_value(DEFAULT_DEVICE_ID)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("fallback-to-cpu")
+                    .nick("Fall back to the CPU")
+                    .blurb(
+                        "On a runtime error of the network on CUDA (out of memory, a failed \
+                            kernel), rebuild it on the CPU, post a warning and go on with the \
+                            same frame; off: the error stops the stream",
+                    )
+                    .default_value(DEFAULT_FALLBACK_TO_CPU)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("tile-size")
@@ -489,7 +739,11 @@ impl ObjectImpl for ImdnUpscale {
         // The ParamSpecs check types and ranges before we get here.
         match pspec.name() {
             "scale" => settings.scale = value.get().unwrap_or(DEFAULT_SCALE),
+            "model" => settings.model = value.get().unwrap_or_default(),
             "model-path" => settings.model_path = value.get().unwrap_or(None),
+            "fallback-to-cpu" => {
+                settings.fallback_to_cpu = value.get().unwrap_or(DEFAULT_FALLBACK_TO_CPU)
+            }
             "device" => settings.device = value.get().unwrap_or_default(),
             "device-id" => settings.device_id = value.get().unwrap_or(DEFAULT_DEVICE_ID),
             "tile-size" => settings.tile_size = value.get().unwrap_or(DEFAULT_TILE_SIZE),
@@ -513,7 +767,9 @@ impl ObjectImpl for ImdnUpscale {
         let settings = lock(&self.settings);
         match pspec.name() {
             "scale" => settings.scale.to_value(),
+            "model" => settings.model.to_value(),
             "model-path" => settings.model_path.to_value(),
+            "fallback-to-cpu" => settings.fallback_to_cpu.to_value(),
             "device" => settings.device.to_value(),
             "device-id" => settings.device_id.to_value(),
             "tile-size" => settings.tile_size.to_value(),
@@ -535,8 +791,9 @@ impl ElementImpl for ImdnUpscale {
                 "IMDN upscaler",
                 "Filter/Effect/Video/Scaler",
                 "Neural super-resolution with IMDN (Hui et al., ACM MM 2019): output = input × \
-                 scale. Progressive video only (put deinterlace before it). Odd input sizes give \
-                 odd output sizes with scale=3, which some encoders refuse.",
+                 scale, or (scale=0) the size downstream asks for. Progressive video only (put \
+                 deinterlace before it). Odd input sizes give odd output sizes with scale=3, \
+                 which some encoders refuse.",
                 "imdn contributors",
             )
         });
@@ -571,6 +828,12 @@ impl BaseTransformImpl for ImdnUpscale {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
+        if settings.scale == 1 {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                ("scale=1 is not an upscale: use 2, 3 or 4, or 0 for the size downstream asks")
+            ));
+        }
         let spec = match settings.model_path.as_deref() {
             None | Some("") => {
                 return Err(gst::error_msg!(
@@ -579,46 +842,60 @@ impl BaseTransformImpl for ImdnUpscale {
                          .pth), e.g. model-path=/path/to/imdn_rtc_x2.safetensors")
                 ));
             }
-            Some(path) => test_backend(path).unwrap_or_else(|| BackendSpec::Imdn {
-                path: path.into(),
-                device: match settings.device {
-                    Device::Auto => DeviceRequest::Auto(settings.device_id as usize),
-                    Device::Cpu => DeviceRequest::Cpu,
-                    Device::Cuda => DeviceRequest::Cuda(settings.device_id as usize),
-                },
-                tile: settings.tile_size as usize,
-                threads: settings.n_threads as usize,
-                scale: settings.scale as usize,
+            Some(path) => test_backend(path).unwrap_or_else(|| {
+                BackendSpec::Imdn(ImdnSpec {
+                    path: path.into(),
+                    device: match settings.device {
+                        Device::Auto => DeviceRequest::Auto(settings.device_id as usize),
+                        Device::Cpu => DeviceRequest::Cpu,
+                        Device::Cuda => DeviceRequest::Cuda(settings.device_id as usize),
+                    },
+                    tile: settings.tile_size as usize,
+                    threads: settings.n_threads as usize,
+                    scale: settings.scale as usize,
+                    expect: match settings.model {
+                        Model::Auto => None,
+                        Model::Imdn => Some(Variant::Imdn),
+                        Model::Rtc => Some(Variant::Rtc),
+                        Model::As => Some(Variant::As),
+                    },
+                })
             }),
         };
         self.flushing.store(false, Ordering::Release);
-        let (worker, ready) = Worker::new(spec, self.flushing.clone()).map_err(|e| {
-            let msg = e.to_string();
-            match e {
-                BuildError::NotFound(_) => {
-                    gst::error_msg!(gst::ResourceError::NotFound, ("{}", msg))
+        let (worker, ready) = Worker::new(spec, settings.fallback_to_cpu, self.flushing.clone())
+            .map_err(|e| {
+                let msg = e.to_string();
+                match e {
+                    BuildError::NotFound(_) => {
+                        gst::error_msg!(gst::ResourceError::NotFound, ("{}", msg))
+                    }
+                    BuildError::BadWeights(_) => {
+                        gst::error_msg!(gst::ResourceError::OpenRead, ("{}", msg))
+                    }
+                    BuildError::Device(_) => {
+                        gst::error_msg!(gst::ResourceError::OpenRead, ("{}", msg))
+                    }
+                    BuildError::Settings(_) => {
+                        gst::error_msg!(gst::ResourceError::Settings, ("{}", msg))
+                    }
+                    BuildError::Thread(_) => {
+                        gst::error_msg!(gst::ResourceError::Failed, ("{}", msg))
+                    }
                 }
-                BuildError::BadWeights(_) => {
-                    gst::error_msg!(gst::ResourceError::OpenRead, ("{}", msg))
-                }
-                BuildError::Device(_) => gst::error_msg!(gst::ResourceError::OpenRead, ("{}", msg)),
-                BuildError::Settings(_) => {
-                    gst::error_msg!(gst::ResourceError::Settings, ("{}", msg))
-                }
-                BuildError::Thread(_) => gst::error_msg!(gst::ResourceError::Failed, ("{}", msg)),
-            }
-        })?;
+            })?;
         if let Some(warning) = &ready.warning {
             gst::element_imp_warning!(self, gst::ResourceError::OpenRead, ("{}", warning));
         }
         gst::info!(CAT, imp = self, "started: {}", ready.description);
         let on_cuda = ready.on_cuda;
+        self.preferred_scale
+            .store(ready.preferred_scale, Ordering::Relaxed);
         self.frames_processed.store(0, Ordering::Relaxed);
         self.processing_ns.store(0, Ordering::Relaxed);
         *lock(&self.latency) = LatencyInfo::default();
         *lock(&self.state) = Some(State {
             worker,
-            scale: settings.scale,
             infos: None,
             depth: 0,
             in_flight: 0,
@@ -648,7 +925,10 @@ impl BaseTransformImpl for ImdnUpscale {
             return Some(filter.cloned().unwrap_or_else(gst::Caps::new_any));
         }
         let scale = lock(&self.settings).scale;
-        let other = scale_caps(caps, direction, scale);
+        let other = match scale {
+            0 => widen_caps(caps),
+            s => scale_caps(caps, direction, s),
+        };
         gst::debug!(
             CAT,
             imp = self,
@@ -670,21 +950,37 @@ impl BaseTransformImpl for ImdnUpscale {
         let mut othercaps = othercaps;
         othercaps.truncate();
         if let (Some(s), Some(out)) = (caps.structure(0), othercaps.make_mut().structure_mut(0)) {
-            for field in ["width", "height"] {
-                if let Ok(v) = s.get::<i32>(field) {
-                    let target = match direction {
-                        gst::PadDirection::Sink => v.saturating_mul(scale),
-                        _ => v / scale,
-                    };
-                    if out.has_field(field) {
+            // keep the input's rate where downstream leaves a choice
+            if let (Ok(v), true) = (
+                s.get::<gst::Fraction>("framerate"),
+                out.has_field("framerate"),
+            ) {
+                out.fixate_field_nearest_fraction("framerate", v);
+            }
+            if scale == 0 {
+                let factor = match self.preferred_scale.load(Ordering::Relaxed) {
+                    0 => DEFAULT_PREFERRED_SCALE,
+                    f => f,
+                } as i32;
+                if let Err(e) = fixate_auto_size(s, out, direction, factor) {
+                    gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{}", e]);
+                }
+            } else {
+                for field in ["width", "height"] {
+                    if let (Ok(v), true) = (s.get::<i32>(field), out.has_field(field)) {
+                        let target = match direction {
+                            gst::PadDirection::Sink => v.saturating_mul(scale),
+                            _ => v / scale,
+                        };
                         out.fixate_field_nearest_int(field, target);
                     }
                 }
-            }
-            // keep the input's rate and aspect where downstream leaves a choice
-            for field in ["framerate", "pixel-aspect-ratio"] {
-                if let (Ok(v), true) = (s.get::<gst::Fraction>(field), out.has_field(field)) {
-                    out.fixate_field_nearest_fraction(field, v);
+                // a uniform scale keeps the pixel shape
+                if let (Ok(v), true) = (
+                    s.get::<gst::Fraction>("pixel-aspect-ratio"),
+                    out.has_field("pixel-aspect-ratio"),
+                ) {
+                    out.fixate_field_nearest_fraction("pixel-aspect-ratio", v);
                 }
             }
         }
@@ -778,7 +1074,6 @@ impl BaseTransformImpl for ImdnUpscale {
                 outbuf,
                 in_info,
                 out_info,
-                scale: state.scale as usize,
             };
             if let Err(e) = state.worker.submit(job) {
                 gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
@@ -801,6 +1096,7 @@ impl BaseTransformImpl for ImdnUpscale {
         };
         state.in_flight -= 1;
         self.check_order(state, &done)?;
+        self.post_worker_warning(&done);
         match done.outcome {
             Outcome::Frame(buf) => {
                 self.frames_processed.fetch_add(1, Ordering::Relaxed);
@@ -825,9 +1121,15 @@ impl VideoFilterImpl for ImdnUpscale {
         out_info: &VideoInfo,
     ) -> Result<(), gst::LoggableError> {
         let scale = lock(&self.settings).scale;
-        if in_info.format() != out_info.format()
-            || Some(out_info.width()) != in_info.width().checked_mul(scale)
-            || Some(out_info.height()) != in_info.height().checked_mul(scale)
+        if in_info.format() != out_info.format() {
+            return Err(gst::loggable_error!(
+                CAT,
+                "output caps {outcaps} do not have the format of the input caps {incaps}"
+            ));
+        }
+        if scale != 0
+            && (Some(out_info.width()) != in_info.width().checked_mul(scale)
+                || Some(out_info.height()) != in_info.height().checked_mul(scale))
         {
             return Err(gst::loggable_error!(
                 CAT,
@@ -895,6 +1197,46 @@ mod tests {
             Dim::Range(1, i32::MAX, 1).up(3),
             Some(Dim::Range(3, i32::MAX / 3 * 3, 3))
         );
+    }
+
+    fn fixate(ins: &str, outs: &str, direction: gst::PadDirection) -> Result<String, String> {
+        gst::init().map_err(|e| e.to_string())?;
+        let ins: gst::Structure = ins.parse().map_err(|e| format!("{e}"))?;
+        let mut outs: gst::Structure = outs.parse().map_err(|e| format!("{e}"))?;
+        fixate_auto_size(&ins, &mut outs, direction, 2)?;
+        let get = |f: &str| outs.get::<i32>(f).map_or("?".into(), |v| v.to_string());
+        let par = par_of(&outs).map_or("-".into(), |(n, d)| format!("{n}/{d}"));
+        Ok(format!("{}x{} {par}", get("width"), get("height")))
+    }
+
+    #[test]
+    fn auto_size_fixation() {
+        use gst::PadDirection::{Sink, Src};
+        let free = "video/x-raw,width=[1,32767],height=[1,32767]";
+        let free_par = "video/x-raw,width=[1,32767],height=[1,32767],\
+                        pixel-aspect-ratio=[1/2147483647,2147483647/1]";
+        let vga = "video/x-raw,width=640,height=480";
+        assert_eq!(fixate(vga, free, Sink).unwrap(), "1280x960 -");
+        assert_eq!(fixate(vga, free_par, Sink).unwrap(), "1280x960 1/1");
+        // fixating the sink side from the src side: ÷ 2, and a missing PAR means 1/1
+        assert_eq!(fixate(vga, free, Src).unwrap(), "320x240 1/1");
+        // sizes capped by downstream: the DAR still holds
+        let capped = "video/x-raw,width=[1,800],height=[1,32767]";
+        assert_eq!(fixate(vga, capped, Sink).unwrap(), "800x600 -");
+        // height fixed: the width from the DAR, rounded (square pixels kept)
+        let h100 = "video/x-raw,width=[1,32767],height=100,\
+                        pixel-aspect-ratio=[1/2147483647,2147483647/1]";
+        assert_eq!(fixate(vga, h100, Sink).unwrap(), "133x100 1/1");
+        // width and height fixed, PAR free: the PAR keeps the DAR
+        let both = "video/x-raw,width=1000,height=700,\
+                    pixel-aspect-ratio=[1/2147483647,2147483647/1]";
+        assert_eq!(fixate(vga, both, Sink).unwrap(), "1000x700 14/15");
+        // odd DAR with a fixed PAR and fixed width: nearest height
+        let par11 = "video/x-raw,width=1001,height=[1,32767],pixel-aspect-ratio=1/1";
+        assert_eq!(fixate(vga, par11, Sink).unwrap(), "1001x751 1/1");
+        // overflow in the DAR is an error, not a panic
+        let huge = "video/x-raw,width=32767,height=1,pixel-aspect-ratio=2147483647/1";
+        assert!(fixate(huge, free, Sink).is_err());
     }
 
     #[test]

@@ -30,6 +30,29 @@ pub enum Device {
     Cuda = 2,
 }
 
+/// Which network the element expects in `model-path`.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstImdnModel")]
+pub enum Model {
+    #[default]
+    #[enum_value(
+        name = "Auto: whatever network the weights file holds (once default weights ship: \
+                IMDN_RTC on the CPU, IMDN on CUDA, IMDN_AS for scale=0)",
+        nick = "auto"
+    )]
+    Auto = 0,
+    #[enum_value(name = "IMDN (64 channels, ×2/×3/×4)", nick = "imdn")]
+    Imdn = 1,
+    #[enum_value(name = "IMDN_RTC (12 channels, real time)", nick = "rtc")]
+    Rtc = 2,
+    #[enum_value(
+        name = "IMDN_AS (any scale: bicubic, then the network refines)",
+        nick = "as"
+    )]
+    As = 3,
+}
+
 glib::wrapper! {
     pub struct ImdnUpscale(ObjectSubclass<imp::ImdnUpscale>)
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use gst_video::VideoInfo;
 
-use super::backend::{BackendSpec, BuildError, Loaded};
+use super::backend::{Backend, BackendSpec, BuildError, Loaded};
 use super::pixels::{self, Planar};
 
 /// Most frames the element lets into the worker beyond the one it waits for.
@@ -34,8 +34,8 @@ pub struct Job {
     /// A pool buffer for the result, timestamps and flags already copied from `inbuf`.
     pub outbuf: gst::Buffer,
     pub in_info: VideoInfo,
+    /// The output's format and exact size (any size with scale=0).
     pub out_info: VideoInfo,
-    pub scale: usize,
 }
 
 pub enum Outcome {
@@ -48,6 +48,8 @@ pub enum Outcome {
 pub struct Done {
     pub seq: u64,
     pub outcome: Outcome,
+    /// Something the element should post as a warning (e.g. the switch to the CPU).
+    pub warning: Option<String>,
 }
 
 /// A frame between stages.
@@ -55,7 +57,7 @@ struct InFlight {
     seq: u64,
     outbuf: gst::Buffer,
     out_info: VideoInfo,
-    scale: usize,
+    warning: Option<String>,
     /// Time spent working on it so far (queueing excluded).
     busy: Duration,
     work: Work,
@@ -99,6 +101,8 @@ pub struct Ready {
     pub description: String,
     pub warning: Option<String>,
     pub on_cuda: bool,
+    /// See [`Loaded::preferred_scale`].
+    pub preferred_scale: u32,
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -126,7 +130,13 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
 
 impl Worker {
     /// Starts the threads and builds the backend on the infer thread; returns once it is ready.
-    pub fn new(spec: BackendSpec, flushing: Arc<AtomicBool>) -> Result<(Self, Ready), BuildError> {
+    /// With `fallback_to_cpu`, a runtime error of a CUDA backend rebuilds it on the CPU and
+    /// retries the frame (once: the CPU backend has no fallback).
+    pub fn new(
+        spec: BackendSpec,
+        fallback_to_cpu: bool,
+        flushing: Arc<AtomicBool>,
+    ) -> Result<(Self, Ready), BuildError> {
         let shared = Arc::new(Shared {
             flushing,
             stopping: AtomicBool::new(false),
@@ -147,7 +157,7 @@ impl Worker {
         };
         let s = shared.clone();
         worker.threads.push(spawn("imdn-infer", move || {
-            infer_stage(spec, &s, &ready_tx, &pre_rx, &post_tx)
+            infer_stage(spec, fallback_to_cpu, &s, &ready_tx, &pre_rx, &post_tx)
         })?);
         // Wait for the model before starting the others: a failed load then leaves nothing behind.
         let ready = match ready_rx.recv() {
@@ -222,7 +232,7 @@ fn pre_stage(shared: &Shared, jobs: &Receiver<Job>, next: &Sender<InFlight>) {
             seq: job.seq,
             outbuf: job.outbuf,
             out_info: job.out_info,
-            scale: job.scale,
+            warning: None,
             busy: start.elapsed(),
             work,
         };
@@ -234,6 +244,7 @@ fn pre_stage(shared: &Shared, jobs: &Receiver<Job>, next: &Sender<InFlight>) {
 
 fn infer_stage(
     spec: BackendSpec,
+    fallback_to_cpu: bool,
     shared: &Shared,
     ready: &Sender<Result<Ready, BuildError>>,
     input: &Receiver<InFlight>,
@@ -251,6 +262,8 @@ fn infer_stage(
         description,
         warning,
         on_cuda,
+        mut fallback,
+        preferred_scale,
     } = match built {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -262,7 +275,11 @@ fn infer_stage(
         description,
         warning,
         on_cuda,
+        preferred_scale,
     };
+    if !fallback_to_cpu {
+        fallback = None;
+    }
     if ready.send(Ok(loaded)).is_err() {
         return;
     }
@@ -271,10 +288,29 @@ fn infer_stage(
         frame.work = match frame.work {
             Work::Input(_) if shared.skip() => Work::Skip,
             Work::Input(p) => {
-                let scale = frame.scale;
-                match guarded("running the network", || {
-                    backend.upscale(&p.rgb, (p.width, p.height), scale)
-                }) {
+                let size = (p.width, p.height);
+                let out = (
+                    frame.out_info.width() as usize,
+                    frame.out_info.height() as usize,
+                );
+                let run = |backend: &mut Box<dyn Backend>| {
+                    guarded("running the network", || backend.upscale(&p.rgb, size, out))
+                };
+                let mut result = run(&mut backend);
+                if let Err(e) = &result
+                    && let Some(spec) = fallback.take()
+                {
+                    result = match rebuild(spec, &mut backend) {
+                        Ok(description) => {
+                            frame.warning = Some(format!(
+                                "{e}; fallback-to-cpu: continuing on the CPU ({description})"
+                            ));
+                            run(&mut backend)
+                        }
+                        Err(e2) => Err(format!("{e}; rebuilding on the CPU failed too: {e2}")),
+                    };
+                }
+                match result {
                     Ok(rgb) => Work::Output {
                         rgb,
                         alpha: p.alpha.map(|a| (a, (p.width, p.height))),
@@ -291,6 +327,22 @@ fn infer_stage(
     }
 }
 
+/// Replaces `backend` by `spec` built on the CPU; returns its description. The old backend is
+/// dropped under `catch_unwind`: a device in a bad state may panic while freeing memory.
+fn rebuild(spec: BackendSpec, backend: &mut Box<dyn Backend>) -> Result<String, String> {
+    let loaded = guarded("rebuilding the network on the CPU", || {
+        spec.build().map_err(|e| e.to_string())
+    })?;
+    let old = std::mem::replace(backend, loaded.backend);
+    if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(old))) {
+        return Err(format!(
+            "freeing the failed backend panicked: {}",
+            panic_message(p.as_ref())
+        ));
+    }
+    Ok(loaded.description)
+}
+
 fn post_stage(shared: &Shared, input: &Receiver<InFlight>, done: &Sender<Done>) {
     for frame in input {
         let start = Instant::now();
@@ -300,7 +352,7 @@ fn post_stage(shared: &Shared, input: &Receiver<InFlight>, done: &Sender<Done>) 
             out_info,
             busy,
             work,
-            ..
+            warning,
         } = frame;
         let outcome = match work {
             Work::Output { .. } if shared.skip() => Outcome::Discarded,
@@ -324,7 +376,14 @@ fn post_stage(shared: &Shared, input: &Receiver<InFlight>, done: &Sender<Done>) 
             Work::Failed(e) => Outcome::Failed(e),
             Work::Skip | Work::Input(_) => Outcome::Discarded,
         };
-        if done.send(Done { seq, outcome }).is_err() {
+        if done
+            .send(Done {
+                seq,
+                outcome,
+                warning,
+            })
+            .is_err()
+        {
             break;
         }
     }

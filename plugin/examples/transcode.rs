@@ -1,0 +1,523 @@
+//! Upscales a video file with `imdnupscale` and writes H.264 + AAC in MP4, keeping the audio.
+//!
+//! ```text
+//! cargo run --release -p gst-plugin-imdn --example transcode -- IN OUT --scale 2 \
+//!     --model-path weights.safetensors [--size WxH] [--n-threads T] [--max-frames-in-flight D]
+//! ```
+//!
+//! Pipeline: `filesrc ! decodebin`, then per stream
+//! - video: `queue ! videoconvert ! imdnupscale ! capsfilter(size) ! videoconvertscale !
+//!   capsfilter(I420, even size) ! x264enc ! queue ! mp4mux` (x264 needs even sizes: an odd
+//!   output, e.g. scale=3 on odd input, is resized to the next even size);
+//! - audio: `queue ! audioconvert ! audioresample ! <AAC encoder> ! queue ! mp4mux`
+//!   (avenc_aac, fdkaacenc or voaacenc, whichever is installed);
+//! - anything else (subtitles, data): `fakesink`.
+//!
+//! The plugin is registered statically, so no GST_PLUGIN_PATH is needed. Progress goes to
+//! stderr every second; an error on the bus is printed and the exit status is 1.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+const USAGE: &str = "usage: transcode IN OUT [--scale N] [--size WxH] [--model-path P] \
+[--model auto|imdn|rtc|as] [--device auto|cpu|cuda] [--n-threads T] [--max-frames-in-flight D] \
+[--quantizer Q]
+
+  --scale N                 2, 3 or 4 (default 2): output = input × N
+  --size WxH                exact output size instead (scale=0: IMDN_AS, or a fixed-scale
+                            model followed by a bicubic resize)
+  --model-path P            weights (safetensors or the authors' .pth); required for now
+  --quantizer Q             x264 constant-quality quantizer (default 20; lower = better)";
+
+#[derive(Debug)]
+struct Args {
+    input: String,
+    output: String,
+    scale: u32,
+    size: Option<(i32, i32)>,
+    element: ElementArgs,
+    quantizer: u32,
+}
+
+fn parse_size(s: &str) -> Result<(i32, i32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("--size {s}: expected WxH"))?;
+    let parse = |v: &str| {
+        v.parse::<i32>()
+            .ok()
+            .filter(|v| (1..=32767).contains(v))
+            .ok_or_else(|| format!("--size {s}: sides must be 1..32767"))
+    };
+    Ok((parse(w)?, parse(h)?))
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut positional = Vec::new();
+    let mut scale = 2u32;
+    let mut size = None;
+    let mut element = ElementArgs::default();
+    let mut quantizer = 20u32;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Err(USAGE.into()),
+            "--scale" => {
+                scale = value("--scale")?
+                    .parse()
+                    .ok()
+                    .filter(|s| (2..=4).contains(s))
+                    .ok_or("--scale must be 2, 3 or 4 (or use --size WxH)")?
+            }
+            "--size" => size = Some(parse_size(&value("--size")?)?),
+            "--quantizer" => {
+                quantizer = value("--quantizer")?
+                    .parse()
+                    .ok()
+                    .filter(|q| *q <= 50)
+                    .ok_or("--quantizer must be 0..50")?
+            }
+            "--model-path" => element.model_path = Some(value(&arg)?),
+            "--model" => element.model = Some(one_of(&arg, value(&arg)?, MODELS)?),
+            "--device" => element.device = Some(one_of(&arg, value(&arg)?, DEVICES)?),
+            "--n-threads" => {
+                element.n_threads = Some(number(&arg, &value(&arg)?, 0..=1024)?);
+            }
+            "--max-frames-in-flight" => {
+                element.max_frames_in_flight = Some(number(&arg, &value(&arg)?, -1..=8)?);
+            }
+            a if a.starts_with("--") => return Err(format!("unknown option {a}\n\n{USAGE}")),
+            _ => positional.push(arg),
+        }
+    }
+    let [input, output]: [String; 2] = positional
+        .try_into()
+        .map_err(|_| format!("expected IN and OUT\n\n{USAGE}"))?;
+    Ok(Args {
+        input,
+        output,
+        scale,
+        size,
+        element,
+        quantizer,
+    })
+}
+
+const MODELS: &[&str] = &["auto", "imdn", "rtc", "as"];
+const DEVICES: &[&str] = &["auto", "cpu", "cuda"];
+
+/// The imdnupscale properties given on the command line, checked against their ranges.
+#[derive(Debug, Default)]
+struct ElementArgs {
+    model_path: Option<String>,
+    model: Option<String>,
+    device: Option<String>,
+    n_threads: Option<u32>,
+    max_frames_in_flight: Option<i32>,
+}
+
+impl ElementArgs {
+    fn apply(&self, e: &gst::Element) {
+        if let Some(p) = &self.model_path {
+            e.set_property("model-path", p);
+        }
+        // nicks checked by `one_of`
+        if let Some(m) = &self.model {
+            e.set_property_from_str("model", m);
+        }
+        if let Some(d) = &self.device {
+            e.set_property_from_str("device", d);
+        }
+        if let Some(t) = self.n_threads {
+            e.set_property("n-threads", t);
+        }
+        if let Some(d) = self.max_frames_in_flight {
+            e.set_property("max-frames-in-flight", d);
+        }
+    }
+}
+
+fn one_of(name: &str, v: String, allowed: &[&str]) -> Result<String, String> {
+    if allowed.contains(&v.as_str()) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{name} {v}: expected one of {}",
+            allowed.join(", ")
+        ))
+    }
+}
+
+fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+    name: &str,
+    v: &str,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, String> {
+    v.parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| format!("{name} {v}: expected {}..={}", range.start(), range.end()))
+}
+
+fn make(factory: &str, name: Option<&str>) -> Result<gst::Element, String> {
+    let mut b = gst::ElementFactory::make(factory);
+    if let Some(n) = name {
+        b = b.name(n);
+    }
+    b.build().map_err(|_| {
+        format!(
+            "no GStreamer element {factory}: install gstreamer1.0-plugins-good, -bad, -ugly and \
+             gstreamer1.0-libav (scripts/install-deps.sh)"
+        )
+    })
+}
+
+fn caps_filter(caps: gst::Caps) -> Result<gst::Element, String> {
+    gst::ElementFactory::make("capsfilter")
+        .property("caps", caps)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Adds `chain` to the pipeline, links it in order, links `src` to its head and its tail to
+/// `sink`, and brings it to the pipeline's state (downstream first).
+fn attach(
+    pipeline: &gst::Pipeline,
+    src: &gst::Pad,
+    chain: &[gst::Element],
+    sink: Option<&gst::Pad>,
+) -> Result<(), String> {
+    pipeline.add_many(chain).map_err(|e| e.to_string())?;
+    gst::Element::link_many(chain).map_err(|e| format!("linking {chain:?}: {e}"))?;
+    let (Some(head), Some(tail)) = (chain.first(), chain.last()) else {
+        return Ok(());
+    };
+    if let Some(sink) = sink {
+        let tail_src = tail
+            .static_pad("src")
+            .ok_or("no src pad at the end of the chain")?;
+        tail_src
+            .link(sink)
+            .map_err(|e| format!("linking to the muxer: {e:?}"))?;
+    }
+    for e in chain.iter().rev() {
+        e.sync_state_with_parent().map_err(|e| e.to_string())?;
+    }
+    let head_sink = head.static_pad("sink").ok_or("no sink pad")?;
+    src.link(&head_sink)
+        .map_err(|e| format!("linking the decoder: {e:?}"))?;
+    Ok(())
+}
+
+/// What the progress report reads; written by a probe on imdnupscale's src pad.
+#[derive(Default)]
+struct Progress {
+    /// Stream time of the last upscaled frame, ns (u64::MAX: none yet).
+    position_ns: AtomicU64,
+    frames: AtomicU64,
+    /// decodebin's video pad, to ask for the duration.
+    video_pad: Mutex<Option<gst::Pad>>,
+    /// Output size, once known.
+    out_size: Mutex<Option<(i32, i32)>>,
+}
+
+fn video_branch(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    caps: &gst::Caps,
+    mux: &gst::Element,
+    args: &Args,
+    progress: &Arc<Progress>,
+) -> Result<(), String> {
+    let info = gst_video::VideoInfo::from_caps(caps)
+        .map_err(|e| format!("decoded video caps {caps}: {e}"))?;
+    let (w, h) = (info.width() as i32, info.height() as i32);
+    let (ow, oh) = args
+        .size
+        .unwrap_or((w * args.scale as i32, h * args.scale as i32));
+    // x264 wants even sides
+    let (ew, eh) = (ow + ow % 2, oh + oh % 2);
+    if (ew, eh) != (ow, oh) {
+        eprintln!("output {ow}x{oh} is odd: resizing to {ew}x{eh} for x264");
+    }
+    *progress.out_size.lock().unwrap_or_else(|e| e.into_inner()) = Some((ew, eh));
+    let imdn = make("imdnupscale", Some("imdn"))?;
+    imdn.set_property(
+        "scale",
+        if args.size.is_some() {
+            0u32
+        } else {
+            args.scale
+        },
+    );
+    args.element.apply(&imdn);
+    let enc = make("x264enc", None)?;
+    enc.set_property_from_str("pass", "qual");
+    enc.set_property("quantizer", args.quantizer);
+    let chain = [
+        make("queue", None)?,
+        make("videoconvert", None)?,
+        imdn.clone(),
+        caps_filter(
+            gst::Caps::builder("video/x-raw")
+                .field("width", ow)
+                .field("height", oh)
+                .build(),
+        )?,
+        make("videoconvertscale", None)?,
+        caps_filter(
+            gst::Caps::builder("video/x-raw")
+                .field("format", "I420")
+                .field("width", ew)
+                .field("height", eh)
+                .build(),
+        )?,
+        enc,
+        make("queue", None)?,
+    ];
+    let mux_pad = mux
+        .request_pad_simple("video_%u")
+        .ok_or("mp4mux gave no video pad")?;
+    let out = imdn.static_pad("src").ok_or("imdnupscale has no src pad")?;
+    let p = progress.clone();
+    out.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        if let Some(buf) = info.buffer() {
+            p.frames.fetch_add(1, Ordering::Relaxed);
+            let stream_time = pad
+                .sticky_event::<gst::event::Segment>(0)
+                .and_then(|ev| {
+                    ev.segment()
+                        .downcast_ref::<gst::ClockTime>()
+                        .and_then(|seg| seg.to_stream_time(buf.pts()?))
+                })
+                .or(buf.pts());
+            if let Some(t) = stream_time {
+                p.position_ns.store(t.nseconds(), Ordering::Relaxed);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    *progress.video_pad.lock().unwrap_or_else(|e| e.into_inner()) = Some(pad.clone());
+    attach(pipeline, pad, &chain, Some(&mux_pad))?;
+    eprintln!(
+        "video: {w}x{h} {:?} → {ow}x{oh} ({})",
+        info.format(),
+        if args.size.is_some() {
+            "scale=0".to_string()
+        } else {
+            format!("×{}", args.scale)
+        }
+    );
+    Ok(())
+}
+
+fn audio_branch(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    mux: &gst::Element,
+) -> Result<(), String> {
+    let encoder = ["avenc_aac", "fdkaacenc", "voaacenc"]
+        .into_iter()
+        .find(|f| gst::ElementFactory::find(f).is_some())
+        .ok_or(
+            "the input has audio but no AAC encoder is installed (avenc_aac is in \
+             gstreamer1.0-libav, voaacenc in gstreamer1.0-plugins-bad)",
+        )?;
+    let chain = [
+        make("queue", None)?,
+        make("audioconvert", None)?,
+        make("audioresample", None)?,
+        make(encoder, None)?,
+        make("queue", None)?,
+    ];
+    let mux_pad = mux
+        .request_pad_simple("audio_%u")
+        .ok_or("mp4mux gave no audio pad")?;
+    attach(pipeline, pad, &chain, Some(&mux_pad))?;
+    eprintln!("audio: kept, encoded with {encoder}");
+    Ok(())
+}
+
+fn on_pad_added(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    mux: &gst::Element,
+    args: &Args,
+    progress: &Arc<Progress>,
+) -> Result<(), String> {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let name = caps
+        .structure(0)
+        .map(|s| s.name().to_string())
+        .unwrap_or_default();
+    if name.starts_with("video/") {
+        video_branch(pipeline, pad, &caps, mux, args, progress)
+    } else if name.starts_with("audio/") {
+        audio_branch(pipeline, pad, mux)
+    } else {
+        eprintln!("ignoring a {name} stream");
+        attach(pipeline, pad, &[make("fakesink", None)?], None)
+    }
+}
+
+fn clock(t: Duration) -> String {
+    let s = t.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn run(args: Args) -> Result<(), String> {
+    gst::init().map_err(|e| e.to_string())?;
+    gstimdn::plugin_register_static().map_err(|e| e.to_string())?;
+    if !std::path::Path::new(&args.input).is_file() {
+        return Err(format!("{}: no such file", args.input));
+    }
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc")
+        .property("location", &args.input)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let decode = make("decodebin", None)?;
+    let mux = make("mp4mux", None)?;
+    let sink = gst::ElementFactory::make("filesink")
+        .property("location", &args.output)
+        .build()
+        .map_err(|e| e.to_string())?;
+    pipeline
+        .add_many([&src, &decode, &mux, &sink])
+        .map_err(|e| e.to_string())?;
+    src.link(&decode).map_err(|e| e.to_string())?;
+    mux.link(&sink).map_err(|e| e.to_string())?;
+
+    let progress = Arc::new(Progress::default());
+    progress.position_ns.store(u64::MAX, Ordering::Relaxed);
+    let args = Arc::new(args);
+    {
+        let pipeline = pipeline.downgrade();
+        let (mux, args, progress) = (mux.clone(), args.clone(), progress.clone());
+        decode.connect_pad_added(move |decode, pad| {
+            let Some(pipeline) = pipeline.upgrade() else {
+                return;
+            };
+            if let Err(e) = on_pad_added(&pipeline, pad, &mux, &args, &progress) {
+                gst::element_error!(decode, gst::CoreError::Negotiation, ("{}", e));
+            }
+        });
+    }
+
+    let bus = pipeline.bus().ok_or("pipeline without a bus")?;
+    let result = (|| {
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            // the reason is on the bus
+            let why = bus
+                .timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
+                .and_then(|m| describe(&m));
+            return Err(why.unwrap_or_else(|| "the pipeline could not start".into()));
+        }
+        let start = Instant::now();
+        let mut last = (start, 0u64);
+        loop {
+            let msg = bus.timed_pop(gst::ClockTime::from_seconds(1));
+            if let Some(msg) = &msg {
+                match msg.view() {
+                    gst::MessageView::Eos(_) => break,
+                    gst::MessageView::Error(_) => {
+                        return Err(describe(msg).unwrap_or_else(|| "error".into()));
+                    }
+                    gst::MessageView::Warning(w) => eprintln!("warning: {}", w.error()),
+                    _ => {}
+                }
+            }
+            if last.0.elapsed() >= Duration::from_secs(1) {
+                last = report(&progress, start, last);
+            }
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let frames = progress.frames.load(Ordering::Relaxed);
+        let size = *progress.out_size.lock().unwrap_or_else(|e| e.into_inner());
+        eprintln!(
+            "done: {frames} frames in {elapsed:.1} s ({:.2} fps){}",
+            frames as f64 / elapsed.max(1e-9),
+            size.map_or(String::new(), |(w, h)| format!(", {w}x{h}"))
+        );
+        Ok(())
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    result?;
+    println!("{}", args.output);
+    Ok(())
+}
+
+/// Prints position/duration, percent, fps over the last interval and the ETA.
+fn report(progress: &Progress, start: Instant, (t0, f0): (Instant, u64)) -> (Instant, u64) {
+    let now = Instant::now();
+    let frames = progress.frames.load(Ordering::Relaxed);
+    let fps = (frames - f0) as f64 / (now - t0).as_secs_f64();
+    let pos = match progress.position_ns.load(Ordering::Relaxed) {
+        u64::MAX => None,
+        ns => Some(Duration::from_nanos(ns)),
+    };
+    let dur = progress
+        .video_pad
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|p| p.query_duration::<gst::ClockTime>())
+        .map(|d| Duration::from_nanos(d.nseconds()));
+    let elapsed = start.elapsed();
+    let line = match (pos, dur) {
+        (Some(p), Some(d)) if !d.is_zero() => {
+            let frac = (p.as_secs_f64() / d.as_secs_f64()).min(1.0);
+            let eta = if frac > 0.0 {
+                clock(elapsed.mul_f64((1.0 - frac) / frac))
+            } else {
+                "?".into()
+            };
+            format!(
+                "{} / {} ({:5.1}%), {fps:.2} fps, ETA {eta}",
+                clock(p),
+                clock(d),
+                100.0 * frac
+            )
+        }
+        (Some(p), _) => format!("{} / ?, {fps:.2} fps", clock(p)),
+        _ => format!("starting ({})", clock(elapsed)),
+    };
+    eprintln!("{line}");
+    (now, frames)
+}
+
+fn describe(msg: &gst::Message) -> Option<String> {
+    match msg.view() {
+        gst::MessageView::Error(e) => Some(format!(
+            "error from {}: {}{}",
+            msg.src()
+                .map(|s| s.path_string().to_string())
+                .unwrap_or_default(),
+            e.error(),
+            e.debug().map(|d| format!("\n  ({d})")).unwrap_or_default()
+        )),
+        _ => None,
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("transcode: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
