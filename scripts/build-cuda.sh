@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the CUDA variant (`--features cuda`: candle's cuda + cudnn) on a machine without a GPU,
 # from NVIDIA's CUDA 13.0 wheels on PyPI plus a generated libcuda stub for the link.
-# Output: target/cuda/release/imdn. At run time the binary needs the real libcuda.so.1 (the
-# driver) and libcublas/libcublasLt/libcurand/libcudart/libnvrtc/libcudnn on LD_LIBRARY_PATH.
+# Output: target/cuda/release/imdn and libgstimdn.so (CLI_ONLY=1: the CLI alone). At run time
+# they need the real libcuda.so.1 (the driver) and libcublas, libcublasLt, libcurand, libcudart,
+# libnvrtc and libcudnn on LD_LIBRARY_PATH: a plugin built so does not load on hosts without
+# them (GStreamer then reports it as failed to load); use the default CPU build there.
 #   CUDA_COMPUTE_CAP  GPU architecture to compile kernels for (default 90: H100/H200).
 # A clean build takes about 15 minutes on 2 cores.
 set -euo pipefail
@@ -38,3 +40,8 @@ export LIBRARY_PATH=$root/lib64:$root/lib64/stubs${LIBRARY_PATH:+:$LIBRARY_PATH}
 export RUSTFLAGS="${RUSTFLAGS:-} -L $root/lib64 -L $root/lib64/stubs"
 cargo build --release --features cuda --target-dir target/cuda --bin imdn "$@"
 echo "built target/cuda/release/imdn (compute capability $CUDA_COMPUTE_CAP)"
+if [ -z "${CLI_ONLY:-}" ]; then
+    # the plugin too (needs the GStreamer -dev packages of scripts/install-deps.sh)
+    cargo build --release -p gst-plugin-imdn --features cuda --target-dir target/cuda "$@"
+    echo "built target/cuda/release/libgstimdn.so"
+fi

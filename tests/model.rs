@@ -234,3 +234,36 @@ fn an_8k_frame_runs_in_bounded_tiles() {
             .all(|(o, i)| *o == i + 1.0)
     );
 }
+
+#[test]
+fn precision_is_parsed_and_checked_against_the_device() {
+    use imdn::engine::{Options, Precision};
+    for (s, p) in [
+        ("f32", Precision::F32),
+        ("tf32", Precision::Tf32),
+        ("f16", Precision::F16),
+        ("bf16", Precision::Bf16),
+    ] {
+        assert_eq!(s.parse::<Precision>().unwrap(), p);
+    }
+    let err = "fp64".parse::<Precision>().unwrap_err().to_string();
+    assert!(err.contains("f32, tf32, f16 or bf16"), "{err}");
+    // the CPU runs f32 (TF32 means f32 there); half precision asks for CUDA, clearly
+    let tensors = init_tensors(&Config::rtc(2), &Device::Cpu).unwrap();
+    for p in [Precision::F32, Precision::Tf32] {
+        let options = Options {
+            precision: p,
+            cpu_threads: 1,
+        };
+        assert!(Upscaler::with_options(tensors.clone(), &Device::Cpu, options).is_ok());
+    }
+    let options = Options {
+        precision: Precision::F16,
+        cpu_threads: 1,
+    };
+    let err = Upscaler::with_options(tensors, &Device::Cpu, options)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("needs CUDA"), "{err}");
+}
