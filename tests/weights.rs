@@ -618,3 +618,20 @@ fn weights_error_converts_to_the_crate_error() {
     let err: imdn::Error = weights::load(&path).unwrap_err().into();
     assert!(err.to_string().contains(&path.display().to_string()));
 }
+
+#[test]
+fn a_training_checkpoint_loads_as_its_parameters() {
+    let dev = candle_core::Device::Cpu;
+    let t = |v: f32| candle_core::Tensor::new(&[v, v], &dev).unwrap();
+    let mut ck = weights::Tensors::new();
+    ck.insert("param.fea_conv.weight".into(), t(1.0));
+    ck.insert("adam_m.fea_conv.weight".into(), t(2.0));
+    ck.insert("adam_v.fea_conv.weight".into(), t(3.0));
+    let path = common::temp_path("checkpoint.safetensors");
+    weights::save_safetensors(&ck, &path).unwrap();
+    let loaded = weights::load(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(loaded.len(), 1);
+    let v = loaded["fea_conv.weight"].to_vec1::<f32>().unwrap();
+    assert_eq!(v, [1.0, 1.0]);
+}

@@ -143,13 +143,32 @@ impl Problem {
 /// (legacy or zip format) as f32 on the CPU, `module.` prefixes stripped.
 pub fn load(path: &Path) -> Result<Tensors, WeightsError> {
     let named = guarded(path, || load_named(path))?;
-    let tensors = into_tensors(path, named)?;
+    let tensors = checkpoint_parameters(into_tensors(path, named)?);
     if tensors.is_empty() {
         return Err(WeightsError::Empty {
             path: path.to_owned(),
         });
     }
     Ok(tensors)
+}
+
+/// A training checkpoint of `imdn train` holds `param.<name>` plus Adam's `adam_m.`/`adam_v.`
+/// moments: its parameters alone, under their own names, so checkpoints evaluate and run as
+/// weights. Any other set of tensors is returned as it is.
+fn checkpoint_parameters(tensors: Tensors) -> Tensors {
+    let is_checkpoint = !tensors.is_empty()
+        && tensors.keys().all(|k| {
+            ["param.", "adam_m.", "adam_v."]
+                .iter()
+                .any(|p| k.starts_with(p))
+        });
+    if !is_checkpoint {
+        return tensors;
+    }
+    tensors
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix("param.").map(|n| (n.to_string(), v)))
+        .collect()
 }
 
 /// Which format `path` holds, judged from its first bytes.
