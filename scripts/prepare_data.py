@@ -11,7 +11,8 @@ Called by scripts/prepare-data.sh, which downloads and extracts the packages. St
    versions of Debian 12 every file was also reviewed by eye, and that verdict (REVIEWED) wins;
    the heuristic alone decides files the review has not seen (other package versions).
 3. A fixed set of whole photographs is held out for validation (never tiled into training).
-4. Tiles: non-overlapping `tile`x`tile` squares on a grid centred on the image; a tile that is
+4. Optionally (--max-side) photographs larger than that are downscaled with Lanczos first.
+5. Tiles: non-overlapping `tile`x`tile` squares on a grid centred on the image; a tile that is
    mostly flat or has almost no detail is dropped (see `tile_ok`).
    Validation keeps the VAL_TILES_PER_IMAGE most detailed tiles of each of its photographs.
 
@@ -221,6 +222,9 @@ def main():
     ap.add_argument("--packages", required=True, help="comma-separated package names")
     ap.add_argument("--versions", default="", help="comma-separated package=version pairs")
     ap.add_argument("--tile", type=int, default=480)
+    ap.add_argument("--max-side", type=int, default=0,
+                    help="downscale photographs whose longer side exceeds this (Lanczos) before "
+                         "tiling; 0 keeps full resolution")
     args = ap.parse_args()
 
     versions = dict(kv.split("=", 1) for kv in args.versions.split(",") if "=" in kv)
@@ -258,6 +262,12 @@ def main():
                 continue
             val = is_val(package, name, digest)
             entry["split"] = "val" if val else "train"
+            if args.max_side and max(img.size) > args.max_side:
+                # wallpapers are soft at full size (4-5K); at about 2K they carry the per-pixel
+                # detail of the usual SR training sets
+                f = args.max_side / max(img.size)
+                img = img.resize((round(img.size[0] * f), round(img.size[1] * f)), Image.LANCZOS)
+                entry["tiled_size"] = list(img.size)
             y = luma(np.asarray(img))
             grid = tile_grid(img.size[0], img.size[1], args.tile)
             kept = [g for g in grid
@@ -270,7 +280,8 @@ def main():
                 kept = sorted(sorted(kept, key=detail, reverse=True)[:VAL_TILES_PER_IMAGE])
             stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).stem)
             for r, c, x, y0 in kept:
-                dest = (val_dir if val else train_dir) / f"{package}--{stem}--r{r:02d}c{c:02d}.png"
+                side = f"m{args.max_side}--" if args.max_side else ""
+                dest = (val_dir if val else train_dir) / f"{package}--{stem}--{side}r{r:02d}c{c:02d}.png"
                 plan[dest] = path
                 if not dest.exists():
                     tmp = dest.with_suffix(".tmp")
@@ -290,6 +301,7 @@ def main():
     manifest = {
         "format": FORMAT,
         "tile": args.tile,
+        "max_side": args.max_side,
         "packages": {p: versions.get(p, "") for p in args.packages.split(",")},
         "train_tiles": n_train,
         "val_tiles": n_val,
