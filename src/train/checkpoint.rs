@@ -239,7 +239,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     let value: Value = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
     let state = State::from_json(&value).map_err(bad)?;
     let (mut params, mut m, mut v) = (Tensors::new(), Tensors::new(), Tensors::new());
-    for (name, t) in weights::load(path)? {
+    for (name, t) in weights::load_all(path)? {
         if let Some(n) = name.strip_prefix("param.") {
             params.insert(n.to_owned(), t);
         } else if let Some(n) = name.strip_prefix("adam_m.") {

@@ -139,11 +139,24 @@ impl Problem {
     }
 }
 
-/// Loads every floating-point tensor of a safetensors file or a PyTorch checkpoint
-/// (legacy or zip format) as f32 on the CPU, `module.` prefixes stripped.
+/// Loads a network's parameters from a safetensors file, a PyTorch checkpoint (legacy or zip
+/// format) or an `imdn train` checkpoint: every floating-point tensor as f32 on the CPU,
+/// `module.` prefixes stripped (a training checkpoint: its `param.` tensors, renamed).
 pub fn load(path: &Path) -> Result<Tensors, WeightsError> {
+    let tensors = checkpoint_parameters(load_all(path)?);
+    if tensors.is_empty() {
+        return Err(WeightsError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(tensors)
+}
+
+/// Every floating-point tensor of the file as stored (a training checkpoint's Adam moments
+/// included), names as in [`load`].
+pub fn load_all(path: &Path) -> Result<Tensors, WeightsError> {
     let named = guarded(path, || load_named(path))?;
-    let tensors = checkpoint_parameters(into_tensors(path, named)?);
+    let tensors = into_tensors(path, named)?;
     if tensors.is_empty() {
         return Err(WeightsError::Empty {
             path: path.to_owned(),
