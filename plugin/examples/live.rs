@@ -12,6 +12,8 @@
 //!
 //! `--sink autovideosink` shows the result on a display. The plugin is registered statically.
 
+mod common;
+
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -218,7 +220,7 @@ fn run(a: Args) -> Result<(), String> {
         if pipeline.set_state(gst::State::Playing).is_err() {
             let why = bus
                 .timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
-                .and_then(|m| describe(&m));
+                .and_then(|m| common::describe(&m));
             return Err(why.unwrap_or_else(|| "the pipeline could not start".into()));
         }
         let start = Instant::now();
@@ -229,7 +231,7 @@ fn run(a: Args) -> Result<(), String> {
             if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
                 match msg.view() {
                     gst::MessageView::Error(_) => {
-                        return Err(describe(&msg).unwrap_or_else(|| "error".into()));
+                        return Err(common::describe(&msg).unwrap_or_else(|| "error".into()));
                     }
                     gst::MessageView::Warning(w) => eprintln!("warning: {}", w.error()),
                     gst::MessageView::Eos(_) => {
@@ -300,33 +302,6 @@ fn run(a: Args) -> Result<(), String> {
     result
 }
 
-fn describe(msg: &gst::Message) -> Option<String> {
-    match msg.view() {
-        gst::MessageView::Error(e) => Some(format!(
-            "error from {}: {}{}",
-            msg.src()
-                .map(|s| s.path_string().to_string())
-                .unwrap_or_default(),
-            e.error(),
-            e.debug().map(|d| format!("\n  ({d})")).unwrap_or_default()
-        )),
-        _ => None,
-    }
-}
-
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("live: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with("live", parse_args, run)
 }

@@ -16,6 +16,8 @@
 //! The plugin is registered statically, so no GST_PLUGIN_PATH is needed. Progress goes to
 //! stderr every second; an error on the bus is printed and the exit status is 1.
 
+mod common;
+
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -415,7 +417,7 @@ fn run(args: Args) -> Result<(), String> {
             // the reason is on the bus
             let why = bus
                 .timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
-                .and_then(|m| describe(&m));
+                .and_then(|m| common::describe(&m));
             return Err(why.unwrap_or_else(|| "the pipeline could not start".into()));
         }
         let start = Instant::now();
@@ -426,7 +428,7 @@ fn run(args: Args) -> Result<(), String> {
                 match msg.view() {
                     gst::MessageView::Eos(_) => break,
                     gst::MessageView::Error(_) => {
-                        return Err(describe(msg).unwrap_or_else(|| "error".into()));
+                        return Err(common::describe(msg).unwrap_or_else(|| "error".into()));
                     }
                     gst::MessageView::Warning(w) => eprintln!("warning: {}", w.error()),
                     _ => {}
@@ -491,33 +493,6 @@ fn report(progress: &Progress, start: Instant, (t0, f0): (Instant, u64)) -> (Ins
     (now, frames)
 }
 
-fn describe(msg: &gst::Message) -> Option<String> {
-    match msg.view() {
-        gst::MessageView::Error(e) => Some(format!(
-            "error from {}: {}{}",
-            msg.src()
-                .map(|s| s.path_string().to_string())
-                .unwrap_or_default(),
-            e.error(),
-            e.debug().map(|d| format!("\n  ({d})")).unwrap_or_default()
-        )),
-        _ => None,
-    }
-}
-
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("transcode: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with("transcode", parse_args, run)
 }

@@ -1,0 +1,43 @@
+//! What the examples share: reading an error off the bus, and the exit-code convention
+//! (2: bad arguments, 1: the pipeline failed).
+
+use std::process::ExitCode;
+
+use gst::prelude::*;
+
+/// The text of an error message on the bus, with the element that posted it.
+pub fn describe(msg: &gst::Message) -> Option<String> {
+    match msg.view() {
+        gst::MessageView::Error(e) => Some(format!(
+            "error from {}: {}{}",
+            msg.src()
+                .map(|s| s.path_string().to_string())
+                .unwrap_or_default(),
+            e.error(),
+            e.debug().map(|d| format!("\n  ({d})")).unwrap_or_default()
+        )),
+        _ => None,
+    }
+}
+
+/// Parses the arguments, runs, and maps the outcome to an exit code; errors go to stderr.
+pub fn main_with<A>(
+    name: &str,
+    parse: impl FnOnce() -> Result<A, String>,
+    run: impl FnOnce(A) -> Result<(), String>,
+) -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
