@@ -576,6 +576,10 @@ struct TrainArgs {
     /// Halve the learning rate every N steps (0: never).
     #[arg(long, default_value_t = 0)]
     halve_every: u64,
+    /// Prefer patches with at least this detail (mean |∇luma| in 8-bit levels; flat sky ≈0.5,
+    /// texture ≥8): up to 8 positions are tried per patch. 0: uniform patches.
+    #[arg(long, default_value_t = 0.0)]
+    min_detail: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Start from the tensors of this file that match by name and shape (e.g. a ×2 body).
@@ -627,6 +631,7 @@ fn train(a: TrainArgs) -> Result<()> {
     o.batch = a.batch;
     o.lr = a.lr;
     o.halve_every = a.halve_every;
+    o.min_detail = a.min_detail;
     o.seed = a.seed;
     o.init_from = a.init_from;
     o.val = a.val;

@@ -32,6 +32,8 @@ pub struct State {
     pub seed: u64,
     pub lr: f64,
     pub halve_every: u64,
+    /// Minimum patch detail of the sampler (0: off).
+    pub min_detail: f32,
     pub data_fingerprint: u64,
     pub data_images: usize,
     /// Training wall time over all sessions of the run, in seconds.
@@ -79,6 +81,7 @@ impl State {
             "seed": self.seed.to_string(),
             "lr": self.lr,
             "halve_every": self.halve_every,
+            "min_detail": self.min_detail,
             "data_fingerprint": format!("{:016x}", self.data_fingerprint),
             "data_images": self.data_images,
             "elapsed_s": self.elapsed_s,
@@ -150,6 +153,8 @@ impl State {
                 .ok_or("`seed` is missing")?,
             lr: f("lr")?,
             halve_every: u("halve_every")?,
+            // absent in checkpoints written before the option existed
+            min_detail: v.get("min_detail").and_then(Value::as_f64).unwrap_or(0.0) as f32,
             data_fingerprint: fingerprint,
             data_images: u("data_images")? as usize,
             elapsed_s: f("elapsed_s")?,
@@ -294,6 +299,7 @@ mod tests {
             seed: u64::MAX - 5,
             lr: 2e-4,
             halve_every: 200_000,
+            min_detail: 3.5,
             data_fingerprint: 0xdead_beef_0123_4567,
             data_images: 12,
             elapsed_s: 1.5,

@@ -67,6 +67,8 @@ pub struct TrainOptions {
     pub lr: f64,
     /// The learning rate is halved every this many steps (0: never).
     pub halve_every: u64,
+    /// Prefer HR patches with at least this much detail ([`data::detail`]; 0: uniform patches).
+    pub min_detail: f32,
     pub seed: u64,
     /// Weights whose tensors of matching name and shape replace the fresh initialisation.
     pub init_from: Option<PathBuf>,
@@ -101,6 +103,7 @@ impl TrainOptions {
             batch: 16,
             lr: 2e-4,
             halve_every: 0,
+            min_detail: 0.0,
             seed: 0,
             init_from: None,
             val: None,
@@ -207,6 +210,9 @@ fn check_options(o: &TrainOptions) -> Result<()> {
     if !(o.lr.is_finite() && o.lr > 0.0) {
         return bad("the learning rate must be a positive number");
     }
+    if !(o.min_detail.is_finite() && o.min_detail >= 0.0) {
+        return bad("the minimum detail must be a number ≥ 0");
+    }
     Ok(())
 }
 
@@ -271,7 +277,7 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
         }
     }
 
-    let sampler = Sampler::new(&config, opts.patch)?;
+    let sampler = Sampler::new(&config, opts.patch)?.with_min_detail(opts.min_detail);
     let t_load = Instant::now();
     let data = Dataset::load(&opts.data, sampler.hr_side())?;
     rep.say(&format!(
@@ -319,6 +325,12 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
                      the run will not match an uninterrupted one",
                     state.data_images,
                     data.len()
+                ));
+            }
+            if state.min_detail != opts.min_detail {
+                rep.say(&format!(
+                    "note: minimum patch detail changed from {} to {}",
+                    state.min_detail, opts.min_detail
                 ));
             }
             if state.lr != opts.lr || state.halve_every != opts.halve_every {
@@ -429,6 +441,7 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
         seed,
         lr: opts.lr,
         halve_every: opts.halve_every,
+        min_detail: opts.min_detail,
         data_fingerprint: data.fingerprint(),
         data_images: data.len(),
         elapsed_s,
