@@ -82,7 +82,14 @@ pub fn spans(len: usize, tile: usize, overlap: usize) -> Vec<Span> {
 
 /// Copies planar `src` (`w`×`h`) into a `pw`×`ph` frame, replicating the last row and column.
 pub fn pad_edge(src: &[f32], w: usize, h: usize, pw: usize, ph: usize) -> Vec<f32> {
-    let mut out = vec![0.0; 3 * pw * ph];
+    let mut out = Vec::new();
+    pad_edge_into(src, w, h, pw, ph, &mut out);
+    out
+}
+
+/// As [`pad_edge`], into `out` (resized to fit).
+fn pad_edge_into(src: &[f32], w: usize, h: usize, pw: usize, ph: usize, out: &mut Vec<f32>) {
+    out.resize(3 * pw * ph, 0.0);
     for c in 0..3 {
         let plane = &src[c * w * h..(c + 1) * w * h];
         for y in 0..ph {
@@ -92,7 +99,6 @@ pub fn pad_edge(src: &[f32], w: usize, h: usize, pw: usize, ph: usize) -> Vec<f3
             dst[w..].fill(row[w - 1]);
         }
     }
-    out
 }
 
 /// Copies the `tw`×`th` window at (`x`, `y`) of planar `src` (`w`×`h`) into `dst`.
@@ -115,19 +121,75 @@ fn crop_into(
 /// number out, `scale ×` larger.
 pub trait Forward {
     fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>>;
+
+    /// As [`Forward::forward_batch`], into `out` (resized to fit); networks that can write in
+    /// place override it so a reused buffer saves the allocation.
+    fn forward_batch_into(
+        &self,
+        input: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        *out = self.forward_batch(input, n, h, w)?;
+        Ok(())
+    }
 }
 
 impl Acs {
+    /// Floats [`Acs::run`] holds at its peak for a `w`×`h` frame, beside the input: the padded
+    /// copy, the output, one batch of tiles in and out. `tile_floats(tw, th, n)` gives what the
+    /// network holds for a call on `n` tiles of `tw`×`th`.
+    pub fn peak_floats(
+        &self,
+        (w, h): (usize, usize),
+        scale: usize,
+        multiple: usize,
+        tile_floats: impl Fn(usize, usize, usize) -> usize,
+    ) -> usize {
+        let m = multiple.max(1);
+        let (pw, ph) = (w.next_multiple_of(m), h.next_multiple_of(m));
+        let tile = self.tile.next_multiple_of(m);
+        let (tw, th) = (tile_len(pw, tile), tile_len(ph, tile));
+        let overlap = self.overlap.next_multiple_of(m);
+        let tiles = spans(pw, tile, overlap).len() * spans(ph, tile, overlap).len();
+        let n = tiles.min(self.batch.max(1));
+        let padded = if (pw, ph) == (w, h) { 0 } else { 3 * pw * ph };
+        let out = 3 * w * h * scale * scale;
+        let batch = n * 3 * tw * th * (1 + scale * scale);
+        padded + out + batch + tile_floats(tw, th, n)
+    }
+
     /// Runs `net` over planar `input` (`w`×`h`) and returns the planar output, exactly
     /// `scale·w` × `scale·h`. `multiple` is the side multiple the network needs.
     pub fn run(
         &self,
         net: &dyn Forward,
         input: &[f32],
-        (w, h): (usize, usize),
+        size: (usize, usize),
         scale: usize,
         multiple: usize,
     ) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        let mut scratch = AcsScratch::default();
+        self.run_into(net, input, size, scale, multiple, &mut scratch, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`Acs::run`], into `out` (resized to fit), with the padded frame and the batches in
+    /// `scratch`: a caller that keeps both allocates nothing per frame once sizes settle.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_into(
+        &self,
+        net: &dyn Forward,
+        input: &[f32],
+        (w, h): (usize, usize),
+        scale: usize,
+        multiple: usize,
+        scratch: &mut AcsScratch,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         if w == 0 || h == 0 || input.len() != 3 * w * h {
             return Err(Error::InvalidInput(format!(
                 "frame of {w}×{h} needs {} floats, got {}",
@@ -135,57 +197,80 @@ impl Acs {
                 input.len()
             )));
         }
+        let AcsScratch {
+            padded,
+            batch_in,
+            batch_out,
+        } = scratch;
         let m = multiple.max(1);
         let (pw, ph) = (w.next_multiple_of(m), h.next_multiple_of(m));
-        let padded;
-        let frame = if (pw, ph) == (w, h) {
-            input
-        } else {
-            padded = pad_edge(input, w, h, pw, ph);
-            &padded
-        };
         let tile = self.tile.next_multiple_of(m);
         let overlap = self.overlap.next_multiple_of(m);
         let xs = spans(pw, tile, overlap);
         let ys = spans(ph, tile, overlap);
-        let (tw, th) = (tile_len(pw, tile), tile_len(ph, tile));
         let (ow, oh) = (w * scale, h * scale);
-        let mut out = vec![0.0f32; 3 * ow * oh];
+        if xs.len() == 1 && ys.len() == 1 && (pw, ph) == (w, h) {
+            // one tile, no padding: the network reads the input and writes the output itself
+            net.forward_batch_into(input, 1, h, w, out)?;
+            return check_len(out.len(), 3 * ow * oh, 1, (w, h));
+        }
+        let frame: &[f32] = if (pw, ph) == (w, h) {
+            input
+        } else {
+            pad_edge_into(input, w, h, pw, ph, padded);
+            padded
+        };
+        let (tw, th) = (tile_len(pw, tile), tile_len(ph, tile));
+        // every output value is written by exactly one tile's share: no need to clear
+        out.resize(3 * ow * oh, 0.0);
         let tiles: Vec<(Span, Span)> = ys
             .iter()
             .flat_map(|&y| xs.iter().map(move |&x| (x, y)))
             .collect();
-        let mut batch_in = Vec::new();
         for group in tiles.chunks(self.batch.max(1)) {
-            batch_in.clear();
             batch_in.resize(group.len() * 3 * tw * th, 0.0);
             for (i, (x, y)) in group.iter().enumerate() {
                 let dst = &mut batch_in[i * 3 * tw * th..][..3 * tw * th];
                 crop_into(frame, (pw, ph), (x.start, y.start), (tw, th), dst);
             }
-            let result = net.forward_batch(&batch_in, group.len(), th, tw)?;
-            let expected = group.len() * 3 * th * scale * tw * scale;
-            if result.len() != expected {
-                return Err(Error::Model(format!(
-                    "network returned {} floats for {} tiles of {tw}×{th}, expected {expected}",
-                    result.len(),
-                    group.len()
-                )));
-            }
+            net.forward_batch_into(batch_in, group.len(), th, tw, batch_out)?;
+            check_len(
+                batch_out.len(),
+                group.len() * 3 * th * scale * tw * scale,
+                group.len(),
+                (tw, th),
+            )?;
             for (i, (x, y)) in group.iter().enumerate() {
-                let tile_out = &result[i * 3 * tw * th * scale * scale..];
+                let tile_out = &batch_out[i * 3 * tw * th * scale * scale..];
                 paste(
                     tile_out,
                     (tw * scale, th * scale),
                     (x, y),
                     scale,
-                    &mut out,
+                    out,
                     (ow, oh),
                 );
             }
         }
-        Ok(out)
+        Ok(())
     }
+}
+
+/// Buffers [`Acs::run_into`] keeps between frames.
+#[derive(Default)]
+pub struct AcsScratch {
+    padded: Vec<f32>,
+    batch_in: Vec<f32>,
+    batch_out: Vec<f32>,
+}
+
+fn check_len(got: usize, expected: usize, tiles: usize, (tw, th): (usize, usize)) -> Result<()> {
+    if got == expected {
+        return Ok(());
+    }
+    Err(Error::Model(format!(
+        "network returned {got} floats for {tiles} tiles of {tw}×{th}, expected {expected}"
+    )))
 }
 
 fn tile_len(len: usize, tile: usize) -> usize {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor};
 
-use crate::acs::{Acs, Forward};
+use crate::acs::{Acs, AcsScratch, Forward};
 use crate::cpu::CpuNet;
 use crate::image_ops;
 use crate::model::{Config, Network, Variant};
@@ -100,6 +100,8 @@ pub struct Upscaler {
     config: Config,
     device: Device,
     pub acs: Acs,
+    /// ACS's buffers, kept between frames by [`Upscaler::forward_planar_into`].
+    scratch: AcsScratch,
 }
 
 /// candle's network in its working precision behind ACS's f32 interface.
@@ -188,6 +190,7 @@ impl Upscaler {
             config,
             device: device.clone(),
             acs: Acs::default(),
+            scratch: AcsScratch::default(),
         })
     }
 
@@ -230,6 +233,7 @@ impl Upscaler {
     /// exactly `net_scale ×` the input and not clamped.
     pub fn forward_planar(&self, input: &[f32], size: (usize, usize)) -> Result<Vec<f32>> {
         let c = &self.config;
+        self.check_memory(size)?;
         self.acs.run(
             self.runner(),
             input,
@@ -237,6 +241,78 @@ impl Upscaler {
             c.net_scale(),
             c.input_multiple(),
         )
+    }
+
+    /// As [`Upscaler::forward_planar`], into `out` (resized to fit), reusing the buffers of
+    /// the previous frame: the per-frame path of a video.
+    pub fn forward_planar_into(
+        &mut self,
+        input: &[f32],
+        size: (usize, usize),
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let c = self.config;
+        self.check_memory(size)?;
+        let net: &dyn Forward = match &self.cpu {
+            Some(cpu) => cpu,
+            None => &self.candle,
+        };
+        self.acs.run_into(
+            net,
+            input,
+            size,
+            c.net_scale(),
+            c.input_multiple(),
+            &mut self.scratch,
+            out,
+        )
+    }
+
+    /// On the CPU, refuses a frame whose working set (ACS buffers and activations) exceeds the
+    /// memory available, naming the cure: a failed allocation would abort the process. CUDA
+    /// reports its own out-of-memory errors.
+    fn check_memory(&self, (w, h): (usize, usize)) -> Result<()> {
+        // below this, reading the system's figures costs more than it could save
+        const CHECK_ABOVE: u64 = 256 << 20;
+        if self.cpu.is_none() {
+            return Ok(());
+        }
+        let c = self.config;
+        let floats =
+            self.acs
+                .peak_floats((w, h), c.net_scale(), c.input_multiple(), |tw, th, n| {
+                    CpuNet::working_floats(&c, n, th, tw)
+                });
+        let needed = floats as u64 * 4;
+        if needed < CHECK_ABOVE {
+            return Ok(());
+        }
+        match crate::memory::available_bytes() {
+            Some(available) if needed > available => Err(Error::OutOfMemory(format!(
+                "a {w}×{h} frame through {c} {} needs about {} MiB, {} MiB are available: \
+                 use tiles (a tile size of 256 keeps it under {} MiB)",
+                if self.acs.tile == 0 {
+                    "as a whole frame".to_string()
+                } else {
+                    format!("in tiles of {}", self.acs.tile)
+                },
+                needed >> 20,
+                available >> 20,
+                (Acs {
+                    tile: 256,
+                    ..self.acs
+                }
+                .peak_floats(
+                    (w, h),
+                    c.net_scale(),
+                    c.input_multiple(),
+                    |tw, th, n| { CpuNet::working_floats(&c, n, th, tw) }
+                ) as u64
+                    * 4)
+                    >> 20
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Upscales planar RGB f32 from `size` to exactly `out_size`.

@@ -14,6 +14,10 @@ pub enum Error {
     Device(String),
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A frame would need more memory than the machine has free; refused before allocating,
+    /// because a failed allocation aborts the process.
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
     #[error("cannot read image {path}: {source}")]
     Image {
         path: PathBuf,

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod image_ops;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod npy;

@@ -197,6 +197,20 @@ impl CpuNet {
     /// Runs the network on `n` planar RGB frames of `h`×`w` (NCHW, f32); returns NCHW output
     /// of `net_scale ×` the size. IMDN_AS needs sides that are multiples of 4.
     pub fn forward(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.forward_into(input, n, h, w, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`CpuNet::forward`], into `out` (resized to fit; every value is overwritten).
+    pub fn forward_into(
+        &self,
+        input: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         let m = self.config.input_multiple();
         if input.len() != n * 3 * h * w
             || h == 0
@@ -212,7 +226,7 @@ impl CpuNet {
         }
         let s = self.config.net_scale();
         let frame_out = 3 * h * s * w * s;
-        let mut out = vec![0.0; n * frame_out];
+        out.resize(n * frame_out, 0.0);
         let mut guard = self
             .buffers
             .lock()
@@ -225,7 +239,25 @@ impl CpuNet {
                 self.run_one(b, frame, dst);
             }
         });
-        Ok(out)
+        Ok(())
+    }
+
+    /// Floats [`CpuNet::forward`] holds for `n` frames of `h`×`w` beyond its input: the
+    /// activations of [`Buffers`] and the output.
+    pub fn working_floats(config: &Config, n: usize, h: usize, w: usize) -> usize {
+        let c = config.channels;
+        let s = config.upsampler_scale;
+        let full = Geom { h, w };
+        let (g, front) = if config.variant == Variant::As {
+            let g = half(half(full));
+            (g, 3 * full.plane() + c * half(full).plane())
+        } else {
+            (full, 0)
+        };
+        // input, fea, x[2], cat, rest[2], acc, up: as buffers_for allocates them
+        let per_pixel = 3 + c + 2 * c + c + 2 * (c - c / 4) + c + 3 * s * s;
+        let output = n * 3 * full.plane() * config.net_scale() * config.net_scale();
+        per_pixel * g.plane() + front + output
     }
 
     /// The buffers for this size, reallocated (zeroed) only when the size changes.
@@ -523,5 +555,16 @@ fn pixel_shuffle(g: Geom, src: &[f32], s: usize, out: &mut [f32]) {
 impl crate::acs::Forward for CpuNet {
     fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
         self.forward(input, n, h, w)
+    }
+
+    fn forward_batch_into(
+        &self,
+        input: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        self.forward_into(input, n, h, w, out)
     }
 }

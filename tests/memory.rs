@@ -1,0 +1,50 @@
+//! A frame too large for the machine is refused with a message naming the cure, before any
+//! allocation could abort the process; tiles make the same frame fit.
+
+use candle_core::Device;
+use imdn::Error;
+use imdn::acs::Acs;
+use imdn::engine::Upscaler;
+use imdn::model::{Config, init_tensors};
+
+#[test]
+fn a_frame_beyond_available_memory_is_refused_and_tiles_fit() {
+    let Some(available) = imdn::memory::available_bytes() else {
+        eprintln!("skipped: this system does not report its available memory");
+        return;
+    };
+    let config = Config::imdn(4);
+    let mut up =
+        Upscaler::from_tensors(init_tensors(&config, &Device::Cpu).unwrap(), &Device::Cpu).unwrap();
+    // IMDN ×4 holds about 470 floats per input pixel as a whole frame: pick a frame that needs
+    // at least twice what is available
+    let pixels = (available / (470 * 4) * 2).max(1 << 20) as usize;
+    let w = 4096usize;
+    let h = pixels.div_ceil(w);
+    let input = vec![0.5f32; 3 * w * h];
+    up.acs = Acs {
+        tile: 0,
+        ..Acs::default()
+    };
+    match up.forward_planar(&input, (w, h)) {
+        Err(Error::OutOfMemory(msg)) => {
+            assert!(msg.contains(&format!("{w}×{h}")), "{msg}");
+            assert!(msg.contains("tile"), "{msg}");
+        }
+        other => panic!("expected OutOfMemory, got {:?}", other.map(|v| v.len())),
+    }
+    // the same frame in 256-pixel tiles passes the check (not run: it would take minutes)
+    let tiled = Acs {
+        tile: 256,
+        ..Acs::default()
+    };
+    let floats = tiled.peak_floats((w, h), 4, 1, |tw, th, n| {
+        imdn::cpu::CpuNet::working_floats(&config, n, th, tw)
+    });
+    let whole = Acs::default().peak_floats((w, h), 4, 1, |tw, th, n| {
+        imdn::cpu::CpuNet::working_floats(&config, n, th, tw)
+    });
+    // tiles bound the activations; what is left is mostly the ×4 output itself
+    assert!(floats < whole / 8, "tiles: {floats} floats, whole: {whole}");
+    assert!((floats * 4) as u64 <= available, "tiles: {floats} floats");
+}
