@@ -192,3 +192,36 @@ fn failures_are_clear_messages() {
         text(&o)
     );
 }
+
+#[test]
+fn shipped_models_need_no_path() {
+    let o = imdn(&["info"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    for s in 2..=4 {
+        assert!(t.contains(&format!("imdn_rtc_x{s}: IMDN_RTC ×{s}")), "{t}");
+    }
+
+    let input = common::temp_path("shipped_in.png");
+    let output = common::temp_path("shipped_out.png");
+    write_png(&input, 15, 9);
+    let o = imdn(&[
+        "upscale",
+        "--scale",
+        "3",
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(size_of(&output), (45, 27));
+    assert!(text(&o).contains("IMDN_RTC ×3"), "{}", text(&o));
+
+    // a shipped model by name, and a name that is neither a file nor shipped
+    let o = imdn(&["info", "imdn_rtc_x4"]);
+    assert!(text(&o).contains("scale: 4"), "{}", text(&o));
+    let o = imdn(&["info", "imdn_rtc_x9"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("imdn_rtc_x9"), "{}", text(&o));
+    let _ = std::fs::remove_file(input);
+    let _ = std::fs::remove_file(output);
+}

@@ -14,6 +14,7 @@ use imdn::eval::{LrSource, evaluate, read_rgb};
 use imdn::model::{Config, Variant};
 use imdn::weights;
 use imdn::weights::parameter_count;
+use imdn::weights::shipped;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -40,8 +41,9 @@ enum Command {
     Convert { input: PathBuf, output: PathBuf },
     /// Evaluate on a folder of HR images: PSNR/SSIM on Y, as the authors' protocol.
     Eval(EvalArgs),
-    /// Describe a weights file: variant, scale, parameter count.
-    Info { weights: PathBuf },
+    /// Describe a weights file or shipped model: variant, scale, parameter count. Without an
+    /// argument: list the shipped models.
+    Info { weights: Option<String> },
     /// Time the network on a random frame.
     Bench(BenchArgs),
     /// Train a model: L1 loss, Adam, resumable checkpoints (see weights/README.md).
@@ -50,9 +52,10 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Weights file: safetensors or the authors' PyTorch .pth.
+    /// Weights: a file (safetensors or the authors' PyTorch .pth) or a shipped model's name
+    /// (imdn_rtc_x2, imdn_rtc_x3, imdn_rtc_x4). Default: the shipped IMDN_RTC for the scale.
     #[arg(long)]
-    weights: PathBuf,
+    weights: Option<String>,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -145,7 +148,10 @@ fn main() -> Result<()> {
         Command::Upscale(a) => upscale(a),
         Command::Convert { input, output } => convert(&input, &output),
         Command::Eval(a) => eval(a),
-        Command::Info { weights } => info(&weights),
+        Command::Info { weights } => match weights {
+            Some(w) => info(&w),
+            None => list_shipped(),
+        },
         Command::Bench(a) => bench(a, threads),
         Command::Train(a) => train(a),
     }
@@ -163,10 +169,38 @@ fn parse_device(s: &str) -> Result<DeviceChoice> {
     })
 }
 
-/// Loads the weights on the chosen device with the chosen tiling.
-fn load(run: &RunArgs) -> Result<Upscaler> {
+/// The tensors of `--weights`, or of the shipped IMDN_RTC at `scale` without it.
+fn load_tensors(run: &RunArgs, scale: usize) -> Result<weights::Tensors> {
+    match &run.weights {
+        Some(spec) => Ok(shipped::load_file_or_shipped(spec)?),
+        None => {
+            let m = shipped::find(Variant::Rtc, scale).with_context(|| {
+                format!(
+                    "no shipped model for ×{scale} (shipped: {}); pass --weights",
+                    shipped::names()
+                )
+            })?;
+            Ok(m.tensors()?)
+        }
+    }
+}
+
+/// What `--weights` names, for reports.
+fn weights_label(run: &RunArgs, scale: usize) -> String {
+    run.weights
+        .clone()
+        .unwrap_or_else(|| format!("imdn_rtc_x{scale} (shipped)"))
+}
+
+/// Loads the weights (see [`load_tensors`]) on the chosen device with the chosen tiling.
+fn load(run: &RunArgs, scale: usize) -> Result<Upscaler> {
     let device = parse_device(&run.device)?.open()?;
-    let mut up = Upscaler::load_with_precision(&run.weights, &device, run.precision)?;
+    let options = imdn::engine::Options {
+        precision: run.precision,
+        ..Default::default()
+    };
+    let mut up = Upscaler::with_options(load_tensors(run, scale)?, &device, options)
+        .with_context(|| format!("weights {}", weights_label(run, scale)))?;
     up.acs = Acs {
         tile: run.tile.unwrap_or(0),
         overlap: run.overlap,
@@ -187,7 +221,12 @@ fn auto_tile(up: &mut Upscaler, run: &RunArgs, net_input: (usize, usize)) {
 }
 
 fn upscale(a: UpscaleArgs) -> Result<()> {
-    let mut up = load(&a.run)?;
+    // without --weights: the shipped model whose scale covers --scale (then bicubic to size)
+    let model_scale = match a.scale {
+        Some(s) if s.is_finite() => (s.ceil() as usize).clamp(2, 4),
+        _ => 2,
+    };
+    let mut up = load(&a.run, model_scale)?;
     let img = read_rgb(&a.input)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let config = *up.config();
@@ -259,11 +298,23 @@ fn convert(input: &Path, output: &Path) -> Result<()> {
     Ok(())
 }
 
-fn info(path: &Path) -> Result<()> {
-    let tensors = weights::load(path)?;
-    let config =
-        Config::detect(&tensors).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    println!("file: {}", path.display());
+fn list_shipped() -> Result<()> {
+    for m in shipped::SHIPPED {
+        let tensors = m.tensors()?;
+        let config = Config::detect(&tensors).map_err(anyhow::Error::msg)?;
+        println!(
+            "{}: {config}, {} parameters",
+            m.name,
+            parameter_count(&tensors)
+        );
+    }
+    Ok(())
+}
+
+fn info(spec: &str) -> Result<()> {
+    let tensors = shipped::load_file_or_shipped(spec)?;
+    let config = Config::detect(&tensors).map_err(|e| anyhow::anyhow!("{spec}: {e}"))?;
+    println!("file: {spec}");
     println!("variant: {}", config.variant.name());
     match config.variant {
         Variant::As => println!("scale: any (output size = bicubic-upscaled input size)"),
@@ -281,7 +332,7 @@ fn info(path: &Path) -> Result<()> {
 
 fn eval(a: EvalArgs) -> Result<()> {
     let s = a.scale;
-    let mut up = load(&a.run)?;
+    let mut up = load(&a.run, s)?;
     if a.run.tile.is_none() {
         // benchmark images are small: whole frames, as the authors evaluate
         up.acs.tile = 0;
@@ -305,7 +356,7 @@ fn eval(a: EvalArgs) -> Result<()> {
             .map(|r| serde_json::json!({"name": r.name, "psnr_y": r.psnr_y, "ssim_y": r.ssim_y}))
             .collect();
         let out = serde_json::json!({
-            "weights": a.run.weights.display().to_string(),
+            "weights": weights_label(&a.run, s),
             "model": up.config().to_string(),
             "scale": s,
             "images": images,
@@ -398,7 +449,7 @@ fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     use imdn::cpu::autograd;
     use imdn::model::Network;
     let (w, h) = parse_size(&a.size)?;
-    let config = Config::detect(&weights::load(&a.run.weights)?).map_err(anyhow::Error::msg)?;
+    let config = Config::detect(&load_tensors(&a.run, 2)?).map_err(anyhow::Error::msg)?;
     let dev = Device::Cpu;
     let vars = VarMap::new();
     let net = Network::new(&config, VarBuilder::from_varmap(&vars, DType::F32, &dev))?;
@@ -443,7 +494,7 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
         return bench_train(&a, batch, threads);
     }
     let (w, h) = parse_size(&a.size)?;
-    let mut up = load(&a.run)?;
+    let mut up = load(&a.run, 2)?;
     auto_tile(&mut up, &a.run, (w, h));
     let config = *up.config();
     let device = up.device().clone();

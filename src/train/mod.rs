@@ -740,11 +740,13 @@ fn export_weights(
     put("batch", state.batch.to_string());
     put("lr", state.lr.to_string());
     put("halve_every", state.halve_every.to_string());
+    put("min_detail", state.min_detail.to_string());
     put("seed", state.seed.to_string());
     put("loss", "L1".into());
     put("optimizer", "Adam (0.9, 0.999, 1e-8)".into());
     put("final_loss_ema", format!("{:.6}", state.loss_ema));
     put("train_seconds", format!("{:.1}", state.elapsed_s));
+    // of the session that exported (a run may have sessions with other counts)
     put("threads", candle_core::utils::get_num_threads().to_string());
     put("device", format!("{:?}", device.location()));
     if let Some(i) = &state.init_from {

@@ -12,6 +12,7 @@
 mod cursor;
 mod legacy;
 mod pickle;
+pub mod shipped;
 mod sniff;
 mod st;
 mod torch_zip;

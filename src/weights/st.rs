@@ -19,8 +19,13 @@ const MAX_HEADER: u64 = 100_000_000;
 
 pub(crate) fn load(path: &Path) -> Result<Vec<(String, Tensor)>, WeightsError> {
     let bytes = std::fs::read(path).map_err(|e| WeightsError::io(path, e))?;
-    check_complete(path, &bytes)?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| st_error(path, e))?;
+    load_bytes(path, &bytes)
+}
+
+/// Parses safetensors held in memory; `path` names them in errors.
+pub(crate) fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Vec<(String, Tensor)>, WeightsError> {
+    check_complete(path, bytes)?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| st_error(path, e))?;
     let mut tensors = Vec::new();
     for (name, view) in file.tensors() {
         if !is_float(view.dtype()) {
