@@ -23,4 +23,4 @@ fi
 gst-inspect-1.0 imdnupscale | sed -n '/^Factory Details/,/^$/p'
 echo "imdnupscale is available, e.g.:"
 echo "  gst-launch-1.0 videotestsrc num-buffers=30 ! videoconvert ! imdnupscale scale=2 \
-model-path=WEIGHTS ! videoconvert ! autovideosink"
+! videoconvert ! autovideosink"

@@ -25,6 +25,9 @@ cargo build --all-targets
     fi
     gst-launch-1.0 -q videotestsrc num-buffers=10 ! videoconvert \
         ! imdnupscale model-path=test:nearest ! videoconvert ! fakesink
+    # no properties: the shipped IMDN_RTC ×2 on the CPU
+    gst-launch-1.0 -q videotestsrc num-buffers=5 ! video/x-raw,width=160,height=90 \
+        ! videoconvert ! imdnupscale ! video/x-raw,width=320,height=180 ! videoconvert ! fakesink
 )
 
 # GLib warnings (bad property values, pad template mistakes) abort the GStreamer tests.

@@ -4,7 +4,7 @@
 //! frame's running time).
 //!
 //! ```text
-//! cargo run --release -p gst-plugin-imdn --example live -- --model-path W [--seconds 10] \
+//! cargo run --release -p gst-plugin-imdn --example live -- [--model-path W] [--seconds 10] \
 //!     [--source "v4l2src ! capsfilter caps=video/x-raw,width=320,height=180"] \
 //!     [--sink "fakesink sync=true"] [--scale N | --size WxH] [--max-frames-in-flight D] \
 //!     [--n-threads T] [--device auto|cpu|cuda] [--model auto|imdn|rtc|as]

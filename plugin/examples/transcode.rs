@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p gst-plugin-imdn --example transcode -- IN OUT --scale 2 \
-//!     --model-path weights.safetensors [--size WxH] [--n-threads T] [--max-frames-in-flight D]
+//!     [--model-path weights.safetensors] [--size WxH] [--n-threads T] [--max-frames-in-flight D]
 //! ```
 //!
 //! Pipeline: `filesrc ! decodebin`, then per stream
@@ -32,7 +32,8 @@ const USAGE: &str = "usage: transcode IN OUT [--scale N] [--size WxH] [--model-p
   --scale N                 2, 3 or 4 (default 2): output = input × N
   --size WxH                exact output size instead (scale=0: IMDN_AS, or a fixed-scale
                             model followed by a bicubic resize)
-  --model-path P            weights (safetensors or the authors' .pth); required for now
+  --model-path P            weights (safetensors, the authors' .pth, or a shipped model's
+                            name); default: the shipped model for the scale
   --quantizer Q             x264 constant-quality quantizer (default 20; lower = better)";
 
 #[derive(Debug)]

@@ -6,19 +6,73 @@ use std::path::PathBuf;
 use imdn::engine::{DeviceChoice, Options, Precision, Upscaler};
 use imdn::image_ops::{ResizeTable, imresize_f32_chw_with};
 use imdn::model::Variant;
+use imdn::weights::shipped::{self, SHIPPED, Shipped};
 
 /// `model-path` values that select test backends (never a default):
 /// - `test:nearest`: [`Nearest`], a deterministic stand-in for the network;
 /// - `test:error` / `test:panic`: [`Failing`], to exercise the runtime error paths;
 /// - `test:fail-once`: [`FailOnce`], a stand-in for a CUDA backend whose first frame fails, to
-///   exercise `fallback-to-cpu` (its CPU rebuild is `test:nearest`).
+///   exercise `fallback-to-cpu` (its CPU rebuild is `test:nearest`);
+/// - `test:slow:MS`: [`Nearest`] taking at least MS milliseconds a frame (QoS, latency);
+/// - `test:error-after:N`: [`Nearest`] for N frames, then errors (a fault mid-stream).
 pub fn test_backend(model_path: &str) -> Option<BackendSpec> {
+    let number = |prefix: &str| model_path.strip_prefix(prefix)?.parse::<u64>().ok();
     match model_path {
         "test:nearest" => Some(BackendSpec::Nearest),
         "test:error" => Some(BackendSpec::Failing { panic: false }),
         "test:panic" => Some(BackendSpec::Failing { panic: true }),
         "test:fail-once" => Some(BackendSpec::FailOnce),
-        _ => None,
+        _ => {
+            if let Some(ms) = number("test:slow:") {
+                Some(BackendSpec::Slow { ms })
+            } else {
+                number("test:error-after:").map(|frames| BackendSpec::ErrorAfter { frames })
+            }
+        }
+    }
+}
+
+/// Test backend: [`Nearest`], at least `ms` milliseconds a frame.
+pub struct Slow {
+    ms: u64,
+}
+
+impl Backend for Slow {
+    fn upscale(
+        &mut self,
+        input: &[f32],
+        size: (usize, usize),
+        out: (usize, usize),
+    ) -> Result<Vec<f32>, String> {
+        let t0 = std::time::Instant::now();
+        let result = Nearest.upscale(input, size, out);
+        let left = std::time::Duration::from_millis(self.ms).saturating_sub(t0.elapsed());
+        std::thread::sleep(left);
+        result
+    }
+}
+
+/// Test backend: [`Nearest`] for `frames` frames, then an error on every frame.
+pub struct ErrorAfter {
+    frames: u64,
+    done: u64,
+}
+
+impl Backend for ErrorAfter {
+    fn upscale(
+        &mut self,
+        input: &[f32],
+        size: (usize, usize),
+        out: (usize, usize),
+    ) -> Result<Vec<f32>, String> {
+        if self.done >= self.frames {
+            return Err(format!(
+                "test:error-after:{} backend: injected fault at frame {}",
+                self.frames, self.done
+            ));
+        }
+        self.done += 1;
+        Nearest.upscale(input, size, out)
     }
 }
 
@@ -32,6 +86,19 @@ pub trait Backend: Send {
         size: (usize, usize),
         out: (usize, usize),
     ) -> Result<Vec<f32>, String>;
+
+    /// As [`Backend::upscale`], into `dst` (resized to fit): the worker passes the buffer of
+    /// an earlier frame, so a backend that writes in place allocates nothing per frame.
+    fn upscale_into(
+        &mut self,
+        input: &[f32],
+        size: (usize, usize),
+        out: (usize, usize),
+        dst: &mut Vec<f32>,
+    ) -> Result<(), String> {
+        *dst = self.upscale(input, size, out)?;
+        Ok(())
+    }
 }
 
 /// Test backend: every output pixel copies the input pixel it falls in
@@ -136,39 +203,60 @@ pub struct Imdn {
     upscaler: Upscaler,
     /// Bicubic tables: IMDN_AS's pre-upscale, or a fixed-scale network's resize to the target.
     resizer: Resizer,
+    /// A fixed-scale network's output before that resize, kept between frames.
+    net_out: Vec<f32>,
 }
 
 impl Backend for Imdn {
+    fn upscale(
+        &mut self,
+        input: &[f32],
+        size: (usize, usize),
+        out: (usize, usize),
+    ) -> Result<Vec<f32>, String> {
+        let mut dst = Vec::new();
+        self.upscale_into(input, size, out, &mut dst)?;
+        Ok(dst)
+    }
+
     /// - IMDN_AS: bicubic to `out` (any size), then the network refines it at that size.
     /// - IMDN / IMDN_RTC ×s: the network, then a bicubic resize when `out` is not `s ×` the
     ///   input (scale=0 to an arbitrary downstream size).
-    fn upscale(
+    fn upscale_into(
         &mut self,
         input: &[f32],
         (w, h): (usize, usize),
         (ow, oh): (usize, usize),
-    ) -> Result<Vec<f32>, String> {
+        dst: &mut Vec<f32>,
+    ) -> Result<(), String> {
+        let err = |e: imdn::Error| e.to_string();
         if self.upscaler.config().variant == Variant::As {
-            let refine = |big: &[f32]| {
-                self.upscaler
-                    .forward_planar(big, (ow, oh))
-                    .map_err(|e| e.to_string())
-            };
             if (ow, oh) == (w, h) {
-                return refine(input);
+                return self
+                    .upscaler
+                    .forward_planar_into(input, (ow, oh), dst)
+                    .map_err(err);
             }
             let big = self.resizer.resize(input, (w, h), (ow, oh))?;
-            return refine(&big);
+            return self
+                .upscaler
+                .forward_planar_into(&big, (ow, oh), dst)
+                .map_err(err);
         }
         let s = self.upscaler.config().net_scale();
-        let out = self
-            .upscaler
-            .forward_planar(input, (w, h))
-            .map_err(|e| e.to_string())?;
         if (ow, oh) == (w * s, h * s) {
-            return Ok(out);
+            return self
+                .upscaler
+                .forward_planar_into(input, (w, h), dst)
+                .map_err(err);
         }
-        self.resizer.resize(&out, (w * s, h * s), (ow, oh))
+        self.upscaler
+            .forward_planar_into(input, (w, h), &mut self.net_out)
+            .map_err(err)?;
+        *dst = self
+            .resizer
+            .resize(&self.net_out, (w * s, h * s), (ow, oh))?;
+        Ok(())
     }
 }
 
@@ -187,13 +275,16 @@ pub enum BackendSpec {
     Nearest,
     Failing { panic: bool },
     FailOnce,
+    Slow { ms: u64 },
+    ErrorAfter { frames: u64 },
     Imdn(ImdnSpec),
 }
 
 /// A network from a weights file.
 #[derive(Clone, Debug)]
 pub struct ImdnSpec {
-    pub path: PathBuf,
+    /// `model-path`: a weights file or a shipped model's name; `None`: the shipped default.
+    pub path: Option<PathBuf>,
     pub device: DeviceRequest,
     pub tile: usize,
     pub threads: usize,
@@ -277,6 +368,14 @@ impl BackendSpec {
                     "fail-once test backend (stands in for CUDA)",
                 )
             }),
+            BackendSpec::Slow { ms } => Ok(Loaded::test(
+                Box::new(Slow { ms }),
+                "slow nearest-neighbour test backend",
+            )),
+            BackendSpec::ErrorAfter { frames } => Ok(Loaded::test(
+                Box::new(ErrorAfter { frames, done: 0 }),
+                "fault-injecting nearest-neighbour test backend",
+            )),
             BackendSpec::Imdn(spec) => spec.build(),
         }
     }
@@ -284,11 +383,14 @@ impl BackendSpec {
 
 impl ImdnSpec {
     fn build(self) -> Result<Loaded, BuildError> {
-        let path = &self.path;
-        if !path.exists() {
+        if let Some(path) = &self.path
+            && !path.exists()
+            && shipped::by_name(&path.to_string_lossy()).is_none()
+        {
             return Err(BuildError::NotFound(format!(
-                "model-path {}: no such file",
-                path.display()
+                "model-path {}: no such file (nor a shipped model: {})",
+                path.display(),
+                shipped::names()
             )));
         }
         let mut warning = None;
@@ -310,12 +412,27 @@ impl ImdnSpec {
             precision: Precision::F32,
             cpu_threads: self.threads,
         };
-        let mut upscaler = Upscaler::load_with(path, &dev, options)
-            .map_err(|e| BuildError::BadWeights(format!("model-path {}: {e}", path.display())))?;
+        let (tensors, source) = match &self.path {
+            Some(path) => {
+                let spec = path.to_string_lossy();
+                let tensors = shipped::load_file_or_shipped(&spec).map_err(|e| {
+                    BuildError::BadWeights(format!("model-path {}: {e}", path.display()))
+                })?;
+                (tensors, format!("model-path {}", path.display()))
+            }
+            None => {
+                let m = self.default_model(dev.is_cuda())?;
+                let tensors = m
+                    .tensors()
+                    .map_err(|e| BuildError::BadWeights(e.to_string()))?;
+                (tensors, format!("the shipped model {}", m.name))
+            }
+        };
+        let mut upscaler = Upscaler::with_options(tensors, &dev, options)
+            .map_err(|e| BuildError::BadWeights(format!("{source}: {e}")))?;
         let config = *upscaler.config();
         let held = format!(
-            "model-path {} holds {} {} network",
-            path.display(),
+            "{source} holds {} {} network",
             match config.variant {
                 Variant::As => "an arbitrary-scale".to_string(),
                 _ => format!("a ×{}", config.net_scale()),
@@ -373,6 +490,7 @@ impl ImdnSpec {
             backend: Box::new(Imdn {
                 upscaler,
                 resizer: Resizer::default(),
+                net_out: Vec::new(),
             }),
             description,
             warning,
@@ -382,6 +500,36 @@ impl ImdnSpec {
                 ..self
             })),
             preferred_scale,
+        })
+    }
+}
+
+impl ImdnSpec {
+    /// The shipped weights used without `model-path`: what `model` asks for, where auto means
+    /// IMDN on CUDA (when shipped) and IMDN_RTC on the CPU, where the 64-channel IMDN takes
+    /// seconds per HD frame. scale=0 runs a ×2 network, resized to the downstream size, until
+    /// IMDN_AS weights ship.
+    fn default_model(&self, on_cuda: bool) -> Result<&'static Shipped, BuildError> {
+        let scale = if self.scale == 0 { 2 } else { self.scale };
+        let wanted = match self.expect {
+            Some(v) => v,
+            None if on_cuda && shipped::find(Variant::Imdn, scale).is_some() => Variant::Imdn,
+            None => Variant::Rtc,
+        };
+        let found = match wanted {
+            Variant::As => SHIPPED.iter().find(|m| m.variant == Variant::As),
+            v => shipped::find(v, scale),
+        };
+        found.ok_or_else(|| {
+            let what = match wanted {
+                Variant::As => wanted.name().to_string(),
+                v => format!("{} ×{scale}", v.name()),
+            };
+            BuildError::NotFound(format!(
+                "no shipped {what} weights (shipped: {}): set model-path to a weights file, \
+                 or model=auto",
+                shipped::names()
+            ))
         })
     }
 }

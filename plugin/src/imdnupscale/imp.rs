@@ -125,6 +125,9 @@ pub struct ImdnUpscale {
     processing_ns: AtomicU64,
     /// What scale=0 multiplies by when downstream leaves the size free (from the model).
     preferred_scale: AtomicU32,
+    /// The negotiated (input, output) infos for scaling metas: apart from `state`, whose lock
+    /// is held while the output buffer (and so its metas) is prepared.
+    meta_infos: Mutex<Option<(VideoInfo, VideoInfo)>>,
 }
 
 /// A poisoned lock only means another thread panicked (GStreamer turned that into an error);
@@ -563,7 +566,10 @@ impl ImdnUpscale {
         });
         let frame = info.frame_duration.unwrap_or(FALLBACK_FRAME_DURATION);
         let measured = gst::ClockTime::from_nseconds(self.processing_ns.load(Ordering::Relaxed));
-        frame * depth as u64 + settings.processing_latency.max(measured)
+        // saturating: processing-latency may be anything up to u64::MAX − 1 ns
+        frame
+            .saturating_mul(depth as u64)
+            .saturating_add(settings.processing_latency.max(measured))
     }
 
     /// Posts a Latency message when frames take clearly longer than last reported.
@@ -635,23 +641,28 @@ impl ObjectImpl for ImdnUpscale {
                 glib::ParamSpecEnum::builder_with_default("model", Model::default())
                     .nick("Model")
                     .blurb(
-                        "Which network model-path must hold: imdn, rtc or as (start fails \
-                            naming both if the file holds another); auto takes whatever the file \
-                            holds. Once the project ships default weights, auto will pick \
-                            IMDN_RTC on the CPU (the 64-channel IMDN takes seconds per HD frame \
-                            there), IMDN on CUDA, and IMDN_AS for scale=0; until then \
-                            model-path is required",
+                        "Which network to run. Without model-path, the project's shipped \
+                            weights: auto picks IMDN_RTC on the CPU (the 64-channel IMDN takes \
+                            seconds per HD frame there) and IMDN on CUDA when its weights ship \
+                            (IMDN_RTC until then); scale=0 runs the ×2 model, resized to the \
+                            downstream size, until IMDN_AS weights ship. With model-path: the \
+                            network the file must hold (start fails naming both if it holds \
+                            another); auto takes whatever it holds",
                     )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("model-path")
                     .nick("Model path")
                     .blurb(
-                        "Weights file (safetensors or the authors' .pth); the network \
-                            (IMDN, IMDN_RTC, IMDN_AS) is detected from it. Required for now. \
-                            Test backends, not for real use: \"test:nearest\" (nearest \
-                            neighbour instead of the network), \"test:error\", \"test:panic\", \
-                            \"test:fail-once\" (a stand-in for CUDA whose first frame fails)",
+                        "Weights file (safetensors or the authors' .pth; the network, IMDN, \
+                            IMDN_RTC or IMDN_AS, is detected from it) or a shipped model's name \
+                            (imdn_rtc_x2, imdn_rtc_x3, imdn_rtc_x4). Unset: the shipped model \
+                            for scale and model. Test backends, not for real use: \
+                            \"test:nearest\" (nearest neighbour instead of the network), \
+                            \"test:error\", \"test:panic\", \"test:fail-once\" (a stand-in \
+                            for CUDA whose first frame fails), \"test:slow:MS\" (nearest, MS \
+                            milliseconds a frame), \"test:error-after:N\" (nearest, then an \
+                            error from frame N on)",
                     )
                     .mutable_ready()
                     .build(),
@@ -834,32 +845,25 @@ impl BaseTransformImpl for ImdnUpscale {
                 ("scale=1 is not an upscale: use 2, 3 or 4, or 0 for the size downstream asks")
             ));
         }
-        let spec = match settings.model_path.as_deref() {
-            None | Some("") => {
-                return Err(gst::error_msg!(
-                    gst::ResourceError::NotFound,
-                    ("No model-path set: imdnupscale needs IMDN weights (safetensors or \
-                         .pth), e.g. model-path=/path/to/imdn_rtc_x2.safetensors")
-                ));
-            }
-            Some(path) => test_backend(path).unwrap_or_else(|| {
-                BackendSpec::Imdn(ImdnSpec {
-                    path: path.into(),
-                    device: match settings.device {
-                        Device::Auto => DeviceRequest::Auto(settings.device_id as usize),
-                        Device::Cpu => DeviceRequest::Cpu,
-                        Device::Cuda => DeviceRequest::Cuda(settings.device_id as usize),
-                    },
-                    tile: settings.tile_size as usize,
-                    threads: settings.n_threads as usize,
-                    scale: settings.scale as usize,
-                    expect: match settings.model {
-                        Model::Auto => None,
-                        Model::Imdn => Some(Variant::Imdn),
-                        Model::Rtc => Some(Variant::Rtc),
-                        Model::As => Some(Variant::As),
-                    },
-                })
+        let model_path = settings.model_path.as_deref().filter(|p| !p.is_empty());
+        let spec = match model_path.and_then(test_backend) {
+            Some(test) => test,
+            None => BackendSpec::Imdn(ImdnSpec {
+                path: model_path.map(Into::into),
+                device: match settings.device {
+                    Device::Auto => DeviceRequest::Auto(settings.device_id as usize),
+                    Device::Cpu => DeviceRequest::Cpu,
+                    Device::Cuda => DeviceRequest::Cuda(settings.device_id as usize),
+                },
+                tile: settings.tile_size as usize,
+                threads: settings.n_threads as usize,
+                scale: settings.scale as usize,
+                expect: match settings.model {
+                    Model::Auto => None,
+                    Model::Imdn => Some(Variant::Imdn),
+                    Model::Rtc => Some(Variant::Rtc),
+                    Model::As => Some(Variant::As),
+                },
             }),
         };
         self.flushing.store(false, Ordering::Release);
@@ -1042,10 +1046,34 @@ impl BaseTransformImpl for ImdnUpscale {
                 imp = self,
                 "upstream latency {min}..{max:?}, ours {ours}"
             );
-            q.set(live, min + ours, max.opt_add(ours));
+            q.set(live, min.saturating_add(ours), max.opt_saturating_add(ours));
             return true;
         }
         BaseTransformImplExt::parent_query(self, direction, query)
+    }
+
+    /// Metas tied to the picture's geometry (regions of interest, overlay compositions...) are
+    /// scaled with the frame; the base classes would drop them (GStreamer 1.22) or copy their
+    /// input-size coordinates.
+    fn transform_meta<'a>(
+        &self,
+        outbuf: &mut gst::BufferRef,
+        meta: gst::MetaRef<'a, gst::Meta>,
+        inbuf: &'a gst::BufferRef,
+    ) -> bool {
+        if !meta.has_tag::<gst_video::video_meta::tags::Size>()
+            || meta.has_tag::<gst::meta::tags::Memory>()
+        {
+            return self.parent_transform_meta(outbuf, meta, inbuf);
+        }
+        if let Some((in_info, out_info)) = lock(&self.meta_infos).as_ref() {
+            let scale = gst_video::video_meta::VideoMetaTransformScale::new(in_info, out_info);
+            if let Err(e) = meta.transform(outbuf, &scale) {
+                gst::debug!(CAT, imp = self, "meta {} not scaled: {e}", meta.api());
+            }
+        }
+        // done here (or dropped): the base class must not copy it unscaled
+        false
     }
 
     fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
@@ -1165,6 +1193,7 @@ impl VideoFilterImpl for ImdnUpscale {
             state.infos = Some((in_info.clone(), out_info.clone()));
             state.depth = depth;
         }
+        *lock(&self.meta_infos) = Some((in_info.clone(), out_info.clone()));
         gst::info!(
             CAT,
             imp = self,

@@ -30,15 +30,15 @@ pub enum Device {
     Cuda = 2,
 }
 
-/// Which network the element expects in `model-path`.
+/// Which network the element runs (the shipped one, or the one `model-path` must hold).
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "GstImdnModel")]
 pub enum Model {
     #[default]
     #[enum_value(
-        name = "Auto: whatever network the weights file holds (once default weights ship: \
-                IMDN_RTC on the CPU, IMDN on CUDA, IMDN_AS for scale=0)",
+        name = "Auto: with model-path, whatever network the file holds; without, the shipped \
+                IMDN_RTC on the CPU and IMDN on CUDA (once its weights ship)",
         nick = "auto"
     )]
     Auto = 0,

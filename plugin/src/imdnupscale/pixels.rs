@@ -39,6 +39,25 @@ pub struct Planar {
     pub alpha: Option<Vec<u8>>,
 }
 
+/// Conversion buffers a stage thread keeps between frames (chroma planes, luma, counts).
+#[derive(Default)]
+pub struct Scratch {
+    cb: Vec<f32>,
+    cr: Vec<f32>,
+    count: Vec<u8>,
+    luma: Vec<u8>,
+}
+
+/// `v` resized to `len`; `zeroed` clears it first (for accumulators), otherwise the caller
+/// overwrites every value.
+fn reuse<T: Copy + Default>(v: &mut Vec<T>, len: usize, zeroed: bool) -> &mut [T] {
+    if zeroed {
+        v.clear();
+    }
+    v.resize(len, T::default());
+    v
+}
+
 /// Byte positions of the components of a packed RGB pixel.
 #[derive(Clone, Copy)]
 struct Packed {
@@ -194,13 +213,20 @@ fn stride(strides: &[i32], plane: usize) -> Result<usize, String> {
         .ok_or_else(|| format!("plane {plane} has no usable stride"))
 }
 
-/// Reads a mapped frame into planar RGB f32 (plus alpha where the format has it).
-pub fn read_frame(buffer: &gst::BufferRef, info: &VideoInfo) -> Result<Planar, String> {
+/// Reads a mapped frame into planar RGB f32 (plus alpha where the format has it), in `rgb`'s
+/// allocation (an earlier frame's, handed back by the worker).
+pub fn read_frame(
+    buffer: &gst::BufferRef,
+    info: &VideoInfo,
+    mut rgb: Vec<f32>,
+    scratch: &mut Scratch,
+) -> Result<Planar, String> {
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
         .map_err(|e| format!("cannot map the input frame: {e}"))?;
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     let n = w * h;
-    let mut rgb = vec![0.0f32; 3 * n];
+    // every value is written below
+    rgb.resize(3 * n, 0.0);
     let strides = frame.plane_stride();
     let plane = |p: u32| {
         frame
@@ -252,8 +278,8 @@ pub fn read_frame(buffer: &gst::BufferRef, info: &VideoInfo) -> Result<Planar, S
             let ys = bilinear_axis(h, ch, |y| y as f32 / 2.0 - v_off);
             let (y_data, y_stride) = (plane(0)?, stride(strides, 0)?);
             // Chroma as two f32 planes, so the upsampling below is format independent.
-            let mut cb = vec![0.0f32; cw * ch];
-            let mut cr = vec![0.0f32; cw * ch];
+            let cb = reuse(&mut scratch.cb, cw * ch, false);
+            let cr = reuse(&mut scratch.cr, cw * ch, false);
             match layout {
                 Layout::I420 => {
                     let (u, us) = (plane(1)?, stride(strides, 1)?);
@@ -332,6 +358,7 @@ pub fn write_frame(
     info: &VideoInfo,
     rgb: &[f32],
     alpha: Option<&[u8]>,
+    scratch: &mut Scratch,
 ) -> Result<(), String> {
     let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, info)
         .map_err(|e| format!("cannot map the output frame: {e}"))?;
@@ -375,10 +402,16 @@ pub fn write_frame(
             let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
             // Luma per pixel; chroma as the mean over the 2×2 block each sample covers
             // (clipped at odd edges).
-            let mut cb = vec![0.0f32; cw * ch];
-            let mut cr = vec![0.0f32; cw * ch];
-            let mut count = vec![0u8; cw * ch];
-            let mut luma = vec![0u8; n];
+            let Scratch {
+                cb,
+                cr,
+                count,
+                luma,
+            } = scratch;
+            let cb = reuse(cb, cw * ch, true);
+            let cr = reuse(cr, cw * ch, true);
+            let count = reuse(count, cw * ch, true);
+            let luma = reuse(luma, n, false);
             for y in 0..h {
                 for x in 0..w {
                     let i = y * w + x;

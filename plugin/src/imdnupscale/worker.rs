@@ -8,7 +8,8 @@
 //! - post resizes alpha and writes the result into the output buffer's format and strides.
 //!
 //! The channels between stages hold one frame each (the double buffers), so frame k+1's pre and
-//! frame k−1's post overlap frame k's inference. Every job comes back on `done`, in order, as a
+//! frame k−1's post overlap frame k's inference. The planar buffers travel back (infer → pre,
+//! post → infer) to be refilled, so a stream of same-sized frames allocates none after the first. Every job comes back on `done`, in order, as a
 //! frame, an error or (while flushing or shutting down) a discard. Each stage catches panics per
 //! frame, so a bug becomes an error for that frame instead of a silently closed channel.
 
@@ -147,6 +148,9 @@ impl Worker {
         let (done_tx, done_rx) = bounded::<Done>(MAX_DEPTH + 1);
         let (pre_tx, pre_rx) = bounded::<InFlight>(1);
         let (post_tx, post_rx) = bounded::<InFlight>(1);
+        // Used planar buffers going back for reuse; never waited on (a full queue drops one).
+        let (input_back_tx, input_back_rx) = bounded::<Vec<f32>>(MAX_DEPTH + 2);
+        let (output_back_tx, output_back_rx) = bounded::<Vec<f32>>(MAX_DEPTH + 2);
         let (ready_tx, ready_rx) = bounded::<Result<Ready, BuildError>>(1);
 
         let mut worker = Worker {
@@ -157,7 +161,19 @@ impl Worker {
         };
         let s = shared.clone();
         worker.threads.push(spawn("imdn-infer", move || {
-            infer_stage(spec, fallback_to_cpu, &s, &ready_tx, &pre_rx, &post_tx)
+            let recycle = Recycle {
+                give: input_back_tx,
+                take: output_back_rx,
+            };
+            infer_stage(
+                spec,
+                fallback_to_cpu,
+                &s,
+                &ready_tx,
+                &pre_rx,
+                &post_tx,
+                &recycle,
+            )
         })?);
         // Wait for the model before starting the others: a failed load then leaves nothing behind.
         let ready = match ready_rx.recv() {
@@ -166,12 +182,12 @@ impl Worker {
             Err(_) => return Err(BuildError::Thread("the infer thread ended early".into())),
         };
         let s = shared.clone();
-        worker
-            .threads
-            .push(spawn("imdn-pre", move || pre_stage(&s, &jobs_rx, &pre_tx))?);
+        worker.threads.push(spawn("imdn-pre", move || {
+            pre_stage(&s, &jobs_rx, &pre_tx, &input_back_rx)
+        })?);
         let s = shared;
         worker.threads.push(spawn("imdn-post", move || {
-            post_stage(&s, &post_rx, &done_tx)
+            post_stage(&s, &post_rx, &done_tx, &output_back_tx)
         })?);
         Ok((worker, ready))
     }
@@ -213,14 +229,29 @@ impl Drop for Worker {
     }
 }
 
-fn pre_stage(shared: &Shared, jobs: &Receiver<Job>, next: &Sender<InFlight>) {
+/// The infer stage's ends of the buffer return paths.
+struct Recycle {
+    /// Input planes, back to pre.
+    give: Sender<Vec<f32>>,
+    /// Output planes, back from post.
+    take: Receiver<Vec<f32>>,
+}
+
+fn pre_stage(
+    shared: &Shared,
+    jobs: &Receiver<Job>,
+    next: &Sender<InFlight>,
+    returned: &Receiver<Vec<f32>>,
+) {
+    let mut scratch = pixels::Scratch::default();
     for job in jobs {
         let start = Instant::now();
         let work = if shared.skip() {
             Work::Skip
         } else {
+            let rgb = returned.try_recv().unwrap_or_default();
             match guarded("converting the input", || {
-                pixels::read_frame(&job.inbuf, &job.in_info)
+                pixels::read_frame(&job.inbuf, &job.in_info, rgb, &mut scratch)
             }) {
                 Ok(planar) => Work::Input(planar),
                 Err(e) => Work::Failed(e),
@@ -249,6 +280,7 @@ fn infer_stage(
     ready: &Sender<Result<Ready, BuildError>>,
     input: &Receiver<InFlight>,
     next: &Sender<InFlight>,
+    recycle: &Recycle,
 ) {
     let built = match panic::catch_unwind(AssertUnwindSafe(|| spec.build())) {
         Ok(r) => r,
@@ -293,8 +325,11 @@ fn infer_stage(
                     frame.out_info.width() as usize,
                     frame.out_info.height() as usize,
                 );
-                let run = |backend: &mut Box<dyn Backend>| {
-                    guarded("running the network", || backend.upscale(&p.rgb, size, out))
+                let mut rgb = recycle.take.try_recv().unwrap_or_default();
+                let mut run = |backend: &mut Box<dyn Backend>| {
+                    guarded("running the network", || {
+                        backend.upscale_into(&p.rgb, size, out, &mut rgb)
+                    })
                 };
                 let mut result = run(&mut backend);
                 if let Err(e) = &result
@@ -310,13 +345,15 @@ fn infer_stage(
                         Err(e2) => Err(format!("{e}; rebuilding on the CPU failed too: {e2}")),
                     };
                 }
-                match result {
-                    Ok(rgb) => Work::Output {
+                let work = match result {
+                    Ok(()) => Work::Output {
                         rgb,
                         alpha: p.alpha.map(|a| (a, (p.width, p.height))),
                     },
                     Err(e) => Work::Failed(e),
-                }
+                };
+                let _ = recycle.give.try_send(p.rgb);
+                work
             }
             other => other,
         };
@@ -343,7 +380,13 @@ fn rebuild(spec: BackendSpec, backend: &mut Box<dyn Backend>) -> Result<String, 
     Ok(loaded.description)
 }
 
-fn post_stage(shared: &Shared, input: &Receiver<InFlight>, done: &Sender<Done>) {
+fn post_stage(
+    shared: &Shared,
+    input: &Receiver<InFlight>,
+    done: &Sender<Done>,
+    give_back: &Sender<Vec<f32>>,
+) {
+    let mut scratch = pixels::Scratch::default();
     for frame in input {
         let start = Instant::now();
         let InFlight {
@@ -357,13 +400,21 @@ fn post_stage(shared: &Shared, input: &Receiver<InFlight>, done: &Sender<Done>) 
         let outcome = match work {
             Work::Output { .. } if shared.skip() => Outcome::Discarded,
             Work::Output { rgb, alpha } => {
-                match guarded("writing the output", || {
+                let written = guarded("writing the output", || {
                     let size = (out_info.width() as usize, out_info.height() as usize);
                     let alpha = alpha.map(|(a, from)| pixels::resize_alpha(&a, from, size));
                     let mut outbuf = outbuf;
-                    pixels::write_frame(outbuf.make_mut(), &out_info, &rgb, alpha.as_deref())?;
+                    pixels::write_frame(
+                        outbuf.make_mut(),
+                        &out_info,
+                        &rgb,
+                        alpha.as_deref(),
+                        &mut scratch,
+                    )?;
                     Ok(outbuf)
-                }) {
+                });
+                let _ = give_back.try_send(rgb);
+                match written {
                     Ok(buf) => {
                         let total = busy + start.elapsed();
                         let ns = u64::try_from(total.as_nanos()).unwrap_or(u64::MAX);
