@@ -56,8 +56,7 @@ pub fn spans(len: usize, tile: usize, overlap: usize) -> Vec<Span> {
         }];
     }
     let step = tile.saturating_sub(overlap).max(1);
-    // enough tiles that the last start, (count − 1)·step, reaches len − tile
-    let count = (len - tile).div_ceil(step) + 1;
+    let count = span_count(len, tile, overlap);
     let starts: Vec<usize> = (0..count).map(|i| (i * step).min(len - tile)).collect();
     let mut out = Vec::with_capacity(count);
     for (i, &start) in starts.iter().enumerate() {
@@ -78,6 +77,15 @@ pub fn spans(len: usize, tile: usize, overlap: usize) -> Vec<Span> {
         });
     }
     out
+}
+
+/// How many tiles [`spans`] places: enough that the last start, (count − 1)·step, reaches
+/// `len − tile`.
+pub fn span_count(len: usize, tile: usize, overlap: usize) -> usize {
+    if tile >= len || tile == 0 {
+        return 1;
+    }
+    (len - tile).div_ceil(tile.saturating_sub(overlap).max(1)) + 1
 }
 
 /// Copies planar `src` (`w`×`h`) into a `pw`×`ph` frame, replicating the last row and column.
@@ -153,7 +161,7 @@ impl Acs {
         let tile = self.tile.next_multiple_of(m);
         let (tw, th) = (tile_len(pw, tile), tile_len(ph, tile));
         let overlap = self.overlap.next_multiple_of(m);
-        let tiles = spans(pw, tile, overlap).len() * spans(ph, tile, overlap).len();
+        let tiles = span_count(pw, tile, overlap) * span_count(ph, tile, overlap);
         let n = tiles.min(self.batch.max(1));
         let padded = if (pw, ph) == (w, h) { 0 } else { 3 * pw * ph };
         let out = 3 * w * h * scale * scale;
@@ -297,6 +305,26 @@ fn paste(
             let ty = oy - y.start * s;
             let src = &tile[(c * th + ty) * tw + (x0 - x.start * s)..][..x1 - x0];
             out[(c * oh + oy) * ow + x0..][..x1 - x0].copy_from_slice(src);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_count_is_the_number_of_spans() {
+        for len in [1, 7, 64, 97, 150, 1000] {
+            for tile in [0, 1, 16, 32, 64, 96, 200] {
+                for overlap in [0, 8, 16, 48, 300] {
+                    assert_eq!(
+                        span_count(len, tile, overlap),
+                        spans(len, tile, overlap).len(),
+                        "len {len}, tile {tile}, overlap {overlap}"
+                    );
+                }
+            }
         }
     }
 }

@@ -102,6 +102,9 @@ pub struct Upscaler {
     pub acs: Acs,
     /// ACS's buffers, kept between frames by [`Upscaler::forward_planar_into`].
     scratch: AcsScratch,
+    /// The frame size and tiling [`Upscaler::forward_planar_into`] last checked against the
+    /// memory available: a stream of same-sized frames reads the system's figures once.
+    memory_checked: Option<((usize, usize), Acs)>,
 }
 
 /// candle's network in its working precision behind ACS's f32 interface.
@@ -191,6 +194,7 @@ impl Upscaler {
             device: device.clone(),
             acs: Acs::default(),
             scratch: AcsScratch::default(),
+            memory_checked: None,
         })
     }
 
@@ -252,7 +256,10 @@ impl Upscaler {
         out: &mut Vec<f32>,
     ) -> Result<()> {
         let c = self.config;
-        self.check_memory(size)?;
+        if self.memory_checked != Some((size, self.acs)) {
+            self.check_memory(size)?;
+            self.memory_checked = Some((size, self.acs));
+        }
         let net: &dyn Forward = match &self.cpu {
             Some(cpu) => cpu,
             None => &self.candle,
