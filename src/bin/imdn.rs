@@ -127,6 +127,10 @@ struct BenchArgs {
     /// Also time candle's own network on the same frame, interleaved, and print the ratio.
     #[arg(long)]
     compare_candle: bool,
+    /// Also time our CPU network with im2col instead of Winograd for its 3×3 convs,
+    /// interleaved, and print the ratio.
+    #[arg(long)]
+    compare_im2col: bool,
     /// For external drivers (scripts/compare-cpu.sh): after the warm-up, run one timed frame
     /// per line read on stdin and print its milliseconds on stdout, until end of input.
     #[arg(long)]
@@ -489,6 +493,31 @@ fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     Ok(())
 }
 
+/// Runs `a` and `b` alternately `iters` times (at least once), printing each pair; returns
+/// their median milliseconds.
+fn interleaved(
+    iters: usize,
+    (name_a, a): (&str, &mut dyn FnMut() -> imdn::Result<()>),
+    (name_b, b): (&str, &mut dyn FnMut() -> imdn::Result<()>),
+) -> Result<(f64, f64)> {
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for i in 0..iters.max(1) {
+        let t0 = Instant::now();
+        a()?;
+        ta.push(t0.elapsed().as_secs_f64() * 1e3);
+        let t0 = Instant::now();
+        b()?;
+        tb.push(t0.elapsed().as_secs_f64() * 1e3);
+        eprintln!(
+            "  interleaved {}: {name_a} {:.1} ms, {name_b} {:.1} ms",
+            i + 1,
+            ta[i],
+            tb[i]
+        );
+    }
+    Ok((stats(ta).0, stats(tb).0))
+}
+
 fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     if let Some(batch) = a.train_batch {
         return bench_train(&a, batch, threads);
@@ -532,25 +561,36 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     // candle's conv2d on the same frame, interleaved with ours so both see the same machine
     let candle = if a.compare_candle {
         let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
-        let mut ours = Vec::new();
-        let mut theirs = Vec::new();
-        for i in 0..a.iters.max(1) {
-            let t0 = Instant::now();
-            drop(up.forward_raw(&x)?);
-            ours.push(t0.elapsed().as_secs_f64() * 1e3);
-            let t0 = Instant::now();
-            drop(up.forward_candle(&x)?);
-            theirs.push(t0.elapsed().as_secs_f64() * 1e3);
-            eprintln!(
-                "  interleaved {}: ours {:.1} ms, candle {:.1} ms",
-                i + 1,
-                ours[i],
-                theirs[i]
-            );
-        }
-        let (o, t) = (stats(ours).0, stats(theirs).0);
+        let (o, t) = interleaved(
+            a.iters,
+            ("ours", &mut || up.forward_raw(&x).map(drop)),
+            ("candle", &mut || up.forward_candle(&x).map(drop)),
+        )?;
         println!(
             "  interleaved network-only medians: ours {o:.1} ms, candle {t:.1} ms: ours {:.2}× faster",
+            t / o
+        );
+        Some((o, t))
+    } else {
+        None
+    };
+    // our Winograd 3×3 convs against our im2col ones, interleaved
+    let im2col = if a.compare_im2col {
+        let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
+        let (o, t) = interleaved(
+            a.iters,
+            ("winograd", &mut || {
+                imdn::cpu::winograd::set_enabled(true);
+                up.forward_raw(&x).map(drop)
+            }),
+            ("im2col", &mut || {
+                imdn::cpu::winograd::set_enabled(false);
+                up.forward_raw(&x).map(drop)
+            }),
+        )?;
+        imdn::cpu::winograd::set_enabled(true);
+        println!(
+            "  interleaved network-only medians: Winograd {o:.1} ms, im2col {t:.1} ms: Winograd {:.2}× faster",
             t / o
         );
         Some((o, t))
@@ -584,6 +624,8 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             "network_ms": net.map(|n| n.0),
             "candle_ms": candle.map(|c| c.1),
             "ours_interleaved_ms": candle.map(|c| c.0),
+            "winograd_interleaved_ms": im2col.map(|c| c.0),
+            "im2col_interleaved_ms": im2col.map(|c| c.1),
             "gflop_per_frame": gflop,
             "gflops_per_s": gflops,
             "gemm_gflops_per_s": gemm,

@@ -66,13 +66,13 @@ impl CustomOp3 for ConvSame {
                 l3.shape()
             )));
         }
-        let p = ConvParams {
-            weight: slice(s2, l2, "weight")?.to_vec(),
-            bias: slice(s3, l3, "bias")?.to_vec(),
+        let p = ConvParams::new(
+            slice(s2, l2, "weight")?.to_vec(),
+            slice(s3, l3, "bias")?.to_vec(),
             cin,
             cout,
             k,
-        };
+        );
         let out = conv::conv_nchw(slice(s1, l1, "input")?, n, (h, w), &p);
         Ok((CpuStorage::F32(out), Shape::from((n, cout, h, w))))
     }

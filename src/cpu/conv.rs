@@ -14,6 +14,8 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::winograd::{self, WinogradWeights};
+
 /// Geometry of one plane set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geom {
@@ -48,6 +50,31 @@ pub struct ConvParams {
     pub cin: usize,
     pub cout: usize,
     pub k: usize,
+    /// The weights transformed for Winograd F(2×2, 3×3), when this conv runs that way.
+    pub winograd: Option<WinogradWeights>,
+}
+
+impl ConvParams {
+    /// Plain parameters (im2col for 3×3).
+    pub fn new(weight: Vec<f32>, bias: Vec<f32>, cin: usize, cout: usize, k: usize) -> Self {
+        Self {
+            weight,
+            bias,
+            cin,
+            cout,
+            k,
+            winograd: None,
+        }
+    }
+
+    /// Runs this conv by Winograd F(2×2, 3×3) if it is a 3×3 conv with enough input channels
+    /// for that to pay ([`winograd::MIN_CHANNELS`]).
+    pub fn with_winograd(mut self) -> Self {
+        if self.k == 3 && self.cin >= winograd::MIN_CHANNELS {
+            self.winograd = Some(WinogradWeights::new(&self.weight, self.cin, self.cout));
+        }
+        self
+    }
 }
 
 /// What the output starts from before the GEMM adds to it.
@@ -74,14 +101,14 @@ pub struct Out<'a> {
 
 /// Raw pointer that tiles share; each tile writes a disjoint column range.
 #[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
+pub struct SharedMut(pub(super) *mut f32);
 // SAFETY: tiles write disjoint positions of the planes (see `run_tiles`).
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {
     /// Through a method, so closures capture the whole (Send) wrapper, not its raw field.
-    fn at(self, offset: usize) -> *mut f32 {
+    pub fn at(self, offset: usize) -> *mut f32 {
         // SAFETY: callers stay within the buffer the pointer came from
         unsafe { self.0.add(offset) }
     }
@@ -98,6 +125,7 @@ thread_local! {
 
 /// Stride-1 "same" convolution (k = 1 or 3) of `src` (`cin` planes) into `outs`, which together
 /// hold `cout` channels. `weight` overrides the parameters' weights (CCA-scaled 1×1 weights).
+/// A 3×3 conv with Winograd weights runs by [`winograd::conv3x3`].
 pub fn conv_same(
     g: Geom,
     src: &[f32],
@@ -111,6 +139,10 @@ pub fn conv_same(
     let k_dim = p.cin * p.k * p.k;
     debug_assert!(src.len() >= p.cin * plane);
     debug_assert_eq!(outs.iter().map(|o| o.rows).sum::<usize>(), p.cout);
+    let winograd = p
+        .winograd
+        .as_ref()
+        .filter(|_| weight.is_none() && winograd::enabled());
     let weight = weight.unwrap_or(&p.weight);
     let (start, len) = g.wide();
     let tile = tile_len(k_dim);
@@ -125,6 +157,9 @@ pub fn conv_same(
             })
             .collect()
     };
+    if let Some(wt) = winograd {
+        return winograd::conv3x3(g, src, p, wt, &segs, prefill, act);
+    }
     let n_tiles = len.div_ceil(tile);
     (0..n_tiles).into_par_iter().for_each(|t| {
         let q0 = start + t * tile;

@@ -9,6 +9,7 @@
 
 pub mod autograd;
 pub mod conv;
+pub mod winograd;
 
 use std::sync::Mutex;
 
@@ -35,13 +36,7 @@ fn params(t: &Tensors, name: &str, cin: usize, cout: usize, k: usize) -> Result<
             bias.len()
         )));
     }
-    Ok(ConvParams {
-        weight,
-        bias,
-        cin,
-        cout,
-        k,
-    })
+    Ok(ConvParams::new(weight, bias, cin, cout, k).with_winograd())
 }
 
 /// One distillation block: c1..c4 progressive, c5 1×1 fuse, CCA for IMDN blocks.
@@ -141,22 +136,20 @@ impl CpuNet {
                     .collect::<Result<Vec<_>>>()?;
                 let whole = params(t, "c.0", c * config.blocks, c, 1)?;
                 let fuse = (0..config.blocks)
-                    .map(|i| ConvParams {
-                        weight: (0..c)
+                    .map(|i| {
+                        let weight = (0..c)
                             .flat_map(|co| {
                                 whole.weight[co * c * config.blocks + i * c..][..c]
                                     .iter()
                                     .copied()
                             })
-                            .collect(),
-                        bias: if i == 0 {
+                            .collect();
+                        let bias = if i == 0 {
                             whole.bias.clone()
                         } else {
                             vec![0.0; c]
-                        },
-                        cin: c,
-                        cout: c,
-                        k: 1,
+                        };
+                        ConvParams::new(weight, bias, c, c, 1)
                     })
                     .collect();
                 Layers::Imdn {

@@ -1,0 +1,664 @@
+//! Winograd F(2×2, 3×3) for the stride-1 3×3 convs with many channels (IMDN's 64 and 48).
+//!
+//! A 2×2 output tile of a 3×3 conv costs 16 multiply-adds per channel pair instead of 36:
+//! each 4×4 input tile d is transformed (V = Bᵀ d B), the 16 transform positions are 16 small
+//! GEMMs against weights transformed once at load (U = G g Gᵀ), and the output transform
+//! (Y = Aᵀ M A) runs with bias, residual and LeakyReLU fused into the write. Work goes in
+//! blocks of [`block_tiles`] tiles along one tile row: the block's transformed input stays in
+//! L2, and the GEMM results of one panel of [`PANEL`] output channels stay in L1 until they are
+//! transformed. Errors stay at float rounding (the transforms only add, subtract and halve);
+//! `tests/cpu.rs` checks the outputs against im2col within 1e-5 of their scale.
+//!
+//! The analytic FLOP count of `imdn bench` stays the direct conv's, so a model's "GFLOP/s" on
+//! this path is an effective rate that can exceed the machine's GEMM rate.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use super::conv::{Act, ConvParams, Geom, Prefill, SharedMut};
+
+/// Output channels per GEMM micro-kernel (rows of accumulators).
+pub const PANEL: usize = 6;
+/// Tiles per micro-kernel column chunk (two AVX vectors).
+const LANES: usize = 16;
+/// Tiles per block: the transformed input, 16·cin·tiles floats, is kept near 256 KiB (64
+/// tiles at 64 channels) so that it stays in L2; few channels get long blocks.
+fn block_tiles(cin: usize) -> usize {
+    (4096 / cin.max(1)).clamp(32, 512) / LANES * LANES
+}
+/// Floats between the transformed input's positions beyond cin·ntp: without it the 16 stores
+/// of one tile are a multiple of 4 KiB apart and evict each other from one L1 set.
+const V_SKEW: usize = 32;
+
+/// The smallest input channel count worth the transforms; below it im2col's longer GEMM
+/// (K = 9·cin) wins (measured: `imdn bench` on IMDN_RTC, 12 and 9 channels).
+pub const MIN_CHANNELS: usize = 8;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Whether convs with Winograd weights use them (default) or im2col; for benchmarks that
+/// compare the two in one run (`imdn bench --compare-im2col`).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Weights transformed for F(2×2, 3×3): for each of the 16 positions, ⌈cout/PANEL⌉ panels of
+/// [cin][PANEL] (the last panel zero-padded).
+#[derive(Clone, Debug)]
+pub struct WinogradWeights {
+    u: Vec<f32>,
+    cin: usize,
+    panels: usize,
+}
+
+impl WinogradWeights {
+    /// Transforms 3×3 weights [cout, cin, 3, 3] (row-major).
+    pub fn new(weight: &[f32], cin: usize, cout: usize) -> Self {
+        assert_eq!(weight.len(), cout * cin * 9, "3×3 weights");
+        let panels = cout.div_ceil(PANEL);
+        let mut u = vec![0.0f32; 16 * panels * cin * PANEL];
+        for co in 0..cout {
+            for ci in 0..cin {
+                let g = &weight[(co * cin + ci) * 9..][..9];
+                let t = transform_kernel(g);
+                let (pnl, r) = (co / PANEL, co % PANEL);
+                for (xi, &v) in t.iter().enumerate() {
+                    u[((xi * panels + pnl) * cin + ci) * PANEL + r] = v;
+                }
+            }
+        }
+        Self { u, cin, panels }
+    }
+
+    /// The [cin][PANEL] operand of position `xi`, panel `pnl`.
+    fn panel(&self, xi: usize, pnl: usize) -> &[f32] {
+        &self.u[(xi * self.panels + pnl) * self.cin * PANEL..][..self.cin * PANEL]
+    }
+}
+
+/// U = G g Gᵀ with G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]], in f64.
+fn transform_kernel(g: &[f32]) -> [f32; 16] {
+    let g: Vec<f64> = g.iter().map(|&v| v as f64).collect();
+    let col = |a: f64, b: f64, c: f64| [a, (a + b + c) / 2.0, (a - b + c) / 2.0, c];
+    // G g: per column kx, the 4 transformed rows
+    let gg: Vec<[f64; 4]> = (0..3).map(|kx| col(g[kx], g[3 + kx], g[6 + kx])).collect();
+    let mut u = [0f32; 16];
+    for i in 0..4 {
+        let row = col(gg[0][i], gg[1][i], gg[2][i]);
+        for j in 0..4 {
+            u[i * 4 + j] = row[j] as f32;
+        }
+    }
+    u
+}
+
+/// Per-thread scratch of one block.
+#[derive(Default)]
+struct Scratch {
+    /// Zero-padded copies of input rows that end past the plane or its row.
+    rows: Vec<f32>,
+    /// Transformed input [16][cin][ntp], positions cin·ntp + V_SKEW apart.
+    v: Vec<f32>,
+    /// GEMM results of one panel [16][PANEL][ntp].
+    m: Vec<f32>,
+    /// One channel's two output rows [2][2·ntp] (portable path).
+    y: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Output channel ranges: (plane set, its first channel, its channel count).
+pub type Segments = [(SharedMut, usize, usize)];
+
+/// Whether the AVX2 + FMA kernels can run here.
+fn simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The 3×3 stride-1 "same" conv of `src` into `segs` by F(2×2, 3×3). Writes interior pixels
+/// only (the zero borders of the outputs stay as they are).
+pub fn conv3x3(
+    g: Geom,
+    src: &[f32],
+    p: &ConvParams,
+    wt: &WinogradWeights,
+    segs: &Segments,
+    prefill: Prefill<'_>,
+    act: Act,
+) {
+    run(g, src, p, wt, segs, prefill, act, simd());
+}
+
+/// [`conv3x3`] on the AVX2 kernels or the portable ones.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    g: Geom,
+    src: &[f32],
+    p: &ConvParams,
+    wt: &WinogradWeights,
+    segs: &Segments,
+    prefill: Prefill<'_>,
+    act: Act,
+    simd: bool,
+) {
+    assert_eq!(wt.cin, p.cin);
+    assert!(src.len() >= p.cin * g.plane());
+    let (tiles_y, tiles_x) = (g.h.div_ceil(2), g.w.div_ceil(2));
+    let block_len = block_tiles(p.cin);
+    let per_row = tiles_x.div_ceil(block_len);
+    (0..tiles_y * per_row).into_par_iter().for_each(|b| {
+        let (ty, tx0) = (b / per_row, (b % per_row) * block_len);
+        let nt = block_len.min(tiles_x - tx0);
+        let job = Job {
+            g,
+            src,
+            p,
+            wt,
+            segs,
+            prefill,
+            act,
+            simd,
+        };
+        SCRATCH.with(|s| job.block((ty, tx0, nt), &mut s.borrow_mut()));
+    });
+}
+
+/// What every block of one conv shares.
+struct Job<'a> {
+    g: Geom,
+    src: &'a [f32],
+    p: &'a ConvParams,
+    wt: &'a WinogradWeights,
+    segs: &'a Segments,
+    prefill: Prefill<'a>,
+    act: Act,
+    simd: bool,
+}
+
+impl Job<'_> {
+    /// Tiles tx0..tx0+nt of tile row ty: input transform, then per panel of output channels
+    /// the 16 GEMMs and the output transform.
+    fn block(&self, (ty, tx0, nt): (usize, usize, usize), s: &mut Scratch) {
+        let ntp = nt.next_multiple_of(LANES);
+        let cin = self.p.cin;
+        s.rows.resize(4 * (2 * ntp + 2), 0.0);
+        let v_stride = cin * ntp + V_SKEW;
+        s.v.resize(16 * v_stride, 0.0);
+        s.m.resize(16 * PANEL * ntp, 0.0);
+        s.y.resize(4 * ntp, 0.0);
+        for ci in 0..cin {
+            let rows = self.input_rows(ci, ty, tx0, ntp, &mut s.rows);
+            let v = &mut s.v;
+            #[cfg(target_arch = "x86_64")]
+            if self.simd {
+                // SAFETY: AVX2 and FMA are present; rows hold 2·ntp + 2 floats, v 16·cin·ntp
+                unsafe { input_transform_avx2(rows, ntp, ci, v_stride, v) };
+                continue;
+            }
+            input_transform(rows, ntp, ci, v_stride, v);
+        }
+        for pnl in 0..self.wt.panels {
+            for xi in 0..16 {
+                let v = &s.v[xi * v_stride..][..cin * ntp];
+                let m = &mut s.m[xi * PANEL * ntp..][..PANEL * ntp];
+                panel_gemm(self.wt.panel(xi, pnl), v, m, cin, ntp, self.simd);
+            }
+            for r in 0..PANEL {
+                let co = pnl * PANEL + r;
+                if co >= self.p.cout {
+                    break;
+                }
+                let dst = self.destination(co, (ty, tx0, nt));
+                #[cfg(target_arch = "x86_64")]
+                if self.simd {
+                    // SAFETY: AVX2 and FMA are present; m is [16][PANEL][ntp]; dst's rows are
+                    // this block's alone
+                    unsafe { output_transform_avx2(&s.m, r, ntp, &dst) };
+                    continue;
+                }
+                output_transform(&s.m, r, ntp, &mut s.y);
+                for a in 0..dst.rows {
+                    let vals = &s.y[a * 2 * ntp..][..dst.valid];
+                    // SAFETY: as above
+                    let out = unsafe { std::slice::from_raw_parts_mut(dst.out[a], dst.valid) };
+                    for (x, (o, &v)) in out.iter_mut().zip(vals).enumerate() {
+                        // SAFETY: residual rows hold `valid` floats
+                        let res = dst.res.map(|r| unsafe { *r[a].add(x) });
+                        *o = dst.finish(v, *o, res);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 4 bordered input rows 2ty..2ty+3 of channel `ci` from column 2·tx0, 2·ntp + 2
+    /// floats each: borrowed from the plane where they lie within it, else zero-padded copies.
+    fn input_rows<'s>(
+        &'s self,
+        ci: usize,
+        ty: usize,
+        tx0: usize,
+        ntp: usize,
+        pad: &'s mut [f32],
+    ) -> [&'s [f32]; 4] {
+        let (g, len) = (self.g, 2 * ntp + 2);
+        let stride = g.stride();
+        let mut pads = pad.chunks_exact_mut(len);
+        std::array::from_fn(|r| {
+            let by = 2 * ty + r;
+            let start = ci * g.plane() + by * stride + 2 * tx0;
+            if by <= g.h + 1 && 2 * tx0 + len <= stride {
+                return &self.src[start..][..len];
+            }
+            let pad = pads.next().expect("one pad row per input row");
+            pad.fill(0.0);
+            if by <= g.h + 1 {
+                let avail = stride - 2 * tx0;
+                pad[..avail].copy_from_slice(&self.src[start..][..avail]);
+            }
+            &*pad
+        })
+    }
+
+    /// Where channel `co`'s output rows of the block go.
+    fn destination(&self, co: usize, (ty, tx0, nt): (usize, usize, usize)) -> RowDst {
+        let (g, plane) = (self.g, self.g.plane());
+        let &(dst, first, _) = self
+            .segs
+            .iter()
+            .find(|&&(_, first, rows)| co < first + rows)
+            .expect("segments cover every output channel");
+        let x0 = 2 * tx0;
+        let at = |a: usize| g.at((2 * ty + a).min(g.h - 1), x0);
+        RowDst {
+            out: [0, 1].map(|a| dst.at((co - first) * plane + at(a))),
+            res: match self.prefill {
+                Prefill::BiasPlus(res) => Some([0, 1].map(|a| res[co * plane + at(a)..].as_ptr())),
+                _ => None,
+            },
+            rows: (g.h - 2 * ty).min(2),
+            valid: (2 * nt).min(g.w - x0),
+            bias: match self.prefill {
+                Prefill::Keep => 0.0,
+                _ => self.p.bias[co],
+            },
+            keep: matches!(self.prefill, Prefill::Keep),
+            lrelu: self.act == Act::LRelu,
+        }
+    }
+}
+
+/// One channel's output rows in a block: `rows` (1 or 2) rows of `valid` pixels each.
+struct RowDst {
+    out: [*mut f32; 2],
+    /// Residual rows to add (Prefill::BiasPlus).
+    res: Option<[*const f32; 2]>,
+    rows: usize,
+    valid: usize,
+    bias: f32,
+    /// Add to what the output holds (Prefill::Keep).
+    keep: bool,
+    lrelu: bool,
+}
+
+impl RowDst {
+    /// The value written for transform result `v` over `old`, with residual `res`.
+    #[inline(always)]
+    fn finish(&self, v: f32, old: f32, res: Option<f32>) -> f32 {
+        let mut x = v + self.bias + res.unwrap_or(0.0);
+        if self.keep {
+            x += old;
+        }
+        if self.lrelu { x.max(x * 0.05) } else { x }
+    }
+}
+
+/// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] applied to x0..x3.
+#[inline(always)]
+fn bt<T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T>>(x: [T; 4]) -> [T; 4] {
+    [x[0] - x[2], x[1] + x[2], x[2] - x[1], x[1] - x[3]]
+}
+
+/// Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]] applied to x0..x3.
+#[inline(always)]
+fn at<T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T>>(x: [T; 4]) -> [T; 2] {
+    [x[0] + x[1] + x[2], x[1] - x[2] - x[3]]
+}
+
+/// V = Bᵀ d B for the ntp tiles of one input channel (portable): tile k's 4×4 input is
+/// rows[r][2k..2k + 4]; `v` gets [16][cin][ntp], positions `v_stride` apart.
+fn input_transform(rows: [&[f32]; 4], ntp: usize, ci: usize, v_stride: usize, v: &mut [f32]) {
+    for k in 0..ntp {
+        let d: [[f32; 4]; 4] = std::array::from_fn(|r| std::array::from_fn(|j| rows[r][2 * k + j]));
+        // Bᵀ d, column by column, then each row times B
+        let cols: [[f32; 4]; 4] = std::array::from_fn(|j| bt([d[0][j], d[1][j], d[2][j], d[3][j]]));
+        for i in 0..4 {
+            let row = bt([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]);
+            for (j, &x) in row.iter().enumerate() {
+                v[(i * 4 + j) * v_stride + ci * ntp + k] = x;
+            }
+        }
+    }
+}
+
+/// [`input_transform`] with 8 tiles per AVX register. Tiles are deinterleaved within each
+/// 128-bit lane only (no lane-crossing permute), so each group of 8 holds tiles in the order
+/// 0 1 4 5 2 3 6 7; [`output_transform_avx2`] undoes that order, and the GEMM does not care.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn input_transform_avx2(
+    rows: [&[f32]; 4],
+    ntp: usize,
+    ci: usize,
+    v_stride: usize,
+    v: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    assert!(
+        rows.iter().all(|r| r.len() >= 2 * ntp + 2) && v.len() >= 15 * v_stride + (ci + 1) * ntp
+    );
+    let vp = v.as_mut_ptr();
+    for k in (0..ntp).step_by(8) {
+        // d[r][j] for the group's 8 tiles: columns 2k + j (+ 2 per tile)
+        let d: [[__m256; 4]; 4] = std::array::from_fn(|r| {
+            // SAFETY: reads rows[r][2k..2k + 18] ⊂ [0, 2·ntp + 2) as asserted
+            unsafe {
+                let p = rows[r].as_ptr().add(2 * k);
+                let (a, b) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
+                let (a2, b2) = (_mm256_loadu_ps(p.add(2)), _mm256_loadu_ps(p.add(10)));
+                [
+                    _mm256_shuffle_ps::<0b10_00_10_00>(a, b),
+                    _mm256_shuffle_ps::<0b11_01_11_01>(a, b),
+                    _mm256_shuffle_ps::<0b10_00_10_00>(a2, b2),
+                    _mm256_shuffle_ps::<0b11_01_11_01>(a2, b2),
+                ]
+            }
+        });
+        let cols: [[Ymm; 4]; 4] =
+            std::array::from_fn(|j| bt([Ymm(d[0][j]), Ymm(d[1][j]), Ymm(d[2][j]), Ymm(d[3][j])]));
+        let v_rows: [[Ymm; 4]; 4] =
+            std::array::from_fn(|i| bt([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]));
+        for (i, row) in v_rows.iter().enumerate() {
+            for (j, x) in row.iter().enumerate() {
+                // SAFETY: position (i, j), channel ci, tiles k..k + 8 < ntp: within v
+                unsafe { _mm256_storeu_ps(vp.add((i * 4 + j) * v_stride + ci * ntp + k), x.0) };
+            }
+        }
+    }
+}
+
+/// An AVX register with + and −, so the transforms read the same for scalars and vectors.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Ymm(std::arch::x86_64::__m256);
+
+#[cfg(target_arch = "x86_64")]
+impl std::ops::Add for Ymm {
+    type Output = Ymm;
+    #[inline(always)]
+    fn add(self, o: Ymm) -> Ymm {
+        // SAFETY: only built inside the AVX2 kernels, which run where AVX is present
+        Ymm(unsafe { std::arch::x86_64::_mm256_add_ps(self.0, o.0) })
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl std::ops::Sub for Ymm {
+    type Output = Ymm;
+    #[inline(always)]
+    fn sub(self, o: Ymm) -> Ymm {
+        // SAFETY: as for Add
+        Ymm(unsafe { std::arch::x86_64::_mm256_sub_ps(self.0, o.0) })
+    }
+}
+
+/// m[r][t] = Σ_k u[k][r] · v[k][t] for one panel: u [cin][PANEL], v [cin][ntp], m [PANEL][ntp].
+fn panel_gemm(u: &[f32], v: &[f32], m: &mut [f32], cin: usize, ntp: usize, simd: bool) {
+    assert!(u.len() >= cin * PANEL && v.len() >= cin * ntp && m.len() >= PANEL * ntp);
+    debug_assert_eq!(ntp % LANES, 0);
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: the features are present; bounds as asserted above
+        unsafe { panel_gemm_avx2(u, v, m, cin, ntp) };
+        return;
+    }
+    let _ = simd;
+    for t in (0..ntp).step_by(LANES) {
+        let mut acc = [[0f32; LANES]; PANEL];
+        for k in 0..cin {
+            let b = &v[k * ntp + t..][..LANES];
+            for (r, row) in acc.iter_mut().enumerate() {
+                let a = u[k * PANEL + r];
+                row.iter_mut().zip(b).for_each(|(o, &x)| *o += a * x);
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            m[r * ntp + t..][..LANES].copy_from_slice(row);
+        }
+    }
+}
+
+/// [`panel_gemm`] with 6×16 accumulators in 12 AVX registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn panel_gemm_avx2(u: &[f32], v: &[f32], m: &mut [f32], cin: usize, ntp: usize) {
+    use std::arch::x86_64::*;
+    let (u, v, mp) = (u.as_ptr(), v.as_ptr(), m.as_mut_ptr());
+    for t in (0..ntp).step_by(LANES) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; PANEL];
+        for k in 0..cin {
+            // SAFETY: k < cin and t + 16 ≤ ntp: within v [cin][ntp] and u [cin][PANEL]
+            unsafe {
+                let b0 = _mm256_loadu_ps(v.add(k * ntp + t));
+                let b1 = _mm256_loadu_ps(v.add(k * ntp + t + 8));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let a = _mm256_broadcast_ss(&*u.add(k * PANEL + r));
+                    row[0] = _mm256_fmadd_ps(a, b0, row[0]);
+                    row[1] = _mm256_fmadd_ps(a, b1, row[1]);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            // SAFETY: r < PANEL, t + 16 ≤ ntp: within m [PANEL][ntp]
+            unsafe {
+                _mm256_storeu_ps(mp.add(r * ntp + t), row[0]);
+                _mm256_storeu_ps(mp.add(r * ntp + t + 8), row[1]);
+            }
+        }
+    }
+}
+
+/// Y = Aᵀ M A for row `r` of the panel (portable): `rows` gets the channel's two output rows
+/// [a][2·ntp], tile k's columns at 2k and 2k + 1.
+fn output_transform(m: &[f32], r: usize, ntp: usize, rows: &mut [f32]) {
+    let mm = |xi: usize, k: usize| m[(xi * PANEL + r) * ntp + k];
+    for k in 0..ntp {
+        // Aᵀ M, column by column, then each row times A
+        let cols: [[f32; 2]; 4] =
+            std::array::from_fn(|j| at([mm(j, k), mm(4 + j, k), mm(8 + j, k), mm(12 + j, k)]));
+        for a in 0..2 {
+            let y = at([cols[0][a], cols[1][a], cols[2][a], cols[3][a]]);
+            rows[a * 2 * ntp + 2 * k] = y[0];
+            rows[a * 2 * ntp + 2 * k + 1] = y[1];
+        }
+    }
+}
+
+/// [`output_transform`] for tiles in the AVX order of [`input_transform_avx2`] (interleaving
+/// each 128-bit lane's even and odd columns puts them back in column order), with the bias,
+/// residual and activation applied on the way to `dst`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn output_transform_avx2(m: &[f32], r: usize, ntp: usize, dst: &RowDst) {
+    use std::arch::x86_64::*;
+    assert!(m.len() >= 16 * PANEL * ntp && r < PANEL && dst.valid <= 2 * ntp);
+    let mp = m.as_ptr();
+    let (bias, slope) = (_mm256_set1_ps(dst.bias), _mm256_set1_ps(0.05));
+    let mut tail = [0f32; 16];
+    for k in (0..ntp).step_by(8) {
+        let x0 = 2 * k;
+        if x0 >= dst.valid {
+            break;
+        }
+        // SAFETY: position xi, row r, tiles k..k + 8 < ntp: within m
+        let mm = |xi: usize| Ymm(unsafe { _mm256_loadu_ps(mp.add((xi * PANEL + r) * ntp + k)) });
+        let cols: [[Ymm; 2]; 4] =
+            std::array::from_fn(|j| at([mm(j), mm(4 + j), mm(8 + j), mm(12 + j)]));
+        for a in 0..dst.rows {
+            let [even, odd] = at([cols[0][a], cols[1][a], cols[2][a], cols[3][a]]);
+            let halves = [
+                _mm256_unpacklo_ps(even.0, odd.0),
+                _mm256_unpackhi_ps(even.0, odd.0),
+            ];
+            if x0 + 16 <= dst.valid {
+                for (h, &y) in halves.iter().enumerate() {
+                    // SAFETY: columns x0 + 8h..x0 + 8h + 8 < valid of this block's rows
+                    unsafe {
+                        let o = dst.out[a].add(x0 + 8 * h);
+                        let mut v = _mm256_add_ps(y, bias);
+                        if let Some(res) = dst.res {
+                            v = _mm256_add_ps(v, _mm256_loadu_ps(res[a].add(x0 + 8 * h)));
+                        }
+                        if dst.keep {
+                            v = _mm256_add_ps(v, _mm256_loadu_ps(o));
+                        }
+                        if dst.lrelu {
+                            v = _mm256_max_ps(v, _mm256_mul_ps(v, slope));
+                        }
+                        _mm256_storeu_ps(o, v);
+                    }
+                }
+            } else {
+                // SAFETY: tail holds 16 floats
+                unsafe {
+                    _mm256_storeu_ps(tail.as_mut_ptr(), halves[0]);
+                    _mm256_storeu_ps(tail.as_mut_ptr().add(8), halves[1]);
+                }
+                for (x, &v) in tail.iter().enumerate().take(dst.valid - x0) {
+                    // SAFETY: column x0 + x < valid of this block's rows
+                    unsafe {
+                        let o = dst.out[a].add(x0 + x);
+                        let res = dst.res.map(|r| *r[a].add(x0 + x));
+                        *o = dst.finish(v, *o, res);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::conv::{Out, conv_same};
+
+    /// Deterministic values in [-1, 1).
+    fn noise(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i + seed * 7919) * 2_654_435_761) % 2000) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    /// Bordered planes with noise inside and zero borders.
+    fn planes(g: Geom, ch: usize, seed: usize) -> Vec<f32> {
+        let mut v = noise(ch * g.plane(), seed);
+        for plane in v.chunks_exact_mut(g.plane()) {
+            for y in 0..g.h + 2 {
+                for x in 0..g.w + 2 {
+                    if y == 0 || x == 0 || y == g.h + 1 || x == g.w + 1 {
+                        plane[y * g.stride() + x] = 0.0;
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// Runs the conv into two output plane sets (split at `cout / 3`) by im2col (`None`) or
+    /// Winograd on the given kernels.
+    fn conv(g: Geom, p: &ConvParams, how: Option<bool>, mode: usize, act: Act) -> Vec<f32> {
+        let src = planes(g, p.cin, 1);
+        let res = planes(g, p.cout, 2);
+        let split = p.cout / 3;
+        let mut out = planes(g, p.cout, 3);
+        let prefill = match mode {
+            0 => Prefill::Bias,
+            1 => Prefill::BiasPlus(&res),
+            _ => Prefill::Keep,
+        };
+        let (a, b) = out.split_at_mut(split * g.plane());
+        match how {
+            None => {
+                let outs = &mut [
+                    Out {
+                        dst: a,
+                        rows: split,
+                    },
+                    Out {
+                        dst: b,
+                        rows: p.cout - split,
+                    },
+                ];
+                conv_same(g, &src, p, None, outs, prefill, act);
+            }
+            Some(simd) => {
+                let segs = [
+                    (SharedMut(a.as_mut_ptr()), 0, split),
+                    (SharedMut(b.as_mut_ptr()), split, p.cout - split),
+                ];
+                let wt = WinogradWeights::new(&p.weight, p.cin, p.cout);
+                run(g, &src, p, &wt, &segs, prefill, act, simd);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn winograd_equals_im2col() {
+        let kernels: &[bool] = if simd() { &[false, true] } else { &[false] };
+        let cases = [(8, 6), (9, 16), (12, 12), (17, 1), (48, 64), (64, 13)];
+        let sizes = [(1, 1), (2, 3), (5, 7), (4, 16), (9, 40), (7, 301)];
+        for (i, &(cin, cout)) in cases.iter().enumerate() {
+            let p = ConvParams::new(
+                noise(cout * cin * 9, 10 + i),
+                noise(cout, 20 + i),
+                cin,
+                cout,
+                3,
+            );
+            for (j, &(h, w)) in sizes.iter().enumerate() {
+                let g = Geom { h, w };
+                let (mode, act) = ((i + j) % 3, if j % 2 == 0 { Act::LRelu } else { Act::None });
+                let want = conv(g, &p, None, mode, act);
+                let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+                for &simd in kernels {
+                    let got = conv(g, &p, Some(simd), mode, act);
+                    let max = got
+                        .iter()
+                        .zip(&want)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0f32, f32::max);
+                    assert!(
+                        max <= 1e-5 * scale,
+                        "{cin}→{cout} on {h}×{w}, prefill {mode}, simd {simd}: max diff {max} (scale {scale})"
+                    );
+                }
+            }
+        }
+    }
+}
