@@ -84,6 +84,8 @@ fn conv_op_and_its_gradients_match_candle() {
         (1, 12, 12, 1, 5, 4),
         (2, 3, 16, 3, 1, 1),
         (1, 16, 8, 3, 13, 17),
+        // ≥ 16 channels both ways: forward and input gradient by Winograd
+        (2, 20, 24, 3, 7, 10),
     ] {
         let x = Var::randn(0f32, 1.0, (n, cin, h, w), &dev).unwrap();
         let wt = Var::randn(0f32, 0.3, (cout, cin, k, k), &dev).unwrap();

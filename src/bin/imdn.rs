@@ -430,16 +430,17 @@ fn time_ms(
 }
 
 /// One warm-up, then one timed forward per stdin line, its ms printed on stdout.
-fn bench_stdin_sync(up: &Upscaler, frame: &[f32], size: (usize, usize)) -> Result<()> {
+fn bench_stdin_sync(up: &mut Upscaler, frame: &[f32], size: (usize, usize)) -> Result<()> {
     use std::io::{BufRead, Write};
-    up.forward_planar(frame, size)?;
+    let mut result = Vec::new();
+    up.forward_planar_into(frame, size, &mut result)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready")?;
     out.flush()?;
     for line in std::io::stdin().lock().lines() {
         line?;
         let t0 = Instant::now();
-        up.forward_planar(frame, size)?;
+        up.forward_planar_into(frame, size, &mut result)?;
         writeln!(out, "{:.3}", t0.elapsed().as_secs_f64() * 1e3)?;
         out.flush()?;
     }
@@ -470,25 +471,39 @@ fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     };
     eprintln!("training step of {config}: batch {batch} of {w}×{h}, {threads} threads");
     step()?;
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    // (name, our conv op, Winograd in it), interleaved step by step
+    let mut variants = vec![("ours", true, true), ("candle", false, false)];
+    if a.compare_im2col {
+        variants.insert(1, ("ours with im2col", true, false));
+    }
+    let mut times = vec![Vec::new(); variants.len()];
     for i in 0..a.iters.max(1) {
-        autograd::set_enabled(true);
-        ours.push(step()?);
-        autograd::set_enabled(false);
-        theirs.push(step()?);
-        eprintln!(
-            "  {}: ours {:.0} ms, candle {:.0} ms",
-            i + 1,
-            ours[i],
-            theirs[i]
-        );
+        for (&(_, op, winograd), t) in variants.iter().zip(&mut times) {
+            autograd::set_enabled(op);
+            imdn::cpu::winograd::set_enabled(winograd);
+            t.push(step()?);
+        }
+        let line: Vec<String> = variants
+            .iter()
+            .zip(&times)
+            .map(|((name, ..), t)| format!("{name} {:.0} ms", t[i]))
+            .collect();
+        eprintln!("  {}: {}", i + 1, line.join(", "));
     }
     autograd::set_enabled(true);
-    let (o, t) = (stats(ours).0, stats(theirs).0);
+    imdn::cpu::winograd::set_enabled(true);
+    let medians: Vec<f64> = times.into_iter().map(|t| stats(t).0).collect();
+    let ours = medians[0];
+    let others: Vec<String> = variants
+        .iter()
+        .zip(&medians)
+        .skip(1)
+        .map(|((name, ..), m)| format!("{name} {m:.0} ms ({:.2}× ours)", m / ours))
+        .collect();
     println!(
-        "{config} training step, batch {batch} of {w}x{h}, {threads} threads: ours {o:.0} ms, \
-         candle conv2d {t:.0} ms (medians, interleaved): {:.2}× faster",
-        t / o
+        "{config} training step, batch {batch} of {w}x{h}, {threads} threads (medians, \
+         interleaved): ours {ours:.0} ms; {}",
+        others.join("; ")
     );
     Ok(())
 }
@@ -539,11 +554,13 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
         a.iters
     );
     if a.stdin_sync {
-        return bench_stdin_sync(&up, &frame, (w, h));
+        return bench_stdin_sync(&mut up, &frame, (w, h));
     }
-    // the frame path: host f32 in, ACS, host f32 out
+    // the frame path as the element runs it: host f32 in, ACS, host f32 out into a buffer
+    // kept across frames
+    let mut result = Vec::new();
     let (median, min, max) = time_ms(a.iters, "frame", || {
-        up.forward_planar(&frame, (w, h))?;
+        up.forward_planar_into(&frame, (w, h), &mut result)?;
         Ok(())
     })?;
     // the network alone on a device-resident tensor (what a framework benchmark times)

@@ -72,7 +72,8 @@ impl CustomOp3 for ConvSame {
             cin,
             cout,
             k,
-        );
+        )
+        .with_winograd(super::winograd::MIN_TRAINING_CHANNELS);
         let out = conv::conv_nchw(slice(s1, l1, "input")?, n, (h, w), &p);
         Ok((CpuStorage::F32(out), Shape::from((n, cout, h, w))))
     }

@@ -67,10 +67,10 @@ impl ConvParams {
         }
     }
 
-    /// Runs this conv by Winograd F(2×2, 3×3) if it is a 3×3 conv with enough input channels
-    /// for that to pay ([`winograd::MIN_CHANNELS`]).
-    pub fn with_winograd(mut self) -> Self {
-        if self.k == 3 && self.cin >= winograd::MIN_CHANNELS {
+    /// Runs this conv by Winograd F(2×2, 3×3) if it is a 3×3 conv with at least
+    /// `min_channels` input channels ([`winograd::MIN_CHANNELS`] for inference).
+    pub fn with_winograd(mut self, min_channels: usize) -> Self {
+        if self.k == 3 && self.cin >= min_channels {
             self.winograd = Some(WinogradWeights::new(&self.weight, self.cin, self.cout));
         }
         self

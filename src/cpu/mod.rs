@@ -36,7 +36,7 @@ fn params(t: &Tensors, name: &str, cin: usize, cout: usize, k: usize) -> Result<
             bias.len()
         )));
     }
-    Ok(ConvParams::new(weight, bias, cin, cout, k).with_winograd())
+    Ok(ConvParams::new(weight, bias, cin, cout, k).with_winograd(winograd::MIN_CHANNELS))
 }
 
 /// One distillation block: c1..c4 progressive, c5 1×1 fuse, CCA for IMDN blocks.

@@ -32,9 +32,15 @@ fn block_tiles(cin: usize) -> usize {
 /// of one tile are a multiple of 4 KiB apart and evict each other from one L1 set.
 const V_SKEW: usize = 32;
 
-/// The smallest input channel count worth the transforms; below it im2col's longer GEMM
-/// (K = 9·cin) wins (measured: `imdn bench` on IMDN_RTC, 12 and 9 channels).
+/// The smallest input channel count for which inference uses the transforms: IMDN_RTC's 12-
+/// and 9-channel convs gain too (its network 1.2–1.5× with `imdn bench --compare-im2col`);
+/// the 3-channel head stays on im2col.
 pub const MIN_CHANNELS: usize = 8;
+
+/// The same for training's small patches (`imdn bench --train-batch 16 --compare-im2col`):
+/// IMDN's 64 channels gain 1.16× a step, IMDN_RTC's 12 nothing, so RTC training keeps im2col
+/// (and stays bit-identical to the runs that made the shipped weights).
+pub const MIN_TRAINING_CHANNELS: usize = 16;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
