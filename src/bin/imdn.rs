@@ -581,7 +581,13 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
         let (o, t) = interleaved(
             a.iters,
             ("ours", &mut || up.forward_raw(&x).map(drop)),
-            ("candle", &mut || up.forward_candle(&x).map(drop)),
+            ("candle", &mut || {
+                // candle's own conv2d, not our conv op that its graph uses for training
+                imdn::cpu::autograd::set_enabled(false);
+                let r = up.forward_candle(&x).map(drop);
+                imdn::cpu::autograd::set_enabled(true);
+                r
+            }),
         )?;
         println!(
             "  interleaved network-only medians: ours {o:.1} ms, candle {t:.1} ms: ours {:.2}× faster",
