@@ -147,41 +147,18 @@ pub fn conv3x3(
     prefill: Prefill<'_>,
     act: Act,
 ) {
-    run(g, src, p, wt, segs, prefill, act, simd());
-}
-
-/// [`conv3x3`] on the AVX2 kernels or the portable ones.
-#[allow(clippy::too_many_arguments)]
-fn run(
-    g: Geom,
-    src: &[f32],
-    p: &ConvParams,
-    wt: &WinogradWeights,
-    segs: &Segments,
-    prefill: Prefill<'_>,
-    act: Act,
-    simd: bool,
-) {
-    assert_eq!(wt.cin, p.cin);
-    assert!(src.len() >= p.cin * g.plane());
-    let (tiles_y, tiles_x) = (g.h.div_ceil(2), g.w.div_ceil(2));
-    let block_len = block_tiles(p.cin);
-    let per_row = tiles_x.div_ceil(block_len);
-    (0..tiles_y * per_row).into_par_iter().for_each(|b| {
-        let (ty, tx0) = (b / per_row, (b % per_row) * block_len);
-        let nt = block_len.min(tiles_x - tx0);
-        let job = Job {
-            g,
-            src,
-            p,
-            wt,
-            segs,
-            prefill,
-            act,
-            simd,
-        };
-        SCRATCH.with(|s| job.block((ty, tx0, nt), &mut s.borrow_mut()));
-    });
+    let simd = simd();
+    Job {
+        g,
+        src,
+        p,
+        wt,
+        segs,
+        prefill,
+        act,
+        simd,
+    }
+    .run();
 }
 
 /// What every block of one conv shares.
@@ -197,6 +174,20 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
+    /// All blocks, in parallel.
+    fn run(&self) {
+        assert_eq!(self.wt.cin, self.p.cin);
+        assert!(self.src.len() >= self.p.cin * self.g.plane());
+        let (tiles_y, tiles_x) = (self.g.h.div_ceil(2), self.g.w.div_ceil(2));
+        let block_len = block_tiles(self.p.cin);
+        let per_row = tiles_x.div_ceil(block_len);
+        (0..tiles_y * per_row).into_par_iter().for_each(|b| {
+            let (ty, tx0) = (b / per_row, (b % per_row) * block_len);
+            let nt = block_len.min(tiles_x - tx0);
+            SCRATCH.with(|s| self.block((ty, tx0, nt), &mut s.borrow_mut()));
+        });
+    }
+
     /// Tiles tx0..tx0+nt of tile row ty: input transform, then per panel of output channels
     /// the 16 GEMMs and the output transform.
     fn block(&self, (ty, tx0, nt): (usize, usize, usize), s: &mut Scratch) {
@@ -628,7 +619,18 @@ mod tests {
                     (SharedMut(b.as_mut_ptr()), split, p.cout - split),
                 ];
                 let wt = WinogradWeights::new(&p.weight, p.cin, p.cout);
-                run(g, &src, p, &wt, &segs, prefill, act, simd);
+                let (src, wt, segs) = (&src, &wt, &segs);
+                Job {
+                    g,
+                    src,
+                    p,
+                    wt,
+                    segs,
+                    prefill,
+                    act,
+                    simd,
+                }
+                .run();
             }
         }
         out
