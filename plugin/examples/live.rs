@@ -13,6 +13,10 @@
 //! `--sink autovideosink` shows the result on a display. The plugin is registered statically.
 
 mod common;
+#[path = "common/element_args.rs"]
+mod element_args;
+
+use element_args::{ElementArgs, number};
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,74 +42,27 @@ struct Args {
     seconds: u64,
     source: String,
     sink: String,
-    scale: u32,
-    size: Option<(i32, i32)>,
-    model_path: Option<String>,
-    model: Option<String>,
-    device: Option<String>,
-    n_threads: Option<u32>,
-    max_frames_in_flight: Option<i32>,
-}
-
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
-    name: &str,
-    v: &str,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, String> {
-    v.parse::<T>()
-        .ok()
-        .filter(|n| range.contains(n))
-        .ok_or_else(|| format!("{name} {v}: expected {}..={}", range.start(), range.end()))
-}
-
-fn one_of(name: &str, v: String, allowed: &[&str]) -> Result<String, String> {
-    if allowed.contains(&v.as_str()) {
-        Ok(v)
-    } else {
-        Err(format!(
-            "{name} {v}: expected one of {}",
-            allowed.join(", ")
-        ))
-    }
+    element: ElementArgs,
 }
 
 fn parse_args() -> Result<Args, String> {
+    let usage = || format!("{USAGE}\n{}", element_args::USAGE);
     let mut a = Args {
         seconds: 10,
         source: DEFAULT_SOURCE.into(),
         sink: DEFAULT_SINK.into(),
-        scale: 2,
-        size: None,
-        model_path: None,
-        model: None,
-        device: None,
-        n_threads: None,
-        max_frames_in_flight: None,
+        element: ElementArgs::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
-            "-h" | "--help" => return Err(USAGE.into()),
+            "-h" | "--help" => return Err(usage()),
             "--seconds" => a.seconds = number(&arg, &value()?, 1..=86400)?,
             "--source" => a.source = value()?,
             "--sink" => a.sink = value()?,
-            "--scale" => a.scale = number(&arg, &value()?, 2..=4)?,
-            "--size" => {
-                let v = value()?;
-                let (w, h) = v
-                    .split_once(['x', 'X'])
-                    .ok_or_else(|| format!("--size {v}: expected WxH"))?;
-                a.size = Some((number(&arg, w, 1..=32767)?, number(&arg, h, 1..=32767)?));
-            }
-            "--model-path" => a.model_path = Some(value()?),
-            "--model" => a.model = Some(one_of(&arg, value()?, &["auto", "imdn", "rtc", "as"])?),
-            "--device" => a.device = Some(one_of(&arg, value()?, &["auto", "cpu", "cuda"])?),
-            "--n-threads" => a.n_threads = Some(number(&arg, &value()?, 0..=1024)?),
-            "--max-frames-in-flight" => {
-                a.max_frames_in_flight = Some(number(&arg, &value()?, -1..=8)?)
-            }
-            other => return Err(format!("unknown argument {other}\n\n{USAGE}")),
+            other if a.element.take(other, &mut value)? => {}
+            other => return Err(format!("unknown argument {other}\n\n{}", usage())),
         }
     }
     Ok(a)
@@ -146,27 +103,11 @@ fn run(a: Args) -> Result<(), String> {
         gst::parse::bin_from_description(&a.sink, true).map_err(|e| format!("--sink: {e}"))?;
     let imdn = gst::ElementFactory::make("imdnupscale")
         .name("imdn")
-        .property("scale", if a.size.is_some() { 0u32 } else { a.scale })
         .build()
         .map_err(|e| e.to_string())?;
-    if let Some(p) = &a.model_path {
-        imdn.set_property("model-path", p);
-    }
-    // nicks checked by `one_of`
-    if let Some(m) = &a.model {
-        imdn.set_property_from_str("model", m);
-    }
-    if let Some(d) = &a.device {
-        imdn.set_property_from_str("device", d);
-    }
-    if let Some(t) = a.n_threads {
-        imdn.set_property("n-threads", t);
-    }
-    if let Some(d) = a.max_frames_in_flight {
-        imdn.set_property("max-frames-in-flight", d);
-    }
+    a.element.apply(&imdn);
     let mut caps = gst::Caps::builder("video/x-raw");
-    if let Some((w, h)) = a.size {
+    if let Some((w, h)) = a.element.size {
         caps = caps.field("width", w).field("height", h);
     }
     let filter = gst::ElementFactory::make("capsfilter")

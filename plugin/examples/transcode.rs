@@ -17,6 +17,10 @@
 //! stderr every second; an error on the bus is printed and the exit status is 1.
 
 mod common;
+#[path = "common/element_args.rs"]
+mod element_args;
+
+use element_args::{ElementArgs, number};
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,142 +33,41 @@ const USAGE: &str = "usage: transcode IN OUT [--scale N] [--size WxH] [--model-p
 [--model auto|imdn|rtc|as] [--device auto|cpu|cuda] [--n-threads T] [--max-frames-in-flight D] \
 [--quantizer Q]
 
-  --scale N                 2, 3 or 4 (default 2): output = input × N
-  --size WxH                exact output size instead (scale=0: IMDN_AS, or a fixed-scale
-                            model followed by a bicubic resize)
-  --model-path P            weights (safetensors, the authors' .pth, or a shipped model's
-                            name); default: the shipped model for the scale
   --quantizer Q             x264 constant-quality quantizer (default 20; lower = better)";
 
 #[derive(Debug)]
 struct Args {
     input: String,
     output: String,
-    scale: u32,
-    size: Option<(i32, i32)>,
     element: ElementArgs,
     quantizer: u32,
 }
 
-fn parse_size(s: &str) -> Result<(i32, i32), String> {
-    let (w, h) = s
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("--size {s}: expected WxH"))?;
-    let parse = |v: &str| {
-        v.parse::<i32>()
-            .ok()
-            .filter(|v| (1..=32767).contains(v))
-            .ok_or_else(|| format!("--size {s}: sides must be 1..32767"))
-    };
-    Ok((parse(w)?, parse(h)?))
-}
-
 fn parse_args() -> Result<Args, String> {
+    let usage = || format!("{USAGE}\n{}", element_args::USAGE);
     let mut positional = Vec::new();
-    let mut scale = 2u32;
-    let mut size = None;
     let mut element = ElementArgs::default();
     let mut quantizer = 20u32;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
-            "-h" | "--help" => return Err(USAGE.into()),
-            "--scale" => {
-                scale = value("--scale")?
-                    .parse()
-                    .ok()
-                    .filter(|s| (2..=4).contains(s))
-                    .ok_or("--scale must be 2, 3 or 4 (or use --size WxH)")?
-            }
-            "--size" => size = Some(parse_size(&value("--size")?)?),
-            "--quantizer" => {
-                quantizer = value("--quantizer")?
-                    .parse()
-                    .ok()
-                    .filter(|q| *q <= 50)
-                    .ok_or("--quantizer must be 0..50")?
-            }
-            "--model-path" => element.model_path = Some(value(&arg)?),
-            "--model" => element.model = Some(one_of(&arg, value(&arg)?, MODELS)?),
-            "--device" => element.device = Some(one_of(&arg, value(&arg)?, DEVICES)?),
-            "--n-threads" => {
-                element.n_threads = Some(number(&arg, &value(&arg)?, 0..=1024)?);
-            }
-            "--max-frames-in-flight" => {
-                element.max_frames_in_flight = Some(number(&arg, &value(&arg)?, -1..=8)?);
-            }
-            a if a.starts_with("--") => return Err(format!("unknown option {a}\n\n{USAGE}")),
+            "-h" | "--help" => return Err(usage()),
+            "--quantizer" => quantizer = number(&arg, &value()?, 0..=50)?,
+            a if element.take(a, &mut value)? => {}
+            a if a.starts_with("--") => return Err(format!("unknown option {a}\n\n{}", usage())),
             _ => positional.push(arg),
         }
     }
     let [input, output]: [String; 2] = positional
         .try_into()
-        .map_err(|_| format!("expected IN and OUT\n\n{USAGE}"))?;
+        .map_err(|_| format!("expected IN and OUT\n\n{}", usage()))?;
     Ok(Args {
         input,
         output,
-        scale,
-        size,
         element,
         quantizer,
     })
-}
-
-const MODELS: &[&str] = &["auto", "imdn", "rtc", "as"];
-const DEVICES: &[&str] = &["auto", "cpu", "cuda"];
-
-/// The imdnupscale properties given on the command line, checked against their ranges.
-#[derive(Debug, Default)]
-struct ElementArgs {
-    model_path: Option<String>,
-    model: Option<String>,
-    device: Option<String>,
-    n_threads: Option<u32>,
-    max_frames_in_flight: Option<i32>,
-}
-
-impl ElementArgs {
-    fn apply(&self, e: &gst::Element) {
-        if let Some(p) = &self.model_path {
-            e.set_property("model-path", p);
-        }
-        // nicks checked by `one_of`
-        if let Some(m) = &self.model {
-            e.set_property_from_str("model", m);
-        }
-        if let Some(d) = &self.device {
-            e.set_property_from_str("device", d);
-        }
-        if let Some(t) = self.n_threads {
-            e.set_property("n-threads", t);
-        }
-        if let Some(d) = self.max_frames_in_flight {
-            e.set_property("max-frames-in-flight", d);
-        }
-    }
-}
-
-fn one_of(name: &str, v: String, allowed: &[&str]) -> Result<String, String> {
-    if allowed.contains(&v.as_str()) {
-        Ok(v)
-    } else {
-        Err(format!(
-            "{name} {v}: expected one of {}",
-            allowed.join(", ")
-        ))
-    }
-}
-
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
-    name: &str,
-    v: &str,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, String> {
-    v.parse::<T>()
-        .ok()
-        .filter(|n| range.contains(n))
-        .ok_or_else(|| format!("{name} {v}: expected {}..={}", range.start(), range.end()))
 }
 
 fn make(factory: &str, name: Option<&str>) -> Result<gst::Element, String> {
@@ -240,9 +143,8 @@ fn video_branch(
     let info = gst_video::VideoInfo::from_caps(caps)
         .map_err(|e| format!("decoded video caps {caps}: {e}"))?;
     let (w, h) = (info.width() as i32, info.height() as i32);
-    let (ow, oh) = args
-        .size
-        .unwrap_or((w * args.scale as i32, h * args.scale as i32));
+    let scale = args.element.scale_property() as i32;
+    let (ow, oh) = args.element.size.unwrap_or((w * scale, h * scale));
     // x264 wants even sides
     let (ew, eh) = (ow + ow % 2, oh + oh % 2);
     if (ew, eh) != (ow, oh) {
@@ -250,14 +152,6 @@ fn video_branch(
     }
     *progress.out_size.lock().unwrap_or_else(|e| e.into_inner()) = Some((ew, eh));
     let imdn = make("imdnupscale", Some("imdn"))?;
-    imdn.set_property(
-        "scale",
-        if args.size.is_some() {
-            0u32
-        } else {
-            args.scale
-        },
-    );
     args.element.apply(&imdn);
     let enc = make("x264enc", None)?;
     enc.set_property_from_str("pass", "qual");
@@ -310,10 +204,9 @@ fn video_branch(
     eprintln!(
         "video: {w}x{h} {:?} → {ow}x{oh} ({})",
         info.format(),
-        if args.size.is_some() {
-            "scale=0".to_string()
-        } else {
-            format!("×{}", args.scale)
+        match scale {
+            0 => "scale=0".to_string(),
+            s => format!("×{s}"),
         }
     );
     Ok(())
