@@ -428,7 +428,20 @@ fn round_u8(v: f64) -> u8 {
 /// Resizes along axis 0 (rows): `src` is `rows` rows of `row_len` values each.
 /// Sums in tap order into a row accumulator; the result has `table.out_len()` rows.
 fn resize_rows<T: Copy + Into<f64>>(src: &[T], row_len: usize, table: &ResizeTable) -> Vec<f64> {
-    let mut out = vec![0.0; table.out_len * row_len];
+    let mut out = Vec::new();
+    resize_rows_into(src, row_len, table, &mut out);
+    out
+}
+
+/// [`resize_rows`] into `out` (resized to fit).
+fn resize_rows_into<T: Copy + Into<f64>>(
+    src: &[T],
+    row_len: usize,
+    table: &ResizeTable,
+    out: &mut Vec<f64>,
+) {
+    out.clear();
+    out.resize(table.out_len * row_len, 0.0);
     for (acc, (idx, wts)) in out.chunks_exact_mut(row_len.max(1)).zip(table.rows()) {
         for (&i, &w) in idx.iter().zip(wts) {
             let line = &src[i * row_len..(i + 1) * row_len];
@@ -437,7 +450,6 @@ fn resize_rows<T: Copy + Into<f64>>(src: &[T], row_len: usize, table: &ResizeTab
             }
         }
     }
-    out
 }
 
 /// Resizes along axis 1 (columns) of `rows` rows of `in_len * channels` interleaved values.
@@ -447,8 +459,22 @@ fn resize_cols<T: Copy + Into<f64>>(
     channels: usize,
     table: &ResizeTable,
 ) -> Vec<f64> {
+    let mut out = Vec::new();
+    resize_cols_into(src, rows, channels, table, &mut out);
+    out
+}
+
+/// [`resize_cols`] into `out` (resized to fit).
+fn resize_cols_into<T: Copy + Into<f64>>(
+    src: &[T],
+    rows: usize,
+    channels: usize,
+    table: &ResizeTable,
+    out: &mut Vec<f64>,
+) {
     let (in_row, out_row) = (table.in_len * channels, table.out_len * channels);
-    let mut out = vec![0.0; rows * out_row];
+    out.clear();
+    out.resize(rows * out_row, 0.0);
     for (line, dst) in src.chunks_exact(in_row).zip(out.chunks_exact_mut(out_row)) {
         for (px, (idx, wts)) in dst.chunks_exact_mut(channels).zip(table.rows()) {
             for (c, a) in px.iter_mut().enumerate() {
@@ -458,7 +484,6 @@ fn resize_cols<T: Copy + Into<f64>>(
             }
         }
     }
-    out
 }
 
 /// MATLAB resizes the dimension with the smaller scale first (height first on a tie, which is
@@ -544,21 +569,53 @@ pub fn imresize_f32_chw_with(
     rows: &ResizeTable,
     cols: &ResizeTable,
 ) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    let mut scratch = ResizeScratch::default();
+    imresize_f32_chw_into(
+        src,
+        (width, height),
+        planes,
+        (rows, cols),
+        &mut scratch,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// The intermediate rows of [`imresize_f32_chw_into`], kept between frames.
+#[derive(Default, Debug)]
+pub struct ResizeScratch {
+    mid: Vec<f64>,
+    res: Vec<f64>,
+}
+
+/// [`imresize_f32_chw_with`] into `out` (resized to fit), with its intermediates in `scratch`:
+/// no allocation once the buffers have grown to the frame size.
+pub fn imresize_f32_chw_into(
+    src: &[f32],
+    (width, height): (usize, usize),
+    planes: usize,
+    (rows, cols): (&ResizeTable, &ResizeTable),
+    scratch: &mut ResizeScratch,
+    out: &mut Vec<f32>,
+) -> Result<()> {
     check_tables(width, height, rows, cols)?;
     check_len(src.len(), width, height, planes, "imresize_f32_chw")?;
     let (ow, oh) = (cols.out_len, rows.out_len);
-    let mut out = Vec::with_capacity(ow * oh * planes);
+    out.clear();
+    out.reserve(ow * oh * planes);
+    let ResizeScratch { mid, res } = scratch;
     for plane in src.chunks_exact(width * height).take(planes) {
-        let res = if height_first(rows, cols) {
-            let mid = resize_rows(plane, width, rows);
-            resize_cols(&mid, oh, 1, cols)
+        if height_first(rows, cols) {
+            resize_rows_into(plane, width, rows, mid);
+            resize_cols_into(mid, oh, 1, cols, res);
         } else {
-            let mid = resize_cols(plane, height, 1, cols);
-            resize_rows(&mid, ow, rows)
-        };
-        out.extend(res.into_iter().map(|v| v as f32));
+            resize_cols_into(plane, height, 1, cols, mid);
+            resize_rows_into(mid, ow, rows, res);
+        }
+        out.extend(res.iter().map(|&v| v as f32));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Bicubic resize of planar f32 planes (e.g. a CHW frame) to `out_width × out_height`.

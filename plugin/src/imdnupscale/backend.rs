@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use imdn::engine::{DeviceChoice, Options, Precision, Upscaler};
-use imdn::image_ops::{ResizeTable, imresize_f32_chw_with};
+use imdn::image_ops::{ResizeScratch, ResizeTable, imresize_f32_chw_into};
 use imdn::model::Variant;
 use imdn::weights::shipped::{self, SHIPPED, Shipped};
 
@@ -176,15 +176,18 @@ type Sizes = (usize, usize, usize, usize);
 #[derive(Default)]
 struct Resizer {
     tables: Option<(Sizes, ResizeTable, ResizeTable)>,
+    scratch: ResizeScratch,
 }
 
 impl Resizer {
-    fn resize(
+    /// Resizes planar RGB `input` from `w`×`h` to `ow`×`oh` into `out`.
+    fn resize_into(
         &mut self,
         input: &[f32],
         (w, h): (usize, usize),
         (ow, oh): (usize, usize),
-    ) -> Result<Vec<f32>, String> {
+        out: &mut Vec<f32>,
+    ) -> Result<(), String> {
         let key = (w, h, ow, oh);
         if self.tables.as_ref().is_none_or(|(k, _, _)| *k != key) {
             let rows = ResizeTable::new(h, oh).map_err(|e| e.to_string())?;
@@ -194,7 +197,8 @@ impl Resizer {
         let Some((_, rows, cols)) = &self.tables else {
             return Err("resize tables missing".into());
         };
-        imresize_f32_chw_with(input, w, h, 3, rows, cols).map_err(|e| e.to_string())
+        imresize_f32_chw_into(input, (w, h), 3, (rows, cols), &mut self.scratch, out)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -203,7 +207,8 @@ pub struct Imdn {
     upscaler: Upscaler,
     /// Bicubic tables: IMDN_AS's pre-upscale, or a fixed-scale network's resize to the target.
     resizer: Resizer,
-    /// A fixed-scale network's output before that resize, kept between frames.
+    /// A fixed-scale network's output before that resize, or IMDN_AS's pre-upscaled input,
+    /// kept between frames.
     net_out: Vec<f32>,
 }
 
@@ -237,10 +242,11 @@ impl Backend for Imdn {
                     .forward_planar_into(input, (ow, oh), dst)
                     .map_err(err);
             }
-            let big = self.resizer.resize(input, (w, h), (ow, oh))?;
+            self.resizer
+                .resize_into(input, (w, h), (ow, oh), &mut self.net_out)?;
             return self
                 .upscaler
-                .forward_planar_into(&big, (ow, oh), dst)
+                .forward_planar_into(&self.net_out, (ow, oh), dst)
                 .map_err(err);
         }
         let s = self.upscaler.config().net_scale();
@@ -253,10 +259,8 @@ impl Backend for Imdn {
         self.upscaler
             .forward_planar_into(input, (w, h), &mut self.net_out)
             .map_err(err)?;
-        *dst = self
-            .resizer
-            .resize(&self.net_out, (w * s, h * s), (ow, oh))?;
-        Ok(())
+        self.resizer
+            .resize_into(&self.net_out, (w * s, h * s), (ow, oh), dst)
     }
 }
 
@@ -576,8 +580,9 @@ mod tests {
     fn resizer_keeps_flat_planes_and_reuses_tables() {
         let mut r = Resizer::default();
         let flat = vec![0.25f32; 3 * 4 * 3];
+        let mut out = Vec::new();
         for _ in 0..2 {
-            let out = r.resize(&flat, (4, 3), (10, 7)).unwrap();
+            r.resize_into(&flat, (4, 3), (10, 7), &mut out).unwrap();
             assert_eq!(out.len(), 3 * 10 * 7);
             assert!(out.iter().all(|v| (v - 0.25).abs() < 1e-6));
         }
@@ -586,5 +591,23 @@ mod tests {
                 .as_ref()
                 .is_some_and(|(k, _, _)| *k == (4, 3, 10, 7))
         );
+    }
+
+    #[test]
+    fn resizer_reusing_its_buffers_gives_what_a_fresh_resize_gives() {
+        let mut r = Resizer::default();
+        let mut out = Vec::new();
+        let frame = |w: usize, h: usize| -> Vec<f32> {
+            (0..3 * w * h)
+                .map(|i| ((i * 37) % 101) as f32 / 100.0)
+                .collect()
+        };
+        // up, down, then up again through the same scratch and output buffers
+        for ((w, h), (ow, oh)) in [((5, 4), (11, 9)), ((9, 7), (4, 3)), ((5, 4), (11, 9))] {
+            let input = frame(w, h);
+            r.resize_into(&input, (w, h), (ow, oh), &mut out).unwrap();
+            let fresh = imdn::image_ops::imresize_f32_chw(&input, w, h, 3, ow, oh);
+            assert_eq!(out, fresh, "{w}×{h} → {ow}×{oh}");
+        }
     }
 }

@@ -46,7 +46,15 @@ pub struct Scratch {
     cr: Vec<f32>,
     count: Vec<u8>,
     luma: Vec<u8>,
+    /// The chroma upsampling axes of the last YUV geometry (luma size, chroma offsets).
+    chroma_axes: Option<(ChromaKey, Vec<Tap>, Vec<Tap>)>,
 }
+
+/// One output sample of a bilinear axis: the two input samples and the second's weight.
+type Tap = (usize, usize, f32);
+
+/// (width, height, horizontal and vertical chroma offset bits).
+type ChromaKey = (usize, usize, u32, u32);
 
 /// `v` resized to `len`; `zeroed` clears it first (for accumulators), otherwise the caller
 /// overwrites every value.
@@ -172,11 +180,7 @@ fn to_u8(v: f32) -> u8 {
 
 /// One axis of a bilinear resample: for each output sample the two input samples and the
 /// weight of the second. `pos(i)` is output sample `i`'s position in input samples.
-fn bilinear_axis(
-    out_len: usize,
-    in_len: usize,
-    pos: impl Fn(usize) -> f32,
-) -> Vec<(usize, usize, f32)> {
+fn bilinear_axis(out_len: usize, in_len: usize, pos: impl Fn(usize) -> f32) -> Vec<Tap> {
     let last = in_len.saturating_sub(1);
     (0..out_len)
         .map(|i| {
@@ -264,18 +268,25 @@ pub fn read_frame(
             let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
             // chroma sample j sits at luma 2j (co-sited) or 2j + 0.5 (centred)
             let site = info.chroma_site();
-            let h_off = if site.contains(VideoChromaSite::H_COSITED) {
+            let h_off: f32 = if site.contains(VideoChromaSite::H_COSITED) {
                 0.0
             } else {
                 0.25
             };
-            let v_off = if site.contains(VideoChromaSite::V_COSITED) {
+            let v_off: f32 = if site.contains(VideoChromaSite::V_COSITED) {
                 0.0
             } else {
                 0.25
             };
-            let xs = bilinear_axis(w, cw, |x| x as f32 / 2.0 - h_off);
-            let ys = bilinear_axis(h, ch, |y| y as f32 / 2.0 - v_off);
+            let key = (w, h, h_off.to_bits(), v_off.to_bits());
+            if scratch.chroma_axes.as_ref().is_none_or(|(k, ..)| *k != key) {
+                let xs = bilinear_axis(w, cw, |x| x as f32 / 2.0 - h_off);
+                let ys = bilinear_axis(h, ch, |y| y as f32 / 2.0 - v_off);
+                scratch.chroma_axes = Some((key, xs, ys));
+            }
+            let Some((_, xs, ys)) = &scratch.chroma_axes else {
+                return Err("chroma axes missing".into());
+            };
             let (y_data, y_stride) = (plane(0)?, stride(strides, 0)?);
             // Chroma as two f32 planes, so the upsampling below is format independent.
             let cb = reuse(&mut scratch.cb, cw * ch, false);
@@ -373,8 +384,11 @@ pub fn write_frame(
     }
     let (r_pl, rest) = rgb.split_at(n);
     let (g_pl, b_pl) = rest.split_at(n);
-    let strides = frame.plane_stride().to_vec();
-    let strides = strides.as_slice();
+    // copied out: the planes are borrowed mutably below (at most 4 planes, no allocation)
+    let mut stride_copy = [0i32; 4];
+    let n_planes = frame.plane_stride().len().min(4);
+    stride_copy[..n_planes].copy_from_slice(&frame.plane_stride()[..n_planes]);
+    let strides = &stride_copy[..n_planes];
     match layout(info)? {
         Layout::Packed(px) => {
             let s0 = stride(strides, 0)?;
@@ -407,6 +421,7 @@ pub fn write_frame(
                 cr,
                 count,
                 luma,
+                ..
             } = scratch;
             let cb = reuse(cb, cw * ch, true);
             let cr = reuse(cr, cw * ch, true);
