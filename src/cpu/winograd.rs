@@ -28,6 +28,9 @@ const LANES: usize = 16;
 fn block_tiles(cin: usize) -> usize {
     (4096 / cin.max(1)).clamp(32, 512) / LANES * LANES
 }
+/// Tiles per GEMM + output transform pass: one panel's results, 16·PANEL·64 floats (24 KiB),
+/// stay in L1.
+const CHUNK: usize = 64;
 /// Floats between the transformed input's positions beyond cin·ntp: without it the 16 stores
 /// of one tile are a multiple of 4 KiB apart and evict each other from one L1 set.
 const V_SKEW: usize = 32;
@@ -111,9 +114,9 @@ struct Scratch {
     rows: Vec<f32>,
     /// Transformed input [16][cin][ntp], positions cin·ntp + V_SKEW apart.
     v: Vec<f32>,
-    /// GEMM results of one panel [16][PANEL][ntp].
+    /// GEMM results of one panel for CHUNK tiles [16][PANEL][CHUNK].
     m: Vec<f32>,
-    /// One channel's two output rows [2][2·ntp] (portable path).
+    /// One channel's two output rows [2][2·CHUNK] (portable path).
     y: Vec<f32>,
 }
 
@@ -196,8 +199,8 @@ impl Job<'_> {
         s.rows.resize(4 * (2 * ntp + 2), 0.0);
         let v_stride = cin * ntp + V_SKEW;
         s.v.resize(16 * v_stride, 0.0);
-        s.m.resize(16 * PANEL * ntp, 0.0);
-        s.y.resize(4 * ntp, 0.0);
+        s.m.resize(16 * PANEL * CHUNK, 0.0);
+        s.y.resize(4 * CHUNK, 0.0);
         for ci in 0..cin {
             let rows = self.input_rows(ci, ty, tx0, ntp, &mut s.rows);
             let v = &mut s.v;
@@ -210,35 +213,42 @@ impl Job<'_> {
             input_transform(rows, ntp, ci, v_stride, v);
         }
         for pnl in 0..self.wt.panels {
-            for xi in 0..16 {
-                let v = &s.v[xi * v_stride..][..cin * ntp];
-                let m = &mut s.m[xi * PANEL * ntp..][..PANEL * ntp];
-                panel_gemm(self.wt.panel(xi, pnl), v, m, cin, ntp, self.simd);
+            // the GEMM results of CHUNK tiles at a time, so that they stay in L1 until the
+            // output transform reads them
+            for k0 in (0..nt).step_by(CHUNK) {
+                let n = CHUNK.min(ntp - k0);
+                for xi in 0..16 {
+                    let v = &s.v[xi * v_stride + k0..][..(cin - 1) * ntp + n];
+                    let m = &mut s.m[xi * PANEL * n..][..PANEL * n];
+                    panel_gemm(self.wt.panel(xi, pnl), (v, ntp), m, cin, n, self.simd);
+                }
+                let tiles = (ty, tx0 + k0, CHUNK.min(nt - k0));
+                for r in 0..PANEL.min(self.p.cout - pnl * PANEL) {
+                    let dst = self.destination(pnl * PANEL + r, tiles);
+                    self.output(&s.m, r, n, &dst, &mut s.y);
+                }
             }
-            for r in 0..PANEL {
-                let co = pnl * PANEL + r;
-                if co >= self.p.cout {
-                    break;
-                }
-                let dst = self.destination(co, (ty, tx0, nt));
-                #[cfg(target_arch = "x86_64")]
-                if self.simd {
-                    // SAFETY: AVX2 and FMA are present; m is [16][PANEL][ntp]; dst's rows are
-                    // this block's alone
-                    unsafe { output_transform_avx2(&s.m, r, ntp, &dst) };
-                    continue;
-                }
-                output_transform(&s.m, r, ntp, &mut s.y);
-                for a in 0..dst.rows {
-                    let vals = &s.y[a * 2 * ntp..][..dst.valid];
-                    // SAFETY: as above
-                    let out = unsafe { std::slice::from_raw_parts_mut(dst.out[a], dst.valid) };
-                    for (x, (o, &v)) in out.iter_mut().zip(vals).enumerate() {
-                        // SAFETY: residual rows hold `valid` floats
-                        let res = dst.res.map(|r| unsafe { *r[a].add(x) });
-                        *o = dst.finish(v, *o, res);
-                    }
-                }
+        }
+    }
+
+    /// The output transform of row `r` of the panel's GEMM results `m` ([16][PANEL][n]) into
+    /// `dst`; `y` is scratch of the portable path.
+    fn output(&self, m: &[f32], r: usize, n: usize, dst: &RowDst, y: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd {
+            // SAFETY: AVX2 and FMA are present; dst's rows are this block's alone
+            unsafe { output_transform_avx2(m, r, n, dst) };
+            return;
+        }
+        output_transform(m, r, n, y);
+        for a in 0..dst.rows {
+            let vals = &y[a * 2 * n..][..dst.valid];
+            // SAFETY: as above
+            let out = unsafe { std::slice::from_raw_parts_mut(dst.out[a], dst.valid) };
+            for (x, (o, &v)) in out.iter_mut().zip(vals).enumerate() {
+                // SAFETY: residual rows hold `valid` floats
+                let res = dst.res.map(|r| unsafe { *r[a].add(x) });
+                *o = dst.finish(v, *o, res);
             }
         }
     }
@@ -424,28 +434,37 @@ impl std::ops::Sub for Ymm {
     }
 }
 
-/// m[r][t] = Σ_k u[k][r] · v[k][t] for one panel: u [cin][PANEL], v [cin][ntp], m [PANEL][ntp].
-fn panel_gemm(u: &[f32], v: &[f32], m: &mut [f32], cin: usize, ntp: usize, simd: bool) {
-    assert!(u.len() >= cin * PANEL && v.len() >= cin * ntp && m.len() >= PANEL * ntp);
-    debug_assert_eq!(ntp % LANES, 0);
+/// m[r][t] = Σ_k u[k][r] · v[k][t] for one panel and n tiles: u [cin][PANEL], v [cin][n] with
+/// row stride `v_rs`, m [PANEL][n].
+fn panel_gemm(
+    u: &[f32],
+    (v, v_rs): (&[f32], usize),
+    m: &mut [f32],
+    cin: usize,
+    n: usize,
+    simd: bool,
+) {
+    assert!(u.len() >= cin * PANEL && m.len() >= PANEL * n && n <= v_rs);
+    assert!(cin == 0 || v.len() >= (cin - 1) * v_rs + n);
+    debug_assert_eq!(n % LANES, 0);
     #[cfg(target_arch = "x86_64")]
     if simd {
         // SAFETY: the features are present; bounds as asserted above
-        unsafe { panel_gemm_avx2(u, v, m, cin, ntp) };
+        unsafe { panel_gemm_avx2(u, (v, v_rs), m, cin, n) };
         return;
     }
     let _ = simd;
-    for t in (0..ntp).step_by(LANES) {
+    for t in (0..n).step_by(LANES) {
         let mut acc = [[0f32; LANES]; PANEL];
         for k in 0..cin {
-            let b = &v[k * ntp + t..][..LANES];
+            let b = &v[k * v_rs + t..][..LANES];
             for (r, row) in acc.iter_mut().enumerate() {
                 let a = u[k * PANEL + r];
                 row.iter_mut().zip(b).for_each(|(o, &x)| *o += a * x);
             }
         }
         for (r, row) in acc.iter().enumerate() {
-            m[r * ntp + t..][..LANES].copy_from_slice(row);
+            m[r * n + t..][..LANES].copy_from_slice(row);
         }
     }
 }
@@ -453,16 +472,22 @@ fn panel_gemm(u: &[f32], v: &[f32], m: &mut [f32], cin: usize, ntp: usize, simd:
 /// [`panel_gemm`] with 6×16 accumulators in 12 AVX registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn panel_gemm_avx2(u: &[f32], v: &[f32], m: &mut [f32], cin: usize, ntp: usize) {
+unsafe fn panel_gemm_avx2(
+    u: &[f32],
+    (v, v_rs): (&[f32], usize),
+    m: &mut [f32],
+    cin: usize,
+    n: usize,
+) {
     use std::arch::x86_64::*;
     let (u, v, mp) = (u.as_ptr(), v.as_ptr(), m.as_mut_ptr());
-    for t in (0..ntp).step_by(LANES) {
+    for t in (0..n).step_by(LANES) {
         let mut acc = [[_mm256_setzero_ps(); 2]; PANEL];
         for k in 0..cin {
-            // SAFETY: k < cin and t + 16 ≤ ntp: within v [cin][ntp] and u [cin][PANEL]
+            // SAFETY: k < cin and t + 16 ≤ n: within v [cin][v_rs] and u [cin][PANEL]
             unsafe {
-                let b0 = _mm256_loadu_ps(v.add(k * ntp + t));
-                let b1 = _mm256_loadu_ps(v.add(k * ntp + t + 8));
+                let b0 = _mm256_loadu_ps(v.add(k * v_rs + t));
+                let b1 = _mm256_loadu_ps(v.add(k * v_rs + t + 8));
                 for (r, row) in acc.iter_mut().enumerate() {
                     let a = _mm256_broadcast_ss(&*u.add(k * PANEL + r));
                     row[0] = _mm256_fmadd_ps(a, b0, row[0]);
@@ -471,10 +496,10 @@ unsafe fn panel_gemm_avx2(u: &[f32], v: &[f32], m: &mut [f32], cin: usize, ntp: 
             }
         }
         for (r, row) in acc.iter().enumerate() {
-            // SAFETY: r < PANEL, t + 16 ≤ ntp: within m [PANEL][ntp]
+            // SAFETY: r < PANEL, t + 16 ≤ n: within m [PANEL][n]
             unsafe {
-                _mm256_storeu_ps(mp.add(r * ntp + t), row[0]);
-                _mm256_storeu_ps(mp.add(r * ntp + t + 8), row[1]);
+                _mm256_storeu_ps(mp.add(r * n + t), row[0]);
+                _mm256_storeu_ps(mp.add(r * n + t + 8), row[1]);
             }
         }
     }
@@ -514,10 +539,12 @@ unsafe fn output_transform_avx2(m: &[f32], r: usize, ntp: usize, dst: &RowDst) {
         }
         // SAFETY: position xi, row r, tiles k..k + 8 < ntp: within m
         let mm = |xi: usize| Ymm(unsafe { _mm256_loadu_ps(mp.add((xi * PANEL + r) * ntp + k)) });
-        let cols: [[Ymm; 2]; 4] =
-            std::array::from_fn(|j| at([mm(j), mm(4 + j), mm(8 + j), mm(12 + j)]));
-        for a in 0..dst.rows {
-            let [even, odd] = at([cols[0][a], cols[1][a], cols[2][a], cols[3][a]]);
+        // Aᵀ M column by column, then each of the two rows times A; named values, not
+        // indexed arrays, so that everything stays in registers
+        let col = |j: usize| at([mm(j), mm(4 + j), mm(8 + j), mm(12 + j)]);
+        let ([c00, c01], [c10, c11], [c20, c21], [c30, c31]) = (col(0), col(1), col(2), col(3));
+        let rows = [at([c00, c10, c20, c30]), at([c01, c11, c21, c31])];
+        for (a, &[even, odd]) in rows.iter().enumerate().take(dst.rows) {
             let halves = [
                 _mm256_unpacklo_ps(even.0, odd.0),
                 _mm256_unpackhi_ps(even.0, odd.0),
