@@ -99,7 +99,8 @@ impl CustomOp3 for ConvSame {
         let zero = Tensor::zeros(cin, DType::F32, w.device())?;
         let dx = grad.apply_op3_no_bwd(&wt, &zero, &ConvSame)?;
         let dw = x.apply_op2_no_bwd(&grad, &WeightGrad { k })?;
-        let db = grad.sum((0, 2, 3))?;
+        // per plane first: candle's strided sum over (0, 2, 3) took ~30 % of a training step
+        let db = grad.flatten_from(2)?.sum(2)?.sum(0)?;
         Ok((Some(dx), Some(dw), Some(db)))
     }
 }
