@@ -1,4 +1,5 @@
-//! Winograd F(2×2, 3×3) for the stride-1 3×3 convs with many channels (IMDN's 64 and 48).
+//! Winograd F(2×2, 3×3) for the stride-1 3×3 convs with 8 or more input channels (IMDN's 64
+//! and 48, IMDN_RTC's 12 and 9).
 //!
 //! A 2×2 output tile of a 3×3 conv costs 16 multiply-adds per channel pair instead of 36:
 //! each 4×4 input tile d is transformed (V = Bᵀ d B), the 16 transform positions are 16 small
@@ -6,8 +7,9 @@
 //! (Y = Aᵀ M A) runs with bias, residual and LeakyReLU fused into the write. Work goes in
 //! blocks of [`block_tiles`] tiles along one tile row: the block's transformed input stays in
 //! L2, and the GEMM results of one panel of [`PANEL`] output channels stay in L1 until they are
-//! transformed. Errors stay at float rounding (the transforms only add, subtract and halve);
-//! `tests/cpu.rs` checks the outputs against im2col within 1e-5 of their scale.
+//! transformed. Errors stay at float rounding (the transforms only add, subtract and halve):
+//! the tests below check both kernels against im2col within 1e-5 of the outputs' scale, and
+//! `tests/cpu.rs` whole networks against candle's.
 //!
 //! The analytic FLOP count of `imdn bench` stays the direct conv's, so a model's "GFLOP/s" on
 //! this path is an effective rate that can exceed the machine's GEMM rate.
@@ -41,8 +43,7 @@ const V_SKEW: usize = 32;
 pub const MIN_CHANNELS: usize = 8;
 
 /// The same for training's small patches (`imdn bench --train-batch 16 --compare-im2col`):
-/// IMDN's 64 channels gain 1.16× a step, IMDN_RTC's 12 nothing, so RTC training keeps im2col
-/// (and stays bit-identical to the runs that made the shipped weights).
+/// IMDN's 64 channels gain 1.16× a step, IMDN_RTC's 12 nothing, so RTC training keeps im2col.
 pub const MIN_TRAINING_CHANNELS: usize = 16;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
