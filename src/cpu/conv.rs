@@ -93,6 +93,9 @@ pub enum Act {
     LRelu,
 }
 
+/// The most output plane sets one conv writes (a split of distilled and remaining channels).
+const MAX_OUTS: usize = 4;
+
 /// Where consecutive output channels go: `rows` channels into the plane set at `dst`.
 pub struct Out<'a> {
     pub dst: &'a mut [f32],
@@ -146,26 +149,28 @@ pub fn conv_same(
     let weight = weight.unwrap_or(&p.weight);
     let (start, len) = g.wide();
     let tile = tile_len(k_dim);
-    let segs: Vec<(SharedMut, usize, usize)> = {
-        let mut first = 0;
-        outs.iter_mut()
-            .map(|o| {
-                debug_assert!(o.dst.len() >= o.rows * plane);
-                let s = (SharedMut(o.dst.as_mut_ptr()), first, o.rows);
-                first += o.rows;
-                s
-            })
-            .collect()
-    };
+    // at most MAX_OUTS destinations, kept on the stack (this runs for every conv of a frame)
+    assert!(
+        outs.len() <= MAX_OUTS,
+        "at most {MAX_OUTS} output plane sets"
+    );
+    let mut seg_buf = [(SharedMut(std::ptr::null_mut()), 0, 0); MAX_OUTS];
+    let mut first = 0;
+    for (seg, o) in seg_buf.iter_mut().zip(outs.iter_mut()) {
+        assert!(o.dst.len() >= o.rows * plane);
+        *seg = (SharedMut(o.dst.as_mut_ptr()), first, o.rows);
+        first += o.rows;
+    }
+    let segs = &seg_buf[..outs.len()];
     if let Some(wt) = winograd {
-        return winograd::conv3x3(g, src, p, wt, &segs, prefill, act);
+        return winograd::conv3x3(g, src, p, wt, segs, prefill, act);
     }
     let n_tiles = len.div_ceil(tile);
     (0..n_tiles).into_par_iter().for_each(|t| {
         let q0 = start + t * tile;
         let n = tile.min(start + len - q0);
         // prefill the output tile
-        for &(dst, first, rows) in &segs {
+        for &(dst, first, rows) in segs {
             for r in 0..rows {
                 let co = first + r;
                 // SAFETY: positions q0..q0+n of plane r belong to this tile alone
@@ -182,7 +187,7 @@ pub fn conv_same(
             }
         }
         let gemm_into = |rhs: *const f32, rhs_rs: isize| {
-            for &(dst, first, rows) in &segs {
+            for &(dst, first, rows) in segs {
                 // SAFETY: dst rows are planes `plane` apart, columns this tile's; lhs is the
                 // weight rows first..first+rows; rhs is K×n with row stride rhs_rs.
                 unsafe {
@@ -222,7 +227,7 @@ pub fn conv_same(
             });
         }
         if act == Act::LRelu {
-            for &(dst, _, rows) in &segs {
+            for &(dst, _, rows) in segs {
                 for r in 0..rows {
                     // SAFETY: as for the prefill
                     let out = unsafe { std::slice::from_raw_parts_mut(dst.at(r * plane + q0), n) };

@@ -104,6 +104,8 @@ struct Buffers {
     cat: Vec<f32>,
     rest: [Vec<f32>; 2],
     acc: Vec<f32>,
+    /// A block's c5 weights scaled by its channel attention.
+    cca_weights: Vec<f32>,
     up: Vec<f32>,
     /// IMDN_AS: the full-size bordered input and the half-size first conv output.
     front: Vec<f32>,
@@ -292,6 +294,7 @@ impl CpuNet {
                 cat: z(c),
                 rest: [z(c - c / 4), z(c - c / 4)],
                 acc: z(c),
+                cca_weights: Vec::new(),
                 up: z(3 * s * s),
                 front,
                 front_half,
@@ -328,7 +331,14 @@ impl CpuNet {
                 }
                 for (i, (block, fuse)) in blocks.iter().zip(fuse).enumerate() {
                     let (src, dst) = block_io(&b.fea, &mut b.x, i);
-                    run_block(g, block, src, dst, &mut b.cat, &mut b.rest);
+                    run_block(
+                        g,
+                        block,
+                        (src, dst),
+                        &mut b.cat,
+                        &mut b.rest,
+                        &mut b.cca_weights,
+                    );
                     let prefill = if i == 0 { Prefill::Bias } else { Prefill::Keep };
                     conv_into(g, dst, fuse, &mut b.acc, prefill, Act::None);
                 }
@@ -348,7 +358,14 @@ impl CpuNet {
                 conv_into(g, &b.input, head, &mut b.fea, Prefill::Bias, Act::None);
                 for (i, block) in blocks.iter().enumerate() {
                     let (src, dst) = block_io(&b.fea, &mut b.x, i);
-                    run_block(g, block, src, dst, &mut b.cat, &mut b.rest);
+                    run_block(
+                        g,
+                        block,
+                        (src, dst),
+                        &mut b.cat,
+                        &mut b.rest,
+                        &mut b.cca_weights,
+                    );
                 }
                 let last = if blocks.len() % 2 == 1 {
                     &b.x[0]
@@ -401,14 +418,14 @@ fn block_io<'a>(fea: &'a [f32], x: &'a mut [Vec<f32>; 2], i: usize) -> (&'a [f32
 }
 
 /// One distillation block from `x` into `out`: `cat` collects the distilled channels, `rest`
-/// ping-pongs the remaining ones.
+/// ping-pongs the remaining ones, `cca_weights` holds c5's attention-scaled weights.
 fn run_block(
     g: Geom,
     blk: &Block,
-    x: &[f32],
-    out: &mut [f32],
+    (x, out): (&[f32], &mut [f32]),
     cat: &mut [f32],
     rest: &mut [Vec<f32>; 2],
+    cca_weights: &mut Vec<f32>,
 ) {
     let p = g.plane();
     let d = blk.c4.cout;
@@ -448,12 +465,12 @@ fn run_block(
     let c = blk.c5.cout;
     match &blk.cca {
         Some((down, upc)) => {
-            let scaled = cca_scaled_weights(g, cat, 4 * d, down, upc, &blk.c5);
+            cca_scaled_weights(g, cat, 4 * d, (down, upc), &blk.c5, cca_weights);
             conv_same(
                 g,
                 cat,
                 &blk.c5,
-                Some(&scaled),
+                Some(cca_weights),
                 &mut [Out { dst: out, rows: c }],
                 Prefill::BiasPlus(x),
                 Act::None,
@@ -463,15 +480,16 @@ fn run_block(
     }
 }
 
-/// Contrast-aware channel attention folded into the next 1×1 conv: c5(cat · a) = (W5 · diag a) cat.
+/// Contrast-aware channel attention folded into the next 1×1 conv: c5(cat · a) = (W5 · diag a) cat;
+/// the scaled weights go into `w` (kept between frames).
 fn cca_scaled_weights(
     g: Geom,
     cat: &[f32],
     ch: usize,
-    down: &ConvParams,
-    up: &ConvParams,
+    (down, up): (&ConvParams, &ConvParams),
     c5: &ConvParams,
-) -> Vec<f32> {
+    w: &mut Vec<f32>,
+) {
     let p = g.plane();
     let n = (g.h * g.w) as f64;
     // one pass per channel: mean and population std over the interior (borders are zero)
@@ -511,11 +529,11 @@ fn cca_scaled_weights(
         .into_iter()
         .map(|v| 1.0 / (1.0 + (-v).exp()))
         .collect();
-    let mut w = c5.weight.clone();
+    w.clear();
+    w.extend_from_slice(&c5.weight);
     for row in w.chunks_exact_mut(c5.cin) {
         row.iter_mut().zip(&attn).for_each(|(wv, a)| *wv *= a);
     }
-    w
 }
 
 /// Copies a planar 3×h×w frame into bordered planes (borders stay zero).
