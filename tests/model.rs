@@ -100,7 +100,10 @@ fn tiles_equal_the_whole_frame_when_the_overlap_covers_the_receptive_field() {
         .zip(&tiled)
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
-    assert!(max < 1e-4, "max diff {max}");
+    // float rounding only: the CPU path's Winograd convs round differently where a tile's
+    // 2×2 output grid falls on other pixels than the whole frame's
+    let scale = whole.iter().fold(1f32, |m, v| m.max(v.abs()));
+    assert!(max < 1e-5 * scale, "max diff {max} (scale {scale})");
 }
 
 #[test]
@@ -291,7 +294,7 @@ fn reused_buffers_give_the_same_frames_as_fresh_ones() {
     {
         up.acs = Acs {
             tile,
-            overlap: 8,
+            overlap: 48,
             batch: 2,
         };
         let input = frame(w, h, k);
