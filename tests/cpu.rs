@@ -84,8 +84,10 @@ fn conv_op_and_its_gradients_match_candle() {
         (1, 12, 12, 1, 5, 4),
         (2, 3, 16, 3, 1, 1),
         (1, 16, 8, 3, 13, 17),
-        // ≥ 16 channels both ways: forward and input gradient by Winograd
+        // ≥ 16 channels: forward, input and weight gradients by Winograd (odd sides too)
         (2, 20, 24, 3, 7, 10),
+        (3, 16, 17, 3, 9, 5),
+        (1, 48, 16, 3, 1, 3),
     ] {
         let x = Var::randn(0f32, 1.0, (n, cin, h, w), &dev).unwrap();
         let wt = Var::randn(0f32, 0.3, (cout, cin, k, k), &dev).unwrap();
@@ -181,12 +183,53 @@ fn weight_gradient_is_the_same_whatever_the_threads() {
             .num_threads(threads)
             .build()
             .unwrap();
-        pool.install(|| imdn::cpu::conv::conv_weight_grad(&x, &g, n, (h, w), (cin, cout, 3)))
+        pool.install(|| {
+            (
+                imdn::cpu::conv::conv_weight_grad(&x, &g, n, (h, w), (cin, cout, 3)),
+                imdn::cpu::winograd_dw::weight_grad(&x, &g, n, (h, w), (cin, cout)),
+            )
+        })
     };
     let one = run(1);
     for threads in [2, 3, 4] {
         for _ in 0..3 {
-            assert!(run(threads) == one, "{threads} threads gave other sums");
+            let (im2col, winograd) = run(threads);
+            assert!(im2col == one.0, "{threads} threads gave other im2col sums");
+            assert!(
+                winograd == one.1,
+                "{threads} threads gave other Winograd sums"
+            );
         }
+    }
+}
+
+#[test]
+fn winograd_weight_gradient_equals_im2col() {
+    // the two ways of the same sums, over sides odd and even, one tile and many
+    for (n, cin, cout, h, w) in [
+        (1, 16, 16, 1, 1),
+        (2, 16, 6, 2, 3),
+        (1, 24, 12, 5, 7),
+        (3, 64, 48, 16, 16),
+        (2, 48, 64, 11, 30),
+    ] {
+        let x: Vec<f32> = (0..n * cin * h * w)
+            .map(|i| ((i * 7919 + 5) % 1013) as f32 / 1013.0 - 0.5)
+            .collect();
+        let g: Vec<f32> = (0..n * cout * h * w)
+            .map(|i| ((i * 104729 + 3) % 997) as f32 / 997.0 - 0.5)
+            .collect();
+        let want = imdn::cpu::conv::conv_weight_grad(&x, &g, n, (h, w), (cin, cout, 3));
+        let got = imdn::cpu::winograd_dw::weight_grad(&x, &g, n, (h, w), (cin, cout));
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let diff = got
+            .iter()
+            .zip(&want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff <= 1e-5 * scale,
+            "({n},{cin},{cout},{h},{w}): diff {diff}, scale {scale}"
+        );
     }
 }

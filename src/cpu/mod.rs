@@ -13,6 +13,7 @@
 pub mod autograd;
 pub mod conv;
 pub mod winograd;
+pub mod winograd_dw;
 
 use std::sync::Mutex;
 

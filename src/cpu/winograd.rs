@@ -338,7 +338,9 @@ impl RowDst {
 
 /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] applied to x0..x3.
 #[inline(always)]
-fn bt<T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T>>(x: [T; 4]) -> [T; 4] {
+pub(super) fn bt<T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T>>(
+    x: [T; 4],
+) -> [T; 4] {
     [x[0] - x[2], x[1] + x[2], x[2] - x[1], x[1] - x[3]]
 }
 
