@@ -84,7 +84,8 @@ fn conv_op_and_its_gradients_match_candle() {
         (1, 12, 12, 1, 5, 4),
         (2, 3, 16, 3, 1, 1),
         (1, 16, 8, 3, 13, 17),
-        // ≥ 16 channels: forward, input and weight gradients by Winograd (odd sides too)
+        // ≥ 8 channels: forward, input and weight gradients by Winograd (odd sides too)
+        (2, 12, 9, 3, 6, 7),
         (2, 20, 24, 3, 7, 10),
         (3, 16, 17, 3, 9, 5),
         (1, 48, 16, 3, 1, 3),
@@ -208,6 +209,7 @@ fn winograd_weight_gradient_equals_im2col() {
     // the two ways of the same sums, over sides odd and even, one tile and many
     for (n, cin, cout, h, w) in [
         (1, 16, 16, 1, 1),
+        (2, 12, 9, 4, 4),
         (2, 16, 6, 2, 3),
         (1, 24, 12, 5, 7),
         (3, 64, 48, 16, 16),

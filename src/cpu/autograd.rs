@@ -5,8 +5,8 @@
 //! - forward: [`conv::conv_nchw`];
 //! - dX: the same forward kernel on the output gradient with the weights transposed and
 //!   flipped (a stride-1 "same" conv's adjoint);
-//! - dW: [`winograd_dw::weight_grad`](super::winograd_dw::weight_grad) from 16 input channels
-//!   (the forward's threshold), else [`conv::conv_weight_grad`], GEMMs of the gradient against
+//! - dW: [`winograd_dw::weight_grad`](super::winograd_dw::weight_grad) from
+//!   [`MIN_CHANNELS`](super::winograd::MIN_CHANNELS) input channels (the forward's threshold), else [`conv::conv_weight_grad`], GEMMs of the gradient against
 //!   im2col tiles of the input;
 //! - db: the gradient summed over batch and positions.
 
@@ -75,7 +75,7 @@ impl CustomOp3 for ConvSame {
             cout,
             k,
         )
-        .with_winograd(super::winograd::MIN_TRAINING_CHANNELS);
+        .with_winograd(super::winograd::MIN_CHANNELS);
         let out = conv::conv_nchw(slice(s1, l1, "input")?, n, (h, w), &p);
         Ok((CpuStorage::F32(out), Shape::from((n, cout, h, w))))
     }
@@ -128,14 +128,12 @@ impl CustomOp2 for WeightGrad {
         let (_, cout, _, _) = l2.shape().dims4()?;
         let x = slice(s1, l1, "input")?;
         let g = slice(s2, l2, "gradient")?;
-        let dw = if self.k == 3
-            && cin >= super::winograd::MIN_TRAINING_CHANNELS
-            && super::winograd::enabled()
-        {
-            super::winograd_dw::weight_grad(x, g, n, (h, w), (cin, cout))
-        } else {
-            conv::conv_weight_grad(x, g, n, (h, w), (cin, cout, self.k))
-        };
+        let dw =
+            if self.k == 3 && cin >= super::winograd::MIN_CHANNELS && super::winograd::enabled() {
+                super::winograd_dw::weight_grad(x, g, n, (h, w), (cin, cout))
+            } else {
+                conv::conv_weight_grad(x, g, n, (h, w), (cin, cout, self.k))
+            };
         Ok((
             CpuStorage::F32(dw),
             Shape::from((cout, cin, self.k, self.k)),

@@ -37,14 +37,11 @@ const CHUNK: usize = 64;
 /// of one tile are a multiple of 4 KiB apart and evict each other from one L1 set.
 const V_SKEW: usize = 32;
 
-/// The smallest input channel count for which inference uses the transforms: IMDN_RTC's 12-
-/// and 9-channel convs gain too (its network 1.2–1.5× with `imdn bench --compare-im2col`);
-/// the 3-channel head stays on im2col.
+/// The smallest input channel count for which the transforms are used, in inference and in
+/// training (forward, input and weight gradients): IMDN_RTC's 12- and 9-channel convs gain too
+/// (its network 1.2–1.5× with `imdn bench --compare-im2col`, a training step ≈ 1.07× over
+/// Winograd from 16 channels only); the 3-channel head stays on im2col.
 pub const MIN_CHANNELS: usize = 8;
-
-/// The same for training's small patches (`imdn bench --train-batch 16 --compare-im2col`):
-/// IMDN's 64 channels gain 1.16× a step, IMDN_RTC's 12 nothing, so RTC training keeps im2col.
-pub const MIN_TRAINING_CHANNELS: usize = 16;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
