@@ -185,8 +185,9 @@ impl RowScratch {
         // Bᵀ down the 4 rows, for the even and the odd columns
         for kind in 0..2 {
             let s: [&[f32]; 4] = std::array::from_fn(|r| Self::run(&self.split, cols, r, kind));
-            for i in 0..k {
-                let col = bt([s[0][i], s[1][i], s[2][i], s[3][i]]);
+            let runs = s[0].iter().zip(s[1]).zip(s[2]).zip(s[3]);
+            for (i, (((&a, &b), &c), &d)) in runs.enumerate() {
+                let col = bt([a, b, c, d]);
                 for (r, val) in col.into_iter().enumerate() {
                     self.vert[(2 * r + kind) * k + i] = val;
                 }
