@@ -48,35 +48,43 @@ pub struct Span {
 /// see the same stride-2 alignment as the whole frame. The last tile is pushed back to end at
 /// `len` rather than padded.
 pub fn spans(len: usize, tile: usize, overlap: usize) -> Vec<Span> {
+    let mut out = Vec::new();
+    spans_into(len, tile, overlap, &mut out);
+    out
+}
+
+/// [`spans`] into a kept vector (per frame, without allocating once it has grown).
+pub fn spans_into(len: usize, tile: usize, overlap: usize, out: &mut Vec<Span>) {
+    out.clear();
     if tile >= len || tile == 0 {
-        return vec![Span {
+        out.push(Span {
             start: 0,
             own_start: 0,
             own_end: len,
-        }];
+        });
+        return;
     }
     let step = tile.saturating_sub(overlap).max(1);
     let count = span_count(len, tile, overlap);
-    let starts: Vec<usize> = (0..count).map(|i| (i * step).min(len - tile)).collect();
-    let mut out = Vec::with_capacity(count);
-    for (i, &start) in starts.iter().enumerate() {
+    let start = |i: usize| (i * step).min(len - tile);
+    for i in 0..count {
         // the share boundary is the middle of the overlap with each neighbour
         let own_start = if i == 0 {
             0
         } else {
-            (starts[i - 1] + tile + start) / 2
+            (start(i - 1) + tile + start(i)) / 2
         };
-        let own_end = match starts.get(i + 1) {
-            Some(&next) => (start + tile + next) / 2,
-            None => len,
+        let own_end = if i + 1 < count {
+            (start(i) + tile + start(i + 1)) / 2
+        } else {
+            len
         };
         out.push(Span {
-            start,
+            start: start(i),
             own_start,
             own_end,
         });
     }
-    out
 }
 
 /// How many tiles [`spans`] places: enough that the last start, (count − 1)·step, reaches
@@ -209,13 +217,16 @@ impl Acs {
             padded,
             batch_in,
             batch_out,
+            xs,
+            ys,
+            tiles,
         } = scratch;
         let m = multiple.max(1);
         let (pw, ph) = (w.next_multiple_of(m), h.next_multiple_of(m));
         let tile = self.tile.next_multiple_of(m);
         let overlap = self.overlap.next_multiple_of(m);
-        let xs = spans(pw, tile, overlap);
-        let ys = spans(ph, tile, overlap);
+        spans_into(pw, tile, overlap, xs);
+        spans_into(ph, tile, overlap, ys);
         let (ow, oh) = (w * scale, h * scale);
         if xs.len() == 1 && ys.len() == 1 && (pw, ph) == (w, h) {
             // one tile, no padding: the network reads the input and writes the output itself
@@ -231,10 +242,8 @@ impl Acs {
         let (tw, th) = (tile_len(pw, tile), tile_len(ph, tile));
         // every output value is written by exactly one tile's share: no need to clear
         out.resize(3 * ow * oh, 0.0);
-        let tiles: Vec<(Span, Span)> = ys
-            .iter()
-            .flat_map(|&y| xs.iter().map(move |&x| (x, y)))
-            .collect();
+        tiles.clear();
+        tiles.extend(ys.iter().flat_map(|&y| xs.iter().map(move |&x| (x, y))));
         for group in tiles.chunks(self.batch.max(1)) {
             batch_in.resize(group.len() * 3 * tw * th, 0.0);
             for (i, (x, y)) in group.iter().enumerate() {
@@ -270,6 +279,9 @@ pub struct AcsScratch {
     padded: Vec<f32>,
     batch_in: Vec<f32>,
     batch_out: Vec<f32>,
+    xs: Vec<Span>,
+    ys: Vec<Span>,
+    tiles: Vec<(Span, Span)>,
 }
 
 fn check_len(got: usize, expected: usize, tiles: usize, (tw, th): (usize, usize)) -> Result<()> {

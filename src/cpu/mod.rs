@@ -105,8 +105,8 @@ struct Buffers {
     cat: Vec<f32>,
     rest: [Vec<f32>; 2],
     acc: Vec<f32>,
-    /// A block's c5 weights scaled by its channel attention.
-    cca_weights: Vec<f32>,
+    /// A block's channel attention and the c5 weights it scales.
+    cca: CcaScratch,
     up: Vec<f32>,
     /// IMDN_AS: the full-size bordered input and the half-size first conv output.
     front: Vec<f32>,
@@ -295,7 +295,7 @@ impl CpuNet {
                 cat: z(c),
                 rest: [z(c - c / 4), z(c - c / 4)],
                 acc: z(c),
-                cca_weights: Vec::new(),
+                cca: CcaScratch::default(),
                 up: z(3 * s * s),
                 front,
                 front_half,
@@ -332,14 +332,7 @@ impl CpuNet {
                 }
                 for (i, (block, fuse)) in blocks.iter().zip(fuse).enumerate() {
                     let (src, dst) = block_io(&b.fea, &mut b.x, i);
-                    run_block(
-                        g,
-                        block,
-                        (src, dst),
-                        &mut b.cat,
-                        &mut b.rest,
-                        &mut b.cca_weights,
-                    );
+                    run_block(g, block, (src, dst), &mut b.cat, &mut b.rest, &mut b.cca);
                     let prefill = if i == 0 { Prefill::Bias } else { Prefill::Keep };
                     conv_into(g, dst, fuse, &mut b.acc, prefill, Act::None);
                 }
@@ -359,14 +352,7 @@ impl CpuNet {
                 conv_into(g, &b.input, head, &mut b.fea, Prefill::Bias, Act::None);
                 for (i, block) in blocks.iter().enumerate() {
                     let (src, dst) = block_io(&b.fea, &mut b.x, i);
-                    run_block(
-                        g,
-                        block,
-                        (src, dst),
-                        &mut b.cat,
-                        &mut b.rest,
-                        &mut b.cca_weights,
-                    );
+                    run_block(g, block, (src, dst), &mut b.cat, &mut b.rest, &mut b.cca);
                 }
                 let last = if blocks.len() % 2 == 1 {
                     &b.x[0]
@@ -419,14 +405,14 @@ fn block_io<'a>(fea: &'a [f32], x: &'a mut [Vec<f32>; 2], i: usize) -> (&'a [f32
 }
 
 /// One distillation block from `x` into `out`: `cat` collects the distilled channels, `rest`
-/// ping-pongs the remaining ones, `cca_weights` holds c5's attention-scaled weights.
+/// ping-pongs the remaining ones, `cca` gets c5's attention-scaled weights.
 fn run_block(
     g: Geom,
     blk: &Block,
     (x, out): (&[f32], &mut [f32]),
     cat: &mut [f32],
     rest: &mut [Vec<f32>; 2],
-    cca_weights: &mut Vec<f32>,
+    cca: &mut CcaScratch,
 ) {
     let p = g.plane();
     let d = blk.c4.cout;
@@ -466,12 +452,12 @@ fn run_block(
     let c = blk.c5.cout;
     match &blk.cca {
         Some((down, upc)) => {
-            cca_scaled_weights(g, cat, 4 * d, (down, upc), &blk.c5, cca_weights);
+            cca_scaled_weights(g, cat, 4 * d, (down, upc), &blk.c5, cca);
             conv_same(
                 g,
                 cat,
                 &blk.c5,
-                Some(cca_weights),
+                Some(&cca.weights),
                 &mut [Out { dst: out, rows: c }],
                 Prefill::BiasPlus(x),
                 Act::None,
@@ -481,60 +467,66 @@ fn run_block(
     }
 }
 
+/// The channel attention's small vectors and c5's scaled weights, kept between frames.
+#[derive(Default)]
+struct CcaScratch {
+    stats: Vec<f32>,
+    hidden: Vec<f32>,
+    attn: Vec<f32>,
+    weights: Vec<f32>,
+}
+
 /// Contrast-aware channel attention folded into the next 1×1 conv: c5(cat · a) = (W5 · diag a) cat;
-/// the scaled weights go into `w` (kept between frames).
+/// the scaled weights go into `s.weights`.
 fn cca_scaled_weights(
     g: Geom,
     cat: &[f32],
     ch: usize,
     (down, up): (&ConvParams, &ConvParams),
     c5: &ConvParams,
-    w: &mut Vec<f32>,
+    s: &mut CcaScratch,
 ) {
     let p = g.plane();
     let n = (g.h * g.w) as f64;
     // one pass per channel: mean and population std over the interior (borders are zero)
-    let stats: Vec<f32> = (0..ch)
-        .into_par_iter()
-        .map(|c| {
-            let plane = &cat[c * p..][..p];
-            let (mut s, mut s2) = (0f64, 0f64);
-            for y in 0..g.h {
-                for &v in &plane[g.at(y, 0)..][..g.w] {
-                    s += v as f64;
-                    s2 += (v as f64) * (v as f64);
-                }
+    s.stats.resize(ch, 0.0);
+    s.stats.par_iter_mut().enumerate().for_each(|(c, stat)| {
+        let plane = &cat[c * p..][..p];
+        let (mut sum, mut sum2) = (0f64, 0f64);
+        for y in 0..g.h {
+            for &v in &plane[g.at(y, 0)..][..g.w] {
+                sum += v as f64;
+                sum2 += (v as f64) * (v as f64);
             }
-            let mean = s / n;
-            let var = (s2 / n - mean * mean).max(0.0);
-            (var.sqrt() + mean) as f32
-        })
-        .collect();
-    let dense = |p: &ConvParams, x: &[f32]| -> Vec<f32> {
-        (0..p.cout)
-            .map(|o| {
-                p.bias[o]
-                    + p.weight[o * p.cin..][..p.cin]
-                        .iter()
-                        .zip(x)
-                        .map(|(w, v)| w * v)
-                        .sum::<f32>()
-            })
-            .collect()
-    };
-    let hidden: Vec<f32> = dense(down, &stats)
-        .into_iter()
-        .map(|v| v.max(0.0))
-        .collect();
-    let attn: Vec<f32> = dense(up, &hidden)
-        .into_iter()
-        .map(|v| 1.0 / (1.0 + (-v).exp()))
-        .collect();
-    w.clear();
-    w.extend_from_slice(&c5.weight);
-    for row in w.chunks_exact_mut(c5.cin) {
-        row.iter_mut().zip(&attn).for_each(|(wv, a)| *wv *= a);
+        }
+        let mean = sum / n;
+        let var = (sum2 / n - mean * mean).max(0.0);
+        *stat = (var.sqrt() + mean) as f32;
+    });
+    dense_into(down, &s.stats, &mut s.hidden);
+    s.hidden.iter_mut().for_each(|v| *v = v.max(0.0));
+    dense_into(up, &s.hidden, &mut s.attn);
+    s.attn
+        .iter_mut()
+        .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp()));
+    s.weights.clear();
+    s.weights.extend_from_slice(&c5.weight);
+    for row in s.weights.chunks_exact_mut(c5.cin) {
+        row.iter_mut().zip(&s.attn).for_each(|(wv, a)| *wv *= a);
     }
+}
+
+/// A 1×1 conv on one pixel's channel vector `x` into `out`.
+fn dense_into(p: &ConvParams, x: &[f32], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend((0..p.cout).map(|o| {
+        p.bias[o]
+            + p.weight[o * p.cin..][..p.cin]
+                .iter()
+                .zip(x)
+                .map(|(w, v)| w * v)
+                .sum::<f32>()
+    }));
 }
 
 /// Copies a planar 3×h×w frame into bordered planes (borders stay zero).
