@@ -6,8 +6,8 @@
 //! - dX: the same forward kernel on the output gradient with the weights transposed and
 //!   flipped (a stride-1 "same" conv's adjoint);
 //! - dW: [`winograd_dw::weight_grad`](super::winograd_dw::weight_grad) from
-//!   [`MIN_CHANNELS`](super::winograd::MIN_CHANNELS) input channels (the forward's threshold), else [`conv::conv_weight_grad`], GEMMs of the gradient against
-//!   im2col tiles of the input;
+//!   [`MIN_CHANNELS`](super::winograd::MIN_CHANNELS) input channels (the forward's threshold),
+//!   else [`conv::conv_weight_grad`], GEMMs of the gradient against im2col tiles of the input;
 //! - db: the gradient summed over batch and positions.
 
 use std::sync::atomic::{AtomicBool, Ordering};
