@@ -48,6 +48,8 @@ pub struct Scratch {
     luma: Vec<u8>,
     /// The chroma upsampling axes of the last YUV geometry (luma size, chroma offsets).
     chroma_axes: Option<(ChromaKey, Vec<Tap>, Vec<Tap>)>,
+    /// The alpha resize axes of the last (input size, output size).
+    alpha_axes: Option<(AlphaKey, Vec<Tap>, Vec<Tap>)>,
 }
 
 /// One output sample of a bilinear axis: the two input samples and the second's weight.
@@ -55,6 +57,9 @@ type Tap = (usize, usize, f32);
 
 /// (width, height, horizontal and vertical chroma offset bits).
 type ChromaKey = (usize, usize, u32, u32);
+
+/// (input width, height, output width, height).
+type AlphaKey = (usize, usize, usize, usize);
 
 /// `v` resized to `len`; `zeroed` clears it first (for accumulators), otherwise the caller
 /// overwrites every value.
@@ -218,11 +223,13 @@ fn stride(strides: &[i32], plane: usize) -> Result<usize, String> {
 }
 
 /// Reads a mapped frame into planar RGB f32 (plus alpha where the format has it), in `rgb`'s
-/// allocation (an earlier frame's, handed back by the worker).
+/// allocation (an earlier frame's, handed back by the worker); the alpha plane goes into what
+/// `spare_alpha` gives, called only for formats with alpha.
 pub fn read_frame(
     buffer: &gst::BufferRef,
     info: &VideoInfo,
     mut rgb: Vec<f32>,
+    spare_alpha: impl FnOnce() -> Vec<u8>,
     scratch: &mut Scratch,
 ) -> Result<Planar, String> {
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
@@ -242,7 +249,12 @@ pub fn read_frame(
         Layout::Packed(px) => {
             let (data, stride) = (plane(0)?, stride(strides, 0)?);
             let mut a = match px.fourth {
-                Some((_, true)) => Some(vec![0u8; n]),
+                Some((_, true)) => {
+                    let mut a = spare_alpha();
+                    // every value is written below
+                    a.resize(n, 0);
+                    Some(a)
+                }
                 _ => None,
             };
             let (r_pl, rest) = rgb.split_at_mut(n);
@@ -343,15 +355,30 @@ pub fn read_frame(
     })
 }
 
-/// Bilinear resize of one u8 plane (pixel centres aligned), for alpha.
-pub fn resize_alpha(src: &[u8], (w, h): (usize, usize), (ow, oh): (usize, usize)) -> Vec<u8> {
+/// Bilinear resize of one u8 plane (pixel centres aligned), for alpha, into `out` (reused);
+/// the axes are kept in `scratch` while the sizes stay.
+pub fn resize_alpha_into(
+    src: &[u8],
+    (w, h): (usize, usize),
+    (ow, oh): (usize, usize),
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
     if w == 0 || h == 0 || src.len() < w * h {
-        return vec![255; ow * oh];
+        out.resize(ow * oh, 255);
+        return;
     }
-    let xs = bilinear_axis(ow, w, |x| (x as f32 + 0.5) * w as f32 / ow as f32 - 0.5);
-    let ys = bilinear_axis(oh, h, |y| (y as f32 + 0.5) * h as f32 / oh as f32 - 0.5);
-    let mut out = Vec::with_capacity(ow * oh);
-    for &(j0, j1, fy) in &ys {
+    let key = (w, h, ow, oh);
+    if scratch.alpha_axes.as_ref().is_none_or(|(k, ..)| *k != key) {
+        let xs = bilinear_axis(ow, w, |x| (x as f32 + 0.5) * w as f32 / ow as f32 - 0.5);
+        let ys = bilinear_axis(oh, h, |y| (y as f32 + 0.5) * h as f32 / oh as f32 - 0.5);
+        scratch.alpha_axes = Some((key, xs, ys));
+    }
+    let Some((_, xs, ys)) = &scratch.alpha_axes else {
+        return;
+    };
+    for &(j0, j1, fy) in ys {
         let (a, b) = (&src[j0 * w..][..w], &src[j1 * w..][..w]);
         out.extend(xs.iter().map(|&(i0, i1, fx)| {
             let top = f32::from(a[i0]) + (f32::from(a[i1]) - f32::from(a[i0])) * fx;
@@ -359,7 +386,6 @@ pub fn resize_alpha(src: &[u8], (w, h): (usize, usize), (ow, oh): (usize, usize)
             to_u8(top + (bottom - top) * fy)
         }));
     }
-    out
 }
 
 /// Writes planar RGB f32 (`info`'s size) into a mapped output frame. `alpha`, if any, is
@@ -532,7 +558,22 @@ mod tests {
 
     #[test]
     fn alpha_resize_keeps_flat_planes() {
-        let a = resize_alpha(&[7; 6], (3, 2), (9, 6));
+        let (mut scratch, mut a) = (Scratch::default(), Vec::new());
+        resize_alpha_into(&[7; 6], (3, 2), (9, 6), &mut scratch, &mut a);
         assert_eq!(a, vec![7; 54]);
+    }
+
+    #[test]
+    fn alpha_resize_reuses_its_buffer_and_follows_size_changes() {
+        let (mut scratch, mut a) = (Scratch::default(), Vec::new());
+        // a ramp 0, 100, 200 doubled: centres at 0.25, 0.75, … of the input pixels
+        resize_alpha_into(&[0, 100, 200], (3, 1), (6, 1), &mut scratch, &mut a);
+        assert_eq!(a, vec![0, 25, 75, 125, 175, 200]);
+        let ptr = a.as_ptr();
+        resize_alpha_into(&[0, 100, 200], (3, 1), (6, 1), &mut scratch, &mut a);
+        assert_eq!(a.as_ptr(), ptr, "same size: the buffer is reused");
+        // another size rebuilds the axes rather than reusing stale ones
+        resize_alpha_into(&[10, 20], (2, 1), (2, 2), &mut scratch, &mut a);
+        assert_eq!(a, vec![10, 20, 10, 20]);
     }
 }

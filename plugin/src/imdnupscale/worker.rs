@@ -151,6 +151,7 @@ impl Worker {
         // Used planar buffers going back for reuse; never waited on (a full queue drops one).
         let (input_back_tx, input_back_rx) = bounded::<Vec<f32>>(MAX_DEPTH + 2);
         let (output_back_tx, output_back_rx) = bounded::<Vec<f32>>(MAX_DEPTH + 2);
+        let (alpha_back_tx, alpha_back_rx) = bounded::<Vec<u8>>(MAX_DEPTH + 2);
         let (ready_tx, ready_rx) = bounded::<Result<Ready, BuildError>>(1);
 
         let mut worker = Worker {
@@ -183,11 +184,11 @@ impl Worker {
         };
         let s = shared.clone();
         worker.threads.push(spawn("imdn-pre", move || {
-            pre_stage(&s, &jobs_rx, &pre_tx, &input_back_rx)
+            pre_stage(&s, &jobs_rx, &pre_tx, &input_back_rx, &alpha_back_rx)
         })?);
         let s = shared;
         worker.threads.push(spawn("imdn-post", move || {
-            post_stage(&s, &post_rx, &done_tx, &output_back_tx)
+            post_stage(&s, &post_rx, &done_tx, &output_back_tx, &alpha_back_tx)
         })?);
         Ok((worker, ready))
     }
@@ -242,6 +243,7 @@ fn pre_stage(
     jobs: &Receiver<Job>,
     next: &Sender<InFlight>,
     returned: &Receiver<Vec<f32>>,
+    returned_alpha: &Receiver<Vec<u8>>,
 ) {
     let mut scratch = pixels::Scratch::default();
     for job in jobs {
@@ -251,7 +253,8 @@ fn pre_stage(
         } else {
             let rgb = returned.try_recv().unwrap_or_default();
             match guarded("converting the input", || {
-                pixels::read_frame(&job.inbuf, &job.in_info, rgb, &mut scratch)
+                let spare_alpha = || returned_alpha.try_recv().unwrap_or_default();
+                pixels::read_frame(&job.inbuf, &job.in_info, rgb, spare_alpha, &mut scratch)
             }) {
                 Ok(planar) => Work::Input(planar),
                 Err(e) => Work::Failed(e),
@@ -385,8 +388,10 @@ fn post_stage(
     input: &Receiver<InFlight>,
     done: &Sender<Done>,
     give_back: &Sender<Vec<f32>>,
+    give_back_alpha: &Sender<Vec<u8>>,
 ) {
     let mut scratch = pixels::Scratch::default();
+    let mut out_alpha = Vec::new();
     for frame in input {
         let start = Instant::now();
         let InFlight {
@@ -402,18 +407,22 @@ fn post_stage(
             Work::Output { rgb, alpha } => {
                 let written = guarded("writing the output", || {
                     let size = (out_info.width() as usize, out_info.height() as usize);
-                    let alpha = alpha.map(|(a, from)| pixels::resize_alpha(&a, from, size));
+                    let alpha = match &alpha {
+                        Some((a, from)) if *from == size => Some(a.as_slice()),
+                        Some((a, from)) => {
+                            pixels::resize_alpha_into(a, *from, size, &mut scratch, &mut out_alpha);
+                            Some(out_alpha.as_slice())
+                        }
+                        None => None,
+                    };
                     let mut outbuf = outbuf;
-                    pixels::write_frame(
-                        outbuf.make_mut(),
-                        &out_info,
-                        &rgb,
-                        alpha.as_deref(),
-                        &mut scratch,
-                    )?;
+                    pixels::write_frame(outbuf.make_mut(), &out_info, &rgb, alpha, &mut scratch)?;
                     Ok(outbuf)
                 });
                 let _ = give_back.try_send(rgb);
+                if let Some((a, _)) = alpha {
+                    let _ = give_back_alpha.try_send(a);
+                }
                 match written {
                     Ok(buf) => {
                         let total = busy + start.elapsed();
