@@ -29,7 +29,7 @@ pub fn enabled() -> bool {
 }
 
 /// Stride-1 "same" conv2d (k = 1 or 3) of `x` [N, Cin, H, W] with `w` [Cout, Cin, k, k] and
-/// bias `b` [Cout], differentiable. CPU f32 only; callers use candle's conv elsewhere.
+/// bias `b` `[Cout]`, differentiable. CPU f32 only; callers use candle's conv elsewhere.
 pub fn conv2d_same(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     x.contiguous()?
         .apply_op3(&w.contiguous()?, &b.contiguous()?, ConvSame)

@@ -42,7 +42,7 @@ impl Geom {
     }
 }
 
-/// A convolution's parameters: weights [cout, cin·k·k] row-major, bias [cout].
+/// A convolution's parameters: weights `[cout, cin·k·k]` row-major, bias `[cout]`.
 #[derive(Clone, Debug)]
 pub struct ConvParams {
     pub weight: Vec<f32>,

@@ -242,7 +242,7 @@ impl CpuNet {
     }
 
     /// Floats [`CpuNet::forward`] holds for `n` frames of `h`×`w` beyond its input: the
-    /// activations of [`Buffers`] and the output.
+    /// activations of `Buffers` and the output.
     pub fn working_floats(config: &Config, n: usize, h: usize, w: usize) -> usize {
         let c = config.channels;
         let s = config.upsampler_scale;

@@ -5,7 +5,7 @@
 //! each 4×4 input tile d is transformed (V = Bᵀ d B), the 16 transform positions are 16 small
 //! GEMMs against weights transformed once at load (U = G g Gᵀ), and the output transform
 //! (Y = Aᵀ M A) runs with bias, residual and LeakyReLU fused into the write. Work goes in
-//! blocks of [`block_tiles`] tiles along one tile row: the block's transformed input stays in
+//! blocks of `block_tiles` tiles along one tile row: the block's transformed input stays in
 //! L2, and the GEMM results of one panel of [`PANEL`] output channels stay in L1 until they are
 //! transformed. Errors stay at float rounding (the transforms only add, subtract and halve):
 //! the tests below check both kernels against im2col within 1e-5 of the outputs' scale, and

@@ -17,7 +17,7 @@ pub fn lrelu(x: &Tensor) -> Result<Tensor> {
 }
 
 /// A k×k convolution with bias and "same" padding ((k−1)/2), as the authors' `conv_layer`
-/// (`weight` [cout, cin, k, k], `bias` [cout]). On the CPU in f32, stride 1 runs on our kernels
+/// (`weight` `[cout, cin, k, k]`, `bias` `[cout]`). On the CPU in f32, stride 1 runs on our kernels
 /// with their im2col-GEMM backward (training); elsewhere candle's conv2d (cuDNN on CUDA).
 pub struct Conv {
     weight: Tensor,
