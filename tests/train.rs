@@ -134,10 +134,12 @@ fn loss_falls() {
 #[test]
 fn resume_is_bit_identical() {
     let data = synthetic_photos();
-    for config in [tiny(Variant::Rtc, 2), tiny(Variant::As, 4)] {
+    // with and without a weight average
+    for (config, ema) in [(tiny(Variant::Rtc, 2), 0.0), (tiny(Variant::As, 4), 0.9)] {
         // uninterrupted: 6 steps, checkpoints at 3 and 6
         let a = TempDir::new("uninterrupted");
         let mut o = options(config, data.path(), a.path());
+        o.ema = ema;
         o.steps = 6;
         o.checkpoint_every = 3;
         let full = train::train(&o).unwrap();
@@ -152,6 +154,7 @@ fn resume_is_bit_identical() {
         // interrupted: a run stopped at 3, then a new run that resumes to 6
         let b = TempDir::new("resumed");
         let mut o3 = options(config, data.path(), b.path());
+        o3.ema = ema;
         o3.steps = 3;
         o3.checkpoint_every = 3;
         train::train(&o3).unwrap();
@@ -176,6 +179,21 @@ fn resume_is_bit_identical() {
         let cb = checkpoint::load(&b.join(&checkpoint::file_name(6))).unwrap();
         assert_eq!(bits(&ca.m), bits(&cb.m));
         assert_eq!(bits(&ca.v), bits(&cb.v));
+        assert_eq!(bits(&ca.ema), bits(&cb.ema));
+        assert_eq!(
+            (cb.state.ema_decay, cb.state.ema_updates),
+            (ema, 6 * (ema > 0.0) as u64)
+        );
+        if ema > 0.0 {
+            // the export and a checkpoint read as weights are the average, not the last step
+            assert_eq!(bits(&wa), bits(&ca.ema));
+            assert_ne!(bits(&wa), bits(&ca.params));
+            let as_weights = weights::load(&a.join(&checkpoint::file_name(6))).unwrap();
+            assert_eq!(bits(&as_weights), bits(&ca.ema));
+        } else {
+            assert!(ca.ema.is_empty());
+            assert_eq!(bits(&wa), bits(&ca.params));
+        }
         assert_eq!(ca.state.rng, cb.state.rng);
         assert_eq!(ca.state.adam_t, 6);
         assert_eq!(cb.state.seed, 7, "the run keeps its first seed");
@@ -310,4 +328,35 @@ fn cli_trains_validates_and_exports() {
         bits(&b),
         "2 + 2 resumed steps differ from 4 steps"
     );
+}
+
+#[test]
+fn weight_average_starts_on_resume_without_changing_training() {
+    let data = synthetic_photos();
+    let config = tiny(Variant::Rtc, 2);
+    let plain = TempDir::new("plain");
+    let mut o = options(config, data.path(), plain.path());
+    o.steps = 4;
+    let full = train::train(&o).unwrap();
+
+    // 2 steps without an average, then 2 more with one
+    let mixed = TempDir::new("mixed");
+    let mut o2 = options(config, data.path(), mixed.path());
+    o2.steps = 2;
+    train::train(&o2).unwrap();
+    o2.steps = 4;
+    o2.resume = true;
+    o2.ema = 0.5;
+    let resumed = train::train(&o2).unwrap();
+    assert_eq!(
+        resumed.losses,
+        full.losses[2..].to_vec(),
+        "the average changed training"
+    );
+    let ck = checkpoint::load(&mixed.join(&checkpoint::file_name(4))).unwrap();
+    let plain_ck = checkpoint::load(&plain.join(&checkpoint::file_name(4))).unwrap();
+    assert_eq!(bits(&ck.params), bits(&plain_ck.params));
+    assert_eq!((ck.state.ema_decay, ck.state.ema_updates), (0.5, 2));
+    assert_eq!(ck.ema.len(), ck.params.len());
+    assert_ne!(bits(&ck.ema), bits(&ck.params));
 }

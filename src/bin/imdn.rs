@@ -731,6 +731,11 @@ struct TrainArgs {
     /// Start from the tensors of this file that match by name and shape (e.g. a ×2 body).
     #[arg(long)]
     init_from: Option<PathBuf>,
+    /// Keep an exponential moving average of the weights with this decay (e.g. 0.999, about
+    /// the last 1000 steps; 0: none). Validation scores it, the export writes it, checkpoints
+    /// carry it; the training itself is unchanged.
+    #[arg(long, default_value_t = 0.0)]
+    ema: f64,
     /// Folder of HR validation images (LR by our bicubic).
     #[arg(long)]
     val: Option<PathBuf>,
@@ -784,6 +789,7 @@ fn train(a: TrainArgs) -> Result<()> {
     o.val_every = a.val_every;
     o.checkpoint_every = a.checkpoint_every;
     o.keep = a.keep;
+    o.ema = a.ema;
     o.resume = a.resume;
     o.export = a.export;
     o.log_every = a.log_every;

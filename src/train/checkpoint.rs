@@ -1,5 +1,6 @@
 //! Checkpoints: one safetensors file per saved step, `checkpoint-<step>.safetensors`, holding
-//! the parameters (`param.<name>`), Adam's moments (`adam_m.<name>`, `adam_v.<name>`) and, in
+//! the parameters (`param.<name>`), Adam's moments (`adam_m.<name>`, `adam_v.<name>`), the
+//! weight average if the run keeps one (`ema.<name>`, [`super::average`]) and, in
 //! the header's metadata under [`STATE_KEY`], a JSON object with the step, Adam's `t`, the PRNG
 //! state, the network configuration and the run's settings. Files are written to a temporary
 //! sibling and renamed into place, so a checkpoint on disk is always whole.
@@ -42,6 +43,9 @@ pub struct State {
     pub loss_ema: f64,
     /// Where the starting weights came from, if not a fresh init.
     pub init_from: Option<String>,
+    /// The weight average's decay (0: the run keeps none) and the steps it has folded in.
+    pub ema_decay: f64,
+    pub ema_updates: u64,
 }
 
 pub fn variant_key(v: Variant) -> &'static str {
@@ -87,6 +91,8 @@ impl State {
             "elapsed_s": self.elapsed_s,
             "loss_ema": self.loss_ema,
             "init_from": self.init_from,
+            "ema_decay": self.ema_decay,
+            "ema_updates": self.ema_updates,
         })
     }
 
@@ -163,16 +169,30 @@ impl State {
                 .get("init_from")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            // absent in checkpoints written before the weight average existed
+            ema_decay: v.get("ema_decay").and_then(Value::as_f64).unwrap_or(0.0),
+            ema_updates: v.get("ema_updates").and_then(Value::as_u64).unwrap_or(0),
         })
     }
 }
 
-/// A checkpoint in memory: parameters and moments by parameter name.
+/// A checkpoint in memory: parameters, moments and weight average by parameter name.
 pub struct Checkpoint {
     pub state: State,
     pub params: Tensors,
     pub m: Tensors,
     pub v: Tensors,
+    /// Empty when the run keeps no weight average.
+    pub ema: Tensors,
+}
+
+/// One parameter as a checkpoint stores it.
+pub struct Slot {
+    pub name: String,
+    pub param: Tensor,
+    pub m: Tensor,
+    pub v: Tensor,
+    pub ema: Option<Tensor>,
 }
 
 pub fn file_name(step: u64) -> String {
@@ -214,16 +234,15 @@ pub fn latest(dir: &Path) -> Result<Option<(u64, PathBuf)>> {
 }
 
 /// Writes `checkpoint-<step>.safetensors` into `dir` (atomically) and returns its path.
-pub fn save(
-    dir: &Path,
-    state: &State,
-    slots: impl Iterator<Item = (String, Tensor, Tensor, Tensor)>,
-) -> Result<PathBuf> {
+pub fn save(dir: &Path, state: &State, slots: impl Iterator<Item = Slot>) -> Result<PathBuf> {
     let mut tensors = Tensors::new();
-    for (name, p, m, v) in slots {
-        tensors.insert(format!("param.{name}"), p);
-        tensors.insert(format!("adam_m.{name}"), m);
-        tensors.insert(format!("adam_v.{name}"), v);
+    for s in slots {
+        if let Some(ema) = s.ema {
+            tensors.insert(format!("ema.{}", s.name), ema);
+        }
+        tensors.insert(format!("param.{}", s.name), s.param);
+        tensors.insert(format!("adam_m.{}", s.name), s.m);
+        tensors.insert(format!("adam_v.{}", s.name), s.v);
     }
     let mut meta = HashMap::new();
     meta.insert(STATE_KEY.to_owned(), state.to_json().to_string());
@@ -244,8 +263,11 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     let value: Value = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
     let state = State::from_json(&value).map_err(bad)?;
     let (mut params, mut m, mut v) = (Tensors::new(), Tensors::new(), Tensors::new());
+    let mut ema = Tensors::new();
     for (name, t) in weights::load_all(path)? {
-        if let Some(n) = name.strip_prefix("param.") {
+        if let Some(n) = name.strip_prefix("ema.") {
+            ema.insert(n.to_owned(), t);
+        } else if let Some(n) = name.strip_prefix("param.") {
             params.insert(n.to_owned(), t);
         } else if let Some(n) = name.strip_prefix("adam_m.") {
             m.insert(n.to_owned(), t);
@@ -260,6 +282,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         params,
         m,
         v,
+        ema,
     })
 }
 
@@ -305,9 +328,18 @@ mod tests {
             elapsed_s: 1.5,
             loss_ema: 0.03,
             init_from: Some("x.safetensors".into()),
+            ema_decay: 0.999,
+            ema_updates: 5,
         };
         let text = s.to_json().to_string();
         let back = State::from_json(&serde_json::from_str(&text).unwrap()).unwrap();
         assert_eq!(back, s);
+        // a checkpoint from before the weight average reads as one without it
+        let mut old = s.to_json();
+        let obj = old.as_object_mut().unwrap();
+        obj.remove("ema_decay");
+        obj.remove("ema_updates");
+        let back = State::from_json(&old).unwrap();
+        assert_eq!((back.ema_decay, back.ema_updates), (0.0, 0));
     }
 }

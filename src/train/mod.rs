@@ -19,6 +19,7 @@
 
 pub mod adam;
 pub mod augment;
+pub mod average;
 pub mod checkpoint;
 pub mod data;
 pub mod rng;
@@ -40,6 +41,7 @@ use crate::weights::{self, Tensors};
 use crate::{Error, Result};
 
 use adam::{Adam, AdamParams};
+use average::WeightAverage;
 use checkpoint::{Checkpoint, State};
 use data::{Dataset, Sampler};
 use rng::Rng;
@@ -72,6 +74,10 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Weights whose tensors of matching name and shape replace the fresh initialisation.
     pub init_from: Option<PathBuf>,
+    /// Keep an exponential moving average of the weights with this decay (0: none; 0.999
+    /// averages about the last 1000 steps): validation scores it, the export writes it and
+    /// checkpoints carry it. Training itself is the same with or without ([`average`]).
+    pub ema: f64,
     /// Folder of HR images for validation PSNR (LR made by our bicubic).
     pub val: Option<PathBuf>,
     /// Validate every this many steps (0: only at the end, when `val` is set).
@@ -106,6 +112,7 @@ impl TrainOptions {
             min_detail: 0.0,
             seed: 0,
             init_from: None,
+            ema: 0.0,
             val: None,
             val_every: 0,
             checkpoint_every: 0,
@@ -210,6 +217,9 @@ fn check_options(o: &TrainOptions) -> Result<()> {
     if !(o.lr.is_finite() && o.lr > 0.0) {
         return bad("the learning rate must be a positive number");
     }
+    if !(0.0..1.0).contains(&o.ema) {
+        return bad("the weight average's decay must be in [0, 1)");
+    }
     if !(o.min_detail.is_finite() && o.min_detail >= 0.0) {
         return bad("the minimum detail must be a number ≥ 0");
     }
@@ -311,100 +321,105 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
     let mut resumed_from = None;
     // the seed the run started from (a resumed run continues from the PRNG state instead)
     let seed = resume.as_ref().map_or(opts.seed, |(ck, _)| ck.state.seed);
-    let (mut rng, mut adam, start, elapsed_before, mut loss_ema, init_from) = match resume {
-        Some((ck, path)) => {
-            let Checkpoint {
-                state,
-                params,
-                m,
-                v,
-            } = ck;
-            if state.data_fingerprint != data.fingerprint() {
-                rep.say(&format!(
-                    "warning: the data differ from the checkpoint's ({} images then, {} now): \
+    let (mut rng, mut adam, start, elapsed_before, mut loss_ema, init_from, saved_average) =
+        match resume {
+            Some((ck, path)) => {
+                let Checkpoint {
+                    state,
+                    params,
+                    m,
+                    v,
+                    ema,
+                } = ck;
+                if state.data_fingerprint != data.fingerprint() {
+                    rep.say(&format!(
+                        "warning: the data differ from the checkpoint's ({} images then, {} now): \
                      the run will not match an uninterrupted one",
-                    state.data_images,
-                    data.len()
-                ));
-            }
-            if state.min_detail != opts.min_detail {
-                rep.say(&format!(
-                    "note: minimum patch detail changed from {} to {}",
-                    state.min_detail, opts.min_detail
-                ));
-            }
-            if state.lr != opts.lr || state.halve_every != opts.halve_every {
-                rep.say(&format!(
-                    "note: learning rate schedule changed from {} halved every {} to {} halved \
+                        state.data_images,
+                        data.len()
+                    ));
+                }
+                if state.min_detail != opts.min_detail {
+                    rep.say(&format!(
+                        "note: minimum patch detail changed from {} to {}",
+                        state.min_detail, opts.min_detail
+                    ));
+                }
+                if state.lr != opts.lr || state.halve_every != opts.halve_every {
+                    rep.say(&format!(
+                        "note: learning rate schedule changed from {} halved every {} to {} halved \
                      every {}",
-                    state.lr, state.halve_every, opts.lr, opts.halve_every
+                        state.lr, state.halve_every, opts.lr, opts.halve_every
+                    ));
+                }
+                let mut adam = Adam::new(vars.clone(), AdamParams::default())?;
+                for slot in &mut adam.slots {
+                    let get = |t: &Tensors, what: &str| -> Result<Tensor> {
+                        let x = t.get(&slot.name).ok_or_else(|| {
+                            Error::InvalidInput(format!(
+                                "{}: no {what} for {}",
+                                path.display(),
+                                slot.name
+                            ))
+                        })?;
+                        if x.dims() != slot.var.dims() {
+                            return Err(Error::InvalidInput(format!(
+                                "{}: {what} of {} has shape {:?}, the network {:?}",
+                                path.display(),
+                                slot.name,
+                                x.dims(),
+                                slot.var.dims()
+                            )));
+                        }
+                        Ok(x.to_device(device)?)
+                    };
+                    slot.var.set(&get(&params, "parameter")?)?;
+                    slot.m = get(&m, "first moment")?;
+                    slot.v = get(&v, "second moment")?;
+                }
+                adam.t = state.adam_t;
+                let rng = Rng::from_state(state.rng).ok_or_else(|| {
+                    Error::InvalidInput(format!("{}: invalid PRNG state", path.display()))
+                })?;
+                rep.say(&format!(
+                    "resuming {config} from {} (step {})",
+                    path.display(),
+                    state.step
                 ));
+                resumed_from = Some(path);
+                (
+                    rng,
+                    adam,
+                    state.step,
+                    state.elapsed_s,
+                    Some(state.loss_ema),
+                    state.init_from,
+                    Some((state.ema_decay, state.ema_updates, ema)),
+                )
             }
-            let mut adam = Adam::new(vars.clone(), AdamParams::default())?;
-            for slot in &mut adam.slots {
-                let get = |t: &Tensors, what: &str| -> Result<Tensor> {
-                    let x = t.get(&slot.name).ok_or_else(|| {
-                        Error::InvalidInput(format!(
-                            "{}: no {what} for {}",
-                            path.display(),
-                            slot.name
-                        ))
-                    })?;
-                    if x.dims() != slot.var.dims() {
-                        return Err(Error::InvalidInput(format!(
-                            "{}: {what} of {} has shape {:?}, the network {:?}",
-                            path.display(),
-                            slot.name,
-                            x.dims(),
-                            slot.var.dims()
-                        )));
-                    }
-                    Ok(x.to_device(device)?)
-                };
-                slot.var.set(&get(&params, "parameter")?)?;
-                slot.m = get(&m, "first moment")?;
-                slot.v = get(&v, "second moment")?;
+            None => {
+                let mut rng = Rng::new(opts.seed);
+                init_parameters(&vars, &mut rng, device)?;
+                if let Some(src) = &opts.init_from {
+                    init_copied = copy_matching(&vars, src, device, &rep)?;
+                }
+                let adam = Adam::new(vars.clone(), AdamParams::default())?;
+                (
+                    rng,
+                    adam,
+                    0,
+                    0.0,
+                    None,
+                    opts.init_from.as_ref().map(|p| p.display().to_string()),
+                    None,
+                )
             }
-            adam.t = state.adam_t;
-            let rng = Rng::from_state(state.rng).ok_or_else(|| {
-                Error::InvalidInput(format!("{}: invalid PRNG state", path.display()))
-            })?;
-            rep.say(&format!(
-                "resuming {config} from {} (step {})",
-                path.display(),
-                state.step
-            ));
-            resumed_from = Some(path);
-            (
-                rng,
-                adam,
-                state.step,
-                state.elapsed_s,
-                Some(state.loss_ema),
-                state.init_from,
-            )
-        }
-        None => {
-            let mut rng = Rng::new(opts.seed);
-            init_parameters(&vars, &mut rng, device)?;
-            if let Some(src) = &opts.init_from {
-                init_copied = copy_matching(&vars, src, device, &rep)?;
-            }
-            let adam = Adam::new(vars.clone(), AdamParams::default())?;
-            (
-                rng,
-                adam,
-                0,
-                0.0,
-                None,
-                opts.init_from.as_ref().map(|p| p.display().to_string()),
-            )
-        }
-    };
+        };
+    let mut average = start_average(opts.ema, &adam, saved_average, device, &rep)?;
     let params: usize = vars.iter().map(|(_, v)| v.elem_count()).sum();
     rep.say(&format!(
         "training {config}, {params} parameters, on {:?} with {} threads: steps {start}→{}, \
-         batch {} of {}×{} → {}×{}, lr {}{}",
+         batch {} of {}×{} → {}×{}, lr {}{}{}",
         device.location(),
         candle_core::utils::get_num_threads(),
         opts.steps,
@@ -418,6 +433,10 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
             " (constant)".to_owned()
         } else {
             format!(" halved every {} steps", opts.halve_every)
+        },
+        match &average {
+            Some(a) => format!(", weight average of decay {}", a.decay),
+            None => String::new(),
         }
     ));
 
@@ -431,7 +450,12 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
     rep.bar.set_position(start);
     rep.bar.reset_eta();
 
-    let state_at = |step: u64, adam: &Adam, rng: &Rng, elapsed_s: f64, loss_ema: f64| State {
+    let state_at = |step: u64,
+                    adam: &Adam,
+                    average: Option<&WeightAverage>,
+                    rng: &Rng,
+                    elapsed_s: f64,
+                    loss_ema: f64| State {
         step,
         adam_t: adam.t,
         rng: rng.state(),
@@ -447,16 +471,21 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
         elapsed_s,
         loss_ema,
         init_from: init_from.clone(),
+        ema_decay: average.map_or(0.0, |a| a.decay),
+        ema_updates: average.map_or(0, |a| a.updates),
     };
-    let save = |state: &State, adam: &Adam| -> Result<PathBuf> {
-        let slots = adam.slots.iter().map(|s| {
-            (
-                s.name.clone(),
-                s.var.as_tensor().clone(),
-                s.m.clone(),
-                s.v.clone(),
-            )
-        });
+    let save = |state: &State, adam: &Adam, average: Option<&WeightAverage>| -> Result<PathBuf> {
+        let slots = adam
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| checkpoint::Slot {
+                name: s.name.clone(),
+                param: s.var.as_tensor().clone(),
+                m: s.m.clone(),
+                v: s.v.clone(),
+                ema: average.map(|a| a.tensors[i].clone()),
+            });
         let path = checkpoint::save(&opts.out, state, slots)?;
         checkpoint::prune(&opts.out, opts.keep)?;
         Ok(path)
@@ -482,6 +511,9 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
         let loss = (pred - target)?.abs()?.mean_all()?;
         let grads = loss.backward()?;
         adam.step(&grads, lr)?;
+        if let Some(a) = &mut average {
+            a.update(&adam)?;
+        }
         let loss = loss.to_scalar::<f32>()?;
         if !loss.is_finite() {
             return Err(Error::Model(format!(
@@ -515,8 +547,9 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
             }
         }
         if opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0 && step < opts.steps {
-            let state = state_at(step, &adam, &rng, elapsed(&t0, elapsed_before), ema);
-            last_checkpoint = Some(save(&state, &adam)?);
+            let secs = elapsed(&t0, elapsed_before);
+            let state = state_at(step, &adam, average.as_ref(), &rng, secs, ema);
+            last_checkpoint = Some(save(&state, &adam, average.as_ref())?);
         }
         if let Some(val) = &opts.val
             && opts.val_every > 0
@@ -524,7 +557,8 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
             && step < opts.steps
         {
             let tv = Instant::now();
-            let v = validate(&adam, &config, val, device, step)?;
+            let weights = scored_weights(&adam, average.as_ref())?;
+            let v = validate(weights, &config, val, device, step)?;
             validation_time += tv.elapsed();
             rep.say(&validation_line(&v));
             rep.log(validation_json(&v));
@@ -533,19 +567,20 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
     }
     let ema = loss_ema.unwrap_or(f64::NAN);
     let elapsed_s = elapsed(&t0, elapsed_before);
-    let state = state_at(step, &adam, &rng, elapsed_s, ema);
+    let state = state_at(step, &adam, average.as_ref(), &rng, elapsed_s, ema);
     if step > start || last_checkpoint.is_none() {
-        last_checkpoint = Some(save(&state, &adam)?);
+        last_checkpoint = Some(save(&state, &adam, average.as_ref())?);
     }
+    let weights = scored_weights(&adam, average.as_ref())?;
     if let Some(val) = &opts.val {
-        let v = validate(&adam, &config, val, device, step)?;
+        let v = validate(weights.clone(), &config, val, device, step)?;
         rep.say(&validation_line(&v));
         rep.log(validation_json(&v));
         validations.push(v);
     }
     rep.log(json!({"step": step, "loss_ema": ema, "elapsed_s": elapsed_s, "end": true}));
     let export = opts.export_path();
-    export_weights(&adam, &state, &data, device, &export)?;
+    export_weights(weights, &state, &data, device, &export)?;
     rep.bar.finish_and_clear();
     rep.say(&format!(
         "step {step}: loss {ema:.5}; {:.1} s this session ({:.1} s validating), {:.1} s over the \
@@ -657,16 +692,80 @@ fn parameters(adam: &Adam) -> Result<Tensors> {
         .collect()
 }
 
-/// Validation PSNR (Y, the authors' protocol) on `dir`, LR by our bicubic: at the model's scale,
-/// or at ×2, ×3, ×4 for IMDN_AS.
-fn validate(
+/// The weights a run validates and exports: the weight average if it keeps one, else the
+/// current parameters; copied to the CPU.
+fn scored_weights(adam: &Adam, average: Option<&WeightAverage>) -> Result<Tensors> {
+    let Some(average) = average else {
+        return parameters(adam);
+    };
+    adam.slots
+        .iter()
+        .zip(&average.tensors)
+        .map(|(s, t)| Ok((s.name.clone(), t.to_device(&Device::Cpu)?.copy()?)))
+        .collect()
+}
+
+/// The weight average a run keeps (`decay` 0: none): the checkpoint's if it has one of that
+/// decay, else a new one from the current parameters.
+fn start_average(
+    decay: f64,
     adam: &Adam,
+    saved: Option<(f64, u64, Tensors)>,
+    device: &Device,
+    rep: &Reporter,
+) -> Result<Option<WeightAverage>> {
+    let saved_decay = saved.as_ref().map_or(0.0, |s| s.0);
+    if decay == 0.0 {
+        if saved_decay > 0.0 {
+            rep.say("note: the checkpoint's weight average is dropped (no --ema)");
+        }
+        return Ok(None);
+    }
+    match saved {
+        Some((d, updates, tensors)) if d == decay && !tensors.is_empty() => {
+            let tensors = adam
+                .slots
+                .iter()
+                .map(|s| match tensors.get(&s.name) {
+                    Some(t) if t.dims() == s.var.dims() => Ok(t.to_device(device)?),
+                    _ => Err(Error::InvalidInput(format!(
+                        "the checkpoint's weight average lacks {} or has another shape",
+                        s.name
+                    ))),
+                })
+                .collect::<Result<_>>()?;
+            Ok(Some(WeightAverage {
+                decay,
+                updates,
+                tensors,
+            }))
+        }
+        Some(_) => {
+            rep.say(&format!(
+                "note: the weight average (decay {decay}) starts here from the checkpoint's \
+                 parameters{}",
+                if saved_decay > 0.0 {
+                    format!(", replacing its average of decay {saved_decay}")
+                } else {
+                    String::new()
+                }
+            ));
+            Ok(Some(WeightAverage::new(decay, adam)?))
+        }
+        None => Ok(Some(WeightAverage::new(decay, adam)?)),
+    }
+}
+
+/// Validation PSNR (Y, the authors' protocol) of `weights` on `dir`, LR by our bicubic: at the
+/// model's scale, or at ×2, ×3, ×4 for IMDN_AS.
+fn validate(
+    weights: Tensors,
     config: &Config,
     dir: &Path,
     device: &Device,
     step: u64,
 ) -> Result<Validation> {
-    let mut up = Upscaler::from_tensors(parameters(adam)?, device)?;
+    let mut up = Upscaler::from_tensors(weights, device)?;
     up.acs.tile = 0;
     let scales = match config.variant {
         Variant::As => vec![2, 3, 4],
@@ -698,9 +797,9 @@ fn validation_json(v: &Validation) -> serde_json::Value {
     json!({"step": v.step, "validation": scores})
 }
 
-/// Writes the parameters alone, with a model card in the metadata.
+/// Writes `weights` alone, with a model card in the metadata.
 fn export_weights(
-    adam: &Adam,
+    weights: Tensors,
     state: &State,
     data: &Dataset,
     device: &Device,
@@ -745,6 +844,15 @@ fn export_weights(
     put("loss", "L1".into());
     put("optimizer", "Adam (0.9, 0.999, 1e-8)".into());
     put("final_loss_ema", format!("{:.6}", state.loss_ema));
+    if state.ema_decay > 0.0 {
+        put(
+            "weights",
+            format!(
+                "exponential moving average, decay {} ({} steps folded in)",
+                state.ema_decay, state.ema_updates
+            ),
+        );
+    }
     put("train_seconds", format!("{:.1}", state.elapsed_s));
     // of the session that exported (a run may have sessions with other counts)
     put("threads", candle_core::utils::get_num_threads().to_string());
@@ -756,6 +864,6 @@ fn export_weights(
         "created_by",
         format!("imdn train {}", env!("CARGO_PKG_VERSION")),
     );
-    weights::save_safetensors_with_metadata(&parameters(adam)?, &meta, path)?;
+    weights::save_safetensors_with_metadata(&weights, &meta, path)?;
     Ok(())
 }

@@ -142,7 +142,7 @@ impl Problem {
 
 /// Loads a network's parameters from a safetensors file, a PyTorch checkpoint (legacy or zip
 /// format) or an `imdn train` checkpoint: every floating-point tensor as f32 on the CPU,
-/// `module.` prefixes stripped (a training checkpoint: its `param.` tensors, renamed).
+/// `module.` prefixes stripped (a training checkpoint: its weights, renamed; see `checkpoint_parameters`).
 pub fn load(path: &Path) -> Result<Tensors, WeightsError> {
     let tensors = checkpoint_parameters(load_all(path)?);
     if tensors.is_empty() {
@@ -167,21 +167,27 @@ pub fn load_all(path: &Path) -> Result<Tensors, WeightsError> {
 }
 
 /// A training checkpoint of `imdn train` holds `param.<name>` plus Adam's `adam_m.`/`adam_v.`
-/// moments: its parameters alone, under their own names, so checkpoints evaluate and run as
-/// weights. Any other set of tensors is returned as it is.
+/// moments and, if the run keeps one, a weight average `ema.<name>`: its weights alone (the
+/// average where there is one: what the run validates and exports), under their own names, so
+/// checkpoints evaluate and run as weights. Any other set of tensors is returned as it is.
 fn checkpoint_parameters(tensors: Tensors) -> Tensors {
     let is_checkpoint = !tensors.is_empty()
         && tensors.keys().all(|k| {
-            ["param.", "adam_m.", "adam_v."]
+            ["param.", "adam_m.", "adam_v.", "ema."]
                 .iter()
                 .any(|p| k.starts_with(p))
         });
     if !is_checkpoint {
         return tensors;
     }
+    let prefix = if tensors.keys().any(|k| k.starts_with("ema.")) {
+        "ema."
+    } else {
+        "param."
+    };
     tensors
         .into_iter()
-        .filter_map(|(k, v)| k.strip_prefix("param.").map(|n| (n.to_string(), v)))
+        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v)))
         .collect()
 }
 
