@@ -8,8 +8,9 @@
 # Runs live in $IMDN_RUNS (default ~/.cache/imdn/runs), data in $IMDN_DATA (default
 # ~/.cache/imdn/data2k, made by `scripts/prepare-data.sh --max-side 2040 --out ...`). The binary
 # is copied out of target/ first, so rebuilding while they run does not touch it.
-# IMDN ×2 (64 channels) takes the cores at normal priority; the RTC runs, far into their slow
-# tail, run at nice 19 and fill the gaps of its thread pool. weights/README.md has each run's
+# One thread each (two single-threaded runs use two cores better than one run on both): IMDN ×2,
+# the base of the others, at normal priority; the ×3/×4/AS fine-tunes share the other core at
+# nice 5; the RTC runs, far into their slow tail, at nice 19 take what is left. weights/README.md has each run's
 # history and how its weights were exported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,12 +18,20 @@ runs=${IMDN_RUNS:-$HOME/.cache/imdn/runs}
 data=${IMDN_DATA:-$HOME/.cache/imdn/data2k}
 bin=$runs/imdn-bin
 
+# The IMDN ×3/×4/AS runs start from the ×2 run's body (as the authors fine-tuned theirs): its
+# checkpoint at step 4000, copied aside as imdn_x2-step4000.safetensors; a resumed run reads
+# only its own checkpoints.
+init=$runs/imdn_x2-step4000.safetensors
+
 # name nice threads args...
 RUNS=(
-    "imdn_x2 0 2 --variant imdn --scale 2 --steps 200000 --lr 2e-4 --halve-every 40000 --seed 12 --checkpoint-every 250"
-    "rtc_x2b 19 2 --variant rtc --scale 2 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 2 --checkpoint-every 500"
-    "rtc_x3 19 1 --variant rtc --scale 3 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 3 --checkpoint-every 500"
-    "rtc_x4 19 1 --variant rtc --scale 4 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 4 --checkpoint-every 500"
+    "imdn_x2 0 1 --variant imdn --scale 2 --steps 200000 --lr 2e-4 --halve-every 40000 --seed 12 --ema 0.999 --checkpoint-every 250 --val-every 1000"
+    "imdn_x3 5 1 --variant imdn --scale 3 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 13 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
+    "imdn_x4 5 1 --variant imdn --scale 4 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 14 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
+    "imdn_as 5 1 --variant as --steps 100000 --lr 2e-4 --halve-every 20000 --seed 15 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
+    "rtc_x2b 19 1 --variant rtc --scale 2 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 2 --ema 0.999 --checkpoint-every 500 --val-every 1000"
+    "rtc_x3 19 1 --variant rtc --scale 3 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 3 --ema 0.999 --checkpoint-every 500 --val-every 1000"
+    "rtc_x4 19 1 --variant rtc --scale 4 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 4 --ema 0.999 --checkpoint-every 500 --val-every 1000"
 )
 
 # a run's process, whichever way its --out was spelt
@@ -42,7 +51,7 @@ case "${1:-}" in
             ls "$runs/$name"/checkpoint-*.safetensors > /dev/null 2>&1 && resume=--resume
             # shellcheck disable=SC2086  # args is a list of options
             nohup nice -n "$nice" "$bin" --threads "$threads" train $args \
-                --data "$data/train" --val "$data/val" --val-every 1000 --patch 48 --batch 16 \
+                --data "$data/train" --val "$data/val" --patch 48 --batch 16 \
                 --min-detail 4 --out "$runs/$name" $resume >> "$runs/$name.log" 2>&1 &
             echo "$name: started ${resume:-from scratch} (log $runs/$name.log)"
         done
