@@ -35,7 +35,7 @@ RUNS=(
 )
 
 # a run's process, whichever way its --out was spelt
-pattern() { echo "--out ([^ ]*/)?$1 "; }
+pattern() { echo "--out ([^ ]*/)?$1( |$)"; }
 running() { pgrep -f -- "$(pattern "$1")" > /dev/null; }
 
 case "${1:-}" in
