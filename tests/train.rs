@@ -314,6 +314,23 @@ fn cli_trains_validates_and_exports() {
     assert_eq!(meta.get("variant").map(String::as_str), Some("IMDN_RTC"));
     assert!(out.join(train::LOG_NAME).is_file());
 
+    // `imdn convert` of the last checkpoint writes the same weights with the same model card
+    let ck = out.join(&checkpoint::file_name(4));
+    let converted = out.join("converted.safetensors");
+    run(&["convert", ck.to_str().unwrap(), converted.to_str().unwrap()]);
+    assert_eq!(
+        bits(&weights::load(&converted).unwrap()),
+        bits(&weights::load(&model).unwrap())
+    );
+    let meta_c = weights::load_metadata(&converted).unwrap();
+    for key in ["steps", "variant", "seed", "lr", "train_seconds", "format"] {
+        assert_eq!(meta_c.get(key), meta.get(key), "{key}");
+    }
+    assert_eq!(
+        meta_c.get("exported_from").map(String::as_str),
+        Some("checkpoint-00000004.safetensors")
+    );
+
     // a separate process running the 4 steps at once ends with the same weights
     let straight = TempDir::new("cli-straight");
     let o2 = straight.path().to_str().unwrap();

@@ -49,7 +49,9 @@ struct Cli {
 enum Command {
     /// Upscale an image (PNG, JPEG, BMP).
     Upscale(UpscaleArgs),
-    /// Convert a PyTorch checkpoint (legacy or zip .pth) or safetensors file to safetensors.
+    /// Convert a PyTorch checkpoint (legacy or zip .pth) or safetensors file to safetensors. An
+    /// `imdn train` checkpoint gives its weights (the weight average if the run keeps one)
+    /// with the run's model card, as the run's own export would at that step.
     Convert { input: PathBuf, output: PathBuf },
     /// Evaluate on a folder of HR images: PSNR/SSIM on Y, as the authors' protocol.
     Eval(EvalArgs),
@@ -316,12 +318,19 @@ fn upscale(a: UpscaleArgs) -> Result<()> {
 }
 
 fn convert(input: &Path, output: &Path) -> Result<()> {
-    let tensors = weights::load(input)?;
+    let is_checkpoint = weights::load_metadata(input)
+        .is_ok_and(|m| m.contains_key(imdn::train::checkpoint::STATE_KEY));
+    let tensors = if is_checkpoint {
+        imdn::train::export_checkpoint(input, output)?
+    } else {
+        let tensors = weights::load(input)?;
+        weights::save_safetensors(&tensors, output)?;
+        tensors
+    };
     let described = match Config::detect(&tensors) {
         Ok(c) => c.to_string(),
         Err(e) => format!("not a known IMDN variant ({e})"),
     };
-    weights::save_safetensors(&tensors, output)?;
     eprintln!(
         "{} → {}: {} tensors, {} parameters, {described}",
         input.display(),

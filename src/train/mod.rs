@@ -805,6 +805,46 @@ fn export_weights(
     device: &Device,
     path: &Path,
 ) -> Result<()> {
+    let data = format!(
+        "{} images from {} (fingerprint {:016x})",
+        data.len(),
+        data.dir.display(),
+        state.data_fingerprint
+    );
+    let mut meta = model_card(state, data);
+    // of the session that exported (a run may have sessions with other counts)
+    meta.insert(
+        "threads".into(),
+        candle_core::utils::get_num_threads().to_string(),
+    );
+    meta.insert("device".into(), format!("{:?}", device.location()));
+    weights::save_safetensors_with_metadata(&weights, &meta, path)?;
+    Ok(())
+}
+
+/// Writes the weights of the checkpoint at `checkpoint` (its weight average if it keeps one,
+/// as [`weights::load`] reads it) to `path` with the run's model card, as the run's own
+/// export would at that step: for exporting a chosen step while the run goes on.
+pub fn export_checkpoint(checkpoint: &Path, path: &Path) -> Result<Tensors> {
+    let state = checkpoint::load(checkpoint)?.state;
+    let tensors = weights::load(checkpoint)?;
+    let data = format!(
+        "{} images (fingerprint {:016x})",
+        state.data_images, state.data_fingerprint
+    );
+    let mut meta = model_card(&state, data);
+    meta.insert(
+        "exported_from".into(),
+        checkpoint
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+    );
+    weights::save_safetensors_with_metadata(&tensors, &meta, path)?;
+    Ok(tensors)
+}
+
+/// The model card a run writes into its exported weights' metadata.
+fn model_card(state: &State, data: String) -> HashMap<String, String> {
     let c = &state.config;
     let mut meta = HashMap::new();
     let mut put = |k: &str, v: String| {
@@ -822,15 +862,7 @@ fn export_weights(
     put("channels", c.channels.to_string());
     put("blocks", c.blocks.to_string());
     put("steps", state.step.to_string());
-    put(
-        "data",
-        format!(
-            "{} images from {} (fingerprint {:016x})",
-            data.len(),
-            data.dir.display(),
-            state.data_fingerprint
-        ),
-    );
+    put("data", data);
     put(
         "degradation",
         "MATLAB-style bicubic (imdn::image_ops)".into(),
@@ -854,9 +886,6 @@ fn export_weights(
         );
     }
     put("train_seconds", format!("{:.1}", state.elapsed_s));
-    // of the session that exported (a run may have sessions with other counts)
-    put("threads", candle_core::utils::get_num_threads().to_string());
-    put("device", format!("{:?}", device.location()));
     if let Some(i) = &state.init_from {
         put("init_from", i.clone());
     }
@@ -864,6 +893,5 @@ fn export_weights(
         "created_by",
         format!("imdn train {}", env!("CARGO_PKG_VERSION")),
     );
-    weights::save_safetensors_with_metadata(&weights, &meta, path)?;
-    Ok(())
+    meta
 }
