@@ -11,17 +11,21 @@ pub struct Shipped {
     /// File stem in `weights/`, e.g. `imdn_rtc_x2`; also the name users pass instead of a path.
     pub name: &'static str,
     pub variant: Variant,
-    /// The network's upsampling factor.
+    /// The network's upsampling factor (IMDN_AS: its ×4 upsampler; it runs at any scale).
     pub scale: usize,
+    /// Set5 mean Y PSNR in dB (the authors' protocol, LR by our bicubic) per scale, as its
+    /// model card in weights/README.md gives it; `tests/shipped.rs` checks each.
+    pub set5: &'static [(usize, f64)],
     bytes: &'static [u8],
 }
 
 macro_rules! shipped {
-    ($name:literal, $variant:expr, $scale:expr) => {
+    ($name:literal, $variant:expr, $scale:expr, $set5:expr) => {
         Shipped {
             name: $name,
             variant: $variant,
             scale: $scale,
+            set5: $set5,
             bytes: include_bytes!(concat!("../../weights/", $name, ".safetensors")),
         }
     };
@@ -29,9 +33,9 @@ macro_rules! shipped {
 
 /// Every shipped model.
 pub const SHIPPED: &[Shipped] = &[
-    shipped!("imdn_rtc_x2", Variant::Rtc, 2),
-    shipped!("imdn_rtc_x3", Variant::Rtc, 3),
-    shipped!("imdn_rtc_x4", Variant::Rtc, 4),
+    shipped!("imdn_rtc_x2", Variant::Rtc, 2, &[(2, 35.9623)]),
+    shipped!("imdn_rtc_x3", Variant::Rtc, 3, &[(3, 31.9376)]),
+    shipped!("imdn_rtc_x4", Variant::Rtc, 4, &[(4, 29.8228)]),
 ];
 
 impl Shipped {
@@ -40,6 +44,25 @@ impl Shipped {
         let label = Path::new(self.name);
         into_tensors(label, st::load_bytes(label, self.bytes)?)
     }
+}
+
+impl Shipped {
+    /// Its Set5 score at `scale`, if its model card gives one.
+    pub fn set5_at(&self, scale: usize) -> Option<f64> {
+        self.set5.iter().find(|(s, _)| *s == scale).map(|(_, p)| *p)
+    }
+}
+
+/// The shipped IMDN or IMDN_RTC ×`scale` that scores highest on Set5.
+pub fn best(scale: usize) -> Option<&'static Shipped> {
+    SHIPPED
+        .iter()
+        .filter(|m| m.variant != Variant::As && m.scale == scale)
+        .max_by(|a, b| {
+            a.set5_at(scale)
+                .unwrap_or(0.0)
+                .total_cmp(&b.set5_at(scale).unwrap_or(0.0))
+        })
 }
 
 /// The shipped model of this variant and scale, if there is one.

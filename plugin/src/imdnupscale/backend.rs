@@ -510,14 +510,14 @@ impl ImdnSpec {
 
 impl ImdnSpec {
     /// The shipped weights used without `model-path`: what `model` asks for, where auto means
-    /// IMDN on CUDA (when shipped) and IMDN_RTC on the CPU, where the 64-channel IMDN takes
-    /// seconds per HD frame. scale=0 runs a ×2 network, resized to the downstream size, until
-    /// IMDN_AS weights ship.
+    /// IMDN_RTC on the CPU, where the 64-channel IMDN takes seconds per HD frame, and on CUDA
+    /// whichever of the shipped IMDN and IMDN_RTC scores higher on Set5 at the scale. scale=0
+    /// runs a ×2 network, resized to the downstream size (IMDN_AS only with model=as).
     fn default_model(&self, on_cuda: bool) -> Result<&'static Shipped, BuildError> {
         let scale = if self.scale == 0 { 2 } else { self.scale };
         let wanted = match self.expect {
             Some(v) => v,
-            None if on_cuda && shipped::find(Variant::Imdn, scale).is_some() => Variant::Imdn,
+            None if on_cuda => shipped::best(scale).map_or(Variant::Rtc, |m| m.variant),
             None => Variant::Rtc,
         };
         let found = match wanted {
