@@ -643,11 +643,11 @@ impl ObjectImpl for ImdnUpscale {
                     .blurb(
                         "Which network to run. Without model-path, the project's shipped \
                             weights: auto picks IMDN_RTC on the CPU (the 64-channel IMDN takes \
-                            seconds per HD frame there) and IMDN on CUDA when its weights ship \
-                            (IMDN_RTC until then); scale=0 runs the ×2 model, resized to the \
-                            downstream size, until IMDN_AS weights ship. With model-path: the \
-                            network the file must hold (start fails naming both if it holds \
-                            another); auto takes whatever it holds",
+                            seconds per HD frame there) and on CUDA whichever shipped IMDN or \
+                            IMDN_RTC scores higher on Set5 at the scale; scale=0 runs the ×2 \
+                            model, resized to the downstream size (IMDN_AS: model=as). With \
+                            model-path: the network the file must hold (start fails naming both \
+                            if it holds another); auto takes whatever it holds",
                     )
                     .mutable_ready()
                     .build(),

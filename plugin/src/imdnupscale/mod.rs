@@ -38,7 +38,7 @@ pub enum Model {
     #[default]
     #[enum_value(
         name = "Auto: with model-path, whatever network the file holds; without, the shipped \
-                IMDN_RTC on the CPU and IMDN on CUDA (once its weights ship)",
+                IMDN_RTC on the CPU, the best-scoring IMDN or IMDN_RTC on CUDA",
         nick = "auto"
     )]
     Auto = 0,
