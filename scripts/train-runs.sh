@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The long CPU training runs behind weights/, started or resumed in the background.
 #
-#   scripts/train-runs.sh start    # resume each run from its newest checkpoint (or start it)
-#   scripts/train-runs.sh status   # last progress line and validation of each run
-#   scripts/train-runs.sh stop     # stop them (a later start resumes from the checkpoints)
+#   scripts/train-runs.sh start [NAME...]   # resume each run (or those named) from its newest
+#                                           # checkpoint, or start it
+#   scripts/train-runs.sh status            # last progress line and validation of each run
+#   scripts/train-runs.sh stop [NAME...]    # stop them (a later start resumes from the checkpoints)
 #
 # Runs live in $IMDN_RUNS (default ~/.cache/imdn/runs), data in $IMDN_DATA (default
 # ~/.cache/imdn/data2k, made by `scripts/prepare-data.sh --max-side 2040 --out ...`). The binary
@@ -38,7 +39,17 @@ RUNS=(
 pattern() { echo "--out ([^ ]*/)?$1( |$)"; }
 running() { pgrep -f -- "$(pattern "$1")" > /dev/null; }
 
-case "${1:-}" in
+# whether the command line names run $1 (no names: every run)
+chosen() {
+    local name=$1; shift
+    [ $# -eq 0 ] && return 0
+    for n in "$@"; do [ "$n" = "$name" ] && return 0; done
+    return 1
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
     start)
         [ -d "$data/train" ] || { echo "no training data in $data (scripts/prepare-data.sh)" >&2; exit 1; }
         cargo build --release --quiet -p imdn
@@ -46,6 +57,7 @@ case "${1:-}" in
         cp target/release/imdn "$bin.new" && mv "$bin.new" "$bin"
         for spec in "${RUNS[@]}"; do
             read -r name nice threads args <<< "$spec"
+            chosen "$name" "$@" || continue
             if running "$name"; then echo "$name: already running"; continue; fi
             resume=""
             ls "$runs/$name"/checkpoint-*.safetensors > /dev/null 2>&1 && resume=--resume
@@ -67,8 +79,9 @@ case "${1:-}" in
     stop)
         for spec in "${RUNS[@]}"; do
             read -r name _ <<< "$spec"
+            chosen "$name" "$@" || continue
             pkill -f -- "$(pattern "$name")" && echo "$name: stopped" || true
         done
         ;;
-    *) sed -n '2,13p' "$0"; exit 2 ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
 esac

@@ -29,7 +29,7 @@ impl WeightAverage {
             .slots
             .iter()
             // a copy: the variable's storage is updated in place by later steps
-            .map(|s| s.var.as_tensor().copy())
+            .map(|s| s.var.as_tensor().detach().copy())
             .collect::<candle_core::Result<_>>()?;
         Ok(Self {
             decay,
@@ -49,7 +49,10 @@ impl WeightAverage {
     pub fn update(&mut self, adam: &Adam) -> Result<()> {
         let d = self.next_decay();
         for (avg, slot) in self.tensors.iter_mut().zip(&adam.slots) {
-            *avg = ((&*avg * d)? + (slot.var.as_tensor() * (1.0 - d))?)?;
+            // detached: an expression of a variable records its inputs for backprop, and each
+            // average would then keep the previous one alive, a copy of the network per step
+            let p = slot.var.as_tensor().detach();
+            *avg = ((&*avg * d)? + (p * (1.0 - d))?)?;
         }
         self.updates += 1;
         Ok(())
@@ -88,5 +91,7 @@ mod tests {
             "{got:?}"
         );
         assert_eq!(avg.updates, 201);
+        // no backprop graph: each average would otherwise keep the previous one alive
+        assert!(!avg.tensors[0].track_op());
     }
 }
