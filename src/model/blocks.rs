@@ -39,9 +39,9 @@ impl Module for Conv {
             let (_, _, h, w) = x.dims4()?;
             match self.stride {
                 1 => return crate::cpu::autograd::conv2d_same(x, &self.weight, &self.bias),
-                // Output pixel i of a stride-2 "same" conv is the stride-1 one's pixel 2i. The
-                // 4× work of those two thin convs costs less than candle's CPU conv2d, whose
-                // backward also held on to memory step after step (IMDN_AS training grew by
+                // Output pixel i of a stride-2 "same" conv is the stride-1 one's pixel 2i: 4× the
+                // arithmetic, on IMDN_AS's two front convs only, instead of candle's CPU conv2d,
+                // whose backward held on to memory step after step (IMDN_AS training grew by
                 // ≈ 40 MB a step until killed).
                 2 if h % 2 == 0 && w % 2 == 0 => {
                     let full = crate::cpu::autograd::conv2d_same(x, &self.weight, &self.bias)?;
