@@ -67,7 +67,7 @@ enum Command {
 #[derive(Args)]
 struct RunArgs {
     /// Weights: a file (safetensors or the authors' PyTorch .pth) or a shipped model's name
-    /// (imdn_rtc_x2, imdn_rtc_x3, imdn_rtc_x4). Default: the shipped IMDN_RTC for the scale.
+    /// (`imdn info` lists them). Default: the shipped IMDN_RTC for the scale.
     #[arg(long)]
     weights: Option<String>,
     /// cpu, cuda, cuda:N or auto.
@@ -162,17 +162,20 @@ fn main() -> Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // SAFETY: no other thread exists yet; candle reads RAYON_NUM_THREADS when it sizes its pools.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
-    if matches!(cli.command, Command::Train(_)) && std::env::var_os("CANDLE_NUM_THREADS").is_none()
-    {
+    // `bench --train-batch` times training steps: the same settings as `train`
+    let training = match &cli.command {
+        Command::Train(_) => true,
+        Command::Bench(b) => b.train_batch.is_some(),
+        _ => false,
+    };
+    if training && std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // A training step's heavy work (our conv op) runs on our own pool; candle's pool
         // workers spin between its small elementwise ops and only take the cores from it
         // (steps ≈ 12 % slower with them).
         // SAFETY: as above, still single-threaded
         unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
     }
-    if matches!(cli.command, Command::Train(_))
-        && std::env::var_os("MIMALLOC_PURGE_DELAY").is_none()
-    {
+    if training && std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // candle allocates every activation and gradient afresh each step; with mimalloc's
         // default purge the freed megabytes go back to the kernel between steps and come back
         // as pages it must zero again (≈ 15 % of an IMDN step). Training's working set is the
