@@ -682,33 +682,42 @@ fn error_of(msg: &gst::Message) -> glib::Error {
 }
 
 #[test]
-fn without_model_path_the_shipped_rtc_runs() {
+fn without_model_path_the_shipped_models_run() {
     init();
     let (w, hgt) = (10usize, 6usize);
     let vinfo = info(VideoFormat::Rgb, w as u32, hgt as u32);
     let pattern = |_: usize, xb: usize, y: usize| ((xb * 13 + y * 29) % 256) as u8;
-    let mut h = harness(&[
-        ("model-path", &None::<String>),
-        ("scale", &3u32),
-        ("device", &"cpu"),
-        ("n-threads", &1u32),
-    ]);
-    h.set_src_caps_str("video/x-raw,format=RGB,width=10,height=6,framerate=25/1");
-    h.push(frame(&vinfo, pattern)).unwrap();
-    h.push_event(gst::event::Eos::new());
-    let out = h.pull().unwrap();
-    let oinfo = out_info(&h);
-    assert_eq!((oinfo.width(), oinfo.height()), (30, 18));
+    // auto on the CPU is the real-time IMDN_RTC; model=imdn the 64-channel one
+    for (model, variant) in [
+        ("auto", imdn::model::Variant::Rtc),
+        ("imdn", imdn::model::Variant::Imdn),
+    ] {
+        let mut h = harness(&[
+            ("model-path", &None::<String>),
+            ("model", &model),
+            ("scale", &3u32),
+            ("device", &"cpu"),
+            ("n-threads", &1u32),
+        ]);
+        h.set_src_caps_str("video/x-raw,format=RGB,width=10,height=6,framerate=25/1");
+        h.push(frame(&vinfo, pattern)).unwrap();
+        h.push_event(gst::event::Eos::new());
+        let out = h.pull().unwrap();
+        let oinfo = out_info(&h);
+        assert_eq!((oinfo.width(), oinfo.height()), (30, 18));
 
-    let shipped = imdn::weights::shipped::find(imdn::model::Variant::Rtc, 3).unwrap();
-    let upscaler =
-        imdn::engine::Upscaler::from_tensors(shipped.tensors().unwrap(), &candle_core::Device::Cpu)
-            .unwrap();
-    assert_like_library(&upscaler, pattern, (w, hgt), 3, &planes(&out, &oinfo)[0]);
+        let shipped = imdn::weights::shipped::find(variant, 3).unwrap();
+        let upscaler = imdn::engine::Upscaler::from_tensors(
+            shipped.tensors().unwrap(),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        assert_like_library(&upscaler, pattern, (w, hgt), 3, &planes(&out, &oinfo)[0]);
+    }
 }
 
 #[test]
-fn shipped_model_by_name_and_missing_defaults() {
+fn shipped_model_by_name() {
     init();
     // a shipped model's name works as model-path
     let elem = element(&[
@@ -721,16 +730,14 @@ fn shipped_model_by_name_and_missing_defaults() {
     assert!(pipeline.set_state(gst::State::Paused).is_ok());
     pipeline.set_state(gst::State::Null).unwrap();
 
-    // no shipped IMDN (64 channels) yet: a clear error, not a silent substitute
+    // and one of another network than `model` asks for is refused, naming both
     let elem = element(&[
-        ("model-path", &None::<String>),
+        ("model-path", &"imdn_rtc_x2"),
         ("model", &"imdn"),
         ("device", &"cpu"),
     ]);
-    let err = error_of(&start_error(elem).expect("model=imdn without weights must fail"));
-    assert!(err.matches(gst::ResourceError::NotFound), "{err}");
-    assert!(err.message().contains("IMDN ×2"), "{err}");
-    assert!(err.message().contains("model-path"), "{err}");
+    let err = error_of(&start_error(elem).expect("IMDN_RTC weights for model=imdn must fail"));
+    assert!(err.message().contains("IMDN_RTC"), "{err}");
 }
 
 #[test]

@@ -227,9 +227,8 @@ mod tests {
     #[test]
     fn stride_two_matches_candle() {
         let dev = Device::Cpu;
-        let ramp = |n: usize, k: f32| -> Vec<f32> {
-            (0..n).map(|i| (i as f32 * k).sin() * 0.5).collect()
-        };
+        let ramp =
+            |n: usize, k: f32| -> Vec<f32> { (0..n).map(|i| (i as f32 * k).sin() * 0.5).collect() };
         let x = Var::from_vec(ramp(2 * 3 * 10 * 8, 0.37), (2, 3, 10, 8), &dev).unwrap();
         let w = Var::from_vec(ramp(5 * 3 * 9, 0.11), (5, 3, 3, 3), &dev).unwrap();
         let b = Var::from_vec(ramp(5, 1.3), 5, &dev).unwrap();
