@@ -701,7 +701,8 @@ fn scored_weights(adam: &Adam, average: Option<&WeightAverage>) -> Result<Tensor
     adam.slots
         .iter()
         .zip(&average.tensors)
-        .map(|(s, t)| Ok((s.name.clone(), t.to_device(&Device::Cpu)?.copy()?)))
+        // no copy: each update replaces the average's tensors rather than writing into them
+        .map(|(s, t)| Ok((s.name.clone(), t.to_device(&Device::Cpu)?)))
         .collect()
 }
 
