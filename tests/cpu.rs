@@ -60,6 +60,7 @@ fn imdn_matches_candle() {
 fn imdn_as_matches_candle() {
     compare(Config::imdn_as(), 1, 4, 4, 2);
     compare(Config::imdn_as(), 2, 24, 36, 2);
+    compare(Config::imdn_as_paper(), 1, 8, 12, 2);
 }
 
 #[test]

@@ -21,7 +21,8 @@ fn parameter_counts_match_the_paper() {
         (Config::imdn(2), 694_404),
         (Config::imdn(3), 703_059),
         (Config::imdn(4), 715_176),
-        (Config::imdn_as(), 752_104),
+        (Config::imdn_as_paper(), 752_104),
+        (Config::imdn_as(), 752_107),
         (Config::rtc(2), 20_190),
     ] {
         let tensors = init_tensors(&config, &Device::Cpu).unwrap();

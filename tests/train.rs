@@ -88,6 +88,7 @@ fn tiny(variant: Variant, scale: usize) -> Config {
         channels: if variant == Variant::Rtc { 8 } else { 16 },
         blocks: 1,
         upsampler_scale: if variant == Variant::As { 4 } else { scale },
+        input_skip: variant == Variant::As,
     }
 }
 
@@ -250,6 +251,47 @@ fn init_from_copies_matching_tensors() {
             assert!(!s.init_copied.iter().any(|n| n.starts_with("fea_conv")));
             assert!(s.init_copied.contains(&"LR_conv.weight".to_owned()));
         }
+    }
+}
+
+/// With its input skip, a new IMDN_AS returns its (bicubic-upscaled) input unchanged, on
+/// candle and on our CPU kernels, so training starts from bicubic and learns the detail.
+#[test]
+fn imdn_as_starts_as_the_identity() {
+    use candle_core::{Device, Module, Tensor};
+    let data = synthetic_photos();
+    let dir = TempDir::new("as-identity");
+    let mut o = options(tiny(Variant::As, 4), data.path(), dir.path());
+    o.steps = 0;
+    let s = train::train(&o).unwrap();
+    let tensors = weights::load(&s.export).unwrap();
+    let (h, w) = (8, 12);
+    let x: Vec<f32> = (0..3 * h * w)
+        .map(|i| (i * 37 % 101) as f32 / 100.0)
+        .collect();
+    let (net, config) =
+        imdn::model::Network::from_tensors(tensors.clone(), &Device::Cpu, candle_core::DType::F32)
+            .unwrap();
+    assert!(config.input_skip, "{config}");
+    let input = Tensor::from_vec(x.clone(), (1, 3, h, w), &Device::Cpu).unwrap();
+    let candle: Vec<f32> = net
+        .forward(&input)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let ours = imdn::cpu::CpuNet::new(&config, &tensors, 1)
+        .unwrap()
+        .forward(&x, 1, h, w)
+        .unwrap();
+    for out in [candle, ours] {
+        let max = out
+            .iter()
+            .zip(&x)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(max < 1e-6, "output differs from the input by {max}");
     }
 }
 

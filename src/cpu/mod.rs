@@ -87,6 +87,8 @@ enum Layers {
         fuse: Vec<ConvParams>,
         lr_conv: ConvParams,
         up: ConvParams,
+        /// IMDN_AS's input-skip gains, per channel.
+        input_skip: Option<[f32; 3]>,
     },
     Rtc {
         head: ConvParams,
@@ -165,6 +167,10 @@ impl CpuNet {
                     fuse,
                     lr_conv: params(t, "LR_conv", c, c, 3)?,
                     up: params(t, "upsampler.0", c, 3 * s * s, 3)?,
+                    input_skip: match config.input_skip {
+                        true => Some(input_skip_gains(t)?),
+                        false => None,
+                    },
                 }
             }
             Variant::Rtc => Layers::Rtc {
@@ -314,6 +320,7 @@ impl CpuNet {
                 fuse,
                 lr_conv,
                 up,
+                ..
             } => {
                 match head2 {
                     Some(head2) => {
@@ -371,6 +378,39 @@ impl CpuNet {
             }
         }
         pixel_shuffle(g, &b.up, self.config.upsampler_scale, out);
+        if let Layers::Imdn {
+            input_skip: Some(gains),
+            ..
+        } = &self.layers
+        {
+            add_scaled_planes(out, frame, gains);
+        }
+    }
+}
+
+/// IMDN_AS's input-skip gains, one per colour channel.
+fn input_skip_gains(t: &Tensors) -> Result<[f32; 3]> {
+    let name = crate::model::INPUT_SKIP;
+    let v = t
+        .get(name)
+        .ok_or_else(|| Error::Model(format!("{name} is missing")))?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    v.try_into()
+        .map_err(|v: Vec<f32>| Error::Model(format!("{name}: expected 3 gains, got {}", v.len())))
+}
+
+/// `out[c] += gains[c] · input[c]` for each of the three planes.
+fn add_scaled_planes(out: &mut [f32], input: &[f32], gains: &[f32; 3]) {
+    let plane = input.len() / 3;
+    for ((o, i), &g) in out
+        .chunks_exact_mut(plane)
+        .zip(input.chunks_exact(plane))
+        .zip(gains)
+    {
+        for (o, &i) in o.iter_mut().zip(i) {
+            *o += g * i;
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::INPUT_SKIP;
 use super::blocks::{Conv, Imdb, conv, lrelu};
 
 /// The part IMDN and IMDN_AS share: the blocks `IMDB1..n`, the 1×1 fusion `c.0` of all block
@@ -87,20 +88,36 @@ impl Module for Imdn {
 /// IMDN_AS: two stride-2 3×3 convs (`fea_conv.0`, LeakyReLU, `fea_conv.2`) bring the frame to
 /// ¼ size, the body runs there, and a ×4 upsampler returns to the input size. The input is a frame
 /// already bicubic-upscaled to the target size; its sides must be multiples of 4 (see `acs`).
+/// With `input_skip` (ours) the output adds the input scaled per channel.
 pub struct ImdnAs {
     fea_conv0: Conv,
     fea_conv2: Conv,
     body: Body,
     upsampler: Upsampler,
+    /// `[1, 3, 1, 1]` gains of the input added to the output.
+    input_skip: Option<Tensor>,
 }
 
 impl ImdnAs {
-    pub fn new(channels: usize, num_blocks: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        channels: usize,
+        num_blocks: usize,
+        input_skip: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let input_skip = match input_skip {
+            true => Some(
+                vb.get_with_hints(3, INPUT_SKIP, candle_nn::Init::Const(1.0))?
+                    .reshape((1, 3, 1, 1))?,
+            ),
+            false => None,
+        };
         Ok(Self {
             fea_conv0: conv(3, channels, 3, 2, vb.pp("fea_conv.0"))?,
             fea_conv2: conv(channels, channels, 3, 2, vb.pp("fea_conv.2"))?,
             body: Body::new(channels, num_blocks, &vb)?,
             upsampler: Upsampler::new(channels, 4, vb.pp("upsampler.0"))?,
+            input_skip,
         })
     }
 }
@@ -110,6 +127,10 @@ impl Module for ImdnAs {
         let fea = self
             .fea_conv2
             .forward(&lrelu(&self.fea_conv0.forward(x)?)?)?;
-        self.upsampler.forward(&self.body.forward(&fea)?)
+        let out = self.upsampler.forward(&self.body.forward(&fea)?)?;
+        match &self.input_skip {
+            Some(gain) => out + x.broadcast_mul(gain)?,
+            None => Ok(out),
+        }
     }
 }

@@ -16,6 +16,9 @@ pub use rtc::ImdnRtc;
 
 use crate::weights::Tensors;
 
+/// The name of IMDN_AS's input-skip gains (see [`Config::input_skip`]).
+pub const INPUT_SKIP: &str = "input_skip";
+
 /// Which network of the family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
@@ -45,6 +48,10 @@ pub struct Config {
     pub blocks: usize,
     /// The pixel-shuffle factor of the upsampler (4 for IMDN_AS, whose front end divides by 4).
     pub upsampler_scale: usize,
+    /// IMDN_AS only: the output adds the input frame, scaled by a learned per-channel gain
+    /// (`input_skip`, ours: the authors' IMDN_AS has no such path), so that the network learns
+    /// the detail missing from the bicubic frame instead of the whole frame.
+    pub input_skip: bool,
 }
 
 impl Config {
@@ -55,6 +62,7 @@ impl Config {
             channels: 64,
             blocks: 6,
             upsampler_scale: scale,
+            input_skip: false,
         }
     }
 
@@ -65,16 +73,26 @@ impl Config {
             channels: 12,
             blocks: 5,
             upsampler_scale: scale,
+            input_skip: false,
         }
     }
 
-    /// The paper's IMDN_AS.
+    /// IMDN_AS as this project trains it: the paper's network with the input skip.
     pub fn imdn_as() -> Self {
         Self {
             variant: Variant::As,
             channels: 64,
             blocks: 6,
             upsampler_scale: 4,
+            input_skip: true,
+        }
+    }
+
+    /// The paper's IMDN_AS, without the input skip (the authors' checkpoint).
+    pub fn imdn_as_paper() -> Self {
+        Self {
+            input_skip: false,
+            ..Self::imdn_as()
         }
     }
 
@@ -187,11 +205,21 @@ impl Config {
                 "IMDN_AS needs a ×4 upsampler, {upsampler} is ×{upsampler_scale}"
             ));
         }
+        let input_skip = match dims(INPUT_SKIP) {
+            None => false,
+            Some(d) if variant == Variant::As && d == [3] => true,
+            Some(d) => {
+                return Err(format!(
+                    "{INPUT_SKIP} {d:?}: only IMDN_AS has an input skip, of shape [3]"
+                ));
+            }
+        };
         Ok(Self {
             variant,
             channels,
             blocks,
             upsampler_scale,
+            input_skip,
         })
     }
 }
@@ -199,6 +227,7 @@ impl Config {
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.variant {
+            Variant::As if self.input_skip => write!(f, "IMDN_AS (any scale, input skip)")?,
             Variant::As => write!(f, "IMDN_AS (any scale)")?,
             v => write!(f, "{} ×{}", v.name(), self.upsampler_scale)?,
         }
@@ -225,7 +254,7 @@ impl Network {
         Ok(match config.variant {
             Variant::Imdn => Network::Imdn(Imdn::new(channels, blocks, upsampler_scale, vb)?),
             Variant::Rtc => Network::Rtc(ImdnRtc::new(channels, blocks, upsampler_scale, vb)?),
-            Variant::As => Network::As(ImdnAs::new(channels, blocks, vb)?),
+            Variant::As => Network::As(ImdnAs::new(channels, blocks, config.input_skip, vb)?),
         })
     }
 

@@ -79,6 +79,7 @@ impl State {
                 "channels": c.channels,
                 "blocks": c.blocks,
                 "upsampler_scale": c.upsampler_scale,
+                "input_skip": c.input_skip,
             },
             "patch": self.patch,
             "batch": self.batch,
@@ -139,6 +140,11 @@ impl State {
             channels: cu("channels")?,
             blocks: cu("blocks")?,
             upsampler_scale: cu("upsampler_scale")?,
+            // absent from checkpoints written before IMDN_AS had the skip
+            input_skip: c
+                .get("input_skip")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         };
         let fingerprint = v
             .get("data_fingerprint")

@@ -36,7 +36,7 @@ use serde_json::json;
 
 use crate::engine::Upscaler;
 use crate::eval::{LrSource, evaluate};
-use crate::model::{Config, Network, Variant};
+use crate::model::{Config, INPUT_SKIP, Network, Variant};
 use crate::weights::{self, Tensors};
 use crate::{Error, Result};
 
@@ -612,6 +612,7 @@ fn init_parameters(vars: &[(String, Var)], rng: &mut Rng, device: &Device) -> Re
         .map(|(n, v)| (n.as_str(), v.dims().to_vec()))
         .collect();
     let fan_in = |d: &[usize]| d.iter().skip(1).product::<usize>().max(1);
+    let has_skip = dims.contains_key(INPUT_SKIP);
     for (name, var) in vars {
         let fan = match name.strip_suffix(".bias") {
             Some(layer) => dims
@@ -624,6 +625,13 @@ fn init_parameters(vars: &[(String, Var)], rng: &mut Rng, device: &Device) -> Re
         let values: Vec<f32> = (0..var.elem_count())
             .map(|_| rng.uniform(-bound, bound) as f32)
             .collect();
+        // With IMDN_AS's input skip the network starts as the identity (gains 1, upsampler
+        // 0): its output is the bicubic frame until it learns the detail.
+        let values = match name.as_str() {
+            INPUT_SKIP => vec![1.0; values.len()],
+            "upsampler.0.weight" | "upsampler.0.bias" if has_skip => vec![0.0; values.len()],
+            _ => values,
+        };
         let t = Tensor::from_vec(values, var.dims(), &Device::Cpu)?.to_device(device)?;
         var.set(&t)?;
     }
