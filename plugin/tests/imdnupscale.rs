@@ -687,10 +687,12 @@ fn without_model_path_the_shipped_models_run() {
     let (w, hgt) = (10usize, 6usize);
     let vinfo = info(VideoFormat::Rgb, w as u32, hgt as u32);
     let pattern = |_: usize, xb: usize, y: usize| ((xb * 13 + y * 29) % 256) as u8;
-    // auto on the CPU is the real-time IMDN_RTC; model=imdn the 64-channel one
+    // auto on the CPU is the real-time IMDN_RTC; model=imdn the 64-channel one; model=as the
+    // arbitrary-scale one (bicubic ×3, then the network)
     for (model, variant) in [
         ("auto", imdn::model::Variant::Rtc),
         ("imdn", imdn::model::Variant::Imdn),
+        ("as", imdn::model::Variant::As),
     ] {
         let mut h = harness(&[
             ("model-path", &None::<String>),
@@ -706,7 +708,10 @@ fn without_model_path_the_shipped_models_run() {
         let oinfo = out_info(&h);
         assert_eq!((oinfo.width(), oinfo.height()), (30, 18));
 
-        let shipped = imdn::weights::shipped::find(variant, 3).unwrap();
+        let shipped = imdn::weights::shipped::SHIPPED
+            .iter()
+            .find(|m| m.variant == variant && (m.scale == 3 || variant == imdn::model::Variant::As))
+            .unwrap();
         let upscaler = imdn::engine::Upscaler::from_tensors(
             shipped.tensors().unwrap(),
             &candle_core::Device::Cpu,

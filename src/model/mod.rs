@@ -227,8 +227,8 @@ impl Config {
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.variant {
-            Variant::As if self.input_skip => write!(f, "IMDN_AS (any scale, input skip)")?,
-            Variant::As => write!(f, "IMDN_AS (any scale)")?,
+            Variant::As if self.input_skip => write!(f, "IMDN_AS with input skip, any scale")?,
+            Variant::As => write!(f, "IMDN_AS, any scale")?,
             v => write!(f, "{} ×{}", v.name(), self.upsampler_scale)?,
         }
         write!(f, " ({} channels, {} blocks)", self.channels, self.blocks)

@@ -656,7 +656,7 @@ impl ObjectImpl for ImdnUpscale {
                     .blurb(
                         "Weights file (safetensors or the authors' .pth; the network, IMDN, \
                             IMDN_RTC or IMDN_AS, is detected from it) or a shipped model's name \
-                            (imdn_rtc_x2..4, imdn_x2..4). Unset: the shipped model \
+                            (imdn_rtc_x2..4, imdn_x2..4, imdn_as). Unset: the shipped model \
                             for scale and model. Test backends, not for real use: \
                             \"test:nearest\" (nearest neighbour instead of the network), \
                             \"test:error\", \"test:panic\", \"test:fail-once\" (a stand-in \
