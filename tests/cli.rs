@@ -55,6 +55,11 @@ fn info_describes_variant_scale_and_parameters() {
         "{t}"
     );
     assert!(t.contains("parameters: "), "{t}");
+    assert!(!t.contains("input skip"), "{t}");
+    // the shipped IMDN_AS has our input skip
+    let o = imdn(&["info", "imdn_as"]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("input skip: yes"), "{t}");
 }
 
 #[test]

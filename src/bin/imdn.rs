@@ -366,6 +366,9 @@ fn info(spec: &str) -> Result<()> {
         Variant::As => println!("scale: any (output size = bicubic-upscaled input size)"),
         _ => println!("scale: {}", config.net_scale()),
     }
+    if config.input_skip {
+        println!("input skip: yes (the output adds the input frame: ours, not in the paper)");
+    }
     println!("channels: {}", config.channels);
     println!("blocks: {}", config.blocks);
     println!("parameters: {}", parameter_count(&tensors));
