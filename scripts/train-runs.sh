@@ -19,18 +19,20 @@ runs=${IMDN_RUNS:-$HOME/.cache/imdn/runs}
 data=${IMDN_DATA:-$HOME/.cache/imdn/data2k}
 bin=$runs/imdn-bin
 
-# The IMDN ×3/×4/AS runs start from the ×2 run's body (as the authors fine-tuned theirs): its
-# checkpoint at step 4000 (×3/×4) or 6000 (AS, restarted with its input skip), copied aside as
-# imdn_x2-stepN.safetensors; a resumed run reads only its own checkpoints.
+# The IMDN ×3/×4 runs start from the ×2 run's body (as the authors fine-tuned theirs): its
+# checkpoint at step 4000, copied aside as imdn_x2-step4000.safetensors. IMDN_AS started from
+# the ×2 body at step 6000 with its input skip (run imdn_as_noscale), and was restarted with its
+# scale input from that run's step 2250 (imdn_as-step2250.safetensors, by `imdn convert`).
+# A resumed run reads only its own checkpoints.
 init=$runs/imdn_x2-step4000.safetensors
-init_as=$runs/imdn_x2-step6000.safetensors
+init_as=$runs/imdn_as-step2250.safetensors
 
 # name nice threads args...
 RUNS=(
     "imdn_x2 0 1 --variant imdn --scale 2 --steps 200000 --lr 2e-4 --halve-every 40000 --seed 12 --ema 0.999 --checkpoint-every 250 --val-every 1000"
     "imdn_x3 10 1 --variant imdn --scale 3 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 13 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
     "imdn_x4 10 1 --variant imdn --scale 4 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 14 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
-    "imdn_as 0 1 --variant as --steps 100000 --lr 2e-4 --halve-every 20000 --seed 15 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init_as"
+    "imdn_as 0 1 --variant as --steps 100000 --lr 2e-4 --halve-every 20000 --seed 16 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init_as"
     "rtc_x2b 19 1 --variant rtc --scale 2 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 2 --ema 0.999 --checkpoint-every 500 --val-every 1000"
     "rtc_x3 19 1 --variant rtc --scale 3 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 3 --ema 0.999 --checkpoint-every 500 --val-every 1000"
     "rtc_x4 19 1 --variant rtc --scale 4 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 4 --ema 0.999 --checkpoint-every 500 --val-every 1000"

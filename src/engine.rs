@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use crate::acs::{Acs, AcsScratch, Forward};
 use crate::cpu::CpuNet;
 use crate::image_ops;
-use crate::model::{Config, Network, Variant};
+use crate::model::{Config, Network, Variant, scale_code, scale_code_between};
 use crate::weights::{self, Tensors};
 use crate::{Error, Result};
 
@@ -105,6 +105,9 @@ pub struct Upscaler {
     /// The frame size and tiling [`Upscaler::forward_planar_into`] last checked against the
     /// memory available: a stream of same-sized frames reads the system's figures once.
     memory_checked: Option<((usize, usize), Acs)>,
+    /// IMDN_AS with a scale input: the scale code of the frames given to the `forward_*`
+    /// methods (see [`Upscaler::set_refine_scale`]).
+    refine_code: Option<f32>,
 }
 
 /// candle's network in its working precision behind ACS's f32 interface.
@@ -114,18 +117,53 @@ struct CandleNet {
     device: Device,
 }
 
-impl Forward for CandleNet {
-    fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
-        let x = Tensor::from_slice(input, (n, 3, h, w), &self.device)?;
-        let out = self.forward_tensor(&x)?;
-        Ok(out.flatten_all()?.to_vec1::<f32>()?)
+impl CandleNet {
+    fn forward_tensor(&self, input: &Tensor, scale_code: Option<f32>) -> Result<Tensor> {
+        let codes = match scale_code {
+            Some(code) => Some(Tensor::full(code, input.dim(0)?, &self.device)?),
+            None => None,
+        };
+        let out = self
+            .net
+            .forward_at(&input.to_dtype(self.dtype)?, codes.as_ref())?;
+        Ok(out.to_dtype(DType::F32)?)
     }
 }
 
-impl CandleNet {
-    fn forward_tensor(&self, input: &Tensor) -> Result<Tensor> {
-        let out = self.net.forward(&input.to_dtype(self.dtype)?)?;
-        Ok(out.to_dtype(DType::F32)?)
+/// What runs frames under ACS, with the scale code of the frames (IMDN_AS with a scale input).
+enum Runner<'a> {
+    /// Our kernels (on the CPU).
+    Cpu(&'a CpuNet, Option<f32>),
+    /// candle (CUDA).
+    Candle(&'a CandleNet, Option<f32>),
+}
+
+impl Forward for Runner<'_> {
+    fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.forward_batch_into(input, n, h, w, &mut out)?;
+        Ok(out)
+    }
+
+    fn forward_batch_into(
+        &self,
+        input: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        match *self {
+            Runner::Cpu(cpu, code) => cpu.forward_at_into(input, n, h, w, code, out),
+            Runner::Candle(net, code) => {
+                let x = Tensor::from_slice(input, (n, 3, h, w), &net.device)?;
+                *out = net
+                    .forward_tensor(&x, code)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                Ok(())
+            }
+        }
     }
 }
 
@@ -195,6 +233,7 @@ impl Upscaler {
             acs: Acs::default(),
             scratch: AcsScratch::default(),
             memory_checked: None,
+            refine_code: None,
         })
     }
 
@@ -206,6 +245,18 @@ impl Upscaler {
         &self.device
     }
 
+    /// IMDN_AS: the frames given to the `forward_*` methods were bicubic-upscaled from `from`
+    /// to `to`, which a network with a scale input is told (and needs: it refuses frames until
+    /// this is set). [`Upscaler::upscale_planar`] works it out by itself.
+    pub fn set_refine_sizes(&mut self, from: (usize, usize), to: (usize, usize)) {
+        self.refine_code = Some(scale_code_between(from, to));
+    }
+
+    /// As [`Upscaler::set_refine_sizes`], by a factor `scale` on both axes.
+    pub fn set_refine_scale(&mut self, scale: f64) {
+        self.refine_code = Some(scale_code(scale));
+    }
+
     /// The network alone on an f32 NCHW tensor (no padding, no tiling, no clamping), by the
     /// path frames take: our kernels on the CPU, candle elsewhere.
     pub fn forward_raw(&self, input: &Tensor) -> Result<Tensor> {
@@ -213,33 +264,44 @@ impl Upscaler {
             Some(cpu) => {
                 let (n, _, h, w) = input.dims4()?;
                 let s = self.config.net_scale();
-                let out = cpu.forward(&input.flatten_all()?.to_vec1::<f32>()?, n, h, w)?;
+                let mut out = Vec::new();
+                let x = input.flatten_all()?.to_vec1::<f32>()?;
+                cpu.forward_at_into(&x, n, h, w, self.refine_code, &mut out)?;
                 Ok(Tensor::from_vec(out, (n, 3, h * s, w * s), &Device::Cpu)?)
             }
-            None => self.candle.forward_tensor(input),
+            None => self.candle.forward_tensor(input, self.refine_code),
         }
     }
 
     /// candle's own implementation of the network (the reference for our CPU kernels).
     pub fn forward_candle(&self, input: &Tensor) -> Result<Tensor> {
-        self.candle.forward_tensor(input)
+        self.candle.forward_tensor(input, self.refine_code)
     }
 
-    /// What runs frames: our kernels on the CPU, candle elsewhere.
-    fn runner(&self) -> &dyn Forward {
+    /// What runs frames at `scale_code`: our kernels on the CPU, candle elsewhere.
+    fn runner(&self, scale_code: Option<f32>) -> Runner<'_> {
         match &self.cpu {
-            Some(cpu) => cpu,
-            None => &self.candle,
+            Some(cpu) => Runner::Cpu(cpu, scale_code),
+            None => Runner::Candle(&self.candle, scale_code),
         }
     }
 
     /// Runs the network under ACS on planar RGB f32 (`w`×`h`, values in [0, 1]); the output is
     /// exactly `net_scale ×` the input and not clamped.
     pub fn forward_planar(&self, input: &[f32], size: (usize, usize)) -> Result<Vec<f32>> {
+        self.forward_planar_at(input, size, self.refine_code)
+    }
+
+    fn forward_planar_at(
+        &self,
+        input: &[f32],
+        size: (usize, usize),
+        scale_code: Option<f32>,
+    ) -> Result<Vec<f32>> {
         let c = &self.config;
         self.check_memory(size)?;
         self.acs.run(
-            self.runner(),
+            &self.runner(scale_code),
             input,
             size,
             c.net_scale(),
@@ -260,12 +322,12 @@ impl Upscaler {
             self.check_memory(size)?;
             self.memory_checked = Some((size, self.acs));
         }
-        let net: &dyn Forward = match &self.cpu {
-            Some(cpu) => cpu,
-            None => &self.candle,
+        let net = match &self.cpu {
+            Some(cpu) => Runner::Cpu(cpu, self.refine_code),
+            None => Runner::Candle(&self.candle, self.refine_code),
         };
         self.acs.run_into(
-            net,
+            &net,
             input,
             size,
             c.net_scale(),
@@ -344,7 +406,8 @@ impl Upscaler {
                 } else {
                     image_ops::imresize_f32_chw(input, w, h, 3, ow, oh)
                 };
-                self.forward_planar(&big, (ow, oh))
+                let code = scale_code_between((w, h), (ow, oh));
+                self.forward_planar_at(&big, (ow, oh), Some(code))
             }
             Variant::Imdn | Variant::Rtc => {
                 let s = self.config.net_scale();

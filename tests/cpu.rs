@@ -2,7 +2,7 @@
 
 mod common;
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 use imdn::cpu::CpuNet;
 use imdn::model::{Config, Network, init_tensors};
 
@@ -14,8 +14,11 @@ fn compare(config: Config, n: usize, h: usize, w: usize, threads: usize) {
         .map(|i| ((i * 7919 + 13) % 1000) as f32 / 1000.0)
         .collect();
     let x = Tensor::from_slice(&input, (n, 3, h, w), &Device::Cpu).unwrap();
+    // what IMDN_AS with a scale input is told (ignored by the others)
+    let code = 0.3f32;
+    let codes = Tensor::full(code, n, &Device::Cpu).unwrap();
     let want = net
-        .forward(&x)
+        .forward_at(&x, Some(&codes))
         .unwrap()
         .flatten_all()
         .unwrap()
@@ -23,7 +26,9 @@ fn compare(config: Config, n: usize, h: usize, w: usize, threads: usize) {
         .unwrap();
     // twice: the second run reuses the buffers of the first
     for _ in 0..2 {
-        let got = cpu.forward(&input, n, h, w).unwrap();
+        let mut got = Vec::new();
+        cpu.forward_at_into(&input, n, h, w, Some(code), &mut got)
+            .unwrap();
         assert_eq!(got.len(), want.len(), "{config} {n}×{h}×{w}");
         let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
         let max = got
@@ -61,6 +66,37 @@ fn imdn_as_matches_candle() {
     compare(Config::imdn_as(), 1, 4, 4, 2);
     compare(Config::imdn_as(), 2, 24, 36, 2);
     compare(Config::imdn_as_paper(), 1, 8, 12, 2);
+    let skip_only = Config {
+        scale_input: false,
+        ..Config::imdn_as()
+    };
+    compare(skip_only, 1, 8, 8, 1);
+}
+
+/// IMDN_AS with a scale input refuses frames without their scale, and its output depends on
+/// it (its head's bias is moved by the code, cached between frames of the same scale).
+#[test]
+fn imdn_as_is_told_the_scale() {
+    let config = Config::imdn_as();
+    let tensors = init_tensors(&config, &Device::Cpu).unwrap();
+    let cpu = CpuNet::new(&config, &tensors, 1).unwrap();
+    let (h, w) = (8, 12);
+    let input: Vec<f32> = (0..3 * h * w).map(|i| (i % 17) as f32 / 17.0).collect();
+    assert!(cpu.forward(&input, 1, h, w).is_err());
+    let run = |code: f32| {
+        let mut out = Vec::new();
+        cpu.forward_at_into(&input, 1, h, w, Some(code), &mut out)
+            .unwrap();
+        out
+    };
+    let (x2, x4, x2_again) = (run(0.0), run(1.0), run(0.0));
+    assert_eq!(x2, x2_again);
+    let diff = x2
+        .iter()
+        .zip(&x4)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff > 1e-3, "the scale code changed the output by {diff}");
 }
 
 #[test]

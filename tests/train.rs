@@ -89,6 +89,7 @@ fn tiny(variant: Variant, scale: usize) -> Config {
         blocks: 1,
         upsampler_scale: if variant == Variant::As { 4 } else { scale },
         input_skip: variant == Variant::As,
+        scale_input: variant == Variant::As,
     }
 }
 
@@ -258,7 +259,7 @@ fn init_from_copies_matching_tensors() {
 /// candle and on our CPU kernels, so training starts from bicubic and learns the detail.
 #[test]
 fn imdn_as_starts_as_the_identity() {
-    use candle_core::{Device, Module, Tensor};
+    use candle_core::{Device, Tensor};
     let data = synthetic_photos();
     let dir = TempDir::new("as-identity");
     let mut o = options(tiny(Variant::As, 4), data.path(), dir.path());
@@ -272,18 +273,21 @@ fn imdn_as_starts_as_the_identity() {
     let (net, config) =
         imdn::model::Network::from_tensors(tensors.clone(), &Device::Cpu, candle_core::DType::F32)
             .unwrap();
-    assert!(config.input_skip, "{config}");
+    assert!(config.input_skip && config.scale_input, "{config}");
     let input = Tensor::from_vec(x.clone(), (1, 3, h, w), &Device::Cpu).unwrap();
+    // at any scale
+    let code = imdn::model::scale_code(3.0);
     let candle: Vec<f32> = net
-        .forward(&input)
+        .forward_at(&input, Some(&Tensor::new(&[code], &Device::Cpu).unwrap()))
         .unwrap()
         .flatten_all()
         .unwrap()
         .to_vec1()
         .unwrap();
-    let ours = imdn::cpu::CpuNet::new(&config, &tensors, 1)
+    let mut ours = Vec::new();
+    imdn::cpu::CpuNet::new(&config, &tensors, 1)
         .unwrap()
-        .forward(&x, 1, h, w)
+        .forward_at_into(&x, 1, h, w, Some(code), &mut ours)
         .unwrap();
     for out in [candle, ours] {
         let max = out

@@ -89,6 +89,8 @@ enum Layers {
         up: ConvParams,
         /// IMDN_AS's input-skip gains, per channel.
         input_skip: Option<[f32; 3]>,
+        /// IMDN_AS's scale embedding: the head's bias gains `code · embed`.
+        scale_embed: Option<Vec<f32>>,
     },
     Rtc {
         head: ConvParams,
@@ -113,6 +115,9 @@ struct Buffers {
     /// IMDN_AS: the full-size bordered input and the half-size first conv output.
     front: Vec<f32>,
     front_half: Vec<f32>,
+    /// IMDN_AS with a scale input: the head with its bias moved for the last scale code, kept
+    /// while frames come at that scale.
+    scaled_head: Option<(f32, ConvParams)>,
 }
 
 /// A network of the family on our CPU kernels.
@@ -171,6 +176,10 @@ impl CpuNet {
                         true => Some(input_skip_gains(t)?),
                         false => None,
                     },
+                    scale_embed: match config.scale_input {
+                        true => Some(scale_embed(t, c)?),
+                        false => None,
+                    },
                 }
             }
             Variant::Rtc => Layers::Rtc {
@@ -216,6 +225,28 @@ impl CpuNet {
         w: usize,
         out: &mut Vec<f32>,
     ) -> Result<()> {
+        self.forward_at_into(input, n, h, w, None, out)
+    }
+
+    /// As [`CpuNet::forward_into`], telling IMDN_AS with a scale input the [`scale_code`] of
+    /// the frames (which it needs; the other networks ignore it).
+    ///
+    /// [`scale_code`]: crate::model::scale_code
+    pub fn forward_at_into(
+        &self,
+        input: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        scale_code: Option<f32>,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        if self.config.scale_input && scale_code.is_none() {
+            return Err(Error::InvalidInput(format!(
+                "{} needs the scale its frames were upscaled by",
+                self.config
+            )));
+        }
         let m = self.config.input_multiple();
         if input.len() != n * 3 * h * w
             || h == 0
@@ -241,7 +272,7 @@ impl CpuNet {
             for (i, dst) in out.chunks_exact_mut(frame_out).enumerate() {
                 let frame = &input[i * 3 * h * w..][..3 * h * w];
                 let b = self.buffers_for(slot, h, w);
-                self.run_one(b, frame, dst);
+                self.run_one(b, frame, scale_code, dst);
             }
         });
         Ok(())
@@ -305,12 +336,13 @@ impl CpuNet {
                 up: z(3 * s * s),
                 front,
                 front_half,
+                scaled_head: None,
             });
         }
         slot.as_mut().expect("just set")
     }
 
-    fn run_one(&self, b: &mut Buffers, frame: &[f32], out: &mut [f32]) {
+    fn run_one(&self, b: &mut Buffers, frame: &[f32], scale_code: Option<f32>, out: &mut [f32]) {
         let g = b.g;
         match &self.layers {
             Layers::Imdn {
@@ -320,10 +352,17 @@ impl CpuNet {
                 fuse,
                 lr_conv,
                 up,
+                scale_embed,
                 ..
             } => {
                 match head2 {
                     Some(head2) => {
+                        let head = match (scale_embed, scale_code) {
+                            (Some(embed), Some(code)) => {
+                                scaled_head(&mut b.scaled_head, head, embed, code)
+                            }
+                            _ => head,
+                        };
                         let full = Geom {
                             h: 4 * g.h,
                             w: 4 * g.w,
@@ -398,6 +437,43 @@ fn input_skip_gains(t: &Tensors) -> Result<[f32; 3]> {
         .to_vec1::<f32>()?;
     v.try_into()
         .map_err(|v: Vec<f32>| Error::Model(format!("{name}: expected 3 gains, got {}", v.len())))
+}
+
+/// IMDN_AS's scale embedding, one value per channel of the head.
+fn scale_embed(t: &Tensors, channels: usize) -> Result<Vec<f32>> {
+    let name = crate::model::SCALE_EMBED;
+    let v = t
+        .get(name)
+        .ok_or_else(|| Error::Model(format!("{name} is missing")))?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    if v.len() != channels {
+        return Err(Error::Model(format!(
+            "{name}: expected {channels} values, got {}",
+            v.len()
+        )));
+    }
+    Ok(v)
+}
+
+/// `head` with `code · embed` added to its bias, from `cache` when it holds that code.
+fn scaled_head<'a>(
+    cache: &'a mut Option<(f32, ConvParams)>,
+    head: &ConvParams,
+    embed: &[f32],
+    code: f32,
+) -> &'a ConvParams {
+    if cache.as_ref().is_none_or(|(c, _)| *c != code) {
+        let bias = head
+            .bias
+            .iter()
+            .zip(embed)
+            .map(|(b, e)| b + code * e)
+            .collect();
+        let params = ConvParams::new(head.weight.clone(), bias, head.cin, head.cout, head.k);
+        *cache = Some((code, params));
+    }
+    &cache.as_ref().expect("just set").1
 }
 
 /// `out[c] += gains[c] · input[c]` for each of the three planes.

@@ -3,8 +3,8 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::INPUT_SKIP;
 use super::blocks::{Conv, Imdb, conv, lrelu};
+use super::{Config, INPUT_SKIP, SCALE_EMBED};
 
 /// The part IMDN and IMDN_AS share: the blocks `IMDB1..n`, the 1×1 fusion `c.0` of all block
 /// outputs with LeakyReLU, and `LR_conv` with the residual to the features.
@@ -88,7 +88,9 @@ impl Module for Imdn {
 /// IMDN_AS: two stride-2 3×3 convs (`fea_conv.0`, LeakyReLU, `fea_conv.2`) bring the frame to
 /// ¼ size, the body runs there, and a ×4 upsampler returns to the input size. The input is a frame
 /// already bicubic-upscaled to the target size; its sides must be multiples of 4 (see `acs`).
-/// With `input_skip` (ours) the output adds the input scaled per channel.
+/// Ours, both optional: with `input_skip` the output adds the input scaled per channel; with
+/// `scale_embed` the first conv's output adds the frame's scale code times a per-channel
+/// embedding (before its LeakyReLU), so that the network knows the scale it refines.
 pub struct ImdnAs {
     fea_conv0: Conv,
     fea_conv2: Conv,
@@ -96,41 +98,72 @@ pub struct ImdnAs {
     upsampler: Upsampler,
     /// `[1, 3, 1, 1]` gains of the input added to the output.
     input_skip: Option<Tensor>,
+    /// `[1, C, 1, 1]`, times each frame's scale code.
+    scale_embed: Option<Tensor>,
 }
 
 impl ImdnAs {
-    pub fn new(
-        channels: usize,
-        num_blocks: usize,
-        input_skip: bool,
-        vb: VarBuilder,
-    ) -> Result<Self> {
-        let input_skip = match input_skip {
+    pub fn new(config: &Config, vb: VarBuilder) -> Result<Self> {
+        let channels = config.channels;
+        let input_skip = match config.input_skip {
             true => Some(
                 vb.get_with_hints(3, INPUT_SKIP, candle_nn::Init::Const(1.0))?
                     .reshape((1, 3, 1, 1))?,
             ),
             false => None,
         };
+        let scale_embed = match config.scale_input {
+            true => Some(
+                // random, so that networks built for tests depend on the scale (training
+                // starts it at 0)
+                vb.get_with_hints(
+                    channels,
+                    SCALE_EMBED,
+                    candle_nn::Init::Randn {
+                        mean: 0.0,
+                        stdev: 0.5,
+                    },
+                )?
+                .reshape((1, channels, 1, 1))?,
+            ),
+            false => None,
+        };
         Ok(Self {
             fea_conv0: conv(3, channels, 3, 2, vb.pp("fea_conv.0"))?,
             fea_conv2: conv(channels, channels, 3, 2, vb.pp("fea_conv.2"))?,
-            body: Body::new(channels, num_blocks, &vb)?,
+            body: Body::new(channels, config.blocks, &vb)?,
             upsampler: Upsampler::new(channels, 4, vb.pp("upsampler.0"))?,
             input_skip,
+            scale_embed,
         })
     }
-}
 
-impl Module for ImdnAs {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let fea = self
-            .fea_conv2
-            .forward(&lrelu(&self.fea_conv0.forward(x)?)?)?;
+    /// The forward pass of `n` frames with their scale codes (`[n]`), which a network with a
+    /// scale input needs and one without ignores.
+    pub fn forward_at(&self, x: &Tensor, scale_codes: Option<&Tensor>) -> Result<Tensor> {
+        let mut front = self.fea_conv0.forward(x)?;
+        if let Some(embed) = &self.scale_embed {
+            let codes = scale_codes.ok_or_else(|| {
+                candle_core::Error::Msg(
+                    "IMDN_AS with a scale input needs the scale each frame was upscaled by".into(),
+                )
+            })?;
+            let n = x.dim(0)?;
+            let codes = codes.to_dtype(embed.dtype())?.reshape((n, 1, 1, 1))?;
+            front = front.broadcast_add(&codes.broadcast_mul(embed)?)?;
+        }
+        let fea = self.fea_conv2.forward(&lrelu(&front)?)?;
         let out = self.upsampler.forward(&self.body.forward(&fea)?)?;
         match &self.input_skip {
             Some(gain) => out + x.broadcast_mul(gain)?,
             None => Ok(out),
         }
+    }
+}
+
+/// Without scale codes: a network with a scale input refuses to run.
+impl Module for ImdnAs {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_at(x, None)
     }
 }

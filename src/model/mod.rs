@@ -19,6 +19,26 @@ use crate::weights::Tensors;
 /// The name of IMDN_AS's input-skip gains (see [`Config::input_skip`]).
 pub const INPUT_SKIP: &str = "input_skip";
 
+/// The name of IMDN_AS's scale embedding (see [`Config::scale_input`]).
+pub const SCALE_EMBED: &str = "scale_embed";
+
+/// The range of scales IMDN_AS is trained on; [`scale_code`] clamps to it.
+pub const AS_SCALES: (f64, f64) = (1.1, 4.0);
+
+/// What IMDN_AS with a scale input is told about a frame bicubic-upscaled by `scale`:
+/// `log2(scale) − 1`, octaves above ×2 (0 at ×2, 1 at ×4), with `scale` clamped to
+/// [`AS_SCALES`]: outside them the network would extrapolate.
+pub fn scale_code(scale: f64) -> f32 {
+    (scale.clamp(AS_SCALES.0, AS_SCALES.1).log2() - 1.0) as f32
+}
+
+/// [`scale_code`] of a frame bicubic-upscaled from `from` to `to` (the mean of the two axes'
+/// codes when they differ).
+pub fn scale_code_between(from: (usize, usize), to: (usize, usize)) -> f32 {
+    let axis = |a: usize, b: usize| scale_code(b as f64 / a.max(1) as f64);
+    0.5 * (axis(from.0, to.0) + axis(from.1, to.1))
+}
+
 /// Which network of the family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
@@ -52,6 +72,11 @@ pub struct Config {
     /// (`input_skip`, ours: the authors' IMDN_AS has no such path), so that the network learns
     /// the detail missing from the bicubic frame instead of the whole frame.
     pub input_skip: bool,
+    /// IMDN_AS only: the network is told the scale the frame was upscaled by
+    /// ([`scale_code`] times a learned per-channel embedding, `scale_embed`, added to the
+    /// first conv's output; ours, as the input skip). Without it the network must guess the
+    /// scale from the frame, and over-sharpens soft textures at small scales.
+    pub scale_input: bool,
 }
 
 impl Config {
@@ -63,6 +88,7 @@ impl Config {
             blocks: 6,
             upsampler_scale: scale,
             input_skip: false,
+            scale_input: false,
         }
     }
 
@@ -74,10 +100,12 @@ impl Config {
             blocks: 5,
             upsampler_scale: scale,
             input_skip: false,
+            scale_input: false,
         }
     }
 
-    /// IMDN_AS as this project trains it: the paper's network with the input skip.
+    /// IMDN_AS as this project trains it: the paper's network with the input skip and the
+    /// scale input.
     pub fn imdn_as() -> Self {
         Self {
             variant: Variant::As,
@@ -85,13 +113,15 @@ impl Config {
             blocks: 6,
             upsampler_scale: 4,
             input_skip: true,
+            scale_input: true,
         }
     }
 
-    /// The paper's IMDN_AS, without the input skip (the authors' checkpoint).
+    /// The paper's IMDN_AS, without the input skip or the scale input (the authors' checkpoint).
     pub fn imdn_as_paper() -> Self {
         Self {
             input_skip: false,
+            scale_input: false,
             ..Self::imdn_as()
         }
     }
@@ -214,12 +244,23 @@ impl Config {
                 ));
             }
         };
+        let scale_input = match dims(SCALE_EMBED) {
+            None => false,
+            Some(d) if variant == Variant::As && d == [channels] => true,
+            Some(d) => {
+                return Err(format!(
+                    "{SCALE_EMBED} {d:?}: only IMDN_AS has a scale embedding, of shape \
+                     [{channels}]"
+                ));
+            }
+        };
         Ok(Self {
             variant,
             channels,
             blocks,
             upsampler_scale,
             input_skip,
+            scale_input,
         })
     }
 }
@@ -227,8 +268,19 @@ impl Config {
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.variant {
-            Variant::As if self.input_skip => write!(f, "IMDN_AS with input skip, any scale")?,
-            Variant::As => write!(f, "IMDN_AS, any scale")?,
+            Variant::As => {
+                let extras: Vec<&str> = [
+                    (self.input_skip, "input skip"),
+                    (self.scale_input, "scale input"),
+                ]
+                .iter()
+                .filter_map(|&(on, name)| on.then_some(name))
+                .collect();
+                match extras.is_empty() {
+                    true => write!(f, "IMDN_AS, any scale")?,
+                    false => write!(f, "IMDN_AS with {}, any scale", extras.join(" and "))?,
+                }
+            }
             v => write!(f, "{} ×{}", v.name(), self.upsampler_scale)?,
         }
         write!(f, " ({} channels, {} blocks)", self.channels, self.blocks)
@@ -254,7 +306,7 @@ impl Network {
         Ok(match config.variant {
             Variant::Imdn => Network::Imdn(Imdn::new(channels, blocks, upsampler_scale, vb)?),
             Variant::Rtc => Network::Rtc(ImdnRtc::new(channels, blocks, upsampler_scale, vb)?),
-            Variant::As => Network::As(ImdnAs::new(channels, blocks, config.input_skip, vb)?),
+            Variant::As => Network::As(ImdnAs::new(config, vb)?),
         })
     }
 
@@ -271,13 +323,26 @@ impl Network {
     }
 }
 
-impl Module for Network {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+impl Network {
+    /// The forward pass; `scale_codes` (`[N]`, see [`scale_code`]) is what IMDN_AS with a scale
+    /// input is told of each frame, ignored by the other networks.
+    pub fn forward_at(
+        &self,
+        x: &Tensor,
+        scale_codes: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         match self {
             Network::Imdn(n) => n.forward(x),
             Network::Rtc(n) => n.forward(x),
-            Network::As(n) => n.forward(x),
+            Network::As(n) => n.forward_at(x, scale_codes),
         }
+    }
+}
+
+/// Without scale codes: IMDN_AS with a scale input refuses to run.
+impl Module for Network {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_at(x, None)
     }
 }
 

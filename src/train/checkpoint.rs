@@ -80,6 +80,7 @@ impl State {
                 "blocks": c.blocks,
                 "upsampler_scale": c.upsampler_scale,
                 "input_skip": c.input_skip,
+                "scale_input": c.scale_input,
             },
             "patch": self.patch,
             "batch": self.batch,
@@ -143,6 +144,11 @@ impl State {
             // absent from checkpoints written before IMDN_AS had the skip
             input_skip: c
                 .get("input_skip")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            // and before it had the scale input
+            scale_input: c
+                .get("scale_input")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         };

@@ -7,7 +7,9 @@
 //! - IMDN_AS: a random `4·patch` HR square (the body then runs at `patch`×`patch`), a scale
 //!   `u` uniform in [`AS_SCALES`], LR = bicubic of the u8 square to `round(4·patch / u)`, and
 //!   the network input is that LR brought back to the HR size by the f32 bicubic the engine
-//!   uses at inference ([`image_ops::imresize_f32_chw`]); the target is the HR square.
+//!   uses at inference ([`image_ops::imresize_f32_chw`]); the target is the HR square. The
+//!   batch records each sample's [`scale_code`] of `4·patch / round(4·patch / u)`, the scale the
+//!   input was upscaled by, for the network's scale input.
 
 use std::path::{Path, PathBuf};
 
@@ -17,11 +19,8 @@ use super::augment::{Dihedral, crop_rgb};
 use super::rng::Rng;
 use crate::eval::{list_images, read_rgb};
 use crate::image_ops::{self, ResizeTable};
-use crate::model::{Config, Variant};
+use crate::model::{AS_SCALES, Config, Variant, scale_code};
 use crate::{Error, Result};
-
-/// The range IMDN_AS's scale is drawn from, as the authors train it.
-pub const AS_SCALES: (f64, f64) = (1.1, 4.0);
 
 /// One decoded image, interleaved RGB.
 pub struct Image {
@@ -116,6 +115,8 @@ pub struct Batch {
     /// Target: `n × 3 × target_side²`.
     pub target: Vec<f32>,
     pub target_side: usize,
+    /// IMDN_AS: each sample's [`scale_code`]; empty for the fixed-scale networks.
+    pub scale_codes: Vec<f32>,
 }
 
 /// Draws batches for one network configuration.
@@ -235,6 +236,7 @@ impl Sampler {
         let (hs, is) = (self.hr_side, self.input_side);
         let mut input = vec![0f32; n * 3 * is * is];
         let mut target = vec![0f32; n * 3 * hs * hs];
+        let mut scale_codes = Vec::new();
         for b in 0..n {
             let (img, x0, y0) = self.pick_square(data, rng);
             let t = Dihedral(rng.below(8) as u8);
@@ -254,6 +256,7 @@ impl Sampler {
                     let lr = image_ops::hwc_u8_to_chw_f32_vec(&lr, ls, ls, 3)?;
                     let up = image_ops::try_imresize_f32_chw(&lr, ls, ls, 3, hs, hs)?;
                     inp.copy_from_slice(&up);
+                    scale_codes.push(scale_code(hs as f64 / ls as f64));
                 }
             }
         }
@@ -263,6 +266,7 @@ impl Sampler {
             input_side: is,
             target,
             target_side: hs,
+            scale_codes,
         })
     }
 }
@@ -322,5 +326,30 @@ mod tests {
             preferred > 380,
             "with a minimum: {preferred} of 400 textured"
         );
+    }
+
+    /// IMDN_AS batches carry each sample's scale code, within the trained range and varied;
+    /// fixed-scale batches carry none.
+    #[test]
+    fn imdn_as_batches_carry_their_scales() {
+        let data = half_textured();
+        let mut rng = Rng::new(3);
+        let batch = Sampler::new(&Config::imdn_as(), 4)
+            .unwrap()
+            .sample(&data, &mut rng, 16)
+            .unwrap();
+        assert_eq!(batch.scale_codes.len(), 16);
+        let (lo, hi) = (scale_code(AS_SCALES.0), scale_code(AS_SCALES.1));
+        for &c in &batch.scale_codes {
+            assert!((lo..=hi).contains(&c), "{c} outside [{lo}, {hi}]");
+        }
+        let spread = batch.scale_codes.iter().fold(0f32, |m, &c| m.max(c))
+            - batch.scale_codes.iter().fold(1f32, |m, &c| m.min(c));
+        assert!(spread > 0.5, "scale codes spread {spread}");
+        let fixed = Sampler::new(&Config::rtc(2), 8)
+            .unwrap()
+            .sample(&data, &mut rng, 2)
+            .unwrap();
+        assert!(fixed.scale_codes.is_empty());
     }
 }

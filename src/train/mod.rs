@@ -29,14 +29,14 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use candle_core::{DType, Device, Module, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::engine::Upscaler;
 use crate::eval::{LrSource, evaluate};
-use crate::model::{Config, INPUT_SKIP, Network, Variant};
+use crate::model::{Config, INPUT_SKIP, Network, SCALE_EMBED, Variant};
 use crate::weights::{self, Tensors};
 use crate::{Error, Result};
 
@@ -507,7 +507,11 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
             Tensor::from_vec(batch.input, (n, 3, is, is), &Device::Cpu)?.to_device(device)?;
         let target =
             Tensor::from_vec(batch.target, (n, 3, hs, hs), &Device::Cpu)?.to_device(device)?;
-        let pred = net.forward(&input)?;
+        let codes = match batch.scale_codes.is_empty() {
+            true => None,
+            false => Some(Tensor::new(batch.scale_codes.as_slice(), device)?),
+        };
+        let pred = net.forward_at(&input, codes.as_ref())?;
         let loss = (pred - target)?.abs()?.mean_all()?;
         let grads = loss.backward()?;
         adam.step(&grads, lr)?;
@@ -626,9 +630,12 @@ fn init_parameters(vars: &[(String, Var)], rng: &mut Rng, device: &Device) -> Re
             .map(|_| rng.uniform(-bound, bound) as f32)
             .collect();
         // With IMDN_AS's input skip the network starts as the identity (gains 1, upsampler
-        // 0): its output is the bicubic frame until it learns the detail.
+        // 0): its output is the bicubic frame until it learns the detail. Its scale
+        // embedding starts at 0, so that a run initialised from a network without one
+        // starts where that network was.
         let values = match name.as_str() {
             INPUT_SKIP => vec![1.0; values.len()],
+            SCALE_EMBED => vec![0.0; values.len()],
             "upsampler.0.weight" | "upsampler.0.bias" if has_skip => vec![0.0; values.len()],
             _ => values,
         };

@@ -236,6 +236,8 @@ impl Backend for Imdn {
     ) -> Result<(), String> {
         let err = |e: imdn::Error| e.to_string();
         if self.upscaler.config().variant == Variant::As {
+            // a float store: the network recomputes its scaled head only when this changes
+            self.upscaler.set_refine_sizes((w, h), (ow, oh));
             if (ow, oh) == (w, h) {
                 return self
                     .upscaler
