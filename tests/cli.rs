@@ -141,7 +141,15 @@ fn convert_then_info_and_eval_json() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     let json: serde_json::Value =
         serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
-    assert_eq!(json["images"].as_array().unwrap().len(), 5);
+    let images = json["images"].as_array().unwrap();
+    assert_eq!(images.len(), 5);
+    // each image with its bicubic baseline, which the mean's baseline averages
+    let per_image: f64 = images
+        .iter()
+        .map(|i| i["bicubic"]["psnr_y"].as_f64().unwrap())
+        .sum::<f64>()
+        / 5.0;
+    assert!((per_image - json["bicubic"]["psnr_y"].as_f64().unwrap()).abs() < 1e-9);
     let psnr = json["mean"]["psnr_y"].as_f64().unwrap();
     // --downscale makes the LR bit-identical to the authors' LR set: same figure as the table
     assert!((psnr - 37.2406).abs() <= 0.01, "{psnr}");

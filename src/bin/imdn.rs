@@ -405,7 +405,14 @@ fn eval(a: EvalArgs) -> Result<()> {
         let images: Vec<_> = report
             .images
             .iter()
-            .map(|r| serde_json::json!({"name": r.name, "psnr_y": r.psnr_y, "ssim_y": r.ssim_y}))
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.name,
+                    "psnr_y": r.psnr_y,
+                    "ssim_y": r.ssim_y,
+                    "bicubic": {"psnr_y": r.bicubic_psnr_y, "ssim_y": r.bicubic_ssim_y},
+                })
+            })
             .collect();
         let out = serde_json::json!({
             "weights": weights_label(&a.run, s),
