@@ -29,7 +29,7 @@ init_as=$runs/imdn_as-step2250.safetensors
 
 # name nice threads args...
 RUNS=(
-    "imdn_x2 0 1 --variant imdn --scale 2 --steps 200000 --lr 2e-4 --halve-every 40000 --seed 12 --ema 0.999 --checkpoint-every 250 --val-every 1000"
+    "imdn_x2 0 1 --variant imdn --scale 2 --steps 200000 --lr 2e-4 --halve-every 10000 --seed 12 --ema 0.999 --checkpoint-every 250 --val-every 1000"
     "imdn_x3 10 1 --variant imdn --scale 3 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 13 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
     "imdn_x4 10 1 --variant imdn --scale 4 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 14 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
     "imdn_as 0 1 --variant as --steps 100000 --lr 2e-4 --halve-every 20000 --seed 16 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init_as"
