@@ -393,6 +393,58 @@ fn cli_trains_validates_and_exports() {
     );
 }
 
+/// `--no-scale-input` trains IMDN_AS as its first shipped run was (no `scale_embed`), and is
+/// refused for the networks that have no scale input.
+#[test]
+fn cli_trains_imdn_as_with_or_without_its_scale_input() {
+    let data = synthetic_photos();
+    let exe = env!("CARGO_BIN_EXE_imdn");
+    let d = data.path().to_str().unwrap();
+    for (variant, extra, ok) in [
+        ("as", None, true),
+        ("as", Some("--no-scale-input"), true),
+        ("rtc", Some("--no-scale-input"), false),
+    ] {
+        let out = TempDir::new("cli-as");
+        let o = out.path().to_str().unwrap();
+        let mut args = vec![
+            "train",
+            "--variant",
+            variant,
+            "--channels",
+            "16",
+            "--blocks",
+            "1",
+            "--data",
+            d,
+            "--out",
+            o,
+            "--patch",
+            "4",
+            "--batch",
+            "1",
+            "--threads",
+            "1",
+            "--steps",
+            "1",
+            "--device",
+            "cpu",
+        ];
+        args.extend(extra);
+        let run = Command::new(exe).args(&args).output().unwrap();
+        let text = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.success(), ok, "imdn {args:?}:\n{text}");
+        if !ok {
+            assert!(text.contains("--no-scale-input"), "{text}");
+            continue;
+        }
+        let tensors = weights::load(&out.join(train::EXPORT_NAME)).unwrap();
+        let config = imdn::model::Config::detect(&tensors).unwrap();
+        assert!(config.input_skip, "{config}");
+        assert_eq!(config.scale_input, extra.is_none(), "{config}");
+    }
+}
+
 #[test]
 fn weight_average_starts_on_resume_without_changing_training() {
     let data = synthetic_photos();

@@ -730,6 +730,9 @@ struct TrainArgs {
     /// Distillation blocks (default: the paper's, 6 for imdn/as, 5 for rtc).
     #[arg(long)]
     blocks: Option<usize>,
+    /// IMDN_AS without the scale input (as the first run behind weights/imdn_as was trained).
+    #[arg(long)]
+    no_scale_input: bool,
     /// Folder of HR training images (scripts/prepare-data.sh makes one).
     #[arg(long)]
     data: PathBuf,
@@ -803,6 +806,12 @@ fn train(a: TrainArgs) -> Result<()> {
     };
     config.channels = a.channels.unwrap_or(config.channels);
     config.blocks = a.blocks.unwrap_or(config.blocks);
+    if a.no_scale_input {
+        if variant != Variant::As {
+            bail!("--no-scale-input: only IMDN_AS (--variant as) has a scale input");
+        }
+        config.scale_input = false;
+    }
     let mut o = TrainOptions::new(config, a.data, a.out);
     o.steps = a.steps;
     o.patch = a.patch;
