@@ -69,6 +69,50 @@ fn every_scale_handles_1x1_and_7x5_frames() {
     }
 }
 
+/// IMDN_AS with a scale input: the raw paths refuse frames until told their scale, and
+/// `upscale_planar` (which works the scale out from the sizes) is the bicubic frame through
+/// `forward_planar` told the same sizes, as the element runs it.
+#[test]
+fn imdn_as_is_told_the_scale_of_raw_frames() {
+    use candle_core::Module;
+    let config = Config::imdn_as();
+    let mut up = upscaler(&config);
+    let (w, h, ow, oh) = (6, 5, 15, 11);
+    let src: Vec<f32> = (0..3 * w * h).map(|i| (i % 23) as f32 / 23.0).collect();
+    let big = imdn::image_ops::imresize_f32_chw(&src, w, h, 3, ow, oh);
+    let err = up.forward_planar(&big, (ow, oh)).unwrap_err().to_string();
+    assert!(err.contains("scale"), "{err}");
+    let x = Tensor::from_slice(&big[..3 * 8 * 8], (1, 3, 8, 8), &Device::Cpu).unwrap();
+    assert!(up.forward_candle(&x).is_err());
+    let (net, _) = imdn::model::Network::from_tensors(
+        init_tensors(&config, &Device::Cpu).unwrap(),
+        &Device::Cpu,
+        candle_core::DType::F32,
+    )
+    .unwrap();
+    assert!(net.forward(&x).is_err());
+
+    let whole = up.upscale_planar(&src, (w, h), (ow, oh)).unwrap();
+    up.set_refine_sizes((w, h), (ow, oh));
+    assert_eq!(up.forward_planar(&big, (ow, oh)).unwrap(), whole);
+    up.set_refine_scale(4.0);
+    let other = up.forward_planar(&big, (ow, oh)).unwrap();
+    let diff = other
+        .iter()
+        .zip(&whole)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        diff > 1e-3,
+        "told ×4 instead of ×2.5: the output moved by {diff}"
+    );
+    // the scale code: octaves above ×2, clamped to the trained 1.1–4
+    assert_eq!(imdn::model::scale_code(2.0), 0.0);
+    assert_eq!(imdn::model::scale_code(4.0), 1.0);
+    assert_eq!(imdn::model::scale_code(8.0), 1.0);
+    assert_eq!(imdn::model::scale_code(1.0), imdn::model::scale_code(1.1));
+}
+
 #[test]
 fn rgba_keeps_alpha_resized() {
     let up = upscaler(&Config::rtc(2));
