@@ -358,7 +358,8 @@ fn cli_trains_validates_and_exports() {
     let meta = weights::load_metadata(&model).unwrap();
     assert_eq!(meta.get("steps").map(String::as_str), Some("4"));
     assert_eq!(meta.get("variant").map(String::as_str), Some("IMDN_RTC"));
-    assert!(out.join(train::LOG_NAME).is_file());
+    let log = std::fs::read_to_string(out.join(train::LOG_NAME)).unwrap();
+    assert!(log.contains("\"resumed_at\":2"), "{log}");
 
     // `imdn convert` of the last checkpoint writes the same weights with the same model card
     let ck = out.join(&checkpoint::file_name(4));

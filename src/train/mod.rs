@@ -416,6 +416,11 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
             }
         };
     let mut average = start_average(opts.ema, &adam, saved_average, device, &rep)?;
+    if let Some(path) = &resumed_from {
+        // records after this one replace the log's records of steps past `resumed_at`, which
+        // an interrupted session may have written after its last checkpoint
+        rep.log(json!({"resumed_at": start, "checkpoint": path.display().to_string()}));
+    }
     let params: usize = vars.iter().map(|(_, v)| v.elem_count()).sum();
     rep.say(&format!(
         "training {config}, {params} parameters, on {:?} with {} threads: steps {start}→{}, \
