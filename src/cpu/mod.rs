@@ -429,27 +429,25 @@ impl CpuNet {
 
 /// IMDN_AS's input-skip gains, one per colour channel.
 fn input_skip_gains(t: &Tensors) -> Result<[f32; 3]> {
-    let name = crate::model::INPUT_SKIP;
-    let v = t
-        .get(name)
-        .ok_or_else(|| Error::Model(format!("{name} is missing")))?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
-    v.try_into()
-        .map_err(|v: Vec<f32>| Error::Model(format!("{name}: expected 3 gains, got {}", v.len())))
+    let v = vector(t, crate::model::INPUT_SKIP, 3)?;
+    Ok([v[0], v[1], v[2]])
 }
 
 /// IMDN_AS's scale embedding, one value per channel of the head.
 fn scale_embed(t: &Tensors, channels: usize) -> Result<Vec<f32>> {
-    let name = crate::model::SCALE_EMBED;
+    vector(t, crate::model::SCALE_EMBED, channels)
+}
+
+/// The tensor `name` of `t` as `len` values.
+fn vector(t: &Tensors, name: &str, len: usize) -> Result<Vec<f32>> {
     let v = t
         .get(name)
         .ok_or_else(|| Error::Model(format!("{name} is missing")))?
         .flatten_all()?
         .to_vec1::<f32>()?;
-    if v.len() != channels {
+    if v.len() != len {
         return Err(Error::Model(format!(
-            "{name}: expected {channels} values, got {}",
+            "{name}: expected {len} values, got {}",
             v.len()
         )));
     }
