@@ -138,6 +138,17 @@ enum Runner<'a> {
     Candle(&'a CandleNet, Option<f32>),
 }
 
+impl<'a> Runner<'a> {
+    /// Our kernels where the upscaler has them (the CPU), candle elsewhere. Takes the fields,
+    /// not the upscaler, so that its ACS scratch can be borrowed beside it.
+    fn new(cpu: Option<&'a CpuNet>, candle: &'a CandleNet, scale_code: Option<f32>) -> Self {
+        match cpu {
+            Some(cpu) => Runner::Cpu(cpu, scale_code),
+            None => Runner::Candle(candle, scale_code),
+        }
+    }
+}
+
 impl Forward for Runner<'_> {
     fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
         let mut out = Vec::new();
@@ -252,9 +263,16 @@ impl Upscaler {
         self.refine_code = Some(scale_code_between(from, to));
     }
 
-    /// As [`Upscaler::set_refine_sizes`], by a factor `scale` on both axes.
-    pub fn set_refine_scale(&mut self, scale: f64) {
+    /// As [`Upscaler::set_refine_sizes`], by a factor `scale` on both axes (finite and
+    /// positive; the network is told the nearest scale it was trained on, 1.1–4).
+    pub fn set_refine_scale(&mut self, scale: f64) -> Result<()> {
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "refine scale {scale}: expected a positive factor"
+            )));
+        }
         self.refine_code = Some(scale_code(scale));
+        Ok(())
     }
 
     /// The network alone on an f32 NCHW tensor (no padding, no tiling, no clamping), by the
@@ -278,14 +296,6 @@ impl Upscaler {
         self.candle.forward_tensor(input, self.refine_code)
     }
 
-    /// What runs frames at `scale_code`: our kernels on the CPU, candle elsewhere.
-    fn runner(&self, scale_code: Option<f32>) -> Runner<'_> {
-        match &self.cpu {
-            Some(cpu) => Runner::Cpu(cpu, scale_code),
-            None => Runner::Candle(&self.candle, scale_code),
-        }
-    }
-
     /// Runs the network under ACS on planar RGB f32 (`w`×`h`, values in [0, 1]); the output is
     /// exactly `net_scale ×` the input and not clamped.
     pub fn forward_planar(&self, input: &[f32], size: (usize, usize)) -> Result<Vec<f32>> {
@@ -301,7 +311,7 @@ impl Upscaler {
         let c = &self.config;
         self.check_memory(size)?;
         self.acs.run(
-            &self.runner(scale_code),
+            &Runner::new(self.cpu.as_ref(), &self.candle, scale_code),
             input,
             size,
             c.net_scale(),
@@ -322,10 +332,7 @@ impl Upscaler {
             self.check_memory(size)?;
             self.memory_checked = Some((size, self.acs));
         }
-        let net = match &self.cpu {
-            Some(cpu) => Runner::Cpu(cpu, self.refine_code),
-            None => Runner::Candle(&self.candle, self.refine_code),
-        };
+        let net = Runner::new(self.cpu.as_ref(), &self.candle, self.refine_code);
         self.acs.run_into(
             &net,
             input,

@@ -52,7 +52,7 @@ fn every_scale_handles_1x1_and_7x5_frames() {
     for config in configs {
         let mut up = upscaler(&config);
         // IMDN_AS: the raw network's frames as if upscaled ×3
-        up.set_refine_scale(3.0);
+        up.set_refine_scale(3.0).unwrap();
         for (w, h) in [(1, 1), (7, 5)] {
             let src: Vec<u8> = (0..w * h * 3).map(|i| (i * 53 % 256) as u8).collect();
             let s = if config.variant == Variant::As {
@@ -95,7 +95,7 @@ fn imdn_as_is_told_the_scale_of_raw_frames() {
     let whole = up.upscale_planar(&src, (w, h), (ow, oh)).unwrap();
     up.set_refine_sizes((w, h), (ow, oh));
     assert_eq!(up.forward_planar(&big, (ow, oh)).unwrap(), whole);
-    up.set_refine_scale(4.0);
+    up.set_refine_scale(4.0).unwrap();
     let other = up.forward_planar(&big, (ow, oh)).unwrap();
     let diff = other
         .iter()
@@ -106,6 +106,9 @@ fn imdn_as_is_told_the_scale_of_raw_frames() {
         diff > 1e-3,
         "told ×4 instead of ×2.5: the output moved by {diff}"
     );
+    for bad in [f64::NAN, f64::INFINITY, 0.0, -2.0] {
+        assert!(up.set_refine_scale(bad).is_err(), "scale {bad}");
+    }
     // the scale code: octaves above ×2, clamped to the trained 1.1–4
     assert_eq!(imdn::model::scale_code(2.0), 0.0);
     assert_eq!(imdn::model::scale_code(4.0), 1.0);

@@ -597,7 +597,7 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     auto_tile(&mut up, &a.run, (w, h));
     let config = *up.config();
     // IMDN_AS refines a frame as if upscaled ×2 (the cost does not depend on the scale)
-    up.set_refine_scale(2.0);
+    up.set_refine_scale(2.0)?;
     let device = up.device().clone();
     let frame: Vec<f32> = (0..3 * w * h)
         .map(|i| ((i * 7919) % 256) as f32 / 255.0)
