@@ -10,9 +10,11 @@
 # ~/.cache/imdn/data2k, made by `scripts/prepare-data.sh --max-side 2040 --out ...`). The binary
 # is copied out of target/ first, so rebuilding while they run does not touch it.
 # One thread each (single-threaded runs use the cores better than one run on both): IMDN ×2,
-# the closest to its floor, at normal priority has a core; the ×3/×4 fine-tunes and IMDN_AS
-# (past its floors) at nice 10 share the other, and the RTC runs, far into their slow tail, at
-# nice 19 take what is left. weights/README.md has each run's
+# the closest to its floor, at normal priority has a core; the three RTC runs at nice 5 share
+# the other (an RTC step is ≈ 20× cheaper than a 64-channel one, so a third of a core is ≈ 2
+# steps/s each, where at nice 19 they made 0.1); the ×3/×4 fine-tunes (0.07 steps/s at nice
+# 10: nowhere near their floors within a session) and IMDN_AS (past its floors) are parked at
+# nice 19 and take what is left. weights/README.md has each run's
 # history and how its weights were exported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,12 +33,12 @@ init_as=$runs/imdn_as-step2250.safetensors
 # name nice threads args...
 RUNS=(
     "imdn_x2 0 1 --variant imdn --scale 2 --steps 200000 --lr 2e-4 --halve-every 10000 --seed 12 --ema 0.999 --checkpoint-every 250 --val-every 1000"
-    "imdn_x3 10 1 --variant imdn --scale 3 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 13 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
-    "imdn_x4 10 1 --variant imdn --scale 4 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 14 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
-    "imdn_as 10 1 --variant as --steps 100000 --lr 2e-4 --halve-every 20000 --seed 16 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init_as"
-    "rtc_x2b 19 1 --variant rtc --scale 2 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 2 --ema 0.999 --checkpoint-every 500 --val-every 1000"
-    "rtc_x3 19 1 --variant rtc --scale 3 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 3 --ema 0.999 --checkpoint-every 500 --val-every 1000"
-    "rtc_x4 19 1 --variant rtc --scale 4 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 4 --ema 0.999 --checkpoint-every 500 --val-every 1000"
+    "imdn_x3 19 1 --variant imdn --scale 3 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 13 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
+    "imdn_x4 19 1 --variant imdn --scale 4 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 14 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
+    "imdn_as 19 1 --variant as --steps 100000 --lr 2e-4 --halve-every 20000 --seed 16 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init_as"
+    "rtc_x2b 5 1 --variant rtc --scale 2 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 2 --ema 0.999 --checkpoint-every 500 --val-every 1000"
+    "rtc_x3 5 1 --variant rtc --scale 3 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 3 --ema 0.999 --checkpoint-every 500 --val-every 1000"
+    "rtc_x4 5 1 --variant rtc --scale 4 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 4 --ema 0.999 --checkpoint-every 500 --val-every 1000"
 )
 
 # a run's process, whichever way its --out was spelt
