@@ -31,11 +31,7 @@ fn compare(config: Config, n: usize, h: usize, w: usize, threads: usize) {
             .unwrap();
         assert_eq!(got.len(), want.len(), "{config} {n}×{h}×{w}");
         let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-        let max = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let max = common::max_abs_diff(&got, &want);
         assert!(
             max <= 1e-4 * scale,
             "{config} {n}×{h}×{w}: max diff {max} (scale {scale})"
@@ -91,11 +87,7 @@ fn imdn_as_is_told_the_scale() {
     };
     let (x2, x4, x2_again) = (run(0.0), run(1.0), run(0.0));
     assert_eq!(x2, x2_again);
-    let diff = x2
-        .iter()
-        .zip(&x4)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let diff = common::max_abs_diff(&x2, &x4);
     assert!(diff > 1e-3, "the scale code changed the output by {diff}");
 }
 

@@ -97,11 +97,7 @@ fn imdn_as_is_told_the_scale_of_raw_frames() {
     assert_eq!(up.forward_planar(&big, (ow, oh)).unwrap(), whole);
     up.set_refine_scale(4.0).unwrap();
     let other = up.forward_planar(&big, (ow, oh)).unwrap();
-    let diff = other
-        .iter()
-        .zip(&whole)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let diff = common::max_abs_diff(&other, &whole);
     assert!(
         diff > 1e-3,
         "told ×4 instead of ×2.5: the output moved by {diff}"
@@ -152,11 +148,7 @@ fn tiles_equal_the_whole_frame_when_the_overlap_covers_the_receptive_field() {
         batch: 3,
     };
     let tiled = up.forward_planar(&frame, (w, h)).unwrap();
-    let max = whole
-        .iter()
-        .zip(&tiled)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let max = common::max_abs_diff(&whole, &tiled);
     // float rounding only: the CPU path's Winograd convs round differently where a tile's
     // 2×2 output grid falls on other pixels than the whole frame's
     let scale = whole.iter().fold(1f32, |m, v| m.max(v.abs()));

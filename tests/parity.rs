@@ -29,11 +29,7 @@ fn imdn_x2_raw_output_matches_pytorch() {
     let (shape, want) = npy::read_npy_f32(&expected).unwrap();
     assert_eq!(y.dims(), shape.as_slice());
     let got = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let max = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let max = common::max_abs_diff(&got, &want);
     eprintln!("IMDN_x2 butterfly: max |ours − PyTorch| = {max:e}");
     assert!(max <= 1e-4, "max abs diff {max}");
 }

@@ -290,11 +290,7 @@ fn imdn_as_starts_as_the_identity() {
         .forward_at_into(&x, 1, h, w, Some(code), &mut ours)
         .unwrap();
     for out in [candle, ours] {
-        let max = out
-            .iter()
-            .zip(&x)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let max = common::max_abs_diff(&out, &x);
         assert!(max < 1e-6, "output differs from the input by {max}");
     }
 }
