@@ -9,13 +9,15 @@
 # Runs live in $IMDN_RUNS (default ~/.cache/imdn/runs), data in $IMDN_DATA (default
 # ~/.cache/imdn/data2k, made by `scripts/prepare-data.sh --max-side 2040 --out ...`). The binary
 # is copied out of target/ first, so rebuilding while they run does not touch it.
-# One thread each (single-threaded runs use the cores better than one run on both): IMDN ×2,
-# the closest to its floor, at normal priority has a core; the three RTC runs at nice 5 share
-# the other (an RTC step is ≈ 20× cheaper than a 64-channel one, so a third of a core is ≈ 2
-# steps/s each, where at nice 19 they made 0.1); the ×3/×4 fine-tunes (0.07 steps/s at nice
-# 10: nowhere near their floors within a session) and IMDN_AS (past its floors) are parked at
-# nice 19 and take what is left. weights/README.md has each run's
-# history and how its weights were exported.
+# IMDN ×2, the one run within reach of its floor in a session (0.16 dB short at step 17 000,
+# with the learning rate halving at 20 000), has both cores to itself: `start imdn_x2` alone
+# and leave the others stopped. On two threads it makes ≈ 0.82 steps/s, 1.5× the 0.55 it made
+# on one. The others run one thread each (single-threaded runs use the cores better than one
+# run on both): the three RTC runs at nice 5 share a core (an RTC step is ≈ 20× cheaper than a
+# 64-channel one, so a third of a core is ≈ 2 steps/s each, where at nice 19 they made 0.1);
+# the ×3/×4 fine-tunes (0.07 steps/s at nice 10: nowhere near their floors within a session)
+# and IMDN_AS (past its floors) are parked at nice 19 and take what is left. weights/README.md
+# has each run's history and how its weights were exported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${IMDN_RUNS:-$HOME/.cache/imdn/runs}
@@ -32,7 +34,7 @@ init_as=$runs/imdn_as-step2250.safetensors
 
 # name nice threads args...
 RUNS=(
-    "imdn_x2 0 1 --variant imdn --scale 2 --steps 200000 --lr 2e-4 --halve-every 10000 --seed 12 --ema 0.999 --checkpoint-every 250 --val-every 1000"
+    "imdn_x2 0 2 --variant imdn --scale 2 --steps 200000 --lr 2e-4 --halve-every 10000 --seed 12 --ema 0.999 --checkpoint-every 250 --val-every 1000"
     "imdn_x3 19 1 --variant imdn --scale 3 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 13 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
     "imdn_x4 19 1 --variant imdn --scale 4 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 14 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
     "imdn_as 19 1 --variant as --steps 100000 --lr 2e-4 --halve-every 20000 --seed 16 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init_as"
