@@ -9,8 +9,8 @@
 # Runs live in $IMDN_RUNS (default ~/.cache/imdn/runs), data in $IMDN_DATA (default
 # ~/.cache/imdn/data2k, made by `scripts/prepare-data.sh --max-side 2040 --out ...`). The binary
 # is copied out of target/ first, so rebuilding while they run does not touch it.
-# IMDN ×2, the one run within reach of its floor in a session (0.16 dB short at step 17 000,
-# with the learning rate halving at 20 000), has both cores to itself: `start imdn_x2` alone
+# IMDN ×2, the one run within reach of its floor in a session (0.07 dB short at step 23 000,
+# gaining ≈ 0.01 dB per 1000 steps), has both cores to itself: `start imdn_x2` alone
 # and leave the others stopped. On two threads it makes ≈ 0.82 steps/s, 1.5× the 0.55 it made
 # on one. The others run one thread each (single-threaded runs use the cores better than one
 # run on both): the three RTC runs at nice 5 share a core (an RTC step is ≈ 20× cheaper than a
