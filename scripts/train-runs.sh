@@ -10,37 +10,36 @@
 # ~/.cache/imdn/data2k, made by `scripts/prepare-data.sh --max-side 2040 --out ...`). The binary
 # is copied out of target/ first, so rebuilding while they run does not touch it.
 # IMDN ×2, the one run within reach of its floor in a session (0.07 dB short at step 23 000,
-# gaining ≈ 0.01 dB per 1000 steps), has both cores to itself: `start imdn_x2` alone
-# and leave the others stopped. On two threads it makes ≈ 0.82 steps/s, 1.5× the 0.55 it made
-# on one. The others run one thread each (single-threaded runs use the cores better than one
-# run on both): the three RTC runs at nice 5 share a core (an RTC step is ≈ 20× cheaper than a
-# 64-channel one, so a third of a core is ≈ 2 steps/s each, where at nice 19 they made 0.1);
-# the ×3/×4 fine-tunes (0.07 steps/s at nice 10: nowhere near their floors within a session)
-# and IMDN_AS (past its floors) are parked at nice 19 and take what is left. weights/README.md
-# has each run's history and how its weights were exported.
+# gaining ≈ 0.01 dB per 1000 steps), has both cores at normal priority: on two threads it uses
+# ≈ 1.4 of them (0.82 steps/s against 0.55 on one thread on an AMD EPYC machine, 0.47 on two on
+# the Intel Xeon one of 2026-11-28). RTC ×3, closest of the RTC runs, takes what it leaves at
+# nice 19 on one thread: an RTC step is ≈ 20× cheaper than a 64-channel one, so those idle
+# cycles make ≈ 2.8 steps/s, and IMDN ×2 keeps its step rate (measured within 2 %).
+# weights/README.md has each run's history and how its weights were exported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${IMDN_RUNS:-$HOME/.cache/imdn/runs}
 data=${IMDN_DATA:-$HOME/.cache/imdn/data2k}
 bin=$runs/imdn-bin
 
-# The IMDN ×3/×4 runs start from the ×2 run's body (as the authors fine-tuned theirs): its
-# checkpoint at step 4000, copied aside as imdn_x2-step4000.safetensors. IMDN_AS started from
-# the ×2 body at step 6000 with its input skip (run imdn_as_noscale), and was restarted with its
-# scale input from that run's step 2250 (imdn_as-step2250.safetensors, by `imdn convert`).
-# A resumed run reads only its own checkpoints.
-init=$runs/imdn_x2-step4000.safetensors
-init_as=$runs/imdn_as-step2250.safetensors
+# The checkpoints of every run were lost with the machine they were on (2026-11-28; IMDN ×2 at
+# step 24 000, RTC ×2/×3/×4 at 53 000 / 50 000 / 45 500). Each "...c" run continues one from
+# what survived: its shipped weights (the weight average), taken from the commit that shipped
+# them so that later exports do not change the starting point, at the learning rate it had
+# there, with a fresh Adam state: IMDN ×2 from step 23 000 at 5e-5 (halving at the old run's
+# step 30 000), RTC ×3 from step 48 000 at 5e-5 (halving at its 60 000). The other runs
+# (RTC ×2/×4, IMDN ×3/×4, IMDN_AS) can go on the same way: a line here and one in RUNS.
+# weights/README.md has the commands of the runs before, which this table held.
+# name, the file its --init-from names, the git object it is made from
+CONTINUED=(
+    "imdn_x2c $runs/imdn_x2-step23000.safetensors 20f6b61:weights/imdn_x2.safetensors"
+    "rtc_x3c $runs/rtc_x3-step48000.safetensors 35961fd:weights/imdn_rtc_x3.safetensors"
+)
 
 # name nice threads args...
 RUNS=(
-    "imdn_x2 0 2 --variant imdn --scale 2 --steps 200000 --lr 2e-4 --halve-every 10000 --seed 12 --ema 0.999 --checkpoint-every 250 --val-every 1000"
-    "imdn_x3 19 1 --variant imdn --scale 3 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 13 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
-    "imdn_x4 19 1 --variant imdn --scale 4 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 14 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init"
-    "imdn_as 19 1 --variant as --steps 100000 --lr 2e-4 --halve-every 20000 --seed 16 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $init_as"
-    "rtc_x2b 5 1 --variant rtc --scale 2 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 2 --ema 0.999 --checkpoint-every 500 --val-every 1000"
-    "rtc_x3 5 1 --variant rtc --scale 3 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 3 --ema 0.999 --checkpoint-every 500 --val-every 1000"
-    "rtc_x4 5 1 --variant rtc --scale 4 --steps 80000 --lr 2e-4 --halve-every 20000 --seed 4 --ema 0.999 --checkpoint-every 500 --val-every 1000"
+    "imdn_x2c 0 2 --variant imdn --scale 2 --steps 177000 --lr 5e-5 --halve-every 7000 --seed 23 --ema 0.999 --checkpoint-every 250 --val-every 1000 --init-from $runs/imdn_x2-step23000.safetensors"
+    "rtc_x3c 19 1 --variant rtc --scale 3 --steps 32000 --lr 5e-5 --halve-every 12000 --seed 33 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step48000.safetensors"
 )
 
 # a run's process, whichever way its --out was spelt
@@ -63,6 +62,12 @@ case "$cmd" in
         cargo build --release --quiet -p imdn
         mkdir -p "$runs"
         cp target/release/imdn "$bin.new" && mv "$bin.new" "$bin"
+        for spec in "${CONTINUED[@]}"; do
+            read -r name file object <<< "$spec"
+            if chosen "$name" "$@" && [ ! -f "$file" ]; then
+                git show "$object" > "$file.new" && mv "$file.new" "$file"
+            fi
+        done
         for spec in "${RUNS[@]}"; do
             read -r name nice threads args <<< "$spec"
             chosen "$name" "$@" || continue
@@ -73,7 +78,7 @@ case "$cmd" in
             nohup nice -n "$nice" "$bin" --threads "$threads" train $args \
                 --data "$data/train" --val "$data/val" --patch 48 --batch 16 \
                 --min-detail 4 --out "$runs/$name" $resume >> "$runs/$name.log" 2>&1 &
-            echo "$name: started ${resume:-from scratch} (log $runs/$name.log)"
+            echo "$name: started ${resume:-afresh} (log $runs/$name.log)"
         done
         ;;
     status)
