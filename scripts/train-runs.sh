@@ -9,7 +9,7 @@
 # Runs live in $IMDN_RUNS (default ~/.cache/imdn/runs), data in $IMDN_DATA (default
 # ~/.cache/imdn/data2k, made by `scripts/prepare-data.sh --max-side 2040 --out ...`). The binary
 # is copied out of target/ first, so rebuilding while they run does not touch it.
-# IMDN ×2, the one run within reach of its floor in a session (0.07 dB short at step 23 000,
+# IMDN ×2, the one run within reach of its floor in a session (0.05 dB short at step 26 000,
 # gaining ≈ 0.01 dB per 1000 steps), has both cores at normal priority: on two threads it uses
 # ≈ 1.4 of them (0.82 steps/s against 0.55 on one thread on an AMD EPYC machine, 0.47 on two on
 # the Intel Xeon one of 2026-11-28). RTC ×3, closest of the RTC runs, takes what it leaves at
@@ -26,20 +26,22 @@ bin=$runs/imdn-bin
 # step 24 000, RTC ×2/×3/×4 at 53 000 / 50 000 / 45 500). Each "...c" run continues one from
 # what survived: its shipped weights (the weight average), taken from the commit that shipped
 # them so that later exports do not change the starting point, at the learning rate it had
-# there, with a fresh Adam state: IMDN ×2 from step 23 000 at 5e-5 (halving at the old run's
-# step 30 000), RTC ×3 from step 48 000 at 5e-5 (halving at its 60 000). The other runs
+# there, with a fresh Adam state. Runs imdn_x2c and rtc_x3c went on that way from steps
+# 23 000 / 48 000 (commits 20f6b61 / 35961fd) to 26 000 / 67 000, then lost their checkpoints
+# at the end of a session too; imdn_x2d and rtc_x3d go on from those exports: IMDN ×2 at
+# 5e-5 (halving at step 30 000), RTC ×3 at 2.5e-5 (halving at 72 000). The other runs
 # (RTC ×2/×4, IMDN ×3/×4, IMDN_AS) can go on the same way: a line here and one in RUNS.
 # weights/README.md has the commands of the runs before, which this table held.
 # name, the file its --init-from names, the git object it is made from
 CONTINUED=(
-    "imdn_x2c $runs/imdn_x2-step23000.safetensors 20f6b61:weights/imdn_x2.safetensors"
-    "rtc_x3c $runs/rtc_x3-step48000.safetensors 35961fd:weights/imdn_rtc_x3.safetensors"
+    "imdn_x2d $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
+    "rtc_x3d $runs/rtc_x3-step67000.safetensors 5e8cb07:weights/imdn_rtc_x3.safetensors"
 )
 
 # name nice threads args...
 RUNS=(
-    "imdn_x2c 0 2 --variant imdn --scale 2 --steps 177000 --lr 5e-5 --halve-every 7000 --seed 23 --ema 0.999 --checkpoint-every 250 --val-every 1000 --init-from $runs/imdn_x2-step23000.safetensors"
-    "rtc_x3c 19 1 --variant rtc --scale 3 --steps 32000 --lr 5e-5 --halve-every 12000 --seed 33 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step48000.safetensors"
+    "imdn_x2d 0 2 --variant imdn --scale 2 --steps 174000 --lr 5e-5 --halve-every 4000 --seed 24 --ema 0.999 --checkpoint-every 250 --val-every 1000 --init-from $runs/imdn_x2-step26000.safetensors"
+    "rtc_x3d 19 1 --variant rtc --scale 3 --steps 13000 --lr 2.5e-5 --halve-every 5000 --seed 34 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step67000.safetensors"
 )
 
 # a run's process, whichever way its --out was spelt
