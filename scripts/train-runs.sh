@@ -14,7 +14,7 @@
 # ≈ 1.4 of them (0.82 steps/s against 0.55 on one thread on an AMD EPYC machine, 0.47 on two on
 # the Intel Xeon one of 2026-11-28). RTC ×3, closest of the RTC runs, takes what it leaves at
 # nice 19 on one thread: an RTC step is ≈ 20× cheaper than a 64-channel one, so those idle
-# cycles make ≈ 2.8 steps/s, and IMDN ×2 keeps its step rate (measured within 2 %).
+# cycles make ≈ 2.4–2.8 steps/s, and IMDN ×2 keeps its step rate (measured within 2 %).
 # weights/README.md has each run's history and how its weights were exported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ data=${IMDN_DATA:-$HOME/.cache/imdn/data2k}
 bin=$runs/imdn-bin
 
 # The checkpoints of every run were lost with the machine they were on (2026-11-28; IMDN ×2 at
-# step 24 000, RTC ×2/×3/×4 at 53 000 / 50 000 / 45 500). Each "...c" run continues one from
+# step 24 000, RTC ×2/×3/×4 at 53 000 / 50 000 / 45 500). Each run in CONTINUED goes on from
 # what survived: its shipped weights (the weight average), taken from the commit that shipped
 # them so that later exports do not change the starting point, at the learning rate it had
 # there, with a fresh Adam state. Runs imdn_x2c and rtc_x3c went on that way from steps
