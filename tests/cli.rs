@@ -10,6 +10,8 @@ use candle_core::Device;
 use imdn::model::{Config, init_tensors};
 use imdn::weights;
 
+use common::TempFile;
+
 fn imdn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_imdn"))
         .args(args)
@@ -26,11 +28,11 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// Random-init weights of `config` saved as safetensors.
-fn weights_file(config: &Config, name: &str) -> std::path::PathBuf {
-    let path = common::temp_path(name);
-    weights::save_safetensors(&init_tensors(config, &Device::Cpu).unwrap(), &path).unwrap();
-    path
+/// Random-init weights of `config` saved as safetensors, removed when dropped.
+fn weights_file(config: &Config, name: &str) -> TempFile {
+    let file = TempFile::new(name);
+    weights::save_safetensors(&init_tensors(config, &Device::Cpu).unwrap(), file.path()).unwrap();
+    file
 }
 
 fn write_png(path: &Path, w: u32, h: u32) {
@@ -47,7 +49,7 @@ fn size_of(path: &Path) -> (u32, u32) {
 #[test]
 fn info_describes_variant_scale_and_parameters() {
     let w = weights_file(&Config::rtc(3), "info.safetensors");
-    let o = imdn(&["info", w.to_str().unwrap()]);
+    let o = imdn(&["info", w.path().to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
     assert!(
@@ -65,16 +67,16 @@ fn info_describes_variant_scale_and_parameters() {
 #[test]
 fn upscale_at_model_scale_and_to_exact_sizes() {
     let w = weights_file(&Config::rtc(2), "up.safetensors");
-    let input = common::temp_path("in.png");
-    let out = common::temp_path("out.png");
-    write_png(&input, 7, 5);
+    let input = TempFile::new("in.png");
+    let out = TempFile::new("out.png");
+    write_png(input.path(), 7, 5);
     let run = |extra: &[&str]| {
-        let mut args = vec!["upscale", "--weights", w.to_str().unwrap()];
+        let mut args = vec!["upscale", "--weights", w.path().to_str().unwrap()];
         args.extend_from_slice(extra);
-        args.extend([input.to_str().unwrap(), out.to_str().unwrap()]);
+        args.extend([input.path().to_str().unwrap(), out.path().to_str().unwrap()]);
         let o = imdn(&args);
         assert!(o.status.success(), "{}", text(&o));
-        size_of(&out)
+        size_of(out.path())
     };
     assert_eq!(run(&[]), (14, 10));
     assert_eq!(run(&["--width", "20", "--height", "9"]), (20, 9));
@@ -84,28 +86,28 @@ fn upscale_at_model_scale_and_to_exact_sizes() {
 #[test]
 fn imdn_as_takes_any_scale() {
     let w = weights_file(&Config::imdn_as(), "as.safetensors");
-    let input = common::temp_path("as-in.png");
-    let out = common::temp_path("as-out.png");
-    write_png(&input, 9, 6);
+    let input = TempFile::new("as-in.png");
+    let out = TempFile::new("as-out.png");
+    write_png(input.path(), 9, 6);
     for (scale, want) in [("1", (9, 6)), ("2.5", (23, 15)), ("3", (27, 18))] {
         let o = imdn(&[
             "upscale",
             "--weights",
-            w.to_str().unwrap(),
+            w.path().to_str().unwrap(),
             "--scale",
             scale,
-            input.to_str().unwrap(),
-            out.to_str().unwrap(),
+            input.path().to_str().unwrap(),
+            out.path().to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", text(&o));
-        assert_eq!(size_of(&out), want, "--scale {scale}");
+        assert_eq!(size_of(out.path()), want, "--scale {scale}");
     }
     let o = imdn(&[
         "upscale",
         "--weights",
-        w.to_str().unwrap(),
-        input.to_str().unwrap(),
-        out.to_str().unwrap(),
+        w.path().to_str().unwrap(),
+        input.path().to_str().unwrap(),
+        out.path().to_str().unwrap(),
     ]);
     assert!(
         !o.status.success() && text(&o).contains("need --scale"),
@@ -122,14 +124,18 @@ fn convert_then_info_and_eval_json() {
     let Some(hr) = common::reference("Set5/HR") else {
         return;
     };
-    let st = common::temp_path("rtc.safetensors");
-    let o = imdn(&["convert", pth.to_str().unwrap(), st.to_str().unwrap()]);
+    let st = TempFile::new("rtc.safetensors");
+    let o = imdn(&[
+        "convert",
+        pth.to_str().unwrap(),
+        st.path().to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("20190 parameters"), "{}", text(&o));
     let o = imdn(&[
         "eval",
         "--weights",
-        st.to_str().unwrap(),
+        st.path().to_str().unwrap(),
         "--hr",
         hr.to_str().unwrap(),
         "--downscale",
@@ -167,9 +173,9 @@ fn failures_are_clear_messages() {
         text(&missing)
     );
 
-    let junk = common::temp_path("junk.pth");
-    std::fs::write(&junk, b"hello, not weights").unwrap();
-    let o = imdn(&["info", junk.to_str().unwrap()]);
+    let junk = TempFile::new("junk.pth");
+    std::fs::write(junk.path(), b"hello, not weights").unwrap();
+    let o = imdn(&["info", junk.path().to_str().unwrap()]);
     assert!(
         !o.status.success() && text(&o).contains("junk.pth"),
         "{}",
@@ -181,7 +187,7 @@ fn failures_are_clear_messages() {
     let o = imdn(&[
         "upscale",
         "--weights",
-        w.to_str().unwrap(),
+        w.path().to_str().unwrap(),
         "/nonexistent/in.png",
         "/tmp/x.png",
     ]);
@@ -193,7 +199,7 @@ fn failures_are_clear_messages() {
     let o = imdn(&[
         "upscale",
         "--weights",
-        w.to_str().unwrap(),
+        w.path().to_str().unwrap(),
         "--device",
         "cuda:7",
         "/nonexistent/in.png",
@@ -215,18 +221,18 @@ fn shipped_models_need_no_path() {
         assert!(t.contains(&format!("imdn_rtc_x{s}: IMDN_RTC ×{s}")), "{t}");
     }
 
-    let input = common::temp_path("shipped_in.png");
-    let output = common::temp_path("shipped_out.png");
-    write_png(&input, 15, 9);
+    let input = TempFile::new("shipped_in.png");
+    let output = TempFile::new("shipped_out.png");
+    write_png(input.path(), 15, 9);
     let o = imdn(&[
         "upscale",
         "--scale",
         "3",
-        input.to_str().unwrap(),
-        output.to_str().unwrap(),
+        input.path().to_str().unwrap(),
+        output.path().to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(size_of(&output), (45, 27));
+    assert_eq!(size_of(output.path()), (45, 27));
     assert!(text(&o).contains("IMDN_RTC ×3"), "{}", text(&o));
 
     // a shipped model by name, and a name that is neither a file nor shipped
@@ -235,6 +241,4 @@ fn shipped_models_need_no_path() {
     let o = imdn(&["info", "imdn_rtc_x9"]);
     assert!(!o.status.success());
     assert!(text(&o).contains("imdn_rtc_x9"), "{}", text(&o));
-    let _ = std::fs::remove_file(input);
-    let _ = std::fs::remove_file(output);
 }
