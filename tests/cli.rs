@@ -173,8 +173,7 @@ fn failures_are_clear_messages() {
         text(&missing)
     );
 
-    let junk = TempFile::new("junk.pth");
-    std::fs::write(junk.path(), b"hello, not weights").unwrap();
+    let junk = TempFile::with_bytes("junk.pth", b"hello, not weights");
     let o = imdn(&["info", junk.path().to_str().unwrap()]);
     assert!(
         !o.status.success() && text(&o).contains("junk.pth"),
