@@ -33,7 +33,8 @@ bin=$runs/imdn-bin
 # exported at 26 000 / 77 000 (5e8cb07 / 6c5de17). imdn_x3b and imdn_x4b fine-tune ×3/×4 again,
 # from the ×2 body of step 26 000 (the shipped ones had the body of step 4000); they ran their
 # first 1500 steps at 1e-4 and were behind the first fine-tunes (2e-4) there, so they go on at
-# 2e-4. The other runs (RTC ×2/×4, IMDN_AS) can go on the same way: a line here and one in RUNS.
+# 2e-4; they were exported at step 4500 (59abce0), from where imdn_x3c and imdn_x4c go on
+# (the first halving at 15 500, step 20 000 of the fine-tune). The other runs (RTC ×2/×4, IMDN_AS) can go on the same way: a line here and one in RUNS.
 # weights/README.md has the commands of the runs before, which this table held.
 # name, the file its --init-from names, the git object it is made from
 CONTINUED=(
@@ -41,6 +42,8 @@ CONTINUED=(
     "rtc_x3d $runs/rtc_x3-step77000.safetensors 6c5de17:weights/imdn_rtc_x3.safetensors"
     "imdn_x3b $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
     "imdn_x4b $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
+    "imdn_x3c $runs/imdn_x3-step4500.safetensors 59abce0:weights/imdn_x3.safetensors"
+    "imdn_x4c $runs/imdn_x4-step4500.safetensors 59abce0:weights/imdn_x4.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -53,6 +56,8 @@ RUNS=(
     "rtc_x3d rtc_x3c 19 1 --variant rtc --scale 3 --steps 20000 --lr 1.25e-5 --halve-every 7000 --seed 34 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step77000.safetensors"
     "imdn_x3b - 0 1 --variant imdn --scale 3 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 35 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors"
     "imdn_x4b - 0 1 --variant imdn --scale 4 --steps 100000 --lr 2e-4 --halve-every 20000 --seed 45 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors"
+    "imdn_x3c imdn_x3b 0 1 --variant imdn --scale 3 --steps 95500 --lr 2e-4 --halve-every 15500 --seed 36 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step4500.safetensors"
+    "imdn_x4c imdn_x4b 0 1 --variant imdn --scale 4 --steps 95500 --lr 2e-4 --halve-every 15500 --seed 46 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step4500.safetensors"
 )
 
 # a run's process, whichever way its --out was spelt
