@@ -34,7 +34,8 @@ bin=$runs/imdn-bin
 # from the ×2 body of step 26 000 (the shipped ones had the body of step 4000); they ran their
 # first 1500 steps at 1e-4 and were behind the first fine-tunes (2e-4) there, so they go on at
 # 2e-4; they were exported at step 4500 (59abce0), from where imdn_x3c and imdn_x4c go on
-# (the first halving at 15 500, step 20 000 of the fine-tune). The other runs (RTC ×2/×4, IMDN_AS) can go on the same way: a line here and one in RUNS.
+# (the first halving at 15 500, step 20 000 of the fine-tune). The other runs (RTC ×2/×4,
+# IMDN_AS) can go on the same way: a line here and one in RUNS.
 # weights/README.md has the commands of the runs before, which this table held.
 # name, the file its --init-from names, the git object it is made from
 CONTINUED=(
