@@ -23,26 +23,16 @@ runs=${IMDN_RUNS:-$HOME/.cache/imdn/runs}
 data=${IMDN_DATA:-$HOME/.cache/imdn/data2k}
 bin=$runs/imdn-bin
 
-# The checkpoints of every run were lost with the machine they were on (2026-11-28; IMDN ×2 at
-# step 24 000, RTC ×2/×3/×4 at 53 000 / 50 000 / 45 500). Each run in CONTINUED goes on from what
-# survived: its shipped weights (the weight average), taken from the commit that shipped them so
-# that later exports do not change the starting point, with a fresh Adam state. Runs imdn_x2c and
-# rtc_x3c went on that way from steps 23 000 / 48 000 (commits 20f6b61 / 35961fd); the next
-# session kept the machine and resumed them from their checkpoints (IMDN ×2 at 2.5e-5 from its
-# step 4250). Where their checkpoints are gone, imdn_x2d and rtc_x3d go on from the files they
-# exported at 26 000 / 77 000 (5e8cb07 / 6c5de17). imdn_x3b and imdn_x4b fine-tune ×3/×4 again,
-# from the ×2 body of step 26 000 (the shipped ones had the body of step 4000); they ran their
-# first 1500 steps at 1e-4 and were behind the first fine-tunes (2e-4) there, so they go on at
-# 2e-4; they were exported at step 4500 (59abce0), from where imdn_x3c and imdn_x4c go on
-# (the first halving at 15 500, step 20 000 of the fine-tune). The other runs (RTC ×2/×4,
-# IMDN_AS) can go on the same way: a line here and one in RUNS.
-# weights/README.md has the commands of the runs before, which this table held.
+# A run's checkpoints last only while sessions keep the same machine. So each continuation in
+# CONTINUED starts from its predecessor's shipped weights (the weight average), taken from the
+# commit that shipped them so that later exports do not move the starting point, with a fresh
+# Adam state; it starts only where the predecessor's checkpoints are gone (RUNS below). A run
+# that a later one supersedes only ever resumes, so it needs no line here: a resume reads its
+# checkpoint, not its --init-from. weights/README.md has each run's history.
 # name, the file its --init-from names, the git object it is made from
 CONTINUED=(
     "imdn_x2d $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
     "rtc_x3d $runs/rtc_x3-step77000.safetensors 6c5de17:weights/imdn_rtc_x3.safetensors"
-    "imdn_x3b $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
-    "imdn_x4b $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
     "imdn_x3c $runs/imdn_x3-step4500.safetensors 59abce0:weights/imdn_x3.safetensors"
     "imdn_x4c $runs/imdn_x4-step4500.safetensors 59abce0:weights/imdn_x4.safetensors"
 )
