@@ -35,6 +35,8 @@ CONTINUED=(
     "rtc_x3d $runs/rtc_x3-step77000.safetensors 6c5de17:weights/imdn_rtc_x3.safetensors"
     "imdn_x3c $runs/imdn_x3-step10500.safetensors 823e3e0:weights/imdn_x3.safetensors"
     "imdn_x4c $runs/imdn_x4-step10500.safetensors 823e3e0:weights/imdn_x4.safetensors"
+    "imdn_x3d $runs/imdn_x3-step11500.safetensors 25b9809:weights/imdn_x3.safetensors"
+    "imdn_x4d $runs/imdn_x4-step12500.safetensors 25b9809:weights/imdn_x4.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -49,6 +51,8 @@ RUNS=(
     "imdn_x4b - 0 1 --variant imdn --scale 4 --steps 100000 --lr 1e-4 --halve-every 20000 --seed 45 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors"
     "imdn_x3c imdn_x3b 0 1 --variant imdn --scale 3 --steps 89500 --lr 1e-4 --halve-every 9500 --seed 36 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step10500.safetensors"
     "imdn_x4c imdn_x4b 0 1 --variant imdn --scale 4 --steps 89500 --lr 1e-4 --halve-every 9500 --seed 46 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step10500.safetensors"
+    "imdn_x3d imdn_x3c 0 1 --variant imdn --scale 3 --steps 88500 --lr 1e-4 --halve-every 8500 --seed 37 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step11500.safetensors"
+    "imdn_x4d imdn_x4c 0 1 --variant imdn --scale 4 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 47 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step12500.safetensors"
 )
 
 # a run's process, whichever way its --out was spelt
