@@ -2,7 +2,8 @@
 # Prepares the training data of `imdn train`: photographs from Debian's wallpaper packages,
 # cut into 480×480 PNG tiles, in a cache outside the work tree (nothing here is committed).
 #
-#   scripts/prepare-data.sh [--out DIR] [--cache DIR] [--tile N] [--max-side N] [--packages a,b,c]
+#   scripts/prepare-data.sh [--out DIR] [--cache DIR] [--tile N] [--max-side N] [--extra-side N]
+#                           [--packages a,b,c]
 #
 #   --out DIR     tiles go to DIR/train and DIR/val, with DIR/manifest.json
 #                 (default: $IMDN_DATA or ~/.cache/imdn/data)
@@ -10,6 +11,8 @@
 #                 (default: $IMDN_CACHE or ~/.cache/imdn/debian)
 #   --tile N      tile side in pixels (default 480)
 #   --max-side N  downscale larger photographs to this longer side first (default 0: keep)
+#   --extra-side N  tile the photographs a second time at this smaller longer side (sharper
+#                 per pixel; default 0: no second size)
 #   --packages    the Debian packages to take photographs from (default below)
 #
 # The packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x` into the
@@ -25,6 +28,7 @@ out=${IMDN_DATA:-$HOME/.cache/imdn/data}
 cache=${IMDN_CACHE:-$HOME/.cache/imdn/debian}
 tile=480
 max_side=0
+extra_side=0
 # Debian packages that hold photographs (checked for Debian 12; gnome-backgrounds,
 # ukui-wallpapers, lomiri-wallpapers and sway-backgrounds hold none and are not fetched).
 packages=lomiri-wallpapers-16.04,lomiri-wallpapers-20.04,lxqt-themes,mate-backgrounds,plasma-workspace-wallpapers
@@ -34,8 +38,9 @@ while [ $# -gt 0 ]; do
         --cache) cache=$2; shift 2 ;;
         --tile) tile=$2; shift 2 ;;
         --max-side) max_side=$2; shift 2 ;;
+        --extra-side) extra_side=$2; shift 2 ;;
         --packages) packages=$2; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -82,5 +87,5 @@ if ! python3 -c 'import PIL, numpy' 2>/dev/null; then
     python3 -m pip install --quiet pillow numpy
 fi
 IFS=, ; vlist="${versions[*]}"; unset IFS
-python3 scripts/prepare_data.py --extract "$cache/extract" --out "$out" --tile "$tile" --max-side "$max_side" \
-    --packages "$packages" --versions "$vlist"
+python3 scripts/prepare_data.py --extract "$cache/extract" --out "$out" --tile "$tile" \
+    --max-side "$max_side" --extra-side "$extra_side" --packages "$packages" --versions "$vlist"

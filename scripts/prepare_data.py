@@ -11,10 +11,13 @@ Called by scripts/prepare-data.sh, which downloads and extracts the packages. St
    versions of Debian 12 every file was also reviewed by eye, and that verdict (REVIEWED) wins;
    the heuristic alone decides files the review has not seen (other package versions).
 3. A fixed set of whole photographs is held out for validation (never tiled into training).
-4. Optionally (--max-side) photographs larger than that are downscaled with Lanczos first.
+4. Optionally (--max-side) photographs larger than that are downscaled with Lanczos first;
+   optionally (--extra-side) every photograph is tiled once more at that smaller longer side
+   (sharper per pixel: more of the crisp edges the usual SR test sets are made of).
 5. Tiles: non-overlapping `tile`x`tile` squares on a grid centred on the image; a tile that is
    mostly flat or has almost no detail is dropped (see `tile_ok`).
-   Validation keeps the VAL_TILES_PER_IMAGE most detailed tiles of each of its photographs.
+   Validation keeps the VAL_TILES_PER_IMAGE most detailed tiles of each of its photographs
+   (at each size).
 
 Idempotent: tiles already present are not rewritten, stale ones are removed, and
 `manifest.json` in the output folder records the sources, verdicts, licences and counts.
@@ -215,6 +218,43 @@ def is_val(package, name, digest):
     return int(digest[:8], 16) % 8 == 0
 
 
+def downscaled(img, side):
+    """`img` with its longer side reduced to `side` (Lanczos); `img` itself when it is not
+    larger or `side` is 0."""
+    if not side or max(img.size) <= side:
+        return img
+    # wallpapers are soft at full size (4-5K); at about 2K they carry the per-pixel detail of
+    # the usual SR training sets, at 1K sharper still
+    f = side / max(img.size)
+    return img.resize((round(img.size[0] * f), round(img.size[1] * f)), Image.LANCZOS)
+
+
+def cut_tiles(img, side, val, package, name, source, args, plan):
+    """Writes the kept tiles of `img` (missing ones only), records them in `plan` and returns
+    how many there are."""
+    y = luma(np.asarray(img))
+    grid = tile_grid(img.size[0], img.size[1], args.tile)
+    kept = [g for g in grid if tile_ok(y[g[3]:g[3] + args.tile, g[2]:g[2] + args.tile])]
+    if val and len(kept) > VAL_TILES_PER_IMAGE:
+        # the most detailed tiles: a validation PSNR that moves
+        def detail(g):
+            t = y[g[3]:g[3] + args.tile, g[2]:g[2] + args.tile]
+            return 1.0 - flat_fraction(t, threshold=4.0)
+        kept = sorted(sorted(kept, key=detail, reverse=True)[:VAL_TILES_PER_IMAGE])
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).stem)
+    out_dir = args.out / ("val" if val else "train")
+    prefix = f"m{side}--" if side else ""
+    for r, c, x, y0 in kept:
+        dest = out_dir / f"{package}--{stem}--{prefix}r{r:02d}c{c:02d}.png"
+        plan[dest] = source
+        if not dest.exists():
+            tmp = dest.with_suffix(".tmp")
+            img.crop((x, y0, x + args.tile, y0 + args.tile)).save(
+                tmp, format="PNG", compress_level=3)
+            os.replace(tmp, dest)
+    return len(kept)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--extract", required=True, type=Path)
@@ -225,7 +265,12 @@ def main():
     ap.add_argument("--max-side", type=int, default=0,
                     help="downscale photographs whose longer side exceeds this (Lanczos) before "
                          "tiling; 0 keeps full resolution")
+    ap.add_argument("--extra-side", type=int, default=0,
+                    help="also tile each photograph downscaled to this longer side "
+                         "(Lanczos, from the original); 0: no second size")
     args = ap.parse_args()
+    if args.extra_side and args.max_side and args.extra_side >= args.max_side:
+        ap.error("--extra-side must be smaller than --max-side")
 
     versions = dict(kv.split("=", 1) for kv in args.versions.split(",") if "=" in kv)
     train_dir, val_dir = args.out / "train", args.out / "val"
@@ -262,33 +307,16 @@ def main():
                 continue
             val = is_val(package, name, digest)
             entry["split"] = "val" if val else "train"
-            if args.max_side and max(img.size) > args.max_side:
-                # wallpapers are soft at full size (4-5K); at about 2K they carry the per-pixel
-                # detail of the usual SR training sets
-                f = args.max_side / max(img.size)
-                img = img.resize((round(img.size[0] * f), round(img.size[1] * f)), Image.LANCZOS)
-                entry["tiled_size"] = list(img.size)
-            y = luma(np.asarray(img))
-            grid = tile_grid(img.size[0], img.size[1], args.tile)
-            kept = [g for g in grid
-                    if tile_ok(y[g[3]:g[3] + args.tile, g[2]:g[2] + args.tile])]
-            if val and len(kept) > VAL_TILES_PER_IMAGE:
-                # the most detailed tiles: a validation PSNR that moves
-                def detail(g):
-                    t = y[g[3]:g[3] + args.tile, g[2]:g[2] + args.tile]
-                    return 1.0 - flat_fraction(t, threshold=4.0)
-                kept = sorted(sorted(kept, key=detail, reverse=True)[:VAL_TILES_PER_IMAGE])
-            stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).stem)
-            for r, c, x, y0 in kept:
-                side = f"m{args.max_side}--" if args.max_side else ""
-                dest = (val_dir if val else train_dir) / f"{package}--{stem}--{side}r{r:02d}c{c:02d}.png"
-                plan[dest] = path
-                if not dest.exists():
-                    tmp = dest.with_suffix(".tmp")
-                    img.crop((x, y0, x + args.tile, y0 + args.tile)).save(
-                        tmp, format="PNG", compress_level=3)
-                    os.replace(tmp, dest)
-            entry["tiles"] = len(kept)
+            tiles = 0
+            sides = [args.max_side] + ([args.extra_side] if args.extra_side else [])
+            for side in sides:
+                scaled = downscaled(img, side)
+                if side == args.max_side and scaled is not img:
+                    entry["tiled_size"] = list(scaled.size)
+                if side != args.max_side and scaled is img:
+                    continue  # not larger than the extra side: its tiles would repeat
+                tiles += cut_tiles(scaled, side, val, package, name, path, args, plan)
+            entry["tiles"] = tiles
 
     stale = 0
     for d in (train_dir, val_dir):
@@ -302,6 +330,7 @@ def main():
         "format": FORMAT,
         "tile": args.tile,
         "max_side": args.max_side,
+        "extra_side": args.extra_side,
         "packages": {p: versions.get(p, "") for p in args.packages.split(",")},
         "train_tiles": n_train,
         "val_tiles": n_val,
