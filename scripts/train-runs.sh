@@ -8,8 +8,10 @@
 #   scripts/train-runs.sh stop [NAME...]    # stop them (a later start resumes from the checkpoints)
 #
 # Runs live in $IMDN_RUNS (default ~/.cache/imdn/runs), data in $IMDN_DATA (default
-# ~/.cache/imdn/data2k, made by `scripts/prepare-data.sh --max-side 2040 --out ...`). The binary
-# is copied out of target/ first, so rebuilding while they run does not touch it.
+# ~/.cache/imdn/data2k, made by `scripts/prepare-data.sh --max-side 2040 --out ...`); runs that
+# name their own --data use $IMDN_DATA_2K1K (default ~/.cache/imdn/data2k1k, made by
+# `scripts/prepare-data.sh --max-side 2040 --extra-side 1020 --out ...`). The binary is copied
+# out of target/ first, so rebuilding while they run does not touch it.
 # Priorities: IMDN ×2 on two threads uses ≈ 1.4 cores (0.82 steps/s against 0.55 on one thread
 # on an AMD EPYC machine; 0.47–0.51 on two on an Intel Xeon one). Two 64-channel runs on one
 # thread each make more in all (0.36 steps/s each for IMDN ×3 and ×4 on the Intel machine,
@@ -21,6 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${IMDN_RUNS:-$HOME/.cache/imdn/runs}
 data=${IMDN_DATA:-$HOME/.cache/imdn/data2k}
+data2k1k=${IMDN_DATA_2K1K:-$HOME/.cache/imdn/data2k1k}
 bin=$runs/imdn-bin
 
 # A run's checkpoints last only while sessions keep the same machine. So each continuation in
@@ -37,6 +40,8 @@ CONTINUED=(
     "imdn_x4c $runs/imdn_x4-step10500.safetensors 823e3e0:weights/imdn_x4.safetensors"
     "imdn_x3d $runs/imdn_x3-step11500.safetensors 25b9809:weights/imdn_x3.safetensors"
     "imdn_x4d $runs/imdn_x4-step12500.safetensors 25b9809:weights/imdn_x4.safetensors"
+    "imdn_x3e $runs/imdn_x3-step11500.safetensors 25b9809:weights/imdn_x3.safetensors"
+    "imdn_x4e $runs/imdn_x4-step12500.safetensors 25b9809:weights/imdn_x4.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -53,6 +58,8 @@ RUNS=(
     "imdn_x4c imdn_x4b 0 1 --variant imdn --scale 4 --steps 89500 --lr 1e-4 --halve-every 9500 --seed 46 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step10500.safetensors"
     "imdn_x3d imdn_x3c 0 1 --variant imdn --scale 3 --steps 88500 --lr 1e-4 --halve-every 8500 --seed 37 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step11500.safetensors"
     "imdn_x4d imdn_x4c 0 1 --variant imdn --scale 4 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 47 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step12500.safetensors"
+    "imdn_x3e imdn_x3d 0 1 --variant imdn --scale 3 --steps 88500 --lr 1e-4 --halve-every 8500 --seed 39 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step11500.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x4e imdn_x4d 0 1 --variant imdn --scale 4 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 49 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step12500.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # a run's process, whichever way its --out was spelt
@@ -97,7 +104,6 @@ case "$cmd" in
         done
         ;;
     start)
-        [ -d "$data/train" ] || { echo "no training data in $data (scripts/prepare-data.sh)" >&2; exit 1; }
         cargo build --release --quiet -p imdn
         mkdir -p "$runs"
         cp target/release/imdn "$bin.new" && mv "$bin.new" "$bin"
@@ -117,10 +123,17 @@ case "$cmd" in
                     git show "$object" > "$file.new" && mv "$file.new" "$file"
                 fi
             done
+            # the default data unless the run names its own
+            case " $args " in
+                *" --data "*) dataargs="" ;;
+                *) dataargs="--data $data/train --val $data/val" ;;
+            esac
+            train=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--data") print $(i + 1) }' <<< "$args $dataargs")
+            [ -d "$train" ] || { echo "$name: no training data in $train (scripts/prepare-data.sh)" >&2; continue; }
             # shellcheck disable=SC2086  # args is a list of options
-            nohup nice -n "$nice" "$bin" --threads "$threads" train $args \
-                --data "$data/train" --val "$data/val" --patch 48 --batch 16 \
-                --min-detail 4 --out "$runs/$name" $resume >> "$runs/$name.log" 2>&1 &
+            nohup nice -n "$nice" "$bin" --threads "$threads" train $args $dataargs \
+                --patch 48 --batch 16 --min-detail 4 --out "$runs/$name" $resume \
+                >> "$runs/$name.log" 2>&1 &
             echo "$name: started ${resume:-afresh} (log $runs/$name.log)"
         done
         ;;
