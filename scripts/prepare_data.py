@@ -269,8 +269,9 @@ def main():
                     help="also tile each photograph downscaled to this longer side "
                          "(Lanczos, from the original); 0: no second size")
     args = ap.parse_args()
-    if args.extra_side and args.max_side and args.extra_side >= args.max_side:
-        ap.error("--extra-side must be smaller than --max-side")
+    if args.extra_side < 0 or (args.extra_side and args.max_side
+                               and args.extra_side >= args.max_side):
+        ap.error("--extra-side must be 0 (none) or a side smaller than --max-side")
 
     versions = dict(kv.split("=", 1) for kv in args.versions.split(",") if "=" in kv)
     train_dir, val_dir = args.out / "train", args.out / "val"

@@ -38,8 +38,6 @@ CONTINUED=(
     "rtc_x3d $runs/rtc_x3-step77000.safetensors 6c5de17:weights/imdn_rtc_x3.safetensors"
     "imdn_x3c $runs/imdn_x3-step10500.safetensors 823e3e0:weights/imdn_x3.safetensors"
     "imdn_x4c $runs/imdn_x4-step10500.safetensors 823e3e0:weights/imdn_x4.safetensors"
-    "imdn_x3d $runs/imdn_x3-step11500.safetensors 25b9809:weights/imdn_x3.safetensors"
-    "imdn_x4d $runs/imdn_x4-step12500.safetensors 25b9809:weights/imdn_x4.safetensors"
     "imdn_x3e $runs/imdn_x3-step11500.safetensors 25b9809:weights/imdn_x3.safetensors"
     "imdn_x4e $runs/imdn_x4-step12500.safetensors 25b9809:weights/imdn_x4.safetensors"
     "imdn_x3f $runs/imdn_x3-step12500.safetensors b0236e9:weights/imdn_x3.safetensors"
@@ -58,10 +56,8 @@ RUNS=(
     "imdn_x4b - 0 1 --variant imdn --scale 4 --steps 100000 --lr 1e-4 --halve-every 20000 --seed 45 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors"
     "imdn_x3c imdn_x3b 0 1 --variant imdn --scale 3 --steps 89500 --lr 1e-4 --halve-every 9500 --seed 36 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step10500.safetensors"
     "imdn_x4c imdn_x4b 0 1 --variant imdn --scale 4 --steps 89500 --lr 1e-4 --halve-every 9500 --seed 46 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step10500.safetensors"
-    "imdn_x3d imdn_x3c 0 1 --variant imdn --scale 3 --steps 88500 --lr 1e-4 --halve-every 8500 --seed 37 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step11500.safetensors"
-    "imdn_x4d imdn_x4c 0 1 --variant imdn --scale 4 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 47 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step12500.safetensors"
-    "imdn_x3e imdn_x3d 0 1 --variant imdn --scale 3 --steps 88500 --lr 1e-4 --halve-every 8500 --seed 39 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step11500.safetensors --data $data2k1k/train --val $data2k1k/val"
-    "imdn_x4e imdn_x4d 0 1 --variant imdn --scale 4 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 49 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step12500.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3e imdn_x3c 0 1 --variant imdn --scale 3 --steps 88500 --lr 1e-4 --halve-every 8500 --seed 39 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step11500.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x4e imdn_x4c 0 1 --variant imdn --scale 4 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 49 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step12500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3f imdn_x3e 0 1 --variant imdn --scale 3 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 40 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step12500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4f imdn_x4e 0 1 --variant imdn --scale 4 --steps 86000 --lr 1e-4 --halve-every 6000 --seed 50 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step14000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
@@ -121,19 +117,17 @@ case "$cmd" in
                 afresh) resume="" ;;
                 *) echo "$name: $how"; continue ;;
             esac
+            # the run's own --data, else the default data
+            train=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--data") print $(i + 1) }' <<< "$args")
+            dataargs=""
+            [ -n "$train" ] || { train=$data/train; dataargs="--data $data/train --val $data/val"; }
+            [ -d "$train" ] || { echo "$name: no training data in $train (scripts/prepare-data.sh)" >&2; continue; }
             for c in "${CONTINUED[@]}"; do
                 read -r cname file object <<< "$c"
                 if [ "$cname" = "$name" ] && [ ! -f "$file" ]; then
                     git show "$object" > "$file.new" && mv "$file.new" "$file"
                 fi
             done
-            # the default data unless the run names its own
-            case " $args " in
-                *" --data "*) dataargs="" ;;
-                *) dataargs="--data $data/train --val $data/val" ;;
-            esac
-            train=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--data") print $(i + 1) }' <<< "$args $dataargs")
-            [ -d "$train" ] || { echo "$name: no training data in $train (scripts/prepare-data.sh)" >&2; continue; }
             # shellcheck disable=SC2086  # args is a list of options
             nohup nice -n "$nice" "$bin" --threads "$threads" train $args $dataargs \
                 --patch 48 --batch 16 --min-detail 4 --out "$runs/$name" $resume \
