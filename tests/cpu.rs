@@ -264,3 +264,120 @@ fn winograd_weight_gradient_equals_im2col() {
         );
     }
 }
+
+/// Largest absolute difference of `a` and `b`, relative to `b`'s largest magnitude (at least 1).
+fn relative_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let max = |t: &Tensor| {
+        t.abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    max(&(a - b).unwrap()) / max(b).max(1.0)
+}
+
+/// The fused distillation op equals the composition it replaces (our conv and LeakyReLU ops,
+/// candle's narrow and cat), in value and in the gradients of the input and all eight
+/// parameters; 64 channels (Winograd everywhere) and RTC's 12 (3 distilled: im2col for c2..c4's
+/// adjoint), odd sides too.
+#[test]
+fn distill_op_and_its_gradients_match_the_composition() {
+    use candle_core::Var;
+    use imdn::cpu::autograd::{conv2d_same, leaky_relu};
+    let dev = Device::Cpu;
+    for (n, c, h, w) in [(2, 64, 6, 7), (3, 12, 5, 4), (1, 16, 1, 3)] {
+        let (d, r) = (c / 4, c - c / 4);
+        let x = Var::randn(0f32, 1.0, (n, c, h, w), &dev).unwrap();
+        let shapes = [(c, c), (c, r), (c, r), (d, r)];
+        let params: Vec<Var> = shapes
+            .iter()
+            .flat_map(|&(cout, cin)| {
+                [
+                    Var::randn(0f32, 0.2, (cout, cin, 3, 3), &dev).unwrap(),
+                    Var::randn(0f32, 0.5, cout, &dev).unwrap(),
+                ]
+            })
+            .collect();
+        let p: Vec<&Tensor> = params.iter().map(|v| v.as_tensor()).collect();
+        let fused = imdn::cpu::block_ops::distill(&x, p.clone().try_into().unwrap()).unwrap();
+        let conv = |x: &Tensor, k: usize| conv2d_same(x, p[2 * k], p[2 * k + 1]).unwrap();
+        let o1 = leaky_relu(&conv(&x, 0)).unwrap();
+        let o2 = leaky_relu(&conv(&o1.narrow(1, d, r).unwrap(), 1)).unwrap();
+        let o3 = leaky_relu(&conv(&o2.narrow(1, d, r).unwrap(), 2)).unwrap();
+        let o4 = conv(&o3.narrow(1, d, r).unwrap(), 3);
+        let parts = [&o1, &o2, &o3].map(|o| o.narrow(1, 0, d).unwrap());
+        let composed = Tensor::cat(&[&parts[0], &parts[1], &parts[2], &o4], 1).unwrap();
+        assert_eq!(fused.dims(), &[n, 4 * d, h, w]);
+        let what = format!("({n}, {c}, {h}, {w})");
+        assert!(relative_diff(&fused, &composed) < 1e-5, "forward {what}");
+        let target = Tensor::randn(0f32, 1.0, (n, 4 * d, h, w), &dev).unwrap();
+        let loss = |y: &Tensor| (y * &target).unwrap().sum_all().unwrap();
+        let g1 = loss(&fused).backward().unwrap();
+        let g2 = loss(&composed).backward().unwrap();
+        for (i, v) in std::iter::once(&x).chain(&params).enumerate() {
+            let (a, b) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+            let diff = relative_diff(a, b);
+            assert!(
+                diff < 1e-4,
+                "gradient {i} {what}: relative difference {diff}"
+            );
+        }
+    }
+}
+
+/// The fused channel attention equals candle's composition (mean, population std, 1×1 convs
+/// as matrix products, ReLU, sigmoid, broadcast product), in value and in the gradients of the
+/// input and its four parameters.
+#[test]
+fn cca_op_and_its_gradients_match_candle() {
+    use candle_core::Var;
+    let dev = Device::Cpu;
+    for (n, c, m, h, w) in [(2, 64, 4, 6, 7), (1, 16, 1, 3, 5)] {
+        let x = Var::randn(0.3f32, 1.0, (n, c, h, w), &dev).unwrap();
+        let down_w = Var::randn(0f32, 0.3, (m, c, 1, 1), &dev).unwrap();
+        let down_b = Var::randn(0f32, 0.3, m, &dev).unwrap();
+        let up_w = Var::randn(0f32, 0.3, (c, m, 1, 1), &dev).unwrap();
+        let up_b = Var::randn(0f32, 0.3, c, &dev).unwrap();
+        let vars = [&x, &down_w, &down_b, &up_w, &up_b];
+        let fused = imdn::cpu::block_ops::cca(&x, [&down_w, &down_b, &up_w, &up_b]).unwrap();
+        let flat = x.reshape((n, c, h * w)).unwrap();
+        let mean = flat.mean_keepdim(2).unwrap();
+        let var = flat
+            .broadcast_sub(&mean)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .mean_keepdim(2)
+            .unwrap();
+        let stats = (var.sqrt().unwrap() + mean)
+            .unwrap()
+            .reshape((n, c))
+            .unwrap();
+        let dense = |v: &Tensor, wt: &Var, b: &Var, cout: usize, cin: usize| {
+            v.matmul(&wt.reshape((cout, cin)).unwrap().t().unwrap())
+                .unwrap()
+                .broadcast_add(b)
+                .unwrap()
+        };
+        let hidden = dense(&stats, &down_w, &down_b, m, c).relu().unwrap();
+        let attn = candle_nn::ops::sigmoid(&dense(&hidden, &up_w, &up_b, c, m)).unwrap();
+        let composed = x
+            .broadcast_mul(&attn.reshape((n, c, 1, 1)).unwrap())
+            .unwrap();
+        assert!(relative_diff(&fused, &composed) < 1e-5, "forward");
+        let target = Tensor::randn(0f32, 1.0, (n, c, h, w), &dev).unwrap();
+        let loss = |y: &Tensor| (y * &target).unwrap().sum_all().unwrap();
+        let g1 = loss(&fused).backward().unwrap();
+        let g2 = loss(&composed).backward().unwrap();
+        for (i, v) in vars.into_iter().enumerate() {
+            let (a, b) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+            let diff = relative_diff(a, b);
+            assert!(
+                diff < 1e-4,
+                "gradient {i} ({n}, {c}): relative difference {diff}"
+            );
+        }
+    }
+}

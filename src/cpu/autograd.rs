@@ -35,7 +35,7 @@ pub fn conv2d_same(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
         .apply_op3(&w.contiguous()?, &b.contiguous()?, ConvSame)
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+pub(super) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let (start, end) = l
         .contiguous_offsets()
         .ok_or_else(|| candle_core::Error::Msg(format!("conv2d_same: {what} is not contiguous")))?;
@@ -89,21 +89,51 @@ impl CustomOp3 for ConvSame {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let (_, cin, k, _) = w.dims4()?;
-        // the adjoint: weights [Cin, Cout, k, k], spatially flipped
-        let rev: Vec<u32> = (0..k as u32).rev().collect();
-        let rev = Tensor::new(rev.as_slice(), w.device())?;
-        let wt = w.transpose(0, 1)?.contiguous()?;
-        let wt = wt
-            .index_select(&rev, 2)?
-            .index_select(&rev, 3)?
-            .contiguous()?;
+        let (cout, cin, k, _) = w.dims4()?;
+        let wt = Tensor::from_vec(
+            adjoint(&w.flatten_all()?.to_vec1()?, cin, cout, k).weight,
+            (cin, cout, k, k),
+            w.device(),
+        )?;
         let zero = Tensor::zeros(cin, DType::F32, w.device())?;
         let dx = grad.apply_op3_no_bwd(&wt, &zero, &ConvSame)?;
         let dw = x.apply_op2_no_bwd(&grad, &WeightGrad { k })?;
         // per plane first: candle's strided sum over (0, 2, 3) took ~30 % of a training step
         let db = grad.flatten_from(2)?.sum(2)?.sum(0)?;
         Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// The adjoint of a stride-1 "same" conv with `weight` [cout, cin, k, k]: the conv with weights
+/// [cin, cout, k, k], spatially flipped, no bias; it maps an output gradient to the input's.
+pub(super) fn adjoint(weight: &[f32], cin: usize, cout: usize, k: usize) -> ConvParams {
+    let kk = k * k;
+    let mut t = vec![0f32; weight.len()];
+    for co in 0..cout {
+        for ci in 0..cin {
+            let from = &weight[(co * cin + ci) * kk..][..kk];
+            let to = &mut t[(ci * cout + co) * kk..][..kk];
+            to.iter_mut()
+                .zip(from.iter().rev())
+                .for_each(|(t, f)| *t = *f);
+        }
+    }
+    ConvParams::new(t, vec![0.0; cin], cout, cin, k).with_winograd(super::winograd::MIN_CHANNELS)
+}
+
+/// dW [cout, cin·k·k] of a stride-1 "same" conv from its input [n, cin, h, w] and output
+/// gradient [n, cout, h, w]: by Winograd where the forward runs that way, else im2col GEMMs.
+pub(super) fn weight_grad(
+    x: &[f32],
+    g: &[f32],
+    n: usize,
+    (h, w): (usize, usize),
+    (cin, cout, k): (usize, usize, usize),
+) -> Vec<f32> {
+    if k == 3 && cin >= super::winograd::MIN_CHANNELS && super::winograd::enabled() {
+        super::winograd_dw::weight_grad(x, g, n, (h, w), (cin, cout))
+    } else {
+        conv::conv_weight_grad(x, g, n, (h, w), (cin, cout, k))
     }
 }
 
@@ -128,12 +158,7 @@ impl CustomOp2 for WeightGrad {
         let (_, cout, _, _) = l2.shape().dims4()?;
         let x = slice(s1, l1, "input")?;
         let g = slice(s2, l2, "gradient")?;
-        let dw =
-            if self.k == 3 && cin >= super::winograd::MIN_CHANNELS && super::winograd::enabled() {
-                super::winograd_dw::weight_grad(x, g, n, (h, w), (cin, cout))
-            } else {
-                conv::conv_weight_grad(x, g, n, (h, w), (cin, cout, self.k))
-            };
+        let dw = weight_grad(x, g, n, (h, w), (cin, cout, self.k));
         Ok((
             CpuStorage::F32(dw),
             Shape::from((cout, cin, self.k, self.k)),
@@ -147,7 +172,7 @@ pub fn leaky_relu(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(LeakyRelu)
 }
 
-const SLOPE: f32 = 0.05;
+pub(super) const SLOPE: f32 = 0.05;
 
 struct LeakyRelu;
 

@@ -11,6 +11,7 @@
 //! a thread pool of the caller's size.
 
 pub mod autograd;
+pub mod block_ops;
 pub mod conv;
 pub mod winograd;
 pub mod winograd_dw;

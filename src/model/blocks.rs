@@ -7,10 +7,15 @@ use candle_nn::VarBuilder;
 /// LeakyReLU slope used everywhere in IMDN.
 pub const LRELU_SLOPE: f64 = 0.05;
 
+/// Whether `x` goes through our CPU ops (f32 on the CPU, unless switched off for comparison).
+fn on_our_cpu_ops(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32 && crate::cpu::autograd::enabled()
+}
+
 /// LeakyReLU: our one-pass op on the CPU; elsewhere `max(x, slope·x)`, two passes instead of
 /// the five of `candle_nn::ops::leaky_relu`.
 pub fn lrelu(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == DType::F32 && crate::cpu::autograd::enabled() {
+    if on_our_cpu_ops(x) {
         return crate::cpu::autograd::leaky_relu(x);
     }
     x.maximum(&(x * LRELU_SLOPE)?)
@@ -35,7 +40,7 @@ impl Conv {
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let k = self.weight.dim(2)?;
-        if x.device().is_cpu() && x.dtype() == DType::F32 && crate::cpu::autograd::enabled() {
+        if on_our_cpu_ops(x) {
             let (_, _, h, w) = x.dims4()?;
             match self.stride {
                 1 => return crate::cpu::autograd::conv2d_same(x, &self.weight, &self.bias),
@@ -108,6 +113,10 @@ impl Cca {
 
 impl Module for Cca {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if on_our_cpu_ops(x) {
+            let (down, up) = (&self.down, &self.up);
+            return crate::cpu::block_ops::cca(x, [&down.weight, &down.bias, &up.weight, &up.bias]);
+        }
         let (b, c, h, w) = x.dims4()?;
         // statistics in f32: an f16 sum over a whole frame overflows
         let flat = x.reshape((b, c, h * w))?.to_dtype(DType::F32)?;
@@ -150,6 +159,16 @@ impl Distill {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if on_our_cpu_ops(x) {
+            let [c1, c2, c3, c4] = [&self.c1, &self.c2, &self.c3, &self.c4];
+            return crate::cpu::block_ops::distill(
+                x,
+                [
+                    &c1.weight, &c1.bias, &c2.weight, &c2.bias, &c3.weight, &c3.bias, &c4.weight,
+                    &c4.bias,
+                ],
+            );
+        }
         let (d, r) = (self.distilled, self.remaining);
         let o1 = lrelu(&self.c1.forward(x)?)?;
         let o2 = lrelu(&self.c2.forward(&o1.narrow(1, d, r)?)?)?;
