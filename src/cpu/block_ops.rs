@@ -18,7 +18,7 @@
 
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, StorageRef, Tensor};
 use rayon::prelude::*;
 
 use super::autograd::{SLOPE, adjoint, slice, weight_grad};
@@ -48,11 +48,10 @@ fn unpack<const K: usize>(packed: &[f32], lens: [usize; K]) -> [&[f32]; K] {
     })
 }
 
-/// Runs `f` on the f32 data of a contiguous CPU tensor without copying it.
-fn with_data<R>(t: &Tensor, what: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => f(slice(s, layout, what)?),
+/// The f32 data of a contiguous CPU tensor, from its read-locked storage (no copy).
+fn data<'a>((storage, layout): &'a (StorageRef<'_>, &Layout), what: &str) -> Result<&'a [f32]> {
+    match &**storage {
+        Storage::Cpu(s) => slice(s, layout, what),
         _ => Err(err(format!(
             "{what}: the fused block ops run on the CPU only"
         ))),
@@ -99,6 +98,63 @@ impl Distill {
     fn lens(&self) -> [usize; 8] {
         let [a, b, c, d] = self.convs().map(|(cin, cout)| [cout * cin * 9, cout]);
         [a[0], a[1], b[0], b[1], c[0], c[1], d[0], d[1]]
+    }
+
+    /// The gradients of the input and of the packed parameters, from the input `x`, the
+    /// parameters `p`, the block's output `res` and its gradient `grad`.
+    fn backward(
+        &self,
+        saved: &[Vec<f32>],
+        [x, p, res, grad]: [&[f32]; 4],
+        n: usize,
+        (h, w): (usize, usize),
+    ) -> (Vec<f32>, Vec<f32>) {
+        let (d, r, hw) = (self.d, self.r, h * w);
+        let cat = 4 * d;
+        let lens = self.lens();
+        let p = unpack(p, lens);
+        let mut dparams = vec![0f32; lens.iter().sum()];
+        let dp = {
+            let mut rest = dparams.as_mut_slice();
+            lens.map(|len| {
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                rest = tail;
+                head
+            })
+        };
+        // dL/d(the remaining channels of the previous conv's output), [n, r, h, w]
+        let mut upstream: Vec<f32> = Vec::new();
+        for (k, (cin, cout)) in self.convs().into_iter().enumerate().rev() {
+            let last = k == 3;
+            // dL/d(conv k's output): its distilled part from the block's output gradient, the
+            // rest from the next conv; then LeakyReLU', whose sign test on the output equals the
+            // one on its input
+            let mut g = Vec::with_capacity(n * cout * hw);
+            for i in 0..n {
+                let start = g.len();
+                g.extend_from_slice(&grad[(i * cat + k * d) * hw..][..d * hw]);
+                if last {
+                    continue;
+                }
+                g.extend_from_slice(&upstream[i * r * hw..][..r * hw]);
+                let outputs = res[(i * cat + k * d) * hw..][..d * hw]
+                    .iter()
+                    .chain(&saved[k][i * r * hw..][..r * hw]);
+                for (gv, &o) in g[start..].iter_mut().zip(outputs) {
+                    if o <= 0.0 {
+                        *gv *= SLOPE;
+                    }
+                }
+            }
+            let input: &[f32] = if k == 0 { x } else { &saved[k - 1] };
+            let dw = weight_grad(input, &g, n, (h, w), (cin, cout, 3));
+            dp[2 * k].copy_from_slice(&dw);
+            for gi in g.chunks_exact(cout * hw) {
+                plane_sums_into(gi, hw, dp[2 * k + 1]);
+            }
+            upstream = conv_nchw(&g, n, (h, w), &adjoint(p[2 * k], cin, cout, 3));
+        }
+        (upstream, dparams)
     }
 
     fn check(&self, input: &Shape, packed: usize) -> Result<()> {
@@ -169,8 +225,6 @@ impl CustomOp2 for Distill {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (n, c, h, w) = x.dims4()?;
-        let (d, r, hw) = (self.d, self.r, h * w);
-        let cat = 4 * d;
         let saved = self
             .saved
             .lock()
@@ -179,58 +233,18 @@ impl CustomOp2 for Distill {
             return Err(err("distill: backward without a forward".into()));
         }
         let grad = grad.contiguous()?;
-        let lens = self.lens();
-        let mut dparams = vec![0f32; lens.iter().sum()];
-        let dx = with_data(x, "input", |x| {
-            with_data(packed, "parameters", |p| {
-                with_data(res, "output", |res| {
-                    with_data(&grad, "gradient", |grad| {
-                        let p = unpack(p, lens);
-                        let dp = {
-                            let mut rest = dparams.as_mut_slice();
-                            lens.map(|len| {
-                                let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
-                                rest = tail;
-                                head
-                            })
-                        };
-                        // dL/d(remaining part of the previous conv's output), [n, r, h, w]
-                        let mut upstream: Vec<f32> = Vec::new();
-                        for (k, (cin, cout)) in self.convs().into_iter().enumerate().rev() {
-                            let last = k == 3;
-                            // dL/d(conv k's output): its distilled part from the block's output
-                            // gradient, the rest from the next conv; then LeakyReLU', whose sign
-                            // test on the output equals the one on its input
-                            let mut g = Vec::with_capacity(n * cout * hw);
-                            for i in 0..n {
-                                let start = g.len();
-                                g.extend_from_slice(&grad[(i * cat + k * d) * hw..][..d * hw]);
-                                if last {
-                                    continue;
-                                }
-                                g.extend_from_slice(&upstream[i * r * hw..][..r * hw]);
-                                let outputs = res[(i * cat + k * d) * hw..][..d * hw]
-                                    .iter()
-                                    .chain(&saved[k][i * r * hw..][..r * hw]);
-                                for (gv, &o) in g[start..].iter_mut().zip(outputs) {
-                                    if o <= 0.0 {
-                                        *gv *= SLOPE;
-                                    }
-                                }
-                            }
-                            let input: &[f32] = if k == 0 { x } else { &saved[k - 1] };
-                            let dw = weight_grad(input, &g, n, (h, w), (cin, cout, 3));
-                            dp[2 * k].copy_from_slice(&dw);
-                            for gi in g.chunks_exact(cout * hw) {
-                                plane_sums_into(gi, hw, dp[2 * k + 1]);
-                            }
-                            upstream = conv_nchw(&g, n, (h, w), &adjoint(p[2 * k], cin, cout, 3));
-                        }
-                        Ok(upstream)
-                    })
-                })
-            })
-        })?;
+        let locked = [x, packed, res, &grad].map(|t| t.storage_and_layout());
+        let (dx, dparams) = self.backward(
+            &saved,
+            [
+                data(&locked[0], "input")?,
+                data(&locked[1], "parameters")?,
+                data(&locked[2], "output")?,
+                data(&locked[3], "gradient")?,
+            ],
+            n,
+            (h, w),
+        );
         let dev = x.device();
         Ok((
             Some(Tensor::from_vec(dx, (n, c, h, w), dev)?),
@@ -270,6 +284,75 @@ struct CcaSaved {
 impl Cca {
     fn lens(&self) -> [usize; 4] {
         [self.m * self.c, self.m, self.c * self.m, self.c]
+    }
+
+    /// The gradients of the input and of the packed parameters, from the input `x`, the
+    /// parameters `p` and the output gradient `grad`, with `hw` pixels per plane.
+    fn backward(
+        &self,
+        s: &CcaSaved,
+        [x, p, grad]: [&[f32]; 3],
+        n: usize,
+        hw: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let (c, m) = (self.c, self.m);
+        let lens = self.lens();
+        let mut dparams = vec![0f32; lens.iter().sum()];
+        let [down_w, _, up_w, _] = unpack(p, lens);
+        let (d_down_w, rest) = dparams.split_at_mut(lens[0]);
+        let (d_down_b, rest) = rest.split_at_mut(lens[1]);
+        let (d_up_w, d_up_b) = rest.split_at_mut(lens[2]);
+        // dL/d(attention) of each plane: Σ grad · x
+        let d_attn: Vec<f32> = grad
+            .par_chunks_exact(hw)
+            .zip(x.par_chunks_exact(hw))
+            .map(|(g, x)| g.iter().zip(x).map(|(&g, &v)| g as f64 * v as f64).sum())
+            .map(|v: f64| v as f32)
+            .collect();
+        // back through sigmoid, up, ReLU and down to dL/d(std + mean)
+        let mut d_stats = vec![0f32; n * c];
+        for i in 0..n {
+            let a = &s.attn[i * c..][..c];
+            let hid = &s.hidden[i * m..][..m];
+            let dz: Vec<f32> = (0..c)
+                .map(|o| d_attn[i * c + o] * a[o] * (1.0 - a[o]))
+                .collect();
+            let mut dh = vec![0f32; m];
+            for (o, &dzo) in dz.iter().enumerate() {
+                d_up_b[o] += dzo;
+                for j in 0..m {
+                    d_up_w[o * m + j] += dzo * hid[j].max(0.0);
+                    dh[j] += up_w[o * m + j] * dzo;
+                }
+            }
+            let stats = &s.stats[i * c..][..c];
+            let ds = &mut d_stats[i * c..][..c];
+            for j in 0..m {
+                // candle's ReLU passes the gradient at 0
+                let dhj = if hid[j] >= 0.0 { dh[j] } else { 0.0 };
+                d_down_b[j] += dhj;
+                for ci in 0..c {
+                    d_down_w[j * c + ci] += dhj * stats[ci];
+                    ds[ci] += down_w[j * c + ci] * dhj;
+                }
+            }
+        }
+        // dx = grad · a + d(std + mean)/dx · dL/d(std + mean), where
+        // d std/dx = (x − mean) / (hw · std) and d mean/dx = 1 / hw
+        let mut dx = vec![0f32; x.len()];
+        dx.par_chunks_exact_mut(hw)
+            .zip(grad.par_chunks_exact(hw))
+            .zip(x.par_chunks_exact(hw))
+            .enumerate()
+            .for_each(|(q, ((dx, g), x))| {
+                let (a, ds, mean, std) = (s.attn[q], d_stats[q], s.mean[q], s.std[q]);
+                let per_mean = ds / hw as f32;
+                let per_dev = if std > 0.0 { per_mean / std } else { 0.0 };
+                for ((d, &g), &v) in dx.iter_mut().zip(g).zip(x) {
+                    *d = g * a + per_dev * (v - mean) + per_mean;
+                }
+            });
+        (dx, dparams)
     }
 }
 
@@ -352,75 +435,22 @@ impl CustomOp2 for Cca {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (n, c, h, w) = x.dims4()?;
-        let (m, hw) = (self.m, h * w);
         let saved = self.saved.lock().map_err(|_| err("cca: poisoned".into()))?;
-        let s = saved
+        let saved = saved
             .as_ref()
             .ok_or_else(|| err("cca: backward without a forward".into()))?;
         let grad = grad.contiguous()?;
-        let lens = self.lens();
-        let mut dparams = vec![0f32; lens.iter().sum()];
-        let dx = with_data(x, "input", |x| {
-            with_data(packed, "parameters", |p| {
-                with_data(&grad, "gradient", |grad| {
-                    let [down_w, _, up_w, _] = unpack(p, lens);
-                    let (d_down_w, rest) = dparams.split_at_mut(lens[0]);
-                    let (d_down_b, rest) = rest.split_at_mut(lens[1]);
-                    let (d_up_w, d_up_b) = rest.split_at_mut(lens[2]);
-                    // dL/d(attention) of each plane: Σ grad · x
-                    let d_attn: Vec<f32> = grad
-                        .par_chunks_exact(hw)
-                        .zip(x.par_chunks_exact(hw))
-                        .map(|(g, x)| g.iter().zip(x).map(|(&g, &v)| g as f64 * v as f64).sum())
-                        .map(|v: f64| v as f32)
-                        .collect();
-                    // back through sigmoid, up, ReLU and down to dL/d(std + mean)
-                    let mut d_stats = vec![0f32; n * c];
-                    for i in 0..n {
-                        let a = &s.attn[i * c..][..c];
-                        let hid = &s.hidden[i * m..][..m];
-                        let dz: Vec<f32> = (0..c)
-                            .map(|o| d_attn[i * c + o] * a[o] * (1.0 - a[o]))
-                            .collect();
-                        let mut dh = vec![0f32; m];
-                        for (o, &dzo) in dz.iter().enumerate() {
-                            d_up_b[o] += dzo;
-                            for j in 0..m {
-                                d_up_w[o * m + j] += dzo * hid[j].max(0.0);
-                                dh[j] += up_w[o * m + j] * dzo;
-                            }
-                        }
-                        let stats = &s.stats[i * c..][..c];
-                        let ds = &mut d_stats[i * c..][..c];
-                        for j in 0..m {
-                            // candle's ReLU passes the gradient at 0
-                            let dhj = if hid[j] >= 0.0 { dh[j] } else { 0.0 };
-                            d_down_b[j] += dhj;
-                            for ci in 0..c {
-                                d_down_w[j * c + ci] += dhj * stats[ci];
-                                ds[ci] += down_w[j * c + ci] * dhj;
-                            }
-                        }
-                    }
-                    // dx = grad · a + d(std + mean)/dx · dL/d(std + mean), where
-                    // d std/dx = (x − mean) / (hw · std) and d mean/dx = 1 / hw
-                    let mut dx = vec![0f32; x.len()];
-                    dx.par_chunks_exact_mut(hw)
-                        .zip(grad.par_chunks_exact(hw))
-                        .zip(x.par_chunks_exact(hw))
-                        .enumerate()
-                        .for_each(|(q, ((dx, g), x))| {
-                            let (a, ds, mean, std) = (s.attn[q], d_stats[q], s.mean[q], s.std[q]);
-                            let per_mean = ds / hw as f32;
-                            let per_dev = if std > 0.0 { per_mean / std } else { 0.0 };
-                            for ((d, &g), &v) in dx.iter_mut().zip(g).zip(x) {
-                                *d = g * a + per_dev * (v - mean) + per_mean;
-                            }
-                        });
-                    Ok(dx)
-                })
-            })
-        })?;
+        let locked = [x, packed, &grad].map(|t| t.storage_and_layout());
+        let (dx, dparams) = self.backward(
+            saved,
+            [
+                data(&locked[0], "input")?,
+                data(&locked[1], "parameters")?,
+                data(&locked[2], "gradient")?,
+            ],
+            n,
+            h * w,
+        );
         let dev = x.device();
         Ok((
             Some(Tensor::from_vec(dx, (n, c, h, w), dev)?),
