@@ -268,17 +268,50 @@ pub fn conv_nchw(x: &[f32], n: usize, (h, w): (usize, usize), p: &ConvParams) ->
     out.par_chunks_exact_mut(osz)
         .zip(x.par_chunks_exact(isz))
         .for_each(|(out, x)| {
-            let mut src = vec![0.0; p.cin * plane];
-            let mut dst = vec![0.0; p.cout * plane];
-            bordered_from_nchw(g, x, &mut src);
+            let mut s = BORDERED.take();
+            if s.geom != Some(g) {
+                // other plane offsets: the old interiors would lie in the new borders
+                s = Bordered {
+                    geom: Some(g),
+                    ..Bordered::default()
+                };
+            }
+            grow(&mut s.src, p.cin * plane);
+            grow(&mut s.dst, p.cout * plane);
+            let src = &mut s.src[..p.cin * plane];
+            bordered_from_nchw(g, x, src);
             let outs = &mut [Out {
-                dst: &mut dst,
+                dst: &mut s.dst[..p.cout * plane],
                 rows: p.cout,
             }];
-            conv_same(g, &src, p, None, outs, Prefill::Bias, Act::None);
-            nchw_from_bordered(g, &dst, out);
+            conv_same(g, src, p, None, outs, Prefill::Bias, Act::None);
+            nchw_from_bordered(g, outs[0].dst, out);
+            BORDERED.set(s);
         });
     out
+}
+
+/// [`conv_nchw`]'s bordered planes of one image, kept per thread between calls of the same
+/// geometry instead of zero-filled anew: only interiors are ever written into `src`, so its
+/// borders stay zero; `dst` is only read back in its interior.
+#[derive(Default)]
+struct Bordered {
+    geom: Option<Geom>,
+    src: Vec<f32>,
+    dst: Vec<f32>,
+}
+
+thread_local! {
+    /// Taken out while in use, so a nested call on the same thread (rayon runs other images'
+    /// jobs while this one waits) just starts its own.
+    static BORDERED: std::cell::Cell<Bordered> = std::cell::Cell::new(Bordered::default());
+}
+
+/// Makes `buf` at least `len` long (new floats zero; existing ones kept).
+pub(super) fn grow(buf: &mut Vec<f32>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
 }
 
 /// The weight gradient of a stride-1 "same" convolution: dW[co, (ci, ky, kx)] = Σ over images

@@ -14,6 +14,7 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::conv::grow;
 use super::winograd::bt;
 
 /// Transform positions of a 4×4 tile.
@@ -77,8 +78,11 @@ const SKEW: usize = 32;
 fn image_products(t: &Tiles, x: &[f32], g: &[f32], cin: usize, cout: usize) -> Vec<f32> {
     let nt = t.count();
     let (v_stride, u_stride) = (cin * nt + SKEW, cout * nt + SKEW);
-    let mut v = vec![0f32; POS * v_stride];
-    let mut u = vec![0f32; POS * u_stride];
+    // every float the GEMMs read is written below, so the buffers are reused without zeroing
+    let mut scratch = TRANSFORMED.take();
+    let (v, u) = &mut scratch;
+    grow(v, POS * v_stride);
+    grow(u, POS * u_stride);
     let mut rows = RowScratch::new(t.cols);
     // one zero-padded plane: the input with its 1-pixel "same" border, rounded up to whole tiles
     let pw = 2 * t.cols + 2;
@@ -136,7 +140,17 @@ fn image_products(t: &Tiles, x: &[f32], g: &[f32], cin: usize, cout: usize) -> V
             );
         }
     }
+    TRANSFORMED.set(scratch);
     m
+}
+
+thread_local! {
+    /// The transformed input and gradient of the last image this thread did (several MB each,
+    /// zero-filled anew on every call before). Taken out while in use, so a nested call on the
+    /// same thread just allocates its own.
+    static TRANSFORMED: std::cell::Cell<(Vec<f32>, Vec<f32>)> = const {
+        std::cell::Cell::new((Vec::new(), Vec::new()))
+    };
 }
 
 /// One tile row at a time, with its pixel rows split into even and odd columns: then every
