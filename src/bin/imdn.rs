@@ -145,6 +145,10 @@ struct BenchArgs {
     /// interleaved, and print the ratio.
     #[arg(long)]
     compare_im2col: bool,
+    /// With --train-batch: also time the training step with the distillation block as its
+    /// separate ops instead of the fused ones (`imdn::cpu::block_ops`), interleaved.
+    #[arg(long)]
+    compare_unfused: bool,
     /// For external drivers (scripts/compare-cpu.sh): after the warm-up, run one timed frame
     /// per line read on stdin and print its milliseconds on stdout, until end of input.
     #[arg(long)]
@@ -526,16 +530,20 @@ fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     };
     eprintln!("training step of {config}: batch {batch} of {w}×{h}, {threads} threads");
     step()?;
-    // (name, our conv op, Winograd in it), interleaved step by step
-    let mut variants = vec![("ours", true, true), ("candle", false, false)];
+    // (name, our conv op, Winograd in it, the fused block ops), interleaved step by step
+    let mut variants = vec![("ours", true, true, true), ("candle", false, false, false)];
     if a.compare_im2col {
-        variants.insert(1, ("ours with im2col", true, false));
+        variants.insert(1, ("ours with im2col", true, false, true));
+    }
+    if a.compare_unfused {
+        variants.insert(1, ("ours unfused", true, true, false));
     }
     let mut times = vec![Vec::new(); variants.len()];
     for i in 0..a.iters.max(1) {
-        for (&(_, op, winograd), t) in variants.iter().zip(&mut times) {
+        for (&(_, op, winograd, fused), t) in variants.iter().zip(&mut times) {
             autograd::set_enabled(op);
             imdn::cpu::winograd::set_enabled(winograd);
+            imdn::cpu::block_ops::set_enabled(fused);
             t.push(step()?);
         }
         let line: Vec<String> = variants
@@ -547,6 +555,7 @@ fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     }
     autograd::set_enabled(true);
     imdn::cpu::winograd::set_enabled(true);
+    imdn::cpu::block_ops::set_enabled(true);
     let medians: Vec<f64> = times.into_iter().map(|t| stats(t).0).collect();
     let ours = medians[0];
     let others: Vec<String> = variants

@@ -17,6 +17,7 @@
 //! candle's backward of that small concatenation hands each parameter its gradient.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, StorageRef, Tensor};
 use rayon::prelude::*;
@@ -24,6 +25,18 @@ use rayon::prelude::*;
 use super::autograd::{SLOPE, adjoint, slice, weight_grad};
 use super::conv::{ConvParams, conv_nchw, lrelu_in_place};
 use super::winograd::MIN_CHANNELS;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Whether the model's distillation blocks use these ops (default) or the separate ones they
+/// fuse; for measuring one against the other in the same run (`imdn bench --compare-unfused`).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
 
 fn err(msg: String) -> candle_core::Error {
     candle_core::Error::Msg(msg)

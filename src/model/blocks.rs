@@ -113,7 +113,7 @@ impl Cca {
 
 impl Module for Cca {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if on_our_cpu_ops(x) {
+        if on_our_cpu_ops(x) && crate::cpu::block_ops::enabled() {
             let (down, up) = (&self.down, &self.up);
             return crate::cpu::block_ops::cca(x, [&down.weight, &down.bias, &up.weight, &up.bias]);
         }
@@ -159,7 +159,7 @@ impl Distill {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if on_our_cpu_ops(x) {
+        if on_our_cpu_ops(x) && crate::cpu::block_ops::enabled() {
             let [c1, c2, c3, c4] = [&self.c1, &self.c2, &self.c3, &self.c4];
             return crate::cpu::block_ops::distill(
                 x,
