@@ -40,7 +40,7 @@ CONTINUED=(
     "imdn_x4c $runs/imdn_x4-step10500.safetensors 823e3e0:weights/imdn_x4.safetensors"
     "imdn_x3e $runs/imdn_x3-step11500.safetensors 25b9809:weights/imdn_x3.safetensors"
     "imdn_x4e $runs/imdn_x4-step12500.safetensors 25b9809:weights/imdn_x4.safetensors"
-    "imdn_x3f $runs/imdn_x3-step12500.safetensors b0236e9:weights/imdn_x3.safetensors"
+    "imdn_x3g $runs/imdn_x3-step13500.safetensors d366110:weights/imdn_x3.safetensors"
     "imdn_x4f $runs/imdn_x4-step14000.safetensors b0236e9:weights/imdn_x4.safetensors"
 )
 
@@ -58,8 +58,8 @@ RUNS=(
     "imdn_x4c imdn_x4b 0 1 --variant imdn --scale 4 --steps 89500 --lr 1e-4 --halve-every 9500 --seed 46 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step10500.safetensors"
     "imdn_x3e imdn_x3c 0 1 --variant imdn --scale 3 --steps 88500 --lr 1e-4 --halve-every 8500 --seed 39 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step11500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4e imdn_x4c 0 1 --variant imdn --scale 4 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 49 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step12500.safetensors --data $data2k1k/train --val $data2k1k/val"
-    "imdn_x3f imdn_x3e 0 1 --variant imdn --scale 3 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 40 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step12500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4f imdn_x4e 0 1 --variant imdn --scale 4 --steps 86000 --lr 1e-4 --halve-every 6000 --seed 50 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step14000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3g imdn_x3e 0 1 --variant imdn --scale 3 --steps 86500 --lr 1e-4 --halve-every 6500 --seed 41 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step13500.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # a run's process, whichever way its --out was spelt
