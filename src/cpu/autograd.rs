@@ -91,7 +91,7 @@ impl CustomOp3 for ConvSame {
         let grad = grad.contiguous()?;
         let (cout, cin, k, _) = w.dims4()?;
         let wt = Tensor::from_vec(
-            adjoint(&w.flatten_all()?.to_vec1()?, cin, cout, k).weight,
+            adjoint_weights(&w.flatten_all()?.to_vec1()?, cin, cout, k),
             (cin, cout, k, k),
             w.device(),
         )?;
@@ -104,9 +104,10 @@ impl CustomOp3 for ConvSame {
     }
 }
 
-/// The adjoint of a stride-1 "same" conv with `weight` [cout, cin, k, k]: the conv with weights
-/// [cin, cout, k, k], spatially flipped, no bias; it maps an output gradient to the input's.
-pub(super) fn adjoint(weight: &[f32], cin: usize, cout: usize, k: usize) -> ConvParams {
+/// The weights of the adjoint of a stride-1 "same" conv with `weight` [cout, cin, k, k]: the
+/// conv with weights [cin, cout, k, k], spatially flipped, and no bias maps an output gradient
+/// to the input's.
+pub(super) fn adjoint_weights(weight: &[f32], cin: usize, cout: usize, k: usize) -> Vec<f32> {
     let kk = k * k;
     let mut t = vec![0f32; weight.len()];
     for co in 0..cout {
@@ -118,7 +119,7 @@ pub(super) fn adjoint(weight: &[f32], cin: usize, cout: usize, k: usize) -> Conv
                 .for_each(|(t, f)| *t = *f);
         }
     }
-    ConvParams::new(t, vec![0.0; cin], cout, cin, k).with_winograd(super::winograd::MIN_CHANNELS)
+    t
 }
 
 /// dW [cout, cin·k·k] of a stride-1 "same" conv from its input [n, cin, h, w] and output

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, StorageRef, Tensor};
 use rayon::prelude::*;
 
-use super::autograd::{SLOPE, adjoint, slice, weight_grad};
+use super::autograd::{SLOPE, adjoint_weights, slice, weight_grad};
 use super::conv::{ConvParams, conv_nchw, lrelu_in_place};
 use super::winograd::MIN_CHANNELS;
 
@@ -165,7 +165,9 @@ impl Distill {
             for gi in g.chunks_exact(cout * hw) {
                 plane_sums_into(gi, hw, dp[2 * k + 1]);
             }
-            upstream = conv_nchw(&g, n, (h, w), &adjoint(p[2 * k], cin, cout, 3));
+            let weights = adjoint_weights(p[2 * k], cin, cout, 3);
+            let adjoint = ConvParams::new(weights, vec![0.0; cin], cout, cin, 3);
+            upstream = conv_nchw(&g, n, (h, w), &adjoint.with_winograd(MIN_CHANNELS));
         }
         (upstream, dparams)
     }
