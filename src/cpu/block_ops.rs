@@ -289,8 +289,6 @@ struct Cca {
 struct CcaSaved {
     mean: Vec<f32>,
     std: Vec<f32>,
-    /// std + mean, the down conv's input.
-    stats: Vec<f32>,
     /// The down conv's output, before its ReLU.
     hidden: Vec<f32>,
     attn: Vec<f32>,
@@ -340,14 +338,14 @@ impl Cca {
                     dh[j] += up_w[o * m + j] * dzo;
                 }
             }
-            let stats = &s.stats[i * c..][..c];
+            let (mean, std) = (&s.mean[i * c..][..c], &s.std[i * c..][..c]);
             let ds = &mut d_stats[i * c..][..c];
             for j in 0..m {
                 // candle's ReLU passes the gradient at 0
                 let dhj = if hid[j] >= 0.0 { dh[j] } else { 0.0 };
                 d_down_b[j] += dhj;
                 for ci in 0..c {
-                    d_down_w[j * c + ci] += dhj * stats[ci];
+                    d_down_w[j * c + ci] += dhj * (mean[ci] + std[ci]);
                     ds[ci] += down_w[j * c + ci] * dhj;
                 }
             }
@@ -435,7 +433,6 @@ impl CustomOp2 for Cca {
         *self.saved.lock().map_err(|_| err("cca: poisoned".into()))? = Some(CcaSaved {
             mean,
             std,
-            stats,
             hidden,
             attn,
         });
