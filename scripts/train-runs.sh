@@ -34,14 +34,14 @@ bin=$runs/imdn-bin
 # checkpoint, not its --init-from. weights/README.md has each run's history.
 # name, the file its --init-from names, the git object it is made from
 CONTINUED=(
-    "imdn_x2d $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
+    "imdn_x2e $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
     "rtc_x3d $runs/rtc_x3-step77000.safetensors 6c5de17:weights/imdn_rtc_x3.safetensors"
     "imdn_x3c $runs/imdn_x3-step10500.safetensors 823e3e0:weights/imdn_x3.safetensors"
     "imdn_x4c $runs/imdn_x4-step10500.safetensors 823e3e0:weights/imdn_x4.safetensors"
     "imdn_x3e $runs/imdn_x3-step11500.safetensors 25b9809:weights/imdn_x3.safetensors"
     "imdn_x4e $runs/imdn_x4-step12500.safetensors 25b9809:weights/imdn_x4.safetensors"
-    "imdn_x3g $runs/imdn_x3-step13500.safetensors d366110:weights/imdn_x3.safetensors"
-    "imdn_x4f $runs/imdn_x4-step14000.safetensors b0236e9:weights/imdn_x4.safetensors"
+    "imdn_x3h $runs/imdn_x3-step14500.safetensors 41980e3:weights/imdn_x3.safetensors"
+    "imdn_x4g $runs/imdn_x4-step16500.safetensors 41980e3:weights/imdn_x4.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -50,7 +50,7 @@ CONTINUED=(
 RUNS=(
     "imdn_x2c - 0 2 --variant imdn --scale 2 --steps 177000 --lr 2.5e-5 --halve-every 7000 --seed 23 --ema 0.999 --checkpoint-every 250 --val-every 1000 --init-from $runs/imdn_x2-step23000.safetensors"
     "rtc_x3c - 19 1 --variant rtc --scale 3 --steps 32000 --lr 5e-5 --halve-every 12000 --seed 33 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step48000.safetensors"
-    "imdn_x2d imdn_x2c 0 2 --variant imdn --scale 2 --steps 174000 --lr 5e-5 --halve-every 4000 --seed 24 --ema 0.999 --checkpoint-every 250 --val-every 1000 --init-from $runs/imdn_x2-step26000.safetensors"
+    "imdn_x2e imdn_x2c 0 1 --variant imdn --scale 2 --steps 174000 --lr 5e-5 --halve-every 4000 --seed 25 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3d rtc_x3c 19 1 --variant rtc --scale 3 --steps 20000 --lr 1.25e-5 --halve-every 7000 --seed 34 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step77000.safetensors"
     "imdn_x3b - 0 1 --variant imdn --scale 3 --steps 100000 --lr 1e-4 --halve-every 20000 --seed 35 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors"
     "imdn_x4b - 0 1 --variant imdn --scale 4 --steps 100000 --lr 1e-4 --halve-every 20000 --seed 45 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors"
@@ -58,8 +58,8 @@ RUNS=(
     "imdn_x4c imdn_x4b 0 1 --variant imdn --scale 4 --steps 89500 --lr 1e-4 --halve-every 9500 --seed 46 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step10500.safetensors"
     "imdn_x3e imdn_x3c 0 1 --variant imdn --scale 3 --steps 88500 --lr 1e-4 --halve-every 8500 --seed 39 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step11500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4e imdn_x4c 0 1 --variant imdn --scale 4 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 49 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step12500.safetensors --data $data2k1k/train --val $data2k1k/val"
-    "imdn_x4f imdn_x4e 0 1 --variant imdn --scale 4 --steps 86000 --lr 1e-4 --halve-every 6000 --seed 50 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step14000.safetensors --data $data2k1k/train --val $data2k1k/val"
-    "imdn_x3g imdn_x3e 0 1 --variant imdn --scale 3 --steps 86500 --lr 1e-4 --halve-every 6500 --seed 41 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step13500.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3h imdn_x3e 0 1 --variant imdn --scale 3 --steps 85500 --lr 1e-4 --halve-every 5500 --seed 42 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step14500.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x4g imdn_x4e 0 1 --variant imdn --scale 4 --steps 83500 --lr 1e-4 --halve-every 3500 --seed 51 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step16500.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # a run's process, whichever way its --out was spelt
