@@ -145,6 +145,11 @@ struct BenchArgs {
     /// interleaved, and print the ratio.
     #[arg(long)]
     compare_im2col: bool,
+    /// Also time our CPU network (or, with --train-batch, training step) with Winograd
+    /// F(2×2, 3×3) instead of F(4×4, 3×3) for its 3×3 convs of 32 or more input channels,
+    /// interleaved, and print the ratio.
+    #[arg(long)]
+    compare_f2: bool,
     /// With --train-batch: also time the training step with the distillation block as its
     /// separate ops instead of the fused ones (`imdn::cpu::block_ops`), interleaved.
     #[arg(long)]
@@ -530,19 +535,27 @@ fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     };
     eprintln!("training step of {config}: batch {batch} of {w}×{h}, {threads} threads");
     step()?;
-    // (name, our conv op, Winograd in it, the fused block ops), interleaved step by step
-    let mut variants = vec![("ours", true, true, true), ("candle", false, false, false)];
+    // (name, our conv op, Winograd in it, F(4×4, 3×3) from 32 channels, the fused block
+    // ops), interleaved step by step
+    let mut variants = vec![
+        ("ours", true, true, true, true),
+        ("candle", false, false, false, false),
+    ];
     if a.compare_im2col {
-        variants.insert(1, ("ours with im2col", true, false, true));
+        variants.insert(1, ("ours with im2col", true, false, false, true));
     }
     if a.compare_unfused {
-        variants.insert(1, ("ours unfused", true, true, false));
+        variants.insert(1, ("ours unfused", true, true, true, false));
+    }
+    if a.compare_f2 {
+        variants.insert(1, ("ours with F(2x2, 3x3)", true, true, false, true));
     }
     let mut times = vec![Vec::new(); variants.len()];
     for i in 0..a.iters.max(1) {
-        for (&(_, op, winograd, fused), t) in variants.iter().zip(&mut times) {
+        for (&(_, op, winograd, f4, fused), t) in variants.iter().zip(&mut times) {
             autograd::set_enabled(op);
             imdn::cpu::winograd::set_enabled(winograd);
+            imdn::cpu::winograd4::set_enabled(f4);
             imdn::cpu::block_ops::set_enabled(fused);
             t.push(step()?);
         }
@@ -555,6 +568,7 @@ fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     }
     autograd::set_enabled(true);
     imdn::cpu::winograd::set_enabled(true);
+    imdn::cpu::winograd4::set_enabled(true);
     imdn::cpu::block_ops::set_enabled(true);
     let medians: Vec<f64> = times.into_iter().map(|t| stats(t).0).collect();
     let ours = medians[0];
@@ -686,6 +700,25 @@ fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     } else {
         None
     };
+    // F(4×4, 3×3) against F(2×2, 3×3) on a second copy of the network built without it
+    if a.compare_f2 {
+        imdn::cpu::winograd4::set_enabled(false);
+        let f2 = load(&a.run, 2);
+        imdn::cpu::winograd4::set_enabled(true);
+        let mut f2 = f2?;
+        auto_tile(&mut f2, &a.run, (w, h));
+        f2.set_refine_scale(2.0)?;
+        let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
+        let (o, t) = interleaved(
+            a.iters,
+            ("F(4x4, 3x3)", &mut || up.forward_raw(&x).map(drop)),
+            ("F(2x2, 3x3)", &mut || f2.forward_raw(&x).map(drop)),
+        )?;
+        println!(
+            "  interleaved network-only medians: F(4x4, 3x3) {o:.1} ms, F(2x2, 3x3) {t:.1} ms: F(4x4, 3x3) {:.2}× faster",
+            t / o
+        );
+    }
     let gflop = config.flops_per_pixel() * (w * h) as f64 / 1e9;
     let gflops = gflop / (median / 1e3);
     println!(

@@ -15,6 +15,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::winograd::{self, WinogradWeights};
+use super::winograd4::{self, Winograd4Weights};
 
 /// Geometry of one plane set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +51,15 @@ pub struct ConvParams {
     pub cin: usize,
     pub cout: usize,
     pub k: usize,
-    /// The weights transformed for Winograd F(2×2, 3×3), when this conv runs that way.
-    pub winograd: Option<WinogradWeights>,
+    /// The weights transformed for Winograd, when this conv runs that way.
+    pub winograd: Option<Winograd>,
+}
+
+/// A 3×3 conv's weights transformed for one of the Winograd kernels.
+#[derive(Clone, Debug)]
+pub enum Winograd {
+    F2(WinogradWeights),
+    F4(Winograd4Weights),
 }
 
 impl ConvParams {
@@ -67,11 +75,18 @@ impl ConvParams {
         }
     }
 
-    /// Runs this conv by Winograd F(2×2, 3×3) if it is a 3×3 conv with at least
-    /// `min_channels` input channels ([`winograd::MIN_CHANNELS`] for inference).
+    /// Runs this conv by Winograd if it is a 3×3 conv with at least `min_channels` input
+    /// channels ([`winograd::MIN_CHANNELS`] for inference): F(4×4, 3×3) from
+    /// [`winograd4::MIN_CHANNELS`] on (unless [`winograd4::set_enabled`] turned it off),
+    /// F(2×2, 3×3) below.
     pub fn with_winograd(mut self, min_channels: usize) -> Self {
         if self.k == 3 && self.cin >= min_channels {
-            self.winograd = Some(WinogradWeights::new(&self.weight, self.cin, self.cout));
+            let (w, cin, cout) = (&self.weight, self.cin, self.cout);
+            self.winograd = Some(if cin >= winograd4::MIN_CHANNELS && winograd4::enabled() {
+                Winograd::F4(Winograd4Weights::new(w, cin, cout))
+            } else {
+                Winograd::F2(WinogradWeights::new(w, cin, cout))
+            });
         }
         self
     }
@@ -128,7 +143,7 @@ thread_local! {
 
 /// Stride-1 "same" convolution (k = 1 or 3) of `src` (`cin` planes) into `outs`, which together
 /// hold `cout` channels. `weight` overrides the parameters' weights (CCA-scaled 1×1 weights).
-/// A 3×3 conv with Winograd weights runs by [`winograd::conv3x3`].
+/// A 3×3 conv with Winograd weights runs by [`winograd::conv3x3`] or [`winograd4::conv3x3`].
 pub fn conv_same(
     g: Geom,
     src: &[f32],
@@ -162,8 +177,10 @@ pub fn conv_same(
         first += o.rows;
     }
     let segs = &seg_buf[..outs.len()];
-    if let Some(wt) = winograd {
-        return winograd::conv3x3(g, src, p, wt, segs, prefill, act);
+    match winograd {
+        Some(Winograd::F2(wt)) => return winograd::conv3x3(g, src, p, wt, segs, prefill, act),
+        Some(Winograd::F4(wt)) => return winograd4::conv3x3(g, src, p, wt, segs, prefill, act),
+        None => {}
     }
     let n_tiles = len.div_ceil(tile);
     (0..n_tiles).into_par_iter().for_each(|t| {

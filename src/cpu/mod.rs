@@ -1,9 +1,10 @@
 //! Our CPU path for the IMDN family: the same networks and weights as [`crate::model`], run by
 //! a small executor on our own kernels ([`conv`]) instead of candle's generic conv2d.
 //!
-//! What makes it fast: the 3×3 convs with 8 or more input channels by Winograd F(2×2, 3×3)
-//! ([`winograd`]: 16 multiply-adds per 2×2 output tile and channel pair instead of 36, on
-//! AVX2 + FMA kernels); the others by im2col with `memcpy` on zero-bordered planes, one GEMM
+//! What makes it fast: the 3×3 convs with 8 or more input channels by Winograd, F(2×2, 3×3)
+//! ([`winograd`]: 16 multiply-adds per 2×2 output tile and channel pair instead of 36) and from
+//! 32 channels F(4×4, 3×3) ([`winograd4`]: 36 per 4×4 tile instead of 144), on AVX2 + FMA
+//! kernels; the others by im2col with `memcpy` on zero-bordered planes, one GEMM
 //! per tile; both write straight into the output with bias, residual and LeakyReLU fused;
 //! split and concatenation as channel ranges of preallocated buffers; CCA as one statistics
 //! pass whose attention is folded into the following 1×1 conv's weights; the 1×1 fusion of
@@ -14,6 +15,7 @@ pub mod autograd;
 pub mod block_ops;
 pub mod conv;
 pub mod winograd;
+pub mod winograd4;
 pub mod winograd_dw;
 
 use std::sync::Mutex;

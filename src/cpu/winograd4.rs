@@ -1,0 +1,464 @@
+//! Winograd F(4×4, 3×3) for the stride-1 3×3 convs with many input channels (IMDN's 64 and
+//! 48): a 4×4 output tile costs 36 multiply-adds per channel pair instead of 144 (F(2×2, 3×3)
+//! in [`super::winograd`]: 64). The layout and the blocking are those of that module: each
+//! 6×6 input tile is transformed (V = Bᵀ d B), the 36 transform positions are 36 GEMMs of one
+//! panel of output channels against the block's tiles ([`panel_gemm`]), and the output
+//! transform (Y = Aᵀ M A) writes with bias, residual and LeakyReLU fused. Its transforms
+//! multiply by 2, 4, 5 and 8 (and the weights' by 1/6 and 1/24), so its rounding error is
+//! larger than F(2×2, 3×3)'s, still near float rounding (the tests of `winograd.rs` check it
+//! against im2col within 4e-5 of the outputs' scale, up to 1.9e-5 measured at 48 channels,
+//! F(2×2, 3×3) within 1e-5; `tests/cpu.rs` checks whole networks against candle's). Few channels keep F(2×2, 3×3): their GEMMs are small and
+//! the larger transforms would cost more than they save.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use super::conv::{Act, ConvParams, Geom, Prefill};
+use super::winograd::{LANES, PANEL, RowDst, Segments, V_SKEW, panel_gemm, simd};
+#[cfg(target_arch = "x86_64")]
+use super::winograd::{Ymm, store_row_avx2};
+
+/// The smallest input channel count that runs by F(4×4, 3×3) (below it, F(2×2, 3×3)).
+pub const MIN_CHANNELS: usize = 32;
+
+/// Transform positions of a 6×6 tile.
+const POS: usize = 36;
+/// Tiles per GEMM + output transform pass: one panel's results, 36·PANEL·32 floats (27 KiB),
+/// stay in L1.
+const CHUNK: usize = 32;
+
+/// Tiles per block: the transformed input, 36·cin·tiles floats, is kept near 300 KiB.
+fn block_tiles(cin: usize) -> usize {
+    (2048 / cin.max(1)).clamp(LANES, 256) / LANES * LANES
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Whether convs with at least [`MIN_CHANNELS`] input channels get F(4×4, 3×3) weights
+/// (default) or F(2×2, 3×3) ones when their parameters are built; for benchmarks that compare
+/// the two in one run (`imdn bench --compare-f2`).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Weights transformed for F(4×4, 3×3): for each of the 36 positions, ⌈cout/PANEL⌉ panels of
+/// [cin][PANEL] (the last panel zero-padded).
+#[derive(Clone, Debug)]
+pub struct Winograd4Weights {
+    u: Vec<f32>,
+    cin: usize,
+    panels: usize,
+}
+
+impl Winograd4Weights {
+    /// Transforms 3×3 weights [cout, cin, 3, 3] (row-major).
+    pub fn new(weight: &[f32], cin: usize, cout: usize) -> Self {
+        assert_eq!(weight.len(), cout * cin * 9, "3×3 weights");
+        let panels = cout.div_ceil(PANEL);
+        let mut u = vec![0.0f32; POS * panels * cin * PANEL];
+        for co in 0..cout {
+            for ci in 0..cin {
+                let t = transform_kernel(&weight[(co * cin + ci) * 9..][..9]);
+                let (pnl, r) = (co / PANEL, co % PANEL);
+                for (xi, &v) in t.iter().enumerate() {
+                    u[((xi * panels + pnl) * cin + ci) * PANEL + r] = v;
+                }
+            }
+        }
+        Self { u, cin, panels }
+    }
+
+    /// The [cin][PANEL] operand of position `xi`, panel `pnl`.
+    fn panel(&self, xi: usize, pnl: usize) -> &[f32] {
+        &self.u[(xi * self.panels + pnl) * self.cin * PANEL..][..self.cin * PANEL]
+    }
+}
+
+/// U = G g Gᵀ with G = [[¼, 0, 0], [−⅙, −⅙, −⅙], [−⅙, ⅙, −⅙], [1/24, 1/12, ⅙],
+/// [1/24, −1/12, ⅙], [0, 0, 1]], in f64.
+fn transform_kernel(g: &[f32]) -> [f32; POS] {
+    let g: Vec<f64> = g.iter().map(|&v| v as f64).collect();
+    let col = |a: f64, b: f64, c: f64| {
+        [
+            a / 4.0,
+            -(a + b + c) / 6.0,
+            -(a - b + c) / 6.0,
+            (a + 2.0 * b + 4.0 * c) / 24.0,
+            (a - 2.0 * b + 4.0 * c) / 24.0,
+            c,
+        ]
+    };
+    // G g: per column kx, the 6 transformed rows
+    let gg: Vec<[f64; 6]> = (0..3).map(|kx| col(g[kx], g[3 + kx], g[6 + kx])).collect();
+    let mut u = [0f32; POS];
+    for i in 0..6 {
+        let row = col(gg[0][i], gg[1][i], gg[2][i]);
+        for j in 0..6 {
+            u[i * 6 + j] = row[j] as f32;
+        }
+    }
+    u
+}
+
+/// Bᵀ applied to x0..x5: [4x0 − 5x2 + x4, −4(x1 + x2) + x3 + x4, 4(x1 − x2) − x3 + x4,
+/// 2(x3 − x1) − x2 + x4, −2(x3 − x1) − x2 + x4, 4x1 − 5x3 + x5].
+#[inline(always)]
+fn bt<T>(x: [T; 6]) -> [T; 6]
+where
+    T: Copy
+        + std::ops::Add<Output = T>
+        + std::ops::Sub<Output = T>
+        + std::ops::Mul<f32, Output = T>,
+{
+    let (s12, d12, s34, d34) = (x[1] + x[2], x[1] - x[2], x[3] + x[4], x[4] - x[3]);
+    let (e, f) = (x[4] - x[2], (x[3] - x[1]) * 2.0);
+    [
+        x[0] * 4.0 - x[2] * 5.0 + x[4],
+        s34 - s12 * 4.0,
+        d34 + d12 * 4.0,
+        e + f,
+        e - f,
+        x[1] * 4.0 - x[3] * 5.0 + x[5],
+    ]
+}
+
+/// Aᵀ applied to x0..x5: [x0 + x1 + x2 + x3 + x4, (x1 − x2) + 2(x3 − x4),
+/// (x1 + x2) + 4(x3 + x4), (x1 − x2) + 8(x3 − x4) + x5].
+#[inline(always)]
+fn at<T>(x: [T; 6]) -> [T; 4]
+where
+    T: Copy
+        + std::ops::Add<Output = T>
+        + std::ops::Sub<Output = T>
+        + std::ops::Mul<f32, Output = T>,
+{
+    let (s12, d12, s34, d34) = (x[1] + x[2], x[1] - x[2], x[3] + x[4], x[3] - x[4]);
+    [
+        x[0] + s12 + s34,
+        d12 + d34 * 2.0,
+        s12 + s34 * 4.0,
+        d12 + d34 * 8.0 + x[5],
+    ]
+}
+
+/// Per-thread scratch of one block.
+#[derive(Default)]
+struct Scratch {
+    /// Zero-padded copies of input rows that end past the plane or its row.
+    rows: Vec<f32>,
+    /// Transformed input [36][cin][ntp], positions cin·ntp + V_SKEW apart.
+    v: Vec<f32>,
+    /// GEMM results of one panel for CHUNK tiles [36][PANEL][CHUNK].
+    m: Vec<f32>,
+    /// One channel's four output rows [4][4·CHUNK] (portable path).
+    y: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The 3×3 stride-1 "same" conv of `src` into `segs` by F(4×4, 3×3). Writes interior pixels
+/// only (the zero borders of the outputs stay as they are).
+pub fn conv3x3(
+    g: Geom,
+    src: &[f32],
+    p: &ConvParams,
+    wt: &Winograd4Weights,
+    segs: &Segments,
+    prefill: Prefill<'_>,
+    act: Act,
+) {
+    let simd = simd();
+    Job {
+        g,
+        src,
+        p,
+        wt,
+        segs,
+        prefill,
+        act,
+        simd,
+    }
+    .run();
+}
+
+/// What every block of one conv shares.
+pub(super) struct Job<'a> {
+    pub(super) g: Geom,
+    pub(super) src: &'a [f32],
+    pub(super) p: &'a ConvParams,
+    pub(super) wt: &'a Winograd4Weights,
+    pub(super) segs: &'a Segments,
+    pub(super) prefill: Prefill<'a>,
+    pub(super) act: Act,
+    pub(super) simd: bool,
+}
+
+impl Job<'_> {
+    /// All blocks, in parallel.
+    pub(super) fn run(&self) {
+        assert_eq!(self.wt.cin, self.p.cin);
+        assert!(self.src.len() >= self.p.cin * self.g.plane());
+        let (tiles_y, tiles_x) = (self.g.h.div_ceil(4), self.g.w.div_ceil(4));
+        let block_len = block_tiles(self.p.cin);
+        let per_row = tiles_x.div_ceil(block_len);
+        (0..tiles_y * per_row).into_par_iter().for_each(|b| {
+            let (ty, tx0) = (b / per_row, (b % per_row) * block_len);
+            let nt = block_len.min(tiles_x - tx0);
+            SCRATCH.with(|s| self.block((ty, tx0, nt), &mut s.borrow_mut()));
+        });
+    }
+
+    /// Tiles tx0..tx0+nt of tile row ty: input transform, then per panel of output channels
+    /// the 36 GEMMs and the output transform.
+    fn block(&self, (ty, tx0, nt): (usize, usize, usize), s: &mut Scratch) {
+        let ntp = nt.next_multiple_of(LANES);
+        let cin = self.p.cin;
+        s.rows.resize(6 * (4 * ntp + 4), 0.0);
+        let v_stride = cin * ntp + V_SKEW;
+        s.v.resize(POS * v_stride, 0.0);
+        s.m.resize(POS * PANEL * CHUNK, 0.0);
+        s.y.resize(16 * CHUNK, 0.0);
+        for ci in 0..cin {
+            let rows = self.input_rows(ci, ty, tx0, ntp, &mut s.rows);
+            let v = &mut s.v;
+            #[cfg(target_arch = "x86_64")]
+            if self.simd {
+                // SAFETY: AVX2 and FMA are present; rows hold 4·ntp + 4 floats, v 36·v_stride
+                unsafe { input_transform_avx2(rows, ntp, ci, v_stride, v) };
+                continue;
+            }
+            input_transform(rows, ntp, ci, v_stride, v);
+        }
+        for pnl in 0..self.wt.panels {
+            for k0 in (0..nt).step_by(CHUNK) {
+                let n = CHUNK.min(ntp - k0);
+                for xi in 0..POS {
+                    let v = &s.v[xi * v_stride + k0..][..(cin - 1) * ntp + n];
+                    let m = &mut s.m[xi * PANEL * n..][..PANEL * n];
+                    panel_gemm(self.wt.panel(xi, pnl), (v, ntp), m, cin, n, self.simd);
+                }
+                let tiles = (ty, tx0 + k0, CHUNK.min(nt - k0));
+                for r in 0..PANEL.min(self.p.cout - pnl * PANEL) {
+                    let dst = self.destination(pnl * PANEL + r, tiles);
+                    self.output(&s.m, r, n, &dst, &mut s.y);
+                }
+            }
+        }
+    }
+
+    /// The output transform of row `r` of the panel's GEMM results `m` ([36][PANEL][n]) into
+    /// `dst`; `y` is scratch of the portable path.
+    fn output(&self, m: &[f32], r: usize, n: usize, dst: &RowDst<4>, y: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd {
+            // SAFETY: AVX2 and FMA are present; dst's rows are this block's alone
+            unsafe { output_transform_avx2(m, r, n, dst) };
+            return;
+        }
+        output_transform(m, r, n, y);
+        for a in 0..dst.rows {
+            let vals = &y[a * 4 * n..][..dst.valid];
+            // SAFETY: as above
+            let out = unsafe { std::slice::from_raw_parts_mut(dst.out[a], dst.valid) };
+            for (x, (o, &v)) in out.iter_mut().zip(vals).enumerate() {
+                // SAFETY: residual rows hold `valid` floats
+                let res = dst.res.map(|r| unsafe { *r[a].add(x) });
+                *o = dst.finish(v, *o, res);
+            }
+        }
+    }
+
+    /// The 6 bordered input rows 4ty..4ty+5 of channel `ci` from column 4·tx0, 4·ntp + 4
+    /// floats each (the AVX loads read 2 past the last tile): borrowed from the plane where
+    /// they lie within its row, else zero-padded copies.
+    fn input_rows<'s>(
+        &'s self,
+        ci: usize,
+        ty: usize,
+        tx0: usize,
+        ntp: usize,
+        pad: &'s mut [f32],
+    ) -> [&'s [f32]; 6] {
+        let (g, len) = (self.g, 4 * ntp + 4);
+        let stride = g.stride();
+        let mut pads = pad.chunks_exact_mut(len);
+        std::array::from_fn(|r| {
+            let by = 4 * ty + r;
+            let start = ci * g.plane() + by * stride + 4 * tx0;
+            if by <= g.h + 1 && 4 * tx0 + len <= stride {
+                return &self.src[start..][..len];
+            }
+            let pad = pads.next().expect("one pad row per input row");
+            pad.fill(0.0);
+            if by <= g.h + 1 {
+                let avail = (stride - 4 * tx0).min(len);
+                pad[..avail].copy_from_slice(&self.src[start..][..avail]);
+            }
+            &*pad
+        })
+    }
+
+    /// Where channel `co`'s output rows of the block go.
+    fn destination(&self, co: usize, (ty, tx0, nt): (usize, usize, usize)) -> RowDst<4> {
+        let (g, plane) = (self.g, self.g.plane());
+        let &(dst, first, _) = self
+            .segs
+            .iter()
+            .find(|&&(_, first, rows)| co < first + rows)
+            .expect("segments cover every output channel");
+        let x0 = 4 * tx0;
+        let at = |a: usize| g.at((4 * ty + a).min(g.h - 1), x0);
+        RowDst {
+            out: [0, 1, 2, 3].map(|a| dst.at((co - first) * plane + at(a))),
+            res: match self.prefill {
+                Prefill::BiasPlus(res) => {
+                    Some([0, 1, 2, 3].map(|a| res[co * plane + at(a)..].as_ptr()))
+                }
+                _ => None,
+            },
+            rows: (g.h - 4 * ty).min(4),
+            valid: (4 * nt).min(g.w - x0),
+            bias: match self.prefill {
+                Prefill::Keep => 0.0,
+                _ => self.p.bias[co],
+            },
+            keep: matches!(self.prefill, Prefill::Keep),
+            lrelu: self.act == Act::LRelu,
+        }
+    }
+}
+
+/// V = Bᵀ d B for the ntp tiles of one input channel (portable): tile k's 6×6 input is
+/// rows[r][4k..4k + 6]; `v` gets [36][cin][ntp], positions `v_stride` apart.
+fn input_transform(rows: [&[f32]; 6], ntp: usize, ci: usize, v_stride: usize, v: &mut [f32]) {
+    for k in 0..ntp {
+        // d B row by row, then Bᵀ down each column
+        let e: [[f32; 6]; 6] =
+            std::array::from_fn(|r| bt(std::array::from_fn(|j| rows[r][4 * k + j])));
+        for j in 0..6 {
+            let col = bt(std::array::from_fn(|r| e[r][j]));
+            for (i, &x) in col.iter().enumerate() {
+                v[(i * 6 + j) * v_stride + ci * ntp + k] = x;
+            }
+        }
+    }
+}
+
+/// [`input_transform`] with 8 tiles per AVX register: a 4×4 transpose within each 128-bit lane
+/// turns the row's columns 4k..4k + 32 into column j of tiles 0 2 4 6 | 1 3 5 7 (no
+/// lane-crossing permute); [`output_transform_avx2`] undoes that order, and the GEMM does not
+/// care.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn input_transform_avx2(
+    rows: [&[f32]; 6],
+    ntp: usize,
+    ci: usize,
+    v_stride: usize,
+    v: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    assert!(
+        rows.iter().all(|r| r.len() >= 4 * ntp + 4)
+            && v.len() >= (POS - 1) * v_stride + (ci + 1) * ntp
+    );
+    let vp = v.as_mut_ptr();
+    for k in (0..ntp).step_by(8) {
+        // d B for each row r of the group's 8 tiles
+        let e: [[Ymm; 6]; 6] = std::array::from_fn(|r| {
+            // SAFETY: reads rows[r][4k..4k + 36] ⊂ [0, 4·ntp + 4) as asserted
+            let d = unsafe {
+                let p = rows[r].as_ptr().add(4 * k);
+                let ld = |o: usize| _mm256_loadu_ps(p.add(o));
+                let (t0, t1) = (
+                    _mm256_unpacklo_ps(ld(0), ld(8)),
+                    _mm256_unpackhi_ps(ld(0), ld(8)),
+                );
+                let (t2, t3) = (
+                    _mm256_unpacklo_ps(ld(16), ld(24)),
+                    _mm256_unpackhi_ps(ld(16), ld(24)),
+                );
+                // columns 4 and 5: columns 0 and 1 of the rows shifted by 4
+                let (s0, s2) = (
+                    _mm256_unpacklo_ps(ld(4), ld(12)),
+                    _mm256_unpacklo_ps(ld(20), ld(28)),
+                );
+                [
+                    _mm256_shuffle_ps::<0x44>(t0, t2),
+                    _mm256_shuffle_ps::<0xEE>(t0, t2),
+                    _mm256_shuffle_ps::<0x44>(t1, t3),
+                    _mm256_shuffle_ps::<0xEE>(t1, t3),
+                    _mm256_shuffle_ps::<0x44>(s0, s2),
+                    _mm256_shuffle_ps::<0xEE>(s0, s2),
+                ]
+            };
+            bt(d.map(Ymm))
+        });
+        // then Bᵀ down each column j
+        let columns: [[Ymm; 6]; 6] = std::array::from_fn(|j| std::array::from_fn(|r| e[r][j]));
+        for (j, &column) in columns.iter().enumerate() {
+            for (i, x) in bt(column).iter().enumerate() {
+                // SAFETY: position (i, j), channel ci, tiles k..k + 8 < ntp: within v
+                unsafe { _mm256_storeu_ps(vp.add((i * 6 + j) * v_stride + ci * ntp + k), x.0) };
+            }
+        }
+    }
+}
+
+/// Y = Aᵀ M A for row `r` of the panel (portable): `rows` gets the channel's four output rows
+/// [a][4·ntp], tile k's columns at 4k..4k + 4.
+fn output_transform(m: &[f32], r: usize, ntp: usize, rows: &mut [f32]) {
+    let mm = |xi: usize, k: usize| m[(xi * PANEL + r) * ntp + k];
+    for k in 0..ntp {
+        // Aᵀ M, column by column, then each row times A
+        let cols: [[f32; 4]; 6] =
+            std::array::from_fn(|j| at(std::array::from_fn(|i| mm(i * 6 + j, k))));
+        for a in 0..4 {
+            let y = at(std::array::from_fn(|j| cols[j][a]));
+            rows[a * 4 * ntp + 4 * k..][..4].copy_from_slice(&y);
+        }
+    }
+}
+
+/// [`output_transform`] for tiles in the AVX order of [`input_transform_avx2`] (the same
+/// transpose within each 128-bit lane puts them back in column order), with the bias, residual
+/// and activation applied on the way to `dst`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn output_transform_avx2(m: &[f32], r: usize, ntp: usize, dst: &RowDst<4>) {
+    use std::arch::x86_64::*;
+    assert!(m.len() >= POS * PANEL * ntp && r < PANEL && dst.valid <= 4 * ntp);
+    let mp = m.as_ptr();
+    for k in (0..ntp).step_by(8) {
+        let x0 = 4 * k;
+        if x0 >= dst.valid {
+            break;
+        }
+        // SAFETY: position xi, row r, tiles k..k + 8 < ntp: within m
+        let mm = |xi: usize| Ymm(unsafe { _mm256_loadu_ps(mp.add((xi * PANEL + r) * ntp + k)) });
+        let cols: [[Ymm; 4]; 6] =
+            std::array::from_fn(|j| at(std::array::from_fn(|i| mm(i * 6 + j))));
+        let rows: [[Ymm; 6]; 4] = std::array::from_fn(|a| std::array::from_fn(|j| cols[j][a]));
+        for (a, &row) in rows.iter().enumerate().take(dst.rows) {
+            let [y0, y1, y2, y3] = at(row).map(|y| y.0);
+            let (t0, t1) = (_mm256_unpacklo_ps(y0, y1), _mm256_unpackhi_ps(y0, y1));
+            let (t2, t3) = (_mm256_unpacklo_ps(y2, y3), _mm256_unpackhi_ps(y2, y3));
+            let vals = [
+                _mm256_shuffle_ps::<0x44>(t0, t2),
+                _mm256_shuffle_ps::<0xEE>(t0, t2),
+                _mm256_shuffle_ps::<0x44>(t1, t3),
+                _mm256_shuffle_ps::<0xEE>(t1, t3),
+            ];
+            // SAFETY: AVX2 is present; a < dst.rows, x0 < dst.valid
+            unsafe { store_row_avx2(dst, a, x0, vals) };
+        }
+    }
+}
