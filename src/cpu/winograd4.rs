@@ -2,13 +2,14 @@
 //! 48): a 4×4 output tile costs 36 multiply-adds per channel pair instead of 144 (F(2×2, 3×3)
 //! in [`super::winograd`]: 64). The layout and the blocking are those of that module: each
 //! 6×6 input tile is transformed (V = Bᵀ d B), the 36 transform positions are 36 GEMMs of one
-//! panel of output channels against the block's tiles ([`panel_gemm`]), and the output
+//! panel of output channels against the block's tiles (the same GEMM kernel), and the output
 //! transform (Y = Aᵀ M A) writes with bias, residual and LeakyReLU fused. Its transforms
 //! multiply by 2, 4, 5 and 8 (and the weights' by 1/6 and 1/24), so its rounding error is
 //! larger than F(2×2, 3×3)'s, still near float rounding (the tests of `winograd.rs` check it
 //! against im2col within 4e-5 of the outputs' scale, up to 1.9e-5 measured at 48 channels,
-//! F(2×2, 3×3) within 1e-5; `tests/cpu.rs` checks whole networks against candle's). Few channels keep F(2×2, 3×3): their GEMMs are small and
-//! the larger transforms would cost more than they save.
+//! F(2×2, 3×3) within 1e-5; `tests/cpu.rs` checks whole networks against candle's). Below
+//! [`MIN_CHANNELS`] (IMDN_RTC's 12 and 9 channels) the convs keep F(2×2, 3×3), whose smaller
+//! transforms weigh less beside small GEMMs; F(4×4, 3×3) was not measured there.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,7 +110,7 @@ fn transform_kernel(g: &[f32]) -> [f32; POS] {
 /// Bᵀ applied to x0..x5: [4x0 − 5x2 + x4, −4(x1 + x2) + x3 + x4, 4(x1 − x2) − x3 + x4,
 /// 2(x3 − x1) − x2 + x4, −2(x3 − x1) − x2 + x4, 4x1 − 5x3 + x5].
 #[inline(always)]
-fn bt<T>(x: [T; 6]) -> [T; 6]
+pub(super) fn bt<T>(x: [T; 6]) -> [T; 6]
 where
     T: Copy
         + std::ops::Add<Output = T>
