@@ -542,6 +542,8 @@ unsafe fn output_transform_avx2(m: &[f32], r: usize, ntp: usize, dst: &RowDst<2>
     use std::arch::x86_64::*;
     assert!(m.len() >= 16 * PANEL * ntp && r < PANEL && dst.valid <= 2 * ntp);
     let mp = m.as_ptr();
+    let (bias, slope) = (_mm256_set1_ps(dst.bias), _mm256_set1_ps(0.05));
+    let mut tail = [0f32; 16];
     for k in (0..ntp).step_by(8) {
         let x0 = 2 * k;
         if x0 >= dst.valid {
@@ -559,8 +561,39 @@ unsafe fn output_transform_avx2(m: &[f32], r: usize, ntp: usize, dst: &RowDst<2>
                 _mm256_unpacklo_ps(even.0, odd.0),
                 _mm256_unpackhi_ps(even.0, odd.0),
             ];
-            // SAFETY: AVX2 is present; a < dst.rows
-            unsafe { store_row_avx2(dst, a, x0, halves) };
+            if x0 + 16 <= dst.valid {
+                for (h, &y) in halves.iter().enumerate() {
+                    // SAFETY: columns x0 + 8h..x0 + 8h + 8 < valid of this block's rows
+                    unsafe {
+                        let o = dst.out[a].add(x0 + 8 * h);
+                        let mut v = _mm256_add_ps(y, bias);
+                        if let Some(res) = dst.res {
+                            v = _mm256_add_ps(v, _mm256_loadu_ps(res[a].add(x0 + 8 * h)));
+                        }
+                        if dst.keep {
+                            v = _mm256_add_ps(v, _mm256_loadu_ps(o));
+                        }
+                        if dst.lrelu {
+                            v = _mm256_max_ps(v, _mm256_mul_ps(v, slope));
+                        }
+                        _mm256_storeu_ps(o, v);
+                    }
+                }
+            } else {
+                // SAFETY: tail holds 16 floats
+                unsafe {
+                    _mm256_storeu_ps(tail.as_mut_ptr(), halves[0]);
+                    _mm256_storeu_ps(tail.as_mut_ptr().add(8), halves[1]);
+                }
+                for (x, &v) in tail.iter().enumerate().take(dst.valid - x0) {
+                    // SAFETY: column x0 + x < valid of this block's rows
+                    unsafe {
+                        let o = dst.out[a].add(x0 + x);
+                        let res = dst.res.map(|r| *r[a].add(x0 + x));
+                        *o = dst.finish(v, *o, res);
+                    }
+                }
+            }
         }
     }
 }
