@@ -36,6 +36,7 @@ bin=$runs/imdn-bin
 CONTINUED=(
     "imdn_x2e $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
     "imdn_x2f $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
+    "imdn_x2g $runs/imdn_x2-step27000.safetensors c7c2a2f:weights/imdn_x2.safetensors"
     "rtc_x3d $runs/rtc_x3-step77000.safetensors 6c5de17:weights/imdn_rtc_x3.safetensors"
     "imdn_x3c $runs/imdn_x3-step10500.safetensors 823e3e0:weights/imdn_x3.safetensors"
     "imdn_x4c $runs/imdn_x4-step10500.safetensors 823e3e0:weights/imdn_x4.safetensors"
@@ -53,6 +54,7 @@ RUNS=(
     "rtc_x3c - 19 1 --variant rtc --scale 3 --steps 32000 --lr 5e-5 --halve-every 12000 --seed 33 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step48000.safetensors"
     "imdn_x2e imdn_x2c 0 1 --variant imdn --scale 2 --steps 174000 --lr 5e-5 --halve-every 4000 --seed 25 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x2f imdn_x2c 0 1 --variant imdn --scale 2 --steps 174000 --lr 1e-4 --halve-every 4000 --seed 26 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x2g imdn_x2f 0 1 --variant imdn --scale 2 --steps 173000 --lr 1e-4 --halve-every 3000 --seed 27 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step27000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3d rtc_x3c 19 1 --variant rtc --scale 3 --steps 20000 --lr 1.25e-5 --halve-every 7000 --seed 34 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step77000.safetensors"
     "imdn_x3b - 0 1 --variant imdn --scale 3 --steps 100000 --lr 1e-4 --halve-every 20000 --seed 35 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors"
     "imdn_x4b - 0 1 --variant imdn --scale 4 --steps 100000 --lr 1e-4 --halve-every 20000 --seed 45 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors"
