@@ -34,16 +34,17 @@ bin=$runs/imdn-bin
 # checkpoint, not its --init-from. weights/README.md has each run's history.
 # name, the file its --init-from names, the git object it is made from
 CONTINUED=(
-    "imdn_x2e $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
     "imdn_x2f $runs/imdn_x2-step26000.safetensors 5e8cb07:weights/imdn_x2.safetensors"
     "imdn_x2g $runs/imdn_x2-step27000.safetensors c7c2a2f:weights/imdn_x2.safetensors"
-    "rtc_x3d $runs/rtc_x3-step77000.safetensors 6c5de17:weights/imdn_rtc_x3.safetensors"
     "imdn_x3c $runs/imdn_x3-step10500.safetensors 823e3e0:weights/imdn_x3.safetensors"
     "imdn_x4c $runs/imdn_x4-step10500.safetensors 823e3e0:weights/imdn_x4.safetensors"
     "imdn_x3e $runs/imdn_x3-step11500.safetensors 25b9809:weights/imdn_x3.safetensors"
     "imdn_x4e $runs/imdn_x4-step12500.safetensors 25b9809:weights/imdn_x4.safetensors"
     "imdn_x3h $runs/imdn_x3-step14500.safetensors 41980e3:weights/imdn_x3.safetensors"
     "imdn_x4g $runs/imdn_x4-step16500.safetensors 41980e3:weights/imdn_x4.safetensors"
+    "rtc_x2c $runs/rtc_x2-step54500.safetensors 35961fd:weights/imdn_rtc_x2.safetensors"
+    "rtc_x3e $runs/rtc_x3-step77000.safetensors 6c5de17:weights/imdn_rtc_x3.safetensors"
+    "rtc_x4c $runs/rtc_x4-step43000.safetensors 35961fd:weights/imdn_rtc_x4.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -52,10 +53,8 @@ CONTINUED=(
 RUNS=(
     "imdn_x2c - 0 2 --variant imdn --scale 2 --steps 177000 --lr 2.5e-5 --halve-every 7000 --seed 23 --ema 0.999 --checkpoint-every 250 --val-every 1000 --init-from $runs/imdn_x2-step23000.safetensors"
     "rtc_x3c - 19 1 --variant rtc --scale 3 --steps 32000 --lr 5e-5 --halve-every 12000 --seed 33 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step48000.safetensors"
-    "imdn_x2e imdn_x2c 0 1 --variant imdn --scale 2 --steps 174000 --lr 5e-5 --halve-every 4000 --seed 25 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x2f imdn_x2c 0 1 --variant imdn --scale 2 --steps 174000 --lr 1e-4 --halve-every 4000 --seed 26 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x2g imdn_x2f 0 1 --variant imdn --scale 2 --steps 173000 --lr 1e-4 --halve-every 3000 --seed 27 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step27000.safetensors --data $data2k1k/train --val $data2k1k/val"
-    "rtc_x3d rtc_x3c 19 1 --variant rtc --scale 3 --steps 20000 --lr 1.25e-5 --halve-every 7000 --seed 34 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step77000.safetensors"
     "imdn_x3b - 0 1 --variant imdn --scale 3 --steps 100000 --lr 1e-4 --halve-every 20000 --seed 35 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors"
     "imdn_x4b - 0 1 --variant imdn --scale 4 --steps 100000 --lr 1e-4 --halve-every 20000 --seed 45 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step26000.safetensors"
     "imdn_x3c imdn_x3b 0 1 --variant imdn --scale 3 --steps 89500 --lr 1e-4 --halve-every 9500 --seed 36 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step10500.safetensors"
@@ -64,6 +63,9 @@ RUNS=(
     "imdn_x4e imdn_x4c 0 1 --variant imdn --scale 4 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 49 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step12500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3h imdn_x3e 0 1 --variant imdn --scale 3 --steps 85500 --lr 1e-4 --halve-every 5500 --seed 42 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step14500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4g imdn_x4e 0 1 --variant imdn --scale 4 --steps 83500 --lr 1e-4 --halve-every 3500 --seed 51 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step16500.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2c - 5 1 --variant rtc --scale 2 --steps 45500 --lr 1e-4 --halve-every 8000 --seed 21 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2-step54500.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x3e rtc_x3c 5 1 --variant rtc --scale 3 --steps 23000 --lr 1e-4 --halve-every 4000 --seed 37 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step77000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4c - 5 1 --variant rtc --scale 4 --steps 57000 --lr 1e-4 --halve-every 4000 --seed 47 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4-step43000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # a run's process, whichever way its --out was spelt
