@@ -472,3 +472,37 @@ fn weight_average_starts_on_resume_without_changing_training() {
     assert_eq!(ck.ema.len(), ck.params.len());
     assert_ne!(bits(&ck.ema), bits(&ck.params));
 }
+
+#[test]
+fn time_limit_stops_with_a_checkpoint_that_resumes() {
+    let data = synthetic_photos();
+    let config = tiny(Variant::Rtc, 2);
+    let a = TempDir::new("timed-full");
+    let mut o = options(config, data.path(), a.path());
+    o.steps = 4;
+    let full = train::train(&o).unwrap();
+
+    // a limit of zero ends the session after its first step, as a lease running out would
+    let b = TempDir::new("timed");
+    let mut ob = options(config, data.path(), b.path());
+    ob.steps = 4;
+    ob.time_limit = Some(std::time::Duration::ZERO);
+    let first = train::train(&ob).unwrap();
+    assert_eq!((first.start_step, first.step), (0, 1));
+    assert_eq!(first.losses, full.losses[..1].to_vec());
+    let steps: Vec<u64> = checkpoint::list(b.path())
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(steps, vec![1], "the stop writes its checkpoint");
+
+    ob.time_limit = None;
+    ob.resume = true;
+    let rest = train::train(&ob).unwrap();
+    assert_eq!((rest.start_step, rest.step), (1, 4));
+    assert_eq!(rest.losses, full.losses[1..].to_vec());
+    let wa = weights::load(&full.export).unwrap();
+    let wb = weights::load(&rest.export).unwrap();
+    assert_eq!(bits(&wa), bits(&wb), "stopped-and-resumed weights differ");
+}

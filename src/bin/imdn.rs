@@ -829,6 +829,10 @@ struct TrainArgs {
     /// Log line every N steps (to OUT/train-log.jsonl; also stderr without a terminal).
     #[arg(long, default_value_t = 100)]
     log_every: u64,
+    /// Stop after the step that ends past this many seconds of training (then checkpoint,
+    /// validate and export as at --steps; --resume continues).
+    #[arg(long)]
+    time_limit: Option<f64>,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -872,6 +876,10 @@ fn train(a: TrainArgs) -> Result<()> {
     o.export = a.export;
     o.log_every = a.log_every;
     o.progress = true;
+    o.time_limit = match a.time_limit {
+        Some(s) if !(s.is_finite() && s >= 0.0) => bail!("--time-limit {s}: give seconds ≥ 0"),
+        s => s.map(std::time::Duration::from_secs_f64),
+    };
     o.device = parse_device(&a.device)?.open()?;
     let s = train(&o)?;
     println!(

@@ -94,6 +94,10 @@ pub struct TrainOptions {
     pub log_every: u64,
     /// Show a progress bar and messages on stderr.
     pub progress: bool,
+    /// Stop after the first step that ends past this much training time in this session (as if
+    /// `steps` had been reached there: checkpoint, validation, export), for machines lent for
+    /// a fixed time. A later `resume` continues where it stopped.
+    pub time_limit: Option<Duration>,
     pub device: Device,
 }
 
@@ -121,6 +125,7 @@ impl TrainOptions {
             export: None,
             log_every: 100,
             progress: false,
+            time_limit: None,
             device: Device::Cpu,
         }
     }
@@ -539,6 +544,7 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
         step += 1;
         rep.bar.set_message(format!("loss {ema:.5} lr {lr:.2e}"));
         rep.bar.set_position(step);
+        let out_of_time = opts.time_limit.is_some_and(|t| t0.elapsed() >= t);
 
         if opts.log_every > 0 && step % opts.log_every == 0 {
             let secs = elapsed(&t0, elapsed_before);
@@ -554,6 +560,10 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
                     (opts.steps - step) as f64 / rate
                 );
             }
+        }
+        if out_of_time {
+            rep.say(&format!("time limit reached after step {step}"));
+            break;
         }
         if opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0 && step < opts.steps {
             let secs = elapsed(&t0, elapsed_before);
