@@ -121,7 +121,6 @@ pub struct Batch {
 
 /// Draws batches for one network configuration.
 pub struct Sampler {
-    variant: Variant,
     /// Side of the network input (IMDN/RTC: the LR patch; AS: the HR square).
     input_side: usize,
     /// Side of the HR square cut from an image.
@@ -156,6 +155,16 @@ pub fn detail(img: &Image, x0: usize, y0: usize, side: usize) -> f32 {
     sum as f32 / (4 * pairs) as f32
 }
 
+/// What [`Sampler::sample`] drew for one sample.
+struct Draw<'d> {
+    img: &'d Image,
+    x0: usize,
+    y0: usize,
+    symmetry: Dihedral,
+    /// The LR side: the patch, or (IMDN_AS) the random scale's.
+    lr_side: usize,
+}
+
 impl Sampler {
     /// `patch`: the LR patch side for IMDN/RTC (HR = `patch·s`); for IMDN_AS the side its body
     /// runs at (HR and network input = `4·patch`).
@@ -165,16 +174,14 @@ impl Sampler {
         }
         Ok(match config.variant {
             Variant::As => Self {
-                variant: Variant::As,
                 input_side: 4 * patch,
                 hr_side: 4 * patch,
                 down: None,
                 min_detail: 0.0,
             },
-            v => {
+            _ => {
                 let s = config.upsampler_scale;
                 Self {
-                    variant: v,
                     input_side: patch,
                     hr_side: patch * s,
                     down: Some(ResizeTable::new(patch * s, patch)?),
@@ -231,35 +238,45 @@ impl Sampler {
 
     /// Draws `n` samples. Per sample, in this order: image, x, y (repeated while the square is
     /// below the minimum detail, at most [`DETAIL_TRIES`] times), symmetry, then (IMDN_AS) the
-    /// scale. Everything random comes from `rng`.
+    /// scale. Everything random comes from `rng`, drawn first in that order, so a seed gives
+    /// the same batch at any thread count; the crops and resampling then run in parallel (a
+    /// GPU step outruns one core's bicubic).
     pub fn sample(&self, data: &Dataset, rng: &mut Rng, n: usize) -> Result<Batch> {
         let (hs, is) = (self.hr_side, self.input_side);
+        let draws: Vec<Draw> = (0..n)
+            .map(|_| {
+                let (img, x0, y0) = self.pick_square(data, rng);
+                let symmetry = Dihedral(rng.below(8) as u8);
+                let lr_side = match self.down {
+                    Some(_) => is,
+                    None => {
+                        let u = rng.uniform(AS_SCALES.0, AS_SCALES.1);
+                        ((hs as f64 / u).round() as usize).clamp(1, hs)
+                    }
+                };
+                Draw {
+                    img,
+                    x0,
+                    y0,
+                    symmetry,
+                    lr_side,
+                }
+            })
+            .collect();
         let mut input = vec![0f32; n * 3 * is * is];
         let mut target = vec![0f32; n * 3 * hs * hs];
-        let mut scale_codes = Vec::new();
-        for b in 0..n {
-            let (img, x0, y0) = self.pick_square(data, rng);
-            let t = Dihedral(rng.below(8) as u8);
-            let hr = crop_rgb(&img.rgb, img.width, x0, y0, hs, t);
-            let tgt = &mut target[b * 3 * hs * hs..(b + 1) * 3 * hs * hs];
-            image_ops::try_hwc_u8_to_chw_f32(&hr, hs, hs, 3, tgt)?;
-            let inp = &mut input[b * 3 * is * is..(b + 1) * 3 * is * is];
-            match (&self.down, self.variant) {
-                (Some(down), _) => {
-                    let lr = image_ops::imresize_u8_with(&hr, hs, hs, 3, down, down)?;
-                    image_ops::try_hwc_u8_to_chw_f32(&lr, is, is, 3, inp)?;
-                }
-                (None, _) => {
-                    let u = rng.uniform(AS_SCALES.0, AS_SCALES.1);
-                    let ls = ((hs as f64 / u).round() as usize).clamp(1, hs);
-                    let lr = image_ops::try_imresize_u8(&hr, hs, hs, 3, ls, ls)?;
-                    let lr = image_ops::hwc_u8_to_chw_f32_vec(&lr, ls, ls, 3)?;
-                    let up = image_ops::try_imresize_f32_chw(&lr, ls, ls, 3, hs, hs)?;
-                    inp.copy_from_slice(&up);
-                    scale_codes.push(scale_code(hs as f64 / ls as f64));
-                }
-            }
-        }
+        input
+            .par_chunks_mut(3 * is * is)
+            .zip(target.par_chunks_mut(3 * hs * hs))
+            .zip(draws.par_iter())
+            .try_for_each(|((inp, tgt), d)| self.fill(d, inp, tgt))?;
+        let scale_codes = match self.down {
+            Some(_) => Vec::new(),
+            None => draws
+                .iter()
+                .map(|d| scale_code(hs as f64 / d.lr_side as f64))
+                .collect(),
+        };
         Ok(Batch {
             n,
             input,
@@ -268,6 +285,27 @@ impl Sampler {
             target_side: hs,
             scale_codes,
         })
+    }
+
+    /// One sample's HR square into `target` and its network input into `input` (CHW, /255).
+    fn fill(&self, d: &Draw, input: &mut [f32], target: &mut [f32]) -> Result<()> {
+        let hs = self.hr_side;
+        let hr = crop_rgb(&d.img.rgb, d.img.width, d.x0, d.y0, hs, d.symmetry);
+        image_ops::try_hwc_u8_to_chw_f32(&hr, hs, hs, 3, target)?;
+        let ls = d.lr_side;
+        match &self.down {
+            Some(down) => {
+                let lr = image_ops::imresize_u8_with(&hr, hs, hs, 3, down, down)?;
+                image_ops::try_hwc_u8_to_chw_f32(&lr, ls, ls, 3, input)?;
+            }
+            None => {
+                let lr = image_ops::try_imresize_u8(&hr, hs, hs, 3, ls, ls)?;
+                let lr = image_ops::hwc_u8_to_chw_f32_vec(&lr, ls, ls, 3)?;
+                let up = image_ops::try_imresize_f32_chw(&lr, ls, ls, 3, hs, hs)?;
+                input.copy_from_slice(&up);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -351,5 +389,25 @@ mod tests {
             .sample(&data, &mut rng, 2)
             .unwrap();
         assert!(fixed.scale_codes.is_empty());
+    }
+
+    /// The draws are sequential and the resampling parallel: a seed gives the same batch on
+    /// one thread and on four.
+    #[test]
+    fn a_batch_does_not_depend_on_the_thread_count() {
+        let data = half_textured();
+        for config in [Config::rtc(2), Config::imdn_as()] {
+            let sampler = Sampler::new(&config, 4).unwrap();
+            let on = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut rng = Rng::new(11);
+                let b = pool.install(|| sampler.sample(&data, &mut rng, 12).unwrap());
+                (b.input, b.target, b.scale_codes, rng.state())
+            };
+            assert_eq!(on(1), on(4), "{config}");
+        }
     }
 }
