@@ -24,7 +24,8 @@ pub fn lrelu(x: &Tensor) -> Result<Tensor> {
 /// A k×k convolution with bias and "same" padding ((k−1)/2), as the authors' `conv_layer`
 /// (`weight` `[cout, cin, k, k]`, `bias` `[cout]`). On the CPU in f32 it runs on our kernels with
 /// their own backward (training), stride 2 (IMDN_AS's front end) as stride 1 at every other
-/// pixel; elsewhere candle's conv2d (cuDNN on CUDA).
+/// pixel; when training elsewhere (CUDA), stride 1 as [`conv2d_as_matmul`]; otherwise candle's
+/// conv2d (cuDNN on CUDA).
 pub struct Conv {
     weight: Tensor,
     bias: Tensor,
@@ -55,9 +56,41 @@ impl Module for Conv {
                 _ => {}
             }
         }
+        // training off the CPU (the weights are variables; inference weights are plain tensors)
+        if self.stride == 1 && !x.device().is_cpu() && self.weight.track_op() {
+            return conv2d_as_matmul(x, &self.weight, &self.bias);
+        }
         let y = x.conv2d(&self.weight, (k - 1) / 2, self.stride, 1, 1)?;
         y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
     }
+}
+
+/// A stride-1 "same" k×k convolution as shifted copies of the padded input (im2col) and one
+/// batched matrix product, so that its backward is matrix products and copies too. Candle's
+/// own conv2d backward on CUDA is a naive transposed-convolution kernel plus a weight gradient
+/// through cuDNN with an image-sized kernel: on an H200 an RTC step took 2 s that way, and
+/// five runs at once ran out of its 141 GB.
+pub fn conv2d_as_matmul(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let (n, cin, h, w) = x.dims4()?;
+    let (cout, _, kh, kw) = weight.dims4()?;
+    let (ph, pw) = ((kh - 1) / 2, (kw - 1) / 2);
+    let cols = if kh * kw == 1 {
+        x.reshape((n, cin, h * w))?
+    } else {
+        let padded = x.pad_with_zeros(2, ph, ph)?.pad_with_zeros(3, pw, pw)?;
+        let mut taps = Vec::with_capacity(kh * kw);
+        for ky in 0..kh {
+            for kx in 0..kw {
+                taps.push(padded.narrow(2, ky, h)?.narrow(3, kx, w)?);
+            }
+        }
+        // (n, cin, k·k, h, w): row cin·k² + ky·k + kx, as the weight's flattened layout
+        Tensor::stack(&taps, 2)?.reshape((n, cin * kh * kw, h * w))?
+    };
+    let wm = weight.reshape((cout, cin * kh * kw))?;
+    wm.broadcast_matmul(&cols)?
+        .broadcast_add(&bias.reshape((1, cout, 1))?)?
+        .reshape((n, cout, h, w))
 }
 
 /// The pixels at even rows and columns of an NCHW tensor of even height and width.
@@ -238,6 +271,49 @@ impl Module for ImdbSpeed {
 
 #[cfg(test)]
 mod tests {
+    /// The matmul convolution matches candle's conv2d, values and gradients, at 3×3 and 1×1.
+    #[test]
+    fn conv_as_matmul_matches_conv2d() {
+        let dev = Device::Cpu;
+        for k in [3, 1] {
+            let x = Var::randn(0f32, 1.0, (2, 5, 7, 6), &dev).unwrap();
+            let w = Var::randn(0f32, 0.3, (4, 5, k, k), &dev).unwrap();
+            let b = Var::randn(0f32, 0.3, 4, &dev).unwrap();
+            let ours = conv2d_as_matmul(x.as_tensor(), w.as_tensor(), b.as_tensor()).unwrap();
+            let theirs = x
+                .conv2d(w.as_tensor(), (k - 1) / 2, 1, 1, 1)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, 4, 1, 1)).unwrap())
+                .unwrap();
+            let max_diff = |a: &Tensor, b: &Tensor| {
+                (a - b)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .max(0)
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            };
+            assert!(max_diff(&ours, &theirs) < 1e-5, "k = {k}: values");
+            // a loss that weights every output differently
+            let r = Tensor::randn(0f32, 1.0, ours.dims(), &dev).unwrap();
+            let ga = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let gb = (theirs * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (name, v) in [("x", &x), ("w", &w), ("b", &b)] {
+                let d = max_diff(ga.get(v).unwrap(), gb.get(v).unwrap());
+                assert!(d < 1e-4, "k = {k}: gradient of {name} differs by {d}");
+            }
+        }
+    }
+
     use super::*;
     use candle_core::{Device, Var};
 
