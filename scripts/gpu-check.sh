@@ -7,6 +7,8 @@
 #      our frame path (host in/out) and network alone;
 #   3. PyTorch (on the machine's image) on the same weights, sizes and precisions.
 # Everything is logged to $OUT/gpu-check.log, one JSON object a line in $OUT/results.jsonl.
+# Checkpoints not carried are skipped; BENCH_SPECS (model:WxH ...) and BENCH_PRECISIONS narrow
+# the benchmarks (an empty BENCH_SPECS: none); PARITY=0 skips the parity checks.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
@@ -15,43 +17,17 @@ log=$out/gpu-check.log
 res=$out/results.jsonl
 : > "$res"
 exec > >(tee -a "$log") 2>&1
-bin=${IMDN_BIN:-target/cuda/release/imdn}
-if [ -z "${IMDN_BIN:-}" ] && [ -f .gpu/imdn.gz ]; then
-    gunzip -c .gpu/imdn.gz > /tmp/imdn && chmod +x /tmp/imdn && bin=/tmp/imdn
-fi
 ref=${REF:-.gpu/reference}
 [ -d "$ref" ] || ref=../shared/reference
 ck=$ref/imdn-checkpoints
 fail=0
-
-# the CUDA libraries the binary links: from the Python packages on the image
-libdirs=$(python3 - <<'PY'
-import glob, os, site, sys
-want = ["libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10", "libcudart.so.13",
-        "libnvrtc.so.13", "libcudnn.so.9"]
-roots = site.getsitepackages() + ["/usr/local/cuda/lib64", "/usr/lib/x86_64-linux-gnu"]
-dirs = []
-for name in want:
-    for r in roots:
-        hits = glob.glob(os.path.join(r, "**", name), recursive=True)
-        if hits:
-            d = os.path.dirname(hits[0])
-            if d not in dirs:
-                dirs.append(d)
-            break
-    else:
-        print(f"missing {name}", file=sys.stderr)
-print(":".join(dirs))
-PY
-)
-export LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-echo "binary: $bin"
-if ldd "$bin" | grep "not found"; then echo "FAIL: unresolved libraries"; exit 1; fi
+# shellcheck source=gpu-env.sh
+source scripts/gpu-env.sh
 
 echo "== 1. Set5 parity on the GPU"
 check() { # name scale precision reference-psnr tolerance
     local j
+    if [ ! -f "$ck/$1.pth" ]; then echo "$1: not carried, skipped"; return; fi
     j=$("$bin" eval --device cuda --precision "$3" --weights "$ck/$1.pth" --hr "$ref/Set5/HR" \
         --lr "$ref/Set5/LR_bicubic/x$2" --scale "$2" --json | tail -n 1)
     echo "$j" | python3 -c "
@@ -61,7 +37,7 @@ j.update(check='parity', precision='$3', reference=$4, ok=ok)
 print(json.dumps(j)); print(f'$1 ×$2 $3: {p:.4f} dB (reference $4 ± $5):', 'ok' if ok else 'FAIL', file=sys.stderr)
 sys.exit(0 if ok else 1)" >> "$res" || fail=1
 }
-for p in f32 f16; do
+for p in $([ "${PARITY:-1}" = 1 ] && echo f32 f16); do
     tol=0.01; [ $p = f16 ] && tol=0.05
     check IMDN_x2 2 $p 37.9105 $tol
     check IMDN_x3 3 $p 34.3233 $tol
@@ -70,9 +46,10 @@ for p in f32 f16; do
 done
 
 echo "== 2. benchmarks (ours), 3. PyTorch on the same weights and sizes"
-for spec in IMDN_x2:1920x1080 model_RTC:1920x1080 IMDN_x4:960x540; do
+for spec in ${BENCH_SPECS-IMDN_x2:1920x1080 model_RTC:1920x1080 IMDN_x4:960x540}; do
     m=${spec%%:*}; size=${spec##*:}
-    for p in f32 tf32 f16; do
+    [ -f "$ck/$m.pth" ] || continue
+    for p in ${BENCH_PRECISIONS:-f32 tf32 f16}; do
         "$bin" bench --device cuda --precision $p --tile 0 --weights "$ck/$m.pth" --size "$size" \
             --iters 10 --json | tail -n 1 | sed "s/^{/{\"check\":\"bench\",\"weights\":\"$m\",/" >> "$res" || fail=1
         tail -n 1 "$res"
