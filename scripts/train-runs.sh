@@ -71,7 +71,7 @@ RUNS=(
     "rtc_x4c - 5 1 --variant rtc --scale 4 --steps 57000 --lr 1e-4 --halve-every 4000 --seed 47 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4-step43000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2d rtc_x2c 5 1 --variant rtc --scale 2 --steps 30500 --lr 5e-5 --halve-every 10000 --seed 22 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2-step69500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x2h imdn_x2g 0 1 --variant imdn --scale 2 --steps 170500 --lr 5e-5 --halve-every 3000 --seed 28 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step29500.safetensors --data $data2k1k/train --val $data2k1k/val"
-    "rtc_x3f rtc_x3e 5 1 --variant rtc --scale 3 --steps 12000 --lr 5e-5 --halve-every 6000 --seed 38 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step88000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x3f rtc_x3e 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 38 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step88000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # a run's process, whichever way its --out was spelt
