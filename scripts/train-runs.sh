@@ -40,14 +40,14 @@ CONTINUED=(
     "imdn_x4c $runs/imdn_x4-step10500.safetensors 823e3e0:weights/imdn_x4.safetensors"
     "imdn_x3e $runs/imdn_x3-step11500.safetensors 25b9809:weights/imdn_x3.safetensors"
     "imdn_x4e $runs/imdn_x4-step12500.safetensors 25b9809:weights/imdn_x4.safetensors"
-    "imdn_x3h $runs/imdn_x3-step14500.safetensors 41980e3:weights/imdn_x3.safetensors"
-    "imdn_x4g $runs/imdn_x4-step16500.safetensors 41980e3:weights/imdn_x4.safetensors"
     "rtc_x2c $runs/rtc_x2-step54500.safetensors 35961fd:weights/imdn_rtc_x2.safetensors"
     "rtc_x3e $runs/rtc_x3-step77000.safetensors 6c5de17:weights/imdn_rtc_x3.safetensors"
     "rtc_x4c $runs/rtc_x4-step43000.safetensors 35961fd:weights/imdn_rtc_x4.safetensors"
     "rtc_x2d $runs/rtc_x2-step69500.safetensors 03d9f9f:weights/imdn_rtc_x2.safetensors"
     "imdn_x2h $runs/imdn_x2-step29500.safetensors bc9362a:weights/imdn_x2.safetensors"
     "rtc_x3f $runs/rtc_x3-step88000.safetensors bc9362a:weights/imdn_rtc_x3.safetensors"
+    "imdn_x3i $runs/imdn_x3-step14500-gpu236.safetensors 2986bab:weights/imdn_x3.safetensors"
+    "imdn_x4h $runs/imdn_x4-step16500-gpu232.safetensors 2986bab:weights/imdn_x4.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -64,14 +64,14 @@ RUNS=(
     "imdn_x4c imdn_x4b 0 1 --variant imdn --scale 4 --steps 89500 --lr 1e-4 --halve-every 9500 --seed 46 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step10500.safetensors"
     "imdn_x3e imdn_x3c 0 1 --variant imdn --scale 3 --steps 88500 --lr 1e-4 --halve-every 8500 --seed 39 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step11500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4e imdn_x4c 0 1 --variant imdn --scale 4 --steps 87500 --lr 1e-4 --halve-every 7500 --seed 49 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step12500.safetensors --data $data2k1k/train --val $data2k1k/val"
-    "imdn_x3h imdn_x3e 0 1 --variant imdn --scale 3 --steps 85500 --lr 1e-4 --halve-every 5500 --seed 42 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step14500.safetensors --data $data2k1k/train --val $data2k1k/val"
-    "imdn_x4g imdn_x4e 0 1 --variant imdn --scale 4 --steps 83500 --lr 1e-4 --halve-every 3500 --seed 51 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step16500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2c - 5 1 --variant rtc --scale 2 --steps 45500 --lr 1e-4 --halve-every 8000 --seed 21 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2-step54500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3e rtc_x3c 5 1 --variant rtc --scale 3 --steps 23000 --lr 1e-4 --halve-every 4000 --seed 37 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step77000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4c - 5 1 --variant rtc --scale 4 --steps 57000 --lr 1e-4 --halve-every 4000 --seed 47 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4-step43000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2d rtc_x2c 5 1 --variant rtc --scale 2 --steps 30500 --lr 5e-5 --halve-every 10000 --seed 22 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2-step69500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x2h imdn_x2g 0 1 --variant imdn --scale 2 --steps 170500 --lr 5e-5 --halve-every 3000 --seed 28 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x2-step29500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3f rtc_x3e 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 38 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step88000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3i imdn_x3e 0 1 --variant imdn --scale 3 --steps 85500 --lr 1e-4 --halve-every 5500 --seed 43 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x3-step14500-gpu236.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x4h imdn_x4e 0 1 --variant imdn --scale 4 --steps 83500 --lr 1e-4 --halve-every 3500 --seed 52 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step16500-gpu232.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # a run's process, whichever way its --out was spelt
