@@ -5,7 +5,8 @@
 # small network's step is many short kernels). Each stops itself after TRAIN_SECONDS
 # (`imdn train --time-limit`) with a checkpoint, which comes back in $OUT as <run>.safetensors:
 # `imdn train --resume` continues it on any machine, `imdn convert` makes it a weights file.
-# Meanwhile gpu-check.sh's Set5 parity runs; afterwards, if QUICK_BENCH=1, a short benchmark.
+# Meanwhile gpu-check.sh's Set5 parity runs; afterwards, if QUICK_BENCH=1, its timing of a
+# training step's phases (forward, backward, Adam), the GPU alone.
 #   TRAIN_SECONDS  training time per run (default 400)
 #   RUNS           the runs to start, by name (default: all below)
 #   DEVICE         where they train (default cuda; cpu for a dry run of this script)
@@ -57,7 +58,7 @@ if [ "$alive" -eq 0 ]; then
 fi
 
 echo "== parity (beside the training: a correctness check, not a timing)"
-OUT=/tmp/gpu-check BENCH_SPECS="" scripts/gpu-check.sh > /dev/null 2>&1
+OUT=/tmp/gpu-check BENCH_SPECS="" PHASE_SPECS="" scripts/gpu-check.sh > /dev/null 2>&1
 cat /tmp/gpu-check/gpu-check.log
 
 fail=0
@@ -72,9 +73,8 @@ for line in "${all[@]}"; do
 done
 cp -r /tmp/gpu-check "$work/" 2>/dev/null
 if [ "${QUICK_BENCH:-0}" = 1 ]; then
-    echo "== quick benchmark (alone on the GPU)"
-    OUT=/tmp/gpu-bench PARITY=0 BENCH_SPECS="IMDN_x2:1920x1080 model_RTC:1920x1080" BENCH_PRECISIONS="f32 f16" \
-        timeout 90 scripts/gpu-check.sh > /dev/null 2>&1
+    echo "== training step phases (alone on the GPU)"
+    OUT=/tmp/gpu-bench PARITY=0 BENCH_SPECS="" timeout 90 scripts/gpu-check.sh > /dev/null 2>&1
     grep -v '^{' /tmp/gpu-bench/gpu-check.log | tail -n 30
     cp -r /tmp/gpu-bench "$work/" 2>/dev/null
 fi

@@ -241,3 +241,32 @@ fn shipped_models_need_no_path() {
     assert!(!o.status.success());
     assert!(text(&o).contains("imdn_rtc_x9"), "{}", text(&o));
 }
+
+/// `bench --train-batch B --phases` times a training step's forward, backward and Adam update
+/// apart (the breakdown a GPU machine's short lease needs from one command).
+#[test]
+fn bench_times_the_training_step_phases() {
+    let o = imdn(&[
+        "bench",
+        "--device",
+        "cpu",
+        "--weights",
+        "imdn_rtc_x2",
+        "--size",
+        "16x16",
+        "--train-batch",
+        "2",
+        "--phases",
+        "--iters",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let ms = |name: &str| -> f64 {
+        let rest = out.split(&format!("{name} ")).nth(1).expect(name);
+        rest.split(" ms").next().unwrap().parse().expect(name)
+    };
+    let (f, b, u, total) = (ms("forward"), ms("backward"), ms("Adam"), ms("total"));
+    assert!(f > 0.0 && b > 0.0 && u > 0.0, "{out}");
+    assert!((f + b + u - total).abs() < 0.2, "{out}");
+}

@@ -162,6 +162,10 @@ struct BenchArgs {
     /// instead, ours against candle's own conv2d, interleaved.
     #[arg(long, value_name = "B")]
     train_batch: Option<usize>,
+    /// With --train-batch: time the training step's phases (forward, backward, Adam update,
+    /// the device synchronised between them) on --device instead: where a GPU step's time goes.
+    #[arg(long)]
+    phases: bool,
 }
 
 fn main() -> Result<()> {
@@ -586,6 +590,71 @@ fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     Ok(())
 }
 
+/// `bench --train-batch B --phases`: one training step as `imdn train` runs it (the network
+/// built as for training, L1 loss, our Adam), its phases timed apart on the chosen device.
+fn bench_train_phases(a: &BenchArgs, batch: usize) -> Result<()> {
+    use candle_core::DType;
+    use candle_nn::{VarBuilder, VarMap};
+    use imdn::model::Network;
+    use imdn::train::adam::{Adam, AdamParams};
+    let (w, h) = parse_size(&a.size)?;
+    let config = Config::detect(&load_tensors(&a.run, 2)?).map_err(anyhow::Error::msg)?;
+    let dev = parse_device(&a.run.device)?.open()?;
+    let vars = VarMap::new();
+    let net = Network::new(&config, VarBuilder::from_varmap(&vars, DType::F32, &dev))?;
+    let named: Vec<(String, candle_core::Var)> = vars
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("variable map poisoned"))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut adam = Adam::new(named, AdamParams::default())?;
+    let s = config.net_scale();
+    let x = Tensor::rand(0f32, 1.0, (batch, 3, h, w), &dev)?;
+    let y = Tensor::rand(0f32, 1.0, (batch, 3, h * s, w * s), &dev)?;
+    eprintln!(
+        "training step phases of {config} on {:?}: batch {batch} of {w}×{h}",
+        dev.location()
+    );
+    let mut phases = [Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..=a.iters.max(1) {
+        let t0 = Instant::now();
+        let loss = (candle_core::Module::forward(&net, &x)? - &y)?
+            .abs()?
+            .mean_all()?;
+        dev.synchronize()?;
+        let t1 = Instant::now();
+        let grads = loss.backward()?;
+        dev.synchronize()?;
+        let t2 = Instant::now();
+        adam.step(&grads, 1e-4)?;
+        dev.synchronize()?;
+        let t3 = Instant::now();
+        let ms = [t1 - t0, t2 - t1, t3 - t2].map(|d| d.as_secs_f64() * 1e3);
+        eprintln!(
+            "  {i}: forward {:.1} ms, backward {:.1} ms, Adam {:.1} ms{}",
+            ms[0],
+            ms[1],
+            ms[2],
+            if i == 0 { " (warm-up)" } else { "" }
+        );
+        if i > 0 {
+            for (p, m) in phases.iter_mut().zip(ms) {
+                p.push(m);
+            }
+        }
+    }
+    let [f, b, u] = phases.map(|p| stats(p).0);
+    println!(
+        "{config} training step phases, batch {batch} of {w}x{h}, {:?} (medians): forward \
+         {f:.1} ms, backward {b:.1} ms, Adam {u:.1} ms, total {:.1} ms",
+        dev.location(),
+        f + b + u
+    );
+    Ok(())
+}
+
 /// Runs `a` and `b` alternately `iters` times (at least once), printing each pair; returns
 /// their median milliseconds.
 fn interleaved(
@@ -613,6 +682,9 @@ fn interleaved(
 
 fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     if let Some(batch) = a.train_batch {
+        if a.phases {
+            return bench_train_phases(&a, batch);
+        }
         return bench_train(&a, batch, threads);
     }
     let (w, h) = parse_size(&a.size)?;
