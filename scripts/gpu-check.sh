@@ -7,7 +7,8 @@
 #      our frame path (host in/out) and network alone;
 #   3. PyTorch (on the machine's image) on the same weights, sizes and precisions;
 #   4. the phases of a training step (forward, backward, Adam) of IMDN ×3 and RTC ×2, as
-#      scripts/gpu-train.sh runs them (PHASE_SPECS="model:batch ..."; empty: none).
+#      scripts/gpu-train.sh runs them, and again with cudarc's event tracking on
+#      (PHASE_SPECS="model:batch ..."; empty: none).
 # Everything is logged to $OUT/gpu-check.log, one JSON object a line in $OUT/results.jsonl.
 # Checkpoints not carried are skipped; BENCH_SPECS (model:WxH ...) and BENCH_PRECISIONS narrow
 # the benchmarks (an empty BENCH_SPECS: none); PARITY=0 skips the parity checks.
@@ -65,8 +66,10 @@ for spec in ${BENCH_SPECS-IMDN_x2:1920x1080 model_RTC:1920x1080 IMDN_x4:960x540}
 done
 echo "== 4. training step phases (imdn train's step, alone on the GPU)"
 for spec in ${PHASE_SPECS-imdn_x3:32 imdn_rtc_x2:64}; do
-    "$bin" bench --device cuda --weights "${spec%%:*}" --size 64x64 --train-batch "${spec##*:}" \
-        --phases --iters 5 || fail=1
+    for events in "" --cuda-events; do # as training runs, then with cudarc's event tracking
+        "$bin" bench --device cuda --weights "${spec%%:*}" --size 64x64 \
+            --train-batch "${spec##*:}" --phases $events --iters 5 || fail=1
+    done
 done
 nvidia-smi --query-gpu=name,memory.used --format=csv
 echo "gpu-check finished, failures: $fail"

@@ -166,6 +166,10 @@ struct BenchArgs {
     /// the device synchronised between them) on --device instead: where a GPU step's time goes.
     #[arg(long)]
     phases: bool,
+    /// With --phases on CUDA: keep cudarc's event tracking on (training turns it off) to
+    /// time what it costs.
+    #[arg(long)]
+    cuda_events: bool,
 }
 
 fn main() -> Result<()> {
@@ -600,6 +604,9 @@ fn bench_train_phases(a: &BenchArgs, batch: usize) -> Result<()> {
     let (w, h) = parse_size(&a.size)?;
     let config = Config::detect(&load_tensors(&a.run, 2)?).map_err(anyhow::Error::msg)?;
     let dev = parse_device(&a.run.device)?.open()?;
+    if !a.cuda_events {
+        imdn::train::single_stream(&dev);
+    }
     let vars = VarMap::new();
     let net = Network::new(&config, VarBuilder::from_varmap(&vars, DType::F32, &dev))?;
     let named: Vec<(String, candle_core::Var)> = vars
@@ -614,8 +621,13 @@ fn bench_train_phases(a: &BenchArgs, batch: usize) -> Result<()> {
     let x = Tensor::rand(0f32, 1.0, (batch, 3, h, w), &dev)?;
     let y = Tensor::rand(0f32, 1.0, (batch, 3, h * s, w * s), &dev)?;
     eprintln!(
-        "training step phases of {config} on {:?}: batch {batch} of {w}×{h}",
-        dev.location()
+        "training step phases of {config} on {:?}: batch {batch} of {w}×{h}{}",
+        dev.location(),
+        if a.cuda_events && dev.is_cuda() {
+            ", event tracking on"
+        } else {
+            ""
+        }
     );
     let mut phases = [Vec::new(), Vec::new(), Vec::new()];
     for i in 0..=a.iters.max(1) {

@@ -231,7 +231,9 @@ fn check_options(o: &TrainOptions) -> Result<()> {
     Ok(())
 }
 
-/// Trains (or continues training) as `opts` says; see the module documentation.
+/// Trains (or continues training) as `opts` says; see the module documentation. On a CUDA
+/// device it switches off cudarc's event tracking for the tensors created from then on (see
+/// [`single_stream`]): use that device from this thread only while it runs.
 pub fn train(opts: &TrainOptions) -> Result<Summary> {
     check_options(opts)?;
     let config = opts.config;
@@ -308,6 +310,7 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
 
     // the network's variables
     let device = &opts.device;
+    single_stream(device);
     let varmap = VarMap::new();
     let net = Network::new(
         &config,
@@ -625,6 +628,21 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
 /// PyTorch's default initialisation of `nn.Conv2d` (the authors' models), from `rng`: weights
 /// uniform in ±1/√fan_in (`kaiming_uniform_(a=√5)`), biases uniform in ±1/√fan_in of their
 /// layer's weight. Variables in name order.
+/// Turns off cudarc's per-tensor event tracking on a CUDA device. The events order work across
+/// streams; training runs every op on the calling thread's one stream, where they only add
+/// driver calls (an event created per tensor, recorded and waited on per launch), thousands a
+/// step.
+pub fn single_stream(device: &Device) {
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(d) = device {
+        // SAFETY: the tensors made from here on are used on this thread's stream alone (the
+        // caller's promise, above), so stream order alone keeps their uses and frees in order.
+        unsafe { d.disable_event_tracking() }
+    }
+    #[cfg(not(feature = "cuda"))]
+    let _ = device;
+}
+
 fn init_parameters(vars: &[(String, Var)], rng: &mut Rng, device: &Device) -> Result<()> {
     let dims: HashMap<&str, Vec<usize>> = vars
         .iter()
