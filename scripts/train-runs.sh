@@ -50,6 +50,7 @@ CONTINUED=(
     "imdn_x4h $runs/imdn_x4-step16500-gpu232.safetensors 2986bab:weights/imdn_x4.safetensors"
     "rtc_x3g $runs/rtc_x3-step105000.safetensors e5c5330:weights/imdn_rtc_x3.safetensors"
     "rtc_x4d $runs/rtc_x4-step66000.safetensors e2c3877:weights/imdn_rtc_x4.safetensors"
+    "rtc_x2e $runs/rtc_x2-step81500.safetensors f3f21ae:weights/imdn_rtc_x2.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -76,6 +77,7 @@ RUNS=(
     "imdn_x4h imdn_x4e 0 1 --variant imdn --scale 4 --steps 83500 --lr 1e-4 --halve-every 3500 --seed 52 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step16500-gpu232.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3g rtc_x3f 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 39 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step105000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4d rtc_x4c 5 1 --variant rtc --scale 4 --steps 24000 --lr 1e-4 --halve-every 6000 --seed 48 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4-step66000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2e rtc_x2d 5 1 --variant rtc --scale 2 --steps 30000 --lr 5e-5 --halve-every 10000 --seed 24 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2-step81500.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # a run's process, whichever way its --out was spelt
