@@ -37,12 +37,12 @@ if [ -n "$train_data" ]; then
     { ls "$train_data" | grep -- '--m1020--' | sort
       ls "$train_data" | grep -v -- '--m1020--' | while read -r f; do
           echo "$(echo "$f" | md5sum | cut -c1-8) $f"; done | sort | cut -d' ' -f2-
-    } | while read -r f; do
+    } | { used=0; while read -r f; do
         size=$(stat -c %s "$train_data/$f")
-        used=$(du -sb .gpu/train | cut -f1)
         [ $((used + size)) -le $budget ] || continue
         cp "$train_data/$f" .gpu/train/
-    done
+        used=$((used + size))
+    done; }
     echo "training tiles: $(ls .gpu/train | wc -l) of $(ls "$train_data" | wc -l)"
 fi
 # the CUDA binary, stripped and compressed to fit the device tool's 64 MiB

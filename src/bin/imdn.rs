@@ -164,11 +164,11 @@ struct BenchArgs {
     train_batch: Option<usize>,
     /// With --train-batch: time the training step's phases (forward, backward, Adam update,
     /// the device synchronised between them) on --device instead: where a GPU step's time goes.
-    #[arg(long)]
+    #[arg(long, requires = "train_batch")]
     phases: bool,
     /// With --phases on CUDA: keep cudarc's event tracking on (training turns it off) to
     /// time what it costs.
-    #[arg(long)]
+    #[arg(long, requires = "phases")]
     cuda_events: bool,
 }
 
@@ -520,25 +520,56 @@ fn bench_stdin_sync(up: &mut Upscaler, frame: &[f32], size: (usize, usize)) -> R
 }
 
 /// Forward + L1 backward of a freshly initialised network of the weights' variant.
+/// What `bench --train-batch` trains: the --weights' configuration built fresh on `dev` as for
+/// training (its variables in the map), and a random batch of inputs and targets.
+struct TrainBench {
+    config: Config,
+    vars: candle_nn::VarMap,
+    net: imdn::model::Network,
+    x: Tensor,
+    y: Tensor,
+    size: (usize, usize),
+}
+
+impl TrainBench {
+    fn new(a: &BenchArgs, batch: usize, dev: &Device) -> Result<Self> {
+        use candle_core::DType;
+        use candle_nn::{VarBuilder, VarMap};
+        let (w, h) = parse_size(&a.size)?;
+        let config = Config::detect(&load_tensors(&a.run, 2)?).map_err(anyhow::Error::msg)?;
+        let vars = VarMap::new();
+        let net =
+            imdn::model::Network::new(&config, VarBuilder::from_varmap(&vars, DType::F32, dev))?;
+        let s = config.net_scale();
+        let x = Tensor::rand(0f32, 1.0, (batch, 3, h, w), dev)?;
+        let y = Tensor::rand(0f32, 1.0, (batch, 3, h * s, w * s), dev)?;
+        Ok(Self {
+            config,
+            vars,
+            net,
+            x,
+            y,
+            size: (w, h),
+        })
+    }
+
+    /// The L1 loss of one forward pass.
+    fn loss(&self) -> Result<Tensor> {
+        Ok(
+            (candle_core::Module::forward(&self.net, &self.x)? - &self.y)?
+                .abs()?
+                .mean_all()?,
+        )
+    }
+}
+
 fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
-    use candle_core::DType;
-    use candle_nn::{VarBuilder, VarMap};
     use imdn::cpu::autograd;
-    use imdn::model::Network;
-    let (w, h) = parse_size(&a.size)?;
-    let config = Config::detect(&load_tensors(&a.run, 2)?).map_err(anyhow::Error::msg)?;
-    let dev = Device::Cpu;
-    let vars = VarMap::new();
-    let net = Network::new(&config, VarBuilder::from_varmap(&vars, DType::F32, &dev))?;
-    let s = config.net_scale();
-    let x = Tensor::rand(0f32, 1.0, (batch, 3, h, w), &dev)?;
-    let y = Tensor::rand(0f32, 1.0, (batch, 3, h * s, w * s), &dev)?;
+    let tb = TrainBench::new(a, batch, &Device::Cpu)?;
+    let (config, (w, h)) = (tb.config, tb.size);
     let step = || -> Result<f64> {
         let t0 = Instant::now();
-        let loss = (candle_core::Module::forward(&net, &x)? - &y)?
-            .abs()?
-            .mean_all()?;
-        drop(loss.backward()?);
+        drop(tb.loss()?.backward()?);
         Ok(t0.elapsed().as_secs_f64() * 1e3)
     };
     eprintln!("training step of {config}: batch {batch} of {w}×{h}, {threads} threads");
@@ -597,19 +628,15 @@ fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
 /// `bench --train-batch B --phases`: one training step as `imdn train` runs it (the network
 /// built as for training, L1 loss, our Adam), its phases timed apart on the chosen device.
 fn bench_train_phases(a: &BenchArgs, batch: usize) -> Result<()> {
-    use candle_core::DType;
-    use candle_nn::{VarBuilder, VarMap};
-    use imdn::model::Network;
     use imdn::train::adam::{Adam, AdamParams};
-    let (w, h) = parse_size(&a.size)?;
-    let config = Config::detect(&load_tensors(&a.run, 2)?).map_err(anyhow::Error::msg)?;
     let dev = parse_device(&a.run.device)?.open()?;
     if !a.cuda_events {
         imdn::train::single_stream(&dev);
     }
-    let vars = VarMap::new();
-    let net = Network::new(&config, VarBuilder::from_varmap(&vars, DType::F32, &dev))?;
-    let named: Vec<(String, candle_core::Var)> = vars
+    let tb = TrainBench::new(a, batch, &dev)?;
+    let (config, (w, h)) = (tb.config, tb.size);
+    let named: Vec<(String, candle_core::Var)> = tb
+        .vars
         .data()
         .lock()
         .map_err(|_| anyhow::anyhow!("variable map poisoned"))?
@@ -617,9 +644,6 @@ fn bench_train_phases(a: &BenchArgs, batch: usize) -> Result<()> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut adam = Adam::new(named, AdamParams::default())?;
-    let s = config.net_scale();
-    let x = Tensor::rand(0f32, 1.0, (batch, 3, h, w), &dev)?;
-    let y = Tensor::rand(0f32, 1.0, (batch, 3, h * s, w * s), &dev)?;
     eprintln!(
         "training step phases of {config} on {:?}: batch {batch} of {w}×{h}{}",
         dev.location(),
@@ -632,9 +656,7 @@ fn bench_train_phases(a: &BenchArgs, batch: usize) -> Result<()> {
     let mut phases = [Vec::new(), Vec::new(), Vec::new()];
     for i in 0..=a.iters.max(1) {
         let t0 = Instant::now();
-        let loss = (candle_core::Module::forward(&net, &x)? - &y)?
-            .abs()?
-            .mean_all()?;
+        let loss = tb.loss()?;
         dev.synchronize()?;
         let t1 = Instant::now();
         let grads = loss.backward()?;

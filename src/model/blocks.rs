@@ -271,6 +271,9 @@ impl Module for ImdbSpeed {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
     /// The matmul convolution matches candle's conv2d, values and gradients, at 3×3 and 1×1.
     #[test]
     fn conv_as_matmul_matches_conv2d() {
@@ -313,9 +316,6 @@ mod tests {
             }
         }
     }
-
-    use super::*;
-    use candle_core::{Device, Var};
 
     /// The stride-2 conv on our kernels (stride 1 at even pixels) matches candle's conv2d, in
     /// value and in the gradients of input, weight and bias.

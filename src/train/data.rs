@@ -239,8 +239,7 @@ impl Sampler {
     /// Draws `n` samples. Per sample, in this order: image, x, y (repeated while the square is
     /// below the minimum detail, at most [`DETAIL_TRIES`] times), symmetry, then (IMDN_AS) the
     /// scale. Everything random comes from `rng`, drawn first in that order, so a seed gives
-    /// the same batch at any thread count; the crops and resampling then run in parallel (a
-    /// GPU step outruns one core's bicubic).
+    /// the same batch at any thread count; the crops and resampling then run in parallel.
     pub fn sample(&self, data: &Dataset, rng: &mut Rng, n: usize) -> Result<Batch> {
         let (hs, is) = (self.hr_side, self.input_side);
         let draws: Vec<Draw> = (0..n)
