@@ -230,14 +230,11 @@ impl RowScratch {
         for r in 0..n {
             let row = &px[r * width..][..len];
             let phases = &mut self.split[m * r * k..][..m * k];
-            let groups = row.chunks_exact(m);
-            for (q, &v) in groups.remainder().iter().enumerate() {
-                phases[q * k + len / m] = v;
-            }
-            for (i, group) in groups.enumerate() {
-                for (q, &v) in group.iter().enumerate() {
-                    phases[q * k + i] = v;
-                }
+            // m known at compile time unrolls the scatter (it was ≈ 10 % of an RTC step)
+            match m {
+                2 => split_row::<2>(row, phases, k),
+                4 => split_row::<4>(row, phases, k),
+                _ => unreachable!("tiles of 2 or 4 columns"),
             }
         }
     }
@@ -365,6 +362,24 @@ impl RowScratch {
                     oj[i] = v;
                 }
             }
+        }
+    }
+}
+
+/// Column q of every M-column group of `row` to phases[q·k + group] (a partial last group
+/// included).
+#[inline(always)]
+fn split_row<const M: usize>(row: &[f32], phases: &mut [f32], k: usize) {
+    let mut runs = phases.chunks_exact_mut(k);
+    let runs: [&mut [f32]; M] = std::array::from_fn(|_| runs.next().expect("M runs"));
+    let groups = row.chunks_exact(M);
+    let whole = row.len() / M;
+    for (q, &v) in groups.remainder().iter().enumerate() {
+        runs[q][whole] = v;
+    }
+    for (i, group) in groups.enumerate() {
+        for q in 0..M {
+            runs[q][i] = group[q];
         }
     }
 }
