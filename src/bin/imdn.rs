@@ -519,7 +519,6 @@ fn bench_stdin_sync(up: &mut Upscaler, frame: &[f32], size: (usize, usize)) -> R
     Ok(())
 }
 
-/// Forward + L1 backward of a freshly initialised network of the weights' variant.
 /// What `bench --train-batch` trains: the --weights' configuration built fresh on `dev` as for
 /// training (its variables in the map), and a random batch of inputs and targets.
 struct TrainBench {
@@ -563,6 +562,8 @@ impl TrainBench {
     }
 }
 
+/// Forward + L1 backward of a freshly initialised network of the weights' variant, ours
+/// against candle's conv2d.
 fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     use imdn::cpu::autograd;
     let tb = TrainBench::new(a, batch, &Device::Cpu)?;
