@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use imdn::model::{Config, Variant};
-use imdn::train::{self, TrainOptions, checkpoint};
+use imdn::train::{self, Loss, TrainOptions, checkpoint};
 use imdn::weights::{self, Tensors};
 
 /// A folder under the temp dir, removed on drop.
@@ -117,20 +117,27 @@ fn bits(t: &Tensors) -> Vec<(String, Vec<u32>)> {
 #[test]
 fn loss_falls() {
     let data = synthetic_photos();
-    let out = TempDir::new("loss");
-    let mut o = options(tiny(Variant::Rtc, 2), data.path(), out.path());
-    o.steps = 30;
-    o.lr = 2e-3;
-    let s = train::train(&o).unwrap();
-    assert_eq!(s.losses.len(), 30);
-    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
-    let (first, last) = (mean(&s.losses[..5]), mean(&s.losses[25..]));
-    eprintln!("L1 loss: first 5 steps {first:.4}, last 5 {last:.4}");
-    assert!(
-        last < 0.7 * first,
-        "loss did not fall: {first:.4} → {last:.4} ({:?})",
-        s.losses
-    );
+    for loss in [Loss::L1, Loss::L2] {
+        let out = TempDir::new("loss");
+        let mut o = options(tiny(Variant::Rtc, 2), data.path(), out.path());
+        o.steps = 30;
+        o.lr = 2e-3;
+        o.loss = loss;
+        let s = train::train(&o).unwrap();
+        assert_eq!(s.losses.len(), 30);
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+        let (first, last) = (mean(&s.losses[..5]), mean(&s.losses[25..]));
+        eprintln!("{loss:?} loss: first 5 steps {first:.5}, last 5 {last:.5}");
+        // the squared error of errors below 1 falls by the square of the absolute one's ratio
+        let ratio = if loss == Loss::L1 { 0.7 } else { 0.49 };
+        assert!(
+            last < ratio * first,
+            "{loss:?} loss did not fall: {first:.5} → {last:.5} ({:?})",
+            s.losses
+        );
+        let meta = weights::load_metadata(&s.export).unwrap();
+        assert_eq!(meta.get("loss").map(String::as_str), Some(loss.describe()));
+    }
 }
 
 #[test]

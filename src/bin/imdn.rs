@@ -60,7 +60,7 @@ enum Command {
     Info { weights: Option<String> },
     /// Time the network on a random frame.
     Bench(BenchArgs),
-    /// Train a model: L1 loss, Adam, resumable checkpoints (see weights/README.md).
+    /// Train a model: L1 loss (or L2), Adam, resumable checkpoints (see weights/README.md).
     Train(TrainArgs),
 }
 
@@ -905,6 +905,9 @@ struct TrainArgs {
     /// texture ≥8): up to 8 positions are tried per patch. 0: uniform patches.
     #[arg(long, default_value_t = 0.0)]
     min_detail: f32,
+    /// l1 (the paper's) or l2 (mean squared error: a last fine-tuning stage for PSNR).
+    #[arg(long, default_value = "l1")]
+    loss: String,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Start from the tensors of this file that match by name and shape (e.g. a ×2 body).
@@ -946,7 +949,7 @@ struct TrainArgs {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
-    use imdn::train::{TrainOptions, checkpoint::parse_variant, train};
+    use imdn::train::{Loss, TrainOptions, checkpoint::parse_variant, train};
     let variant = parse_variant(&a.variant)
         .with_context(|| format!("unknown variant {:?}: use imdn, rtc or as", a.variant))?;
     let mut config = match (variant, a.scale) {
@@ -972,6 +975,8 @@ fn train(a: TrainArgs) -> Result<()> {
     o.lr = a.lr;
     o.halve_every = a.halve_every;
     o.min_detail = a.min_detail;
+    o.loss =
+        Loss::parse(&a.loss).with_context(|| format!("unknown loss {:?}: use l1 or l2", a.loss))?;
     o.seed = a.seed;
     o.init_from = a.init_from;
     o.val = a.val;

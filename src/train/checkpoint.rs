@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Tensor;
 use serde_json::{Value, json};
 
+use super::loss::Loss;
 use crate::model::{Config, Variant};
 use crate::weights::{self, Tensors};
 use crate::{Error, Result};
@@ -35,6 +36,7 @@ pub struct State {
     pub halve_every: u64,
     /// Minimum patch detail of the sampler (0: off).
     pub min_detail: f32,
+    pub loss: Loss,
     pub data_fingerprint: u64,
     pub data_images: usize,
     /// Training wall time over all sessions of the run, in seconds.
@@ -88,6 +90,7 @@ impl State {
             "lr": self.lr,
             "halve_every": self.halve_every,
             "min_detail": self.min_detail,
+            "loss": self.loss.key(),
             "data_fingerprint": format!("{:016x}", self.data_fingerprint),
             "data_images": self.data_images,
             "elapsed_s": self.elapsed_s,
@@ -173,6 +176,11 @@ impl State {
             halve_every: u("halve_every")?,
             // absent in checkpoints written before the option existed
             min_detail: v.get("min_detail").and_then(Value::as_f64).unwrap_or(0.0) as f32,
+            // absent in checkpoints written before L2 existed: they are all L1
+            loss: match v.get("loss").and_then(Value::as_str) {
+                None => Loss::L1,
+                Some(k) => Loss::parse(k).ok_or_else(|| format!("unknown loss {k:?}"))?,
+            },
             data_fingerprint: fingerprint,
             data_images: u("data_images")? as usize,
             elapsed_s: f("elapsed_s")?,
@@ -335,6 +343,7 @@ mod tests {
             lr: 2e-4,
             halve_every: 200_000,
             min_detail: 3.5,
+            loss: Loss::L2,
             data_fingerprint: 0xdead_beef_0123_4567,
             data_images: 12,
             elapsed_s: 1.5,
@@ -351,7 +360,13 @@ mod tests {
         let obj = old.as_object_mut().unwrap();
         obj.remove("ema_decay");
         obj.remove("ema_updates");
+        // and one from before L2 as an L1 run
+        obj.remove("loss");
         let back = State::from_json(&old).unwrap();
         assert_eq!((back.ema_decay, back.ema_updates), (0.0, 0));
+        assert_eq!(back.loss, Loss::L1);
+        let mut unknown = s.to_json();
+        unknown["loss"] = "huber".into();
+        assert!(State::from_json(&unknown).unwrap_err().contains("huber"));
     }
 }

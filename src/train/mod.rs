@@ -1,4 +1,4 @@
-//! Training (candle autograd on the CPU or CUDA): L1 loss, Adam, the learning rate halved on a
+//! Training (candle autograd on the CPU or CUDA): L1 loss (L2 to fine-tune), Adam, the learning rate halved on a
 //! schedule, random patches with flips and 90° rotations, LR by our MATLAB-style bicubic,
 //! checkpoints that resume bit-identically, validation PSNR, and the final weights exported as
 //! safetensors with a model card in the metadata.
@@ -10,6 +10,7 @@
 //!   scales).
 //! - [`adam`]: Adam with its moments in the open.
 //! - [`checkpoint`]: the checkpoint files.
+//! - [`loss`]: L1 or L2.
 //!
 //! Determinism: a run is a function of its options, seed, data and thread count. The
 //! parameters are initialised from the PRNG (PyTorch's default conv init: weights and biases
@@ -22,6 +23,7 @@ pub mod augment;
 pub mod average;
 pub mod checkpoint;
 pub mod data;
+pub mod loss;
 pub mod rng;
 
 use std::collections::HashMap;
@@ -44,6 +46,7 @@ use adam::{Adam, AdamParams};
 use average::WeightAverage;
 use checkpoint::{Checkpoint, State};
 use data::{Dataset, Sampler};
+pub use loss::Loss;
 use rng::Rng;
 
 /// The file the final weights go to when no export path is given.
@@ -71,6 +74,8 @@ pub struct TrainOptions {
     pub halve_every: u64,
     /// Prefer HR patches with at least this much detail ([`data::detail`]; 0: uniform patches).
     pub min_detail: f32,
+    /// L1 (the paper's) or L2, for a last stage aimed at PSNR.
+    pub loss: Loss,
     pub seed: u64,
     /// Weights whose tensors of matching name and shape replace the fresh initialisation.
     pub init_from: Option<PathBuf>,
@@ -114,6 +119,7 @@ impl TrainOptions {
             lr: 2e-4,
             halve_every: 0,
             min_detail: 0.0,
+            loss: Loss::L1,
             seed: 0,
             init_from: None,
             ema: 0.0,
@@ -353,6 +359,13 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
                         state.min_detail, opts.min_detail
                     ));
                 }
+                if state.loss != opts.loss {
+                    rep.say(&format!(
+                        "note: loss changed from {} to {}",
+                        state.loss.describe(),
+                        opts.loss.describe()
+                    ));
+                }
                 if state.lr != opts.lr || state.halve_every != opts.halve_every {
                     rep.say(&format!(
                         "note: learning rate schedule changed from {} halved every {} to {} halved \
@@ -479,6 +492,7 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
         lr: opts.lr,
         halve_every: opts.halve_every,
         min_detail: opts.min_detail,
+        loss: opts.loss,
         data_fingerprint: data.fingerprint(),
         data_images: data.len(),
         elapsed_s,
@@ -525,7 +539,7 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
             false => Some(Tensor::new(batch.scale_codes.as_slice(), device)?),
         };
         let pred = net.forward_at(&input, codes.as_ref())?;
-        let loss = (pred - target)?.abs()?.mean_all()?;
+        let loss = opts.loss.of(&pred, &target)?;
         let grads = loss.backward()?;
         adam.step(&grads, lr)?;
         if let Some(a) = &mut average {
@@ -922,7 +936,7 @@ fn model_card(state: &State, data: String) -> HashMap<String, String> {
     put("halve_every", state.halve_every.to_string());
     put("min_detail", state.min_detail.to_string());
     put("seed", state.seed.to_string());
-    put("loss", "L1".into());
+    put("loss", state.loss.describe().into());
     put("optimizer", "Adam (0.9, 0.999, 1e-8)".into());
     put("final_loss_ema", format!("{:.6}", state.loss_ema));
     if state.ema_decay > 0.0 {
