@@ -54,8 +54,10 @@ CONTINUED=(
     "rtc_x3i $runs/rtc_x3-step123000.safetensors 3f57f36:weights/imdn_rtc_x3.safetensors"
     "rtc_x3j $runs/rtc_x3-step141000.safetensors 14ffdab:weights/imdn_rtc_x3.safetensors"
     "rtc_x4e $runs/rtc_x4-step88000.safetensors 79b7ae1:weights/imdn_rtc_x4.safetensors"
-    "rtc_x3k $runs/rtc_x3-step158000.safetensors XXXXXXX:weights/imdn_rtc_x3.safetensors"
-    "rtc_x3l $runs/rtc_x3-step158000.safetensors XXXXXXX:weights/imdn_rtc_x3.safetensors"
+    "rtc_x4f $runs/rtc_x4-step88000.safetensors 79b7ae1:weights/imdn_rtc_x4.safetensors"
+    "rtc_x3k $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
+    "rtc_x3l $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
+    "rtc_x3m $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -86,8 +88,10 @@ RUNS=(
     "rtc_x3i rtc_x3g 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 41 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step123000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3j rtc_x3i 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 42 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step141000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4e rtc_x4d 5 1 --variant rtc --scale 4 --loss l2 --steps 3000 --lr 5e-5 --halve-every 1000 --seed 49 --ema 0.999 --checkpoint-every 250 --val-every 250 --init-from $runs/rtc_x4-step88000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4f rtc_x4d 5 1 --variant rtc --scale 4 --loss l2 --steps 1000 --lr 1e-5 --halve-every 0 --seed 50 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4-step88000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3k rtc_x3j 5 1 --variant rtc --scale 3 --loss l2 --steps 3000 --lr 5e-5 --halve-every 1000 --seed 44 --ema 0.999 --checkpoint-every 250 --val-every 250 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3l rtc_x3j 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 45 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x3m rtc_x3j 5 1 --variant rtc --scale 3 --loss l2 --steps 4000 --lr 1e-5 --halve-every 2000 --seed 46 --ema 0.999 --checkpoint-every 250 --val-every 250 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # a run's process, whichever way its --out was spelt
