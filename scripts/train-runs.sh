@@ -58,6 +58,7 @@ CONTINUED=(
     "rtc_x3k $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
     "rtc_x3l $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
     "rtc_x3m $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
+    "rtc_x3n $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -92,6 +93,7 @@ RUNS=(
     "rtc_x3k rtc_x3j 5 1 --variant rtc --scale 3 --loss l2 --steps 3000 --lr 5e-5 --halve-every 1000 --seed 44 --ema 0.999 --checkpoint-every 250 --val-every 250 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3l rtc_x3j 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 45 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3m rtc_x3j 5 1 --variant rtc --scale 3 --loss l2 --steps 4000 --lr 1e-5 --halve-every 2000 --seed 46 --ema 0.999 --checkpoint-every 250 --val-every 250 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x3n rtc_x3j 5 1 --variant rtc --scale 3 --steps 12000 --lr 5e-5 --halve-every 4000 --seed 47 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # a run's process, whichever way its --out was spelt
