@@ -96,6 +96,11 @@ RUNS=(
     "rtc_x3n rtc_x3j 5 1 --variant rtc --scale 3 --steps 12000 --lr 5e-5 --halve-every 4000 --seed 47 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
+# Runs that ended and that no later run continues: short stages whose export shipped, or lost to
+# another's (weights/README.md has both). start never runs them again; their lines stay above so
+# that the cards' commands can be rerun by hand.
+DONE=(rtc_x4e rtc_x4f rtc_x3k rtc_x3m)
+
 # a run's process, whichever way its --out was spelt
 pattern() { echo "--out ([^ ]*/)?$1( |$)"; }
 running() { pgrep -f -- "$(pattern "$1")" > /dev/null; }
@@ -105,6 +110,9 @@ has_checkpoints() { ls "$runs/$1"/checkpoint-*.safetensors > /dev/null 2>&1; }
 # what start does with run $1 (continuing run $2): resume, afresh, or why it does not start
 decide() {
     local name=$1 after=$2 spec later later_after
+    for spec in "${DONE[@]}"; do
+        if [ "$spec" = "$name" ]; then echo "done: it ended, and no run continues from it"; return; fi
+    done
     if has_checkpoints "$name"; then echo resume; return; fi
     if [ "$after" != - ] && has_checkpoints "$after"; then
         echo "waits: $after has checkpoints here and resumes instead"; return
