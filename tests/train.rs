@@ -395,6 +395,16 @@ fn cli_trains_validates_and_exports() {
         bits(&b),
         "2 + 2 resumed steps differ from 4 steps"
     );
+
+    // an unknown loss is refused before anything is trained
+    let bad = [&args[..], &["--steps", "6", "--resume", "--loss", "huber"]].concat();
+    let o = Command::new(exe).args(&bad).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("unknown loss \"huber\""),
+        "{err}"
+    );
+    assert!(!straight.join(&checkpoint::file_name(6)).exists());
 }
 
 /// `--no-scale-input` trains IMDN_AS as its first shipped run was (no `scale_embed`), and is

@@ -34,7 +34,7 @@ impl Loss {
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "l1" => Some(Loss::L1),
-            "l2" | "mse" => Some(Loss::L2),
+            "l2" => Some(Loss::L2),
             _ => None,
         }
     }

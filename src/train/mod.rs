@@ -1,7 +1,7 @@
-//! Training (candle autograd on the CPU or CUDA): L1 loss (L2 to fine-tune), Adam, the learning rate halved on a
-//! schedule, random patches with flips and 90° rotations, LR by our MATLAB-style bicubic,
-//! checkpoints that resume bit-identically, validation PSNR, and the final weights exported as
-//! safetensors with a model card in the metadata.
+//! Training (candle autograd on the CPU or CUDA): L1 loss (L2 for a last stage), Adam, the
+//! learning rate halved on a schedule, random patches with flips and 90° rotations, LR by our
+//! MATLAB-style bicubic, checkpoints that resume bit-identically, validation PSNR, and the final
+//! weights exported as safetensors with a model card in the metadata.
 //!
 //! - [`rng`]: the one seeded PRNG (xoshiro256**) every random choice comes from; its state is in
 //!   each checkpoint.
