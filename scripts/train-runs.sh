@@ -59,6 +59,8 @@ CONTINUED=(
     "rtc_x3l $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
     "rtc_x3m $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
     "rtc_x3n $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
+    "rtc_x2f $runs/rtc_x2-step81500.safetensors f3f21ae:weights/imdn_rtc_x2.safetensors"
+    "imdn_x3j $runs/imdn_x3-step14500-gpu236.safetensors 2986bab:weights/imdn_x3.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -94,12 +96,19 @@ RUNS=(
     "rtc_x3l rtc_x3j 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 45 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3m rtc_x3j 5 1 --variant rtc --scale 3 --loss l2 --steps 4000 --lr 1e-5 --halve-every 2000 --seed 46 --ema 0.999 --checkpoint-every 250 --val-every 250 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3n rtc_x3j 5 1 --variant rtc --scale 3 --steps 12000 --lr 5e-5 --halve-every 4000 --seed 47 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step158000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x3o - 5 1 --variant rtc --scale 3 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 48 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x3l/checkpoint-00018000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x3p - 5 1 --variant rtc --scale 3 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 49 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3l/checkpoint-00018000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x3q - 5 1 --variant rtc --scale 3 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 50 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3l/checkpoint-00018000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x3r - 5 1 --variant rtc --scale 3 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 51 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x3q/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x3s - 5 1 --variant rtc --scale 3 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 52 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x3q/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2f - 5 1 --variant rtc --scale 2 --loss l2 --steps 1000 --lr 1e-5 --halve-every 0 --seed 25 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2-step81500.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3j - 0 1 --variant imdn --scale 3 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 44 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/imdn_x3-step14500-gpu236.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
-# Runs that ended and that no later run continues: short stages whose export shipped, or lost to
-# another's (weights/README.md has both). start never runs them again; their lines stay above so
-# that the cards' commands can be rerun by hand.
-DONE=(rtc_x4e rtc_x4f rtc_x3k rtc_x3m)
+# Runs that ended or were stopped and that no later run continues: short stages and runs whose
+# export shipped, or that validation ranked below another (weights/README.md has each). start
+# never runs them again; their lines stay above so that the cards' commands can be rerun by hand.
+DONE=(rtc_x4e rtc_x4f rtc_x3k rtc_x3m rtc_x3n rtc_x2f imdn_x3j rtc_x3l rtc_x3o rtc_x3p rtc_x3q rtc_x3r rtc_x3s)
 
 # a run's process, whichever way its --out was spelt
 pattern() { echo "--out ([^ ]*/)?$1( |$)"; }
