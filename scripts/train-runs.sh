@@ -61,6 +61,7 @@ CONTINUED=(
     "rtc_x3n $runs/rtc_x3-step158000.safetensors 35cb4d5:weights/imdn_rtc_x3.safetensors"
     "rtc_x2f $runs/rtc_x2-step81500.safetensors f3f21ae:weights/imdn_rtc_x2.safetensors"
     "imdn_x3j $runs/imdn_x3-step14500-gpu236.safetensors 2986bab:weights/imdn_x3.safetensors"
+    "rtc_x4g $runs/rtc_x4-step88000.safetensors 79b7ae1:weights/imdn_rtc_x4.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -101,13 +102,15 @@ RUNS=(
     "rtc_x3q - 5 1 --variant rtc --scale 3 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 50 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3l/checkpoint-00018000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3r - 5 1 --variant rtc --scale 3 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 51 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x3q/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3s - 5 1 --variant rtc --scale 3 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 52 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x3q/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4g rtc_x4d 5 1 --variant rtc --scale 4 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 51 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4-step88000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2f - 5 1 --variant rtc --scale 2 --loss l2 --steps 1000 --lr 1e-5 --halve-every 0 --seed 25 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2-step81500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3j - 0 1 --variant imdn --scale 3 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 44 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/imdn_x3-step14500-gpu236.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
-# Runs that ended or were stopped and that no later run continues: short stages and runs whose
-# export shipped, or that validation ranked below another (weights/README.md has each). start
-# never runs them again; their lines stay above so that the cards' commands can be rerun by hand.
+# Runs that ended or were stopped, and that start must never run again: short stages, the runs in
+# a chain that went from one's checkpoint to the next (its last export is what later runs go on
+# from), and runs that validation ranked below another. weights/README.md has each; their lines
+# stay above so that the cards' commands can be rerun by hand, in order.
 DONE=(rtc_x4e rtc_x4f rtc_x3k rtc_x3m rtc_x3n rtc_x2f imdn_x3j rtc_x3l rtc_x3o rtc_x3p rtc_x3q rtc_x3r rtc_x3s)
 
 # a run's process, whichever way its --out was spelt
@@ -120,7 +123,7 @@ has_checkpoints() { ls "$runs/$1"/checkpoint-*.safetensors > /dev/null 2>&1; }
 decide() {
     local name=$1 after=$2 spec later later_after
     for spec in "${DONE[@]}"; do
-        if [ "$spec" = "$name" ]; then echo "done: it ended, and no run continues from it"; return; fi
+        if [ "$spec" = "$name" ]; then echo "done: it ended (its card or Runs in progress has it)"; return; fi
     done
     if has_checkpoints "$name"; then echo resume; return; fi
     if [ "$after" != - ] && has_checkpoints "$after"; then
