@@ -123,7 +123,9 @@ has_checkpoints() { ls "$runs/$1"/checkpoint-*.safetensors > /dev/null 2>&1; }
 decide() {
     local name=$1 after=$2 spec later later_after
     for spec in "${DONE[@]}"; do
-        if [ "$spec" = "$name" ]; then echo "done: it ended (its card or Runs in progress has it)"; return; fi
+        if [ "$spec" = "$name" ]; then
+            echo "done: it ended (its card or Runs in progress has it)"; return
+        fi
     done
     if has_checkpoints "$name"; then echo resume; return; fi
     if [ "$after" != - ] && has_checkpoints "$after"; then
