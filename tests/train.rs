@@ -128,7 +128,7 @@ fn loss_falls() {
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
         let (first, last) = (mean(&s.losses[..5]), mean(&s.losses[25..]));
         eprintln!("{loss:?} loss: first 5 steps {first:.5}, last 5 {last:.5}");
-        // the squared error of errors below 1 falls by the square of the absolute one's ratio
+        // errors are below 1, so a squared error falls about as the square of an absolute one
         let ratio = if loss == Loss::L1 { 0.7 } else { 0.49 };
         assert!(
             last < ratio * first,
