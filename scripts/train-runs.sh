@@ -50,7 +50,6 @@ CONTINUED=(
     "imdn_x4h $runs/imdn_x4-step16500-gpu232.safetensors 2986bab:weights/imdn_x4.safetensors"
     "rtc_x3g $runs/rtc_x3-step105000.safetensors e5c5330:weights/imdn_rtc_x3.safetensors"
     "rtc_x4d $runs/rtc_x4-step66000.safetensors e2c3877:weights/imdn_rtc_x4.safetensors"
-    "rtc_x2e $runs/rtc_x2-step88500.safetensors a777aba:weights/imdn_rtc_x2.safetensors"
     "rtc_x3i $runs/rtc_x3-step123000.safetensors 3f57f36:weights/imdn_rtc_x3.safetensors"
     "rtc_x3j $runs/rtc_x3-step141000.safetensors 14ffdab:weights/imdn_rtc_x3.safetensors"
     "rtc_x4e $runs/rtc_x4-step88000.safetensors 79b7ae1:weights/imdn_rtc_x4.safetensors"
@@ -62,6 +61,7 @@ CONTINUED=(
     "rtc_x2f $runs/rtc_x2-step81500.safetensors f3f21ae:weights/imdn_rtc_x2.safetensors"
     "imdn_x3j $runs/imdn_x3-step14500-gpu236.safetensors 2986bab:weights/imdn_x3.safetensors"
     "rtc_x4g $runs/rtc_x4-step88000.safetensors 79b7ae1:weights/imdn_rtc_x4.safetensors"
+    "rtc_x2g $runs/rtc_x2-step100000.safetensors 8f1753d:weights/imdn_rtc_x2.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -88,7 +88,6 @@ RUNS=(
     "imdn_x4h imdn_x4e 0 1 --variant imdn --scale 4 --steps 83500 --lr 1e-4 --halve-every 3500 --seed 52 --ema 0.999 --checkpoint-every 250 --val-every 500 --init-from $runs/imdn_x4-step16500-gpu232.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3g rtc_x3f 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 39 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step105000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4d rtc_x4c 5 1 --variant rtc --scale 4 --steps 24000 --lr 1e-4 --halve-every 6000 --seed 48 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4-step66000.safetensors --data $data2k1k/train --val $data2k1k/val"
-    "rtc_x2e rtc_x2d 5 1 --variant rtc --scale 2 --steps 30000 --lr 5e-5 --halve-every 10000 --seed 24 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2-step88500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3i rtc_x3g 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 41 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step123000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x3j rtc_x3i 5 1 --variant rtc --scale 3 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 42 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x3-step141000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4e rtc_x4d 5 1 --variant rtc --scale 4 --loss l2 --steps 3000 --lr 5e-5 --halve-every 1000 --seed 49 --ema 0.999 --checkpoint-every 250 --val-every 250 --init-from $runs/rtc_x4-step88000.safetensors --data $data2k1k/train --val $data2k1k/val"
@@ -105,6 +104,9 @@ RUNS=(
     "rtc_x4g rtc_x4d 5 1 --variant rtc --scale 4 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 51 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4-step88000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2f - 5 1 --variant rtc --scale 2 --loss l2 --steps 1000 --lr 1e-5 --halve-every 0 --seed 25 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2-step81500.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3j - 0 1 --variant imdn --scale 3 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 44 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/imdn_x3-step14500-gpu236.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4h - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 52 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4g/checkpoint-00018000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4i - 5 1 --variant rtc --scale 4 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 53 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4g/checkpoint-00018000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2g rtc_x2d 5 1 --variant rtc --scale 2 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 26 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2-step100000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
