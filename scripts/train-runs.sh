@@ -107,6 +107,9 @@ RUNS=(
     "rtc_x4h - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 52 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4g/checkpoint-00018000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4i - 5 1 --variant rtc --scale 4 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 53 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4g/checkpoint-00018000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2g rtc_x2d 5 1 --variant rtc --scale 2 --steps 18000 --lr 1e-4 --halve-every 6000 --seed 26 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2-step100000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2h - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 27 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2g/checkpoint-00018000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2i - 5 1 --variant rtc --scale 2 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 28 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2g/checkpoint-00018000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4j - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 54 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4i/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
