@@ -113,13 +113,15 @@ RUNS=(
     "rtc_x4k - 5 1 --variant rtc --scale 4 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 55 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4i/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2j - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 29 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2i/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4l - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 56 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4k/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2k - 5 1 --variant rtc --scale 2 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 30 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2i/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4m - 5 1 --variant rtc --scale 4 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 57 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4k/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
 # a chain that went from one's checkpoint to the next (its last export is what later runs go on
 # from), and runs that validation ranked below another. weights/README.md has each; their lines
 # stay above so that the cards' commands can be rerun by hand, in order.
-DONE=(rtc_x4e rtc_x4f rtc_x3k rtc_x3m rtc_x3n rtc_x2f imdn_x3j rtc_x3l rtc_x3o rtc_x3p rtc_x3q rtc_x3r rtc_x3s rtc_x4g rtc_x4h rtc_x2g rtc_x2h rtc_x4i rtc_x4j)
+DONE=(rtc_x4e rtc_x4f rtc_x3k rtc_x3m rtc_x3n rtc_x2f imdn_x3j rtc_x3l rtc_x3o rtc_x3p rtc_x3q rtc_x3r rtc_x3s rtc_x4g rtc_x4h rtc_x2g rtc_x2h rtc_x4i rtc_x4j rtc_x2i rtc_x2j)
 
 # a run's process, whichever way its --out was spelt
 pattern() { echo "--out ([^ ]*/)?$1( |$)"; }
