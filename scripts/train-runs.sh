@@ -131,6 +131,7 @@ RUNS=(
     "rtc_x2q - 5 1 --variant rtc --scale 2 --steps 16000 --lr 4e-4 --halve-every 3200 --seed 36 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2o/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2r - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 37 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2q/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2s - 5 1 --variant rtc --scale 2 --steps 16000 --lr 8e-4 --halve-every 3200 --seed 38 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2q/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2t - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 39 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2s/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
