@@ -125,6 +125,8 @@ RUNS=(
     "rtc_x4t - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 64 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4s/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4u - 5 1 --variant rtc --scale 4 --steps 12000 --lr 4e-4 --halve-every 3000 --seed 65 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4s/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4v - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 66 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4u/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4w - 5 1 --variant rtc --scale 4 --steps 12000 --lr 8e-4 --halve-every 3000 --seed 67 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4u/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4x - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 68 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4w/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2m - 5 1 --variant rtc --scale 2 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 32 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2k/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2n - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 33 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2m/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2o - 5 1 --variant rtc --scale 2 --steps 16000 --lr 2e-4 --halve-every 4000 --seed 34 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2m/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
@@ -133,6 +135,8 @@ RUNS=(
     "rtc_x2r - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 37 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2q/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2s - 5 1 --variant rtc --scale 2 --steps 16000 --lr 8e-4 --halve-every 3200 --seed 38 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2q/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2t - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 39 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2s/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2u - 5 1 --variant rtc --scale 2 --steps 16000 --lr 1.6e-3 --halve-every 3200 --seed 40 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2s/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2v - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 41 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2u/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
