@@ -127,6 +127,8 @@ RUNS=(
     "rtc_x4v - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 66 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4u/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4w - 5 1 --variant rtc --scale 4 --steps 12000 --lr 8e-4 --halve-every 3000 --seed 67 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4u/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4x - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 68 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4w/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4y - 5 1 --variant rtc --scale 4 --steps 12000 --lr 1.6e-3 --halve-every 2400 --seed 69 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4w/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4z - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 70 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4y/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2m - 5 1 --variant rtc --scale 2 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 32 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2k/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2n - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 33 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2m/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2o - 5 1 --variant rtc --scale 2 --steps 16000 --lr 2e-4 --halve-every 4000 --seed 34 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2m/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
@@ -137,6 +139,8 @@ RUNS=(
     "rtc_x2t - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 39 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2s/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2u - 5 1 --variant rtc --scale 2 --steps 16000 --lr 1.6e-3 --halve-every 3200 --seed 40 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2s/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2v - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 41 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2u/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2w - 5 1 --variant rtc --scale 2 --steps 16000 --lr 3.2e-3 --halve-every 2667 --seed 42 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2u/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2x - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 43 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2w/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
@@ -147,7 +151,7 @@ DONE=(
     rtc_x4e rtc_x4f rtc_x3k rtc_x3m rtc_x3n rtc_x2f imdn_x3j rtc_x3l rtc_x3o rtc_x3p rtc_x3q
     rtc_x3r rtc_x3s rtc_x4g rtc_x4h rtc_x2g rtc_x2h rtc_x4i rtc_x4j rtc_x2i rtc_x2j rtc_x4k
     rtc_x4l rtc_x2k rtc_x2l rtc_x4m rtc_x4n rtc_x2m rtc_x2n rtc_x4o rtc_x4p rtc_x2o rtc_x2p
-    rtc_x4q rtc_x4r rtc_x2q rtc_x2r rtc_x4s rtc_x4t rtc_x2s rtc_x2t
+    rtc_x4q rtc_x4r rtc_x2q rtc_x2r rtc_x4s rtc_x4t rtc_x2s rtc_x2t rtc_x4u rtc_x4v
 )
 
 # a run's process, whichever way its --out was spelt
