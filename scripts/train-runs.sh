@@ -129,6 +129,8 @@ RUNS=(
     "rtc_x4x - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 68 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4w/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4y - 5 1 --variant rtc --scale 4 --steps 12000 --lr 1.6e-3 --halve-every 2400 --seed 69 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4w/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4z - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 70 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4y/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4za - 5 1 --variant rtc --scale 4 --steps 12000 --lr 3.2e-3 --halve-every 2000 --seed 71 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4y/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4zb - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 72 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4za/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2m - 5 1 --variant rtc --scale 2 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 32 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2k/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2n - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 33 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2m/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2o - 5 1 --variant rtc --scale 2 --steps 16000 --lr 2e-4 --halve-every 4000 --seed 34 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2m/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
@@ -141,6 +143,8 @@ RUNS=(
     "rtc_x2v - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 41 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2u/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2w - 5 1 --variant rtc --scale 2 --steps 16000 --lr 3.2e-3 --halve-every 2667 --seed 42 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2u/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2x - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 43 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2w/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2y - 5 1 --variant rtc --scale 2 --steps 16000 --lr 6.4e-3 --halve-every 2286 --seed 44 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2w/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2z - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 45 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2y/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
