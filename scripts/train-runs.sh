@@ -156,7 +156,7 @@ DONE=(
     rtc_x3r rtc_x3s rtc_x4g rtc_x4h rtc_x2g rtc_x2h rtc_x4i rtc_x4j rtc_x2i rtc_x2j rtc_x4k
     rtc_x4l rtc_x2k rtc_x2l rtc_x4m rtc_x4n rtc_x2m rtc_x2n rtc_x4o rtc_x4p rtc_x2o rtc_x2p
     rtc_x4q rtc_x4r rtc_x2q rtc_x2r rtc_x4s rtc_x4t rtc_x2s rtc_x2t rtc_x4u rtc_x4v rtc_x2u
-    rtc_x2v rtc_x4w rtc_x4x
+    rtc_x2v rtc_x4w rtc_x4x rtc_x2w rtc_x2x rtc_x4y rtc_x4z
 )
 
 # a run's process, whichever way its --out was spelt
