@@ -131,6 +131,7 @@ RUNS=(
     "rtc_x4z - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 70 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4y/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4za - 5 1 --variant rtc --scale 4 --steps 12000 --lr 3.2e-3 --halve-every 2000 --seed 71 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4y/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x4zb - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 72 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4za/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4zc - 5 1 --variant rtc --scale 4 --steps 12000 --lr 6.4e-3 --halve-every 1715 --seed 73 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x4za/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2m - 5 1 --variant rtc --scale 2 --steps 12000 --lr 1e-4 --halve-every 4000 --seed 32 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2k/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2n - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 33 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2m/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2o - 5 1 --variant rtc --scale 2 --steps 16000 --lr 2e-4 --halve-every 4000 --seed 34 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2m/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
@@ -145,6 +146,7 @@ RUNS=(
     "rtc_x2x - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 43 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2w/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2y - 5 1 --variant rtc --scale 2 --steps 16000 --lr 6.4e-3 --halve-every 2286 --seed 44 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2w/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "rtc_x2z - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 45 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2y/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2za - 5 1 --variant rtc --scale 2 --steps 16000 --lr 6.4e-3 --halve-every 2286 --seed 46 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2y/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
@@ -156,7 +158,8 @@ DONE=(
     rtc_x3r rtc_x3s rtc_x4g rtc_x4h rtc_x2g rtc_x2h rtc_x4i rtc_x4j rtc_x2i rtc_x2j rtc_x4k
     rtc_x4l rtc_x2k rtc_x2l rtc_x4m rtc_x4n rtc_x2m rtc_x2n rtc_x4o rtc_x4p rtc_x2o rtc_x2p
     rtc_x4q rtc_x4r rtc_x2q rtc_x2r rtc_x4s rtc_x4t rtc_x2s rtc_x2t rtc_x4u rtc_x4v rtc_x2u
-    rtc_x2v rtc_x4w rtc_x4x rtc_x2w rtc_x2x rtc_x4y rtc_x4z
+    rtc_x2v rtc_x4w rtc_x4x rtc_x2w rtc_x2x rtc_x4y rtc_x4z rtc_x2y rtc_x2z rtc_x4za
+    rtc_x4zb
 )
 
 # a run's process, whichever way its --out was spelt
