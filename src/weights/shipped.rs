@@ -38,7 +38,7 @@ pub const SHIPPED: &[Shipped] = &[
     shipped!("imdn_rtc_x4", Variant::Rtc, 4, &[(4, 30.4208)]),
     shipped!("imdn_x2", Variant::Imdn, 2, &[(2, 37.2272)]),
     shipped!("imdn_x3", Variant::Imdn, 3, &[(3, 33.3328)]),
-    shipped!("imdn_x4", Variant::Imdn, 4, &[(4, 31.0731)]),
+    shipped!("imdn_x4", Variant::Imdn, 4, &[(4, 31.1256)]),
     shipped!(
         "imdn_as",
         Variant::As,
