@@ -151,6 +151,10 @@ RUNS=(
     "rtc_x2za - 5 1 --variant rtc --scale 2 --steps 16000 --lr 6.4e-3 --halve-every 2286 --seed 46 --ema 0.999 --checkpoint-every 500 --val-every 1000 --init-from $runs/rtc_x2y/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3k - 0 1 --variant imdn --scale 3 --steps 2400 --lr 8e-4 --halve-every 400 --seed 45 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-step14500-gpu236.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4i - 0 1 --variant imdn --scale 4 --steps 2400 --lr 8e-4 --halve-every 400 --seed 54 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-step16500-gpu232.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x2zb - 5 1 --variant rtc --scale 2 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 47 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x2za/checkpoint-00016000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "rtc_x4zd - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 74 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4zc/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x4j - 0 1 --variant imdn --scale 4 --steps 4000 --lr 8e-4 --halve-every 800 --seed 55 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4i/checkpoint-00002400.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3l - 0 1 --variant imdn --scale 3 --steps 4000 --lr 4e-4 --halve-every 800 --seed 46 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-step14500-gpu236.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
@@ -163,7 +167,7 @@ DONE=(
     rtc_x4l rtc_x2k rtc_x2l rtc_x4m rtc_x4n rtc_x2m rtc_x2n rtc_x4o rtc_x4p rtc_x2o rtc_x2p
     rtc_x4q rtc_x4r rtc_x2q rtc_x2r rtc_x4s rtc_x4t rtc_x2s rtc_x2t rtc_x4u rtc_x4v rtc_x2u
     rtc_x2v rtc_x4w rtc_x4x rtc_x2w rtc_x2x rtc_x4y rtc_x4z rtc_x2y rtc_x2z rtc_x4za
-    rtc_x4zb imdn_x3k imdn_x4i
+    rtc_x4zb imdn_x3k imdn_x4i rtc_x2za rtc_x4zc
 )
 
 # a run's process, whichever way its --out was spelt
