@@ -167,7 +167,7 @@ DONE=(
     rtc_x4l rtc_x2k rtc_x2l rtc_x4m rtc_x4n rtc_x2m rtc_x2n rtc_x4o rtc_x4p rtc_x2o rtc_x2p
     rtc_x4q rtc_x4r rtc_x2q rtc_x2r rtc_x4s rtc_x4t rtc_x2s rtc_x2t rtc_x4u rtc_x4v rtc_x2u
     rtc_x2v rtc_x4w rtc_x4x rtc_x2w rtc_x2x rtc_x4y rtc_x4z rtc_x2y rtc_x2z rtc_x4za
-    rtc_x4zb imdn_x3k imdn_x4i rtc_x2za rtc_x4zc
+    rtc_x4zb imdn_x3k imdn_x4i rtc_x2za rtc_x4zc rtc_x2zb rtc_x4zd imdn_x4j imdn_x3l
 )
 
 # a run's process, whichever way its --out was spelt
