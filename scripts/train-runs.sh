@@ -155,6 +155,8 @@ RUNS=(
     "rtc_x4zd - 5 1 --variant rtc --scale 4 --loss l2 --steps 500 --lr 1e-5 --halve-every 0 --seed 74 --ema 0.999 --checkpoint-every 125 --val-every 125 --init-from $runs/rtc_x4zc/checkpoint-00012000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4j - 0 1 --variant imdn --scale 4 --steps 4000 --lr 8e-4 --halve-every 800 --seed 55 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4i/checkpoint-00002400.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3l - 0 1 --variant imdn --scale 3 --steps 4000 --lr 4e-4 --halve-every 800 --seed 46 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-step14500-gpu236.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x4k - 0 1 --variant imdn --scale 4 --steps 4000 --lr 8e-4 --halve-every 800 --seed 56 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4j/checkpoint-00004000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3m - 0 1 --variant imdn --scale 3 --steps 4000 --lr 4e-4 --halve-every 800 --seed 47 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3l/checkpoint-00004000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
