@@ -64,6 +64,8 @@ CONTINUED=(
     "imdn_x3j $runs/imdn_x3-step14500-gpu236.safetensors 2986bab:weights/imdn_x3.safetensors"
     "rtc_x4g $runs/rtc_x4-step88000.safetensors 79b7ae1:weights/imdn_rtc_x4.safetensors"
     "rtc_x2g $runs/rtc_x2-step100000.safetensors 8f1753d:weights/imdn_rtc_x2.safetensors"
+    "imdn_x4l $runs/imdn_x4-x4j2800.safetensors 623786d:weights/imdn_x4.safetensors"
+    "imdn_x3n $runs/imdn_x3-x3l4000.safetensors 623786d:weights/imdn_x3.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -157,6 +159,8 @@ RUNS=(
     "imdn_x3l - 0 1 --variant imdn --scale 3 --steps 4000 --lr 4e-4 --halve-every 800 --seed 46 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-step14500-gpu236.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4k - 0 1 --variant imdn --scale 4 --steps 4000 --lr 8e-4 --halve-every 800 --seed 56 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4j/checkpoint-00004000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3m - 0 1 --variant imdn --scale 3 --steps 4000 --lr 4e-4 --halve-every 800 --seed 47 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3l/checkpoint-00004000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x4l - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 57 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4j2800.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3n - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 48 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3l4000.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
@@ -170,6 +174,7 @@ DONE=(
     rtc_x4q rtc_x4r rtc_x2q rtc_x2r rtc_x4s rtc_x4t rtc_x2s rtc_x2t rtc_x4u rtc_x4v rtc_x2u
     rtc_x2v rtc_x4w rtc_x4x rtc_x2w rtc_x2x rtc_x4y rtc_x4z rtc_x2y rtc_x2z rtc_x4za
     rtc_x4zb imdn_x3k imdn_x4i rtc_x2za rtc_x4zc rtc_x2zb rtc_x4zd imdn_x4j imdn_x3l
+    imdn_x4k imdn_x3m
 )
 
 # a run's process, whichever way its --out was spelt
