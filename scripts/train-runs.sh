@@ -66,6 +66,8 @@ CONTINUED=(
     "rtc_x2g $runs/rtc_x2-step100000.safetensors 8f1753d:weights/imdn_rtc_x2.safetensors"
     "imdn_x4l $runs/imdn_x4-x4j2800.safetensors 623786d:weights/imdn_x4.safetensors"
     "imdn_x3n $runs/imdn_x3-x3l4000.safetensors 623786d:weights/imdn_x3.safetensors"
+    "imdn_x4m $runs/imdn_x4-x4l2400.safetensors 0014b38:weights/imdn_x4.safetensors"
+    "imdn_x3o $runs/imdn_x3-x3n2400.safetensors 0014b38:weights/imdn_x3.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -161,6 +163,8 @@ RUNS=(
     "imdn_x3m - 0 1 --variant imdn --scale 3 --steps 4000 --lr 4e-4 --halve-every 800 --seed 47 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3l/checkpoint-00004000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4l - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 57 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4j2800.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3n - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 48 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3l4000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x4m - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 58 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4l2400.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3o - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 49 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3n2400.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
