@@ -178,7 +178,7 @@ DONE=(
     rtc_x4q rtc_x4r rtc_x2q rtc_x2r rtc_x4s rtc_x4t rtc_x2s rtc_x2t rtc_x4u rtc_x4v rtc_x2u
     rtc_x2v rtc_x4w rtc_x4x rtc_x2w rtc_x2x rtc_x4y rtc_x4z rtc_x2y rtc_x2z rtc_x4za
     rtc_x4zb imdn_x3k imdn_x4i rtc_x2za rtc_x4zc rtc_x2zb rtc_x4zd imdn_x4j imdn_x3l
-    imdn_x4k imdn_x3m imdn_x4l imdn_x3n
+    imdn_x4k imdn_x3m imdn_x4l imdn_x3n imdn_x4m imdn_x3o
 )
 
 # a run's process, whichever way its --out was spelt
