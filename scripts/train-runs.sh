@@ -68,6 +68,8 @@ CONTINUED=(
     "imdn_x3n $runs/imdn_x3-x3l4000.safetensors 623786d:weights/imdn_x3.safetensors"
     "imdn_x4m $runs/imdn_x4-x4l2400.safetensors 0014b38:weights/imdn_x4.safetensors"
     "imdn_x3o $runs/imdn_x3-x3n2400.safetensors 0014b38:weights/imdn_x3.safetensors"
+    "imdn_x4n $runs/imdn_x4-x4m1600.safetensors edb645f:weights/imdn_x4.safetensors"
+    "imdn_x3p $runs/imdn_x3-x3o2400.safetensors edb645f:weights/imdn_x3.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -165,6 +167,8 @@ RUNS=(
     "imdn_x3n - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 48 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3l4000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4m - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 58 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4l2400.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3o - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 49 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3n2400.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x4n - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 59 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4m1600.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3p - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 50 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3o2400.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
