@@ -72,6 +72,8 @@ CONTINUED=(
     "imdn_x3p $runs/imdn_x3-x3o2400.safetensors edb645f:weights/imdn_x3.safetensors"
     "imdn_x4o $runs/imdn_x4-x4n2800.safetensors 703cdec:weights/imdn_x4.safetensors"
     "imdn_x3q $runs/imdn_x3-x3p2800.safetensors 703cdec:weights/imdn_x3.safetensors"
+    "imdn_x4p $runs/imdn_x4-x4o2000.safetensors 92e6aa8:weights/imdn_x4.safetensors"
+    "imdn_x3r $runs/imdn_x3-x3q400.safetensors 92e6aa8:weights/imdn_x3.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -173,6 +175,8 @@ RUNS=(
     "imdn_x3p - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 50 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3o2400.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4o - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 60 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4n2800.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3q - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 51 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3p2800.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x4p - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 61 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4o2000.safetensors --data $data2k1k/train --val $data2k1k/val"
+    "imdn_x3r - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 52 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3q400.safetensors --data $data2k1k/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
@@ -186,7 +190,8 @@ DONE=(
     rtc_x4q rtc_x4r rtc_x2q rtc_x2r rtc_x4s rtc_x4t rtc_x2s rtc_x2t rtc_x4u rtc_x4v rtc_x2u
     rtc_x2v rtc_x4w rtc_x4x rtc_x2w rtc_x2x rtc_x4y rtc_x4z rtc_x2y rtc_x2z rtc_x4za
     rtc_x4zb imdn_x3k imdn_x4i rtc_x2za rtc_x4zc rtc_x2zb rtc_x4zd imdn_x4j imdn_x3l
-    imdn_x4k imdn_x3m imdn_x4l imdn_x3n imdn_x4m imdn_x3o imdn_x4n imdn_x3p
+    imdn_x4k imdn_x3m imdn_x4l imdn_x3n imdn_x4m imdn_x3o imdn_x4n imdn_x3p imdn_x4o
+    imdn_x3q
 )
 
 # a run's process, whichever way its --out was spelt
