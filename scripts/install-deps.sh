@@ -7,8 +7,8 @@ set -euo pipefail
 # The plugin's examples (plugin/examples/transcode.rs, live.rs) also need: -good (mp4mux,
 # qtdemux, matroskademux), -ugly (x264enc, with libx264), -libav (avenc_aac, and the avdec_*
 # decoders decodebin picks), -bad (h264parse, which decodebin puts before the H.264 decoder;
-# voaacenc).
-packages=(build-essential pkg-config python3 python3-pip
+# voaacenc). NumPy and Pillow: scripts/prepare_data.py and its tests.
+packages=(build-essential pkg-config python3 python3-pip python3-numpy python3-pil
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
     gstreamer1.0-tools gstreamer1.0-plugins-base
     gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly

@@ -3,7 +3,7 @@
 # cut into 480×480 PNG tiles, in a cache outside the work tree (nothing here is committed).
 #
 #   scripts/prepare-data.sh [--out DIR] [--cache DIR] [--tile N] [--max-side N] [--extra-side N]
-#                           [--packages a,b,c]
+#                           [--packages a,b,c] [--more]
 #
 #   --out DIR     tiles go to DIR/train and DIR/val, with DIR/manifest.json
 #                 (default: $IMDN_DATA or ~/.cache/imdn/data)
@@ -14,6 +14,9 @@
 #   --extra-side N  tile the photographs a second time at this smaller longer side (sharper
 #                 per pixel; default 0: no second size)
 #   --packages    the Debian packages to take photographs from (default below)
+#   --more        also the photographs inside other packages (GCompris's activities, Tux Paint's
+#                 templates, KPhotoAlbum's demo: MORE in scripts/prepare_data.py), for training
+#                 only; validation stays the same
 #
 # The packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x` into the
 # cache: nothing is installed system-wide. Each package's licence file comes with it
@@ -32,6 +35,8 @@ extra_side=0
 # Debian packages that hold photographs (checked for Debian 12; gnome-backgrounds,
 # ukui-wallpapers, lomiri-wallpapers and sway-backgrounds hold none and are not fetched).
 packages=lomiri-wallpapers-16.04,lomiri-wallpapers-20.04,lxqt-themes,mate-backgrounds,plasma-workspace-wallpapers
+more_packages=gcompris-qt-data,kphotoalbum,tuxpaint-data
+more=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out=$2; shift 2 ;;
@@ -40,10 +45,12 @@ while [ $# -gt 0 ]; do
         --max-side) max_side=$2; shift 2 ;;
         --extra-side) extra_side=$2; shift 2 ;;
         --packages) packages=$2; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        --more) more=1; shift ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+[ -z "$more" ] || packages="$packages,$more_packages"
 case "$(realpath -m "$out")/" in
     "$(realpath .)"/*) echo "--out must be outside the work tree" >&2; exit 2 ;;
 esac

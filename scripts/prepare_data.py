@@ -6,6 +6,8 @@ Called by scripts/prepare-data.sh, which downloads and extracts the packages. St
 1. Candidates: every .jpg/.jpeg/.png/.webp under each package's usr/share, without theme
    previews and KDE `screenshot.*` thumbnails; one file per wallpaper (KDE ships a wallpaper
    at several sizes, MATE some at several sizes: the largest is kept); byte-identical files once.
+   For the MORE packages (GCompris, KPhotoAlbum, Tux Paint: `--more` of prepare-data.sh) only
+   their selected files, some read out of Qt resource files.
 2. Photographs only. Each candidate is classified by a simple heuristic (see `looks_like_photo`:
    large flat areas, few distinct colours, little fine texture -> not a photo). For the package
    versions of Debian 12 every file was also reviewed by eye, and that verdict (REVIEWED) wins;
@@ -29,7 +31,9 @@ import hashlib
 import json
 import os
 import re
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +87,25 @@ REVIEWED = {
         "Altai", "Autumn", "Canopee", "Cascade", "Cluster", "Elarun", "Flow", "FlyingKonqui",
         "Honeywave", "IceCold", "Kay", "Kokkini", "MilkyWay", "Opal", "PastelHills", "Patak",
         "SafeLanding", "Shell", "Volna"]},
+}
+
+# Photographs inside other Debian 12 packages, added by `prepare-data.sh --more`. Only the files
+# matched here are read (globs under usr/share; "FILE.rcc:GLOB" matches the members of a Qt
+# resource file), each of them reviewed by eye as a photograph, and they only go to training:
+# validation stays the same tiles. (GCompris's `details` pictures are left out: paintings, or
+# under 480 px.)
+# `side`: the longest side they are tiled at (0: the usual sides). GCompris keeps its photos as
+# lossy WebP at 0.4-1 bit per pixel; at about half size the compression no longer shows.
+# `licence`: for a copyright file that is not machine-readable (DEP-5).
+MORE = {
+    "gcompris-qt-data": {"side": 1020, "files": [
+        f"gcompris-qt/rcc/{activity}.rcc:*.webp" for activity in [
+            "erase", "explore_farm_animals", "explore_monuments",
+            "explore_world_animals", "explore_world_music"]]
+        + ["gcompris-qt/rcc/clickgame.rcc:sea*.webp"]},
+    "kphotoalbum": {"files": ["kphotoalbum/demo/*.jpg"],
+                    "licence": "GPL-2+ (the package's copyright file)"},
+    "tuxpaint-data": {"files": ["tuxpaint/templates/*.jpg"]},
 }
 
 
@@ -170,9 +193,103 @@ def pixels(path):
         return im.size[0] * im.size[1]
 
 
+def rcc_members(blob):
+    """(path, bytes) of every file in a Qt resource (.rcc) file, format versions 1-3: a header,
+    a tree of fixed-size nodes, UTF-16 names and length-prefixed data (zlib when flagged)."""
+    magic, version, tree, data, names = struct.unpack(">4sIIII", blob[:20])
+    if magic != b"qres" or not 1 <= version <= 3:
+        raise ValueError(f"not a Qt resource file (magic {magic!r}, version {version})")
+    node_size = 14 if version == 1 else 22
+
+    def name(offset):
+        (length,) = struct.unpack(">H", blob[names + offset:names + offset + 2])
+        start = names + offset + 6  # after the length and the name's hash
+        return blob[start:start + 2 * length].decode("utf-16-be")
+
+    def walk(index, prefix):
+        at = tree + index * node_size
+        name_offset, flags = struct.unpack(">IH", blob[at:at + 6])
+        path = f"{prefix}/{name(name_offset)}" if index else ""
+        if flags & 2:  # a directory: its children are consecutive nodes
+            count, first = struct.unpack(">II", blob[at + 6:at + 14])
+            for child in range(first, first + count):
+                yield from walk(child, path)
+            return
+        (offset,) = struct.unpack(">I", blob[at + 10:at + 14])
+        (size,) = struct.unpack(">I", blob[data + offset:data + offset + 4])
+        payload = blob[data + offset + 4:data + offset + 4 + size]
+        if flags & 4:
+            raise ValueError(f"{path}: zstd-compressed resources are not supported")
+        if flags & 1:  # qCompress: the uncompressed length, then a zlib stream
+            payload = zlib.decompress(payload[4:])
+        yield path, payload
+
+    yield from walk(0, "")
+
+
+def readme_licences(text):
+    """{file name: licence} from a resource README of stanzas of "Copyright:", "License:",
+    "Source:" and "Files:" (names on that line or the lines after it), as GCompris keeps them
+    beside its pictures."""
+    out = {}
+    for stanza in re.split(r"\n\s*\n", text):
+        licence, files, in_files = None, [], False
+        for line in stanza.splitlines():
+            key, colon, value = line.partition(":")
+            if colon and key in ("Copyright", "License", "Source", "Comments", "Files"):
+                in_files = key == "Files"
+                if key == "License":
+                    licence = value.strip()
+                if in_files:
+                    files += value.split()
+            elif in_files:
+                files += line.split()
+        for name in files:
+            out[os.path.basename(name)] = licence
+    return out
+
+
+def selected_files(root, patterns):
+    """(path, licence or None) of the files under `root` that `patterns` (MORE's "files")
+    select. Members of .rcc files are written once next to them, into FILE.rcc.members/; their
+    licence comes from a README in their folder (or one above) in the resource file."""
+    out = []
+    for pattern in patterns:
+        if ":" not in pattern:
+            out += [(p, None) for p in sorted(root.glob(pattern)) if p.is_file()]
+            continue
+        rcc, member_glob = pattern.split(":", 1)
+        rcc = root / rcc
+        members = dict(rcc_members(rcc.read_bytes()))
+        found = []
+        for path, payload in members.items():
+            if not fnmatch.fnmatch(os.path.basename(path), member_glob):
+                continue
+            licence = None
+            folder = os.path.dirname(path)
+            while folder and licence is None:  # the nearest README that names the file
+                readme = members.get(folder + "/README", b"").decode("utf-8", "replace")
+                licence = readme_licences(readme).get(os.path.basename(path))
+                folder = os.path.dirname(folder) if folder != "/" else ""
+            # named after the resource file: activities reuse names (giraffe, horse)
+            dest = rcc.with_name(rcc.name + ".members") / f"{rcc.stem}_{os.path.basename(path)}"
+            if not dest.exists():
+                dest.parent.mkdir(exist_ok=True)
+                tmp = dest.with_suffix(".tmp")
+                tmp.write_bytes(payload)
+                os.replace(tmp, dest)
+            found.append((dest, licence))
+        out += sorted(found)
+    return out
+
+
 def candidates(extract, package):
-    """(key name, path) of one image per wallpaper in an extracted package."""
+    """(key name, path, digest, licence or None) of one image per wallpaper in an extracted
+    package (for a MORE package: its selected files)."""
     root = extract / package / "usr" / "share"
+    if package in MORE:
+        return [(p.name, p, hashlib.sha256(p.read_bytes()).hexdigest(), licence)
+                for p, licence in selected_files(root, MORE[package]["files"])]
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
     groups = {}
     for p in files:
@@ -194,7 +311,7 @@ def candidates(extract, package):
             continue
         seen.add(digest)
         name = key if re.search(r"wallpapers/[^/]+/contents/", str(best)) else best.name
-        out.append((name, best, digest))
+        out.append((name, best, digest, None))
     return out
 
 
@@ -214,8 +331,20 @@ def tile_grid(w, h, tile):
 
 
 def is_val(package, name, digest):
-    # about one photograph in eight, fixed by content
-    return int(digest[:8], 16) % 8 == 0
+    # about one photograph in eight, fixed by content; MORE's only train
+    return package not in MORE and int(digest[:8], 16) % 8 == 0
+
+
+def tiling_sides(args, cap):
+    """The longer sides a photograph is tiled at, first the main one (0: as it is): --max-side
+    and --extra-side, each at most `cap` when that is set, without repeats."""
+    sides = []
+    for side in [args.max_side] + ([args.extra_side] if args.extra_side else []):
+        if cap and (not side or side > cap):
+            side = cap
+        if side not in sides:
+            sides.append(side)
+    return sides
 
 
 def downscaled(img, side):
@@ -282,12 +411,14 @@ def main():
     for package in args.packages.split(","):
         copyright_file = args.extract / package / "usr/share/doc" / package / "copyright"
         stanzas = copyright_licences(copyright_file) if copyright_file.exists() else []
-        for name, path, digest in candidates(args.extract, package):
+        more = MORE.get(package, {})
+        for name, path, digest, own_licence in candidates(args.extract, package):
             with Image.open(path) as im:
                 img = im.convert("RGB")
             feats = image_features(img)
             guess = looks_like_photo(feats)
-            reviewed = REVIEWED.get(f"{package}/{name}")
+            # a MORE package's selection is its review
+            reviewed = True if more else REVIEWED.get(f"{package}/{name}")
             photo = guess if reviewed is None else reviewed
             entry = {
                 "package": package,
@@ -299,7 +430,8 @@ def main():
                 "heuristic_photo": guess,
                 "reviewed_photo": reviewed,
                 "photo": photo,
-                "licence": licence_for(stanzas, path.name, "see copyright"),
+                "licence": own_licence or more.get("licence")
+                or licence_for(stanzas, path.name, "see copyright"),
                 "split": None,
                 "tiles": 0,
             }
@@ -309,13 +441,12 @@ def main():
             val = is_val(package, name, digest)
             entry["split"] = "val" if val else "train"
             tiles = 0
-            sides = [args.max_side] + ([args.extra_side] if args.extra_side else [])
-            for side in sides:
+            for i, side in enumerate(tiling_sides(args, more.get("side", 0))):
                 scaled = downscaled(img, side)
-                if side == args.max_side and scaled is not img:
+                if i == 0 and scaled is not img:
                     entry["tiled_size"] = list(scaled.size)
-                if side != args.max_side and scaled is img:
-                    continue  # not larger than the extra side: its tiles would repeat
+                if i > 0 and scaled is img:
+                    continue  # not larger than the second side: its tiles would repeat
                 tiles += cut_tiles(scaled, side, val, package, name, path, args, plan)
             entry["tiles"] = tiles
 

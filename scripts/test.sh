@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# the data script's own parsing and rules (scripts/test_prepare_data.py)
+python3 -m unittest discover -s scripts -p 'test_*.py'
 export RUST_BACKTRACE=1
 cargo build --all-targets
 

@@ -10,7 +10,9 @@
 # Runs live in $IMDN_RUNS (default ~/.cache/imdn/runs), data in $IMDN_DATA (default
 # ~/.cache/imdn/data2k, made by `scripts/prepare-data.sh --max-side 2040 --out ...`); runs that
 # name their own --data use $IMDN_DATA_2K1K (default ~/.cache/imdn/data2k1k, made by
-# `scripts/prepare-data.sh --max-side 2040 --extra-side 1020 --out ...`). The binary is copied
+# `scripts/prepare-data.sh --max-side 2040 --extra-side 1020 --out ...`), and those on the larger
+# set in $IMDN_DATA_MORE (default ~/.cache/imdn/data2k1k-more: the same command with --more;
+# validated on data2k1k's tiles, which it shares). The binary is copied
 # out of target/ first, so rebuilding while they run does not touch it.
 # Priorities: IMDN ×2 on two threads uses ≈ 1.4 cores (0.82 steps/s against 0.55 on one thread
 # on an AMD EPYC machine; 0.47–0.51 on two on an Intel Xeon one). Two 64-channel runs on one
@@ -24,6 +26,7 @@ cd "$(dirname "$0")/.."
 runs=${IMDN_RUNS:-$HOME/.cache/imdn/runs}
 data=${IMDN_DATA:-$HOME/.cache/imdn/data2k}
 data2k1k=${IMDN_DATA_2K1K:-$HOME/.cache/imdn/data2k1k}
+more=${IMDN_DATA_MORE:-$HOME/.cache/imdn/data2k1k-more}
 bin=$runs/imdn-bin
 
 # A run's checkpoints last only while sessions keep the same machine. So each continuation in
@@ -74,6 +77,7 @@ CONTINUED=(
     "imdn_x3q $runs/imdn_x3-x3p2800.safetensors 703cdec:weights/imdn_x3.safetensors"
     "imdn_x4p $runs/imdn_x4-x4o2000.safetensors 92e6aa8:weights/imdn_x4.safetensors"
     "imdn_x3r $runs/imdn_x3-x3q400.safetensors 92e6aa8:weights/imdn_x3.safetensors"
+    "imdn_x4p_more $runs/imdn_x4-x4o2000.safetensors 92e6aa8:weights/imdn_x4.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -177,6 +181,8 @@ RUNS=(
     "imdn_x3q - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 51 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3p2800.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4p - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 61 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4o2000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3r - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 52 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3q400.safetensors --data $data2k1k/train --val $data2k1k/val"
+    # imdn_x4p on the larger set (--more): an A/B of the data, all else equal
+    "imdn_x4p_more - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 61 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4o2000.safetensors --data $more/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
