@@ -78,6 +78,7 @@ CONTINUED=(
     "imdn_x4p $runs/imdn_x4-x4o2000.safetensors 92e6aa8:weights/imdn_x4.safetensors"
     "imdn_x3r $runs/imdn_x3-x3q400.safetensors 92e6aa8:weights/imdn_x3.safetensors"
     "imdn_x4p_more $runs/imdn_x4-x4o2000.safetensors 92e6aa8:weights/imdn_x4.safetensors"
+    "imdn_x3r_more $runs/imdn_x3-x3q400.safetensors 92e6aa8:weights/imdn_x3.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -181,8 +182,9 @@ RUNS=(
     "imdn_x3q - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 51 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3p2800.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x4p - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 61 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4o2000.safetensors --data $data2k1k/train --val $data2k1k/val"
     "imdn_x3r - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 52 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3q400.safetensors --data $data2k1k/train --val $data2k1k/val"
-    # imdn_x4p on the larger set (--more): an A/B of the data, all else equal
+    # imdn_x4p and imdn_x3r on the larger set (--more): A/Bs of the data, all else equal
     "imdn_x4p_more - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 61 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4o2000.safetensors --data $more/train --val $data2k1k/val"
+    "imdn_x3r_more - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 52 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3q400.safetensors --data $more/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
