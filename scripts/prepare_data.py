@@ -196,8 +196,10 @@ def pixels(path):
 def rcc_members(blob):
     """(path, bytes) of every file in a Qt resource (.rcc) file, format versions 1-3: a header,
     a tree of fixed-size nodes, UTF-16 names and length-prefixed data (zlib when flagged)."""
+    if len(blob) < 20 or blob[:4] != b"qres":
+        raise ValueError("not a Qt resource file (no qres header)")
     magic, version, tree, data, names = struct.unpack(">4sIIII", blob[:20])
-    if magic != b"qres" or not 1 <= version <= 3:
+    if not 1 <= version <= 3:
         raise ValueError(f"not a Qt resource file (magic {magic!r}, version {version})")
     node_size = 14 if version == 1 else 22
 
@@ -224,7 +226,10 @@ def rcc_members(blob):
             payload = zlib.decompress(payload[4:])
         yield path, payload
 
-    yield from walk(0, "")
+    try:
+        yield from walk(0, "")
+    except (struct.error, UnicodeDecodeError, zlib.error) as e:
+        raise ValueError(f"truncated or corrupt Qt resource file ({e})") from e
 
 
 def readme_licences(text):
@@ -261,16 +266,16 @@ def selected_files(root, patterns):
         rcc, member_glob = pattern.split(":", 1)
         rcc = root / rcc
         members = dict(rcc_members(rcc.read_bytes()))
+        readmes = {os.path.dirname(path): readme_licences(payload.decode("utf-8", "replace"))
+                   for path, payload in members.items() if os.path.basename(path) == "README"}
         found = []
         for path, payload in members.items():
             if not fnmatch.fnmatch(os.path.basename(path), member_glob):
                 continue
-            licence = None
-            folder = os.path.dirname(path)
-            while folder and licence is None:  # the nearest README that names the file
-                readme = members.get(folder + "/README", b"").decode("utf-8", "replace")
-                licence = readme_licences(readme).get(os.path.basename(path))
-                folder = os.path.dirname(folder) if folder != "/" else ""
+            # the nearest README, in the file's folder or one above, that names it
+            folders = Path(path).parents
+            licence = next((readmes[str(f)][Path(path).name] for f in folders
+                            if Path(path).name in readmes.get(str(f), {})), None)
             # named after the resource file: activities reuse names (giraffe, horse)
             dest = rcc.with_name(rcc.name + ".members") / f"{rcc.stem}_{os.path.basename(path)}"
             if not dest.exists():

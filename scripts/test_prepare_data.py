@@ -63,6 +63,11 @@ class RccTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             list(prepare_data.rcc_members(b"RIFF" + bytes(40)))
 
+    def test_a_truncated_resource_file_is_a_clear_error(self):
+        blob = rcc_blob(self.FILES)
+        with self.assertRaisesRegex(ValueError, "truncated or corrupt"):
+            list(prepare_data.rcc_members(blob[:len(blob) - 30]))
+
     def test_selected_members_are_written_once_named_after_their_resource_file(self):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
