@@ -3,7 +3,7 @@
 # cut into 480×480 PNG tiles, in a cache outside the work tree (nothing here is committed).
 #
 #   scripts/prepare-data.sh [--out DIR] [--cache DIR] [--tile N] [--max-side N] [--extra-side N]
-#                           [--packages a,b,c] [--more]
+#                           [--packages a,b,c] [--more] [--trixie]
 #
 #   --out DIR     tiles go to DIR/train and DIR/val, with DIR/manifest.json
 #                 (default: $IMDN_DATA or ~/.cache/imdn/data)
@@ -17,6 +17,9 @@
 #   --more        also the photographs inside other packages (GCompris's activities, Tux Paint's
 #                 templates, KPhotoAlbum's demo: MORE in scripts/prepare_data.py), for training
 #                 only; validation stays the same
+#   --trixie      also the photographs of Budgie's backgrounds, a Debian 13 ("trixie") package,
+#                 for training only; fetched through a private apt setup in the cache (the
+#                 machine's own apt sources are not touched)
 #
 # The packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x` into the
 # cache: nothing is installed system-wide. Each package's licence file comes with it
@@ -36,7 +39,9 @@ extra_side=0
 # ukui-wallpapers, lomiri-wallpapers and sway-backgrounds hold none and are not fetched).
 packages=lomiri-wallpapers-16.04,lomiri-wallpapers-20.04,lxqt-themes,mate-backgrounds,plasma-workspace-wallpapers
 more_packages=gcompris-qt-data,kphotoalbum,tuxpaint-data
+trixie_packages=budgie-backgrounds
 more=""
+trixie=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out=$2; shift 2 ;;
@@ -46,11 +51,13 @@ while [ $# -gt 0 ]; do
         --extra-side) extra_side=$2; shift 2 ;;
         --packages) packages=$2; shift 2 ;;
         --more) more=1; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        --trixie) trixie=1; shift ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 [ -z "$more" ] || packages="$packages,$more_packages"
+[ -z "$trixie" ] || packages="$packages,$trixie_packages"
 case "$(realpath -m "$out")/" in
     "$(realpath .)"/*) echo "--out must be outside the work tree" >&2; exit 2 ;;
 esac
@@ -58,10 +65,23 @@ esac
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 mkdir -p "$cache/debs" "$cache/extract"
+# Debian 13's index in the cache, for the --trixie packages: the machine's apt is left as it is
+trixie_apt=(-o Dir::Etc::SourceList="$cache/apt-trixie/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o Dir::State::Lists="$cache/apt-trixie/lists" -o Dir::Cache="$cache/apt-trixie/cache"
+    -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null)
+if [ -n "$trixie" ]; then
+    mkdir -p "$cache/apt-trixie/lists/partial" "$cache/apt-trixie/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+        > "$cache/apt-trixie/sources.list"
+    ls "$cache/apt-trixie/lists/"*_Packages* > /dev/null 2>&1 || apt-get "${trixie_apt[@]}" update -qq
+fi
+
 versions=()
 for pkg in ${packages//,/ }; do
-    version=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
-    if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    apt=()
+    [[ ",$trixie_packages," == *",$pkg,"* ]] && apt=("${trixie_apt[@]}")
+    version=$(apt-cache "${apt[@]}" policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
+    if [ ${#apt[@]} -eq 0 ] && { [ -z "$version" ] || [ "$version" = "(none)" ]; }; then
         if [ -z "${updated:-}" ]; then
             $sudo apt-get update -qq
             updated=1
@@ -72,12 +92,16 @@ for pkg in ${packages//,/ }; do
             exit 1
         fi
     fi
+    if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+        echo "package $pkg is not available from Debian 13 (trixie)" >&2
+        exit 1
+    fi
     versions+=("$pkg=$version")
     # apt-get download names files with the version's ':' escaped as %3a
     deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_${version//:/%3a}_*.deb" | head -n1)
     if [ -z "$deb" ]; then
         echo "downloading $pkg $version"
-        (cd "$cache/debs" && apt-get download -q "$pkg=$version" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+        (cd "$cache/debs" && apt-get "${apt[@]}" download -q "$pkg=$version" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
         deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_${version//:/%3a}_*.deb" | head -n1)
         [ -n "$deb" ] || { echo "download of $pkg failed" >&2; exit 1; }
     fi

@@ -89,7 +89,8 @@ REVIEWED = {
         "SafeLanding", "Shell", "Volna"]},
 }
 
-# Photographs inside other Debian 12 packages, added by `prepare-data.sh --more`. Only the files
+# Photographs inside other Debian packages, added by `prepare-data.sh --more` (Debian 12) and
+# `--trixie` (Debian 13). Only the files
 # matched here are read (globs under usr/share; "FILE.rcc:GLOB" matches the members of a Qt
 # resource file), each of them reviewed by eye as a photograph, and they only go to training:
 # validation stays the same tiles. (GCompris's `details` pictures are left out: paintings, or
@@ -106,6 +107,14 @@ MORE = {
     "kphotoalbum": {"files": ["kphotoalbum/demo/*.jpg"],
                     "licence": "GPL-2+ (the package's copyright file)"},
     "tuxpaint-data": {"files": ["tuxpaint/templates/*.jpg"]},
+    # Debian 13's Budgie backgrounds (`--trixie`): 3840-px photographs, CC0. Left out:
+    # ocean-waves (a painting), saturnian-profile (Saturn on black), valley-midnight and
+    # waves-midnight (vector art).
+    "budgie-backgrounds": {"files": [f"backgrounds/budgie/{n}.jpg" for n in [
+        "abstract-spiral", "beacon-street-sunset", "blue-periwinkle", "canyon-wren", "casa-mila",
+        "extreme-desert-hike", "high-trestle-trail", "lake-sherburne", "oakland-zoo-otters",
+        "perched-osprey", "piazza-gae-aulenti", "roman-colosseum", "singaporean-cityscape",
+        "tea-gardens"]]},
 }
 
 

@@ -104,6 +104,39 @@ class TilingSidesTest(unittest.TestCase):
         self.assertEqual(self.sides(0, 0, 1020), [1020])
 
 
+class CopyrightTest(unittest.TestCase):
+    COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: *
+Copyright: 2022-2024, Upstream
+License: CC0-1.0
+ To the extent possible under law ...
+
+Files: debian/*
+Copyright: 2023, Packager
+License: GPL-2+
+
+Files: backgrounds/named.jpg
+ backgrounds/other.jpg
+Copyright: 2021, Photographer
+License: CC-BY-4.0
+"""
+
+    def licence(self, name):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "copyright"
+            path.write_text(self.COPYRIGHT)
+            stanzas = prepare_data.copyright_licences(path)
+        return prepare_data.licence_for(stanzas, name, "see copyright")
+
+    def test_files_star_covers_upstream_files_not_the_packaging(self):
+        self.assertEqual(self.licence("tea-gardens.jpg"), "CC0-1.0")
+
+    def test_a_named_stanza_wins_over_files_star(self):
+        self.assertEqual(self.licence("named.jpg"), "CC-BY-4.0")
+        self.assertEqual(self.licence("other.jpg"), "CC-BY-4.0")
+
+
 class SplitTest(unittest.TestCase):
     def test_more_packages_never_validate(self):
         digest = "00000000" + "f" * 56  # a digest that puts a wallpaper into validation

@@ -12,7 +12,8 @@
 # name their own --data use $IMDN_DATA_2K1K (default ~/.cache/imdn/data2k1k, made by
 # `scripts/prepare-data.sh --max-side 2040 --extra-side 1020 --out ...`), and those on the larger
 # set in $IMDN_DATA_MORE (default ~/.cache/imdn/data2k1k-more: the same command with --more;
-# validated on data2k1k's tiles, which it shares). The binary is copied
+# validated on data2k1k's tiles, which it shares) or $IMDN_DATA_TRIXIE (default
+# ~/.cache/imdn/data2k1k-trixie: with --more --trixie). The binary is copied
 # out of target/ first, so rebuilding while they run does not touch it.
 # Priorities: IMDN ×2 on two threads uses ≈ 1.4 cores (0.82 steps/s against 0.55 on one thread
 # on an AMD EPYC machine; 0.47–0.51 on two on an Intel Xeon one). Two 64-channel runs on one
@@ -27,6 +28,7 @@ runs=${IMDN_RUNS:-$HOME/.cache/imdn/runs}
 data=${IMDN_DATA:-$HOME/.cache/imdn/data2k}
 data2k1k=${IMDN_DATA_2K1K:-$HOME/.cache/imdn/data2k1k}
 more=${IMDN_DATA_MORE:-$HOME/.cache/imdn/data2k1k-more}
+trixie=${IMDN_DATA_TRIXIE:-$HOME/.cache/imdn/data2k1k-trixie}
 bin=$runs/imdn-bin
 
 # A run's checkpoints last only while sessions keep the same machine. So each continuation in
@@ -81,6 +83,7 @@ CONTINUED=(
     "imdn_x3r_more $runs/imdn_x3-x3q400.safetensors 92e6aa8:weights/imdn_x3.safetensors"
     "imdn_x4q $runs/imdn_x4-x4pm1600.safetensors e82acf4:weights/imdn_x4.safetensors"
     "imdn_x3s $runs/imdn_x3-x3rm800.safetensors e82acf4:weights/imdn_x3.safetensors"
+    "imdn_x3s_trixie $runs/imdn_x3-x3rm800.safetensors e82acf4:weights/imdn_x3.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -189,6 +192,7 @@ RUNS=(
     "imdn_x3r_more - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 52 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3q400.safetensors --data $more/train --val $data2k1k/val"
     "imdn_x4q - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 62 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4pm1600.safetensors --data $more/train --val $data2k1k/val"
     "imdn_x3s - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 53 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3rm800.safetensors --data $more/train --val $data2k1k/val"
+    "imdn_x3s_trixie - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 53 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3rm800.safetensors --data $trixie/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
@@ -203,7 +207,7 @@ DONE=(
     rtc_x2v rtc_x4w rtc_x4x rtc_x2w rtc_x2x rtc_x4y rtc_x4z rtc_x2y rtc_x2z rtc_x4za
     rtc_x4zb imdn_x3k imdn_x4i rtc_x2za rtc_x4zc rtc_x2zb rtc_x4zd imdn_x4j imdn_x3l
     imdn_x4k imdn_x3m imdn_x4l imdn_x3n imdn_x4m imdn_x3o imdn_x4n imdn_x3p imdn_x4o
-    imdn_x3q imdn_x4p imdn_x3r imdn_x4p_more imdn_x3r_more
+    imdn_x3q imdn_x4p imdn_x3r imdn_x4p_more
 )
 
 # a run's process, whichever way its --out was spelt
