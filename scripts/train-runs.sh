@@ -84,6 +84,7 @@ CONTINUED=(
     "imdn_x4q $runs/imdn_x4-x4pm1600.safetensors e82acf4:weights/imdn_x4.safetensors"
     "imdn_x3s $runs/imdn_x3-x3rm800.safetensors e82acf4:weights/imdn_x3.safetensors"
     "imdn_x3s_trixie $runs/imdn_x3-x3rm800.safetensors e82acf4:weights/imdn_x3.safetensors"
+    "imdn_x3t $runs/imdn_x3-x3st1200.safetensors 655fd1b:weights/imdn_x3.safetensors"
 )
 
 # name, the run it continues (- for none), nice, threads, args... A run that continues another
@@ -190,9 +191,10 @@ RUNS=(
     # imdn_x4p and imdn_x3r on the larger set (--more): A/Bs of the data, all else equal
     "imdn_x4p_more - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 61 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4o2000.safetensors --data $more/train --val $data2k1k/val"
     "imdn_x3r_more - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 52 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3q400.safetensors --data $more/train --val $data2k1k/val"
-    "imdn_x4q - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 62 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4pm1600.safetensors --data $more/train --val $data2k1k/val"
+    "imdn_x4q - 0 1 --variant imdn --scale 4 --steps 3200 --lr 8e-4 --halve-every 800 --seed 62 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x4-x4pm1600.safetensors --data $trixie/train --val $data2k1k/val"
     "imdn_x3s - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 53 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3rm800.safetensors --data $more/train --val $data2k1k/val"
     "imdn_x3s_trixie - 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 53 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3rm800.safetensors --data $trixie/train --val $data2k1k/val"
+    "imdn_x3t imdn_x3s_trixie 0 1 --variant imdn --scale 3 --steps 3200 --lr 4e-4 --halve-every 800 --seed 54 --ema 0.999 --checkpoint-every 200 --val-every 400 --init-from $runs/imdn_x3-x3st1200.safetensors --data $trixie/train --val $data2k1k/val"
 )
 
 # Runs that ended or were stopped, and that start must never run again: short stages, the runs in
@@ -207,7 +209,7 @@ DONE=(
     rtc_x2v rtc_x4w rtc_x4x rtc_x2w rtc_x2x rtc_x4y rtc_x4z rtc_x2y rtc_x2z rtc_x4za
     rtc_x4zb imdn_x3k imdn_x4i rtc_x2za rtc_x4zc rtc_x2zb rtc_x4zd imdn_x4j imdn_x3l
     imdn_x4k imdn_x3m imdn_x4l imdn_x3n imdn_x4m imdn_x3o imdn_x4n imdn_x3p imdn_x4o
-    imdn_x3q imdn_x4p imdn_x3r imdn_x4p_more
+    imdn_x3q imdn_x4p imdn_x3r imdn_x4p_more imdn_x3r_more imdn_x3s
 )
 
 # a run's process, whichever way its --out was spelt
