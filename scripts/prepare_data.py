@@ -6,8 +6,8 @@ Called by scripts/prepare-data.sh, which downloads and extracts the packages. St
 1. Candidates: every .jpg/.jpeg/.png/.webp under each package's usr/share, without theme
    previews and KDE `screenshot.*` thumbnails; one file per wallpaper (KDE ships a wallpaper
    at several sizes, MATE some at several sizes: the largest is kept); byte-identical files once.
-   For the MORE packages (GCompris, KPhotoAlbum, Tux Paint: `--more` of prepare-data.sh) only
-   their selected files, some read out of Qt resource files.
+   For the MORE packages (GCompris, KPhotoAlbum, Tux Paint: `--more` of prepare-data.sh; Budgie's
+   backgrounds: `--trixie`) only their selected files, some read out of Qt resource files.
 2. Photographs only. Each candidate is classified by a simple heuristic (see `looks_like_photo`:
    large flat areas, few distinct colours, little fine texture -> not a photo). For the package
    versions of Debian 12 every file was also reviewed by eye, and that verdict (REVIEWED) wins;
@@ -90,11 +90,10 @@ REVIEWED = {
 }
 
 # Photographs inside other Debian packages, added by `prepare-data.sh --more` (Debian 12) and
-# `--trixie` (Debian 13). Only the files
-# matched here are read (globs under usr/share; "FILE.rcc:GLOB" matches the members of a Qt
-# resource file), each of them reviewed by eye as a photograph, and they only go to training:
-# validation stays the same tiles. (GCompris's `details` pictures are left out: paintings, or
-# under 480 px.)
+# `--trixie` (Debian 13). Only the files matched here are read (globs under usr/share;
+# "FILE.rcc:GLOB" matches the members of a Qt resource file), each of them reviewed by eye as a
+# photograph, and they only go to training: validation stays the same tiles. (GCompris's
+# `details` pictures are left out: paintings, or under 480 px.)
 # `side`: the longest side they are tiled at (0: the usual sides). GCompris keeps its photos as
 # lossy WebP at 0.4-1 bit per pixel; at about half size the compression no longer shows.
 # `licence`: for a copyright file that is not machine-readable (DEP-5).
