@@ -77,23 +77,24 @@ if [ -n "$trixie" ]; then
 fi
 
 versions=()
+candidate() { apt-cache "${apt[@]}" policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}'; }
 for pkg in ${packages//,/ }; do
     apt=()
-    [[ ",$trixie_packages," == *",$pkg,"* ]] && apt=("${trixie_apt[@]}")
-    version=$(apt-cache "${apt[@]}" policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
-    if [ ${#apt[@]} -eq 0 ] && { [ -z "$version" ] || [ "$version" = "(none)" ]; }; then
-        if [ -z "${updated:-}" ]; then
-            $sudo apt-get update -qq
-            updated=1
-            version=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
-        fi
-        if [ -z "$version" ] || [ "$version" = "(none)" ]; then
-            echo "package $pkg is not available from the configured Debian archives" >&2
-            exit 1
-        fi
+    archives="the configured Debian archives"
+    if [[ ",$trixie_packages," == *",$pkg,"* ]]; then
+        apt=("${trixie_apt[@]}")
+        archives="Debian 13 (trixie)"
+    fi
+    version=$(candidate)
+    # the machine's own index may be missing or stale: refresh it once
+    if { [ -z "$version" ] || [ "$version" = "(none)" ]; } && [ ${#apt[@]} -eq 0 ] \
+        && [ -z "${updated:-}" ]; then
+        $sudo apt-get update -qq
+        updated=1
+        version=$(candidate)
     fi
     if [ -z "$version" ] || [ "$version" = "(none)" ]; then
-        echo "package $pkg is not available from Debian 13 (trixie)" >&2
+        echo "package $pkg is not available from $archives" >&2
         exit 1
     fi
     versions+=("$pkg=$version")
