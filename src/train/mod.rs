@@ -188,6 +188,25 @@ struct Reporter {
 }
 
 impl Reporter {
+    /// A progress bar on a terminal (when `opts.progress`), and the run's log, appended to.
+    fn new(opts: &TrainOptions) -> Self {
+        let bar = if opts.progress && std::io::stderr().is_terminal() {
+            ProgressBar::with_draw_target(Some(opts.steps), ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(opts.out.join(LOG_NAME))
+            .ok();
+        Reporter {
+            bar,
+            show: opts.progress,
+            log,
+        }
+    }
+
     fn say(&self, msg: &str) {
         if !self.show {
             return;
@@ -242,38 +261,25 @@ fn check_options(o: &TrainOptions) -> Result<()> {
 /// [`single_stream`]): use that device from this thread only while it runs.
 pub fn train(opts: &TrainOptions) -> Result<Summary> {
     check_options(opts)?;
-    let config = opts.config;
     std::fs::create_dir_all(&opts.out)?;
-
-    let bar = if opts.progress && std::io::stderr().is_terminal() {
-        ProgressBar::with_draw_target(Some(opts.steps), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
+    let rep = Reporter::new(opts);
+    let resume = checkpoint_to_resume(opts, &rep)?;
+    let setup = Setup::new(opts, rep)?;
+    let session = match resume {
+        Some((ck, path)) => Session::resume(opts, setup, ck, path)?,
+        None => Session::fresh(opts, setup)?,
     };
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(opts.out.join(LOG_NAME))
-        .ok();
-    let mut rep = Reporter {
-        bar,
-        show: opts.progress,
-        log,
-    };
+    session.run()
+}
 
-    // the checkpoint to continue from
-    let resume = if opts.resume {
-        match checkpoint::latest(&opts.out)? {
-            Some((_, path)) => Some((checkpoint::load(&path)?, path)),
-            None => {
-                rep.say(&format!(
-                    "no checkpoint in {}: starting a new run",
-                    opts.out.display()
-                ));
-                None
-            }
-        }
-    } else {
+/// The checkpoint to continue from: the newest in `opts.out` with `opts.resume` (none there
+/// starts a new run), and refusal to start over a run without it. Checked before the data load
+/// so that a wrong folder fails at once.
+fn checkpoint_to_resume(
+    opts: &TrainOptions,
+    rep: &Reporter,
+) -> Result<Option<(Checkpoint, PathBuf)>> {
+    if !opts.resume {
         if let Some((step, path)) = checkpoint::latest(&opts.out)? {
             return Err(Error::InvalidInput(format!(
                 "{} already holds a run (step {step}: {}); pass --resume to continue it or \
@@ -282,227 +288,460 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
                 path.display()
             )));
         }
-        None
-    };
-    if let Some((ck, path)) = &resume {
-        let s = &ck.state;
-        if s.config != config || s.patch != opts.patch || s.batch != opts.batch {
-            return Err(Error::InvalidInput(format!(
-                "{} is a run of {} with patch {} and batch {}; asked for {config} with patch {} \
-                 and batch {}",
-                path.display(),
-                s.config,
-                s.patch,
-                s.batch,
-                opts.patch,
-                opts.batch
-            )));
-        }
+        return Ok(None);
     }
+    let Some((_, path)) = checkpoint::latest(&opts.out)? else {
+        rep.say(&format!(
+            "no checkpoint in {}: starting a new run",
+            opts.out.display()
+        ));
+        return Ok(None);
+    };
+    let ck = checkpoint::load(&path)?;
+    let s = &ck.state;
+    if s.config != opts.config || s.patch != opts.patch || s.batch != opts.batch {
+        return Err(Error::InvalidInput(format!(
+            "{} is a run of {} with patch {} and batch {}; asked for {} with patch {} and \
+             batch {}",
+            path.display(),
+            s.config,
+            s.patch,
+            s.batch,
+            opts.config,
+            opts.patch,
+            opts.batch
+        )));
+    }
+    Ok(Some((ck, path)))
+}
 
-    let sampler = Sampler::new(&config, opts.patch)?.with_min_detail(opts.min_detail);
-    let t_load = Instant::now();
-    let data = Dataset::load(&opts.data, sampler.hr_side())?;
-    rep.say(&format!(
-        "data: {} images from {} ({:.0} MB decoded, {} smaller than {}×{} left out) in {:.1} s",
-        data.len(),
-        data.dir.display(),
-        data.bytes() as f64 / 1e6,
-        data.skipped,
-        sampler.hr_side(),
-        sampler.hr_side(),
-        t_load.elapsed().as_secs_f64()
-    ));
+/// What a session sets up the same way whether its run is fresh or resumed: the data and the
+/// network, its parameters not yet set.
+struct Setup {
+    rep: Reporter,
+    sampler: Sampler,
+    data: Dataset,
+    net: Network,
+    /// The network's variables, sorted by name.
+    vars: Vec<(String, Var)>,
+}
 
-    // the network's variables
-    let device = &opts.device;
-    single_stream(device);
-    let varmap = VarMap::new();
-    let net = Network::new(
-        &config,
-        VarBuilder::from_varmap(&varmap, DType::F32, device),
-    )?;
-    let mut vars: Vec<(String, Var)> = varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::Model("variable map lock poisoned".into()))?
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
+impl Setup {
+    fn new(opts: &TrainOptions, rep: Reporter) -> Result<Self> {
+        let sampler = Sampler::new(&opts.config, opts.patch)?.with_min_detail(opts.min_detail);
+        let t_load = Instant::now();
+        let data = Dataset::load(&opts.data, sampler.hr_side())?;
+        rep.say(&format!(
+            "data: {} images from {} ({:.0} MB decoded, {} smaller than {}×{} left out) in \
+             {:.1} s",
+            data.len(),
+            data.dir.display(),
+            data.bytes() as f64 / 1e6,
+            data.skipped,
+            sampler.hr_side(),
+            sampler.hr_side(),
+            t_load.elapsed().as_secs_f64()
+        ));
+        let device = &opts.device;
+        single_stream(device);
+        let varmap = VarMap::new();
+        let net = Network::new(
+            &opts.config,
+            VarBuilder::from_varmap(&varmap, DType::F32, device),
+        )?;
+        // the variables outlive the map: each is a handle on the tensor the network reads
+        let mut vars: Vec<(String, Var)> = varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Model("variable map lock poisoned".into()))?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Self {
+            rep,
+            sampler,
+            data,
+            net,
+            vars,
+        })
+    }
+}
 
-    let mut init_copied = Vec::new();
-    let mut resumed_from = None;
-    // the seed the run started from (a resumed run continues from the PRNG state instead)
-    let seed = resume.as_ref().map_or(opts.seed, |(ck, _)| ck.state.seed);
-    let (mut rng, mut adam, start, elapsed_before, mut loss_ema, init_from, saved_average) =
-        match resume {
-            Some((ck, path)) => {
-                let Checkpoint {
-                    state,
-                    params,
-                    m,
-                    v,
-                    ema,
-                } = ck;
-                if state.data_fingerprint != data.fingerprint() {
-                    rep.say(&format!(
-                        "warning: the data differ from the checkpoint's ({} images then, {} now): \
-                     the run will not match an uninterrupted one",
-                        state.data_images,
-                        data.len()
-                    ));
-                }
-                if state.min_detail != opts.min_detail {
-                    rep.say(&format!(
-                        "note: minimum patch detail changed from {} to {}",
-                        state.min_detail, opts.min_detail
-                    ));
-                }
-                if state.loss != opts.loss {
-                    rep.say(&format!(
-                        "note: loss changed from {} to {}",
-                        state.loss.describe(),
-                        opts.loss.describe()
-                    ));
-                }
-                if state.lr != opts.lr || state.halve_every != opts.halve_every {
-                    rep.say(&format!(
-                        "note: learning rate schedule changed from {} halved every {} to {} halved \
-                     every {}",
-                        state.lr, state.halve_every, opts.lr, opts.halve_every
-                    ));
-                }
-                let mut adam = Adam::new(vars.clone(), AdamParams::default())?;
-                for slot in &mut adam.slots {
-                    let get = |t: &Tensors, what: &str| -> Result<Tensor> {
-                        let x = t.get(&slot.name).ok_or_else(|| {
-                            Error::InvalidInput(format!(
-                                "{}: no {what} for {}",
-                                path.display(),
-                                slot.name
-                            ))
-                        })?;
-                        if x.dims() != slot.var.dims() {
-                            return Err(Error::InvalidInput(format!(
-                                "{}: {what} of {} has shape {:?}, the network {:?}",
-                                path.display(),
-                                slot.name,
-                                x.dims(),
-                                slot.var.dims()
-                            )));
-                        }
-                        Ok(x.to_device(device)?)
-                    };
-                    slot.var.set(&get(&params, "parameter")?)?;
-                    slot.m = get(&m, "first moment")?;
-                    slot.v = get(&v, "second moment")?;
-                }
-                adam.t = state.adam_t;
-                let rng = Rng::from_state(state.rng).ok_or_else(|| {
-                    Error::InvalidInput(format!("{}: invalid PRNG state", path.display()))
-                })?;
-                rep.say(&format!(
-                    "resuming {config} from {} (step {})",
-                    path.display(),
-                    state.step
-                ));
-                resumed_from = Some(path);
-                (
-                    rng,
-                    adam,
-                    state.step,
-                    state.elapsed_s,
-                    Some(state.loss_ema),
-                    state.init_from,
-                    Some((state.ema_decay, state.ema_updates, ema)),
-                )
-            }
-            None => {
-                let mut rng = Rng::new(opts.seed);
-                init_parameters(&vars, &mut rng, device)?;
-                if let Some(src) = &opts.init_from {
-                    init_copied = copy_matching(&vars, src, device, &rep)?;
-                }
-                let adam = Adam::new(vars.clone(), AdamParams::default())?;
-                (
-                    rng,
-                    adam,
-                    0,
-                    0.0,
-                    None,
-                    opts.init_from.as_ref().map(|p| p.display().to_string()),
-                    None,
-                )
-            }
+/// The weight average a checkpoint carries.
+struct SavedAverage {
+    decay: f64,
+    updates: u64,
+    tensors: Tensors,
+}
+
+/// One session of a run, started fresh ([`Session::fresh`]) or from a checkpoint
+/// ([`Session::resume`]): what its steps, checkpoints, validations and export share.
+struct Session<'a> {
+    opts: &'a TrainOptions,
+    rep: Reporter,
+    sampler: Sampler,
+    data: Dataset,
+    net: Network,
+    rng: Rng,
+    adam: Adam,
+    average: Option<WeightAverage>,
+    /// The seed the run started from (a resumed run continues from the PRNG state instead).
+    seed: u64,
+    /// The `init_from` the run started with, for checkpoints and the model card.
+    init_from: Option<String>,
+    /// The step this session starts at.
+    start: u64,
+    /// Training seconds of the run's earlier sessions.
+    elapsed_before: f64,
+    /// The smoothed loss (none before the run's first step).
+    loss_ema: Option<f64>,
+    resumed_from: Option<PathBuf>,
+    /// Names of the tensors `init_from` supplied.
+    init_copied: Vec<String>,
+}
+
+impl<'a> Session<'a> {
+    /// A new run: parameters from the seed, then the tensors of `init_from` that match.
+    fn fresh(opts: &'a TrainOptions, setup: Setup) -> Result<Self> {
+        let device = &opts.device;
+        let mut rng = Rng::new(opts.seed);
+        init_parameters(&setup.vars, &mut rng, device)?;
+        let init_copied = match &opts.init_from {
+            Some(src) => copy_matching(&setup.vars, src, device, &setup.rep)?,
+            None => Vec::new(),
         };
-    let mut average = start_average(opts.ema, &adam, saved_average, device, &rep)?;
-    if let Some(path) = &resumed_from {
-        // records after this one replace the log's records of steps past `resumed_at`, which
-        // an interrupted session may have written after its last checkpoint
-        rep.log(json!({"resumed_at": start, "checkpoint": path.display().to_string()}));
+        let adam = Adam::new(setup.vars, AdamParams::default())?;
+        let average = start_average(opts.ema, &adam, None, device, &setup.rep)?;
+        Ok(Self {
+            opts,
+            rep: setup.rep,
+            sampler: setup.sampler,
+            data: setup.data,
+            net: setup.net,
+            rng,
+            adam,
+            average,
+            seed: opts.seed,
+            init_from: opts.init_from.as_ref().map(|p| p.display().to_string()),
+            start: 0,
+            elapsed_before: 0.0,
+            loss_ema: None,
+            resumed_from: None,
+            init_copied,
+        })
     }
-    let params: usize = vars.iter().map(|(_, v)| v.elem_count()).sum();
-    rep.say(&format!(
-        "training {config}, {params} parameters, on {:?} with {} threads: steps {start}→{}, \
-         batch {} of {}×{} → {}×{}, lr {}{}{}",
-        device.location(),
-        candle_core::utils::get_num_threads(),
-        opts.steps,
-        opts.batch,
-        sampler.input_side(),
-        sampler.input_side(),
-        sampler.hr_side(),
-        sampler.hr_side(),
-        opts.lr,
-        if opts.halve_every == 0 {
-            " (constant)".to_owned()
-        } else {
-            format!(" halved every {} steps", opts.halve_every)
-        },
-        match &average {
-            Some(a) => format!(", weight average of decay {}", a.decay),
-            None => String::new(),
+
+    /// The run of checkpoint `ck` (read from `path`), where it stopped: parameters, Adam's
+    /// moments, the PRNG and the weight average as they were.
+    fn resume(opts: &'a TrainOptions, setup: Setup, ck: Checkpoint, path: PathBuf) -> Result<Self> {
+        let Checkpoint {
+            state,
+            params,
+            m,
+            v,
+            ema,
+        } = ck;
+        let rep = &setup.rep;
+        if state.data_fingerprint != setup.data.fingerprint() {
+            rep.say(&format!(
+                "warning: the data differ from the checkpoint's ({} images then, {} now): the \
+                 run will not match an uninterrupted one",
+                state.data_images,
+                setup.data.len()
+            ));
         }
-    ));
+        if state.min_detail != opts.min_detail {
+            rep.say(&format!(
+                "note: minimum patch detail changed from {} to {}",
+                state.min_detail, opts.min_detail
+            ));
+        }
+        if state.loss != opts.loss {
+            rep.say(&format!(
+                "note: loss changed from {} to {}",
+                state.loss.describe(),
+                opts.loss.describe()
+            ));
+        }
+        if state.lr != opts.lr || state.halve_every != opts.halve_every {
+            rep.say(&format!(
+                "note: learning rate schedule changed from {} halved every {} to {} halved \
+                 every {}",
+                state.lr, state.halve_every, opts.lr, opts.halve_every
+            ));
+        }
+        let device = &opts.device;
+        let mut adam = Adam::new(setup.vars, AdamParams::default())?;
+        for slot in &mut adam.slots {
+            let get = |t: &Tensors, what: &str| -> Result<Tensor> {
+                let x = t.get(&slot.name).ok_or_else(|| {
+                    Error::InvalidInput(format!("{}: no {what} for {}", path.display(), slot.name))
+                })?;
+                if x.dims() != slot.var.dims() {
+                    return Err(Error::InvalidInput(format!(
+                        "{}: {what} of {} has shape {:?}, the network {:?}",
+                        path.display(),
+                        slot.name,
+                        x.dims(),
+                        slot.var.dims()
+                    )));
+                }
+                Ok(x.to_device(device)?)
+            };
+            slot.var.set(&get(&params, "parameter")?)?;
+            slot.m = get(&m, "first moment")?;
+            slot.v = get(&v, "second moment")?;
+        }
+        adam.t = state.adam_t;
+        let rng = Rng::from_state(state.rng).ok_or_else(|| {
+            Error::InvalidInput(format!("{}: invalid PRNG state", path.display()))
+        })?;
+        rep.say(&format!(
+            "resuming {} from {} (step {})",
+            opts.config,
+            path.display(),
+            state.step
+        ));
+        let saved = SavedAverage {
+            decay: state.ema_decay,
+            updates: state.ema_updates,
+            tensors: ema,
+        };
+        let average = start_average(opts.ema, &adam, Some(saved), device, rep)?;
+        Ok(Self {
+            opts,
+            rep: setup.rep,
+            sampler: setup.sampler,
+            data: setup.data,
+            net: setup.net,
+            rng,
+            adam,
+            average,
+            seed: state.seed,
+            init_from: state.init_from,
+            start: state.step,
+            elapsed_before: state.elapsed_s,
+            loss_ema: Some(state.loss_ema),
+            resumed_from: Some(path),
+            init_copied: Vec::new(),
+        })
+    }
 
-    rep.bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} {msg} {per_sec} ETA {eta}",
-        )
-        .map_err(|e| Error::InvalidInput(e.to_string()))?
-        .progress_chars("=> "),
-    );
-    rep.bar.set_position(start);
-    rep.bar.reset_eta();
+    /// Trains from `start` up to `opts.steps` (or the time limit), then checkpoints, validates
+    /// and exports.
+    fn run(mut self) -> Result<Summary> {
+        let opts = self.opts;
+        self.announce()?;
+        let t0 = Instant::now();
+        let mut validation_time = Duration::ZERO;
+        let elapsed_before = self.elapsed_before;
+        let elapsed = |t0: &Instant| elapsed_before + t0.elapsed().as_secs_f64();
+        let mut losses = Vec::new();
+        let mut validations = Vec::new();
+        let mut last_checkpoint = None;
+        let mut step = self.start;
+        let ema_alpha = 0.02;
+        while step < opts.steps {
+            let lr = opts.lr_at(step);
+            let loss = self.step(lr)?;
+            if !loss.is_finite() {
+                return Err(Error::Model(format!(
+                    "the loss is {loss} at step {}: lower the learning rate",
+                    step + 1
+                )));
+            }
+            losses.push(loss);
+            let ema = match self.loss_ema {
+                Some(e) => e + ema_alpha * (f64::from(loss) - e),
+                None => f64::from(loss),
+            };
+            self.loss_ema = Some(ema);
+            step += 1;
+            self.rep
+                .bar
+                .set_message(format!("loss {ema:.5} lr {lr:.2e}"));
+            self.rep.bar.set_position(step);
+            let out_of_time = opts.time_limit.is_some_and(|t| t0.elapsed() >= t);
 
-    let state_at = |step: u64,
-                    adam: &Adam,
-                    average: Option<&WeightAverage>,
-                    rng: &Rng,
-                    elapsed_s: f64,
-                    loss_ema: f64| State {
-        step,
-        adam_t: adam.t,
-        rng: rng.state(),
-        config,
-        patch: opts.patch,
-        batch: opts.batch,
-        seed,
-        lr: opts.lr,
-        halve_every: opts.halve_every,
-        min_detail: opts.min_detail,
-        loss: opts.loss,
-        data_fingerprint: data.fingerprint(),
-        data_images: data.len(),
-        elapsed_s,
-        loss_ema,
-        init_from: init_from.clone(),
-        ema_decay: average.map_or(0.0, |a| a.decay),
-        ema_updates: average.map_or(0, |a| a.updates),
-    };
-    let save = |state: &State, adam: &Adam, average: Option<&WeightAverage>| -> Result<PathBuf> {
-        let slots = adam
+            if opts.log_every > 0 && step.is_multiple_of(opts.log_every) {
+                let secs = elapsed(&t0);
+                self.rep.log(
+                    json!({"step": step, "loss": loss, "loss_ema": ema, "lr": lr,
+                           "elapsed_s": secs}),
+                );
+                if self.rep.show && self.rep.bar.is_hidden() {
+                    let rate = (step - self.start) as f64 / t0.elapsed().as_secs_f64();
+                    eprintln!(
+                        "step {step}/{}: loss {ema:.5} lr {lr:.2e} {rate:.3} steps/s, ETA {:.0} s",
+                        opts.steps,
+                        (opts.steps - step) as f64 / rate
+                    );
+                }
+            }
+            if out_of_time {
+                self.rep
+                    .say(&format!("time limit reached after step {step}"));
+                break;
+            }
+            if opts.checkpoint_every > 0
+                && step.is_multiple_of(opts.checkpoint_every)
+                && step < opts.steps
+            {
+                let state = self.state(step, elapsed(&t0), ema);
+                last_checkpoint = Some(self.save(&state)?);
+            }
+            if let Some(val) = &opts.val
+                && opts.val_every > 0
+                && step.is_multiple_of(opts.val_every)
+                && step < opts.steps
+            {
+                let tv = Instant::now();
+                let weights = scored_weights(&self.adam, self.average.as_ref())?;
+                validations.push(self.validate(weights, val, step)?);
+                validation_time += tv.elapsed();
+            }
+        }
+        let ema = self.loss_ema.unwrap_or(f64::NAN);
+        let elapsed_s = elapsed(&t0);
+        let state = self.state(step, elapsed_s, ema);
+        if step > self.start || last_checkpoint.is_none() {
+            last_checkpoint = Some(self.save(&state)?);
+        }
+        let weights = scored_weights(&self.adam, self.average.as_ref())?;
+        if let Some(val) = &opts.val {
+            validations.push(self.validate(weights.clone(), val, step)?);
+        }
+        self.rep
+            .log(json!({"step": step, "loss_ema": ema, "elapsed_s": elapsed_s, "end": true}));
+        let export = opts.export_path();
+        export_weights(weights, &state, &self.data, &opts.device, &export)?;
+        self.rep.bar.finish_and_clear();
+        self.rep.say(&format!(
+            "step {step}: loss {ema:.5}; {:.1} s this session ({:.1} s validating), {:.1} s over \
+             the run; weights: {}",
+            elapsed_s - elapsed_before,
+            validation_time.as_secs_f64(),
+            elapsed_s,
+            export.display()
+        ));
+        Ok(Summary {
+            start_step: self.start,
+            step,
+            losses,
+            validations,
+            resumed_from: self.resumed_from,
+            init_copied: self.init_copied,
+            checkpoint: last_checkpoint
+                .unwrap_or_else(|| opts.out.join(checkpoint::file_name(step))),
+            export,
+            elapsed_s,
+        })
+    }
+
+    /// The log's mark of a resumed session, the settings line, and the progress bar at `start`.
+    fn announce(&mut self) -> Result<()> {
+        let (opts, start) = (self.opts, self.start);
+        if let Some(path) = &self.resumed_from {
+            // records after this one replace the log's records of steps past `resumed_at`,
+            // which an interrupted session may have written after its last checkpoint
+            self.rep
+                .log(json!({"resumed_at": start, "checkpoint": path.display().to_string()}));
+        }
+        let params: usize = self.adam.slots.iter().map(|s| s.var.elem_count()).sum();
+        let sampler = &self.sampler;
+        self.rep.say(&format!(
+            "training {}, {params} parameters, on {:?} with {} threads: steps {start}→{}, \
+             batch {} of {}×{} → {}×{}, lr {}{}{}",
+            opts.config,
+            opts.device.location(),
+            candle_core::utils::get_num_threads(),
+            opts.steps,
+            opts.batch,
+            sampler.input_side(),
+            sampler.input_side(),
+            sampler.hr_side(),
+            sampler.hr_side(),
+            opts.lr,
+            if opts.halve_every == 0 {
+                " (constant)".to_owned()
+            } else {
+                format!(" halved every {} steps", opts.halve_every)
+            },
+            match &self.average {
+                Some(a) => format!(", weight average of decay {}", a.decay),
+                None => String::new(),
+            }
+        ));
+        self.rep.bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} {msg} {per_sec} ETA {eta}",
+            )
+            .map_err(|e| Error::InvalidInput(e.to_string()))?
+            .progress_chars("=> "),
+        );
+        self.rep.bar.set_position(start);
+        self.rep.bar.reset_eta();
+        Ok(())
+    }
+
+    /// One Adam step at learning rate `lr` on a batch drawn from the PRNG; returns its loss.
+    fn step(&mut self, lr: f64) -> Result<f32> {
+        let device = &self.opts.device;
+        let batch = self
+            .sampler
+            .sample(&self.data, &mut self.rng, self.opts.batch)?;
+        let (n, is, hs) = (batch.n, batch.input_side, batch.target_side);
+        let input =
+            Tensor::from_vec(batch.input, (n, 3, is, is), &Device::Cpu)?.to_device(device)?;
+        let target =
+            Tensor::from_vec(batch.target, (n, 3, hs, hs), &Device::Cpu)?.to_device(device)?;
+        let codes = match batch.scale_codes.is_empty() {
+            true => None,
+            false => Some(Tensor::new(batch.scale_codes.as_slice(), device)?),
+        };
+        let pred = self.net.forward_at(&input, codes.as_ref())?;
+        let loss = self.opts.loss.of(&pred, &target)?;
+        let grads = loss.backward()?;
+        self.adam.step(&grads, lr)?;
+        if let Some(a) = &mut self.average {
+            a.update(&self.adam)?;
+        }
+        Ok(loss.to_scalar::<f32>()?)
+    }
+
+    /// The checkpoint state after `step` steps.
+    fn state(&self, step: u64, elapsed_s: f64, loss_ema: f64) -> State {
+        let opts = self.opts;
+        let average = self.average.as_ref();
+        State {
+            step,
+            adam_t: self.adam.t,
+            rng: self.rng.state(),
+            config: opts.config,
+            patch: opts.patch,
+            batch: opts.batch,
+            seed: self.seed,
+            lr: opts.lr,
+            halve_every: opts.halve_every,
+            min_detail: opts.min_detail,
+            loss: opts.loss,
+            data_fingerprint: self.data.fingerprint(),
+            data_images: self.data.len(),
+            elapsed_s,
+            loss_ema,
+            init_from: self.init_from.clone(),
+            ema_decay: average.map_or(0.0, |a| a.decay),
+            ema_updates: average.map_or(0, |a| a.updates),
+        }
+    }
+
+    /// Writes a checkpoint of `state` with the parameters, moments and average, and prunes
+    /// the old ones; returns its path.
+    fn save(&self, state: &State) -> Result<PathBuf> {
+        let average = self.average.as_ref();
+        let slots = self
+            .adam
             .slots
             .iter()
             .enumerate()
@@ -513,135 +752,20 @@ pub fn train(opts: &TrainOptions) -> Result<Summary> {
                 v: s.v.clone(),
                 ema: average.map(|a| a.tensors[i].clone()),
             });
-        let path = checkpoint::save(&opts.out, state, slots)?;
-        checkpoint::prune(&opts.out, opts.keep)?;
+        let path = checkpoint::save(&self.opts.out, state, slots)?;
+        checkpoint::prune(&self.opts.out, self.opts.keep)?;
         Ok(path)
-    };
+    }
 
-    let t0 = Instant::now();
-    let mut validation_time = Duration::ZERO;
-    let elapsed = |t0: &Instant, before: f64| before + t0.elapsed().as_secs_f64();
-    let mut losses = Vec::new();
-    let mut validations = Vec::new();
-    let mut last_checkpoint = None;
-    let mut step = start;
-    let ema_alpha = 0.02;
-    while step < opts.steps {
-        let lr = opts.lr_at(step);
-        let batch = sampler.sample(&data, &mut rng, opts.batch)?;
-        let (n, is, hs) = (batch.n, batch.input_side, batch.target_side);
-        let input =
-            Tensor::from_vec(batch.input, (n, 3, is, is), &Device::Cpu)?.to_device(device)?;
-        let target =
-            Tensor::from_vec(batch.target, (n, 3, hs, hs), &Device::Cpu)?.to_device(device)?;
-        let codes = match batch.scale_codes.is_empty() {
-            true => None,
-            false => Some(Tensor::new(batch.scale_codes.as_slice(), device)?),
-        };
-        let pred = net.forward_at(&input, codes.as_ref())?;
-        let loss = opts.loss.of(&pred, &target)?;
-        let grads = loss.backward()?;
-        adam.step(&grads, lr)?;
-        if let Some(a) = &mut average {
-            a.update(&adam)?;
-        }
-        let loss = loss.to_scalar::<f32>()?;
-        if !loss.is_finite() {
-            return Err(Error::Model(format!(
-                "the loss is {loss} at step {}: lower the learning rate",
-                step + 1
-            )));
-        }
-        losses.push(loss);
-        let ema = match loss_ema {
-            Some(e) => e + ema_alpha * (f64::from(loss) - e),
-            None => f64::from(loss),
-        };
-        loss_ema = Some(ema);
-        step += 1;
-        rep.bar.set_message(format!("loss {ema:.5} lr {lr:.2e}"));
-        rep.bar.set_position(step);
-        let out_of_time = opts.time_limit.is_some_and(|t| t0.elapsed() >= t);
-
-        if opts.log_every > 0 && step % opts.log_every == 0 {
-            let secs = elapsed(&t0, elapsed_before);
-            rep.log(
-                json!({"step": step, "loss": loss, "loss_ema": ema, "lr": lr,
-                           "elapsed_s": secs}),
-            );
-            if rep.show && rep.bar.is_hidden() {
-                let rate = (step - start) as f64 / t0.elapsed().as_secs_f64();
-                eprintln!(
-                    "step {step}/{}: loss {ema:.5} lr {lr:.2e} {rate:.3} steps/s, ETA {:.0} s",
-                    opts.steps,
-                    (opts.steps - step) as f64 / rate
-                );
-            }
-        }
-        if out_of_time {
-            rep.say(&format!("time limit reached after step {step}"));
-            break;
-        }
-        if opts.checkpoint_every > 0 && step % opts.checkpoint_every == 0 && step < opts.steps {
-            let secs = elapsed(&t0, elapsed_before);
-            let state = state_at(step, &adam, average.as_ref(), &rng, secs, ema);
-            last_checkpoint = Some(save(&state, &adam, average.as_ref())?);
-        }
-        if let Some(val) = &opts.val
-            && opts.val_every > 0
-            && step % opts.val_every == 0
-            && step < opts.steps
-        {
-            let tv = Instant::now();
-            let weights = scored_weights(&adam, average.as_ref())?;
-            let v = validate(weights, &config, val, device, step)?;
-            validation_time += tv.elapsed();
-            rep.say(&validation_line(&v));
-            rep.log(validation_json(&v));
-            validations.push(v);
-        }
+    /// Validates `weights` on `dir` at `step`, reported and logged.
+    fn validate(&mut self, weights: Tensors, dir: &Path, step: u64) -> Result<Validation> {
+        let v = validate(weights, &self.opts.config, dir, &self.opts.device, step)?;
+        self.rep.say(&validation_line(&v));
+        self.rep.log(validation_json(&v));
+        Ok(v)
     }
-    let ema = loss_ema.unwrap_or(f64::NAN);
-    let elapsed_s = elapsed(&t0, elapsed_before);
-    let state = state_at(step, &adam, average.as_ref(), &rng, elapsed_s, ema);
-    if step > start || last_checkpoint.is_none() {
-        last_checkpoint = Some(save(&state, &adam, average.as_ref())?);
-    }
-    let weights = scored_weights(&adam, average.as_ref())?;
-    if let Some(val) = &opts.val {
-        let v = validate(weights.clone(), &config, val, device, step)?;
-        rep.say(&validation_line(&v));
-        rep.log(validation_json(&v));
-        validations.push(v);
-    }
-    rep.log(json!({"step": step, "loss_ema": ema, "elapsed_s": elapsed_s, "end": true}));
-    let export = opts.export_path();
-    export_weights(weights, &state, &data, device, &export)?;
-    rep.bar.finish_and_clear();
-    rep.say(&format!(
-        "step {step}: loss {ema:.5}; {:.1} s this session ({:.1} s validating), {:.1} s over the \
-         run; weights: {}",
-        elapsed_s - elapsed_before,
-        validation_time.as_secs_f64(),
-        elapsed_s,
-        export.display()
-    ));
-    Ok(Summary {
-        start_step: start,
-        step,
-        losses,
-        validations,
-        resumed_from,
-        init_copied,
-        checkpoint: last_checkpoint.unwrap_or_else(|| opts.out.join(checkpoint::file_name(step))),
-        export,
-        elapsed_s,
-    })
 }
 
-/// PyTorch's default initialisation of `nn.Conv2d` (the authors' models), from `rng`: weights
-/// uniform in ±1/√fan_in (`kaiming_uniform_(a=√5)`), biases uniform in ±1/√fan_in of their
-/// layer's weight. Variables in name order.
 /// Turns off cudarc's per-tensor event tracking on a CUDA device. The events order work across
 /// streams; training runs every op on the calling thread's one stream, where they only add
 /// driver calls (an event created per tensor, recorded and waited on per launch), thousands a
@@ -657,6 +781,9 @@ pub fn single_stream(device: &Device) {
     let _ = device;
 }
 
+/// PyTorch's default initialisation of `nn.Conv2d` (the authors' models), from `rng`: weights
+/// uniform in ±1/√fan_in (`kaiming_uniform_(a=√5)`), biases uniform in ±1/√fan_in of their
+/// layer's weight. Variables in name order.
 fn init_parameters(vars: &[(String, Var)], rng: &mut Rng, device: &Device) -> Result<()> {
     let dims: HashMap<&str, Vec<usize>> = vars
         .iter()
@@ -773,11 +900,11 @@ fn scored_weights(adam: &Adam, average: Option<&WeightAverage>) -> Result<Tensor
 fn start_average(
     decay: f64,
     adam: &Adam,
-    saved: Option<(f64, u64, Tensors)>,
+    saved: Option<SavedAverage>,
     device: &Device,
     rep: &Reporter,
 ) -> Result<Option<WeightAverage>> {
-    let saved_decay = saved.as_ref().map_or(0.0, |s| s.0);
+    let saved_decay = saved.as_ref().map_or(0.0, |s| s.decay);
     if decay == 0.0 {
         if saved_decay > 0.0 {
             rep.say("note: the checkpoint's weight average is dropped (no --ema)");
@@ -785,7 +912,11 @@ fn start_average(
         return Ok(None);
     }
     match saved {
-        Some((d, updates, tensors)) if d == decay && !tensors.is_empty() => {
+        Some(SavedAverage {
+            decay: d,
+            updates,
+            tensors,
+        }) if d == decay && !tensors.is_empty() => {
             let tensors = adam
                 .slots
                 .iter()
