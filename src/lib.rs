@@ -20,7 +20,6 @@ pub mod image_ops;
 pub mod memory;
 pub mod metrics;
 pub mod model;
-pub mod npy;
 pub mod train;
 pub mod weights;
 

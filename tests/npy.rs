@@ -4,9 +4,8 @@ mod common;
 
 use std::path::Path;
 
-use imdn::npy::{NpyError, read_npy_f32, write_npy_f32};
-
 use common::TempFile;
+use common::npy::{NpyError, read_npy_f32, write_npy_f32};
 
 /// The read must fail with a message naming the file; returns the error.
 fn read_err(path: &Path) -> NpyError {
@@ -191,4 +190,35 @@ fn npy_error_converts_to_the_crate_error() {
         err.to_string().contains(&file.path().display().to_string()),
         "{err}"
     );
+}
+
+#[test]
+fn preamble_is_aligned_and_parses_back() {
+    for shape in [vec![], vec![5], vec![1, 3, 128, 128]] {
+        let numel: usize = shape.iter().product();
+        let file = TempFile::new("preamble.npy");
+        write_npy_f32(file.path(), &shape, &vec![0.0; numel]).unwrap();
+        let len = std::fs::read(file.path()).unwrap().len();
+        // the preamble (magic, version, header length, header) fills whole 64-byte blocks
+        assert_eq!((len - numel * 4) % 64, 0, "{shape:?}");
+        let (parsed, data) = read_npy_f32(file.path()).unwrap();
+        assert_eq!(parsed, shape);
+        assert_eq!(data.len(), numel);
+    }
+}
+
+#[test]
+fn header_entries_split_at_top_level() {
+    // the shape tuple's commas are no entry separators
+    for (shape, want) in [("(2, 3)", vec![2, 3]), ("(7,)", vec![7]), ("()", vec![])] {
+        let numel: usize = want.iter().product();
+        let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+        let file = TempFile::with_bytes(
+            "entries.npy",
+            &npy_with_header(&header, &vec![0; numel * 4]),
+        );
+        let (parsed, data) = read_npy_f32(file.path()).unwrap();
+        assert_eq!(parsed, want, "{header}");
+        assert_eq!(data.len(), numel);
+    }
 }

@@ -7,7 +7,8 @@ use candle_core::{Device, Tensor};
 use imdn::acs::Acs;
 use imdn::engine::Upscaler;
 use imdn::eval::{LrSource, Report, evaluate};
-use imdn::npy;
+
+use common::npy;
 
 fn checkpoint(name: &str) -> Option<Upscaler> {
     let path = common::reference(&format!("imdn-checkpoints/{name}"))?;

@@ -3,53 +3,19 @@
 //! end in an error message naming the cause, never a hang or an abort. (A worker error
 //! injected mid-stream: reliability.rs; `device=cuda` on a CPU build: imdnupscale.rs.)
 
-use std::path::PathBuf;
-use std::sync::Once;
+mod common;
 
-use gst::glib;
 use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::{VideoFormat, VideoInfo};
 
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().expect("gst::init");
-        gstimdn::plugin_register_static().expect("register the imdn plugin");
-    });
-}
-
-fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("gstimdn-faults-{}-{name}", std::process::id()))
-}
-
-fn write_weights(path: &std::path::Path, config: imdn::model::Config) {
-    let tensors = imdn::model::init_tensors(&config, &candle_core::Device::Cpu).unwrap();
-    imdn::weights::save_safetensors(&tensors, path).unwrap();
-}
-
-/// NULL → PAUSED in a pipeline, then back to NULL: the error on the bus, if the start failed.
-fn start(pipeline: &gst::Pipeline) -> Option<glib::Error> {
-    let result = pipeline.set_state(gst::State::Paused);
-    let msg = result.is_err().then(|| {
-        pipeline
-            .bus()
-            .unwrap()
-            .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error])
-    });
-    pipeline.set_state(gst::State::Null).unwrap();
-    match msg.flatten().as_ref().map(|m| m.view()) {
-        None if result.is_ok() => None,
-        Some(gst::MessageView::Error(e)) => Some(e.error()),
-        other => panic!("start failed without an error message: {other:?}"),
-    }
-}
+use common::pipeline::start;
+use common::{init, weights};
 
 #[test]
 fn weights_deleted_or_truncated_between_runs() {
     init();
-    let path = temp_path("rtc_x2.safetensors");
-    write_weights(&path, imdn::model::Config::rtc(2));
+    let path = weights("rtc_x2.safetensors", imdn::model::Config::rtc(2));
     let elem = gst::ElementFactory::make("imdnupscale")
         .property("model-path", path.to_str().unwrap())
         .property_from_str("device", "cpu")
@@ -88,8 +54,7 @@ fn a_frame_too_large_for_memory_is_an_error_naming_tiles() {
     };
     // IMDN ×4 as a whole frame holds about 470 floats per input pixel: a frame needing twice
     // what is available (the u8 frame itself is ~1/600 of that)
-    let path = temp_path("imdn_x4.safetensors");
-    write_weights(&path, imdn::model::Config::imdn(4));
+    let path = weights("imdn_x4.safetensors", imdn::model::Config::imdn(4));
     // the output's sides stay within the element's 32767
     let w = 8000u32;
     let h = (available / (470 * 4) * 2).div_ceil(u64::from(w)).max(64);

@@ -2,8 +2,9 @@
 //! nearest-neighbour test backend (`model-path=test:nearest`), so expected bytes are exact;
 //! `real_imdn_*` run the IMDN_RTC network from a random-init weights file.
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::Once;
 use std::time::Duration;
 
 use gst::glib;
@@ -11,13 +12,9 @@ use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::{VideoFormat, VideoFrameExt, VideoInfo};
 
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().expect("gst::init");
-        gstimdn::plugin_register_static().expect("register the imdn plugin");
-    });
-}
+use common::frames::{FORMATS, is_yuv, packed_layout, plane_geometry};
+use common::pipeline::{Pipeline, start_alone, wait_for};
+use common::{WAIT, init, temp_path, weights};
 
 fn element(props: &[(&str, &dyn ToValue)]) -> gst::Element {
     let elem = gst::ElementFactory::make("imdnupscale")
@@ -59,57 +56,36 @@ fn frame(vinfo: &VideoInfo, f: impl Fn(usize, usize, usize) -> u8) -> gst::Buffe
         bufref.map_writable().expect("map").fill(0xee);
         let mut vf =
             gst_video::VideoFrameRef::from_buffer_ref_writable(bufref, vinfo).expect("frame");
-        fill_planes(&mut vf, f);
+        for (p, (row, rows)) in geometry(vinfo).into_iter().enumerate() {
+            let stride = vf.plane_stride()[p] as usize;
+            let data = vf.plane_data_mut(p as u32).expect("plane");
+            for y in 0..rows {
+                for xb in 0..row {
+                    data[y * stride + xb] = f(p, xb, y);
+                }
+            }
+        }
     }
     buf
 }
 
-fn fill_planes(
-    vf: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
-    f: impl Fn(usize, usize, usize) -> u8,
-) {
-    let finfo = vf.format_info();
-    for p in 0..vf.n_planes() {
-        let (w, h) = plane_size(vf.info(), p);
-        let bpp = plane_bpp(finfo.format(), p);
-        let stride = vf.plane_stride()[p as usize] as usize;
-        let data = vf.plane_data_mut(p).expect("plane");
-        for y in 0..h {
-            for xb in 0..w * bpp {
-                data[y * stride + xb] = f(p as usize, xb, y);
-            }
-        }
-    }
-}
-
-fn plane_bpp(format: VideoFormat, plane: u32) -> usize {
-    match (format, plane) {
-        (VideoFormat::I420, _) | (VideoFormat::Nv12, 0) => 1,
-        (VideoFormat::Nv12, _) => 2,
-        (f, _) => gst_video::VideoFormatInfo::from_format(f).pixel_stride()[0] as usize,
-    }
-}
-
-fn plane_size(info: &VideoInfo, plane: u32) -> (usize, usize) {
-    let (w, h) = (info.width() as usize, info.height() as usize);
-    match (info.format(), plane) {
-        (VideoFormat::I420 | VideoFormat::Nv12, p) if p > 0 => (w.div_ceil(2), h.div_ceil(2)),
-        _ => (w, h),
-    }
+/// (visible bytes per row, rows) of each plane of `vinfo`'s frames.
+fn geometry(vinfo: &VideoInfo) -> Vec<(usize, usize)> {
+    let (w, h) = (vinfo.width() as usize, vinfo.height() as usize);
+    plane_geometry(vinfo.format(), w, h)
 }
 
 /// The visible bytes of every plane, row by row (strides removed).
 fn planes(buf: &gst::BufferRef, vinfo: &VideoInfo) -> Vec<Vec<u8>> {
     let vf = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, vinfo).expect("frame");
-    let finfo = vf.format_info();
-    (0..vf.n_planes())
-        .map(|p| {
-            let (w, h) = plane_size(vinfo, p);
-            let bpp = plane_bpp(finfo.format(), p);
-            let stride = vf.plane_stride()[p as usize] as usize;
-            let data = vf.plane_data(p).expect("plane");
-            (0..h)
-                .flat_map(|y| data[y * stride..][..w * bpp].to_vec())
+    geometry(vinfo)
+        .into_iter()
+        .enumerate()
+        .map(|(p, (row, rows))| {
+            let stride = vf.plane_stride()[p] as usize;
+            let data = vf.plane_data(p as u32).expect("plane");
+            (0..rows)
+                .flat_map(|y| data[y * stride..][..row].to_vec())
                 .collect()
         })
         .collect()
@@ -130,6 +106,28 @@ fn pts_buffer(mut buf: gst::Buffer, i: u64) -> gst::Buffer {
     b.set_duration(gst::ClockTime::from_mseconds(40));
     b.set_offset(i);
     buf
+}
+
+/// One `w`×`h` RGB frame drawn by `pattern` through a harness with `props`, then EOS: the
+/// output's visible bytes and its info.
+fn upscale_rgb(
+    props: &[(&str, &dyn ToValue)],
+    (w, hgt): (usize, usize),
+    pattern: impl Fn(usize, usize, usize) -> u8,
+) -> (Vec<u8>, VideoInfo) {
+    let mut h = harness(props);
+    h.set_src_caps_str(&format!(
+        "video/x-raw,format=RGB,width={w},height={hgt},framerate=25/1"
+    ));
+    h.push(frame(
+        &info(VideoFormat::Rgb, w as u32, hgt as u32),
+        pattern,
+    ))
+    .unwrap();
+    h.push_event(gst::event::Eos::new());
+    let out = h.pull().unwrap();
+    let oinfo = out_info(&h);
+    (planes(&out, &oinfo).remove(0), oinfo)
 }
 
 /// Waits for the element's first error (or warning) on `bus`.
@@ -307,26 +305,13 @@ fn padded_strides_give_exact_bytes() {
 fn packed_formats_swizzle_and_keep_alpha() {
     init();
     let (w, hgt) = (5usize, 3usize);
-    for format in [
-        VideoFormat::Bgr,
-        VideoFormat::Rgbx,
-        VideoFormat::Bgrx,
-        VideoFormat::Xrgb,
-        VideoFormat::Xbgr,
-        VideoFormat::Rgba,
-        VideoFormat::Bgra,
-        VideoFormat::Argb,
-        VideoFormat::Abgr,
-    ] {
+    // the packed formats but RGB
+    for format in FORMATS
+        .into_iter()
+        .filter(|&f| !is_yuv(f) && f != VideoFormat::Rgb)
+    {
         let vinfo = info(format, w as u32, hgt as u32);
-        let finfo = vinfo.format_info();
-        let bpp = finfo.pixel_stride()[0] as usize;
-        let alpha_at = finfo.has_alpha().then(|| finfo.poffset()[3] as usize);
-        let pad_at = (bpp == 4 && alpha_at.is_none()).then(|| {
-            (0..4)
-                .find(|i| !finfo.poffset()[..3].contains(&(*i as u32)))
-                .unwrap()
-        });
+        let (bpp, alpha_at, pad_at) = packed_layout(format);
         // colour bytes vary, alpha is flat 200 (bilinear keeps it), padding is 0x00
         let pattern = |_: usize, xb: usize, y: usize| {
             let c = xb % bpp;
@@ -661,19 +646,6 @@ fn auto_depth_is_one_frame_when_live() {
 // errors
 // ---------------------------------------------------------------------------------------------
 
-/// Takes the element to PAUSED in a pipeline; returns the error message if that fails.
-fn start_error(elem: gst::Element) -> Option<gst::Message> {
-    let pipeline = gst::Pipeline::new();
-    pipeline.add(&elem).unwrap();
-    let result = pipeline.set_state(gst::State::Paused);
-    let msg = bus_message(&pipeline.bus().unwrap(), &[gst::MessageType::Error]);
-    pipeline.set_state(gst::State::Null).unwrap();
-    match result {
-        Ok(_) => None,
-        Err(_) => Some(msg.expect("an error message on the bus")),
-    }
-}
-
 fn error_of(msg: &gst::Message) -> glib::Error {
     match msg.view() {
         gst::MessageView::Error(e) => e.error(),
@@ -685,7 +657,6 @@ fn error_of(msg: &gst::Message) -> glib::Error {
 fn without_model_path_the_shipped_models_run() {
     init();
     let (w, hgt) = (10usize, 6usize);
-    let vinfo = info(VideoFormat::Rgb, w as u32, hgt as u32);
     let pattern = |_: usize, xb: usize, y: usize| ((xb * 13 + y * 29) % 256) as u8;
     // auto on the CPU is the real-time IMDN_RTC; model=imdn the 64-channel one; model=as the
     // arbitrary-scale one (bicubic ×3, then the network)
@@ -694,18 +665,14 @@ fn without_model_path_the_shipped_models_run() {
         ("imdn", imdn::model::Variant::Imdn),
         ("as", imdn::model::Variant::As),
     ] {
-        let mut h = harness(&[
+        let props: [(&str, &dyn ToValue); 5] = [
             ("model-path", &None::<String>),
             ("model", &model),
             ("scale", &3u32),
             ("device", &"cpu"),
             ("n-threads", &1u32),
-        ]);
-        h.set_src_caps_str("video/x-raw,format=RGB,width=10,height=6,framerate=25/1");
-        h.push(frame(&vinfo, pattern)).unwrap();
-        h.push_event(gst::event::Eos::new());
-        let out = h.pull().unwrap();
-        let oinfo = out_info(&h);
+        ];
+        let (got, oinfo) = upscale_rgb(&props, (w, hgt), pattern);
         assert_eq!((oinfo.width(), oinfo.height()), (30, 18));
 
         let shipped = imdn::weights::shipped::SHIPPED
@@ -717,7 +684,7 @@ fn without_model_path_the_shipped_models_run() {
             &candle_core::Device::Cpu,
         )
         .unwrap();
-        assert_like_library(&upscaler, pattern, (w, hgt), 3, &planes(&out, &oinfo)[0]);
+        assert_like_library(&upscaler, pattern, (w, hgt), 3, &got);
     }
 }
 
@@ -741,7 +708,7 @@ fn shipped_model_by_name() {
         ("model", &"imdn"),
         ("device", &"cpu"),
     ]);
-    let err = error_of(&start_error(elem).expect("IMDN_RTC weights for model=imdn must fail"));
+    let err = start_alone(elem).expect("IMDN_RTC weights for model=imdn must fail");
     assert!(err.message().contains("IMDN_RTC"), "{err}");
 }
 
@@ -749,7 +716,7 @@ fn shipped_model_by_name() {
 fn absent_or_bad_weights_fail_the_state_change() {
     init();
     let elem = element(&[("model-path", &"/nonexistent/imdn.safetensors")]);
-    let err = error_of(&start_error(elem).expect("start must fail"));
+    let err = start_alone(elem).expect("start must fail");
     assert!(err.matches(gst::ResourceError::NotFound), "{err}");
     assert!(
         err.message().contains("/nonexistent/imdn.safetensors"),
@@ -759,7 +726,7 @@ fn absent_or_bad_weights_fail_the_state_change() {
     let path = temp_path("bad.safetensors");
     std::fs::write(&path, b"not weights at all").unwrap();
     let elem = element(&[("model-path", &path.to_str().unwrap())]);
-    let err = error_of(&start_error(elem).expect("start must fail"));
+    let err = start_alone(elem).expect("start must fail");
     assert!(err.matches(gst::ResourceError::OpenRead), "{err}");
     assert!(err.message().contains("bad.safetensors"), "{err}");
     let _ = std::fs::remove_file(path);
@@ -868,25 +835,17 @@ fn properties_have_documented_defaults_and_ranges() {
 #[test]
 fn flushing_seeks_in_a_pipeline_do_not_deadlock() {
     init();
-    let pipeline = gst::parse::launch(
+    // a failed assertion must still stop the pipeline (disposing a playing one is a critical)
+    let pipeline = Pipeline::launch(
         "videotestsrc ! video/x-raw,format=I420,width=64,height=48,framerate=30/1 ! \
          imdnupscale model-path=test:nearest max-frames-in-flight=3 ! fakesink sync=false",
     )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
     .unwrap();
-    // a failed assertion must still stop the pipeline (disposing a playing one is a critical)
-    let pipeline = NullOnDrop(pipeline);
-    let bus = pipeline.bus().unwrap();
-    let wait = |types: &[gst::MessageType]| {
-        let msg = bus_message(&bus, types).expect("timed out");
-        if let gst::MessageView::Error(e) = msg.view() {
-            panic!("pipeline error: {}", e.error());
-        }
-        msg
-    };
+    let bus = pipeline.bus();
+    // an error is a failure too
+    let wait = |msg_type| wait_for(&bus, &[msg_type], WAIT).unwrap();
     pipeline.set_state(gst::State::Paused).unwrap();
-    wait(&[gst::MessageType::AsyncDone, gst::MessageType::Error]);
+    wait(gst::MessageType::AsyncDone);
     pipeline.set_state(gst::State::Playing).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     for round in 0..3u64 {
@@ -914,22 +873,7 @@ fn flushing_seeks_in_a_pipeline_do_not_deadlock() {
                 )
                 .unwrap();
         }
-        wait(&[gst::MessageType::Eos, gst::MessageType::Error]);
-    }
-}
-
-struct NullOnDrop(gst::Pipeline);
-
-impl std::ops::Deref for NullOnDrop {
-    type Target = gst::Pipeline;
-    fn deref(&self) -> &gst::Pipeline {
-        &self.0
-    }
-}
-
-impl Drop for NullOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.set_state(gst::State::Null);
+        wait(gst::MessageType::Eos);
     }
 }
 
@@ -937,21 +881,9 @@ impl Drop for NullOnDrop {
 // the real network
 // ---------------------------------------------------------------------------------------------
 
-/// A per-process file name in the temp directory (tests may run in parallel processes).
-fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("gstimdn-test-{}-{name}", std::process::id()))
-}
-
 /// Random-init IMDN_RTC ×2 weights in a safetensors file.
 fn rtc_weights(name: &str) -> PathBuf {
     weights(name, imdn::model::Config::rtc(2))
-}
-
-fn weights(name: &str, config: imdn::model::Config) -> PathBuf {
-    let path = temp_path(name);
-    let tensors = imdn::model::init_tensors(&config, &candle_core::Device::Cpu).unwrap();
-    imdn::weights::save_safetensors(&tensors, &path).unwrap();
-    path
 }
 
 /// Asserts that `got` (packed RGB, `scale ×` the `w`×`h` frame drawn by `pattern`) is within
@@ -984,22 +916,17 @@ fn real_imdn_rtc_matches_the_library() {
     init();
     let path = rtc_weights("rtc_x2.safetensors");
     let (w, hgt) = (12usize, 8usize);
-    let vinfo = info(VideoFormat::Rgb, w as u32, hgt as u32);
     let pattern = |_: usize, xb: usize, y: usize| ((xb * 19 + y * 41) % 256) as u8;
-    let mut h = harness(&[
+    let props: [(&str, &dyn ToValue); 3] = [
         ("model-path", &path.to_str().unwrap()),
         ("device", &"cpu"),
         ("n-threads", &1u32),
-    ]);
-    h.set_src_caps_str("video/x-raw,format=RGB,width=12,height=8,framerate=25/1");
-    h.push(frame(&vinfo, pattern)).unwrap();
-    h.push_event(gst::event::Eos::new());
-    let out = h.pull().unwrap();
-    let oinfo = out_info(&h);
+    ];
+    let (got, oinfo) = upscale_rgb(&props, (w, hgt), pattern);
     assert_eq!((oinfo.width(), oinfo.height()), (24, 16));
 
     let upscaler = imdn::engine::Upscaler::load(&path, &candle_core::Device::Cpu).unwrap();
-    assert_like_library(&upscaler, pattern, (w, hgt), 2, &planes(&out, &oinfo)[0]);
+    assert_like_library(&upscaler, pattern, (w, hgt), 2, &got);
     let _ = std::fs::remove_file(path);
 }
 
@@ -1033,23 +960,19 @@ fn real_imdn_scale_mismatch_and_cuda_errors() {
     init();
     let path = rtc_weights("rtc_x2_errors.safetensors");
     let p = path.to_str().unwrap();
-    let err = error_of(
-        &start_error(element(&[
-            ("model-path", &p),
-            ("scale", &3u32),
-            ("device", &"cpu"),
-        ]))
-        .expect("×2 weights with scale=3 must fail"),
-    );
+    let err = start_alone(element(&[
+        ("model-path", &p),
+        ("scale", &3u32),
+        ("device", &"cpu"),
+    ]))
+    .expect("×2 weights with scale=3 must fail");
     assert!(err.matches(gst::ResourceError::Settings), "{err}");
     assert!(err.message().contains("scale=3"), "{err}");
 
     #[cfg(not(feature = "cuda"))]
     {
-        let err = error_of(
-            &start_error(element(&[("model-path", &p), ("device", &"cuda")]))
-                .expect("device=cuda on a CPU build must fail"),
-        );
+        let err = start_alone(element(&[("model-path", &p), ("device", &"cuda")]))
+            .expect("device=cuda on a CPU build must fail");
         assert!(err.matches(gst::ResourceError::OpenRead), "{err}");
         assert!(err.message().contains("CUDA"), "{err}");
 
@@ -1073,34 +996,24 @@ fn real_imdn_as_runs_at_scale_3() {
     init();
     let path = weights("as.safetensors", imdn::model::Config::imdn_as());
     let (w, hgt) = (8usize, 4usize);
-    let vinfo = info(VideoFormat::Rgb, w as u32, hgt as u32);
     let pattern = |_: usize, xb: usize, y: usize| ((xb * 23 + y * 7) % 256) as u8;
-    let mut h = harness(&[
+    let props: [(&str, &dyn ToValue); 3] = [
         ("model-path", &path.to_str().unwrap()),
         ("device", &"cpu"),
         ("scale", &3u32),
-    ]);
-    h.set_src_caps_str("video/x-raw,format=RGB,width=8,height=4,framerate=25/1");
-    h.push(frame(&vinfo, pattern)).unwrap();
-    h.push_event(gst::event::Eos::new());
-    let out = h.pull().unwrap();
-    let oinfo = out_info(&h);
+    ];
+    let (got, oinfo) = upscale_rgb(&props, (w, hgt), pattern);
     assert_eq!((oinfo.width(), oinfo.height()), (24, 12));
 
     // the library's arbitrary-scale path: bicubic to the target size, then the network
     let upscaler = imdn::engine::Upscaler::load(&path, &candle_core::Device::Cpu).unwrap();
-    assert_like_library(&upscaler, pattern, (w, hgt), 3, &planes(&out, &oinfo)[0]);
+    assert_like_library(&upscaler, pattern, (w, hgt), 3, &got);
     let _ = std::fs::remove_file(path);
 }
 
 /// Runs `launch` (ending in `appsink name=out`) for one frame and returns its bytes.
 fn one_frame(launch: &str) -> Vec<u8> {
-    let pipeline = NullOnDrop(
-        gst::parse::launch(launch)
-            .unwrap()
-            .downcast::<gst::Pipeline>()
-            .unwrap(),
-    );
+    let pipeline = Pipeline::launch(launch).unwrap();
     let sink = pipeline.by_name("out").unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let sample = sink
@@ -1308,16 +1221,12 @@ fn auto_scale_to_another_shape_picks_a_par_or_follows_downstream() {
 fn auto_scale_negotiates_upstream_in_a_pipeline() {
     init();
     // videotestsrc picks its size from what imdnupscale's sink accepts (anything)
-    let pipeline = NullOnDrop(
-        gst::parse::launch(
-            "videotestsrc num-buffers=3 ! video/x-raw,format=I420 ! \
-             imdnupscale scale=0 model-path=test:nearest ! \
-             video/x-raw,width=1000,height=750 ! appsink name=out sync=false",
-        )
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap(),
-    );
+    let pipeline = Pipeline::launch(
+        "videotestsrc num-buffers=3 ! video/x-raw,format=I420 ! \
+         imdnupscale scale=0 model-path=test:nearest ! \
+         video/x-raw,width=1000,height=750 ! appsink name=out sync=false",
+    )
+    .unwrap();
     let sink = pipeline.by_name("out").unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     for _ in 0..3 {
@@ -1335,17 +1244,13 @@ fn auto_scale_negotiates_upstream_in_a_pipeline() {
 fn auto_scale_follows_a_changing_capsfilter() {
     init();
     // the RECONFIGURE path: a new downstream size mid-stream drains the old-size frames
-    let pipeline = NullOnDrop(
-        gst::parse::launch(
-            "videotestsrc num-buffers=12 ! video/x-raw,format=RGB,width=64,height=48 ! \
-             imdnupscale scale=0 model-path=test:nearest max-frames-in-flight=2 ! \
-             capsfilter name=cf caps=video/x-raw,width=100,height=75 ! \
-             appsink name=out sync=false max-buffers=1",
-        )
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap(),
-    );
+    let pipeline = Pipeline::launch(
+        "videotestsrc num-buffers=12 ! video/x-raw,format=RGB,width=64,height=48 ! \
+         imdnupscale scale=0 model-path=test:nearest max-frames-in-flight=2 ! \
+         capsfilter name=cf caps=video/x-raw,width=100,height=75 ! \
+         appsink name=out sync=false max-buffers=1",
+    )
+    .unwrap();
     let sink = pipeline.by_name("out").unwrap();
     let cf = pipeline.by_name("cf").unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
@@ -1373,8 +1278,7 @@ fn auto_scale_follows_a_changing_capsfilter() {
 #[test]
 fn scale_one_is_refused() {
     init();
-    let err =
-        error_of(&start_error(element(&[("scale", &1u32)])).expect("scale=1 must fail the start"));
+    let err = start_alone(element(&[("scale", &1u32)])).expect("scale=1 must fail the start");
     assert!(err.matches(gst::ResourceError::Settings), "{err}");
     assert!(err.message().contains("scale=1"), "{err}");
 }
@@ -1447,14 +1351,12 @@ fn model_property_checks_what_the_file_holds() {
     let rtc_path = rtc_weights("rtc_x2_model.safetensors");
     let (ip, rp) = (imdn_path.to_str().unwrap(), rtc_path.to_str().unwrap());
     // model=rtc with IMDN weights: the start fails naming both
-    let err = error_of(
-        &start_error(element(&[
-            ("model-path", &ip),
-            ("model", &"rtc"),
-            ("device", &"cpu"),
-        ]))
-        .expect("model=rtc with IMDN weights must fail"),
-    );
+    let err = start_alone(element(&[
+        ("model-path", &ip),
+        ("model", &"rtc"),
+        ("device", &"cpu"),
+    ]))
+    .expect("model=rtc with IMDN weights must fail");
     assert!(err.matches(gst::ResourceError::Settings), "{err}");
     let msg = err.message();
     assert!(msg.contains("model=rtc"), "{msg}");
@@ -1462,18 +1364,16 @@ fn model_property_checks_what_the_file_holds() {
     assert!(msg.contains("×2 IMDN network"), "{msg}");
     assert!(msg.contains("imdn_x2_model"), "{msg}");
     // model=as with RTC weights
-    let err = error_of(
-        &start_error(element(&[
-            ("model-path", &rp),
-            ("model", &"as"),
-            ("device", &"cpu"),
-        ]))
-        .expect("model=as with RTC weights must fail"),
-    );
+    let err = start_alone(element(&[
+        ("model-path", &rp),
+        ("model", &"as"),
+        ("device", &"cpu"),
+    ]))
+    .expect("model=as with RTC weights must fail");
     assert!(err.message().contains("IMDN_AS"), "{err}");
     // matching models and auto start
     for (path, model) in [(ip, "imdn"), (rp, "rtc"), (rp, "auto"), (ip, "auto")] {
-        let pipeline = NullOnDrop(gst::Pipeline::new());
+        let pipeline = Pipeline(gst::Pipeline::new());
         pipeline
             .add(&element(&[
                 ("model-path", &path),

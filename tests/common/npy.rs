@@ -1,5 +1,6 @@
-//! Minimal `.npy` support for parity tests and debugging: little-endian f32 (`<f4`), C order,
-//! format versions 1 to 3.
+//! Minimal `.npy` support for the parity tests: little-endian f32 (`<f4`), C order, format
+//! versions 1 to 3. Test-only (the library has no use for it): `mod common` brings it to the
+//! integration tests as `common::npy`.
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +33,7 @@ pub enum NpyError {
     },
 }
 
-impl From<NpyError> for crate::Error {
+impl From<NpyError> for imdn::Error {
     fn from(e: NpyError) -> Self {
         match e {
             NpyError::Io { source, .. } => Self::Io(source),
@@ -255,33 +256,4 @@ fn preamble(shape: &[usize]) -> Vec<u8> {
     out.extend_from_slice(&len.to_le_bytes()[..len_bytes]);
     out.extend_from_slice(header.as_bytes());
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn preamble_is_aligned_and_parses_back() {
-        for shape in [vec![], vec![5], vec![1, 3, 128, 128]] {
-            let pre = preamble(&shape);
-            assert_eq!(pre.len() % ALIGN, 0);
-            let numel: usize = shape.iter().product();
-            let mut bytes = pre;
-            bytes.extend(std::iter::repeat_n(0u8, numel * 4));
-            let (parsed, data) = parse(&bytes).ok().unwrap();
-            assert_eq!(parsed, shape);
-            assert_eq!(data.len(), numel);
-        }
-    }
-
-    #[test]
-    fn header_entries_split_at_top_level() {
-        let entries =
-            header_entries("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }").ok();
-        assert_eq!(entries.map(|e| e.len()), Some(3));
-        assert_eq!(parse_shape("(2, 3)").ok(), Some(vec![2, 3]));
-        assert_eq!(parse_shape("(7,)").ok(), Some(vec![7]));
-        assert_eq!(parse_shape("()").ok(), Some(vec![]));
-    }
 }
