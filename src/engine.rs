@@ -33,6 +33,10 @@ impl DeviceChoice {
     }
 }
 
+/// Whether this build has CUDA support (the `cuda` feature): without it `Auto` is the CPU, as
+/// expected, not a fallback worth a warning.
+pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
+
 #[cfg(feature = "cuda")]
 fn open_cuda(id: usize) -> Result<Device> {
     Device::new_cuda(id).map_err(|e| Error::Device(format!("CUDA device {id}: {e}")))

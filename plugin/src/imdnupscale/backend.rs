@@ -1,5 +1,5 @@
-//! What the infer thread runs: the IMDN network from the `imdn` library, or a deterministic
-//! nearest-neighbour stand-in that lets the element's plumbing be tested without weights.
+//! What the infer thread runs: the IMDN network from the `imdn` library (or, built with the
+//! `test-backends` feature, a stand-in from `test_backends.rs`).
 
 use std::path::PathBuf;
 
@@ -8,73 +8,8 @@ use imdn::image_ops::{ResizeScratch, ResizeTable, imresize_f32_chw_into};
 use imdn::model::Variant;
 use imdn::weights::shipped::{self, SHIPPED, Shipped};
 
-/// `model-path` values that select test backends (never a default):
-/// - `test:nearest`: [`Nearest`], a deterministic stand-in for the network;
-/// - `test:error` / `test:panic`: [`Failing`], to exercise the runtime error paths;
-/// - `test:fail-once`: [`FailOnce`], a stand-in for a CUDA backend whose first frame fails, to
-///   exercise `fallback-to-cpu` (its CPU rebuild is `test:nearest`);
-/// - `test:slow:MS`: [`Nearest`] taking at least MS milliseconds a frame (QoS, latency);
-/// - `test:error-after:N`: [`Nearest`] for N frames, then errors (a fault mid-stream).
-pub fn test_backend(model_path: &str) -> Option<BackendSpec> {
-    let number = |prefix: &str| model_path.strip_prefix(prefix)?.parse::<u64>().ok();
-    match model_path {
-        "test:nearest" => Some(BackendSpec::Nearest),
-        "test:error" => Some(BackendSpec::Failing { panic: false }),
-        "test:panic" => Some(BackendSpec::Failing { panic: true }),
-        "test:fail-once" => Some(BackendSpec::FailOnce),
-        _ => {
-            if let Some(ms) = number("test:slow:") {
-                Some(BackendSpec::Slow { ms })
-            } else {
-                number("test:error-after:").map(|frames| BackendSpec::ErrorAfter { frames })
-            }
-        }
-    }
-}
-
-/// Test backend: [`Nearest`], at least `ms` milliseconds a frame.
-pub struct Slow {
-    ms: u64,
-}
-
-impl Backend for Slow {
-    fn upscale(
-        &mut self,
-        input: &[f32],
-        size: (usize, usize),
-        out: (usize, usize),
-    ) -> Result<Vec<f32>, String> {
-        let t0 = std::time::Instant::now();
-        let result = Nearest.upscale(input, size, out);
-        let left = std::time::Duration::from_millis(self.ms).saturating_sub(t0.elapsed());
-        std::thread::sleep(left);
-        result
-    }
-}
-
-/// Test backend: [`Nearest`] for `frames` frames, then an error on every frame.
-pub struct ErrorAfter {
-    frames: u64,
-    done: u64,
-}
-
-impl Backend for ErrorAfter {
-    fn upscale(
-        &mut self,
-        input: &[f32],
-        size: (usize, usize),
-        out: (usize, usize),
-    ) -> Result<Vec<f32>, String> {
-        if self.done >= self.frames {
-            return Err(format!(
-                "test:error-after:{} backend: injected fault at frame {}",
-                self.frames, self.done
-            ));
-        }
-        self.done += 1;
-        Nearest.upscale(input, size, out)
-    }
-}
+#[cfg(feature = "test-backends")]
+use super::test_backends::TestBackend;
 
 /// A network behind the worker. Owned by the infer thread, which is the only one that uses it.
 pub trait Backend: Send {
@@ -98,74 +33,6 @@ pub trait Backend: Send {
     ) -> Result<(), String> {
         *dst = self.upscale(input, size, out)?;
         Ok(())
-    }
-}
-
-/// Test backend: every output pixel copies the input pixel it falls in
-/// (`x_in = ⌊x_out · w / out_w⌋`, so an integer scale repeats each pixel `scale` times).
-pub struct Nearest;
-
-impl Backend for Nearest {
-    fn upscale(
-        &mut self,
-        input: &[f32],
-        (w, h): (usize, usize),
-        (ow, oh): (usize, usize),
-    ) -> Result<Vec<f32>, String> {
-        if input.len() != 3 * w * h || ow == 0 || oh == 0 {
-            return Err(format!(
-                "{w}×{h} frame with {} floats to {ow}×{oh}",
-                input.len()
-            ));
-        }
-        let xs: Vec<usize> = (0..ow).map(|x| x * w / ow).collect();
-        let mut out = Vec::with_capacity(3 * ow * oh);
-        for plane in input.chunks_exact(w * h) {
-            for y in 0..oh {
-                let row = &plane[(y * h / oh) * w..][..w];
-                out.extend(xs.iter().map(|&x| row[x]));
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Test backend whose every frame fails, with an error or a panic.
-pub struct Failing {
-    panic: bool,
-}
-
-impl Backend for Failing {
-    fn upscale(
-        &mut self,
-        _: &[f32],
-        _: (usize, usize),
-        _: (usize, usize),
-    ) -> Result<Vec<f32>, String> {
-        if self.panic {
-            panic!("test:panic backend");
-        }
-        Err("test:error backend".into())
-    }
-}
-
-/// Test backend standing in for a CUDA network that hits a runtime error on its first frame.
-pub struct FailOnce {
-    failed: bool,
-}
-
-impl Backend for FailOnce {
-    fn upscale(
-        &mut self,
-        input: &[f32],
-        size: (usize, usize),
-        out: (usize, usize),
-    ) -> Result<Vec<f32>, String> {
-        if !self.failed {
-            self.failed = true;
-            return Err("test:fail-once backend: simulated CUDA error".into());
-        }
-        Nearest.upscale(input, size, out)
     }
 }
 
@@ -269,7 +136,7 @@ impl Backend for Imdn {
 /// Which device the element asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceRequest {
-    /// CUDA device `id` if this build has CUDA and it answers, else the CPU (with a warning).
+    /// CUDA device `id` if it answers; else the CPU, with a warning only if this build has CUDA.
     Auto(usize),
     Cpu,
     Cuda(usize),
@@ -278,12 +145,10 @@ pub enum DeviceRequest {
 /// Everything needed to build a backend, snapshot from the settings in `start`.
 #[derive(Clone, Debug)]
 pub enum BackendSpec {
-    Nearest,
-    Failing { panic: bool },
-    FailOnce,
-    Slow { ms: u64 },
-    ErrorAfter { frames: u64 },
     Imdn(ImdnSpec),
+    /// A stand-in for the network (`model-path=test:...`), for the element's own tests.
+    #[cfg(feature = "test-backends")]
+    Test(TestBackend),
 }
 
 /// A network from a weights file.
@@ -332,7 +197,7 @@ pub struct Loaded {
     pub backend: Box<dyn Backend>,
     /// e.g. "IMDN_RTC ×2 on Cpu", for the debug log.
     pub description: String,
-    /// Set when `device=auto` could not use CUDA and fell back to the CPU.
+    /// Set when `device=auto` could not use the CUDA this build has and fell back to the CPU.
     pub warning: Option<String>,
     pub on_cuda: bool,
     /// What to rebuild on the CPU after a runtime error (`fallback-to-cpu`); `None` on the CPU.
@@ -343,7 +208,9 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    fn test(backend: Box<dyn Backend>, description: &str) -> Self {
+    /// A backend that needs no device and no weights.
+    #[cfg(feature = "test-backends")]
+    pub fn test(backend: Box<dyn Backend>, description: &str) -> Self {
         Loaded {
             backend,
             description: description.into(),
@@ -359,30 +226,9 @@ impl BackendSpec {
     /// Builds the backend; called on the infer thread, which then owns the device.
     pub fn build(self) -> Result<Loaded, BuildError> {
         match self {
-            BackendSpec::Nearest => Ok(Loaded::test(
-                Box::new(Nearest),
-                "nearest-neighbour test backend",
-            )),
-            BackendSpec::Failing { panic } => Ok(Loaded::test(
-                Box::new(Failing { panic }),
-                "failing test backend",
-            )),
-            BackendSpec::FailOnce => Ok(Loaded {
-                fallback: Some(BackendSpec::Nearest),
-                ..Loaded::test(
-                    Box::new(FailOnce { failed: false }),
-                    "fail-once test backend (stands in for CUDA)",
-                )
-            }),
-            BackendSpec::Slow { ms } => Ok(Loaded::test(
-                Box::new(Slow { ms }),
-                "slow nearest-neighbour test backend",
-            )),
-            BackendSpec::ErrorAfter { frames } => Ok(Loaded::test(
-                Box::new(ErrorAfter { frames, done: 0 }),
-                "fault-injecting nearest-neighbour test backend",
-            )),
             BackendSpec::Imdn(spec) => spec.build(),
+            #[cfg(feature = "test-backends")]
+            BackendSpec::Test(test) => Ok(test.build()),
         }
     }
 }
@@ -393,8 +239,13 @@ impl ImdnSpec {
             && !path.exists()
             && shipped::by_name(&path.to_string_lossy()).is_none()
         {
+            let hint = if path.starts_with("test:") {
+                "; test backends are in builds with the cargo feature test-backends only"
+            } else {
+                ""
+            };
             return Err(BuildError::NotFound(format!(
-                "model-path {}: no such file (nor a shipped model: {})",
+                "model-path {}: no such file (nor a shipped model: {}){hint}",
                 path.display(),
                 shipped::names()
             )));
@@ -405,6 +256,8 @@ impl ImdnSpec {
             DeviceRequest::Cuda(id) => DeviceChoice::Cuda(id)
                 .open()
                 .map_err(|e| BuildError::Device(e.to_string()))?,
+            // a CPU-only build runs on the CPU as asked: the description (debug log) says so
+            DeviceRequest::Auto(_) if !imdn::engine::CUDA_BUILT => candle_core::Device::Cpu,
             DeviceRequest::Auto(id) => match DeviceChoice::Cuda(id).open() {
                 Ok(d) => d,
                 Err(e) => {
@@ -473,8 +326,10 @@ impl ImdnSpec {
             )));
         }
         upscaler.acs.tile = tile;
+        let cpu_only_build =
+            matches!(self.device, DeviceRequest::Auto(_)) && !imdn::engine::CUDA_BUILT;
         let description = format!(
-            "{} {} on {:?}{}",
+            "{} {} on {:?}{}{}",
             config.variant.name(),
             match scale {
                 0 => "(scale=0: size from downstream)".to_string(),
@@ -485,6 +340,11 @@ impl ImdnSpec {
                 format!(", tiles of {tile}")
             } else {
                 String::new()
+            },
+            if cpu_only_build {
+                " (device=auto in a build without CUDA)"
+            } else {
+                ""
             }
         );
         let on_cuda = dev.is_cuda();
@@ -552,31 +412,6 @@ fn nick(v: Variant) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_repeats_pixels() {
-        // one plane per channel, 2×1 → 4×2
-        let input = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
-        let out = Nearest.upscale(&input, (2, 1), (4, 2)).unwrap();
-        assert_eq!(
-            out,
-            [
-                0.1, 0.1, 0.2, 0.2, 0.1, 0.1, 0.2, 0.2, //
-                0.3, 0.3, 0.4, 0.4, 0.3, 0.3, 0.4, 0.4, //
-                0.5, 0.5, 0.6, 0.6, 0.5, 0.5, 0.6, 0.6
-            ]
-        );
-    }
-
-    #[test]
-    fn nearest_takes_any_size() {
-        // 3×1 → 5×1: x_in = ⌊x · 3 / 5⌋ = 0, 0, 1, 1, 2; 3×1 → 2×1 (down): 0, 1
-        let input = [0.0, 0.5, 1.0, 0.0, 0.5, 1.0, 0.0, 0.5, 1.0];
-        let out = Nearest.upscale(&input, (3, 1), (5, 1)).unwrap();
-        assert_eq!(&out[..5], [0.0, 0.0, 0.5, 0.5, 1.0]);
-        let out = Nearest.upscale(&input, (3, 1), (2, 1)).unwrap();
-        assert_eq!(&out[..2], [0.0, 0.5]);
-    }
 
     #[test]
     fn resizer_keeps_flat_planes_and_reuses_tables() {

@@ -4,19 +4,20 @@
 //!   (`parent_prepare_output_buffer` copies timestamps, flags and metas), submits both to the
 //!   worker, and returns a finished frame once more than `depth` frames are in flight. So frame
 //!   k leaves when frame k + depth arrives: a fixed delay, which the latency query reports.
+//! - It waits for the worker outside the `state` lock (as dav1ddec does), so queries, metas
+//!   and FLUSH_START from other threads never wait for a frame.
 //! - Serialized events (EOS, CAPS, SEGMENT, GAP, ...) and renegotiation (`set_info`) first
 //!   drain the worker and push what it held, so nothing overtakes a frame. FLUSH_START only
 //!   raises a flag (it arrives on another thread); FLUSH_STOP drains and discards.
 //! - All pushes happen on the streaming thread.
-//! - scale=0 (auto): `transform_caps` widens width and height to any size (and the PAR to any
-//!   ratio) in both directions; `fixate_caps` takes what downstream fixes and fills in the rest
-//!   keeping the display aspect ratio ([`fixate_auto_size`]); the worker then produces exactly
-//!   the negotiated output size (IMDN_AS: bicubic to it, then the network; IMDN/IMDN_RTC: the
+//! - scale=0 (auto): caps arithmetic in `caps.rs`; the worker then produces exactly the
+//!   negotiated output size (IMDN_AS: bicubic to it, then the network; IMDN/IMDN_RTC: the
 //!   network, then a bicubic resize).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
+use crossbeam_channel::Receiver;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -29,7 +30,8 @@ use gst_video::VideoInfo;
 use gst_video::subclass::prelude::*;
 use imdn::model::Variant;
 
-use super::backend::{BackendSpec, BuildError, DeviceRequest, ImdnSpec, test_backend};
+use super::backend::{BackendSpec, BuildError, DeviceRequest, ImdnSpec};
+use super::caps::{self, MAX_SIDE};
 use super::pixels::FORMATS;
 use super::worker::{Done, Job, MAX_DEPTH, Outcome, Worker};
 use super::{Device, Model};
@@ -42,8 +44,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// Largest side in the caps templates: keeps size arithmetic far from i32 overflow.
-const MAX_SIDE: i32 = 32767;
 const DEFAULT_SCALE: u32 = 2;
 const DEFAULT_DEVICE_ID: u32 = 0;
 const DEFAULT_TILE_SIZE: u32 = 0;
@@ -88,372 +88,41 @@ impl Default for Settings {
     }
 }
 
-/// Between `start` and `stop`; only the streaming thread (and start/stop) lock it, so it may
-/// be held while waiting for the worker.
+/// Between `start` and `stop`. Held only briefly: never while waiting for the worker.
 struct State {
     worker: Worker,
+    /// Shared with the worker: set between FLUSH_START and FLUSH_STOP.
+    flushing: Arc<AtomicBool>,
+    /// The backend runs on CUDA (auto depth 2 rather than 1).
+    on_cuda: bool,
+    /// What scale=0 multiplies by when downstream leaves the size free (from the model).
+    preferred_scale: u32,
     /// Negotiated (input, output); `None` until caps arrive.
     infos: Option<(VideoInfo, VideoInfo)>,
-    /// Frames kept in the worker beyond the one being waited for.
-    depth: usize,
+    /// Frames kept in the worker beyond the one being waited for; `None` until negotiated.
+    depth: Option<usize>,
+    frame_duration: Option<gst::ClockTime>,
+    /// Latest measured per-frame processing time (+5 %), and the one last reported.
+    processing: gst::ClockTime,
+    reported_processing: gst::ClockTime,
     in_flight: usize,
     next_seq: u64,
     next_out: u64,
-    /// The backend runs on CUDA (auto depth 2 rather than 1).
-    on_cuda: bool,
-}
-
-/// What the latency query needs; its own lock because queries come from any thread while the
-/// streaming thread may hold `state` waiting for a frame.
-#[derive(Debug, Default)]
-struct LatencyInfo {
-    /// `None` until negotiated.
-    depth: Option<usize>,
-    frame_duration: Option<gst::ClockTime>,
-    /// Measured processing time last reported (to post a Latency message when it grows).
-    reported_processing: gst::ClockTime,
 }
 
 #[derive(Default)]
 pub struct ImdnUpscale {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    latency: Mutex<LatencyInfo>,
-    flushing: Arc<AtomicBool>,
+    /// `frames-processed`: counts from `start` and stays readable after `stop`, which drops
+    /// `state`.
     frames_processed: AtomicU64,
-    /// Latest measured per-frame processing time, ns (shared with the latency query).
-    processing_ns: AtomicU64,
-    /// What scale=0 multiplies by when downstream leaves the size free (from the model).
-    preferred_scale: AtomicU32,
-    /// The negotiated (input, output) infos for scaling metas: apart from `state`, whose lock
-    /// is held while the output buffer (and so its metas) is prepared.
-    meta_infos: Mutex<Option<(VideoInfo, VideoInfo)>>,
 }
 
 /// A poisoned lock only means another thread panicked (GStreamer turned that into an error);
 /// the data is still consistent enough to shut down.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// One axis of the caps: a fixed size or a range with a step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dim {
-    Fixed(i32),
-    Range(i32, i32, i32),
-}
-
-impl Dim {
-    fn from_bounds(min: i64, max: i64, step: i64) -> Option<Dim> {
-        let (min, max, step) = (
-            i32::try_from(min).ok()?,
-            i32::try_from(max).ok()?,
-            i32::try_from(step).ok()?,
-        );
-        match min.cmp(&max) {
-            std::cmp::Ordering::Less => Some(Dim::Range(min, max, step)),
-            std::cmp::Ordering::Equal => Some(Dim::Fixed(min)),
-            std::cmp::Ordering::Greater => None,
-        }
-    }
-
-    /// Sizes times `s` (sink → src). Ranges keep only the multiples of `s`.
-    fn up(self, s: i64) -> Option<Dim> {
-        match self {
-            Dim::Fixed(v) => Dim::from_bounds(i64::from(v) * s, i64::from(v) * s, 1),
-            Dim::Range(min, max, step) => {
-                let step = i64::from(step) * s;
-                let min = i64::from(min) * s;
-                // clamp to i32 on a multiple of the step (GStreamer requires that)
-                let max = (i64::from(max) * s).min(i64::from(i32::MAX) / step * step);
-                Dim::from_bounds(min, max, step)
-            }
-        }
-    }
-
-    /// Sizes whose `s`-fold is in the set (src → sink); none for an indivisible fixed size.
-    fn down(self, s: i64) -> Option<Dim> {
-        match self {
-            Dim::Fixed(v) => {
-                let v = i64::from(v);
-                (v % s == 0).then(|| Dim::from_bounds(v / s, v / s, 1))?
-            }
-            Dim::Range(min, max, step) => {
-                let (min, max, step) = (i64::from(min), i64::from(max), i64::from(step));
-                // v·s ≡ 0 (mod step) ⇔ v ≡ 0 (mod step / gcd(step, s))
-                let m = step / gcd(step, s);
-                let lo = (min.div_euclid(s) + i64::from(min.rem_euclid(s) != 0)).max(1);
-                let lo = (lo + m - 1) / m * m;
-                let hi = max.div_euclid(s) / m * m;
-                Dim::from_bounds(lo, hi, m)
-            }
-        }
-    }
-
-    fn to_send_value(self) -> glib::SendValue {
-        match self {
-            Dim::Fixed(v) => v.to_send_value(),
-            Dim::Range(min, max, 1) => gst::IntRange::new(min, max).to_send_value(),
-            Dim::Range(min, max, step) => gst::IntRange::with_step(min, max, step).to_send_value(),
-        }
-    }
-
-    fn from_value(v: &glib::SendValue) -> Option<Dim> {
-        if let Ok(v) = v.get::<i32>() {
-            return Some(Dim::Fixed(v));
-        }
-        let r = v.get::<gst::IntRange<i32>>().ok()?;
-        Dim::from_bounds(r.min().into(), r.max().into(), r.step().max(1).into())
-    }
-}
-
-fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 {
-        a.abs().max(1)
-    } else {
-        gcd(b, a % b)
-    }
-}
-
-/// Maps one size field; `None` when no value survives.
-fn map_dim(value: &glib::SendValue, f: &dyn Fn(Dim) -> Option<Dim>) -> Option<glib::SendValue> {
-    if let Ok(list) = value.get::<gst::List>() {
-        let mapped: Vec<glib::SendValue> = list
-            .iter()
-            .filter_map(|v| Dim::from_value(v).and_then(f).map(Dim::to_send_value))
-            .collect();
-        return match mapped.len() {
-            0 => None,
-            1 => mapped.into_iter().next(),
-            _ => Some(gst::List::new(mapped).to_send_value()),
-        };
-    }
-    Dim::from_value(value).and_then(f).map(Dim::to_send_value)
-}
-
-/// Scales width and height of every structure; structures with no possible size are dropped.
-fn scale_caps(caps: &gst::Caps, direction: gst::PadDirection, scale: u32) -> gst::Caps {
-    let s = i64::from(scale);
-    let f = |d: Dim| match direction {
-        gst::PadDirection::Sink => d.up(s),
-        _ => d.down(s),
-    };
-    let mut out = gst::Caps::new_empty();
-    {
-        let out = out.make_mut();
-        for (structure, features) in caps.iter_with_features() {
-            let mut st = structure.to_owned();
-            let mut ok = true;
-            for field in ["width", "height"] {
-                if let Ok(v) = structure.value(field) {
-                    match map_dim(v, &f) {
-                        Some(nv) => st.set_value(field, nv),
-                        None => ok = false,
-                    }
-                }
-            }
-            if ok {
-                out.append_structure_full(st, Some(features.to_owned()));
-            }
-        }
-    }
-    out
-}
-
-/// scale=0: any size on the other side, and any pixel aspect ratio where one is given (the
-/// fixation then picks one that keeps the display aspect ratio).
-fn widen_caps(caps: &gst::Caps) -> gst::Caps {
-    let mut out = gst::Caps::new_empty();
-    for (structure, features) in caps.iter_with_features() {
-        let mut st = structure.to_owned();
-        st.set("width", gst::IntRange::new(1, MAX_SIDE));
-        st.set("height", gst::IntRange::new(1, MAX_SIDE));
-        if st.has_field("pixel-aspect-ratio") {
-            st.set(
-                "pixel-aspect-ratio",
-                gst::FractionRange::new(
-                    gst::Fraction::new(1, i32::MAX),
-                    gst::Fraction::new(i32::MAX, 1),
-                ),
-            );
-        }
-        // structures that differed only in size collapse into one
-        out.merge_structure_full(st, Some(features.to_owned()));
-    }
-    out
-}
-
-/// `a × b` of two fractions, reduced; `None` on a zero denominator or if it leaves i32
-/// (`gst_util_fraction_multiply`'s contract).
-fn frac_mul((an, ad): (i32, i32), (bn, bd): (i32, i32)) -> Option<(i32, i32)> {
-    let (n, d) = (i64::from(an) * i64::from(bn), i64::from(ad) * i64::from(bd));
-    if d == 0 {
-        return None;
-    }
-    let g = gcd(n, d);
-    let (n, d) = if d < 0 {
-        (-n / g, -d / g)
-    } else {
-        (n / g, d / g)
-    };
-    Some((i32::try_from(n).ok()?, i32::try_from(d).ok()?))
-}
-
-/// `v × num / den` rounded, for positive `num / den`, at least 1.
-fn scale_round(v: i32, (num, den): (i32, i32)) -> i32 {
-    let (v, num, den) = (i64::from(v), i64::from(num), i64::from(den).max(1));
-    let r = (v * num + den / 2) / den;
-    r.clamp(1, i64::from(i32::MAX)) as i32
-}
-
-fn par_of(s: &gst::StructureRef) -> Option<(i32, i32)> {
-    s.get::<gst::Fraction>("pixel-aspect-ratio")
-        .ok()
-        .map(|f| (f.numer(), f.denom()))
-}
-
-/// The value of `field` nearest `target` that `s` allows (`target` where `s` has no such
-/// field, which allows anything).
-fn nearest_int(s: &gst::StructureRef, field: &str, target: i32) -> i32 {
-    if !s.has_field(field) {
-        return target;
-    }
-    let mut tmp = s.to_owned();
-    tmp.fixate_field_nearest_int(field, target);
-    tmp.get::<i32>(field).unwrap_or(target)
-}
-
-/// The pixel aspect ratio nearest `target` that `s` allows.
-fn nearest_par(s: &gst::StructureRef, target: (i32, i32)) -> (i32, i32) {
-    if !s.has_field("pixel-aspect-ratio") {
-        return target;
-    }
-    let mut tmp = s.to_owned();
-    tmp.fixate_field_nearest_fraction("pixel-aspect-ratio", gst::Fraction::new(target.0, target.1));
-    par_of(&tmp).unwrap_or(target)
-}
-
-/// Writes `par` unless it is the 1/1 that an absent field means anyway.
-fn set_par(s: &mut gst::StructureRef, (n, d): (i32, i32)) {
-    if s.has_field("pixel-aspect-ratio") || n != d {
-        s.set("pixel-aspect-ratio", gst::Fraction::new(n, d));
-    }
-}
-
-/// scale=0: fixates width, height and pixel aspect ratio of `outs` given the fixed `ins` on
-/// the other pad, keeping the display aspect ratio (DAR) wherever `outs` leaves a choice.
-///
-/// The approach of videoconvertscale's `fixate_size`, with two differences that suit an
-/// upscaler: a free size prefers `ins × factor` (`factor` = the model's scale; `ins ÷ factor`
-/// when fixating the sink side) rather than the same size, and with one side fixed the other
-/// is first derived from the DAR at the input's PAR (square pixels stay square; videoscale
-/// keeps the input's other side and changes the PAR instead). When downstream fixes width,
-/// height and PAR, they are used as given even if the picture is then stretched (as
-/// videoscale does).
-fn fixate_auto_size(
-    ins: &gst::StructureRef,
-    outs: &mut gst::StructureRef,
-    direction: gst::PadDirection,
-    factor: i32,
-) -> Result<(), String> {
-    let overflow = || "integer overflow computing the output size and aspect ratio".to_string();
-    let (Ok(from_w), Ok(from_h)) = (ins.get::<i32>("width"), ins.get::<i32>("height")) else {
-        return Err(format!("no fixed size in {ins}"));
-    };
-    let from_par = par_of(ins).unwrap_or((1, 1));
-    let fixed_par = match (outs.value("pixel-aspect-ratio"), direction) {
-        (Ok(v), _) => v
-            .get::<gst::Fraction>()
-            .ok()
-            .map(|f| (f.numer(), f.denom())),
-        // as videoconvertscale: upstream of us, a missing PAR means 1/1
-        (Err(_), gst::PadDirection::Src) => {
-            outs.set("pixel-aspect-ratio", gst::Fraction::new(1, 1));
-            Some((1, 1))
-        }
-        (Err(_), _) => None,
-    };
-    let pref = |v: i32| match direction {
-        gst::PadDirection::Sink => v.saturating_mul(factor).min(MAX_SIDE),
-        _ => (v / factor).max(1),
-    };
-    let (pref_w, pref_h) = (pref(from_w), pref(from_h));
-    let dar = frac_mul((from_w, from_h), from_par).ok_or_else(overflow)?;
-    // the PAR to aim for: downstream's if fixed, else the input's (or the nearest allowed)
-    let par = fixed_par.unwrap_or_else(|| nearest_par(outs, from_par));
-    // output width / height at that PAR
-    let ratio = frac_mul(dar, (par.1, par.0)).ok_or_else(overflow)?;
-    let inverse = (ratio.1, ratio.0);
-    let w = outs.get::<i32>("width").ok();
-    let h = outs.get::<i32>("height").ok();
-    match (w, h) {
-        (Some(w), Some(h)) => {
-            if fixed_par.is_none() {
-                let keep = frac_mul(dar, (h, w)).ok_or_else(overflow)?;
-                let p = nearest_par(outs, keep);
-                set_par(outs, p);
-            }
-        }
-        (Some(w), None) => {
-            let want = scale_round(w, inverse);
-            let set_h = nearest_int(outs, "height", want);
-            outs.set("height", set_h);
-            if fixed_par.is_none() {
-                let p = if set_h == want {
-                    par
-                } else {
-                    nearest_par(outs, frac_mul(dar, (set_h, w)).ok_or_else(overflow)?)
-                };
-                set_par(outs, p);
-            }
-        }
-        (None, Some(h)) => {
-            let want = scale_round(h, ratio);
-            let set_w = nearest_int(outs, "width", want);
-            outs.set("width", set_w);
-            if fixed_par.is_none() {
-                let p = if set_w == want {
-                    par
-                } else {
-                    nearest_par(outs, frac_mul(dar, (h, set_w)).ok_or_else(overflow)?)
-                };
-                set_par(outs, p);
-            }
-        }
-        (None, None) => {
-            // 1. the preferred height, the width from the DAR
-            let h1 = nearest_int(outs, "height", pref_h);
-            let want_w = scale_round(h1, ratio);
-            let w1 = nearest_int(outs, "width", want_w);
-            // 2. the preferred width, the height from the DAR
-            let w2 = nearest_int(outs, "width", pref_w);
-            let want_h = scale_round(w2, inverse);
-            let h2 = nearest_int(outs, "height", want_h);
-            // the first that keeps the DAR, else the one whose DAR is closer
-            let second = w1 != want_w
-                && (h2 == want_h
-                    || i64::from(w2) * i64::from((h2 - want_h).abs())
-                        < i64::from((w1 - want_w).abs()) * i64::from(h1));
-            let (mut ow, mut oh, mut p) = if second { (w2, h2, par) } else { (w1, h1, par) };
-            // 3. neither keeps the DAR at that PAR: keep the preferred size, adjust the PAR
-            if w1 != want_w && h2 != want_h && fixed_par.is_none() {
-                let (sw, sh) = (
-                    nearest_int(outs, "width", pref_w),
-                    nearest_int(outs, "height", pref_h),
-                );
-                let keep = frac_mul(dar, (sh, sw)).ok_or_else(overflow)?;
-                if nearest_par(outs, keep) == keep {
-                    (ow, oh, p) = (sw, sh, keep);
-                }
-            }
-            outs.set("width", ow);
-            outs.set("height", oh);
-            if fixed_par.is_none() {
-                set_par(outs, p);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Raises the pools' buffer counts by what the worker holds, so a bounded pool cannot run
@@ -471,39 +140,115 @@ fn reserve_buffers(query: &mut gst::query::Allocation, extra: u32) {
     }
 }
 
+fn build_error_message(e: BuildError) -> gst::ErrorMessage {
+    let msg = e.to_string();
+    match e {
+        BuildError::NotFound(_) => gst::error_msg!(gst::ResourceError::NotFound, ("{}", msg)),
+        BuildError::BadWeights(_) | BuildError::Device(_) => {
+            gst::error_msg!(gst::ResourceError::OpenRead, ("{}", msg))
+        }
+        BuildError::Settings(_) => gst::error_msg!(gst::ResourceError::Settings, ("{}", msg)),
+        BuildError::Thread(_) => gst::error_msg!(gst::ResourceError::Failed, ("{}", msg)),
+    }
+}
+
+/// What the settings ask the infer thread to build.
+fn backend_spec(settings: &Settings) -> BackendSpec {
+    let model_path = settings.model_path.as_deref().filter(|p| !p.is_empty());
+    #[cfg(feature = "test-backends")]
+    if let Some(test) = model_path.and_then(super::test_backends::parse) {
+        return BackendSpec::Test(test);
+    }
+    BackendSpec::Imdn(ImdnSpec {
+        path: model_path.map(Into::into),
+        device: match settings.device {
+            Device::Auto => DeviceRequest::Auto(settings.device_id as usize),
+            Device::Cpu => DeviceRequest::Cpu,
+            Device::Cuda => DeviceRequest::Cuda(settings.device_id as usize),
+        },
+        tile: settings.tile_size as usize,
+        threads: settings.n_threads as usize,
+        scale: settings.scale as usize,
+        expect: match settings.model {
+            Model::Auto => None,
+            Model::Imdn => Some(Variant::Imdn),
+            Model::Rtc => Some(Variant::Rtc),
+            Model::As => Some(Variant::As),
+        },
+    })
+}
+
 impl ImdnUpscale {
+    fn post_latency_message(&self) {
+        let _ = self
+            .obj()
+            .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+    }
+
     /// Buffers the worker may hold at once: the frames in flight plus the one waited for.
     fn held_buffers(&self) -> u32 {
-        let depth = lock(&self.latency).depth.unwrap_or(MAX_DEPTH);
+        let depth = lock(&self.state)
+            .as_ref()
+            .and_then(|s| s.depth)
+            .unwrap_or(MAX_DEPTH);
         depth as u32 + 1
+    }
+
+    /// The worker's finished frames, to wait on without holding `state`.
+    fn done_receiver(&self) -> Result<Option<(Receiver<Done>, usize)>, gst::FlowError> {
+        let guard = lock(&self.state);
+        let Some(state) = guard.as_ref() else {
+            return Ok(None);
+        };
+        match state.worker.done_receiver() {
+            Ok(rx) => Ok(Some((rx, state.in_flight))),
+            Err(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
+                Err(gst::FlowError::Error)
+            }
+        }
+    }
+
+    /// The worker ended without returning a frame: nothing more will come back.
+    fn worker_lost(&self, state: &mut State) -> gst::FlowError {
+        state.in_flight = 0;
+        gst::element_imp_error!(
+            self,
+            gst::StreamError::Failed,
+            ("the worker threads have stopped")
+        );
+        gst::FlowError::Error
     }
 
     /// Waits for every frame in the worker; pushes them downstream (`push`) or drops them.
     fn drain(&self, push: bool) -> Result<(), gst::FlowError> {
-        let finished: Vec<Done> = {
-            let mut guard = lock(&self.state);
-            let Some(state) = guard.as_mut() else {
-                return Ok(());
-            };
-            let mut finished = Vec::with_capacity(state.in_flight);
-            while state.in_flight > 0 {
-                match state.worker.recv() {
-                    Ok(done) => {
-                        state.in_flight -= 1;
-                        finished.push(done);
-                    }
-                    Err(e) => {
-                        state.in_flight = 0;
-                        gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
-                        return Err(gst::FlowError::Error);
-                    }
+        let Some((done_rx, in_flight)) = self.done_receiver()? else {
+            return Ok(());
+        };
+        let mut finished = Vec::with_capacity(in_flight);
+        let mut lost = false;
+        for _ in 0..in_flight {
+            match done_rx.recv() {
+                Ok(done) => finished.push(done),
+                Err(_) => {
+                    lost = true;
+                    break;
                 }
             }
+        }
+        {
+            let mut guard = lock(&self.state);
+            let Some(state) = guard.as_mut() else {
+                return Err(gst::FlowError::Flushing);
+            };
+            if lost {
+                return Err(self.worker_lost(state));
+            }
+            state.in_flight -= finished.len();
             for done in &finished {
                 self.check_order(state, done)?;
             }
-            finished
-        };
+        }
         gst::debug!(
             CAT,
             imp = self,
@@ -559,40 +304,37 @@ impl ImdnUpscale {
     /// depth × frame duration + processing time: what this element adds to the latency.
     fn own_latency(&self) -> gst::ClockTime {
         let settings = lock(&self.settings).clone();
-        let info = lock(&self.latency);
-        let depth = info.depth.unwrap_or(match settings.max_frames_in_flight {
-            d if d >= 0 => d as usize,
-            _ => 1,
-        });
-        let frame = info.frame_duration.unwrap_or(FALLBACK_FRAME_DURATION);
-        let measured = gst::ClockTime::from_nseconds(self.processing_ns.load(Ordering::Relaxed));
+        let guard = lock(&self.state);
+        let state = guard.as_ref();
+        let depth = state
+            .and_then(|s| s.depth)
+            .unwrap_or(match settings.max_frames_in_flight {
+                d if d >= 0 => d as usize,
+                _ => 1,
+            });
+        let frame = state
+            .and_then(|s| s.frame_duration)
+            .unwrap_or(FALLBACK_FRAME_DURATION);
+        let measured = state.map_or(gst::ClockTime::ZERO, |s| s.processing);
         // saturating: processing-latency may be anything up to u64::MAX − 1 ns
         frame
             .saturating_mul(depth as u64)
             .saturating_add(settings.processing_latency.max(measured))
     }
 
-    /// Posts a Latency message when frames take clearly longer than last reported.
-    fn update_processing_time(&self, state: &State) {
+    /// Records the worker's processing time; true when it grew clearly past what was last
+    /// reported, so that a Latency message should be posted.
+    fn update_processing_time(state: &mut State) -> bool {
         let measured = state.worker.max_processing_time();
         // 5% headroom over the running maximum
         let ns = u64::try_from(measured.as_nanos()).unwrap_or(u64::MAX) / 20 * 21;
-        self.processing_ns.store(ns, Ordering::Relaxed);
-        let post = {
-            let mut info = lock(&self.latency);
-            let reported = info.reported_processing.nseconds();
-            if ns > reported.saturating_add(reported / 4) {
-                info.reported_processing = gst::ClockTime::from_nseconds(ns);
-                true
-            } else {
-                false
-            }
-        };
-        if post {
-            gst::debug!(CAT, imp = self, "processing time grew to {} ns", ns);
-            let _ = self
-                .obj()
-                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        state.processing = gst::ClockTime::from_nseconds(ns);
+        let reported = state.reported_processing.nseconds();
+        if ns > reported.saturating_add(reported / 4) {
+            state.reported_processing = state.processing;
+            true
+        } else {
+            false
         }
     }
 
@@ -605,6 +347,47 @@ impl ImdnUpscale {
         let mut q = gst::query::Latency::new();
         let live = self.obj().sink_pad().peer_query(&mut q) && q.result().0;
         if live || !on_cuda { 1 } else { 2 }
+    }
+
+    /// Hands `inbuf` and a pool buffer for its result to the worker.
+    fn submit(&self, inbuf: gst::Buffer) -> Result<(), gst::FlowError> {
+        let infos = match lock(&self.state).as_ref() {
+            Some(state) => state.infos.clone(),
+            None => return Err(gst::FlowError::Flushing),
+        };
+        let Some((in_info, out_info)) = infos else {
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        // not under `state`: this calls transform_meta, which reads it
+        let outbuf = match self.parent_prepare_output_buffer(InputBuffer::Readable(&inbuf))? {
+            PrepareOutputBufferSuccess::Buffer(buf) => buf,
+            PrepareOutputBufferSuccess::InputBuffer => {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ["got the input buffer as output buffer (passthrough?)"]
+                );
+                return Err(gst::FlowError::Error);
+            }
+        };
+        let mut guard = lock(&self.state);
+        let Some(state) = guard.as_mut() else {
+            return Err(gst::FlowError::Flushing);
+        };
+        let job = Job {
+            seq: state.next_seq,
+            inbuf,
+            outbuf,
+            in_info,
+            out_info,
+        };
+        if let Err(e) = state.worker.submit(job) {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
+            return Err(gst::FlowError::Error);
+        }
+        state.next_seq += 1;
+        state.in_flight += 1;
+        Ok(())
     }
 }
 
@@ -621,18 +404,7 @@ impl ObjectImpl for ImdnUpscale {
             vec![
                 glib::ParamSpecUInt::builder("scale")
                     .nick("Scale")
-                    .blurb(
-                        "Upscaling factor: the output is exactly input × scale (needs ×scale \
-                            IMDN or IMDN_RTC weights, or IMDN_AS weights). 0 = auto: the output \
-                            size comes from downstream caps (e.g. a capsfilter after the \
-                            element), keeping the display aspect ratio where downstream leaves \
-                            the PAR free (with width, height and PAR all fixed downstream, they \
-                            are used as given); IMDN_AS upscales bicubically to that size and \
-                            refines it, IMDN/IMDN_RTC run at their scale and are then resized \
-                            bicubically to it (also below the input size). Without a downstream \
-                            size, auto gives input × the model's scale (×2 for IMDN_AS). \
-                            1 is refused",
-                    )
+                    .blurb("Output size as a multiple of the input's (2-4), or 0 for the size downstream caps ask for")
                     .minimum(0)
                     .maximum(4)
                     .default_value(DEFAULT_SCALE)
@@ -640,76 +412,42 @@ impl ObjectImpl for ImdnUpscale {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("model", Model::default())
                     .nick("Model")
-                    .blurb(
-                        "Which network to run. Without model-path, the project's shipped \
-                            weights: auto picks IMDN_RTC on the CPU (the 64-channel IMDN takes \
-                            seconds per HD frame there) and on CUDA whichever shipped IMDN or \
-                            IMDN_RTC scores higher on Set5 at the scale; scale=0 runs the ×2 \
-                            model, resized to the downstream size (IMDN_AS: model=as). With \
-                            model-path: the network the file must hold (start fails naming both \
-                            if it holds another); auto takes whatever it holds",
-                    )
+                    .blurb("Which network to run: the shipped one for the scale, or the one model-path must hold")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("model-path")
                     .nick("Model path")
-                    .blurb(
-                        "Weights file (safetensors or the authors' .pth; the network, IMDN, \
-                            IMDN_RTC or IMDN_AS, is detected from it) or a shipped model's name \
-                            (imdn_rtc_x2..4, imdn_x2..4, imdn_as). Unset: the shipped model \
-                            for scale and model. Test backends, not for real use: \
-                            \"test:nearest\" (nearest neighbour instead of the network), \
-                            \"test:error\", \"test:panic\", \"test:fail-once\" (a stand-in \
-                            for CUDA whose first frame fails), \"test:slow:MS\" (nearest, MS \
-                            milliseconds a frame), \"test:error-after:N\" (nearest, then an \
-                            error from frame N on)",
-                    )
+                    .blurb("Weights file (safetensors or the authors' .pth) or a shipped model's name; unset: the shipped model for scale and model")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("device", Device::default())
                     .nick("Device")
-                    .blurb(
-                        "Where the network runs; auto uses CUDA when this build has it \
-                            and a device answers (warning and CPU otherwise)",
-                    )
+                    .blurb("Where the network runs")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("device-id")
                     .nick("Device ID")
-                    .blurb("CUDA device ordinal (device=cuda, or auto in a CUDA build)")
+                    .blurb("CUDA device ordinal")
                     .maximum(255)
                     .default_value(DEFAULT_DEVICE_ID)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("fallback-to-cpu")
                     .nick("Fall back to the CPU")
-                    .blurb(
-                        "On a runtime error of the network on CUDA (out of memory, a failed \
-                            kernel), rebuild it on the CPU, post a warning and go on with the \
-                            same frame; off: the error stops the stream",
-                    )
+                    .blurb("After a runtime error on CUDA, rebuild the network on the CPU and go on with a warning")
                     .default_value(DEFAULT_FALLBACK_TO_CPU)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("tile-size")
                     .nick("Tile size")
-                    .blurb(
-                        "0 runs the whole frame at once; otherwise frames are cut into \
-                            overlapping tiles of this many input pixels (bounds memory; must \
-                            exceed the 16-pixel overlap)",
-                    )
+                    .blurb("Input pixels per side of the overlapping tiles frames are cut into (0 = whole frame)")
                     .maximum(MAX_SIDE as u32)
                     .default_value(DEFAULT_TILE_SIZE)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecInt::builder("max-frames-in-flight")
                     .nick("Max frames in flight")
-                    .blurb(
-                        "Frames held in the worker pipeline: 0 is synchronous (lowest \
-                            latency), more overlaps conversion with inference and adds that \
-                            many frame durations of latency; -1 = auto (1 when live or on the \
-                            CPU, 2 on CUDA)",
-                    )
+                    .blurb("Frames held in the worker threads, each adding a frame of latency (-1 = auto, 0 = synchronous)")
                     .minimum(-1)
                     .maximum(MAX_DEPTH as i32)
                     .default_value(DEFAULT_MAX_FRAMES_IN_FLIGHT)
@@ -717,20 +455,14 @@ impl ObjectImpl for ImdnUpscale {
                     .build(),
                 glib::ParamSpecUInt::builder("n-threads")
                     .nick("Threads")
-                    .blurb(
-                        "CPU threads of the network's kernels, a pool of this element's own \
-                            (0 = RAYON_NUM_THREADS if set, else one per core)",
-                    )
+                    .blurb("CPU threads of the network's kernels (0 = RAYON_NUM_THREADS if set, else one per core)")
                     .maximum(1024)
                     .default_value(DEFAULT_N_THREADS)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("processing-latency")
                     .nick("Processing latency")
-                    .blurb(
-                        "Floor for the per-frame processing time reported in the latency \
-                            query, in ns; the measured time (+5%) is used when larger",
-                    )
+                    .blurb("Floor in ns for the per-frame processing time the latency query reports")
                     .maximum(u64::MAX - 1)
                     .default_value(DEFAULT_PROCESSING_LATENCY)
                     .mutable_playing()
@@ -746,31 +478,26 @@ impl ObjectImpl for ImdnUpscale {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = lock(&self.settings);
         // The ParamSpecs check types and ranges before we get here.
+        const CHECKED: &str = "type checked by the ParamSpec";
+        let mut settings = lock(&self.settings);
         match pspec.name() {
-            "scale" => settings.scale = value.get().unwrap_or(DEFAULT_SCALE),
-            "model" => settings.model = value.get().unwrap_or_default(),
-            "model-path" => settings.model_path = value.get().unwrap_or(None),
-            "fallback-to-cpu" => {
-                settings.fallback_to_cpu = value.get().unwrap_or(DEFAULT_FALLBACK_TO_CPU)
-            }
-            "device" => settings.device = value.get().unwrap_or_default(),
-            "device-id" => settings.device_id = value.get().unwrap_or(DEFAULT_DEVICE_ID),
-            "tile-size" => settings.tile_size = value.get().unwrap_or(DEFAULT_TILE_SIZE),
-            "max-frames-in-flight" => {
-                settings.max_frames_in_flight = value.get().unwrap_or(DEFAULT_MAX_FRAMES_IN_FLIGHT)
-            }
-            "n-threads" => settings.n_threads = value.get().unwrap_or(DEFAULT_N_THREADS),
+            "scale" => settings.scale = value.get().expect(CHECKED),
+            "model" => settings.model = value.get().expect(CHECKED),
+            "model-path" => settings.model_path = value.get().expect(CHECKED),
+            "fallback-to-cpu" => settings.fallback_to_cpu = value.get().expect(CHECKED),
+            "device" => settings.device = value.get().expect(CHECKED),
+            "device-id" => settings.device_id = value.get().expect(CHECKED),
+            "tile-size" => settings.tile_size = value.get().expect(CHECKED),
+            "max-frames-in-flight" => settings.max_frames_in_flight = value.get().expect(CHECKED),
+            "n-threads" => settings.n_threads = value.get().expect(CHECKED),
             "processing-latency" => {
-                let ns: u64 = value.get().unwrap_or(DEFAULT_PROCESSING_LATENCY);
-                settings.processing_latency = gst::ClockTime::from_nseconds(ns);
+                settings.processing_latency =
+                    gst::ClockTime::from_nseconds(value.get().expect(CHECKED));
                 drop(settings);
-                let _ = self
-                    .obj()
-                    .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+                self.post_latency_message();
             }
-            other => gst::warning!(CAT, imp = self, "unknown property {other}"),
+            other => unreachable!("no property {other}"),
         }
     }
 
@@ -788,7 +515,7 @@ impl ObjectImpl for ImdnUpscale {
             "n-threads" => settings.n_threads.to_value(),
             "processing-latency" => settings.processing_latency.nseconds().to_value(),
             "frames-processed" => self.frames_processed.load(Ordering::Relaxed).to_value(),
-            _ => pspec.default_value().clone(),
+            other => unreachable!("no property {other}"),
         }
     }
 }
@@ -801,11 +528,8 @@ impl ElementImpl for ImdnUpscale {
             gst::subclass::ElementMetadata::new(
                 "IMDN upscaler",
                 "Filter/Effect/Video/Scaler",
-                "Neural super-resolution with IMDN (Hui et al., ACM MM 2019): output = input × \
-                 scale, or (scale=0) the size downstream asks for. Progressive video only (put \
-                 deinterlace before it). Odd input sizes give odd output sizes with scale=3, \
-                 which some encoders refuse.",
-                "imdn contributors",
+                "Neural super-resolution with IMDN (Hui et al., ACM MM 2019)",
+                "The imdnupscale developers",
             )
         });
         Some(&*METADATA)
@@ -845,76 +569,42 @@ impl BaseTransformImpl for ImdnUpscale {
                 ("scale=1 is not an upscale: use 2, 3 or 4, or 0 for the size downstream asks")
             ));
         }
-        let model_path = settings.model_path.as_deref().filter(|p| !p.is_empty());
-        let spec = match model_path.and_then(test_backend) {
-            Some(test) => test,
-            None => BackendSpec::Imdn(ImdnSpec {
-                path: model_path.map(Into::into),
-                device: match settings.device {
-                    Device::Auto => DeviceRequest::Auto(settings.device_id as usize),
-                    Device::Cpu => DeviceRequest::Cpu,
-                    Device::Cuda => DeviceRequest::Cuda(settings.device_id as usize),
-                },
-                tile: settings.tile_size as usize,
-                threads: settings.n_threads as usize,
-                scale: settings.scale as usize,
-                expect: match settings.model {
-                    Model::Auto => None,
-                    Model::Imdn => Some(Variant::Imdn),
-                    Model::Rtc => Some(Variant::Rtc),
-                    Model::As => Some(Variant::As),
-                },
-            }),
-        };
-        self.flushing.store(false, Ordering::Release);
-        let (worker, ready) = Worker::new(spec, settings.fallback_to_cpu, self.flushing.clone())
-            .map_err(|e| {
-                let msg = e.to_string();
-                match e {
-                    BuildError::NotFound(_) => {
-                        gst::error_msg!(gst::ResourceError::NotFound, ("{}", msg))
-                    }
-                    BuildError::BadWeights(_) => {
-                        gst::error_msg!(gst::ResourceError::OpenRead, ("{}", msg))
-                    }
-                    BuildError::Device(_) => {
-                        gst::error_msg!(gst::ResourceError::OpenRead, ("{}", msg))
-                    }
-                    BuildError::Settings(_) => {
-                        gst::error_msg!(gst::ResourceError::Settings, ("{}", msg))
-                    }
-                    BuildError::Thread(_) => {
-                        gst::error_msg!(gst::ResourceError::Failed, ("{}", msg))
-                    }
-                }
-            })?;
+        let flushing = Arc::new(AtomicBool::new(false));
+        let (worker, ready) = Worker::new(
+            backend_spec(&settings),
+            settings.fallback_to_cpu,
+            flushing.clone(),
+        )
+        .map_err(build_error_message)?;
         if let Some(warning) = &ready.warning {
             gst::element_imp_warning!(self, gst::ResourceError::OpenRead, ("{}", warning));
         }
         gst::info!(CAT, imp = self, "started: {}", ready.description);
-        let on_cuda = ready.on_cuda;
-        self.preferred_scale
-            .store(ready.preferred_scale, Ordering::Relaxed);
-        self.frames_processed.store(0, Ordering::Relaxed);
-        self.processing_ns.store(0, Ordering::Relaxed);
-        *lock(&self.latency) = LatencyInfo::default();
         *lock(&self.state) = Some(State {
             worker,
+            flushing,
+            on_cuda: ready.on_cuda,
+            preferred_scale: match ready.preferred_scale {
+                0 => DEFAULT_PREFERRED_SCALE,
+                f => f,
+            },
             infos: None,
-            depth: 0,
+            depth: None,
+            frame_duration: None,
+            processing: gst::ClockTime::ZERO,
+            reported_processing: gst::ClockTime::ZERO,
             in_flight: 0,
             next_seq: 0,
             next_out: 0,
-            on_cuda,
         });
+        self.frames_processed.store(0, Ordering::Relaxed);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        // Dropping the worker discards what it holds and joins its threads.
+        // Dropping the worker (outside the lock) discards what it holds and joins its threads.
         let state = lock(&self.state).take();
         drop(state);
-        *lock(&self.latency) = LatencyInfo::default();
         gst::info!(CAT, imp = self, "stopped");
         Ok(())
     }
@@ -929,10 +619,7 @@ impl BaseTransformImpl for ImdnUpscale {
             return Some(filter.cloned().unwrap_or_else(gst::Caps::new_any));
         }
         let scale = lock(&self.settings).scale;
-        let other = match scale {
-            0 => widen_caps(caps),
-            s => scale_caps(caps, direction, s),
-        };
+        let other = caps::transform(caps, direction, scale);
         gst::debug!(
             CAT,
             imp = self,
@@ -962,11 +649,11 @@ impl BaseTransformImpl for ImdnUpscale {
                 out.fixate_field_nearest_fraction("framerate", v);
             }
             if scale == 0 {
-                let factor = match self.preferred_scale.load(Ordering::Relaxed) {
-                    0 => DEFAULT_PREFERRED_SCALE,
-                    f => f,
-                } as i32;
-                if let Err(e) = fixate_auto_size(s, out, direction, factor) {
+                let factor = lock(&self.state)
+                    .as_ref()
+                    .map_or(DEFAULT_PREFERRED_SCALE, |s| s.preferred_scale)
+                    as i32;
+                if let Err(e) = caps::fixate_auto_size(s, out, direction, factor) {
                     gst::element_imp_error!(self, gst::CoreError::Negotiation, ["{}", e]);
                 }
             } else {
@@ -1015,11 +702,15 @@ impl BaseTransformImpl for ImdnUpscale {
         match event.view() {
             gst::EventView::FlushStart(_) => {
                 // Arrives on another thread while streaming may wait for a frame: only flag it.
-                self.flushing.store(true, Ordering::Release);
+                if let Some(state) = lock(&self.state).as_ref() {
+                    state.flushing.store(true, Ordering::Release);
+                }
             }
             gst::EventView::FlushStop(_) => {
                 let _ = self.drain(false);
-                self.flushing.store(false, Ordering::Release);
+                if let Some(state) = lock(&self.state).as_ref() {
+                    state.flushing.store(false, Ordering::Release);
+                }
             }
             _ if event.is_serialized() => {
                 if let Err(e) = self.drain(true) {
@@ -1066,7 +757,8 @@ impl BaseTransformImpl for ImdnUpscale {
         {
             return self.parent_transform_meta(outbuf, meta, inbuf);
         }
-        if let Some((in_info, out_info)) = lock(&self.meta_infos).as_ref() {
+        if let Some((in_info, out_info)) = lock(&self.state).as_ref().and_then(|s| s.infos.as_ref())
+        {
             let scale = gst_video::video_meta::VideoMetaTransformScale::new(in_info, out_info);
             if let Err(e) = meta.transform(outbuf, &scale) {
                 gst::debug!(CAT, imp = self, "meta {} not scaled: {e}", meta.api());
@@ -1077,60 +769,53 @@ impl BaseTransformImpl for ImdnUpscale {
     }
 
     fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
-        let mut guard = lock(&self.state);
-        let Some(state) = guard.as_mut() else {
-            return Err(gst::FlowError::Flushing);
-        };
         if let Some(inbuf) = self.take_queued_buffer() {
-            let Some((in_info, out_info)) = state.infos.clone() else {
-                return Err(gst::FlowError::NotNegotiated);
+            self.submit(inbuf)?;
+        }
+        let done_rx = {
+            let guard = lock(&self.state);
+            let Some(state) = guard.as_ref() else {
+                return Err(gst::FlowError::Flushing);
             };
-            let outbuf = match self.parent_prepare_output_buffer(InputBuffer::Readable(&inbuf))? {
-                PrepareOutputBufferSuccess::Buffer(buf) => buf,
-                PrepareOutputBufferSuccess::InputBuffer => {
-                    gst::element_imp_error!(
-                        self,
-                        gst::CoreError::Negotiation,
-                        ["got the input buffer as output buffer (passthrough?)"]
-                    );
+            // A fixed delay of `depth` frames: deterministic, and what the latency query reports.
+            if state.in_flight <= state.depth.unwrap_or(0) {
+                return Ok(GenerateOutputSuccess::NoOutput);
+            }
+            match state.worker.done_receiver() {
+                Ok(rx) => rx,
+                Err(e) => {
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
                     return Err(gst::FlowError::Error);
                 }
-            };
-            let job = Job {
-                seq: state.next_seq,
-                inbuf,
-                outbuf,
-                in_info,
-                out_info,
-            };
-            if let Err(e) = state.worker.submit(job) {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
-                return Err(gst::FlowError::Error);
-            }
-            state.next_seq += 1;
-            state.in_flight += 1;
-        }
-        // A fixed delay of `depth` frames: deterministic, and what the latency query reports.
-        if state.in_flight <= state.depth {
-            return Ok(GenerateOutputSuccess::NoOutput);
-        }
-        let done = match state.worker.recv() {
-            Ok(done) => done,
-            Err(e) => {
-                state.in_flight = 0;
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
-                return Err(gst::FlowError::Error);
             }
         };
-        state.in_flight -= 1;
-        self.check_order(state, &done)?;
+        let received = done_rx.recv();
+        let (done, grew) = {
+            let mut guard = lock(&self.state);
+            let Some(state) = guard.as_mut() else {
+                return Err(gst::FlowError::Flushing);
+            };
+            let Ok(done) = received else {
+                return Err(self.worker_lost(state));
+            };
+            state.in_flight -= 1;
+            self.check_order(state, &done)?;
+            let grew = match done.outcome {
+                Outcome::Frame(_) => {
+                    self.frames_processed.fetch_add(1, Ordering::Relaxed);
+                    Self::update_processing_time(state)
+                }
+                _ => false,
+            };
+            (done, grew)
+        };
+        if grew {
+            gst::debug!(CAT, imp = self, "processing time grew");
+            self.post_latency_message();
+        }
         self.post_worker_warning(&done);
         match done.outcome {
-            Outcome::Frame(buf) => {
-                self.frames_processed.fetch_add(1, Ordering::Relaxed);
-                self.update_processing_time(state);
-                Ok(GenerateOutputSuccess::Buffer(buf))
-            }
+            Outcome::Frame(buf) => Ok(GenerateOutputSuccess::Buffer(buf)),
             Outcome::Discarded => Err(gst::FlowError::Flushing),
             Outcome::Failed(msg) => {
                 gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", msg));
@@ -1148,7 +833,8 @@ impl VideoFilterImpl for ImdnUpscale {
         outcaps: &gst::Caps,
         out_info: &VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        let scale = lock(&self.settings).scale;
+        let settings = lock(&self.settings).clone();
+        let scale = settings.scale;
         if in_info.format() != out_info.format() {
             return Err(gst::loggable_error!(
                 CAT,
@@ -1169,9 +855,9 @@ impl VideoFilterImpl for ImdnUpscale {
         if let Err(e) = self.drain(true) {
             gst::debug!(CAT, imp = self, "drain before new caps: {e:?}");
         }
-        let setting = lock(&self.settings).max_frames_in_flight;
         let on_cuda = lock(&self.state).as_ref().is_some_and(|s| s.on_cuda);
-        let depth = self.resolve_depth(setting, on_cuda);
+        // not under `state`: this queries upstream
+        let depth = self.resolve_depth(settings.max_frames_in_flight, on_cuda);
         let fps = in_info.fps();
         let frame_duration = (fps.numer() > 0 && fps.denom() > 0).then(|| {
             gst::ClockTime::SECOND
@@ -1179,21 +865,16 @@ impl VideoFilterImpl for ImdnUpscale {
                 .unwrap_or(FALLBACK_FRAME_DURATION)
         });
         let changed = {
-            let mut info = lock(&self.latency);
-            let changed = info.depth != Some(depth) || info.frame_duration != frame_duration;
-            info.depth = Some(depth);
-            info.frame_duration = frame_duration;
-            changed
-        };
-        {
             let mut guard = lock(&self.state);
             let Some(state) = guard.as_mut() else {
                 return Err(gst::loggable_error!(CAT, "caps before start"));
             };
+            let changed = state.depth != Some(depth) || state.frame_duration != frame_duration;
             state.infos = Some((in_info.clone(), out_info.clone()));
-            state.depth = depth;
-        }
-        *lock(&self.meta_infos) = Some((in_info.clone(), out_info.clone()));
+            state.depth = Some(depth);
+            state.frame_duration = frame_duration;
+            changed
+        };
         gst::info!(
             CAT,
             imp = self,
@@ -1205,84 +886,8 @@ impl VideoFilterImpl for ImdnUpscale {
             out_info.height()
         );
         if changed {
-            let _ = self
-                .obj()
-                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+            self.post_latency_message();
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dims_scale_up() {
-        assert_eq!(Dim::Fixed(33).up(3), Some(Dim::Fixed(99)));
-        assert_eq!(Dim::Fixed(i32::MAX).up(2), None);
-        assert_eq!(Dim::Range(1, 32767, 1).up(2), Some(Dim::Range(2, 65534, 2)));
-        assert_eq!(
-            Dim::Range(1, i32::MAX, 1).up(3),
-            Some(Dim::Range(3, i32::MAX / 3 * 3, 3))
-        );
-    }
-
-    fn fixate(ins: &str, outs: &str, direction: gst::PadDirection) -> Result<String, String> {
-        gst::init().map_err(|e| e.to_string())?;
-        let ins: gst::Structure = ins.parse().map_err(|e| format!("{e}"))?;
-        let mut outs: gst::Structure = outs.parse().map_err(|e| format!("{e}"))?;
-        fixate_auto_size(&ins, &mut outs, direction, 2)?;
-        let get = |f: &str| outs.get::<i32>(f).map_or("?".into(), |v| v.to_string());
-        let par = par_of(&outs).map_or("-".into(), |(n, d)| format!("{n}/{d}"));
-        Ok(format!("{}x{} {par}", get("width"), get("height")))
-    }
-
-    #[test]
-    fn auto_size_fixation() {
-        use gst::PadDirection::{Sink, Src};
-        let free = "video/x-raw,width=[1,32767],height=[1,32767]";
-        let free_par = "video/x-raw,width=[1,32767],height=[1,32767],\
-                        pixel-aspect-ratio=[1/2147483647,2147483647/1]";
-        let vga = "video/x-raw,width=640,height=480";
-        assert_eq!(fixate(vga, free, Sink).unwrap(), "1280x960 -");
-        assert_eq!(fixate(vga, free_par, Sink).unwrap(), "1280x960 1/1");
-        // fixating the sink side from the src side: ÷ 2, and a missing PAR means 1/1
-        assert_eq!(fixate(vga, free, Src).unwrap(), "320x240 1/1");
-        // sizes capped by downstream: the DAR still holds
-        let capped = "video/x-raw,width=[1,800],height=[1,32767]";
-        assert_eq!(fixate(vga, capped, Sink).unwrap(), "800x600 -");
-        // height fixed: the width from the DAR, rounded (square pixels kept)
-        let h100 = "video/x-raw,width=[1,32767],height=100,\
-                        pixel-aspect-ratio=[1/2147483647,2147483647/1]";
-        assert_eq!(fixate(vga, h100, Sink).unwrap(), "133x100 1/1");
-        // width and height fixed, PAR free: the PAR keeps the DAR
-        let both = "video/x-raw,width=1000,height=700,\
-                    pixel-aspect-ratio=[1/2147483647,2147483647/1]";
-        assert_eq!(fixate(vga, both, Sink).unwrap(), "1000x700 14/15");
-        // odd DAR with a fixed PAR and fixed width: nearest height
-        let par11 = "video/x-raw,width=1001,height=[1,32767],pixel-aspect-ratio=1/1";
-        assert_eq!(fixate(vga, par11, Sink).unwrap(), "1001x751 1/1");
-        // overflow in the DAR is an error, not a panic
-        let huge = "video/x-raw,width=32767,height=1,pixel-aspect-ratio=2147483647/1";
-        assert!(fixate(huge, free, Sink).is_err());
-    }
-
-    #[test]
-    fn dims_scale_down() {
-        assert_eq!(Dim::Fixed(66).down(2), Some(Dim::Fixed(33)));
-        assert_eq!(Dim::Fixed(63).down(2), None);
-        assert_eq!(
-            Dim::Range(1, 32767, 1).down(2),
-            Some(Dim::Range(1, 16383, 1))
-        );
-        assert_eq!(
-            Dim::Range(2, 65534, 2).down(2),
-            Some(Dim::Range(1, 32767, 1))
-        );
-        // multiples of 4 that are 2·v: v even
-        assert_eq!(Dim::Range(4, 40, 4).down(2), Some(Dim::Range(2, 20, 2)));
-        assert_eq!(Dim::Range(5, 7, 1).down(4), None);
-        assert_eq!(Dim::Range(5, 8, 1).down(4), Some(Dim::Fixed(2)));
     }
 }

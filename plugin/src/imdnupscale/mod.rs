@@ -2,15 +2,20 @@
 //!
 //! - `imp.rs`: the element (negotiation, events, properties, latency).
 //! - `worker.rs`: the pre → infer → post threads and the channels between them.
-//! - `backend.rs`: what the infer thread runs (IMDN, or a nearest-neighbour test stand-in).
+//! - `caps.rs`: sizes × scale in caps, and scale=0's fixation of the output size.
+//! - `backend.rs`: what the infer thread runs (the IMDN network).
+//! - `test_backends.rs`: stand-ins for the network, for the tests (feature `test-backends`).
 //! - `pixels.rs`: video frames ↔ planar RGB f32, YUV matrices, alpha.
 
 use gst::glib;
 use gst::prelude::*;
 
 mod backend;
+mod caps;
 mod imp;
 mod pixels;
+#[cfg(feature = "test-backends")]
+mod test_backends;
 mod worker;
 
 /// Where the network runs.
@@ -59,6 +64,9 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // the property enums, documented with the element (gst-inspect, the plugin docs)
+    Device::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Model::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "imdnupscale",

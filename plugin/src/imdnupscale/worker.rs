@@ -202,13 +202,12 @@ impl Worker {
             .map_err(|_| "the worker threads have stopped".to_string())
     }
 
-    /// Waits for the next finished frame.
-    pub fn recv(&self) -> Result<Done, String> {
+    /// Where finished frames come back, in order: a handle the element waits on without
+    /// holding its state lock (a clone of the channel's end, dropped after the wait).
+    pub fn done_receiver(&self) -> Result<Receiver<Done>, String> {
         self.done
-            .as_ref()
-            .ok_or("worker stopped")?
-            .recv()
-            .map_err(|_| "the worker threads have stopped".to_string())
+            .clone()
+            .ok_or_else(|| "worker stopped".to_string())
     }
 
     /// The longest time one frame has kept the stages busy so far.
