@@ -39,9 +39,9 @@ sudo=""
 # a fresh machine may not have the package lists yet
 fetch || { $sudo apt-get update -qq && fetch; } || { echo "apt-get download failed" >&2; exit 1; }
 for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/x"; done
-if ! python3 -c 'import PIL' 2>/dev/null; then python3 -m pip install --quiet pillow; fi
+py=$("$(dirname "$0")/python-env.sh")
 mkdir -p "$out"
-python3 - "$tmp/x" "$out" <<'PY'
+"$py" - "$tmp/x" "$out" <<'PY'
 import glob, sys
 from PIL import Image
 root, out = sys.argv[1], sys.argv[2]

@@ -115,9 +115,7 @@ for pkg in ${packages//,/ }; do
     fi
 done
 
-if ! python3 -c 'import PIL, numpy' 2>/dev/null; then
-    python3 -m pip install --quiet pillow numpy
-fi
+py=$(scripts/python-env.sh)
 IFS=, ; vlist="${versions[*]}"; unset IFS
-python3 scripts/prepare_data.py --extract "$cache/extract" --out "$out" --tile "$tile" \
+"$py" scripts/prepare_data.py --extract "$cache/extract" --out "$out" --tile "$tile" \
     --max-side "$max_side" --extra-side "$extra_side" --packages "$packages" --versions "$vlist"

@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 out=data/samples
 if [ -f "$out/chelsea.png" ] && [ -f "$out/coffee.png" ]; then exit 0; fi
 mkdir -p "$out"
+py=$(scripts/python-env.sh)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+"$py" -m pip download --disable-pip-version-check --quiet --no-deps --only-binary=:all: --python-version 3.11 \
     --platform manylinux2014_x86_64 scikit-image==0.24.0 -d "$tmp"
-python3 - "$tmp" "$out" <<'PY'
+"$py" - "$tmp" "$out" <<'PY'
 import glob, sys, zipfile
 tmp, out = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(glob.glob(tmp + "/*.whl")[0]) as z:

@@ -1,18 +1,33 @@
 #!/usr/bin/env bash
-# Installs what the tests need and runs them. Tests that read ../shared/reference (the
-# authors' checkpoints and Set5) skip with a message when it is absent, and fail under CI.
+# Installs what the tests need and runs them: the Debian packages of
+# scripts/debian-packages.txt, the project's own Python virtualenv (made afresh under CI), the
+# cargo tests, the plugin as gst-launch loads it, the demo's programs on a tiny clip, and last a
+# check that every system file all of this used comes from a package install-deps.sh installs.
+# Tests that read ../shared/reference (the authors' checkpoints and Set5) skip with a message
+# when it is absent, and fail under CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+py=$(scripts/python-env.sh ${CI:+--fresh})
 # the data script's own parsing and rules (scripts/test_prepare_data.py)
-python3 -m unittest discover -s scripts -p 'test_*.py'
+"$py" -m unittest discover -s scripts -p 'test_*.py'
 export RUST_BACKTRACE=1
-cargo build --all-targets
+# the element's test backends (model-path=test:...) are built for the tests only
+features=(--features gst-plugin-imdn/test-backends)
+cargo build --all-targets "${features[@]}"
+
+# One GStreamer registry for this run, built before logging starts, so that the plugin loads
+# logged from here on are those the tests and examples make (read by scripts/check_deps.py).
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+mkdir "$scratch/gst-logs"
+export GST_REGISTRY="$scratch/registry.bin"
+gst-inspect-1.0 >/dev/null
+export GST_DEBUG=GST_PLUGIN_LOADING:4 GST_DEBUG_NO_COLOR=1 GST_DEBUG_FILE="$scratch/gst-logs/%p.log"
 
 # The GStreamer plugin as users load it (the cargo tests register it statically instead).
-# `cargo build` made target/debug/libgstimdn.so; a fresh registry avoids a stale cache.
 (
-    export GST_REGISTRY="$(mktemp -d)/r.bin" GST_PLUGIN_PATH="$PWD/target/debug"
+    export GST_PLUGIN_PATH="$PWD/target/debug"
     gst-inspect-1.0 imdnupscale >/dev/null
     # test:nearest is the element's nearest-neighbour test backend (no weights needed)
     out=$(gst-launch-1.0 -v videotestsrc num-buffers=30 \
@@ -32,10 +47,35 @@ cargo build --all-targets
         ! videoconvert ! imdnupscale ! video/x-raw,width=320,height=180 ! videoconvert ! fakesink
 )
 
+# The demo's programs (scripts/demo.sh) on a one-second clip: a photograph made here, the
+# sample video with its audio track, and the transcode through the element.
+clip="$scratch/clip"
+mkdir "$clip"
+gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,width=256,height=192 \
+    ! pngenc ! filesink location="$clip/photo.png"
+target/debug/examples/sample-video "$clip/photo.png" "$clip/in.mp4" --size 64x48 --seconds 1
+target/debug/examples/transcode "$clip/in.mp4" "$clip/out.mp4" --scale 2 \
+    --model-path test:nearest >/dev/null
+out=$(gst-launch-1.0 -v filesrc location="$clip/out.mp4" ! qtdemux name=d \
+    d.video_0 ! queue ! decodebin ! video/x-raw,width=128,height=96 ! fakesink silent=false \
+    d.audio_0 ! queue ! decodebin ! fakesink 2>&1)
+n=$(grep -c 'fakesink0.*chain' <<<"$out" || true)
+if ! grep -q 'Got EOS' <<<"$out" || [ "$n" -lt 25 ]; then
+    echo "$out" | tail -20
+    echo "examples smoke test: expected 25 decoded 128x96 frames and EOS, got $n" >&2
+    exit 1
+fi
+
 # GLib warnings (bad property values, pad template mistakes) abort the GStreamer tests.
 export G_DEBUG=fatal_warnings
 if command -v cargo-nextest >/dev/null; then
-    cargo nextest run --no-fail-fast
+    cargo nextest run --no-fail-fast "${features[@]}"
 else
-    cargo test --no-fail-fast
+    cargo test --no-fail-fast "${features[@]}"
 fi
+unset G_DEBUG
+
+"$py" scripts/check_deps.py --gst-logs "$scratch/gst-logs" \
+    --binary target/debug/libgstimdn.so --binary target/debug/imdn \
+    --program gst-launch-1.0 --program gst-inspect-1.0 --program pkg-config --program cc \
+    --program /usr/bin/python3
