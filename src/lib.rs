@@ -4,7 +4,10 @@
 //! - [`model`]: IMDN ×2/×3/×4, IMDN_RTC, IMDN_AS as candle modules with the authors' parameter names.
 //! - [`weights`]: safetensors and PyTorch (legacy and zip) checkpoints, variant detection.
 //! - [`acs`]: the adaptive cropping strategy: padding and overlapping tiles for any frame size.
-//! - [`cpu`]: our CPU executor and convolution kernels (the fast CPU path).
+//! - [`kernels`]: our CPU convolution kernels (im2col, Winograd F(2×2, 3×3) and F(4×4, 3×3),
+//!   AVX2) and the choice among them.
+//! - [`ops`]: candle ops on those kernels with fast backwards, for training on the CPU.
+//! - [`cpu`]: our CPU executor: the networks on our kernels (the fast CPU path).
 //! - [`image_ops`]: u8 ↔ f32, BT.601 Y, MATLAB-style bicubic `imresize`.
 //! - [`metrics`]: PSNR and SSIM on Y, as the authors' evaluation protocol computes them.
 //! - [`eval`]: scoring on a benchmark folder under the authors' protocol.
@@ -17,10 +20,15 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod image_ops;
+pub mod kernels;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod train;
 pub mod weights;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, panic_message};
+
+// The modules depend on each other without a cycle (kernels ← ops ← model ← cpu ← engine):
+// tests/module_graph.rs checks it.

@@ -4,6 +4,7 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use imdn::cpu::CpuNet;
+use imdn::kernels::Kernels;
 use imdn::model::{Config, Network, init_tensors};
 
 fn compare(config: Config, n: usize, h: usize, w: usize, threads: usize) {
@@ -106,7 +107,7 @@ fn frame_size_changes_reallocate() {
 #[test]
 fn conv_op_and_its_gradients_match_candle() {
     use candle_core::Var;
-    use imdn::cpu::autograd::conv2d_same;
+    use imdn::ops::autograd::conv2d_same;
     let dev = Device::Cpu;
     for (n, cin, cout, k, h, w) in [
         (2, 5, 7, 3, 6, 9),
@@ -123,7 +124,7 @@ fn conv_op_and_its_gradients_match_candle() {
         let wt = Var::randn(0f32, 0.3, (cout, cin, k, k), &dev).unwrap();
         let b = Var::randn(0f32, 1.0, cout, &dev).unwrap();
         let target = Tensor::randn(0f32, 1.0, (n, cout, h, w), &dev).unwrap();
-        let ours = conv2d_same(&x, &wt, &b).unwrap();
+        let ours = conv2d_same(&x, &wt, &b, Kernels::default()).unwrap();
         let theirs = x
             .conv2d(&wt, (k - 1) / 2, 1, 1, 1)
             .unwrap()
@@ -175,7 +176,7 @@ fn leaky_relu_op_and_its_gradient_match_candle() {
     use candle_core::Var;
     let x = Var::randn(0f32, 1.0, (2, 3, 5, 7), &Device::Cpu).unwrap();
     let t = Tensor::randn(0f32, 1.0, (2, 3, 5, 7), &Device::Cpu).unwrap();
-    let ours = imdn::cpu::autograd::leaky_relu(&x).unwrap();
+    let ours = imdn::ops::autograd::leaky_relu(&x).unwrap();
     let theirs = candle_nn::ops::leaky_relu(&x, 0.05).unwrap();
     let diff = |a: &Tensor, b: &Tensor| {
         (a - b)
@@ -215,8 +216,8 @@ fn weight_gradient_is_the_same_whatever_the_threads() {
             .unwrap();
         pool.install(|| {
             (
-                imdn::cpu::conv::conv_weight_grad(&x, &g, n, (h, w), (cin, cout, 3)),
-                imdn::cpu::winograd_dw::weight_grad(&x, &g, n, (h, w), (cin, cout)),
+                imdn::kernels::conv::conv_weight_grad(&x, &g, n, (h, w), (cin, cout, 3)),
+                Kernels::default().weight_grad(&x, &g, n, (h, w), (cin, cout, 3)),
             )
         })
     };
@@ -254,8 +255,8 @@ fn winograd_weight_gradient_equals_im2col() {
         let g: Vec<f32> = (0..n * cout * h * w)
             .map(|i| ((i * 104729 + 3) % 997) as f32 / 997.0 - 0.5)
             .collect();
-        let want = imdn::cpu::conv::conv_weight_grad(&x, &g, n, (h, w), (cin, cout, 3));
-        let got = imdn::cpu::winograd_dw::weight_grad(&x, &g, n, (h, w), (cin, cout));
+        let want = imdn::kernels::conv::conv_weight_grad(&x, &g, n, (h, w), (cin, cout, 3));
+        let got = Kernels::default().weight_grad(&x, &g, n, (h, w), (cin, cout, 3));
         assert_eq!(got.len(), want.len());
         let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
         let diff = got
@@ -263,7 +264,7 @@ fn winograd_weight_gradient_equals_im2col() {
             .zip(&want)
             .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         // F(4×4, 3×3)'s transforms multiply by up to 8: a looser bound, as in winograd.rs
-        let tolerance = if cin >= imdn::cpu::winograd4::MIN_CHANNELS {
+        let tolerance = if cin >= imdn::kernels::plan::F4_MIN_CHANNELS {
             4e-5
         } else {
             1e-5
@@ -295,7 +296,7 @@ fn relative_diff(a: &Tensor, b: &Tensor) -> f32 {
 #[test]
 fn distill_op_and_its_gradients_match_the_composition() {
     use candle_core::Var;
-    use imdn::cpu::autograd::{conv2d_same, leaky_relu};
+    use imdn::ops::autograd::{conv2d_same, leaky_relu};
     let dev = Device::Cpu;
     for (n, c, h, w) in [(2, 64, 6, 7), (3, 12, 5, 4), (1, 16, 1, 3)] {
         let (d, r) = (c / 4, c - c / 4);
@@ -311,8 +312,12 @@ fn distill_op_and_its_gradients_match_the_composition() {
             })
             .collect();
         let p: Vec<&Tensor> = params.iter().map(|v| v.as_tensor()).collect();
-        let fused = imdn::cpu::block_ops::distill(&x, p.clone().try_into().unwrap()).unwrap();
-        let conv = |x: &Tensor, k: usize| conv2d_same(x, p[2 * k], p[2 * k + 1]).unwrap();
+        let fused =
+            imdn::ops::block_ops::distill(&x, p.clone().try_into().unwrap(), Kernels::default())
+                .unwrap();
+        let conv = |x: &Tensor, k: usize| {
+            conv2d_same(x, p[2 * k], p[2 * k + 1], Kernels::default()).unwrap()
+        };
         let o1 = leaky_relu(&conv(&x, 0)).unwrap();
         let o2 = leaky_relu(&conv(&o1.narrow(1, d, r).unwrap(), 1)).unwrap();
         let o3 = leaky_relu(&conv(&o2.narrow(1, d, r).unwrap(), 2)).unwrap();
@@ -351,7 +356,7 @@ fn cca_op_and_its_gradients_match_candle() {
         let up_w = Var::randn(0f32, 0.3, (c, m, 1, 1), &dev).unwrap();
         let up_b = Var::randn(0f32, 0.3, c, &dev).unwrap();
         let vars = [&x, &down_w, &down_b, &up_w, &up_b];
-        let fused = imdn::cpu::block_ops::cca(&x, [&down_w, &down_b, &up_w, &up_b]).unwrap();
+        let fused = imdn::ops::block_ops::cca(&x, [&down_w, &down_b, &up_w, &up_b]).unwrap();
         let flat = x.reshape((n, c, h * w)).unwrap();
         let mean = flat.mean_keepdim(2).unwrap();
         let var = flat

@@ -1,49 +1,54 @@
 //! Our CPU path for the IMDN family: the same networks and weights as [`crate::model`], run by
-//! a small executor on our own kernels ([`conv`]) instead of candle's generic conv2d.
+//! a small executor on our own kernels ([`crate::kernels`]) instead of candle's generic conv2d.
 //!
-//! What makes it fast: the 3×3 convs with 8 or more input channels by Winograd, F(2×2, 3×3)
-//! ([`winograd`]: 16 multiply-adds per 2×2 output tile and channel pair instead of 36) and from
-//! 32 channels F(4×4, 3×3) ([`winograd4`]: 36 per 4×4 tile instead of 144), on AVX2 + FMA
-//! kernels; the others by im2col with `memcpy` on zero-bordered planes, one GEMM
-//! per tile; both write straight into the output with bias, residual and LeakyReLU fused;
-//! split and concatenation as channel ranges of preallocated buffers; CCA as one statistics
-//! pass whose attention is folded into the following 1×1 conv's weights; the 1×1 fusion of
-//! all block outputs accumulated block by block; buffers kept across frames of the same size;
-//! a thread pool of the caller's size.
-
-pub mod autograd;
-pub mod block_ops;
-pub mod conv;
-pub mod winograd;
-pub mod winograd4;
-pub mod winograd_dw;
+//! What makes it fast besides the kernels: split and concatenation as channel ranges of
+//! preallocated buffers; CCA as one statistics pass whose attention is folded into the
+//! following 1×1 conv's weights; the 1×1 fusion of all block outputs accumulated block by
+//! block; buffers kept across frames of the same size; a thread pool of the caller's size.
 
 use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use crate::kernels::Kernels;
+use crate::kernels::conv::conv3x3_s2;
+use crate::kernels::plan::conv_same;
+use crate::kernels::types::{
+    Act, ConvParams, Geom, Out, Prefill, half, lrelu_in_place, zero_border_columns,
+};
 use crate::model::{Config, Variant};
 use crate::weights::Tensors;
 use crate::{Error, Result};
-use conv::{Act, ConvParams, Geom, Out, Prefill, conv_same, conv3x3_s2, half};
 
-fn params(t: &Tensors, name: &str, cin: usize, cout: usize, k: usize) -> Result<ConvParams> {
-    let get = |n: String| -> Result<Vec<f32>> {
-        let v = t
-            .get(&n)
-            .ok_or_else(|| Error::Model(format!("{n} is missing")))?;
-        Ok(v.flatten_all()?.to_vec1::<f32>()?)
-    };
-    let weight = get(format!("{name}.weight"))?;
-    let bias = get(format!("{name}.bias"))?;
-    if weight.len() != cout * cin * k * k || bias.len() != cout {
-        return Err(Error::Model(format!(
-            "{name}.weight/.bias: expected a {k}×{k} conv {cin}→{cout}, got {} weights and {} biases",
-            weight.len(),
-            bias.len()
-        )));
+/// Reads the convs of a weights file, planned for the kernels chosen.
+struct Loader<'a> {
+    t: &'a Tensors,
+    kernels: Kernels,
+}
+
+impl Loader<'_> {
+    /// The k×k conv `name`, `cin` → `cout`.
+    fn conv(&self, name: &str, cin: usize, cout: usize, k: usize) -> Result<ConvParams> {
+        let t = self.t;
+        let get = |n: String| -> Result<Vec<f32>> {
+            let v = t
+                .get(&n)
+                .ok_or_else(|| Error::Model(format!("{n} is missing")))?;
+            Ok(v.flatten_all()?.to_vec1::<f32>()?)
+        };
+        let weight = get(format!("{name}.weight"))?;
+        let bias = get(format!("{name}.bias"))?;
+        if weight.len() != cout * cin * k * k || bias.len() != cout {
+            return Err(Error::Model(format!(
+                "{name}.weight/.bias: expected a {k}×{k} conv {cin}→{cout}, got {} weights and {} biases",
+                weight.len(),
+                bias.len()
+            )));
+        }
+        Ok(self
+            .kernels
+            .plan(ConvParams::new(weight, bias, cin, cout, k)))
     }
-    Ok(ConvParams::new(weight, bias, cin, cout, k).with_winograd(winograd::MIN_CHANNELS))
 }
 
 /// One distillation block: c1..c4 progressive, c5 1×1 fuse, CCA for IMDN blocks.
@@ -57,23 +62,23 @@ struct Block {
 }
 
 impl Block {
-    fn load(t: &Tensors, p: &str, c: usize, with_cca: bool) -> Result<Self> {
+    fn load(l: &Loader, p: &str, c: usize, with_cca: bool) -> Result<Self> {
         let (d, r) = (c / 4, c - c / 4);
         let cca = if with_cca {
             let mid = 4 * d / 16;
             Some((
-                params(t, &format!("{p}.cca.conv_du.0"), 4 * d, mid, 1)?,
-                params(t, &format!("{p}.cca.conv_du.2"), mid, 4 * d, 1)?,
+                l.conv(&format!("{p}.cca.conv_du.0"), 4 * d, mid, 1)?,
+                l.conv(&format!("{p}.cca.conv_du.2"), mid, 4 * d, 1)?,
             ))
         } else {
             None
         };
         Ok(Self {
-            c1: params(t, &format!("{p}.c1"), c, c, 3)?,
-            c2: params(t, &format!("{p}.c2"), r, c, 3)?,
-            c3: params(t, &format!("{p}.c3"), r, c, 3)?,
-            c4: params(t, &format!("{p}.c4"), r, d, 3)?,
-            c5: params(t, &format!("{p}.c5"), 4 * d, c, 1)?,
+            c1: l.conv(&format!("{p}.c1"), c, c, 3)?,
+            c2: l.conv(&format!("{p}.c2"), r, c, 3)?,
+            c3: l.conv(&format!("{p}.c3"), r, c, 3)?,
+            c4: l.conv(&format!("{p}.c4"), r, d, 3)?,
+            c5: l.conv(&format!("{p}.c5"), 4 * d, c, 1)?,
             cca,
         })
     }
@@ -133,24 +138,35 @@ pub struct CpuNet {
 
 impl CpuNet {
     /// Builds the executor for `config` from its parameters (as validated by `Network`), on a
-    /// pool of `threads` threads (0 = all cores).
+    /// pool of `threads` threads (0 = all cores), on the fastest kernels.
     pub fn new(config: &Config, t: &Tensors, threads: usize) -> Result<Self> {
+        Self::with_kernels(config, t, threads, Kernels::default())
+    }
+
+    /// As [`CpuNet::new`], its convs on `kernels` (for comparing them).
+    pub fn with_kernels(
+        config: &Config,
+        t: &Tensors,
+        threads: usize,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        let l = Loader { t, kernels };
         let c = config.channels;
         let s = config.upsampler_scale;
         let layers = match config.variant {
             Variant::Imdn | Variant::As => {
                 let (head, head2) = if config.variant == Variant::As {
                     (
-                        params(t, "fea_conv.0", 3, c, 3)?,
-                        Some(params(t, "fea_conv.2", c, c, 3)?),
+                        l.conv("fea_conv.0", 3, c, 3)?,
+                        Some(l.conv("fea_conv.2", c, c, 3)?),
                     )
                 } else {
-                    (params(t, "fea_conv", 3, c, 3)?, None)
+                    (l.conv("fea_conv", 3, c, 3)?, None)
                 };
                 let blocks = (1..=config.blocks)
-                    .map(|i| Block::load(t, &format!("IMDB{i}"), c, true))
+                    .map(|i| Block::load(&l, &format!("IMDB{i}"), c, true))
                     .collect::<Result<Vec<_>>>()?;
-                let whole = params(t, "c.0", c * config.blocks, c, 1)?;
+                let whole = l.conv("c.0", c * config.blocks, c, 1)?;
                 let fuse = (0..config.blocks)
                     .map(|i| {
                         let weight = (0..c)
@@ -173,8 +189,8 @@ impl CpuNet {
                     head2,
                     blocks,
                     fuse,
-                    lr_conv: params(t, "LR_conv", c, c, 3)?,
-                    up: params(t, "upsampler.0", c, 3 * s * s, 3)?,
+                    lr_conv: l.conv("LR_conv", c, c, 3)?,
+                    up: l.conv("upsampler.0", c, 3 * s * s, 3)?,
                     input_skip: match config.input_skip {
                         true => Some(input_skip_gains(t)?),
                         false => None,
@@ -186,12 +202,12 @@ impl CpuNet {
                 }
             }
             Variant::Rtc => Layers::Rtc {
-                head: params(t, "model.0", 3, c, 3)?,
+                head: l.conv("model.0", 3, c, 3)?,
                 blocks: (0..config.blocks)
-                    .map(|i| Block::load(t, &format!("model.1.sub.{i}"), c, false))
+                    .map(|i| Block::load(&l, &format!("model.1.sub.{i}"), c, false))
                     .collect::<Result<Vec<_>>>()?,
-                tail: params(t, &format!("model.1.sub.{}", config.blocks), c, c, 1)?,
-                up: params(t, "model.2", c, 3 * s * s, 3)?,
+                tail: l.conv(&format!("model.1.sub.{}", config.blocks), c, c, 1)?,
+                up: l.conv("model.2", c, 3 * s * s, 3)?,
             },
         };
         let pool = rayon::ThreadPoolBuilder::new()
@@ -385,8 +401,8 @@ impl CpuNet {
                     let prefill = if i == 0 { Prefill::Bias } else { Prefill::Keep };
                     conv_into(g, dst, fuse, &mut b.acc, prefill, Act::None);
                 }
-                conv::lrelu_in_place(&mut b.acc);
-                conv::zero_border_columns(g, &mut b.acc);
+                lrelu_in_place(&mut b.acc);
+                zero_border_columns(g, &mut b.acc);
                 let lr = &mut b.x[0];
                 conv_into(g, &b.acc, lr_conv, lr, Prefill::BiasPlus(&b.fea), Act::None);
                 conv_into(g, lr, up, &mut b.up, Prefill::Bias, Act::None);

@@ -4,32 +4,30 @@
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::ops::{Ops, autograd, block_ops};
+
 /// LeakyReLU slope used everywhere in IMDN.
 pub const LRELU_SLOPE: f64 = 0.05;
 
-/// Whether `x` goes through our CPU ops (f32 on the CPU, unless switched off for comparison).
-fn on_our_cpu_ops(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32 && crate::cpu::autograd::enabled()
-}
-
-/// LeakyReLU: our one-pass op on the CPU; elsewhere `max(x, slope·x)`, two passes instead of
-/// the five of `candle_nn::ops::leaky_relu`.
-pub fn lrelu(x: &Tensor) -> Result<Tensor> {
-    if on_our_cpu_ops(x) {
-        return crate::cpu::autograd::leaky_relu(x);
+/// LeakyReLU: our one-pass op where `ops` runs `x` on ours (f32 on the CPU); elsewhere
+/// `max(x, slope·x)`, two passes instead of the five of `candle_nn::ops::leaky_relu`.
+pub fn lrelu(x: &Tensor, ops: Ops) -> Result<Tensor> {
+    if ops.ours_for(x).is_some() {
+        return autograd::leaky_relu(x);
     }
     x.maximum(&(x * LRELU_SLOPE)?)
 }
 
 /// A k×k convolution with bias and "same" padding ((k−1)/2), as the authors' `conv_layer`
-/// (`weight` `[cout, cin, k, k]`, `bias` `[cout]`). On the CPU in f32 it runs on our kernels with
-/// their own backward (training), stride 2 (IMDN_AS's front end) as stride 1 at every other
-/// pixel; when training elsewhere (CUDA), stride 1 as [`conv2d_as_matmul`]; otherwise candle's
-/// conv2d (cuDNN on CUDA).
+/// (`weight` `[cout, cin, k, k]`, `bias` `[cout]`). On the CPU in f32 with our [`Ops`] it runs
+/// on our kernels with their own backward (training), stride 2 (IMDN_AS's front end) as
+/// stride 1 at every other pixel; when training elsewhere (CUDA), stride 1 as
+/// [`conv2d_as_matmul`]; otherwise candle's conv2d (cuDNN on CUDA).
 pub struct Conv {
     weight: Tensor,
     bias: Tensor,
     stride: usize,
+    ops: Ops,
 }
 
 impl Conv {
@@ -41,16 +39,17 @@ impl Conv {
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let k = self.weight.dim(2)?;
-        if on_our_cpu_ops(x) {
+        if let Some(ours) = self.ops.ours_for(x) {
             let (_, _, h, w) = x.dims4()?;
+            let (weight, bias) = (&self.weight, &self.bias);
             match self.stride {
-                1 => return crate::cpu::autograd::conv2d_same(x, &self.weight, &self.bias),
+                1 => return autograd::conv2d_same(x, weight, bias, ours.kernels),
                 // Output pixel i of a stride-2 "same" conv is the stride-1 one's pixel 2i: 4× the
                 // arithmetic, on IMDN_AS's two front convs only, instead of candle's CPU conv2d,
                 // whose backward held on to memory step after step (IMDN_AS training grew by
                 // ≈ 40 MB a step until killed).
                 2 if h % 2 == 0 && w % 2 == 0 => {
-                    let full = crate::cpu::autograd::conv2d_same(x, &self.weight, &self.bias)?;
+                    let full = autograd::conv2d_same(x, weight, bias, ours.kernels)?;
                     return even_pixels(&full);
                 }
                 _ => {}
@@ -102,8 +101,16 @@ fn even_pixels(x: &Tensor) -> Result<Tensor> {
         .reshape((n, c, h / 2, w / 2))
 }
 
-/// Builds a [`Conv`] from `vb` (`weight`, `bias`), initialised as candle-nn's conv2d when new.
-pub fn conv(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv> {
+/// Builds a [`Conv`] from `vb` (`weight`, `bias`), initialised as candle-nn's conv2d when new,
+/// to run on `ops`.
+pub fn conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    ops: Ops,
+    vb: VarBuilder,
+) -> Result<Conv> {
     let weight = vb.get_with_hints(
         (cout, cin, k, k),
         "weight",
@@ -122,6 +129,7 @@ pub fn conv(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) ->
         weight,
         bias,
         stride,
+        ops,
     })
 }
 
@@ -131,24 +139,26 @@ pub fn conv(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) ->
 pub struct Cca {
     down: Conv,
     up: Conv,
+    ops: Ops,
 }
 
 impl Cca {
-    pub fn new(channels: usize, reduction: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(channels: usize, reduction: usize, ops: Ops, vb: VarBuilder) -> Result<Self> {
         let vb = vb.pp("conv_du");
         let mid = channels / reduction;
         Ok(Self {
-            down: conv(channels, mid, 1, 1, vb.pp("0"))?,
-            up: conv(mid, channels, 1, 1, vb.pp("2"))?,
+            down: conv(channels, mid, 1, 1, ops, vb.pp("0"))?,
+            up: conv(mid, channels, 1, 1, ops, vb.pp("2"))?,
+            ops,
         })
     }
 }
 
 impl Module for Cca {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if on_our_cpu_ops(x) && crate::cpu::block_ops::enabled() {
+        if self.ops.ours_for(x).is_some_and(|o| o.fused) {
             let (down, up) = (&self.down, &self.up);
-            return crate::cpu::block_ops::cca(x, [&down.weight, &down.bias, &up.weight, &up.bias]);
+            return block_ops::cca(x, [&down.weight, &down.bias, &up.weight, &up.bias]);
         }
         let (b, c, h, w) = x.dims4()?;
         // statistics in f32: an f16 sum over a whole frame overflows
@@ -174,38 +184,41 @@ struct Distill {
     c4: Conv,
     distilled: usize,
     remaining: usize,
+    ops: Ops,
 }
 
 impl Distill {
-    fn new(channels: usize, vb: &VarBuilder) -> Result<Self> {
+    fn new(channels: usize, ops: Ops, vb: &VarBuilder) -> Result<Self> {
         // distillation rate 0.25, as the authors' int(in_channels * 0.25)
         let distilled = channels / 4;
         let remaining = channels - distilled;
         Ok(Self {
-            c1: conv(channels, channels, 3, 1, vb.pp("c1"))?,
-            c2: conv(remaining, channels, 3, 1, vb.pp("c2"))?,
-            c3: conv(remaining, channels, 3, 1, vb.pp("c3"))?,
-            c4: conv(remaining, distilled, 3, 1, vb.pp("c4"))?,
+            c1: conv(channels, channels, 3, 1, ops, vb.pp("c1"))?,
+            c2: conv(remaining, channels, 3, 1, ops, vb.pp("c2"))?,
+            c3: conv(remaining, channels, 3, 1, ops, vb.pp("c3"))?,
+            c4: conv(remaining, distilled, 3, 1, ops, vb.pp("c4"))?,
             distilled,
             remaining,
+            ops,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if on_our_cpu_ops(x) && crate::cpu::block_ops::enabled() {
+        if let Some(ours) = self.ops.ours_for(x).filter(|o| o.fused) {
             let [c1, c2, c3, c4] = [&self.c1, &self.c2, &self.c3, &self.c4];
-            return crate::cpu::block_ops::distill(
+            return block_ops::distill(
                 x,
                 [
                     &c1.weight, &c1.bias, &c2.weight, &c2.bias, &c3.weight, &c3.bias, &c4.weight,
                     &c4.bias,
                 ],
+                ours.kernels,
             );
         }
-        let (d, r) = (self.distilled, self.remaining);
-        let o1 = lrelu(&self.c1.forward(x)?)?;
-        let o2 = lrelu(&self.c2.forward(&o1.narrow(1, d, r)?)?)?;
-        let o3 = lrelu(&self.c3.forward(&o2.narrow(1, d, r)?)?)?;
+        let (d, r, ops) = (self.distilled, self.remaining, self.ops);
+        let o1 = lrelu(&self.c1.forward(x)?, ops)?;
+        let o2 = lrelu(&self.c2.forward(&o1.narrow(1, d, r)?)?, ops)?;
+        let o3 = lrelu(&self.c3.forward(&o2.narrow(1, d, r)?)?, ops)?;
         let o4 = self.c4.forward(&o3.narrow(1, d, r)?)?;
         Tensor::cat(
             &[
@@ -228,12 +241,12 @@ pub struct Imdb {
 }
 
 impl Imdb {
-    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
-        let distill = Distill::new(channels, &vb)?;
+    pub fn new(channels: usize, ops: Ops, vb: VarBuilder) -> Result<Self> {
+        let distill = Distill::new(channels, ops, &vb)?;
         let cat = distill.distilled * 4;
         Ok(Self {
-            cca: Cca::new(cat, 16, vb.pp("cca"))?,
-            c5: conv(cat, channels, 1, 1, vb.pp("c5"))?,
+            cca: Cca::new(cat, 16, ops, vb.pp("cca"))?,
+            c5: conv(cat, channels, 1, 1, ops, vb.pp("c5"))?,
             distill,
         })
     }
@@ -253,11 +266,11 @@ pub struct ImdbSpeed {
 }
 
 impl ImdbSpeed {
-    pub fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
-        let distill = Distill::new(channels, &vb)?;
+    pub fn new(channels: usize, ops: Ops, vb: VarBuilder) -> Result<Self> {
+        let distill = Distill::new(channels, ops, &vb)?;
         let cat = distill.distilled * 4;
         Ok(Self {
-            c5: conv(cat, channels, 1, 1, vb.pp("c5"))?,
+            c5: conv(cat, channels, 1, 1, ops, vb.pp("c5"))?,
             distill,
         })
     }
@@ -331,6 +344,7 @@ mod tests {
             weight: w.as_tensor().clone(),
             bias: b.as_tensor().clone(),
             stride: 2,
+            ops: Ops::default(),
         };
         let ours = conv.forward(x.as_tensor()).unwrap();
         let theirs = x

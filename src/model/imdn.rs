@@ -5,6 +5,7 @@ use candle_nn::VarBuilder;
 
 use super::blocks::{Conv, Imdb, conv, lrelu};
 use super::{Config, INPUT_SKIP, SCALE_EMBED};
+use crate::ops::Ops;
 
 /// The part IMDN and IMDN_AS share: the blocks `IMDB1..n`, the 1×1 fusion `c.0` of all block
 /// outputs with LeakyReLU, and `LR_conv` with the residual to the features.
@@ -12,17 +13,19 @@ pub struct Body {
     blocks: Vec<Imdb>,
     fuse: Conv,
     lr_conv: Conv,
+    ops: Ops,
 }
 
 impl Body {
-    pub fn new(channels: usize, num_blocks: usize, vb: &VarBuilder) -> Result<Self> {
+    pub fn new(channels: usize, num_blocks: usize, ops: Ops, vb: &VarBuilder) -> Result<Self> {
         let blocks = (1..=num_blocks)
-            .map(|i| Imdb::new(channels, vb.pp(format!("IMDB{i}"))))
+            .map(|i| Imdb::new(channels, ops, vb.pp(format!("IMDB{i}"))))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             blocks,
-            fuse: conv(channels * num_blocks, channels, 1, 1, vb.pp("c.0"))?,
-            lr_conv: conv(channels, channels, 3, 1, vb.pp("LR_conv"))?,
+            fuse: conv(channels * num_blocks, channels, 1, 1, ops, vb.pp("c.0"))?,
+            lr_conv: conv(channels, channels, 3, 1, ops, vb.pp("LR_conv"))?,
+            ops,
         })
     }
 }
@@ -35,7 +38,7 @@ impl Module for Body {
             x = block.forward(&x)?;
             outs.push(x.clone());
         }
-        let fused = lrelu(&self.fuse.forward(&Tensor::cat(&outs, 1)?)?)?;
+        let fused = lrelu(&self.fuse.forward(&Tensor::cat(&outs, 1)?)?, self.ops)?;
         self.lr_conv.forward(&fused)? + fea
     }
 }
@@ -47,9 +50,9 @@ pub struct Upsampler {
 }
 
 impl Upsampler {
-    pub fn new(channels: usize, scale: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(channels: usize, scale: usize, ops: Ops, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            conv: conv(channels, 3 * scale * scale, 3, 1, vb)?,
+            conv: conv(channels, 3 * scale * scale, 3, 1, ops, vb)?,
             scale,
         })
     }
@@ -69,11 +72,17 @@ pub struct Imdn {
 }
 
 impl Imdn {
-    pub fn new(channels: usize, num_blocks: usize, scale: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        channels: usize,
+        num_blocks: usize,
+        scale: usize,
+        ops: Ops,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         Ok(Self {
-            fea_conv: conv(3, channels, 3, 1, vb.pp("fea_conv"))?,
-            body: Body::new(channels, num_blocks, &vb)?,
-            upsampler: Upsampler::new(channels, scale, vb.pp("upsampler.0"))?,
+            fea_conv: conv(3, channels, 3, 1, ops, vb.pp("fea_conv"))?,
+            body: Body::new(channels, num_blocks, ops, &vb)?,
+            upsampler: Upsampler::new(channels, scale, ops, vb.pp("upsampler.0"))?,
         })
     }
 }
@@ -100,10 +109,11 @@ pub struct ImdnAs {
     input_skip: Option<Tensor>,
     /// `[1, C, 1, 1]`, times each frame's scale code.
     scale_embed: Option<Tensor>,
+    ops: Ops,
 }
 
 impl ImdnAs {
-    pub fn new(config: &Config, vb: VarBuilder) -> Result<Self> {
+    pub fn new(config: &Config, ops: Ops, vb: VarBuilder) -> Result<Self> {
         let channels = config.channels;
         let input_skip = match config.input_skip {
             true => Some(
@@ -129,12 +139,13 @@ impl ImdnAs {
             false => None,
         };
         Ok(Self {
-            fea_conv0: conv(3, channels, 3, 2, vb.pp("fea_conv.0"))?,
-            fea_conv2: conv(channels, channels, 3, 2, vb.pp("fea_conv.2"))?,
-            body: Body::new(channels, config.blocks, &vb)?,
-            upsampler: Upsampler::new(channels, 4, vb.pp("upsampler.0"))?,
+            fea_conv0: conv(3, channels, 3, 2, ops, vb.pp("fea_conv.0"))?,
+            fea_conv2: conv(channels, channels, 3, 2, ops, vb.pp("fea_conv.2"))?,
+            body: Body::new(channels, config.blocks, ops, &vb)?,
+            upsampler: Upsampler::new(channels, 4, ops, vb.pp("upsampler.0"))?,
             input_skip,
             scale_embed,
+            ops,
         })
     }
 
@@ -152,7 +163,7 @@ impl ImdnAs {
             let codes = codes.to_dtype(embed.dtype())?.reshape((n, 1, 1, 1))?;
             front = front.broadcast_add(&codes.broadcast_mul(embed)?)?;
         }
-        let fea = self.fea_conv2.forward(&lrelu(&front)?)?;
+        let fea = self.fea_conv2.forward(&lrelu(&front, self.ops)?)?;
         let out = self.upsampler.forward(&self.body.forward(&fea)?)?;
         match &self.input_skip {
             Some(gain) => out + x.broadcast_mul(gain)?,

@@ -14,6 +14,7 @@ pub use blocks::{Cca, Conv, Imdb, ImdbSpeed, conv, lrelu};
 pub use imdn::{Body, Imdn, ImdnAs, Upsampler};
 pub use rtc::ImdnRtc;
 
+use crate::ops::Ops;
 use crate::weights::Tensors;
 
 /// The name of IMDN_AS's input-skip gains (see [`Config::input_skip`]).
@@ -295,8 +296,13 @@ pub enum Network {
 }
 
 impl Network {
-    /// Builds the network of `config`, taking its parameters from `vb`.
+    /// Builds the network of `config`, taking its parameters from `vb`, on our ops.
     pub fn new(config: &Config, vb: VarBuilder) -> candle_core::Result<Self> {
+        Self::with_ops(config, vb, Ops::default())
+    }
+
+    /// As [`Network::new`], its layers running on `ops` (for comparing them).
+    pub fn with_ops(config: &Config, vb: VarBuilder, ops: Ops) -> candle_core::Result<Self> {
         let Config {
             channels,
             blocks,
@@ -304,9 +310,9 @@ impl Network {
             ..
         } = *config;
         Ok(match config.variant {
-            Variant::Imdn => Network::Imdn(Imdn::new(channels, blocks, upsampler_scale, vb)?),
-            Variant::Rtc => Network::Rtc(ImdnRtc::new(channels, blocks, upsampler_scale, vb)?),
-            Variant::As => Network::As(ImdnAs::new(config, vb)?),
+            Variant::Imdn => Network::Imdn(Imdn::new(channels, blocks, upsampler_scale, ops, vb)?),
+            Variant::Rtc => Network::Rtc(ImdnRtc::new(channels, blocks, upsampler_scale, ops, vb)?),
+            Variant::As => Network::As(ImdnAs::new(config, ops, vb)?),
         })
     }
 

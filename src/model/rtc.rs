@@ -9,6 +9,7 @@ use candle_nn::VarBuilder;
 
 use super::blocks::{Conv, ImdbSpeed, conv};
 use super::imdn::Upsampler;
+use crate::ops::Ops;
 
 pub struct ImdnRtc {
     head: Conv,
@@ -18,17 +19,24 @@ pub struct ImdnRtc {
 }
 
 impl ImdnRtc {
-    pub fn new(channels: usize, num_blocks: usize, scale: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        channels: usize,
+        num_blocks: usize,
+        scale: usize,
+        ops: Ops,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let vb = vb.pp("model");
         let sub = vb.pp("1").pp("sub");
         let blocks = (0..num_blocks)
-            .map(|i| ImdbSpeed::new(channels, sub.pp(i.to_string())))
+            .map(|i| ImdbSpeed::new(channels, ops, sub.pp(i.to_string())))
             .collect::<Result<Vec<_>>>()?;
+        let tail = sub.pp(num_blocks.to_string());
         Ok(Self {
-            head: conv(3, channels, 3, 1, vb.pp("0"))?,
+            head: conv(3, channels, 3, 1, ops, vb.pp("0"))?,
             blocks,
-            tail: conv(channels, channels, 1, 1, sub.pp(num_blocks.to_string()))?,
-            upsampler: Upsampler::new(channels, scale, vb.pp("2"))?,
+            tail: conv(channels, channels, 1, 1, ops, tail)?,
+            upsampler: Upsampler::new(channels, scale, ops, vb.pp("2"))?,
         })
     }
 }

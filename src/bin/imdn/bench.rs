@@ -7,8 +7,11 @@ use anyhow::{Context, Result, bail};
 use candle_core::{Device, Tensor};
 use clap::Args;
 
+use imdn::cpu::CpuNet;
 use imdn::engine::Upscaler;
-use imdn::model::Config;
+use imdn::kernels::Kernels;
+use imdn::model::{Config, Network};
+use imdn::ops::{Ops, Ours};
 
 use crate::common::{RunArgs, auto_tile, load, load_tensors};
 
@@ -37,7 +40,7 @@ pub struct BenchArgs {
     #[arg(long)]
     compare_f2: bool,
     /// With --train-batch: also time the training step with the distillation block as its
-    /// separate ops instead of the fused ones (`imdn::cpu::block_ops`), interleaved.
+    /// separate ops instead of the fused ones (`imdn::ops::block_ops`), interleaved.
     #[arg(long)]
     compare_unfused: bool,
     /// For external drivers (scripts/compare-cpu.sh): after the warm-up, run one timed frame
@@ -140,7 +143,7 @@ fn bench_stdin_sync(up: &mut Upscaler, frame: &[f32], size: (usize, usize)) -> R
 struct TrainBench {
     config: Config,
     vars: candle_nn::VarMap,
-    net: imdn::model::Network,
+    net: Network,
     x: Tensor,
     y: Tensor,
     size: (usize, usize),
@@ -153,8 +156,7 @@ impl TrainBench {
         let (w, h) = parse_size(&a.size)?;
         let config = Config::detect(&load_tensors(&a.run, 2)?).map_err(anyhow::Error::msg)?;
         let vars = VarMap::new();
-        let net =
-            imdn::model::Network::new(&config, VarBuilder::from_varmap(&vars, DType::F32, dev))?;
+        let net = Network::new(&config, VarBuilder::from_varmap(&vars, DType::F32, dev))?;
         let s = config.net_scale();
         let x = Tensor::rand(0f32, 1.0, (batch, 3, h, w), dev)?;
         let y = Tensor::rand(0f32, 1.0, (batch, 3, h * s, w * s), dev)?;
@@ -168,51 +170,37 @@ impl TrainBench {
         })
     }
 
-    /// The L1 loss of one forward pass.
-    fn loss(&self) -> Result<Tensor> {
-        Ok(
-            (candle_core::Module::forward(&self.net, &self.x)? - &self.y)?
-                .abs()?
-                .mean_all()?,
-        )
+    /// The same network on `ops`, sharing the variables.
+    fn with_ops(&self, ops: Ops) -> Result<Network> {
+        let vb = candle_nn::VarBuilder::from_varmap(
+            &self.vars,
+            candle_core::DType::F32,
+            self.x.device(),
+        );
+        Ok(Network::with_ops(&self.config, vb, ops)?)
+    }
+
+    /// The L1 loss of one forward pass of `net`.
+    fn loss(&self, net: &Network) -> Result<Tensor> {
+        Ok((candle_core::Module::forward(net, &self.x)? - &self.y)?
+            .abs()?
+            .mean_all()?)
     }
 }
 
-/// The conv code a `bench --train-batch` step runs: process-wide switches in `imdn::cpu`.
+/// The ops a `bench --train-batch` step runs on.
 #[derive(Clone, Copy)]
 struct ConvPath {
     name: &'static str,
-    /// Our conv op (else candle's conv2d, and the switches below mean nothing).
-    ours: bool,
-    /// Winograd for the 3×3 convs (else im2col).
-    winograd: bool,
-    /// Winograd F(4×4, 3×3) for 3×3 convs of 32 or more input channels (else F(2×2, 3×3)).
-    f4: bool,
-    /// The fused distillation-block ops (else their separate ops).
-    fused: bool,
+    ops: Ops,
 }
 
 impl ConvPath {
-    const OURS: Self = Self {
-        name: "ours",
-        ours: true,
-        winograd: true,
-        f4: true,
-        fused: true,
-    };
-    const CANDLE: Self = Self {
-        name: "candle",
-        ours: false,
-        winograd: false,
-        f4: false,
-        fused: false,
-    };
-
-    fn select(&self) {
-        imdn::cpu::autograd::set_enabled(self.ours);
-        imdn::cpu::winograd::set_enabled(self.winograd);
-        imdn::cpu::winograd4::set_enabled(self.f4);
-        imdn::cpu::block_ops::set_enabled(self.fused);
+    fn ours(name: &'static str, ours: Ours) -> Self {
+        Self {
+            name,
+            ops: Ops::Ours(ours),
+        }
     }
 }
 
@@ -221,51 +209,52 @@ impl ConvPath {
 fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
     let tb = TrainBench::new(a, batch, &Device::Cpu)?;
     let (config, (w, h)) = (tb.config, tb.size);
-    let step = || -> Result<f64> {
+    let step = |net: &Network| -> Result<f64> {
         let t0 = Instant::now();
-        drop(tb.loss()?.backward()?);
+        drop(tb.loss(net)?.backward()?);
         Ok(t0.elapsed().as_secs_f64() * 1e3)
     };
     eprintln!("training step of {config}: batch {batch} of {w}×{h}, {threads} threads");
-    step()?;
+    step(&tb.net)?;
     // interleaved step by step, ours first (the others' ratios are to it)
-    let mut paths = vec![ConvPath::OURS, ConvPath::CANDLE];
+    let ours = Ours::default();
+    let candle = ConvPath {
+        name: "candle",
+        ops: Ops::Candle,
+    };
+    let mut paths = vec![ConvPath::ours("ours", ours), candle];
     if a.compare_im2col {
-        paths.insert(
-            1,
-            ConvPath {
-                name: "ours with im2col",
-                winograd: false,
-                f4: false,
-                ..ConvPath::OURS
-            },
-        );
+        let im2col = Ours {
+            kernels: Kernels::IM2COL,
+            ..ours
+        };
+        paths.insert(1, ConvPath::ours("ours with im2col", im2col));
     }
     if a.compare_unfused {
-        paths.insert(
-            1,
-            ConvPath {
-                name: "ours unfused",
-                fused: false,
-                ..ConvPath::OURS
-            },
-        );
+        let unfused = Ours {
+            fused: false,
+            ..ours
+        };
+        paths.insert(1, ConvPath::ours("ours unfused", unfused));
     }
     if a.compare_f2 {
-        paths.insert(
-            1,
-            ConvPath {
-                name: "ours with F(2x2, 3x3)",
-                f4: false,
-                ..ConvPath::OURS
+        let f2 = Ours {
+            kernels: Kernels {
+                winograd4: false,
+                ..ours.kernels
             },
-        );
+            ..ours
+        };
+        paths.insert(1, ConvPath::ours("ours with F(2x2, 3x3)", f2));
     }
+    let nets = paths
+        .iter()
+        .map(|p| tb.with_ops(p.ops))
+        .collect::<Result<Vec<_>>>()?;
     let mut times = vec![Vec::new(); paths.len()];
     for i in 0..a.iters.max(1) {
-        for (path, t) in paths.iter().zip(&mut times) {
-            path.select();
-            t.push(step()?);
+        for (net, t) in nets.iter().zip(&mut times) {
+            t.push(step(net)?);
         }
         let line: Vec<String> = paths
             .iter()
@@ -274,7 +263,6 @@ fn bench_train(a: &BenchArgs, batch: usize, threads: usize) -> Result<()> {
             .collect();
         eprintln!("  {}: {}", i + 1, line.join(", "));
     }
-    ConvPath::OURS.select();
     let medians: Vec<f64> = times.into_iter().map(|t| Stats::of(t).median).collect();
     let ours = medians[0];
     let others: Vec<String> = paths
@@ -322,7 +310,7 @@ fn bench_train_phases(a: &BenchArgs, batch: usize) -> Result<()> {
     let mut phases = [Vec::new(), Vec::new(), Vec::new()];
     for i in 0..=a.iters.max(1) {
         let t0 = Instant::now();
-        let loss = tb.loss()?;
+        let loss = tb.loss(&tb.net)?;
         dev.synchronize()?;
         let t1 = Instant::now();
         let grads = loss.backward()?;
@@ -380,13 +368,68 @@ fn interleaved(
     Ok((Stats::of(ta).median, Stats::of(tb).median))
 }
 
+/// The --weights' network on candle's own ops (not our conv op, which its graph uses for
+/// training), run as `Upscaler::forward_candle` runs its network; IMDN_AS told a ×2 upscale.
+struct CandleReference {
+    net: Network,
+    dtype: candle_core::DType,
+}
+
+impl CandleReference {
+    fn new(a: &BenchArgs, device: &Device) -> Result<Self> {
+        let tensors = load_tensors(&a.run, 2)?;
+        let config = Config::detect(&tensors).map_err(anyhow::Error::msg)?;
+        let dtype = a.run.precision.dtype();
+        let vb = candle_nn::VarBuilder::from_tensors(tensors, dtype, device);
+        let net = Network::with_ops(&config, vb, Ops::Candle)?;
+        Ok(Self { net, dtype })
+    }
+
+    fn forward(&self, x: &Tensor) -> imdn::Result<Tensor> {
+        let codes = Tensor::full(imdn::model::scale_code(2.0), x.dim(0)?, x.device())?;
+        let y = self
+            .net
+            .forward_at(&x.to_dtype(self.dtype)?, Some(&codes))?;
+        Ok(y.to_dtype(candle_core::DType::F32)?)
+    }
+}
+
+/// The --weights on our CPU executor with other `kernels` than the upscaler's, run as
+/// `Upscaler::forward_raw` runs its own; IMDN_AS told a ×2 upscale.
+struct CpuReference {
+    net: CpuNet,
+    scale: usize,
+}
+
+impl CpuReference {
+    fn new(a: &BenchArgs, kernels: Kernels) -> Result<Self> {
+        let tensors = load_tensors(&a.run, 2)?;
+        let config = Config::detect(&tensors).map_err(anyhow::Error::msg)?;
+        // 0 threads: all cores, as the upscaler's
+        let net = CpuNet::with_kernels(&config, &tensors, 0, kernels)?;
+        let scale = config.net_scale();
+        Ok(Self { net, scale })
+    }
+
+    fn forward(&self, x: &Tensor) -> imdn::Result<Tensor> {
+        let (n, _, h, w) = x.dims4()?;
+        let (s, code) = (self.scale, imdn::model::scale_code(2.0));
+        let mut out = Vec::new();
+        let x = x.flatten_all()?.to_vec1::<f32>()?;
+        self.net
+            .forward_at_into(&x, n, h, w, Some(code), &mut out)?;
+        Ok(Tensor::from_vec(out, (n, 3, h * s, w * s), &Device::Cpu)?)
+    }
+}
+
 /// Times the network (or, with --train-batch, a training step) as the flags ask.
 pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
+    let a = &a;
     if let Some(batch) = a.train_batch {
         if a.phases {
-            return bench_train_phases(&a, batch);
+            return bench_train_phases(a, batch);
         }
-        return bench_train(&a, batch, threads);
+        return bench_train(a, batch, threads);
     }
     let (w, h) = parse_size(&a.size)?;
     let mut up = load(&a.run, 2)?;
@@ -431,16 +474,11 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     // candle's conv2d on the same frame, interleaved with ours so both see the same machine
     let candle = if a.compare_candle {
         let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
+        let reference = CandleReference::new(a, &device)?;
         let (o, t) = interleaved(
             a.iters,
             ("ours", &mut || up.forward_raw(&x).map(drop)),
-            ("candle", &mut || {
-                // candle's own conv2d, not our conv op that its graph uses for training
-                imdn::cpu::autograd::set_enabled(false);
-                let r = up.forward_candle(&x).map(drop);
-                imdn::cpu::autograd::set_enabled(true);
-                r
-            }),
+            ("candle", &mut || reference.forward(&x).map(drop)),
         )?;
         println!(
             "  interleaved network-only medians: ours {o:.1} ms, candle {t:.1} ms: ours {:.2}× faster",
@@ -450,21 +488,18 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     } else {
         None
     };
+    if (a.compare_im2col || a.compare_f2) && !device.is_cpu() {
+        bail!("--compare-im2col and --compare-f2 time our CPU kernels: use --device cpu");
+    }
     // our Winograd 3×3 convs against our im2col ones, interleaved
     let im2col = if a.compare_im2col {
         let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
+        let other = CpuReference::new(a, Kernels::IM2COL)?;
         let (o, t) = interleaved(
             a.iters,
-            ("winograd", &mut || {
-                imdn::cpu::winograd::set_enabled(true);
-                up.forward_raw(&x).map(drop)
-            }),
-            ("im2col", &mut || {
-                imdn::cpu::winograd::set_enabled(false);
-                up.forward_raw(&x).map(drop)
-            }),
+            ("winograd", &mut || up.forward_raw(&x).map(drop)),
+            ("im2col", &mut || other.forward(&x).map(drop)),
         )?;
-        imdn::cpu::winograd::set_enabled(true);
         println!(
             "  interleaved network-only medians: Winograd {o:.1} ms, im2col {t:.1} ms: Winograd {:.2}× faster",
             t / o
@@ -473,19 +508,18 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     } else {
         None
     };
-    // F(4×4, 3×3) against F(2×2, 3×3) on a second copy of the network built without it
+    // F(4×4, 3×3) against F(2×2, 3×3)
     if a.compare_f2 {
-        imdn::cpu::winograd4::set_enabled(false);
-        let f2 = load(&a.run, 2);
-        imdn::cpu::winograd4::set_enabled(true);
-        let mut f2 = f2?;
-        auto_tile(&mut f2, &a.run, (w, h));
-        f2.set_refine_scale(2.0)?;
+        let f2 = Kernels {
+            winograd4: false,
+            ..Kernels::default()
+        };
+        let other = CpuReference::new(a, f2)?;
         let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
         let (o, t) = interleaved(
             a.iters,
             ("F(4x4, 3x3)", &mut || up.forward_raw(&x).map(drop)),
-            ("F(2x2, 3x3)", &mut || f2.forward_raw(&x).map(drop)),
+            ("F(2x2, 3x3)", &mut || other.forward(&x).map(drop)),
         )?;
         println!(
             "  interleaved network-only medians: F(4x4, 3x3) {o:.1} ms, F(2x2, 3x3) {t:.1} ms: F(4x4, 3x3) {:.2}× faster",

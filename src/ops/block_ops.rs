@@ -17,26 +17,14 @@
 //! candle's backward of that small concatenation hands each parameter its gradient.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, StorageRef, Tensor};
 use rayon::prelude::*;
 
-use super::autograd::{SLOPE, adjoint_weights, slice, weight_grad};
-use super::conv::{ConvParams, conv_nchw, lrelu_in_place};
-use super::winograd::MIN_CHANNELS;
-
-static ENABLED: AtomicBool = AtomicBool::new(true);
-
-/// Whether the model's distillation blocks use these ops (default) or the separate ones they
-/// fuse; for measuring one against the other in the same run (`imdn bench --compare-unfused`).
-pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
-}
-
-pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
-}
+use super::autograd::{SLOPE, adjoint_weights, slice};
+use crate::kernels::Kernels;
+use crate::kernels::plan::conv_nchw;
+use crate::kernels::types::{ConvParams, lrelu_in_place};
 
 fn err(msg: String) -> candle_core::Error {
     candle_core::Error::Msg(msg)
@@ -79,10 +67,12 @@ fn plane_sums_into(planes: &[f32], len: usize, out: &mut [f32]) {
 }
 
 /// The progressive refinement of a distillation block with `x.dim(1)` channels: `d` = ¼ of them
-/// distilled at each step. `params`: c1..c4's weight and bias, in that order.
-pub fn distill(x: &Tensor, params: [&Tensor; 8]) -> Result<Tensor> {
+/// distilled at each step. `params`: c1..c4's weight and bias, in that order; the convs run on
+/// `kernels`.
+pub fn distill(x: &Tensor, params: [&Tensor; 8], kernels: Kernels) -> Result<Tensor> {
     let c = x.dim(1)?;
     let op = Distill {
+        kernels,
         c,
         d: c / 4,
         r: c - c / 4,
@@ -92,6 +82,7 @@ pub fn distill(x: &Tensor, params: [&Tensor; 8]) -> Result<Tensor> {
 }
 
 struct Distill {
+    kernels: Kernels,
     c: usize,
     d: usize,
     r: usize,
@@ -160,14 +151,16 @@ impl Distill {
                 }
             }
             let input: &[f32] = if k == 0 { x } else { &saved[k - 1] };
-            let dw = weight_grad(input, &g, n, (h, w), (cin, cout, 3));
+            let dw = self
+                .kernels
+                .weight_grad(input, &g, n, (h, w), (cin, cout, 3));
             dp[2 * k].copy_from_slice(&dw);
             for gi in g.chunks_exact(cout * hw) {
                 plane_sums_into(gi, hw, dp[2 * k + 1]);
             }
             let weights = adjoint_weights(p[2 * k], cin, cout, 3);
             let adjoint = ConvParams::new(weights, vec![0.0; cin], cout, cin, 3);
-            upstream = conv_nchw(&g, n, (h, w), &adjoint.with_winograd(MIN_CHANNELS));
+            upstream = conv_nchw(&g, n, (h, w), &self.kernels.plan(adjoint));
         }
         (upstream, dparams)
     }
@@ -206,8 +199,8 @@ impl CustomOp2 for Distill {
         let mut out = vec![0f32; n * cat * hw];
         let mut saved: Vec<Vec<f32>> = Vec::with_capacity(3);
         for (k, (cin, cout)) in self.convs().into_iter().enumerate() {
-            let conv = ConvParams::new(p[2 * k].to_vec(), p[2 * k + 1].to_vec(), cin, cout, 3)
-                .with_winograd(MIN_CHANNELS);
+            let conv = ConvParams::new(p[2 * k].to_vec(), p[2 * k + 1].to_vec(), cin, cout, 3);
+            let conv = self.kernels.plan(conv);
             let input = if k == 0 { x } else { &saved[k - 1] };
             let mut o = conv_nchw(input, n, (h, w), &conv);
             let last = k == 3;

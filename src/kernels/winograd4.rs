@@ -2,27 +2,23 @@
 //! 48): a 4×4 output tile costs 36 multiply-adds per channel pair instead of 144 (F(2×2, 3×3)
 //! in [`super::winograd`]: 64). The layout and the blocking are those of that module: each
 //! 6×6 input tile is transformed (V = Bᵀ d B), the 36 transform positions are 36 GEMMs of one
-//! panel of output channels against the block's tiles (the same GEMM kernel), and the output
-//! transform (Y = Aᵀ M A) writes with bias, residual and LeakyReLU fused. Its transforms
-//! multiply by 2, 4, 5 and 8 (and the weights' by 1/6 and 1/24), so its rounding error is
-//! larger than F(2×2, 3×3)'s, still near float rounding (the tests of `winograd.rs` check it
-//! against im2col within 4e-5 of the outputs' scale, up to 1.9e-5 measured at 48 channels,
-//! F(2×2, 3×3) within 1e-5; `tests/cpu.rs` checks whole networks against candle's). Below
-//! [`MIN_CHANNELS`] (IMDN_RTC's 12 and 9 channels) the convs keep F(2×2, 3×3), whose smaller
-//! transforms weigh less beside small GEMMs; F(4×4, 3×3) was not measured there.
+//! panel of output channels against the block's tiles (the same GEMM micro-kernel), and the
+//! output transform (Y = Aᵀ M A) writes with bias, residual and LeakyReLU fused. Its
+//! transforms multiply by 2, 4, 5 and 8 (and the weights' by 1/6 and 1/24), so its rounding
+//! error is larger than F(2×2, 3×3)'s, still near float rounding (the tests of
+//! [`plan`](super::plan) check it against im2col within 4e-5 of the outputs' scale;
+//! `tests/cpu.rs` checks whole networks against candle's). Which convs run this way is
+//! [`plan`](super::plan)'s choice.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use super::conv::{Act, ConvParams, Geom, Prefill};
-use super::winograd::{LANES, PANEL, RowDst, Segments, V_SKEW, panel_gemm, simd};
+use super::simd::{self, LANES, PANEL, RowDst, V_SKEW, panel_gemm};
 #[cfg(target_arch = "x86_64")]
-use super::winograd::{Ymm, store_row_avx2};
-
-/// The smallest input channel count that runs by F(4×4, 3×3) (below it, F(2×2, 3×3)).
-pub const MIN_CHANNELS: usize = 32;
+use super::simd::{Ymm, store_row_avx2};
+use super::transform::bt4 as bt;
+use super::types::{Act, ConvParams, Geom, Prefill, Segments, WinogradWeights};
 
 /// Transform positions of a 6×6 tile.
 const POS: usize = 36;
@@ -35,50 +31,9 @@ fn block_tiles(cin: usize) -> usize {
     (2048 / cin.max(1)).clamp(LANES, 256) / LANES * LANES
 }
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
-
-/// Whether convs with at least [`MIN_CHANNELS`] input channels get F(4×4, 3×3) weights
-/// (default) or F(2×2, 3×3) ones when their parameters are built; for benchmarks that compare
-/// the two in one run (`imdn bench --compare-f2`).
-pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
-}
-
-pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
-}
-
-/// Weights transformed for F(4×4, 3×3): for each of the 36 positions, ⌈cout/PANEL⌉ panels of
-/// [cin][PANEL] (the last panel zero-padded).
-#[derive(Clone, Debug)]
-pub struct Winograd4Weights {
-    u: Vec<f32>,
-    cin: usize,
-    panels: usize,
-}
-
-impl Winograd4Weights {
-    /// Transforms 3×3 weights [cout, cin, 3, 3] (row-major).
-    pub fn new(weight: &[f32], cin: usize, cout: usize) -> Self {
-        assert_eq!(weight.len(), cout * cin * 9, "3×3 weights");
-        let panels = cout.div_ceil(PANEL);
-        let mut u = vec![0.0f32; POS * panels * cin * PANEL];
-        for co in 0..cout {
-            for ci in 0..cin {
-                let t = transform_kernel(&weight[(co * cin + ci) * 9..][..9]);
-                let (pnl, r) = (co / PANEL, co % PANEL);
-                for (xi, &v) in t.iter().enumerate() {
-                    u[((xi * panels + pnl) * cin + ci) * PANEL + r] = v;
-                }
-            }
-        }
-        Self { u, cin, panels }
-    }
-
-    /// The [cin][PANEL] operand of position `xi`, panel `pnl`.
-    fn panel(&self, xi: usize, pnl: usize) -> &[f32] {
-        &self.u[(xi * self.panels + pnl) * self.cin * PANEL..][..self.cin * PANEL]
-    }
+/// Weights transformed for F(4×4, 3×3): 36 positions.
+pub fn weights(weight: &[f32], cin: usize, cout: usize) -> WinogradWeights {
+    WinogradWeights::new(weight, cin, cout, transform_kernel)
 }
 
 /// U = G g Gᵀ with G = [[¼, 0, 0], [−⅙, −⅙, −⅙], [−⅙, ⅙, −⅙], [1/24, 1/12, ⅙],
@@ -105,28 +60,6 @@ fn transform_kernel(g: &[f32]) -> [f32; POS] {
         }
     }
     u
-}
-
-/// Bᵀ applied to x0..x5: [4x0 − 5x2 + x4, −4(x1 + x2) + x3 + x4, 4(x1 − x2) − x3 + x4,
-/// 2(x3 − x1) − x2 + x4, −2(x3 − x1) − x2 + x4, 4x1 − 5x3 + x5].
-#[inline(always)]
-pub(super) fn bt<T>(x: [T; 6]) -> [T; 6]
-where
-    T: Copy
-        + std::ops::Add<Output = T>
-        + std::ops::Sub<Output = T>
-        + std::ops::Mul<f32, Output = T>,
-{
-    let (s12, d12, s34, d34) = (x[1] + x[2], x[1] - x[2], x[3] + x[4], x[4] - x[3]);
-    let (e, f) = (x[4] - x[2], (x[3] - x[1]) * 2.0);
-    [
-        x[0] * 4.0 - x[2] * 5.0 + x[4],
-        s34 - s12 * 4.0,
-        d34 + d12 * 4.0,
-        e + f,
-        e - f,
-        x[1] * 4.0 - x[3] * 5.0 + x[5],
-    ]
 }
 
 /// Aᵀ applied to x0..x5: [x0 + x1 + x2 + x3 + x4, (x1 − x2) + 2(x3 − x4),
@@ -171,12 +104,12 @@ pub fn conv3x3(
     g: Geom,
     src: &[f32],
     p: &ConvParams,
-    wt: &Winograd4Weights,
+    wt: &WinogradWeights,
     segs: &Segments,
     prefill: Prefill<'_>,
     act: Act,
 ) {
-    let simd = simd();
+    let simd = simd::available();
     Job {
         g,
         src,
@@ -195,7 +128,7 @@ pub(super) struct Job<'a> {
     pub(super) g: Geom,
     pub(super) src: &'a [f32],
     pub(super) p: &'a ConvParams,
-    pub(super) wt: &'a Winograd4Weights,
+    pub(super) wt: &'a WinogradWeights,
     pub(super) segs: &'a Segments,
     pub(super) prefill: Prefill<'a>,
     pub(super) act: Act,

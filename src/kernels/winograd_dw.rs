@@ -1,5 +1,5 @@
-//! The weight gradient of a stride-1 "same" 3×3 conv by Winograd, for training: F(2×2, 3×3),
-//! and from [`winograd4::MIN_CHANNELS`] input channels F(4×4, 3×3), as in the forward.
+//! The weight gradient of a stride-1 "same" 3×3 conv by Winograd, for training: F(2×2, 3×3)
+//! or F(4×4, 3×3), as [`plan`](super::plan) chooses for the forward.
 //!
 //! The forward computes each m×m output tile as Y = Aᵀ [U ⊙ V] A with U = G g Gᵀ (weights) and
 //! V = Bᵀ d B (the (m+2)×(m+2) input tile). Its adjoint in g is
@@ -16,15 +16,13 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::conv::grow;
-use super::winograd::bt;
-use super::winograd4::{self, bt as bt6};
+use super::transform::{bt2 as bt, bt4 as bt6};
+use super::types::grow;
 
-/// The Winograd variant: F(2×2, 3×3) (4×4 input tiles, 16 positions) or, from
-/// [`winograd4::MIN_CHANNELS`] input channels, F(4×4, 3×3) (6×6 tiles, 36 positions: 36
-/// multiply-adds per 4×4 tile and channel pair instead of 64).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// The Winograd variant: F(2×2, 3×3) (4×4 input tiles, 16 positions) or F(4×4, 3×3) (6×6
+/// tiles, 36 positions: 36 multiply-adds per 4×4 tile and channel pair instead of 64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
     F2,
     F4,
 }
@@ -52,12 +50,8 @@ pub fn weight_grad(
     n: usize,
     (h, w): (usize, usize),
     (cin, cout): (usize, usize),
+    kind: Kind,
 ) -> Vec<f32> {
-    let kind = if cin >= winograd4::MIN_CHANNELS && winograd4::enabled() {
-        Kind::F4
-    } else {
-        Kind::F2
-    };
     let tiles = Tiles::new(kind, h, w);
     let per_image: Vec<Vec<f32>> = (0..n)
         .into_par_iter()

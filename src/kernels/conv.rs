@@ -1,136 +1,19 @@
-//! Convolution kernels on zero-bordered planar activations.
+//! im2col convolution on zero-bordered planes (see [`types`](super::types)).
 //!
-//! Every activation is a set of channel planes of (h+2)×(w+2) floats with a one-pixel zero
-//! border. A 3×3 stride-1 conv then needs no padding step: for the "wide" run of positions
-//! from the first interior pixel to the last (interior rows plus the border columns between
-//! them), each of the Cin·9 im2col rows of a tile is one contiguous slice of an input plane, so
-//! the im2col tile is built with `memcpy`s, and the weights [Cout, Cin·9] are already the GEMM's
-//! left operand. The GEMM writes straight into the output planes, on top of a prefill of bias
-//! (plus the residual, when there is one); the activation runs on the tile while it is in cache.
-//! Border columns hit by the wide run are zeroed afterwards, so the output is the next conv's
-//! ready input. Channel slices of a plane set are contiguous: split is free, and concatenation
-//! is writing into the right planes.
+//! For the "wide" run of positions from the first interior pixel to the last (interior rows
+//! plus the border columns between them), each of the Cin·9 im2col rows of a tile is one
+//! contiguous slice of an input plane, so the im2col tile is built with `memcpy`s, and the
+//! weights [Cout, Cin·9] are already the GEMM's left operand. The GEMM writes straight into the
+//! output planes, on top of a prefill of bias (plus the residual, when there is one); the
+//! activation runs on the tile while it is in cache. The wide run writes the border columns
+//! between rows too: the caller zeroes them afterwards.
 
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::winograd::{self, WinogradWeights};
-use super::winograd4::{self, Winograd4Weights};
-
-/// Geometry of one plane set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geom {
-    pub h: usize,
-    pub w: usize,
-}
-
-impl Geom {
-    /// Row stride of a bordered plane.
-    pub fn stride(&self) -> usize {
-        self.w + 2
-    }
-    /// Floats per bordered plane.
-    pub fn plane(&self) -> usize {
-        (self.h + 2) * (self.w + 2)
-    }
-    /// The wide run: first interior position and its length.
-    fn wide(&self) -> (usize, usize) {
-        (self.stride() + 1, self.h * self.stride() - 2)
-    }
-    /// Index of interior pixel (y, x) in a plane.
-    pub fn at(&self, y: usize, x: usize) -> usize {
-        (y + 1) * self.stride() + x + 1
-    }
-}
-
-/// A convolution's parameters: weights `[cout, cin·k·k]` row-major, bias `[cout]`.
-#[derive(Clone, Debug)]
-pub struct ConvParams {
-    pub weight: Vec<f32>,
-    pub bias: Vec<f32>,
-    pub cin: usize,
-    pub cout: usize,
-    pub k: usize,
-    /// The weights transformed for Winograd, when this conv runs that way.
-    pub winograd: Option<Winograd>,
-}
-
-/// A 3×3 conv's weights transformed for one of the Winograd kernels.
-#[derive(Clone, Debug)]
-pub enum Winograd {
-    F2(WinogradWeights),
-    F4(Winograd4Weights),
-}
-
-impl ConvParams {
-    /// Plain parameters (im2col for 3×3).
-    pub fn new(weight: Vec<f32>, bias: Vec<f32>, cin: usize, cout: usize, k: usize) -> Self {
-        Self {
-            weight,
-            bias,
-            cin,
-            cout,
-            k,
-            winograd: None,
-        }
-    }
-
-    /// Runs this conv by Winograd if it is a 3×3 conv with at least `min_channels` input
-    /// channels ([`winograd::MIN_CHANNELS`] for inference): F(4×4, 3×3) from
-    /// [`winograd4::MIN_CHANNELS`] on (unless [`winograd4::set_enabled`] turned it off),
-    /// F(2×2, 3×3) below.
-    pub fn with_winograd(mut self, min_channels: usize) -> Self {
-        if self.k == 3 && self.cin >= min_channels {
-            let (w, cin, cout) = (&self.weight, self.cin, self.cout);
-            self.winograd = Some(if cin >= winograd4::MIN_CHANNELS && winograd4::enabled() {
-                Winograd::F4(Winograd4Weights::new(w, cin, cout))
-            } else {
-                Winograd::F2(WinogradWeights::new(w, cin, cout))
-            });
-        }
-        self
-    }
-}
-
-/// What the output starts from before the GEMM adds to it.
-#[derive(Clone, Copy)]
-pub enum Prefill<'a> {
-    Bias,
-    /// Bias plus a residual plane set of `cout` channels.
-    BiasPlus(&'a [f32]),
-    /// Accumulate onto what the output already holds.
-    Keep,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Act {
-    None,
-    LRelu,
-}
-
-/// The most output plane sets one conv writes (a split of distilled and remaining channels).
-const MAX_OUTS: usize = 4;
-
-/// Where consecutive output channels go: `rows` channels into the plane set at `dst`.
-pub struct Out<'a> {
-    pub dst: &'a mut [f32],
-    pub rows: usize,
-}
-
-/// Raw pointer that tiles share; each tile writes a disjoint column range.
-#[derive(Clone, Copy)]
-pub struct SharedMut(pub(super) *mut f32);
-// SAFETY: tiles write disjoint positions of the planes (see `run_tiles`).
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-
-impl SharedMut {
-    /// Through a method, so closures capture the whole (Send) wrapper, not its raw field.
-    pub fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: callers stay within the buffer the pointer came from
-        unsafe { self.0.add(offset) }
-    }
-}
+use super::types::{
+    Act, ConvParams, Geom, Prefill, Segments, SharedMut, bordered_from_nchw, half, lrelu_in_place,
+};
 
 /// Positions per tile: the im2col tile (K × TILE floats) stays within L2.
 fn tile_len(k: usize) -> usize {
@@ -141,47 +24,24 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Stride-1 "same" convolution (k = 1 or 3) of `src` (`cin` planes) into `outs`, which together
-/// hold `cout` channels. `weight` overrides the parameters' weights (CCA-scaled 1×1 weights).
-/// A 3×3 conv with Winograd weights runs by [`winograd::conv3x3`] or [`winograd4::conv3x3`].
-pub fn conv_same(
+/// Stride-1 "same" convolution (k = 1 or 3) of `src` (`cin` planes) by im2col and GEMM with
+/// `weight` (the parameters' or CCA-scaled 1×1 weights) into `segs`, which together hold `cout`
+/// channels. Leaves the border columns of the interior rows written (see the module doc).
+pub fn im2col(
     g: Geom,
     src: &[f32],
     p: &ConvParams,
-    weight: Option<&[f32]>,
-    outs: &mut [Out<'_>],
+    weight: &[f32],
+    segs: &Segments,
     prefill: Prefill<'_>,
     act: Act,
 ) {
     let plane = g.plane();
     let k_dim = p.cin * p.k * p.k;
     debug_assert!(src.len() >= p.cin * plane);
-    debug_assert_eq!(outs.iter().map(|o| o.rows).sum::<usize>(), p.cout);
-    let winograd = p
-        .winograd
-        .as_ref()
-        .filter(|_| weight.is_none() && winograd::enabled());
-    let weight = weight.unwrap_or(&p.weight);
+    debug_assert_eq!(segs.iter().map(|s| s.2).sum::<usize>(), p.cout);
     let (start, len) = g.wide();
     let tile = tile_len(k_dim);
-    // at most MAX_OUTS destinations, kept on the stack (this runs for every conv of a frame)
-    assert!(
-        outs.len() <= MAX_OUTS,
-        "at most {MAX_OUTS} output plane sets"
-    );
-    let mut seg_buf = [(SharedMut(std::ptr::null_mut()), 0, 0); MAX_OUTS];
-    let mut first = 0;
-    for (seg, o) in seg_buf.iter_mut().zip(outs.iter_mut()) {
-        assert!(o.dst.len() >= o.rows * plane);
-        *seg = (SharedMut(o.dst.as_mut_ptr()), first, o.rows);
-        first += o.rows;
-    }
-    let segs = &seg_buf[..outs.len()];
-    match winograd {
-        Some(Winograd::F2(wt)) => return winograd::conv3x3(g, src, p, wt, segs, prefill, act),
-        Some(Winograd::F4(wt)) => return winograd4::conv3x3(g, src, p, wt, segs, prefill, act),
-        None => {}
-    }
     let n_tiles = len.div_ceil(tile);
     (0..n_tiles).into_par_iter().for_each(|t| {
         let q0 = start + t * tile;
@@ -253,9 +113,6 @@ pub fn conv_same(
             }
         }
     });
-    for o in outs.iter_mut() {
-        zero_border_columns(g, &mut o.dst[..o.rows * plane]);
-    }
 }
 
 /// The im2col tile of a 3×3 conv for wide positions `q0..q0 + n`: row (ci, ky, kx) is one
@@ -271,63 +128,6 @@ fn im2col3x3(g: Geom, src: &[f32], cin: usize, q0: usize, n: usize, dst: &mut [f
                 dst[row..row + n].copy_from_slice(&src[from..][..n]);
             }
         }
-    }
-}
-
-/// Stride-1 "same" convolution on plain NCHW tensors (k = 1 or 3): borders the input, runs
-/// [`conv_same`], strips the border. For candle's autograd path (training), not per-frame use.
-pub fn conv_nchw(x: &[f32], n: usize, (h, w): (usize, usize), p: &ConvParams) -> Vec<f32> {
-    let g = Geom { h, w };
-    let plane = g.plane();
-    let (isz, osz) = (p.cin * h * w, p.cout * h * w);
-    let mut out = vec![0.0; n * osz];
-    // images in parallel: training batches are many small images, too small to split alone
-    out.par_chunks_exact_mut(osz)
-        .zip(x.par_chunks_exact(isz))
-        .for_each(|(out, x)| {
-            let mut s = BORDERED.take();
-            if s.geom != Some(g) {
-                // other plane offsets: the old interiors would lie in the new borders
-                s = Bordered {
-                    geom: Some(g),
-                    ..Bordered::default()
-                };
-            }
-            grow(&mut s.src, p.cin * plane);
-            grow(&mut s.dst, p.cout * plane);
-            let src = &mut s.src[..p.cin * plane];
-            bordered_from_nchw(g, x, src);
-            let outs = &mut [Out {
-                dst: &mut s.dst[..p.cout * plane],
-                rows: p.cout,
-            }];
-            conv_same(g, src, p, None, outs, Prefill::Bias, Act::None);
-            nchw_from_bordered(g, outs[0].dst, out);
-            BORDERED.set(s);
-        });
-    out
-}
-
-/// [`conv_nchw`]'s bordered planes of one image, kept per thread between calls of the same
-/// geometry instead of zero-filled anew: only interiors are ever written into `src`, so its
-/// borders stay zero; `dst` is only read back in its interior.
-#[derive(Default)]
-struct Bordered {
-    geom: Option<Geom>,
-    src: Vec<f32>,
-    dst: Vec<f32>,
-}
-
-thread_local! {
-    /// Taken out while in use, so a nested call on the same thread (rayon runs other images'
-    /// jobs while this one waits) just starts its own.
-    static BORDERED: std::cell::Cell<Bordered> = std::cell::Cell::new(Bordered::default());
-}
-
-/// Makes `buf` at least `len` long (new floats zero; existing ones kept).
-pub(super) fn grow(buf: &mut Vec<f32>, len: usize) {
-    if buf.len() < len {
-        buf.resize(len, 0.0);
     }
 }
 
@@ -413,30 +213,6 @@ pub fn conv_weight_grad(
 /// Position chunks per image in [`conv_weight_grad`]: enough to keep every core busy.
 const GRAD_CHUNKS: usize = 8;
 
-/// Copies NCHW planes of `g` into bordered planes (borders left zero).
-fn bordered_from_nchw(g: Geom, src: &[f32], dst: &mut [f32]) {
-    for (plane, from) in dst
-        .chunks_exact_mut(g.plane())
-        .zip(src.chunks_exact(g.h * g.w))
-    {
-        for y in 0..g.h {
-            plane[g.at(y, 0)..][..g.w].copy_from_slice(&from[y * g.w..][..g.w]);
-        }
-    }
-}
-
-/// Strips the border of bordered planes into NCHW.
-fn nchw_from_bordered(g: Geom, src: &[f32], dst: &mut [f32]) {
-    for (plane, to) in src
-        .chunks_exact(g.plane())
-        .zip(dst.chunks_exact_mut(g.h * g.w))
-    {
-        for y in 0..g.h {
-            to[y * g.w..][..g.w].copy_from_slice(&plane[g.at(y, 0)..][..g.w]);
-        }
-    }
-}
-
 /// Stride-2 3×3 convolution, padding 1: `src` (`g`) into `dst` (`half(g)`), LeakyReLU optional.
 pub fn conv3x3_s2(g: Geom, src: &[f32], p: &ConvParams, dst: &mut [f32], act: Act) {
     let og = half(g);
@@ -499,29 +275,4 @@ pub fn conv3x3_s2(g: Geom, src: &[f32], p: &ConvParams, dst: &mut [f32], act: Ac
             }
         });
     });
-}
-
-/// The geometry after a stride-2, padding-1, 3×3 conv.
-pub fn half(g: Geom) -> Geom {
-    Geom {
-        h: g.h.div_ceil(2),
-        w: g.w.div_ceil(2),
-    }
-}
-
-pub fn lrelu_in_place(x: &mut [f32]) {
-    for v in x {
-        *v = v.max(*v * 0.05);
-    }
-}
-
-/// Zeroes the left and right border columns of every interior row of every plane.
-pub fn zero_border_columns(g: Geom, planes: &mut [f32]) {
-    let stride = g.stride();
-    for plane in planes.chunks_exact_mut(g.plane()) {
-        for y in 1..=g.h {
-            plane[y * stride] = 0.0;
-            plane[y * stride + g.w + 1] = 0.0;
-        }
-    }
 }

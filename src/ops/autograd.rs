@@ -2,37 +2,25 @@
 //! training through candle's autograd runs its convolutions at our speed on the CPU. candle's
 //! own CPU backward is a direct `conv_transpose2d` loop with no GEMM.
 //!
-//! - forward: [`conv::conv_nchw`];
+//! - forward: [`conv_nchw`];
 //! - dX: the same forward kernel on the output gradient with the weights transposed and
 //!   flipped (a stride-1 "same" conv's adjoint);
-//! - dW: [`winograd_dw::weight_grad`](super::winograd_dw::weight_grad) from
-//!   [`MIN_CHANNELS`](super::winograd::MIN_CHANNELS) input channels (the forward's threshold),
-//!   else [`conv::conv_weight_grad`], GEMMs of the gradient against im2col tiles of the input;
+//! - dW: [`Kernels::weight_grad`]: by the Winograd kernel the forward runs, else GEMMs of the
+//!   gradient against im2col tiles of the input;
 //! - db: the gradient summed over batch and positions.
-
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
-use super::conv::{self, ConvParams};
-
-static ENABLED: AtomicBool = AtomicBool::new(true);
-
-/// Whether the model's CPU convolutions use this op (default) or candle's own conv2d; for
-/// measuring one against the other in the same run.
-pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
-}
-
-pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
-}
+use crate::kernels::Kernels;
+use crate::kernels::plan::conv_nchw;
+use crate::kernels::types::ConvParams;
 
 /// Stride-1 "same" conv2d (k = 1 or 3) of `x` [N, Cin, H, W] with `w` [Cout, Cin, k, k] and
-/// bias `b` `[Cout]`, differentiable. CPU f32 only; callers use candle's conv elsewhere.
-pub fn conv2d_same(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+/// bias `b` `[Cout]` on `kernels`, differentiable. CPU f32 only; callers use candle's conv
+/// elsewhere.
+pub fn conv2d_same(x: &Tensor, w: &Tensor, b: &Tensor, kernels: Kernels) -> Result<Tensor> {
     x.contiguous()?
-        .apply_op3(&w.contiguous()?, &b.contiguous()?, ConvSame)
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, ConvSame { kernels })
 }
 
 pub(super) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -42,7 +30,9 @@ pub(super) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a
     Ok(&s.as_slice::<f32>()?[start..end])
 }
 
-struct ConvSame;
+struct ConvSame {
+    kernels: Kernels,
+}
 
 impl CustomOp3 for ConvSame {
     fn name(&self) -> &'static str {
@@ -68,15 +58,14 @@ impl CustomOp3 for ConvSame {
                 l3.shape()
             )));
         }
-        let p = ConvParams::new(
+        let p = self.kernels.plan(ConvParams::new(
             slice(s2, l2, "weight")?.to_vec(),
             slice(s3, l3, "bias")?.to_vec(),
             cin,
             cout,
             k,
-        )
-        .with_winograd(super::winograd::MIN_CHANNELS);
-        let out = conv::conv_nchw(slice(s1, l1, "input")?, n, (h, w), &p);
+        ));
+        let out = conv_nchw(slice(s1, l1, "input")?, n, (h, w), &p);
         Ok((CpuStorage::F32(out), Shape::from((n, cout, h, w))))
     }
 
@@ -96,8 +85,9 @@ impl CustomOp3 for ConvSame {
             w.device(),
         )?;
         let zero = Tensor::zeros(cin, DType::F32, w.device())?;
-        let dx = grad.apply_op3_no_bwd(&wt, &zero, &ConvSame)?;
-        let dw = x.apply_op2_no_bwd(&grad, &WeightGrad { k })?;
+        let dx = grad.apply_op3_no_bwd(&wt, &zero, self)?;
+        let kernels = self.kernels;
+        let dw = x.apply_op2_no_bwd(&grad, &WeightGrad { k, kernels })?;
         // per plane first: candle's strided sum over (0, 2, 3) took ~30 % of a training step
         let db = grad.flatten_from(2)?.sum(2)?.sum(0)?;
         Ok((Some(dx), Some(dw), Some(db)))
@@ -122,25 +112,10 @@ pub(super) fn adjoint_weights(weight: &[f32], cin: usize, cout: usize, k: usize)
     t
 }
 
-/// dW [cout, cin·k·k] of a stride-1 "same" conv from its input [n, cin, h, w] and output
-/// gradient [n, cout, h, w]: by Winograd where the forward runs that way, else im2col GEMMs.
-pub(super) fn weight_grad(
-    x: &[f32],
-    g: &[f32],
-    n: usize,
-    (h, w): (usize, usize),
-    (cin, cout, k): (usize, usize, usize),
-) -> Vec<f32> {
-    if k == 3 && cin >= super::winograd::MIN_CHANNELS && super::winograd::enabled() {
-        super::winograd_dw::weight_grad(x, g, n, (h, w), (cin, cout))
-    } else {
-        conv::conv_weight_grad(x, g, n, (h, w), (cin, cout, k))
-    }
-}
-
 /// dW of [`ConvSame`] from (input, output gradient).
 struct WeightGrad {
     k: usize,
+    kernels: Kernels,
 }
 
 impl CustomOp2 for WeightGrad {
@@ -159,7 +134,9 @@ impl CustomOp2 for WeightGrad {
         let (_, cout, _, _) = l2.shape().dims4()?;
         let x = slice(s1, l1, "input")?;
         let g = slice(s2, l2, "gradient")?;
-        let dw = weight_grad(x, g, n, (h, w), (cin, cout, self.k));
+        let dw = self
+            .kernels
+            .weight_grad(x, g, n, (h, w), (cin, cout, self.k));
         Ok((
             CpuStorage::F32(dw),
             Shape::from((cout, cin, self.k, self.k)),
