@@ -96,14 +96,8 @@ pub fn span_count(len: usize, tile: usize, overlap: usize) -> usize {
     (len - tile).div_ceil(tile.saturating_sub(overlap).max(1)) + 1
 }
 
-/// Copies planar `src` (`w`×`h`) into a `pw`×`ph` frame, replicating the last row and column.
-pub fn pad_edge(src: &[f32], w: usize, h: usize, pw: usize, ph: usize) -> Vec<f32> {
-    let mut out = Vec::new();
-    pad_edge_into(src, w, h, pw, ph, &mut out);
-    out
-}
-
-/// As [`pad_edge`], into `out` (resized to fit).
+/// Copies planar `src` (`w`×`h`) into a `pw`×`ph` frame in `out` (resized to fit),
+/// replicating the last row and column.
 fn pad_edge_into(src: &[f32], w: usize, h: usize, pw: usize, ph: usize, out: &mut Vec<f32>) {
     out.resize(3 * pw * ph, 0.0);
     for c in 0..3 {

@@ -7,35 +7,65 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::acs::{Acs, AcsScratch, Forward};
 use crate::cpu::CpuNet;
-use crate::image_ops;
+use crate::image_ops::{self, Resizer};
 use crate::model::{Config, Network, Variant, scale_code, scale_code_between};
 use crate::weights::{self, Tensors};
 use crate::{Error, Result};
 
 /// Where the network runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceChoice {
-    /// CUDA when this build has it and a device answers, else the CPU.
-    #[default]
-    Auto,
+    /// CUDA device `id` when this build has CUDA and the device answers, else the CPU.
+    Auto(usize),
     Cpu,
     Cuda(usize),
+}
+
+impl Default for DeviceChoice {
+    fn default() -> Self {
+        DeviceChoice::Auto(0)
+    }
+}
+
+/// An opened device, and why `Auto` settled for the CPU in a build that has CUDA (worth a
+/// warning; a build without CUDA runs on the CPU as expected, so that gives none).
+pub struct Opened {
+    pub device: Device,
+    pub fallback: Option<String>,
 }
 
 impl DeviceChoice {
     /// Opens the device. `Auto` falls back to the CPU silently; ask `Cuda` to get the error.
     pub fn open(self) -> Result<Device> {
+        Ok(self.open_explained()?.device)
+    }
+
+    /// As [`DeviceChoice::open`], saying why `Auto` fell back to the CPU.
+    pub fn open_explained(self) -> Result<Opened> {
+        let cpu = |fallback| Opened {
+            device: Device::Cpu,
+            fallback,
+        };
         match self {
-            DeviceChoice::Cpu => Ok(Device::Cpu),
-            DeviceChoice::Cuda(id) => open_cuda(id),
-            DeviceChoice::Auto => Ok(open_cuda(0).unwrap_or(Device::Cpu)),
+            DeviceChoice::Cpu => Ok(cpu(None)),
+            DeviceChoice::Cuda(id) => Ok(Opened {
+                device: open_cuda(id)?,
+                fallback: None,
+            }),
+            DeviceChoice::Auto(_) if !CUDA_BUILT => Ok(cpu(None)),
+            DeviceChoice::Auto(id) => Ok(match open_cuda(id) {
+                Ok(device) => Opened {
+                    device,
+                    fallback: None,
+                },
+                Err(e) => cpu(Some(format!("CUDA unavailable ({e}); running on the CPU"))),
+            }),
         }
     }
 }
 
-/// Whether this build has CUDA support (the `cuda` feature): without it `Auto` is the CPU, as
-/// expected, not a fallback worth a warning.
-pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
+/// Whether this build has CUDA support (the `cuda` feature).
+const CUDA_BUILT: bool = cfg!(feature = "cuda");
 
 #[cfg(feature = "cuda")]
 fn open_cuda(id: usize) -> Result<Device> {
@@ -112,6 +142,10 @@ pub struct Upscaler {
     /// IMDN_AS with a scale input: the scale code of the frames given to the `forward_*`
     /// methods (see [`Upscaler::set_refine_scale`]).
     refine_code: Option<f32>,
+    /// [`Upscaler::upscale_planar_into`]'s bicubic step and the frame before or after it,
+    /// kept between frames.
+    resizer: Resizer,
+    staging: Vec<f32>,
 }
 
 /// candle's network in its working precision behind ACS's f32 interface.
@@ -188,18 +222,6 @@ impl Upscaler {
         Self::load_with(path, device, Options::default())
     }
 
-    /// As [`Upscaler::load`], in `precision`.
-    pub fn load_with_precision(path: &Path, device: &Device, precision: Precision) -> Result<Self> {
-        Self::load_with(
-            path,
-            device,
-            Options {
-                precision,
-                ..Options::default()
-            },
-        )
-    }
-
     /// As [`Upscaler::load`], with `options`.
     pub fn load_with(path: &Path, device: &Device, options: Options) -> Result<Self> {
         let tensors = weights::load(path)?;
@@ -249,6 +271,8 @@ impl Upscaler {
             scratch: AcsScratch::default(),
             memory_checked: None,
             refine_code: None,
+            resizer: Resizer::default(),
+            staging: Vec::new(),
         })
     }
 
@@ -303,19 +327,10 @@ impl Upscaler {
     /// Runs the network under ACS on planar RGB f32 (`w`×`h`, values in [0, 1]); the output is
     /// exactly `net_scale ×` the input and not clamped.
     pub fn forward_planar(&self, input: &[f32], size: (usize, usize)) -> Result<Vec<f32>> {
-        self.forward_planar_at(input, size, self.refine_code)
-    }
-
-    fn forward_planar_at(
-        &self,
-        input: &[f32],
-        size: (usize, usize),
-        scale_code: Option<f32>,
-    ) -> Result<Vec<f32>> {
         let c = &self.config;
         self.check_memory(size)?;
         self.acs.run(
-            &Runner::new(self.cpu.as_ref(), &self.candle, scale_code),
+            &Runner::new(self.cpu.as_ref(), &self.candle, self.refine_code),
             input,
             size,
             c.net_scale(),
@@ -395,47 +410,69 @@ impl Upscaler {
         }
     }
 
-    /// Upscales planar RGB f32 from `size` to exactly `out_size`.
+    /// Upscales planar RGB f32 from `size` to exactly `out_size` (values not clamped): the
+    /// one rule that reaches any output size, for the CLI and the element alike.
     /// - IMDN_AS: bicubic to `out_size`, then the network refines it (any factor ≥ 1).
     /// - IMDN / IMDN_RTC ×s: the network; when `out_size` is not `s ×` the input, its output is
     ///   then resized (bicubic) to `out_size`.
     pub fn upscale_planar(
-        &self,
+        &mut self,
+        input: &[f32],
+        size: (usize, usize),
+        out_size: (usize, usize),
+    ) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.upscale_planar_into(input, size, out_size, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`Upscaler::upscale_planar`], into `out` (resized to fit), reusing the buffers of
+    /// the previous frame: the per-frame path of a video.
+    pub fn upscale_planar_into(
+        &mut self,
         input: &[f32],
         (w, h): (usize, usize),
         (ow, oh): (usize, usize),
-    ) -> Result<Vec<f32>> {
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         if ow == 0 || oh == 0 {
             return Err(Error::InvalidInput(format!(
                 "output size {ow}×{oh} is empty"
             )));
         }
-        match self.config.variant {
+        let mut staging = std::mem::take(&mut self.staging);
+        let result = match self.config.variant {
             Variant::As => {
-                let big = if (ow, oh) == (w, h) {
-                    input.to_vec()
+                self.set_refine_sizes((w, h), (ow, oh));
+                if (ow, oh) == (w, h) {
+                    self.forward_planar_into(input, (w, h), out)
                 } else {
-                    image_ops::imresize_f32_chw(input, w, h, 3, ow, oh)
-                };
-                let code = scale_code_between((w, h), (ow, oh));
-                self.forward_planar_at(&big, (ow, oh), Some(code))
+                    self.resizer
+                        .resize_into(input, (w, h), (ow, oh), &mut staging)
+                        .and_then(|()| self.forward_planar_into(&staging, (ow, oh), out))
+                }
             }
             Variant::Imdn | Variant::Rtc => {
                 let s = self.config.net_scale();
-                let out = self.forward_planar(input, (w, h))?;
                 if (ow, oh) == (w * s, h * s) {
-                    Ok(out)
+                    self.forward_planar_into(input, (w, h), out)
                 } else {
-                    Ok(image_ops::imresize_f32_chw(&out, w * s, h * s, 3, ow, oh))
+                    self.forward_planar_into(input, (w, h), &mut staging)
+                        .and_then(|()| {
+                            self.resizer
+                                .resize_into(&staging, (w * s, h * s), (ow, oh), out)
+                        })
                 }
             }
-        }
+        };
+        self.staging = staging;
+        result
     }
 
     /// Upscales interleaved 8-bit RGB (`channels` = 3) or RGBA (4; alpha resized bicubically,
     /// not by the network) to `out_size`; values are clamped and rounded half to even.
     pub fn upscale_u8(
-        &self,
+        &mut self,
         src: &[u8],
         (w, h): (usize, usize),
         channels: usize,

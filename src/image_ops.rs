@@ -646,3 +646,73 @@ pub fn try_imresize_f32_chw(
     let cols = ResizeTable::new(width, out_width)?;
     imresize_f32_chw_with(src, width, height, planes, &rows, &cols)
 }
+
+/// (input width, input height, output width, output height).
+type Sizes = (usize, usize, usize, usize);
+
+/// A bicubic resize between two fixed sizes, its tables kept while the sizes hold.
+#[derive(Default)]
+pub struct Resizer {
+    tables: Option<(Sizes, ResizeTable, ResizeTable)>,
+    scratch: ResizeScratch,
+}
+
+impl Resizer {
+    /// Resizes planar RGB `input` from `w`×`h` to `ow`×`oh` into `out`.
+    pub fn resize_into(
+        &mut self,
+        input: &[f32],
+        (w, h): (usize, usize),
+        (ow, oh): (usize, usize),
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let key = (w, h, ow, oh);
+        let (_, rows, cols) = match self.tables.take() {
+            Some(kept) if kept.0 == key => self.tables.insert(kept),
+            _ => self
+                .tables
+                .insert((key, ResizeTable::new(h, oh)?, ResizeTable::new(w, ow)?)),
+        };
+        imresize_f32_chw_into(input, (w, h), 3, (rows, cols), &mut self.scratch, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resizer_keeps_flat_planes_and_reuses_tables() {
+        let mut r = Resizer::default();
+        let flat = vec![0.25f32; 3 * 4 * 3];
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            r.resize_into(&flat, (4, 3), (10, 7), &mut out).unwrap();
+            assert_eq!(out.len(), 3 * 10 * 7);
+            assert!(out.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        }
+        assert!(
+            r.tables
+                .as_ref()
+                .is_some_and(|(k, _, _)| *k == (4, 3, 10, 7))
+        );
+    }
+
+    #[test]
+    fn resizer_reusing_its_buffers_gives_what_a_fresh_resize_gives() {
+        let mut r = Resizer::default();
+        let mut out = Vec::new();
+        let frame = |w: usize, h: usize| -> Vec<f32> {
+            (0..3 * w * h)
+                .map(|i| ((i * 37) % 101) as f32 / 100.0)
+                .collect()
+        };
+        // up, down, then up again through the same scratch and output buffers
+        for ((w, h), (ow, oh)) in [((5, 4), (11, 9)), ((9, 7), (4, 3)), ((5, 4), (11, 9))] {
+            let input = frame(w, h);
+            r.resize_into(&input, (w, h), (ow, oh), &mut out).unwrap();
+            let fresh = imresize_f32_chw(&input, w, h, 3, ow, oh);
+            assert_eq!(out, fresh, "{w}×{h} → {ow}×{oh}");
+        }
+    }
+}

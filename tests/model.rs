@@ -114,7 +114,7 @@ fn imdn_as_is_told_the_scale_of_raw_frames() {
 
 #[test]
 fn rgba_keeps_alpha_resized() {
-    let up = upscaler(&Config::rtc(2));
+    let mut up = upscaler(&Config::rtc(2));
     let src: Vec<u8> = (0..4 * 3 * 4)
         .map(|i| {
             if i % 4 == 3 {
@@ -250,7 +250,7 @@ fn weights_that_fit_no_variant_are_refused_by_name() {
 
 #[test]
 fn bad_frame_sizes_are_errors_not_panics() {
-    let up = upscaler(&Config::rtc(2));
+    let mut up = upscaler(&Config::rtc(2));
     assert!(up.upscale_u8(&[], (0, 0), 3, (0, 0)).is_err());
     assert!(up.upscale_u8(&[1, 2, 3], (2, 2), 3, (4, 4)).is_err());
     assert!(up.upscale_u8(&[1, 2, 3], (1, 1), 3, (0, 2)).is_err());

@@ -9,7 +9,9 @@ use gst::glib;
 
 mod imdnupscale;
 
-// Many frame-sized buffers come and go per frame; mimalloc keeps that cheap.
+// For libgstimdn.so and our examples; a Rust program that links this crate with its own
+// allocator turns the default feature `mimalloc` off.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

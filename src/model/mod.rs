@@ -52,12 +52,47 @@ pub enum Variant {
 }
 
 impl Variant {
+    pub const ALL: [Variant; 3] = [Variant::Imdn, Variant::Rtc, Variant::As];
+
+    /// The paper's name: IMDN, IMDN_RTC, IMDN_AS.
     pub fn name(self) -> &'static str {
         match self {
             Variant::Imdn => "IMDN",
             Variant::Rtc => "IMDN_RTC",
             Variant::As => "IMDN_AS",
         }
+    }
+
+    /// The short name the CLI, the element's `model` property and checkpoints use.
+    pub fn key(self) -> &'static str {
+        match self {
+            Variant::Imdn => "imdn",
+            Variant::Rtc => "rtc",
+            Variant::As => "as",
+        }
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = crate::Error;
+
+    /// The short name or the paper's, in any case (`rtc`, `IMDN_RTC`).
+    fn from_str(s: &str) -> crate::Result<Self> {
+        Variant::ALL
+            .into_iter()
+            .find(|v| s.eq_ignore_ascii_case(v.key()) || s.eq_ignore_ascii_case(v.name()))
+            .ok_or_else(|| {
+                crate::Error::InvalidInput(format!(
+                    "unknown network {s:?}: use {}",
+                    Variant::ALL.map(Variant::key).join(", ")
+                ))
+            })
     }
 }
 

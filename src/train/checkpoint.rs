@@ -50,23 +50,6 @@ pub struct State {
     pub ema_updates: u64,
 }
 
-pub fn variant_key(v: Variant) -> &'static str {
-    match v {
-        Variant::Imdn => "imdn",
-        Variant::Rtc => "rtc",
-        Variant::As => "as",
-    }
-}
-
-pub fn parse_variant(s: &str) -> Option<Variant> {
-    match s.to_ascii_lowercase().as_str() {
-        "imdn" => Some(Variant::Imdn),
-        "rtc" | "imdn_rtc" => Some(Variant::Rtc),
-        "as" | "imdn_as" => Some(Variant::As),
-        _ => None,
-    }
-}
-
 impl State {
     pub fn to_json(&self) -> Value {
         let c = &self.config;
@@ -77,7 +60,7 @@ impl State {
             // as strings: JSON readers often hold numbers as f64
             "rng": self.rng.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             "config": {
-                "variant": variant_key(c.variant),
+                "variant": c.variant.key(),
                 "channels": c.channels,
                 "blocks": c.blocks,
                 "upsampler_scale": c.upsampler_scale,
@@ -137,7 +120,7 @@ impl State {
         let variant = c
             .get("variant")
             .and_then(Value::as_str)
-            .and_then(parse_variant)
+            .and_then(|s| s.parse::<Variant>().ok())
             .ok_or("`config.variant` is missing or unknown")?;
         let config = Config {
             variant,

@@ -156,7 +156,7 @@ pub fn load(path: &Path) -> Result<Tensors, WeightsError> {
 /// Every floating-point tensor of the file as stored (a training checkpoint's Adam moments
 /// included), names as in [`load`].
 pub fn load_all(path: &Path) -> Result<Tensors, WeightsError> {
-    let named = guarded(path, || load_named(path))?;
+    let named = catching_panics(path, || load_named(path))?;
     let tensors = into_tensors(path, named)?;
     if tensors.is_empty() {
         return Err(WeightsError::Empty {
@@ -233,26 +233,16 @@ fn load_named(path: &Path) -> Result<Vec<(String, Tensor)>, WeightsError> {
 
 /// Runs a parser, turning a panic into [`WeightsError::Panicked`]: third-party parsers
 /// (candle's pickle reader, the zip crate) index and shift on values read from the file.
-pub(crate) fn guarded<T>(
+pub(crate) fn catching_panics<T>(
     path: &Path,
     parse: impl FnOnce() -> Result<T, WeightsError>,
 ) -> Result<T, WeightsError> {
     catch_unwind(AssertUnwindSafe(parse)).unwrap_or_else(|payload| {
         Err(WeightsError::Panicked {
             path: path.to_owned(),
-            msg: panic_message(payload.as_ref()),
+            msg: crate::panic_message(payload.as_ref()),
         })
     })
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_owned()
-    }
 }
 
 /// Strips the `module.` prefixes `nn.DataParallel` adds (repeatedly, for nested wrappers).

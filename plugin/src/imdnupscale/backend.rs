@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use imdn::engine::{DeviceChoice, Options, Precision, Upscaler};
-use imdn::image_ops::{ResizeScratch, ResizeTable, imresize_f32_chw_into};
 use imdn::model::Variant;
 use imdn::weights::shipped::{self, SHIPPED, Shipped};
 
@@ -14,132 +13,35 @@ use super::test_backends::TestBackend;
 /// A network behind the worker. Owned by the infer thread, which is the only one that uses it.
 pub trait Backend: Send {
     /// Upscales planar RGB f32 (`size`, values in [0, 1]) to exactly `out` (planar RGB f32,
-    /// not clamped).
-    fn upscale(
-        &mut self,
-        input: &[f32],
-        size: (usize, usize),
-        out: (usize, usize),
-    ) -> Result<Vec<f32>, String>;
-
-    /// As [`Backend::upscale`], into `dst` (resized to fit): the worker passes the buffer of
-    /// an earlier frame, so a backend that writes in place allocates nothing per frame.
+    /// not clamped) into `dst`, resized to fit: the worker passes the buffer of an earlier
+    /// frame, so a backend that writes in place allocates nothing per frame.
     fn upscale_into(
         &mut self,
         input: &[f32],
         size: (usize, usize),
         out: (usize, usize),
         dst: &mut Vec<f32>,
-    ) -> Result<(), String> {
-        *dst = self.upscale(input, size, out)?;
-        Ok(())
-    }
-}
-
-/// (input width, input height, output width, output height).
-type Sizes = (usize, usize, usize, usize);
-
-/// A bicubic resize between two fixed sizes, its tables kept while the sizes hold.
-#[derive(Default)]
-struct Resizer {
-    tables: Option<(Sizes, ResizeTable, ResizeTable)>,
-    scratch: ResizeScratch,
-}
-
-impl Resizer {
-    /// Resizes planar RGB `input` from `w`×`h` to `ow`×`oh` into `out`.
-    fn resize_into(
-        &mut self,
-        input: &[f32],
-        (w, h): (usize, usize),
-        (ow, oh): (usize, usize),
-        out: &mut Vec<f32>,
-    ) -> Result<(), String> {
-        let key = (w, h, ow, oh);
-        if self.tables.as_ref().is_none_or(|(k, _, _)| *k != key) {
-            let rows = ResizeTable::new(h, oh).map_err(|e| e.to_string())?;
-            let cols = ResizeTable::new(w, ow).map_err(|e| e.to_string())?;
-            self.tables = Some((key, rows, cols));
-        }
-        let Some((_, rows, cols)) = &self.tables else {
-            return Err("resize tables missing".into());
-        };
-        imresize_f32_chw_into(input, (w, h), 3, (rows, cols), &mut self.scratch, out)
-            .map_err(|e| e.to_string())
-    }
+    ) -> Result<(), String>;
 }
 
 /// IMDN, IMDN_RTC or IMDN_AS from a weights file.
 pub struct Imdn {
     upscaler: Upscaler,
-    /// Bicubic tables: IMDN_AS's pre-upscale, or a fixed-scale network's resize to the target.
-    resizer: Resizer,
-    /// A fixed-scale network's output before that resize, or IMDN_AS's pre-upscaled input,
-    /// kept between frames.
-    net_out: Vec<f32>,
 }
 
 impl Backend for Imdn {
-    fn upscale(
+    /// Exactly `out`, whatever the network's scale (scale=0): [`Upscaler::upscale_planar_into`].
+    fn upscale_into(
         &mut self,
         input: &[f32],
         size: (usize, usize),
         out: (usize, usize),
-    ) -> Result<Vec<f32>, String> {
-        let mut dst = Vec::new();
-        self.upscale_into(input, size, out, &mut dst)?;
-        Ok(dst)
-    }
-
-    /// - IMDN_AS: bicubic to `out` (any size), then the network refines it at that size.
-    /// - IMDN / IMDN_RTC ×s: the network, then a bicubic resize when `out` is not `s ×` the
-    ///   input (scale=0 to an arbitrary downstream size).
-    fn upscale_into(
-        &mut self,
-        input: &[f32],
-        (w, h): (usize, usize),
-        (ow, oh): (usize, usize),
         dst: &mut Vec<f32>,
     ) -> Result<(), String> {
-        let err = |e: imdn::Error| e.to_string();
-        if self.upscaler.config().variant == Variant::As {
-            // a float store: the network recomputes its scaled head only when this changes
-            self.upscaler.set_refine_sizes((w, h), (ow, oh));
-            if (ow, oh) == (w, h) {
-                return self
-                    .upscaler
-                    .forward_planar_into(input, (ow, oh), dst)
-                    .map_err(err);
-            }
-            self.resizer
-                .resize_into(input, (w, h), (ow, oh), &mut self.net_out)?;
-            return self
-                .upscaler
-                .forward_planar_into(&self.net_out, (ow, oh), dst)
-                .map_err(err);
-        }
-        let s = self.upscaler.config().net_scale();
-        if (ow, oh) == (w * s, h * s) {
-            return self
-                .upscaler
-                .forward_planar_into(input, (w, h), dst)
-                .map_err(err);
-        }
         self.upscaler
-            .forward_planar_into(input, (w, h), &mut self.net_out)
-            .map_err(err)?;
-        self.resizer
-            .resize_into(&self.net_out, (w * s, h * s), (ow, oh), dst)
+            .upscale_planar_into(input, size, out, dst)
+            .map_err(|e| e.to_string())
     }
-}
-
-/// Which device the element asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceRequest {
-    /// CUDA device `id` if it answers; else the CPU, with a warning only if this build has CUDA.
-    Auto(usize),
-    Cpu,
-    Cuda(usize),
 }
 
 /// Everything needed to build a backend, snapshot from the settings in `start`.
@@ -156,7 +58,7 @@ pub enum BackendSpec {
 pub struct ImdnSpec {
     /// `model-path`: a weights file or a shipped model's name; `None`: the shipped default.
     pub path: Option<PathBuf>,
-    pub device: DeviceRequest,
+    pub device: DeviceChoice,
     pub tile: usize,
     pub threads: usize,
     /// The element's `scale`: 2–4 (a fixed-scale network must match), or 0 (any network).
@@ -250,22 +152,11 @@ impl ImdnSpec {
                 shipped::names()
             )));
         }
-        let mut warning = None;
-        let dev = match self.device {
-            DeviceRequest::Cpu => candle_core::Device::Cpu,
-            DeviceRequest::Cuda(id) => DeviceChoice::Cuda(id)
-                .open()
-                .map_err(|e| BuildError::Device(e.to_string()))?,
-            // a CPU-only build runs on the CPU as asked: the description (debug log) says so
-            DeviceRequest::Auto(_) if !imdn::engine::CUDA_BUILT => candle_core::Device::Cpu,
-            DeviceRequest::Auto(id) => match DeviceChoice::Cuda(id).open() {
-                Ok(d) => d,
-                Err(e) => {
-                    warning = Some(format!("CUDA unavailable ({e}); running on the CPU"));
-                    candle_core::Device::Cpu
-                }
-            },
-        };
+        let opened = self
+            .device
+            .open_explained()
+            .map_err(|e| BuildError::Device(e.to_string()))?;
+        let (dev, warning) = (opened.device, opened.fallback);
         // n-threads sizes the thread pool of the library's CPU kernels (0 = all cores)
         let options = Options {
             precision: Precision::F32,
@@ -304,9 +195,9 @@ impl ImdnSpec {
             return Err(BuildError::Settings(format!(
                 "model={} expects {} weights, but {held}: set model=auto or model={}, or give \
                  {} weights",
-                nick(expect),
+                expect.key(),
                 expect.name(),
-                nick(config.variant),
+                config.variant.key(),
                 expect.name()
             )));
         }
@@ -326,8 +217,9 @@ impl ImdnSpec {
             )));
         }
         upscaler.acs.tile = tile;
+        // device=auto on the CPU without a fallback to explain: a build without CUDA
         let cpu_only_build =
-            matches!(self.device, DeviceRequest::Auto(_)) && !imdn::engine::CUDA_BUILT;
+            matches!(self.device, DeviceChoice::Auto(_)) && !dev.is_cuda() && warning.is_none();
         let description = format!(
             "{} {} on {:?}{}{}",
             config.variant.name(),
@@ -353,16 +245,12 @@ impl ImdnSpec {
             _ => config.net_scale() as u32,
         };
         Ok(Loaded {
-            backend: Box::new(Imdn {
-                upscaler,
-                resizer: Resizer::default(),
-                net_out: Vec::new(),
-            }),
+            backend: Box::new(Imdn { upscaler }),
             description,
             warning,
             on_cuda,
             fallback: on_cuda.then_some(BackendSpec::Imdn(ImdnSpec {
-                device: DeviceRequest::Cpu,
+                device: DeviceChoice::Cpu,
                 ..self
             })),
             preferred_scale,
@@ -397,54 +285,5 @@ impl ImdnSpec {
                 shipped::names()
             ))
         })
-    }
-}
-
-/// The `model` property's nick for a variant.
-fn nick(v: Variant) -> &'static str {
-    match v {
-        Variant::Imdn => "imdn",
-        Variant::Rtc => "rtc",
-        Variant::As => "as",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resizer_keeps_flat_planes_and_reuses_tables() {
-        let mut r = Resizer::default();
-        let flat = vec![0.25f32; 3 * 4 * 3];
-        let mut out = Vec::new();
-        for _ in 0..2 {
-            r.resize_into(&flat, (4, 3), (10, 7), &mut out).unwrap();
-            assert_eq!(out.len(), 3 * 10 * 7);
-            assert!(out.iter().all(|v| (v - 0.25).abs() < 1e-6));
-        }
-        assert!(
-            r.tables
-                .as_ref()
-                .is_some_and(|(k, _, _)| *k == (4, 3, 10, 7))
-        );
-    }
-
-    #[test]
-    fn resizer_reusing_its_buffers_gives_what_a_fresh_resize_gives() {
-        let mut r = Resizer::default();
-        let mut out = Vec::new();
-        let frame = |w: usize, h: usize| -> Vec<f32> {
-            (0..3 * w * h)
-                .map(|i| ((i * 37) % 101) as f32 / 100.0)
-                .collect()
-        };
-        // up, down, then up again through the same scratch and output buffers
-        for ((w, h), (ow, oh)) in [((5, 4), (11, 9)), ((9, 7), (4, 3)), ((5, 4), (11, 9))] {
-            let input = frame(w, h);
-            r.resize_into(&input, (w, h), (ow, oh), &mut out).unwrap();
-            let fresh = imdn::image_ops::imresize_f32_chw(&input, w, h, 3, ow, oh);
-            assert_eq!(out, fresh, "{w}×{h} → {ow}×{oh}");
-        }
     }
 }

@@ -28,9 +28,10 @@ use gst_base::subclass::base_transform::{
 use gst_base::subclass::prelude::*;
 use gst_video::VideoInfo;
 use gst_video::subclass::prelude::*;
-use imdn::model::Variant;
 
-use super::backend::{BackendSpec, BuildError, DeviceRequest, ImdnSpec};
+use imdn::engine::DeviceChoice;
+
+use super::backend::{BackendSpec, BuildError, ImdnSpec};
 use super::caps::{self, MAX_SIDE};
 use super::pixels::FORMATS;
 use super::worker::{Done, Job, MAX_DEPTH, Outcome, Worker};
@@ -162,19 +163,14 @@ fn backend_spec(settings: &Settings) -> BackendSpec {
     BackendSpec::Imdn(ImdnSpec {
         path: model_path.map(Into::into),
         device: match settings.device {
-            Device::Auto => DeviceRequest::Auto(settings.device_id as usize),
-            Device::Cpu => DeviceRequest::Cpu,
-            Device::Cuda => DeviceRequest::Cuda(settings.device_id as usize),
+            Device::Auto => DeviceChoice::Auto(settings.device_id as usize),
+            Device::Cpu => DeviceChoice::Cpu,
+            Device::Cuda => DeviceChoice::Cuda(settings.device_id as usize),
         },
         tile: settings.tile_size as usize,
         threads: settings.n_threads as usize,
         scale: settings.scale as usize,
-        expect: match settings.model {
-            Model::Auto => None,
-            Model::Imdn => Some(Variant::Imdn),
-            Model::Rtc => Some(Variant::Rtc),
-            Model::As => Some(Variant::As),
-        },
+        expect: settings.model.variant(),
     })
 }
 

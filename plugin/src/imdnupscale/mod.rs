@@ -58,6 +58,19 @@ pub enum Model {
     As = 3,
 }
 
+impl Model {
+    /// The network this asks for; `None`: whatever the file holds, or the shipped default.
+    pub fn variant(self) -> Option<imdn::model::Variant> {
+        use imdn::model::Variant;
+        match self {
+            Model::Auto => None,
+            Model::Imdn => Some(Variant::Imdn),
+            Model::Rtc => Some(Variant::Rtc),
+            Model::As => Some(Variant::As),
+        }
+    }
+}
+
 glib::wrapper! {
     pub struct ImdnUpscale(ObjectSubclass<imp::ImdnUpscale>)
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
@@ -73,4 +86,19 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         gst::Rank::NONE,
         ImdnUpscale::static_type(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// glib needs the nicks as literals: they must stay the library's short names.
+    #[test]
+    fn model_nicks_are_the_variants_keys() {
+        for model in [Model::Imdn, Model::Rtc, Model::As] {
+            let value = model.to_value();
+            let (_, nick) = glib::EnumValue::from_value(&value).unwrap();
+            assert_eq!(nick.nick(), model.variant().unwrap().key());
+        }
+    }
 }

@@ -106,19 +106,11 @@ pub struct Ready {
     pub preferred_scale: u32,
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 /// Runs one stage's work on one frame; a panic becomes that frame's error.
-fn guarded<T>(stage: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+fn stage_work<T>(stage: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(|e| format!("{stage}: {e}")),
-        Err(p) => Err(format!("{stage} panicked: {}", panic_message(p.as_ref()))),
+        Err(p) => Err(format!("{stage} panicked: {}", imdn::panic_message(p.as_ref()))),
     }
 }
 
@@ -251,7 +243,7 @@ fn pre_stage(
             Work::Skip
         } else {
             let rgb = returned.try_recv().unwrap_or_default();
-            match guarded("converting the input", || {
+            match stage_work("converting the input", || {
                 let spare_alpha = || returned_alpha.try_recv().unwrap_or_default();
                 pixels::read_frame(&job.inbuf, &job.in_info, rgb, spare_alpha, &mut scratch)
             }) {
@@ -288,7 +280,7 @@ fn infer_stage(
         Ok(r) => r,
         Err(p) => Err(BuildError::BadWeights(format!(
             "loading the model panicked: {}",
-            panic_message(p.as_ref())
+            imdn::panic_message(p.as_ref())
         ))),
     };
     let Loaded {
@@ -329,7 +321,7 @@ fn infer_stage(
                 );
                 let mut rgb = recycle.take.try_recv().unwrap_or_default();
                 let mut run = |backend: &mut Box<dyn Backend>| {
-                    guarded("running the network", || {
+                    stage_work("running the network", || {
                         backend.upscale_into(&p.rgb, size, out, &mut rgb)
                     })
                 };
@@ -369,14 +361,14 @@ fn infer_stage(
 /// Replaces `backend` by `spec` built on the CPU; returns its description. The old backend is
 /// dropped under `catch_unwind`: a device in a bad state may panic while freeing memory.
 fn rebuild(spec: BackendSpec, backend: &mut Box<dyn Backend>) -> Result<String, String> {
-    let loaded = guarded("rebuilding the network on the CPU", || {
+    let loaded = stage_work("rebuilding the network on the CPU", || {
         spec.build().map_err(|e| e.to_string())
     })?;
     let old = std::mem::replace(backend, loaded.backend);
     if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(old))) {
         return Err(format!(
             "freeing the failed backend panicked: {}",
-            panic_message(p.as_ref())
+            imdn::panic_message(p.as_ref())
         ));
     }
     Ok(loaded.description)
@@ -404,7 +396,7 @@ fn post_stage(
         let outcome = match work {
             Work::Output { .. } if shared.skip() => Outcome::Discarded,
             Work::Output { rgb, alpha } => {
-                let written = guarded("writing the output", || {
+                let written = stage_work("writing the output", || {
                     let size = (out_info.width() as usize, out_info.height() as usize);
                     let alpha = match &alpha {
                         Some((a, from)) if *from == size => Some(a.as_slice()),

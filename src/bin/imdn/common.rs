@@ -42,7 +42,7 @@ pub struct RunArgs {
 /// `--device`: not a closed set (`cuda:N` carries the ordinal), so parsed by hand.
 pub fn parse_device(s: &str) -> Result<DeviceChoice, String> {
     Ok(match s {
-        "auto" => DeviceChoice::Auto,
+        "auto" => DeviceChoice::Auto(0),
         "cpu" => DeviceChoice::Cpu,
         "cuda" => DeviceChoice::Cuda(0),
         other => match other.strip_prefix("cuda:").map(str::parse) {

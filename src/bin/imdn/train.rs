@@ -15,12 +15,8 @@ use crate::common::{named, parse_device};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The network: IMDN, IMDN_RTC or IMDN_AS.
-    #[arg(
-        long,
-        ignore_case = true,
-        value_parser = named::<VariantArg>("variant").map(Variant::from)
-    )]
+    /// The network: imdn, rtc or as (the paper's IMDN, IMDN_RTC, IMDN_AS also do).
+    #[arg(long, value_parser = |s: &str| s.parse::<Variant>().map_err(|e| e.to_string()))]
     variant: Variant,
     /// Scale of IMDN/RTC (IMDN_AS trains at random scales in [1.1, 4]).
     #[arg(long)]
@@ -103,26 +99,6 @@ pub struct TrainArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto", value_parser = parse_device)]
     device: DeviceChoice,
-}
-
-/// `--variant` (the library's [`Variant`] has no clap derive: the library has no clap).
-#[derive(Clone, Copy, ValueEnum)]
-enum VariantArg {
-    Imdn,
-    #[value(alias = "imdn_rtc")]
-    Rtc,
-    #[value(alias = "imdn_as")]
-    As,
-}
-
-impl From<VariantArg> for Variant {
-    fn from(v: VariantArg) -> Self {
-        match v {
-            VariantArg::Imdn => Variant::Imdn,
-            VariantArg::Rtc => Variant::Rtc,
-            VariantArg::As => Variant::As,
-        }
-    }
 }
 
 /// `--loss`.
