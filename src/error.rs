@@ -28,12 +28,3 @@ pub enum Error {
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
-
-/// The text of a caught panic's payload (what `panic!` was given, when it was a string).
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned())
-}

@@ -13,6 +13,7 @@
 //! - [`eval`]: scoring on a benchmark folder under the authors' protocol.
 //! - [`engine`]: a loaded model ready to upscale frames.
 //! - [`train`]: training: L1 loss, Adam, resumable checkpoints, validation PSNR.
+//! - [`variant`]: the networks of the family by name (a leaf: everyone may name one).
 
 pub mod acs;
 pub mod cpu;
@@ -25,10 +26,12 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod panics;
 pub mod train;
+pub mod variant;
 pub mod weights;
 
-pub use error::{Error, Result, panic_message};
+pub use error::{Error, Result};
 
 // The modules depend on each other without a cycle (kernels ← ops ← model ← cpu ← engine):
 // tests/module_graph.rs checks it.

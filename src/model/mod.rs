@@ -15,6 +15,7 @@ pub use imdn::{Body, Imdn, ImdnAs, Upsampler};
 pub use rtc::ImdnRtc;
 
 use crate::ops::Ops;
+pub use crate::variant::Variant;
 use crate::weights::Tensors;
 
 /// The name of IMDN_AS's input-skip gains (see [`Config::input_skip`]).
@@ -38,62 +39,6 @@ pub fn scale_code(scale: f64) -> f32 {
 pub fn scale_code_between(from: (usize, usize), to: (usize, usize)) -> f32 {
     let axis = |a: usize, b: usize| scale_code(b as f64 / a.max(1) as f64);
     0.5 * (axis(from.0, to.0) + axis(from.1, to.1))
-}
-
-/// Which network of the family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Variant {
-    /// IMDN: 64 channels, 6 blocks with CCA, ×2/×3/×4.
-    Imdn,
-    /// IMDN_RTC: 12 channels, 5 blocks without CCA (real time).
-    Rtc,
-    /// IMDN_AS: stride-2 front end, runs on a frame already bicubic-upscaled to the target size.
-    As,
-}
-
-impl Variant {
-    pub const ALL: [Variant; 3] = [Variant::Imdn, Variant::Rtc, Variant::As];
-
-    /// The paper's name: IMDN, IMDN_RTC, IMDN_AS.
-    pub fn name(self) -> &'static str {
-        match self {
-            Variant::Imdn => "IMDN",
-            Variant::Rtc => "IMDN_RTC",
-            Variant::As => "IMDN_AS",
-        }
-    }
-
-    /// The short name the CLI, the element's `model` property and checkpoints use.
-    pub fn key(self) -> &'static str {
-        match self {
-            Variant::Imdn => "imdn",
-            Variant::Rtc => "rtc",
-            Variant::As => "as",
-        }
-    }
-}
-
-impl std::fmt::Display for Variant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Variant {
-    type Err = crate::Error;
-
-    /// The short name or the paper's, in any case (`rtc`, `IMDN_RTC`).
-    fn from_str(s: &str) -> crate::Result<Self> {
-        Variant::ALL
-            .into_iter()
-            .find(|v| s.eq_ignore_ascii_case(v.key()) || s.eq_ignore_ascii_case(v.name()))
-            .ok_or_else(|| {
-                crate::Error::InvalidInput(format!(
-                    "unknown network {s:?}: use {}",
-                    Variant::ALL.map(Variant::key).join(", ")
-                ))
-            })
-    }
 }
 
 /// A network's shape: everything needed to build it.

@@ -240,7 +240,7 @@ pub(crate) fn catching_panics<T>(
     catch_unwind(AssertUnwindSafe(parse)).unwrap_or_else(|payload| {
         Err(WeightsError::Panicked {
             path: path.to_owned(),
-            msg: crate::panic_message(payload.as_ref()),
+            msg: crate::panics::message(payload.as_ref()),
         })
     })
 }

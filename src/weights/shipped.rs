@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::{Tensors, WeightsError, into_tensors, st};
-use crate::model::Variant;
+use crate::variant::Variant;
 
 /// One model of `weights/`, embedded at build time.
 pub struct Shipped {

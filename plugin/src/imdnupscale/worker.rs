@@ -110,7 +110,7 @@ pub struct Ready {
 fn stage_work<T>(stage: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(|e| format!("{stage}: {e}")),
-        Err(p) => Err(format!("{stage} panicked: {}", imdn::panic_message(p.as_ref()))),
+        Err(p) => Err(format!("{stage} panicked: {}", imdn::panics::message(p.as_ref()))),
     }
 }
 
@@ -280,7 +280,7 @@ fn infer_stage(
         Ok(r) => r,
         Err(p) => Err(BuildError::BadWeights(format!(
             "loading the model panicked: {}",
-            imdn::panic_message(p.as_ref())
+            imdn::panics::message(p.as_ref())
         ))),
     };
     let Loaded {
@@ -368,7 +368,7 @@ fn rebuild(spec: BackendSpec, backend: &mut Box<dyn Backend>) -> Result<String, 
     if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(old))) {
         return Err(format!(
             "freeing the failed backend panicked: {}",
-            imdn::panic_message(p.as_ref())
+            imdn::panics::message(p.as_ref())
         ));
     }
     Ok(loaded.description)
