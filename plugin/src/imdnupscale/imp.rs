@@ -29,15 +29,13 @@ use gst_base::subclass::prelude::*;
 use gst_video::VideoInfo;
 use gst_video::subclass::prelude::*;
 
-use imdn::engine::DeviceChoice;
-
-use super::backend::{BackendSpec, BuildError, ImdnSpec};
+use super::backend::BuildError;
 use super::caps::{self, MAX_SIDE};
 use super::pixels::FORMATS;
+use super::settings::{Settings, backend_spec};
 use super::worker::{Done, Job, MAX_DEPTH, Outcome, Worker};
-use super::{Device, Model};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "imdnupscale",
         gst::DebugColorFlags::empty(),
@@ -45,49 +43,10 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_SCALE: u32 = 2;
-const DEFAULT_DEVICE_ID: u32 = 0;
-const DEFAULT_TILE_SIZE: u32 = 0;
-const DEFAULT_MAX_FRAMES_IN_FLIGHT: i32 = -1;
-const DEFAULT_N_THREADS: u32 = 0;
-const DEFAULT_PROCESSING_LATENCY: u64 = 0;
-const DEFAULT_FALLBACK_TO_CPU: bool = true;
 /// scale=0's factor when downstream leaves the size free, until a model says otherwise.
 const DEFAULT_PREFERRED_SCALE: u32 = 2;
 /// Frame duration assumed for latency when the framerate is unknown (0/1), as dav1d does.
 const FALLBACK_FRAME_DURATION: gst::ClockTime = gst::ClockTime::from_nseconds(33_333_333);
-
-#[derive(Debug, Clone)]
-struct Settings {
-    /// 2–4, or 0: the output size comes from downstream caps.
-    scale: u32,
-    model: Model,
-    model_path: Option<String>,
-    device: Device,
-    fallback_to_cpu: bool,
-    device_id: u32,
-    tile_size: u32,
-    max_frames_in_flight: i32,
-    n_threads: u32,
-    processing_latency: gst::ClockTime,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            scale: DEFAULT_SCALE,
-            model: Model::default(),
-            model_path: None,
-            device: Device::default(),
-            fallback_to_cpu: DEFAULT_FALLBACK_TO_CPU,
-            device_id: DEFAULT_DEVICE_ID,
-            tile_size: DEFAULT_TILE_SIZE,
-            max_frames_in_flight: DEFAULT_MAX_FRAMES_IN_FLIGHT,
-            n_threads: DEFAULT_N_THREADS,
-            processing_latency: gst::ClockTime::from_nseconds(DEFAULT_PROCESSING_LATENCY),
-        }
-    }
-}
 
 /// Between `start` and `stop`. Held only briefly: never while waiting for the worker.
 struct State {
@@ -113,16 +72,16 @@ struct State {
 
 #[derive(Default)]
 pub struct ImdnUpscale {
-    settings: Mutex<Settings>,
+    pub(super) settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     /// `frames-processed`: counts from `start` and stays readable after `stop`, which drops
     /// `state`.
-    frames_processed: AtomicU64,
+    pub(super) frames_processed: AtomicU64,
 }
 
 /// A poisoned lock only means another thread panicked (GStreamer turned that into an error);
 /// the data is still consistent enough to shut down.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -153,29 +112,8 @@ fn build_error_message(e: BuildError) -> gst::ErrorMessage {
     }
 }
 
-/// What the settings ask the infer thread to build.
-fn backend_spec(settings: &Settings) -> BackendSpec {
-    let model_path = settings.model_path.as_deref().filter(|p| !p.is_empty());
-    #[cfg(feature = "test-backends")]
-    if let Some(test) = model_path.and_then(super::test_backends::parse) {
-        return BackendSpec::Test(test);
-    }
-    BackendSpec::Imdn(ImdnSpec {
-        path: model_path.map(Into::into),
-        device: match settings.device {
-            Device::Auto => DeviceChoice::Auto(settings.device_id as usize),
-            Device::Cpu => DeviceChoice::Cpu,
-            Device::Cuda => DeviceChoice::Cuda(settings.device_id as usize),
-        },
-        tile: settings.tile_size as usize,
-        threads: settings.n_threads as usize,
-        scale: settings.scale as usize,
-        expect: settings.model.variant(),
-    })
-}
-
 impl ImdnUpscale {
-    fn post_latency_message(&self) {
+    pub(super) fn post_latency_message(&self) {
         let _ = self
             .obj()
             .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
@@ -392,128 +330,6 @@ impl ObjectSubclass for ImdnUpscale {
     const NAME: &'static str = "GstImdnUpscale";
     type Type = super::ImdnUpscale;
     type ParentType = gst_video::VideoFilter;
-}
-
-impl ObjectImpl for ImdnUpscale {
-    fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecUInt::builder("scale")
-                    .nick("Scale")
-                    .blurb("Output size as a multiple of the input's (2-4), or 0 for the size downstream caps ask for")
-                    .minimum(0)
-                    .maximum(4)
-                    .default_value(DEFAULT_SCALE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("model", Model::default())
-                    .nick("Model")
-                    .blurb("Which network to run: the shipped one for the scale, or the one model-path must hold")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("model-path")
-                    .nick("Model path")
-                    .blurb("Weights file (safetensors or the authors' .pth) or a shipped model's name; unset: the shipped model for scale and model")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("device", Device::default())
-                    .nick("Device")
-                    .blurb("Where the network runs")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("device-id")
-                    .nick("Device ID")
-                    .blurb("CUDA device ordinal")
-                    .maximum(255)
-                    .default_value(DEFAULT_DEVICE_ID)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("fallback-to-cpu")
-                    .nick("Fall back to the CPU")
-                    .blurb("After a runtime error on CUDA, rebuild the network on the CPU and go on with a warning")
-                    .default_value(DEFAULT_FALLBACK_TO_CPU)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("tile-size")
-                    .nick("Tile size")
-                    .blurb("Input pixels per side of the overlapping tiles frames are cut into (0 = whole frame)")
-                    .maximum(MAX_SIDE as u32)
-                    .default_value(DEFAULT_TILE_SIZE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecInt::builder("max-frames-in-flight")
-                    .nick("Max frames in flight")
-                    .blurb("Frames held in the worker threads, each adding a frame of latency (-1 = auto, 0 = synchronous)")
-                    .minimum(-1)
-                    .maximum(MAX_DEPTH as i32)
-                    .default_value(DEFAULT_MAX_FRAMES_IN_FLIGHT)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("n-threads")
-                    .nick("Threads")
-                    .blurb("CPU threads of the network's kernels (0 = RAYON_NUM_THREADS if set, else one per core)")
-                    .maximum(1024)
-                    .default_value(DEFAULT_N_THREADS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt64::builder("processing-latency")
-                    .nick("Processing latency")
-                    .blurb("Floor in ns for the per-frame processing time the latency query reports")
-                    .maximum(u64::MAX - 1)
-                    .default_value(DEFAULT_PROCESSING_LATENCY)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt64::builder("frames-processed")
-                    .nick("Frames processed")
-                    .blurb("Frames upscaled since the element started")
-                    .read_only()
-                    .build(),
-            ]
-        });
-        PROPERTIES.as_ref()
-    }
-
-    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        // The ParamSpecs check types and ranges before we get here.
-        const CHECKED: &str = "type checked by the ParamSpec";
-        let mut settings = lock(&self.settings);
-        match pspec.name() {
-            "scale" => settings.scale = value.get().expect(CHECKED),
-            "model" => settings.model = value.get().expect(CHECKED),
-            "model-path" => settings.model_path = value.get().expect(CHECKED),
-            "fallback-to-cpu" => settings.fallback_to_cpu = value.get().expect(CHECKED),
-            "device" => settings.device = value.get().expect(CHECKED),
-            "device-id" => settings.device_id = value.get().expect(CHECKED),
-            "tile-size" => settings.tile_size = value.get().expect(CHECKED),
-            "max-frames-in-flight" => settings.max_frames_in_flight = value.get().expect(CHECKED),
-            "n-threads" => settings.n_threads = value.get().expect(CHECKED),
-            "processing-latency" => {
-                settings.processing_latency =
-                    gst::ClockTime::from_nseconds(value.get().expect(CHECKED));
-                drop(settings);
-                self.post_latency_message();
-            }
-            other => unreachable!("no property {other}"),
-        }
-    }
-
-    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = lock(&self.settings);
-        match pspec.name() {
-            "scale" => settings.scale.to_value(),
-            "model" => settings.model.to_value(),
-            "model-path" => settings.model_path.to_value(),
-            "fallback-to-cpu" => settings.fallback_to_cpu.to_value(),
-            "device" => settings.device.to_value(),
-            "device-id" => settings.device_id.to_value(),
-            "tile-size" => settings.tile_size.to_value(),
-            "max-frames-in-flight" => settings.max_frames_in_flight.to_value(),
-            "n-threads" => settings.n_threads.to_value(),
-            "processing-latency" => settings.processing_latency.nseconds().to_value(),
-            "frames-processed" => self.frames_processed.load(Ordering::Relaxed).to_value(),
-            other => unreachable!("no property {other}"),
-        }
-    }
 }
 
 impl GstObjectImpl for ImdnUpscale {}

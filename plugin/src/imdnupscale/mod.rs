@@ -2,6 +2,7 @@
 //!
 //! - `imp.rs`: the element (negotiation, events, properties, latency).
 //! - `worker.rs`: the pre → infer → post threads and the channels between them.
+//! - `settings.rs`: the properties (settings, defaults, ParamSpecs) and the backend they ask for.
 //! - `caps.rs`: sizes × scale in caps, and scale=0's fixation of the output size.
 //! - `backend.rs`: what the infer thread runs (the IMDN network).
 //! - `test_backends.rs`: stand-ins for the network, for the tests (feature `test-backends`).
@@ -14,6 +15,7 @@ mod backend;
 mod caps;
 mod imp;
 mod pixels;
+mod settings;
 #[cfg(feature = "test-backends")]
 mod test_backends;
 mod worker;
