@@ -12,8 +12,11 @@ use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::{VideoFormat, VideoFrameExt, VideoInfo};
 
-use common::frames::{FORMATS, is_yuv, packed_layout, plane_geometry};
+use common::frames::{
+    FORMATS, YuvFormat, is_yuv, packed_layout, plane_geometry, yuv_format, yuv_frame, yuv_samples,
+};
 use common::pipeline::{Pipeline, start_alone, wait_for};
+use common::rng::XorShift;
 use common::{WAIT, init, temp_path, weights};
 
 fn element(props: &[(&str, &dyn ToValue)]) -> gst::Element {
@@ -227,11 +230,53 @@ fn interlaced_input_is_refused() {
     init();
     let h = harness(&[]);
     let sinkpad = h.element().unwrap().static_pad("sink").unwrap();
-    let caps =
-        "video/x-raw,format=RGB,width=32,height=24,framerate=25/1,interlace-mode=interleaved"
-            .parse::<gst::Caps>()
+    for caps in [
+        "video/x-raw,format=RGB,width=32,height=24,framerate=25/1,interlace-mode=interleaved",
+        "video/x-raw,format=P010_10LE,width=32,height=24,framerate=25/1,interlace-mode=mixed",
+        "video/x-raw,format=YUY2,width=32,height=24,framerate=25/1,interlace-mode=interleaved",
+        // formats the element does not take
+        "video/x-raw,format=YV12,width=32,height=24,framerate=25/1",
+        "video/x-raw,format=v210,width=48,height=24,framerate=25/1",
+    ] {
+        let caps = caps.parse::<gst::Caps>().unwrap();
+        assert!(!sinkpad.query_accept_caps(&caps), "{caps}");
+        assert!(!sinkpad.query_caps(None).can_intersect(&caps), "{caps}");
+    }
+}
+
+#[test]
+fn unsupported_caps_fail_negotiation_with_a_clear_error() {
+    init();
+    for (i, caps) in [
+        "format=YV12,width=32,height=24",
+        "format=v210,width=48,height=24",
+        "format=P010_10LE,width=32,height=24,interlace-mode=interleaved",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // fixed caps in a launch line: the link itself is refused, naming the element
+        let launch = format!(
+            "videotestsrc num-buffers=1 ! video/x-raw,{caps} ! \
+             imdnupscale model-path=test:nearest ! fakesink"
+        );
+        let err = Pipeline::launch(&launch)
+            .err()
+            .expect("refused at link time");
+        assert!(
+            err.contains("could not link") && err.contains(" to imdnupscale"),
+            "{caps}: {err}"
+        );
+        // caps arriving in a stream: not negotiated, the frames refused
+        let mut h = harness(&[]);
+        let caps: gst::Caps = format!("video/x-raw,{caps},framerate=25/1")
+            .parse()
             .unwrap();
-    assert!(!sinkpad.query_accept_caps(&caps));
+        let _ = common::frames::start_stream(&mut h, &caps, i as u64);
+        let frame = gst::Buffer::with_size(4 * 48 * 24).unwrap();
+        assert_eq!(h.push(frame), Err(gst::FlowError::NotNegotiated), "{caps}");
+        assert!(h.sinkpad().unwrap().current_caps().is_none(), "{caps}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,6 +476,200 @@ fn nv12_round_trip_keeps_a_flat_colour() {
     yuv_round_trip(VideoFormat::Nv12, "bt601", (32, 24), [81, 90, 240]);
     yuv_round_trip(VideoFormat::Nv12, "bt709", (33, 17), [85, 187, 112]);
     yuv_round_trip(VideoFormat::Nv12, "1:4:0:0", (7, 5), [200, 100, 160]);
+}
+
+/// A luma code of `yf`'s depth whose R'G'B' stays inside the cube with any chroma of
+/// [`yuv_chroma`] (0.2..0.8 of the limited range), every residue mod 4 at 10 bits.
+fn yuv_luma(yf: &YuvFormat, seed: u64, x: usize, y: usize) -> u16 {
+    let u = yf.unit();
+    let v =
+        common::frames::px(seed, x, y, 0) as u16 * 256 + common::frames::px(seed, x, y, 1) as u16;
+    60 * u + v % (131 * u + 1)
+}
+
+/// A chroma code within ±22 (8-bit) steps of neutral, flat along the subsampled axes (so that
+/// bilinear upsampling gives it back exactly) and varying along the others.
+fn yuv_chroma(yf: &YuvFormat, seed: u64, c: usize, cx: usize, cy: usize) -> u16 {
+    let u = yf.unit();
+    let x = if yf.sub.0 == 1 { cx } else { 0 };
+    let y = if yf.sub.1 == 1 { cy } else { 0 };
+    let v = common::frames::px(seed, x, y, c) as u16 * 256
+        + common::frames::px(seed, x, y, c + 2) as u16;
+    (1 << (yf.depth - 1)) - 22 * u + v % (44 * u + 1)
+}
+
+/// One frame per layout (the default one and a random padded one) of `format` at `(w, h)`
+/// through the nearest backend at `scale`: every luma and chroma sample of the output must be
+/// the input's, repeated (raw samples compared: P010's low 6 bits must be 0).
+fn yuv_upscale_exactly(
+    format: VideoFormat,
+    colorimetry: &str,
+    (w, hgt): (usize, usize),
+    scale: usize,
+) {
+    let yf = yuv_format(format).unwrap();
+    let mut h = harness(&[("scale", &(scale as u32))]);
+    h.set_src_caps_str(&format!(
+        "video/x-raw,format={},width={w},height={hgt},framerate=25/1,colorimetry={colorimetry}",
+        format.to_str()
+    ));
+    let vinfo = VideoInfo::from_caps(&h.srcpad().unwrap().current_caps().unwrap()).unwrap();
+    let mut rng = XorShift::new(0x5eed_0042 ^ (w * 131 + hgt) as u64);
+    let what = |seed: u64| format!("{format:?} {colorimetry} {w}x{hgt} ×{scale} frame {seed}");
+    let code = move |seed: u64, c: usize, x: usize, y: usize| {
+        if c == 0 {
+            yuv_luma(&yf, seed, x, y)
+        } else {
+            yuv_chroma(&yf, seed, c, x, y)
+        }
+    };
+    for seed in 0..2u64 {
+        let lay = common::frames::layout(&vinfo, (seed == 1).then_some(&mut rng));
+        h.push(pts_buffer(
+            yuv_frame(&vinfo, &lay, |c, x, y| code(seed, c, x, y)),
+            seed,
+        ))
+        .unwrap();
+    }
+    h.push_event(gst::event::Eos::new());
+    let oinfo = out_info(&h);
+    assert_eq!(
+        (
+            oinfo.width() as usize,
+            oinfo.height() as usize,
+            oinfo.format()
+        ),
+        (w * scale, hgt * scale, format)
+    );
+    let (ow, oh) = (w * scale, hgt * scale);
+    let shift = yf.wide.unwrap_or(0);
+    for seed in 0..2u64 {
+        let out = h.pull().unwrap();
+        let got = yuv_samples(&out, &oinfo);
+        for (c, samples) in got.iter().enumerate() {
+            let (n, rows) = yf.samples(c, ow, oh);
+            assert_eq!(samples.len(), n * rows);
+            // the input position behind output sample (x, y) of component c (a subsampling
+            // block of output pixels maps into one block of input pixels)
+            let (sx, sy) = if c == 0 { (1, 1) } else { yf.sub };
+            for y in 0..rows {
+                for x in 0..n {
+                    let want = code(seed, c, x * sx / scale / sx, y * sy / scale / sy) << shift;
+                    let v = samples[y * n + x];
+                    assert_eq!(v, want, "{}: component {c} at {x},{y}", what(seed));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn yuv_formats_upscale_exactly_with_padded_strides() {
+    init();
+    use VideoFormat::*;
+    for format in [I420, Nv12, Nv21, Y42b, Y444, Yuy2, Uyvy, I42010le, P01010le] {
+        // odd sizes (4:2:2 packed: an odd width ends in half a macropixel), limited and full
+        // range; ×3 gives odd output sizes
+        yuv_upscale_exactly(format, "bt709", (33, 17), 2);
+        yuv_upscale_exactly(format, "1:4:0:0", (7, 5), 3);
+        yuv_upscale_exactly(format, "bt601", (6, 4), 2);
+    }
+}
+
+#[test]
+fn ten_bit_codes_survive_end_to_end() {
+    init();
+    // codes that are no multiple of 4 (in 10-bit units): any 8-bit step on the way loses them
+    for format in [VideoFormat::I42010le, VideoFormat::P01010le] {
+        for colorimetry in ["bt2020", "bt709"] {
+            let (w, hgt) = (9usize, 7usize);
+            let yf = yuv_format(format).unwrap();
+            let luma = |x: usize, y: usize| {
+                241 + 4 * ((x * 37 + y * 101) % 130) as u16 + ((x + y) % 3) as u16
+            };
+            let chroma = [0, 573u16, 467];
+            let mut h = harness(&[("scale", &2u32)]);
+            h.set_src_caps_str(&format!(
+                "video/x-raw,format={},width={w},height={hgt},framerate=25/1,\
+                 colorimetry={colorimetry}",
+                format.to_str()
+            ));
+            let vinfo = VideoInfo::from_caps(&h.srcpad().unwrap().current_caps().unwrap()).unwrap();
+            let lay = common::frames::layout(&vinfo, None);
+            h.push(yuv_frame(&vinfo, &lay, |c, x, y| {
+                if c == 0 { luma(x, y) } else { chroma[c] }
+            }))
+            .unwrap();
+            h.push_event(gst::event::Eos::new());
+            let out = h.pull().unwrap();
+            let oinfo = out_info(&h);
+            let got = yuv_samples(&out, &oinfo);
+            let shift = yf.wide.unwrap();
+            let low_bits = (1u16 << shift) - 1;
+            for (c, samples) in got.iter().enumerate() {
+                assert!(
+                    samples.iter().all(|v| v & low_bits == 0),
+                    "{format:?}: bits below the code are not 0"
+                );
+                let codes: Vec<u16> = samples.iter().map(|v| v >> shift).collect();
+                let want: Vec<u16> = if c == 0 {
+                    (0..2 * hgt)
+                        .flat_map(|y| (0..2 * w).map(move |x| luma(x / 2, y / 2)))
+                        .collect()
+                } else {
+                    vec![chroma[c]; w * hgt]
+                };
+                assert_eq!(codes, want, "{format:?} {colorimetry} component {c}");
+            }
+        }
+    }
+}
+
+#[test]
+fn gray8_round_trips_exactly() {
+    init();
+    // no colorimetry in the caps: GStreamer's default for GRAY8 is full range
+    let vinfo = info(VideoFormat::Gray8, 16, 16);
+    assert_eq!(
+        vinfo.colorimetry().range(),
+        gst_video::VideoColorRange::Range0_255
+    );
+    let mut rng = XorShift::new(0x5eed_0808);
+    // every code, then an odd size; default and padded layouts; full and limited range
+    for (colorimetry, (w, hgt), lo, hi) in [
+        ("", (16usize, 16usize), 0u16, 255u16),
+        ("", (17, 15), 0, 255),
+        (",colorimetry=bt601", (17, 15), 16, 235),
+    ] {
+        let code = |x: usize, y: usize| -> u16 {
+            let v = ((y * w + x) * 7) as u16 % 256;
+            if w == 16 {
+                (y * w + x) as u16
+            } else {
+                lo + v % (hi - lo + 1)
+            }
+        };
+        let mut h = harness(&[("scale", &2u32)]);
+        h.set_src_caps_str(&format!(
+            "video/x-raw,format=GRAY8,width={w},height={hgt},framerate=25/1{colorimetry}"
+        ));
+        let vinfo = VideoInfo::from_caps(&h.srcpad().unwrap().current_caps().unwrap()).unwrap();
+        for padded in [false, true] {
+            let lay = common::frames::layout(&vinfo, padded.then_some(&mut rng));
+            h.push(yuv_frame(&vinfo, &lay, |_, x, y| code(x, y)))
+                .unwrap();
+        }
+        h.push_event(gst::event::Eos::new());
+        let want: Vec<u16> = (0..2 * hgt)
+            .flat_map(|y| (0..2 * w).map(move |x| code(x / 2, y / 2)))
+            .collect();
+        for _ in 0..2 {
+            let out = h.pull().unwrap();
+            let got = yuv_samples(&out, &out_info(&h));
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0], want, "GRAY8{colorimetry} {w}x{hgt}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1029,10 +1268,28 @@ fn yuv_conversion_agrees_with_videoconvert() {
     init();
     // SMPTE bars: inside each bar, converting YUV → RGB in the element must give what
     // videoconvert gives (edges differ: both sides subsample chroma their own way)
-    for format in ["I420", "NV12"] {
+    for format in [
+        "I420",
+        "NV12",
+        "NV21",
+        "Y42B",
+        "Y444",
+        "YUY2",
+        "UYVY",
+        "I420_10LE",
+        "P010_10LE",
+        "GRAY8",
+    ] {
+        // videotestsrc draws 10-bit bars at 100% (a 255 in every bar, skipped below): the 75%
+        // bars for those
+        let pattern = if format.contains("_10") {
+            "smpte75"
+        } else {
+            "smpte"
+        };
         for colorimetry in ["bt601", "bt709", "bt2020", "1:4:0:0"] {
             let src = format!(
-                "videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,format={format},\
+                "videotestsrc num-buffers=1 pattern={pattern} ! video/x-raw,format={format},\
                  width=64,height=48,colorimetry={colorimetry}"
             );
             let rgb = "video/x-raw,format=RGB";
