@@ -275,3 +275,24 @@ fn bench_times_the_training_step_phases() {
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("--train-batch"), "{}", text(&o));
 }
+
+#[test]
+fn compare_writes_bicubic_and_network_side_by_side_with_a_crop() {
+    let w = weights_file(&Config::rtc(2), "compare.safetensors");
+    let input = TempFile::new("compare_in.png");
+    let output = TempFile::new("compare_out.png");
+    write_png(input.path(), 40, 30);
+    let o = imdn(&[
+        "compare",
+        "--weights",
+        w.path().to_str().unwrap(),
+        "--crop",
+        "20",
+        input.path().to_str().unwrap(),
+        output.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // panels of 80×60 with a 4-pixel gap; the 20-pixel crop enlarged ×4 (80 / 20) below
+    assert_eq!(size_of(output.path()), (2 * 80 + 4, 60 + 4 + 80));
+    assert!(text(&o).contains("bicubic (left)"), "{}", text(&o));
+}

@@ -1,8 +1,9 @@
-//! `imdn`: upscale images, convert checkpoints, evaluate on a benchmark set, describe weights,
+//! `imdn`: upscale images, compare them with bicubic, convert checkpoints, evaluate on a benchmark set, describe weights,
 //! time the network, train. One module per subcommand; `common` holds what they share.
 
 mod bench;
 mod common;
+mod compare;
 mod convert;
 mod eval;
 mod info;
@@ -15,6 +16,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use bench::BenchArgs;
+use compare::CompareArgs;
 use eval::EvalArgs;
 use train::TrainArgs;
 use upscale::UpscaleArgs;
@@ -52,6 +54,9 @@ struct Cli {
 enum Command {
     /// Upscale an image (PNG, JPEG, BMP).
     Upscale(UpscaleArgs),
+    /// A before/after picture: bicubic and the network side by side, the most detailed
+    /// region enlarged below.
+    Compare(CompareArgs),
     /// Convert a PyTorch checkpoint (legacy or zip .pth) or safetensors file to safetensors. An
     /// `imdn train` checkpoint gives its weights (the weight average if the run keeps one)
     /// with the run's model card, as the run's own export would at that step.
@@ -97,6 +102,7 @@ fn main() -> Result<()> {
     }
     match cli.command {
         Command::Upscale(a) => upscale::upscale(a),
+        Command::Compare(a) => compare::compare(a),
         Command::Convert { input, output } => convert::convert(&input, &output),
         Command::Eval(a) => eval::eval(a),
         Command::Info { weights } => match weights {
