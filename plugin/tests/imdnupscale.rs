@@ -918,12 +918,12 @@ fn without_model_path_the_shipped_models_run() {
             .iter()
             .find(|m| m.variant == variant && (m.scale == 3 || variant == imdn::model::Variant::As))
             .unwrap();
-        let upscaler = imdn::engine::Upscaler::from_tensors(
+        let mut upscaler = imdn::engine::Upscaler::from_tensors(
             shipped.tensors().unwrap(),
             &candle_core::Device::Cpu,
         )
         .unwrap();
-        assert_like_library(&upscaler, pattern, (w, hgt), 3, &got);
+        assert_like_library(&mut upscaler, pattern, (w, hgt), 3, &got);
     }
 }
 
@@ -1128,7 +1128,7 @@ fn rtc_weights(name: &str) -> PathBuf {
 /// Asserts that `got` (packed RGB, `scale ×` the `w`×`h` frame drawn by `pattern`) is within
 /// one level of what the library's `upscaler` makes of the same frame.
 fn assert_like_library(
-    upscaler: &imdn::engine::Upscaler,
+    upscaler: &mut imdn::engine::Upscaler,
     pattern: impl Fn(usize, usize, usize) -> u8,
     (w, h): (usize, usize),
     scale: usize,
@@ -1164,8 +1164,8 @@ fn real_imdn_rtc_matches_the_library() {
     let (got, oinfo) = upscale_rgb(&props, (w, hgt), pattern);
     assert_eq!((oinfo.width(), oinfo.height()), (24, 16));
 
-    let upscaler = imdn::engine::Upscaler::load(&path, &candle_core::Device::Cpu).unwrap();
-    assert_like_library(&upscaler, pattern, (w, hgt), 2, &got);
+    let mut upscaler = imdn::engine::Upscaler::load(&path, &candle_core::Device::Cpu).unwrap();
+    assert_like_library(&mut upscaler, pattern, (w, hgt), 2, &got);
     let _ = std::fs::remove_file(path);
 }
 
@@ -1246,8 +1246,8 @@ fn real_imdn_as_runs_at_scale_3() {
     assert_eq!((oinfo.width(), oinfo.height()), (24, 12));
 
     // the library's arbitrary-scale path: bicubic to the target size, then the network
-    let upscaler = imdn::engine::Upscaler::load(&path, &candle_core::Device::Cpu).unwrap();
-    assert_like_library(&upscaler, pattern, (w, hgt), 3, &got);
+    let mut upscaler = imdn::engine::Upscaler::load(&path, &candle_core::Device::Cpu).unwrap();
+    assert_like_library(&mut upscaler, pattern, (w, hgt), 3, &got);
     let _ = std::fs::remove_file(path);
 }
 
@@ -1578,7 +1578,7 @@ fn real_imdn_auto_scale_with_fixed_and_arbitrary_scale_networks() {
             h.push(frame(&vinfo, pattern)).unwrap();
         }
         h.push_event(gst::event::Eos::new());
-        let upscaler = imdn::engine::Upscaler::load(&path, &candle_core::Device::Cpu).unwrap();
+        let mut upscaler = imdn::engine::Upscaler::load(&path, &candle_core::Device::Cpu).unwrap();
         let expected = upscaler.upscale_u8(&src, (w, hgt), 3, (ow, oh)).unwrap();
         // twice: the second frame reuses the resize tables
         for _ in 0..2 {

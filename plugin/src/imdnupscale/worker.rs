@@ -110,7 +110,10 @@ pub struct Ready {
 fn stage_work<T>(stage: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(|e| format!("{stage}: {e}")),
-        Err(p) => Err(format!("{stage} panicked: {}", imdn::panics::message(p.as_ref()))),
+        Err(p) => Err(format!(
+            "{stage} panicked: {}",
+            imdn::panics::message(p.as_ref())
+        )),
     }
 }
 
