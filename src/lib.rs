@@ -9,7 +9,6 @@
 //! - [`ops`]: candle ops on those kernels with fast backwards, for training on the CPU.
 //! - [`cpu`]: our CPU executor: the networks on our kernels (the fast CPU path).
 //! - [`image_ops`]: u8 ↔ f32, BT.601 Y, MATLAB-style bicubic `imresize`.
-//! - [`compare`]: bicubic and the network side by side, with an enlarged crop of the most detail.
 //! - [`metrics`]: PSNR and SSIM on Y, as the authors' evaluation protocol computes them.
 //! - [`eval`]: scoring on a benchmark folder under the authors' protocol.
 //! - [`engine`]: a loaded model ready to upscale frames.
@@ -17,7 +16,6 @@
 //! - [`variant`]: the networks of the family by name (a leaf: everyone may name one).
 
 pub mod acs;
-pub mod compare;
 pub mod cpu;
 pub mod engine;
 pub mod error;

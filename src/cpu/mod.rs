@@ -17,6 +17,10 @@ use crate::kernels::types::{
     Act, ConvParams, Geom, Out, Prefill, half, lrelu_in_place, zero_border_columns,
 };
 use crate::model::{Config, Variant};
+use crate::names::{
+    self, C1, C2, C3, C4, C5, CCA, CCA_DOWN, CCA_UP, FEA_CONV, FEA_CONV_0, FEA_CONV_2, FUSE,
+    INPUT_SKIP, LR_CONV, RTC_HEAD, RTC_UPSAMPLER, SCALE_EMBED, UPSAMPLER, join,
+};
 use crate::weights::Tensors;
 use crate::{Error, Result};
 
@@ -36,8 +40,8 @@ impl Loader<'_> {
                 .ok_or_else(|| Error::Model(format!("{n} is missing")))?;
             Ok(v.flatten_all()?.to_vec1::<f32>()?)
         };
-        let weight = get(format!("{name}.weight"))?;
-        let bias = get(format!("{name}.bias"))?;
+        let weight = get(names::weight(name))?;
+        let bias = get(names::bias(name))?;
         if weight.len() != cout * cin * k * k || bias.len() != cout {
             return Err(Error::Model(format!(
                 "{name}.weight/.bias: expected a {k}×{k} conv {cin}→{cout}, got {} weights and {} biases",
@@ -66,19 +70,20 @@ impl Block {
         let (d, r) = (c / 4, c - c / 4);
         let cca = if with_cca {
             let mid = 4 * d / 16;
+            let cca = join(p, CCA);
             Some((
-                l.conv(&format!("{p}.cca.conv_du.0"), 4 * d, mid, 1)?,
-                l.conv(&format!("{p}.cca.conv_du.2"), mid, 4 * d, 1)?,
+                l.conv(&join(&cca, CCA_DOWN), 4 * d, mid, 1)?,
+                l.conv(&join(&cca, CCA_UP), mid, 4 * d, 1)?,
             ))
         } else {
             None
         };
         Ok(Self {
-            c1: l.conv(&format!("{p}.c1"), c, c, 3)?,
-            c2: l.conv(&format!("{p}.c2"), r, c, 3)?,
-            c3: l.conv(&format!("{p}.c3"), r, c, 3)?,
-            c4: l.conv(&format!("{p}.c4"), r, d, 3)?,
-            c5: l.conv(&format!("{p}.c5"), 4 * d, c, 1)?,
+            c1: l.conv(&join(p, C1), c, c, 3)?,
+            c2: l.conv(&join(p, C2), r, c, 3)?,
+            c3: l.conv(&join(p, C3), r, c, 3)?,
+            c4: l.conv(&join(p, C4), r, d, 3)?,
+            c5: l.conv(&join(p, C5), 4 * d, c, 1)?,
             cca,
         })
     }
@@ -157,16 +162,16 @@ impl CpuNet {
             Variant::Imdn | Variant::As => {
                 let (head, head2) = if config.variant == Variant::As {
                     (
-                        l.conv("fea_conv.0", 3, c, 3)?,
-                        Some(l.conv("fea_conv.2", c, c, 3)?),
+                        l.conv(FEA_CONV_0, 3, c, 3)?,
+                        Some(l.conv(FEA_CONV_2, c, c, 3)?),
                     )
                 } else {
-                    (l.conv("fea_conv", 3, c, 3)?, None)
+                    (l.conv(FEA_CONV, 3, c, 3)?, None)
                 };
                 let blocks = (1..=config.blocks)
-                    .map(|i| Block::load(&l, &format!("IMDB{i}"), c, true))
+                    .map(|i| Block::load(&l, &names::imdb(i), c, true))
                     .collect::<Result<Vec<_>>>()?;
-                let whole = l.conv("c.0", c * config.blocks, c, 1)?;
+                let whole = l.conv(FUSE, c * config.blocks, c, 1)?;
                 let fuse = (0..config.blocks)
                     .map(|i| {
                         let weight = (0..c)
@@ -189,8 +194,8 @@ impl CpuNet {
                     head2,
                     blocks,
                     fuse,
-                    lr_conv: l.conv("LR_conv", c, c, 3)?,
-                    up: l.conv("upsampler.0", c, 3 * s * s, 3)?,
+                    lr_conv: l.conv(LR_CONV, c, c, 3)?,
+                    up: l.conv(UPSAMPLER, c, 3 * s * s, 3)?,
                     input_skip: match config.input_skip {
                         true => Some(input_skip_gains(t)?),
                         false => None,
@@ -202,12 +207,12 @@ impl CpuNet {
                 }
             }
             Variant::Rtc => Layers::Rtc {
-                head: l.conv("model.0", 3, c, 3)?,
+                head: l.conv(RTC_HEAD, 3, c, 3)?,
                 blocks: (0..config.blocks)
-                    .map(|i| Block::load(&l, &format!("model.1.sub.{i}"), c, false))
+                    .map(|i| Block::load(&l, &names::rtc_block(i), c, false))
                     .collect::<Result<Vec<_>>>()?,
-                tail: l.conv(&format!("model.1.sub.{}", config.blocks), c, c, 1)?,
-                up: l.conv("model.2", c, 3 * s * s, 3)?,
+                tail: l.conv(&names::rtc_tail(config.blocks), c, c, 1)?,
+                up: l.conv(RTC_UPSAMPLER, c, 3 * s * s, 3)?,
             },
         };
         let pool = rayon::ThreadPoolBuilder::new()
@@ -448,13 +453,13 @@ impl CpuNet {
 
 /// IMDN_AS's input-skip gains, one per colour channel.
 fn input_skip_gains(t: &Tensors) -> Result<[f32; 3]> {
-    let v = vector(t, crate::model::INPUT_SKIP, 3)?;
+    let v = vector(t, INPUT_SKIP, 3)?;
     Ok([v[0], v[1], v[2]])
 }
 
 /// IMDN_AS's scale embedding, one value per channel of the head.
 fn scale_embed(t: &Tensors, channels: usize) -> Result<Vec<f32>> {
-    vector(t, crate::model::SCALE_EMBED, channels)
+    vector(t, SCALE_EMBED, channels)
 }
 
 /// The tensor `name` of `t` as `len` values.

@@ -4,6 +4,7 @@
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::names::{BIAS, C1, C2, C3, C4, C5, CCA, CCA_DOWN, CCA_UP, WEIGHT};
 use crate::ops::{Ops, autograd, block_ops};
 
 /// LeakyReLU slope used everywhere in IMDN.
@@ -113,13 +114,13 @@ pub fn conv(
 ) -> Result<Conv> {
     let weight = vb.get_with_hints(
         (cout, cin, k, k),
-        "weight",
+        WEIGHT,
         candle_nn::init::DEFAULT_KAIMING_NORMAL,
     )?;
     let bound = 1.0 / ((cin * k * k) as f64).sqrt();
     let bias = vb.get_with_hints(
         cout,
-        "bias",
+        BIAS,
         candle_nn::Init::Uniform {
             lo: -bound,
             up: bound,
@@ -135,7 +136,7 @@ pub fn conv(
 
 /// Contrast-aware channel attention: per channel `std + mean` over H×W (population std),
 /// 1×1 conv → ReLU → 1×1 conv → sigmoid, then scales the input's channels.
-/// Parameter names: `conv_du.0`, `conv_du.2` (the authors' `nn.Sequential`).
+/// Parameter names: [`CCA_DOWN`], [`CCA_UP`] (the authors' `nn.Sequential` `conv_du`).
 pub struct Cca {
     down: Conv,
     up: Conv,
@@ -144,11 +145,10 @@ pub struct Cca {
 
 impl Cca {
     pub fn new(channels: usize, reduction: usize, ops: Ops, vb: VarBuilder) -> Result<Self> {
-        let vb = vb.pp("conv_du");
         let mid = channels / reduction;
         Ok(Self {
-            down: conv(channels, mid, 1, 1, ops, vb.pp("0"))?,
-            up: conv(mid, channels, 1, 1, ops, vb.pp("2"))?,
+            down: conv(channels, mid, 1, 1, ops, vb.pp(CCA_DOWN))?,
+            up: conv(mid, channels, 1, 1, ops, vb.pp(CCA_UP))?,
             ops,
         })
     }
@@ -193,10 +193,10 @@ impl Distill {
         let distilled = channels / 4;
         let remaining = channels - distilled;
         Ok(Self {
-            c1: conv(channels, channels, 3, 1, ops, vb.pp("c1"))?,
-            c2: conv(remaining, channels, 3, 1, ops, vb.pp("c2"))?,
-            c3: conv(remaining, channels, 3, 1, ops, vb.pp("c3"))?,
-            c4: conv(remaining, distilled, 3, 1, ops, vb.pp("c4"))?,
+            c1: conv(channels, channels, 3, 1, ops, vb.pp(C1))?,
+            c2: conv(remaining, channels, 3, 1, ops, vb.pp(C2))?,
+            c3: conv(remaining, channels, 3, 1, ops, vb.pp(C3))?,
+            c4: conv(remaining, distilled, 3, 1, ops, vb.pp(C4))?,
             distilled,
             remaining,
             ops,
@@ -245,8 +245,8 @@ impl Imdb {
         let distill = Distill::new(channels, ops, &vb)?;
         let cat = distill.distilled * 4;
         Ok(Self {
-            cca: Cca::new(cat, 16, ops, vb.pp("cca"))?,
-            c5: conv(cat, channels, 1, 1, ops, vb.pp("c5"))?,
+            cca: Cca::new(cat, 16, ops, vb.pp(CCA))?,
+            c5: conv(cat, channels, 1, 1, ops, vb.pp(C5))?,
             distill,
         })
     }
@@ -270,7 +270,7 @@ impl ImdbSpeed {
         let distill = Distill::new(channels, ops, &vb)?;
         let cat = distill.distilled * 4;
         Ok(Self {
-            c5: conv(cat, channels, 1, 1, ops, vb.pp("c5"))?,
+            c5: conv(cat, channels, 1, 1, ops, vb.pp(C5))?,
             distill,
         })
     }

@@ -3,8 +3,11 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::Config;
 use super::blocks::{Conv, Imdb, conv, lrelu};
-use super::{Config, INPUT_SKIP, SCALE_EMBED};
+use crate::names::{
+    self, FEA_CONV, FEA_CONV_0, FEA_CONV_2, FUSE, INPUT_SKIP, LR_CONV, SCALE_EMBED, UPSAMPLER,
+};
 use crate::ops::Ops;
 
 /// The part IMDN and IMDN_AS share: the blocks `IMDB1..n`, the 1×1 fusion `c.0` of all block
@@ -19,12 +22,12 @@ pub struct Body {
 impl Body {
     pub fn new(channels: usize, num_blocks: usize, ops: Ops, vb: &VarBuilder) -> Result<Self> {
         let blocks = (1..=num_blocks)
-            .map(|i| Imdb::new(channels, ops, vb.pp(format!("IMDB{i}"))))
+            .map(|i| Imdb::new(channels, ops, vb.pp(names::imdb(i))))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             blocks,
-            fuse: conv(channels * num_blocks, channels, 1, 1, ops, vb.pp("c.0"))?,
-            lr_conv: conv(channels, channels, 3, 1, ops, vb.pp("LR_conv"))?,
+            fuse: conv(channels * num_blocks, channels, 1, 1, ops, vb.pp(FUSE))?,
+            lr_conv: conv(channels, channels, 3, 1, ops, vb.pp(LR_CONV))?,
             ops,
         })
     }
@@ -80,9 +83,9 @@ impl Imdn {
         vb: VarBuilder,
     ) -> Result<Self> {
         Ok(Self {
-            fea_conv: conv(3, channels, 3, 1, ops, vb.pp("fea_conv"))?,
+            fea_conv: conv(3, channels, 3, 1, ops, vb.pp(FEA_CONV))?,
             body: Body::new(channels, num_blocks, ops, &vb)?,
-            upsampler: Upsampler::new(channels, scale, ops, vb.pp("upsampler.0"))?,
+            upsampler: Upsampler::new(channels, scale, ops, vb.pp(UPSAMPLER))?,
         })
     }
 }
@@ -139,10 +142,10 @@ impl ImdnAs {
             false => None,
         };
         Ok(Self {
-            fea_conv0: conv(3, channels, 3, 2, ops, vb.pp("fea_conv.0"))?,
-            fea_conv2: conv(channels, channels, 3, 2, ops, vb.pp("fea_conv.2"))?,
+            fea_conv0: conv(3, channels, 3, 2, ops, vb.pp(FEA_CONV_0))?,
+            fea_conv2: conv(channels, channels, 3, 2, ops, vb.pp(FEA_CONV_2))?,
             body: Body::new(channels, config.blocks, ops, &vb)?,
-            upsampler: Upsampler::new(channels, 4, ops, vb.pp("upsampler.0"))?,
+            upsampler: Upsampler::new(channels, 4, ops, vb.pp(UPSAMPLER))?,
             input_skip,
             scale_embed,
             ops,

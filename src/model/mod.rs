@@ -1,5 +1,6 @@
-//! The IMDN family as candle modules, with the authors' parameter names so that their
-//! state dicts map 1:1, and detection of the variant from a weights file's tensor shapes.
+//! The IMDN family as candle modules, with the authors' parameter names ([`crate::names`]) so
+//! that their state dicts map 1:1, and detection of the variant from a weights file's tensor
+//! shapes.
 
 mod blocks;
 mod imdn;
@@ -14,15 +15,12 @@ pub use blocks::{Cca, Conv, Imdb, ImdbSpeed, conv, lrelu};
 pub use imdn::{Body, Imdn, ImdnAs, Upsampler};
 pub use rtc::ImdnRtc;
 
+use crate::names::{
+    self, FEA_CONV, FEA_CONV_0, INPUT_SKIP, RTC_HEAD, RTC_UPSAMPLER, SCALE_EMBED, UPSAMPLER,
+};
 use crate::ops::Ops;
 pub use crate::variant::Variant;
 use crate::weights::Tensors;
-
-/// The name of IMDN_AS's input-skip gains (see [`Config::input_skip`]).
-pub const INPUT_SKIP: &str = "input_skip";
-
-/// The name of IMDN_AS's scale embedding (see [`Config::scale_input`]).
-pub const SCALE_EMBED: &str = "scale_embed";
 
 /// The range of scales IMDN_AS is trained on; [`scale_code`] clamps to it.
 pub const AS_SCALES: (f64, f64) = (1.1, 4.0);
@@ -176,31 +174,28 @@ impl Config {
                 format!("{name} has {cout} output channels, expected 3·s² for a scale s")
             })
         };
-        let (variant, channels, blocks, upsampler) = if tensors.contains_key("model.0.weight") {
-            let c = conv_shape("model.0.weight", 3, 3)?;
-            let blocks = count(&|i| format!("model.1.sub.{i}.c1.weight"));
-            (Variant::Rtc, c, blocks, "model.2.weight")
-        } else if tensors.contains_key("fea_conv.0.weight") {
-            let c = conv_shape("fea_conv.0.weight", 3, 3)?;
-            (
-                Variant::As,
-                c,
-                count(&|i| format!("IMDB{}.c1.weight", i + 1)),
-                "upsampler.0.weight",
-            )
-        } else if tensors.contains_key("fea_conv.weight") {
-            let c = conv_shape("fea_conv.weight", 3, 3)?;
-            (
-                Variant::Imdn,
-                c,
-                count(&|i| format!("IMDB{}.c1.weight", i + 1)),
-                "upsampler.0.weight",
-            )
-        } else {
-            return Err("not an IMDN weights file: none of fea_conv.weight (IMDN), \
-                        fea_conv.0.weight (IMDN_AS) or model.0.weight (IMDN_RTC) is present"
-                .into());
+        // each variant by its head, in this order: (variant, head, block i from 0, upsampler)
+        type Layout = (Variant, &'static str, fn(usize) -> String, &'static str);
+        let layouts: [Layout; 3] = [
+            (Variant::Rtc, RTC_HEAD, names::rtc_block, RTC_UPSAMPLER),
+            (Variant::As, FEA_CONV_0, |i| names::imdb(i + 1), UPSAMPLER),
+            (Variant::Imdn, FEA_CONV, |i| names::imdb(i + 1), UPSAMPLER),
+        ];
+        let Some(&(variant, head, block, upsampler)) = layouts
+            .iter()
+            .find(|l| tensors.contains_key(&names::weight(l.1)))
+        else {
+            return Err(format!(
+                "not an IMDN weights file: none of {} (IMDN), {} (IMDN_AS) or {} (IMDN_RTC) is \
+                 present",
+                names::weight(FEA_CONV),
+                names::weight(FEA_CONV_0),
+                names::weight(RTC_HEAD)
+            ));
         };
+        let channels = conv_shape(&names::weight(head), 3, 3)?;
+        let blocks = count(&|i| names::weight(&names::join(&block(i), names::C1)));
+        let upsampler = names::weight(upsampler);
         if blocks == 0 {
             return Err(format!("{}: no distillation blocks found", variant.name()));
         }
@@ -210,7 +205,7 @@ impl Config {
                 variant.name()
             ));
         }
-        let upsampler_scale = shuffle_scale(upsampler, channels)?;
+        let upsampler_scale = shuffle_scale(&upsampler, channels)?;
         if variant == Variant::As && upsampler_scale != 4 {
             return Err(format!(
                 "IMDN_AS needs a ×4 upsampler, {upsampler} is ×{upsampler_scale}"

@@ -1,6 +1,6 @@
 //! IMDN_RTC: the real-time variant (12 channels, blocks without CCA).
 //!
-//! Parameter names follow the authors' `nn.Sequential`: `model.0` (3×3 head),
+//! Parameter names ([`crate::names`]) follow the authors' `nn.Sequential`: `model.0` (3×3 head),
 //! `model.1.sub.0..n-1` (blocks), `model.1.sub.n` (1×1 conv, then the shortcut to the head's
 //! output), `model.2` (3×3 conv to 3·s² channels, then pixel shuffle).
 
@@ -9,6 +9,7 @@ use candle_nn::VarBuilder;
 
 use super::blocks::{Conv, ImdbSpeed, conv};
 use super::imdn::Upsampler;
+use crate::names::{self, RTC_HEAD, RTC_UPSAMPLER};
 use crate::ops::Ops;
 
 pub struct ImdnRtc {
@@ -26,17 +27,21 @@ impl ImdnRtc {
         ops: Ops,
         vb: VarBuilder,
     ) -> Result<Self> {
-        let vb = vb.pp("model");
-        let sub = vb.pp("1").pp("sub");
         let blocks = (0..num_blocks)
-            .map(|i| ImdbSpeed::new(channels, ops, sub.pp(i.to_string())))
+            .map(|i| ImdbSpeed::new(channels, ops, vb.pp(names::rtc_block(i))))
             .collect::<Result<Vec<_>>>()?;
-        let tail = sub.pp(num_blocks.to_string());
         Ok(Self {
-            head: conv(3, channels, 3, 1, ops, vb.pp("0"))?,
+            head: conv(3, channels, 3, 1, ops, vb.pp(RTC_HEAD))?,
             blocks,
-            tail: conv(channels, channels, 1, 1, ops, tail)?,
-            upsampler: Upsampler::new(channels, scale, ops, vb.pp("2"))?,
+            tail: conv(
+                channels,
+                channels,
+                1,
+                1,
+                ops,
+                vb.pp(names::rtc_tail(num_blocks)),
+            )?,
+            upsampler: Upsampler::new(channels, scale, ops, vb.pp(RTC_UPSAMPLER))?,
         })
     }
 }

@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 
 use super::loss::Loss;
 use crate::model::{Config, Variant};
+use crate::names::{
+    CHECKPOINT_ADAM_M, CHECKPOINT_ADAM_V, CHECKPOINT_EMA, CHECKPOINT_PARAM, join, under,
+};
 use crate::weights::{self, Tensors};
 use crate::{Error, Result};
 
@@ -241,11 +244,11 @@ pub fn save(dir: &Path, state: &State, slots: impl Iterator<Item = Slot>) -> Res
     let mut tensors = Tensors::new();
     for s in slots {
         if let Some(ema) = s.ema {
-            tensors.insert(format!("ema.{}", s.name), ema);
+            tensors.insert(join(CHECKPOINT_EMA, &s.name), ema);
         }
-        tensors.insert(format!("param.{}", s.name), s.param);
-        tensors.insert(format!("adam_m.{}", s.name), s.m);
-        tensors.insert(format!("adam_v.{}", s.name), s.v);
+        tensors.insert(join(CHECKPOINT_PARAM, &s.name), s.param);
+        tensors.insert(join(CHECKPOINT_ADAM_M, &s.name), s.m);
+        tensors.insert(join(CHECKPOINT_ADAM_V, &s.name), s.v);
     }
     let mut meta = HashMap::new();
     meta.insert(STATE_KEY.to_owned(), state.to_json().to_string());
@@ -268,13 +271,13 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     let (mut params, mut m, mut v) = (Tensors::new(), Tensors::new(), Tensors::new());
     let mut ema = Tensors::new();
     for (name, t) in weights::load_all(path)? {
-        if let Some(n) = name.strip_prefix("ema.") {
+        if let Some(n) = under(CHECKPOINT_EMA, &name) {
             ema.insert(n.to_owned(), t);
-        } else if let Some(n) = name.strip_prefix("param.") {
+        } else if let Some(n) = under(CHECKPOINT_PARAM, &name) {
             params.insert(n.to_owned(), t);
-        } else if let Some(n) = name.strip_prefix("adam_m.") {
+        } else if let Some(n) = under(CHECKPOINT_ADAM_M, &name) {
             m.insert(n.to_owned(), t);
-        } else if let Some(n) = name.strip_prefix("adam_v.") {
+        } else if let Some(n) = under(CHECKPOINT_ADAM_V, &name) {
             v.insert(n.to_owned(), t);
         } else {
             return Err(bad(format!("unexpected tensor {name:?}")));

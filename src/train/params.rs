@@ -10,7 +10,7 @@ use super::adam::Adam;
 use super::average::WeightAverage;
 use super::report::Reporter;
 use super::rng::Rng;
-use crate::model::{INPUT_SKIP, SCALE_EMBED};
+use crate::names::{self, BIAS, INPUT_SKIP, SCALE_EMBED, UPSAMPLER};
 use crate::weights::{self, Tensors};
 use crate::{Error, Result};
 
@@ -35,13 +35,14 @@ pub(super) fn init_parameters(
         .collect();
     let fan_in = |d: &[usize]| d.iter().skip(1).product::<usize>().max(1);
     let has_skip = dims.contains_key(INPUT_SKIP);
+    let upsampler = [names::weight(UPSAMPLER), names::bias(UPSAMPLER)];
     for (name, var) in vars {
-        let fan = match name.strip_suffix(".bias") {
-            Some(layer) => dims
-                .get(format!("{layer}.weight").as_str())
+        let fan = match name.rsplit_once('.') {
+            Some((layer, BIAS)) => dims
+                .get(names::weight(layer).as_str())
                 .map(|d| fan_in(d))
                 .unwrap_or(1),
-            None => fan_in(var.dims()),
+            _ => fan_in(var.dims()),
         };
         let bound = 1.0 / (fan as f64).sqrt();
         let values: Vec<f32> = (0..var.elem_count())
@@ -54,7 +55,7 @@ pub(super) fn init_parameters(
         let values = match name.as_str() {
             INPUT_SKIP => vec![1.0; values.len()],
             SCALE_EMBED => vec![0.0; values.len()],
-            "upsampler.0.weight" | "upsampler.0.bias" if has_skip => vec![0.0; values.len()],
+            n if has_skip && upsampler.iter().any(|u| u == n) => vec![0.0; values.len()],
             _ => values,
         };
         let t = Tensor::from_vec(values, var.dims(), &Device::Cpu)?.to_device(device)?;

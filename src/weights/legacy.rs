@@ -14,6 +14,7 @@ use candle_core::{DType, Device, Tensor};
 use super::cursor::Cursor;
 use super::pickle::{self, Node, Obj};
 use super::{Problem, WeightsError};
+use crate::names::STATE_DICT_WRAPPERS;
 
 /// The magic number 0x1950a86a20f9469cfc6c as pickle's LONG1 opcode, then STOP. It is checked
 /// as raw bytes: candle's pickle reader mis-decodes (and in debug builds panics on) 10-byte
@@ -22,8 +23,6 @@ const MAGIC_BODY: [u8; 13] = [
     0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, b'.',
 ];
 const PROTOCOL_VERSION: i64 = 1001;
-/// Dict keys under which training scripts commonly nest the state dict.
-const WRAPPER_KEYS: [&str; 3] = ["state_dict", "model", "params"];
 /// A strided view may repeat storage elements (stride 0), but not absurdly: this bounds the
 /// memory a small file can make us allocate.
 const MAX_EXPANSION: usize = 16;
@@ -302,7 +301,7 @@ fn select_state_dict(root: &Node) -> Result<&[(Obj, Obj)], Problem> {
     if has_tensors(items) {
         return Ok(items);
     }
-    let inner = WRAPPER_KEYS
+    let inner = STATE_DICT_WRAPPERS
         .iter()
         .filter_map(|key| root.get(key).and_then(Node::as_dict))
         .find(|inner| has_tensors(inner));

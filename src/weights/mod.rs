@@ -23,6 +23,10 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Tensor;
 
+use crate::names::{
+    CHECKPOINT_ADAM_M, CHECKPOINT_ADAM_V, CHECKPOINT_EMA, CHECKPOINT_PARAM, DATA_PARALLEL, under,
+};
+
 pub use sniff::Format;
 
 /// Parameter name → tensor (f32, on the CPU), names as in the authors' state dicts,
@@ -173,21 +177,26 @@ pub fn load_all(path: &Path) -> Result<Tensors, WeightsError> {
 fn checkpoint_parameters(tensors: Tensors) -> Tensors {
     let is_checkpoint = !tensors.is_empty()
         && tensors.keys().all(|k| {
-            ["param.", "adam_m.", "adam_v.", "ema."]
-                .iter()
-                .any(|p| k.starts_with(p))
+            [
+                CHECKPOINT_PARAM,
+                CHECKPOINT_ADAM_M,
+                CHECKPOINT_ADAM_V,
+                CHECKPOINT_EMA,
+            ]
+            .iter()
+            .any(|p| under(p, k).is_some())
         });
     if !is_checkpoint {
         return tensors;
     }
-    let prefix = if tensors.keys().any(|k| k.starts_with("ema.")) {
-        "ema."
+    let prefix = if tensors.keys().any(|k| under(CHECKPOINT_EMA, k).is_some()) {
+        CHECKPOINT_EMA
     } else {
-        "param."
+        CHECKPOINT_PARAM
     };
     tensors
         .into_iter()
-        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v)))
+        .filter_map(|(k, v)| under(prefix, &k).map(|n| (n.to_string(), v)))
         .collect()
 }
 
@@ -248,7 +257,7 @@ pub(crate) fn catching_panics<T>(
 /// Strips the `module.` prefixes `nn.DataParallel` adds (repeatedly, for nested wrappers).
 pub fn strip_module_prefix(name: &str) -> &str {
     let mut name = name;
-    while let Some(rest) = name.strip_prefix("module.") {
+    while let Some(rest) = under(DATA_PARALLEL, name) {
         name = rest;
     }
     name

@@ -11,9 +11,7 @@ use candle_core::pickle::{PthTensors, TensorInfo};
 use candle_core::{DType, Tensor};
 
 use super::WeightsError;
-
-/// Where the state dict may sit: at the top, or under one of these keys.
-const WRAPPER_KEYS: [Option<&str>; 4] = [None, Some("state_dict"), Some("model"), Some("params")];
+use crate::names::STATE_DICT_WRAPPERS;
 
 pub(crate) fn load(path: &Path) -> Result<Vec<(String, Tensor)>, WeightsError> {
     let file_len = std::fs::metadata(path)
@@ -32,7 +30,7 @@ pub(crate) fn load(path: &Path) -> Result<Vec<(String, Tensor)>, WeightsError> {
         .collect()
 }
 
-/// The first place in [`WRAPPER_KEYS`] that holds tensors. A missing key is an error in
+/// The first place that holds tensors: the top, or under one of [`STATE_DICT_WRAPPERS`]. A missing key is an error in
 /// candle, so only the first attempt's error is reported.
 fn open(path: &Path) -> Result<PthTensors, WeightsError> {
     let context = "PyTorch zip checkpoint";
@@ -40,9 +38,8 @@ fn open(path: &Path) -> Result<PthTensors, WeightsError> {
     if !top.tensor_infos().is_empty() {
         return Ok(top);
     }
-    let nested = WRAPPER_KEYS
+    let nested = STATE_DICT_WRAPPERS
         .iter()
-        .flatten()
         .filter_map(|key| PthTensors::new(path, Some(key)).ok())
         .find(|pth| !pth.tensor_infos().is_empty());
     Ok(nested.unwrap_or(top))

@@ -24,7 +24,7 @@
 // the bus errors of the runs are read by tests/common: only `main_with` is used here
 #[allow(dead_code)]
 mod common;
-#[path = "../tests/common/mod.rs"]
+#[path = "../plugin/tests/common/mod.rs"]
 mod test_common;
 
 use std::process::ExitCode;
