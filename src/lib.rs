@@ -2,6 +2,7 @@
 //! Multi-distillation Network", ACM MM 2019) on candle.
 //!
 //! - [`model`]: IMDN ×2/×3/×4, IMDN_RTC, IMDN_AS as candle modules with the authors' parameter names.
+//! - [`names`]: those parameter names (the authors' state-dict paths), each spelled once (a leaf).
 //! - [`weights`]: safetensors and PyTorch (legacy and zip) checkpoints, variant detection.
 //! - [`acs`]: the adaptive cropping strategy: padding and overlapping tiles for any frame size.
 //! - [`kernels`]: our CPU convolution kernels (im2col, Winograd F(2×2, 3×3) and F(4×4, 3×3),
@@ -9,6 +10,7 @@
 //! - [`ops`]: candle ops on those kernels with fast backwards, for training on the CPU.
 //! - [`cpu`]: our CPU executor: the networks on our kernels (the fast CPU path).
 //! - [`image_ops`]: u8 ↔ f32, BT.601 Y, MATLAB-style bicubic `imresize`.
+//! - [`compare`]: bicubic and the network side by side, with an enlarged crop of the most detail.
 //! - [`metrics`]: PSNR and SSIM on Y, as the authors' evaluation protocol computes them.
 //! - [`eval`]: scoring on a benchmark folder under the authors' protocol.
 //! - [`engine`]: a loaded model ready to upscale frames.
@@ -16,6 +18,7 @@
 //! - [`variant`]: the networks of the family by name (a leaf: everyone may name one).
 
 pub mod acs;
+pub mod compare;
 pub mod cpu;
 pub mod engine;
 pub mod error;
@@ -25,6 +28,7 @@ pub mod kernels;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod ops;
 pub mod panics;
 pub mod train;
