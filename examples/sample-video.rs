@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! cargo run --release -p gst-plugin-imdn --example sample-video -- PHOTO OUT.mp4 \
-//!     [--size 320x180] [--seconds 6] [--fps 25]
+//!     [--size 320x180] [--seconds 6] [--fps 25] [--still] [--noise SIGMA]
 //! ```
+//!
+//! `--still` holds the camera on the first frame's window (a still scene); `--noise SIGMA` adds
+//! independent Gaussian sensor noise of SIGMA 8-bit levels to every frame (seeded, so a clip is
+//! the same each time).
 //!
 //! Frames are cut from the photograph and reduced with the library's bicubic (antialiased), so
 //! they carry real detail instead of a test pattern's flat colours.
@@ -17,7 +21,7 @@ use std::process::ExitCode;
 use gst::prelude::*;
 use gst_video::VideoFormat;
 
-const USAGE: &str = "usage: sample-video PHOTO OUT.mp4 [--size WxH] [--seconds S] [--fps N]";
+const USAGE: &str = "usage: sample-video PHOTO OUT.mp4 [--size WxH] [--seconds S] [--fps N] [--still] [--noise SIGMA]";
 
 struct Args {
     photo: String,
@@ -25,6 +29,8 @@ struct Args {
     size: (usize, usize),
     seconds: u32,
     fps: u32,
+    still: bool,
+    noise: f64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +42,8 @@ fn parse_args() -> Result<Args, String> {
         size: (320, 180),
         seconds: 6,
         fps: 25,
+        still: false,
+        noise: 0.0,
     };
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
@@ -65,6 +73,15 @@ fn parse_args() -> Result<Args, String> {
                     .ok()
                     .filter(|f| (1..=120).contains(f))
                     .ok_or(format!("--fps {v}: expected 1 to 120"))?;
+            }
+            "--still" => a.still = true,
+            "--noise" => {
+                let v = value()?;
+                a.noise = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| (0.0..=64.0).contains(s))
+                    .ok_or(format!("--noise {v}: expected 0 to 64 levels"))?;
             }
             s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
             _ => positional.push(arg),
@@ -144,11 +161,19 @@ fn run(a: &Args) -> Result<(), String> {
         .map_err(|e| format!("starting: {e}"))?;
 
     let frame_ns = 1_000_000_000u64 / u64::from(a.fps);
+    let mut noise = Gaussian(0x2545_f491_4f6c_dd1d);
     for i in 0..frames {
-        let win = window(i, frames, (pw, ph), (w, h));
+        let win = window(if a.still { 0 } else { i }, frames, (pw, ph), (w, h));
         let cut = crop(photo.as_raw(), pw, win);
-        let small = imdn::image_ops::try_imresize_u8(&cut, win.2, win.3, 3, w, h)
+        let mut small = imdn::image_ops::try_imresize_u8(&cut, win.2, win.3, 3, w, h)
             .map_err(|e| e.to_string())?;
+        if a.noise > 0.0 {
+            for v in small.iter_mut() {
+                *v = (f64::from(*v) + a.noise * noise.normal())
+                    .round()
+                    .clamp(0.0, 255.0) as u8;
+            }
+        }
         // packed RGB rows padded to 4 bytes, as GStreamer lays out RGB
         let stride = info.stride()[0] as usize;
         let mut data = vec![0u8; stride * h];
@@ -175,10 +200,34 @@ fn run(a: &Args) -> Result<(), String> {
         .map_err(|e| format!("stopping: {e}"))?;
     result?;
     eprintln!(
-        "{}: {w}×{h}, {frames} frames at {} fps, H.264 + AAC, a pan across {}",
-        a.out, a.fps, a.photo
+        "{}: {w}×{h}, {frames} frames at {} fps, H.264 + AAC, {} {}",
+        a.out,
+        a.fps,
+        if a.still {
+            "a still view of"
+        } else {
+            "a pan across"
+        },
+        a.photo
     );
     Ok(())
+}
+
+/// Standard normal samples from a seeded xorshift (Box–Muller).
+struct Gaussian(u64);
+
+impl Gaussian {
+    fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
 }
 
 fn wait_for_eos(pipeline: &gst::Pipeline) -> Result<(), String> {

@@ -14,6 +14,7 @@
 //! - [`metrics`]: PSNR and SSIM on Y, as the authors' evaluation protocol computes them.
 //! - [`eval`]: scoring on a benchmark folder under the authors' protocol.
 //! - [`engine`]: a loaded model ready to upscale frames.
+//! - [`temporal`]: how steady a clip is over time (the flicker figures).
 //! - [`train`]: training: L1 loss, Adam, resumable checkpoints, validation PSNR.
 //! - [`variant`]: the networks of the family by name (a leaf: everyone may name one).
 
@@ -31,6 +32,7 @@ pub mod model;
 pub mod names;
 pub mod ops;
 pub mod panics;
+pub mod temporal;
 pub mod train;
 pub mod variant;
 pub mod weights;

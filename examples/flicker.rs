@@ -1,0 +1,278 @@
+//! Temporal stability of the network against bicubic on a clip: frame-by-frame super-resolution
+//! can flicker on noise and slow pans, which a single image never shows.
+//!
+//! ```text
+//! cargo run --release -p gst-plugin-imdn --example flicker -- CLIP [--weights NAME|FILE] \
+//!     [--frames N] [--steady THRESHOLD] [--reference CLEAN_CLIP]
+//! ```
+//!
+//! `--steady T` also runs the network's frames through `imdn::temporal::Steady` (still pixels,
+//! input change ≤ T levels, averaged with blend 0.5) and reports the same figures for them.
+//! `--reference CLEAN_CLIP` (the same clip without noise, e.g. from `sample-video` without
+//! `--noise`) reports the PSNR of the network's frames, plain and steadied, against the
+//! network's frames of the clean clip: what the noise costs, and whether steadying wins it back.
+//!
+//! Every decoded frame is upscaled by the network (the library's `Upscaler`, as the element
+//! runs it) and by bicubic to the same size; for each it reports the mean absolute change of a
+//! sample between consecutive frames and each sample's standard deviation over the clip (the
+//! noise, where the scene is still), and the ratios network / bicubic: the flicker ratio.
+
+mod common;
+
+use std::process::ExitCode;
+
+use gst::prelude::*;
+use gst_video::prelude::*;
+use imdn::engine::Upscaler;
+use imdn::temporal::{Stability, Steady};
+
+const USAGE: &str = "usage: flicker CLIP [--weights NAME|FILE] [--frames N] [--steady THRESHOLD] \
+[--reference CLEAN_CLIP]";
+
+struct Args {
+    clip: String,
+    weights: String,
+    frames: Option<u64>,
+    steady: Option<u8>,
+    reference: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let mut a = Args {
+        clip: String::new(),
+        weights: "imdn_rtc_x2".into(),
+        frames: None,
+        steady: None,
+        reference: None,
+    };
+    let mut positional = Vec::new();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--weights" => a.weights = value()?,
+            "--frames" => {
+                let v = value()?;
+                a.frames = Some(v.parse().map_err(|_| format!("--frames {v}: a count"))?);
+            }
+            "--steady" => {
+                let v = value()?;
+                a.steady = Some(
+                    v.parse()
+                        .map_err(|_| format!("--steady {v}: 0 to 255 levels"))?,
+                );
+            }
+            "--reference" => a.reference = Some(value()?),
+            s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
+            _ => positional.push(arg),
+        }
+    }
+    let [clip] = <[String; 1]>::try_from(positional).map_err(|_| USAGE.to_string())?;
+    a.clip = clip;
+    Ok(a)
+}
+
+/// The decoded frame as tightly packed RGB (GStreamer pads RGB rows to 4 bytes).
+fn packed_rgb(sample: &gst::Sample) -> Result<(Vec<u8>, (usize, usize)), String> {
+    let caps = sample.caps().ok_or("a sample without caps")?;
+    let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| e.to_string())?;
+    let buffer = sample.buffer().ok_or("a sample without a buffer")?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+        .map_err(|e| e.to_string())?;
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let stride = frame.plane_stride()[0] as usize;
+    let data = frame.plane_data(0).map_err(|e| e.to_string())?;
+    let mut rgb = Vec::with_capacity(w * h * 3);
+    for row in 0..h {
+        rgb.extend_from_slice(&data[row * stride..row * stride + w * 3]);
+    }
+    Ok((rgb, (w, h)))
+}
+
+/// A clip decoded to RGB frames through an appsink (its action signal: no gstreamer-app
+/// dependency for one example).
+struct Decoder {
+    pipeline: gst::Pipeline,
+    sink: gst::Element,
+}
+
+impl Decoder {
+    fn open(path: &str) -> Result<Self, String> {
+        let pipeline = gst::parse::launch(&format!(
+            "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB \
+             ! appsink name=frames sync=false",
+            path.replace('"', "\\\"")
+        ))
+        .map_err(|e| format!("{path}: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
+        let sink = pipeline.by_name("frames").ok_or("no appsink")?;
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| format!("{path}: {e}"))?;
+        Ok(Decoder { pipeline, sink })
+    }
+
+    /// The next frame, or `None` at the end (or on an error, which `close` reports).
+    fn next(&self) -> Result<Option<(Vec<u8>, (usize, usize))>, String> {
+        self.sink
+            .emit_by_name::<Option<gst::Sample>>("pull-sample", &[])
+            .map(|s| packed_rgb(&s))
+            .transpose()
+    }
+
+    fn close(self) -> Result<(), String> {
+        let error = self.pipeline.bus().and_then(|bus| {
+            bus.pop_filtered(&[gst::MessageType::Error])
+                .and_then(|m| common::describe(&m))
+        });
+        self.pipeline
+            .set_state(gst::State::Null)
+            .map_err(|e| format!("stopping: {e}"))?;
+        error.map_or(Ok(()), Err)
+    }
+}
+
+/// Squared error between two frames, summed, and the number of samples.
+fn squared_error(a: &[u8], b: &[u8]) -> (f64, usize) {
+    let sum = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let d = f64::from(x) - f64::from(y);
+            d * d
+        })
+        .sum();
+    (sum, a.len())
+}
+
+fn psnr((sum, n): (f64, usize)) -> f64 {
+    10.0 * (255.0f64 * 255.0 / (sum / n.max(1) as f64)).log10()
+}
+
+fn run(a: Args) -> Result<(), String> {
+    gst::init().map_err(|e| e.to_string())?;
+    let tensors =
+        imdn::weights::shipped::load_file_or_shipped(&a.weights).map_err(|e| e.to_string())?;
+    let mut up = Upscaler::from_tensors(tensors, &candle_core::Device::Cpu)
+        .map_err(|e| format!("{}: {e}", a.weights))?;
+    let config = *up.config();
+    let scale = match config.variant {
+        imdn::model::Variant::As => 2,
+        _ => config.net_scale(),
+    };
+    let clip = Decoder::open(&a.clip)?;
+    let reference = a.reference.as_deref().map(Decoder::open).transpose()?;
+    let mut steady = a.steady.map(|t| Steady::new(t, 0.5));
+    let (mut network, mut bicubic, mut steadied) = (
+        Stability::default(),
+        Stability::default(),
+        Stability::default(),
+    );
+    // squared errors against the clean clip's network frames: plain, steadied
+    let (mut err_plain, mut err_steady) = ((0.0, 0), (0.0, 0));
+    let mut size = (0, 0);
+    let result = (|| {
+        while a.frames.is_none_or(|n| network.frames() < n) {
+            let Some((rgb, (w, h))) = clip.next()? else {
+                break;
+            };
+            size = (w, h);
+            let out = (w * scale, h * scale);
+            let sr = up
+                .upscale_u8(&rgb, (w, h), 3, out)
+                .map_err(|e| e.to_string())?;
+            network.push(&sr);
+            bicubic.push(&imdn::image_ops::imresize_u8(&rgb, w, h, 3, out.0, out.1));
+            let mut held = sr.clone();
+            if let Some(steady) = steady.as_mut() {
+                steady.apply(&rgb, (w, h), &mut held, out);
+                steadied.push(&held);
+            }
+            if let Some(reference) = &reference {
+                let Some((clean, clean_size)) = reference.next()? else {
+                    return Err("the reference clip is shorter".to_string());
+                };
+                if clean_size != (w, h) {
+                    return Err("the reference clip has another size".into());
+                }
+                let clean_sr = up
+                    .upscale_u8(&clean, (w, h), 3, out)
+                    .map_err(|e| e.to_string())?;
+                let add = |acc: &mut (f64, usize), e: (f64, usize)| {
+                    acc.0 += e.0;
+                    acc.1 += e.1;
+                };
+                add(&mut err_plain, squared_error(&sr, &clean_sr));
+                add(&mut err_steady, squared_error(&held, &clean_sr));
+            }
+            if network.frames() % 25 == 0 {
+                eprintln!("{} frames", network.frames());
+            }
+        }
+        Ok::<(), String>(())
+    })();
+    let closed = clip.close();
+    if let Some(r) = reference {
+        r.close()?;
+    }
+    result?;
+    closed?;
+    if network.frames() < 2 {
+        return Err(format!("{}: fewer than 2 frames decoded", a.clip));
+    }
+    println!(
+        "{}: {} frames of {}×{}, {config} ×{scale}",
+        a.clip,
+        network.frames(),
+        size.0,
+        size.1
+    );
+    let mut rows = vec![("bicubic", &bicubic), ("network", &network)];
+    if a.steady.is_some() {
+        rows.push(("steadied", &steadied));
+    }
+    let mut json = vec![("frames", network.frames() as f64)];
+    for (name, s) in rows {
+        println!(
+            "  {name:9} mean |change| {:.3} levels, temporal std {:.3} levels, flicker ratio {:.3}",
+            s.mean_abs_change(),
+            s.temporal_std(),
+            s.mean_abs_change() / bicubic.mean_abs_change(),
+        );
+        let key = match name {
+            "bicubic" => "flicker_ratio_bicubic",
+            "network" => "flicker_ratio_network",
+            _ => "flicker_ratio_steadied",
+        };
+        json.push((key, s.mean_abs_change() / bicubic.mean_abs_change()));
+    }
+    if a.reference.is_some() {
+        println!(
+            "  PSNR against the clean clip's network frames: network {:.2} dB{}",
+            psnr(err_plain),
+            if a.steady.is_some() {
+                format!(", steadied {:.2} dB", psnr(err_steady))
+            } else {
+                String::new()
+            }
+        );
+        json.push(("psnr_network_db", psnr(err_plain)));
+        json.push(("psnr_steadied_db", psnr(err_steady)));
+    }
+    json.push(("bicubic_temporal_std", bicubic.temporal_std()));
+    json.push(("network_temporal_std", network.temporal_std()));
+    json.push(("steadied_temporal_std", steadied.temporal_std()));
+    println!("{}", json_line(&json));
+    Ok(())
+}
+
+/// One JSON object of numbers (the example has no JSON dependency of its own).
+fn json_line(fields: &[(&str, f64)]) -> String {
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    format!("{{{}}}", body.join(","))
+}
+
+fn main() -> ExitCode {
+    common::main_with("flicker", parse_args, run)
+}

@@ -1,0 +1,104 @@
+//! The temporal stability figures on clips whose answer is known.
+
+use imdn::temporal::Stability;
+
+/// A standard normal sample from a seeded xorshift (Box–Muller).
+struct Noise(u64);
+
+impl Noise {
+    fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+#[test]
+fn a_still_frame_has_no_change_and_no_spread() {
+    let mut s = Stability::default();
+    for _ in 0..5 {
+        s.push(&[10, 200, 30, 40]);
+    }
+    assert_eq!(
+        (s.frames(), s.mean_abs_change(), s.temporal_std()),
+        (5, 0.0, 0.0)
+    );
+}
+
+#[test]
+fn a_still_frame_with_sensor_noise_gives_the_noise_back() {
+    // σ = 4 levels around mid-grey (no clipping), rounded to 8 bits: the spread is
+    // √(σ² + 1/12) ≈ 4.010, and the mean |difference| of two independent samples
+    // 2σ/√π ≈ 4.514 (rounding adds ≈ 0.005)
+    let sigma = 4.0;
+    let mut rng = Noise(0x9e37_79b9_7f4a_7c15);
+    let mut s = Stability::default();
+    let mut frame = vec![0u8; 64 * 64 * 3];
+    for _ in 0..40 {
+        for v in frame.iter_mut() {
+            *v = (128.0 + sigma * rng.normal()).round() as u8;
+        }
+        s.push(&frame);
+    }
+    let std = s.temporal_std();
+    let change = s.mean_abs_change();
+    assert!((std - 4.010).abs() < 0.05, "temporal std {std}");
+    assert!((change - 4.519).abs() < 0.06, "mean abs change {change}");
+}
+
+#[test]
+fn a_steady_ramp_changes_by_its_step() {
+    // every sample rises by 3 levels a frame: change 3, spread of 0, 3, 6, 9, 12 = 3·√2.5
+    let mut s = Stability::default();
+    for t in 0..5u8 {
+        s.push(&[t * 3; 8]);
+    }
+    assert!((s.mean_abs_change() - 3.0).abs() < 1e-12);
+    assert!((s.temporal_std() - 3.0 * 2.5f64.sqrt()).abs() < 1e-9);
+}
+
+#[test]
+fn steady_averages_still_pixels_and_passes_moving_ones() {
+    use imdn::temporal::Steady;
+    let mut s = Steady::new(10, 0.5);
+    // 2×1 input → 4×1 output; the left input pixel stays, the right one jumps by 100
+    let frames: [([u8; 6], [u8; 12]); 2] = [
+        ([50, 50, 50, 10, 10, 10], [100; 12]),
+        ([52, 50, 49, 110, 110, 110], [140; 12]),
+    ];
+    let mut outs = Vec::new();
+    for (input, mut output) in frames {
+        s.apply(&input, (2, 1), &mut output, (4, 1));
+        outs.push(output);
+    }
+    // first frame as it is; then the still half moves half way (100 → 120), the moving half
+    // takes the new frame (140)
+    assert_eq!(outs[0], [100; 12]);
+    assert_eq!(&outs[1][..6], [120; 6]);
+    assert_eq!(&outs[1][6..], [140; 6]);
+}
+
+#[test]
+fn steady_reduces_the_spread_of_noise_on_a_still_frame() {
+    // an EMA with blend b of independent noise keeps √(b / (2 − b)) of its spread: 0.577 at 0.5
+    let mut rng = Noise(7);
+    let (mut plain, mut steadied) = (Stability::default(), Stability::default());
+    let mut steady = imdn::temporal::Steady::new(255, 0.5);
+    let input = vec![128u8; 32 * 32 * 3];
+    for _ in 0..200 {
+        let mut out: Vec<u8> = (0..64 * 64 * 3)
+            .map(|_| (128.0 + 8.0 * rng.normal()).round() as u8)
+            .collect();
+        plain.push(&out);
+        steady.apply(&input, (32, 32), &mut out, (64, 64));
+        steadied.push(&out);
+    }
+    let ratio = steadied.temporal_std() / plain.temporal_std();
+    assert!((ratio - 0.577).abs() < 0.03, "{ratio}");
+}
