@@ -120,15 +120,15 @@ impl Steady {
                         input[i + c].abs_diff(self.previous_input[i + c]) <= self.threshold
                     });
                     let o = (oy * ow + ox) * 3;
-                    for c in o..o + 3 {
-                        let new = f32::from(output[c]);
-                        let r = &mut self.running[c];
+                    let pixel = output[o..o + 3].iter_mut().zip(&mut self.running[o..o + 3]);
+                    for (out, r) in pixel {
+                        let new = f32::from(*out);
                         *r = if still {
                             *r + self.blend * (new - *r)
                         } else {
                             new
                         };
-                        output[c] = r.round().clamp(0.0, 255.0) as u8;
+                        *out = r.round().clamp(0.0, 255.0) as u8;
                     }
                 }
             }
