@@ -72,8 +72,11 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// Tightly packed RGB and its size.
+type Frame = (Vec<u8>, (usize, usize));
+
 /// The decoded frame as tightly packed RGB (GStreamer pads RGB rows to 4 bytes).
-fn packed_rgb(sample: &gst::Sample) -> Result<(Vec<u8>, (usize, usize)), String> {
+fn packed_rgb(sample: &gst::Sample) -> Result<Frame, String> {
     let caps = sample.caps().ok_or("a sample without caps")?;
     let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| e.to_string())?;
     let buffer = sample.buffer().ok_or("a sample without a buffer")?;
@@ -114,7 +117,7 @@ impl Decoder {
     }
 
     /// The next frame, or `None` at the end (or on an error, which `close` reports).
-    fn next(&self) -> Result<Option<(Vec<u8>, (usize, usize))>, String> {
+    fn next(&self) -> Result<Option<Frame>, String> {
         self.sink
             .emit_by_name::<Option<gst::Sample>>("pull-sample", &[])
             .map(|s| packed_rgb(&s))
