@@ -161,7 +161,7 @@ fn run(a: &Args) -> Result<(), String> {
         .map_err(|e| format!("starting: {e}"))?;
 
     let frame_ns = 1_000_000_000u64 / u64::from(a.fps);
-    let mut noise = Gaussian(0x2545_f491_4f6c_dd1d);
+    let mut noise = imdn::train::rng::Rng::new(0x2545_f491_4f6c_dd1d);
     for i in 0..frames {
         let win = window(if a.still { 0 } else { i }, frames, (pw, ph), (w, h));
         let cut = crop(photo.as_raw(), pw, win);
@@ -211,23 +211,6 @@ fn run(a: &Args) -> Result<(), String> {
         a.photo
     );
     Ok(())
-}
-
-/// Standard normal samples from a seeded xorshift (Box–Muller).
-struct Gaussian(u64);
-
-impl Gaussian {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
 }
 
 fn wait_for_eos(pipeline: &gst::Pipeline) -> Result<(), String> {

@@ -1,23 +1,7 @@
 //! The temporal stability figures on clips whose answer is known.
 
 use imdn::temporal::Stability;
-
-/// A standard normal sample from a seeded xorshift (Box–Muller).
-struct Noise(u64);
-
-impl Noise {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
+use imdn::train::rng::Rng;
 
 #[test]
 fn a_still_frame_has_no_change_and_no_spread() {
@@ -37,7 +21,7 @@ fn a_still_frame_with_sensor_noise_gives_the_noise_back() {
     // √(σ² + 1/12) ≈ 4.010, and the mean |difference| of two independent samples
     // 2σ/√π ≈ 4.514 (rounding adds ≈ 0.005)
     let sigma = 4.0;
-    let mut rng = Noise(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut s = Stability::default();
     let mut frame = vec![0u8; 64 * 64 * 3];
     for _ in 0..40 {
@@ -87,7 +71,7 @@ fn steady_averages_still_pixels_and_passes_moving_ones() {
 #[test]
 fn steady_reduces_the_spread_of_noise_on_a_still_frame() {
     // an EMA with blend b of independent noise keeps √(b / (2 − b)) of its spread: 0.577 at 0.5
-    let mut rng = Noise(7);
+    let mut rng = Rng::new(7);
     let (mut plain, mut steadied) = (Stability::default(), Stability::default());
     let mut steady = imdn::temporal::Steady::new(255, 0.5);
     let input = vec![128u8; 32 * 32 * 3];

@@ -65,6 +65,13 @@ impl Rng {
     pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit_f64()
     }
+
+    /// Standard normal (Box–Muller; sensor noise in sample clips and tests).
+    pub fn normal(&mut self) -> f64 {
+        // 1 − u lies in (0, 1]: its logarithm is finite
+        let (u, v) = (1.0 - self.unit_f64(), self.unit_f64());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
 }
 
 #[cfg(test)]
