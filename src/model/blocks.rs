@@ -23,7 +23,7 @@ pub fn lrelu(x: &Tensor, ops: Ops) -> Result<Tensor> {
 /// (`weight` `[cout, cin, k, k]`, `bias` `[cout]`). On the CPU in f32 with our [`Ops`] it runs
 /// on our kernels with their own backward (training), stride 2 (IMDN_AS's front end) as
 /// stride 1 at every other pixel; when training elsewhere (CUDA), stride 1 as
-/// [`conv2d_as_matmul`]; otherwise candle's conv2d (cuDNN on CUDA).
+/// a matrix product (`conv2d_as_matmul`); otherwise candle's conv2d (cuDNN on CUDA).
 pub struct Conv {
     weight: Tensor,
     bias: Tensor,
