@@ -130,10 +130,8 @@ fn crop_into(
 /// What ACS needs of a network: `n` planar RGB frames of `h`×`w` in (NCHW f32), the same
 /// number out, `scale ×` larger.
 pub trait Forward {
-    fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>>;
-
-    /// As [`Forward::forward_batch`], into `out` (resized to fit); networks that can write in
-    /// place override it so a reused buffer saves the allocation.
+    /// Writes the result into `out`, resized to fit: a buffer reused across frames saves the
+    /// allocation.
     fn forward_batch_into(
         &self,
         input: &[f32],
@@ -141,10 +139,7 @@ pub trait Forward {
         h: usize,
         w: usize,
         out: &mut Vec<f32>,
-    ) -> Result<()> {
-        *out = self.forward_batch(input, n, h, w)?;
-        Ok(())
-    }
+    ) -> Result<()>;
 }
 
 impl Acs {

@@ -188,12 +188,6 @@ impl<'a> Runner<'a> {
 }
 
 impl Forward for Runner<'_> {
-    fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
-        let mut out = Vec::new();
-        self.forward_batch_into(input, n, h, w, &mut out)?;
-        Ok(out)
-    }
-
     fn forward_batch_into(
         &self,
         input: &[f32],

@@ -160,11 +160,19 @@ fn tiling_bounds_the_network_input() {
     // a frame far larger than the tile: every network call sees at most batch × tile²
     struct Spy(std::cell::Cell<usize>);
     impl imdn::acs::Forward for Spy {
-        fn forward_batch(&self, x: &[f32], n: usize, h: usize, w: usize) -> imdn::Result<Vec<f32>> {
+        fn forward_batch_into(
+            &self,
+            x: &[f32],
+            n: usize,
+            h: usize,
+            w: usize,
+            out: &mut Vec<f32>,
+        ) -> imdn::Result<()> {
             self.0.set(self.0.get().max(x.len()));
             let t = Tensor::from_slice(x, (n, 3, h, w), &Device::Cpu)?;
             let up = t.upsample_nearest2d(h * 2, w * 2)?;
-            Ok(up.flatten_all()?.to_vec1::<f32>()?)
+            *out = up.flatten_all()?.to_vec1::<f32>()?;
+            Ok(())
         }
     }
     let spy = Spy(std::cell::Cell::new(0));
@@ -263,9 +271,17 @@ fn an_8k_frame_runs_in_bounded_tiles() {
     // batch × tile², and every stitched pixel comes back from its tile
     struct Spy(std::cell::Cell<usize>);
     impl imdn::acs::Forward for Spy {
-        fn forward_batch(&self, x: &[f32], _: usize, _: usize, _: usize) -> imdn::Result<Vec<f32>> {
+        fn forward_batch_into(
+            &self,
+            x: &[f32],
+            _: usize,
+            _: usize,
+            _: usize,
+            out: &mut Vec<f32>,
+        ) -> imdn::Result<()> {
             self.0.set(self.0.get().max(x.len()));
-            Ok(x.iter().map(|v| v + 1.0).collect())
+            *out = x.iter().map(|v| v + 1.0).collect();
+            Ok(())
         }
     }
     let (w, h) = (7680, 4320);

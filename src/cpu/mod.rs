@@ -698,10 +698,6 @@ fn pixel_shuffle(g: Geom, src: &[f32], s: usize, out: &mut [f32]) {
 }
 
 impl crate::acs::Forward for CpuNet {
-    fn forward_batch(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {
-        self.forward(input, n, h, w)
-    }
-
     fn forward_batch_into(
         &self,
         input: &[f32],
