@@ -110,9 +110,8 @@ impl Decoder {
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline")?;
         let sink = pipeline.by_name("frames").ok_or("no appsink")?;
-        pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|e| format!("{path}: {e}"))?;
+        let bus = pipeline.bus().ok_or("pipeline without a bus")?;
+        common::play(&pipeline, &bus).map_err(|e| format!("{path}: {e}"))?;
         Ok(Decoder { pipeline, sink })
     }
 

@@ -156,9 +156,8 @@ fn run(a: &Args) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     src.set_property("caps", info.to_caps().map_err(|e| e.to_string())?);
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| format!("starting: {e}"))?;
+    let bus = pipeline.bus().ok_or("pipeline without a bus")?;
+    common::play(&pipeline, &bus)?;
 
     let frame_ns = 1_000_000_000u64 / u64::from(a.fps);
     let mut noise = imdn::train::rng::Rng::new(0x2545_f491_4f6c_dd1d);

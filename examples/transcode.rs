@@ -307,13 +307,7 @@ fn run(args: Args) -> Result<(), String> {
 
     let bus = pipeline.bus().ok_or("pipeline without a bus")?;
     let result = (|| {
-        if pipeline.set_state(gst::State::Playing).is_err() {
-            // the reason is on the bus
-            let why = bus
-                .timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
-                .and_then(|m| common::describe(&m));
-            return Err(why.unwrap_or_else(|| "the pipeline could not start".into()));
-        }
+        common::play(&pipeline, &bus)?;
         let start = Instant::now();
         let mut last = (start, 0u64);
         loop {

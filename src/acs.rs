@@ -130,17 +130,13 @@ fn crop_into(
 /// What ACS needs of a network: `n` planar RGB frames of `h`×`w` in (NCHW f32), the same
 /// number out, `scale ×` larger.
 pub trait Forward {
-    /// Writes the result into `out`, resized to fit: a buffer reused across frames saves the
-    /// allocation.
-    fn forward_batch_into(
-        &self,
-        input: &[f32],
-        n: usize,
-        h: usize,
-        w: usize,
-        out: &mut Vec<f32>,
-    ) -> Result<()>;
+    /// Runs `(n, h, w)` frames, writing the result into `out`, resized to fit: a buffer
+    /// reused across frames saves the allocation.
+    fn forward_batch_into(&self, input: &[f32], nhw: Nhw, out: &mut Vec<f32>) -> Result<()>;
 }
+
+/// A batch's shape: frames, height, width.
+pub type Nhw = (usize, usize, usize);
 
 impl Acs {
     /// Floats [`Acs::run`] holds at its peak for a `w`×`h` frame, beside the input: the padded
@@ -219,7 +215,7 @@ impl Acs {
         let (ow, oh) = (w * scale, h * scale);
         if xs.len() == 1 && ys.len() == 1 && (pw, ph) == (w, h) {
             // one tile, no padding: the network reads the input and writes the output itself
-            net.forward_batch_into(input, 1, h, w, out)?;
+            net.forward_batch_into(input, (1, h, w), out)?;
             return check_len(out.len(), 3 * ow * oh, 1, (w, h));
         }
         let frame: &[f32] = if (pw, ph) == (w, h) {
@@ -239,7 +235,7 @@ impl Acs {
                 let dst = &mut batch_in[i * 3 * tw * th..][..3 * tw * th];
                 crop_into(frame, (pw, ph), (x.start, y.start), (tw, th), dst);
             }
-            net.forward_batch_into(batch_in, group.len(), th, tw, batch_out)?;
+            net.forward_batch_into(batch_in, (group.len(), th, tw), batch_out)?;
             check_len(
                 batch_out.len(),
                 group.len() * 3 * th * scale * tw * scale,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::acs::{Acs, AcsScratch, Forward};
+use crate::acs::{Acs, AcsScratch, Forward, Nhw};
 use crate::cpu::CpuNet;
 use crate::image_ops::{self, Resizer};
 use crate::model::{Config, Network, Variant, scale_code, scale_code_between};
@@ -188,14 +188,7 @@ impl<'a> Runner<'a> {
 }
 
 impl Forward for Runner<'_> {
-    fn forward_batch_into(
-        &self,
-        input: &[f32],
-        n: usize,
-        h: usize,
-        w: usize,
-        out: &mut Vec<f32>,
-    ) -> Result<()> {
+    fn forward_batch_into(&self, input: &[f32], (n, h, w): Nhw, out: &mut Vec<f32>) -> Result<()> {
         match *self {
             Runner::Cpu(cpu, code) => cpu.forward_at_into(input, n, h, w, code, out),
             Runner::Candle(net, code) => {

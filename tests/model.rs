@@ -5,6 +5,7 @@ mod common;
 
 use candle_core::{Device, Tensor};
 use imdn::acs::Acs;
+use imdn::acs::Nhw;
 use imdn::engine::Upscaler;
 use imdn::model::{Config, Variant, init_tensors};
 use imdn::weights;
@@ -163,9 +164,7 @@ fn tiling_bounds_the_network_input() {
         fn forward_batch_into(
             &self,
             x: &[f32],
-            n: usize,
-            h: usize,
-            w: usize,
+            (n, h, w): Nhw,
             out: &mut Vec<f32>,
         ) -> imdn::Result<()> {
             self.0.set(self.0.get().max(x.len()));
@@ -271,14 +270,7 @@ fn an_8k_frame_runs_in_bounded_tiles() {
     // batch × tile², and every stitched pixel comes back from its tile
     struct Spy(std::cell::Cell<usize>);
     impl imdn::acs::Forward for Spy {
-        fn forward_batch_into(
-            &self,
-            x: &[f32],
-            _: usize,
-            _: usize,
-            _: usize,
-            out: &mut Vec<f32>,
-        ) -> imdn::Result<()> {
+        fn forward_batch_into(&self, x: &[f32], _: Nhw, out: &mut Vec<f32>) -> imdn::Result<()> {
             self.0.set(self.0.get().max(x.len()));
             *out = x.iter().map(|v| v + 1.0).collect();
             Ok(())

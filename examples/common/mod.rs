@@ -41,3 +41,14 @@ pub fn main_with<A>(
         }
     }
 }
+
+/// Sets `pipeline` to PLAYING; if it refuses, the error its elements posted on `bus`.
+pub fn play(pipeline: &gst::Pipeline, bus: &gst::Bus) -> Result<(), String> {
+    if pipeline.set_state(gst::State::Playing).is_ok() {
+        return Ok(());
+    }
+    let why = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error])
+        .and_then(|m| describe(&m));
+    Err(why.unwrap_or_else(|| "the pipeline could not start".into()))
+}

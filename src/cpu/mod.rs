@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use crate::acs::Nhw;
 use crate::kernels::Kernels;
 use crate::kernels::conv::conv3x3_s2;
 use crate::kernels::plan::conv_same;
@@ -698,14 +699,7 @@ fn pixel_shuffle(g: Geom, src: &[f32], s: usize, out: &mut [f32]) {
 }
 
 impl crate::acs::Forward for CpuNet {
-    fn forward_batch_into(
-        &self,
-        input: &[f32],
-        n: usize,
-        h: usize,
-        w: usize,
-        out: &mut Vec<f32>,
-    ) -> Result<()> {
+    fn forward_batch_into(&self, input: &[f32], (n, h, w): Nhw, out: &mut Vec<f32>) -> Result<()> {
         self.forward_into(input, n, h, w, out)
     }
 }

@@ -12,17 +12,19 @@ use super::test_backends::TestBackend;
 
 /// A network behind the worker. Owned by the infer thread, which is the only one that uses it.
 pub trait Backend: Send {
-    /// Upscales planar RGB f32 (`size`, values in [0, 1]) to exactly `out` (planar RGB f32,
-    /// not clamped) into `dst`, resized to fit: the worker passes the buffer of an earlier
-    /// frame, so a backend that writes in place allocates nothing per frame.
+    /// Upscales planar RGB f32 (values in [0, 1]) from `sizes.0` to exactly `sizes.1` (planar
+    /// RGB f32, not clamped) into `dst`, resized to fit: the worker passes the buffer of an
+    /// earlier frame, so a backend that writes in place allocates nothing per frame.
     fn upscale_into(
         &mut self,
         input: &[f32],
-        size: (usize, usize),
-        out: (usize, usize),
+        sizes: Sizes,
         dst: &mut Vec<f32>,
     ) -> Result<(), String>;
 }
+
+/// A frame's (input, output) sizes, each (width, height).
+pub type Sizes = ((usize, usize), (usize, usize));
 
 /// IMDN, IMDN_RTC or IMDN_AS from a weights file.
 pub struct Imdn {
@@ -34,8 +36,7 @@ impl Backend for Imdn {
     fn upscale_into(
         &mut self,
         input: &[f32],
-        size: (usize, usize),
-        out: (usize, usize),
+        (size, out): Sizes,
         dst: &mut Vec<f32>,
     ) -> Result<(), String> {
         self.upscaler

@@ -6,7 +6,7 @@
 //! - `caps.rs`: sizes × scale in caps, and scale=0's fixation of the output size.
 //! - `backend.rs`: what the infer thread runs (the IMDN network).
 //! - `test_backends.rs`: stand-ins for the network, for the tests (feature `test-backends`).
-//! - `pixels.rs`: video frames ↔ planar RGB f32, YUV matrices, alpha.
+//! - `pixels/`: video frames ↔ planar RGB f32, YUV matrices, alpha.
 
 use gst::glib;
 use gst::prelude::*;

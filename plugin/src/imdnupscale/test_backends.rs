@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::backend::{Backend, BackendSpec, Loaded};
+use super::backend::{Backend, BackendSpec, Loaded, Sizes};
 
 /// A test backend chosen by `model-path`.
 #[derive(Clone, Copy, Debug)]
@@ -66,8 +66,7 @@ impl Backend for Stand {
     fn upscale_into(
         &mut self,
         input: &[f32],
-        size: (usize, usize),
-        out: (usize, usize),
+        (size, out): Sizes,
         dst: &mut Vec<f32>,
     ) -> Result<(), String> {
         let frame = self.frames;
@@ -160,7 +159,11 @@ mod tests {
             let mut stand = Stand { kind, frames: 0 };
             let mut dst = Vec::new();
             (0..4)
-                .map(|_| stand.upscale_into(&frame, (1, 1), (2, 2), &mut dst).is_ok())
+                .map(|_| {
+                    stand
+                        .upscale_into(&frame, ((1, 1), (2, 2)), &mut dst)
+                        .is_ok()
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(
