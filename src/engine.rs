@@ -435,7 +435,7 @@ impl Upscaler {
                     self.forward_planar_into(input, (w, h), out)
                 } else {
                     self.resizer
-                        .resize_into(input, (w, h), (ow, oh), &mut staging)
+                        .resize_into(input, ((w, h), (ow, oh)), &mut staging)
                         .and_then(|()| self.forward_planar_into(&staging, (ow, oh), out))
                 }
             }
@@ -447,7 +447,7 @@ impl Upscaler {
                     self.forward_planar_into(input, (w, h), &mut staging)
                         .and_then(|()| {
                             self.resizer
-                                .resize_into(&staging, (w * s, h * s), (ow, oh), out)
+                                .resize_into(&staging, ((w * s, h * s), (ow, oh)), out)
                         })
                 }
             }

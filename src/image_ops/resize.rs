@@ -396,6 +396,9 @@ pub fn try_imresize_f32_chw(
 /// (input width, input height, output width, output height).
 type Sizes = (usize, usize, usize, usize);
 
+/// A resize's (from, to) sizes, each (width, height).
+pub type Span = ((usize, usize), (usize, usize));
+
 /// A bicubic resize between two fixed sizes, its tables kept while the sizes hold.
 #[derive(Default)]
 pub struct Resizer {
@@ -405,13 +408,8 @@ pub struct Resizer {
 
 impl Resizer {
     /// Resizes planar RGB `input` from `w`×`h` to `ow`×`oh` into `out`.
-    pub fn resize_into(
-        &mut self,
-        input: &[f32],
-        (w, h): (usize, usize),
-        (ow, oh): (usize, usize),
-        out: &mut Vec<f32>,
-    ) -> Result<()> {
+    pub fn resize_into(&mut self, input: &[f32], span: Span, out: &mut Vec<f32>) -> Result<()> {
+        let ((w, h), (ow, oh)) = span;
         let key = (w, h, ow, oh);
         let (_, rows, cols) = match self.tables.take() {
             Some(kept) if kept.0 == key => self.tables.insert(kept),
@@ -433,7 +431,7 @@ mod tests {
         let flat = vec![0.25f32; 3 * 4 * 3];
         let mut out = Vec::new();
         for _ in 0..2 {
-            r.resize_into(&flat, (4, 3), (10, 7), &mut out).unwrap();
+            r.resize_into(&flat, ((4, 3), (10, 7)), &mut out).unwrap();
             assert_eq!(out.len(), 3 * 10 * 7);
             assert!(out.iter().all(|v| (v - 0.25).abs() < 1e-6));
         }
@@ -456,7 +454,7 @@ mod tests {
         // up, down, then up again through the same scratch and output buffers
         for ((w, h), (ow, oh)) in [((5, 4), (11, 9)), ((9, 7), (4, 3)), ((5, 4), (11, 9))] {
             let input = frame(w, h);
-            r.resize_into(&input, (w, h), (ow, oh), &mut out).unwrap();
+            r.resize_into(&input, ((w, h), (ow, oh)), &mut out).unwrap();
             let fresh = imresize_f32_chw(&input, w, h, 3, ow, oh);
             assert_eq!(out, fresh, "{w}×{h} → {ow}×{oh}");
         }
