@@ -9,6 +9,7 @@
 //!   AVX2) and the choice among them.
 //! - [`ops`]: candle ops on those kernels with fast backwards, for training on the CPU.
 //! - [`cpu`]: our CPU executor: the networks on our kernels (the fast CPU path).
+//! - [`cuda`]: the CUDA executor's device-independent part (schedule, packing, CPU reference).
 //! - [`image_ops`]: u8 ↔ f32, BT.601 Y, MATLAB-style bicubic `imresize`.
 //! - [`compare`]: bicubic and the network side by side, with an enlarged crop of the most detail.
 //! - [`metrics`]: PSNR and SSIM on Y, as the authors' evaluation protocol computes them.
@@ -21,6 +22,7 @@
 pub mod acs;
 pub mod compare;
 pub mod cpu;
+pub mod cuda;
 pub mod engine;
 pub mod error;
 pub mod eval;

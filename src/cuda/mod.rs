@@ -1,0 +1,26 @@
+//! The CUDA executor's device-independent foundation (issue 43): what the GPU will run,
+//! built and tested without a GPU (and without the `cuda` feature).
+//!
+//! - [`schedule`]: a network of the family as a flat list of fused steps over named NHWC
+//!   buffers read and written through channel-offset views (the IMDB's split and concatenation
+//!   are views, never copies; CCA is one reduction, one tiny attention step and a scale folded
+//!   into c5's input; the pixel shuffle is folded into the upsampler's write; bias, activation
+//!   and residual are each conv's epilogue), and the buffers' sizes per frame size.
+//! - [`pack`]: the weights packed once into the GPU layout (KRSC, channels padded to 8), in
+//!   f32 and f16, and back.
+//! - [`reference`](mod@reference): the schedule executed on the CPU in plain loops, on buffers allocated once
+//!   per frame size: the specification the kernels will be checked against
+//!   (`tests/cuda_schedule.rs` checks it against candle's networks).
+//!
+//! What waits for a GPU: the kernels (implicit-GEMM convs on tensor cores with these
+//! epilogues, or cuDNN/cuBLASLt), the device buffers of the plan, the per-(size, precision)
+//! CUDA graph of the steps, the upload/compute/download streams, and `Upscaler` using it on
+//! `Device::Cuda`.
+
+pub mod pack;
+pub mod reference;
+pub mod schedule;
+
+pub use pack::{ConvShape, PackedConv};
+pub use reference::Reference;
+pub use schedule::{BufferPlan, Schedule, Step, View};
