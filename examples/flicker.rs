@@ -18,13 +18,15 @@
 //! noise, where the scene is still), and the ratios network / bicubic: the flicker ratio.
 
 mod common;
+#[path = "common/frames.rs"]
+mod frames;
 
 use std::process::ExitCode;
 
-use gst::prelude::*;
-use gst_video::prelude::*;
 use imdn::engine::Upscaler;
 use imdn::temporal::{Stability, Steady};
+
+use frames::{Decoder, psnr, squared_error};
 
 const USAGE: &str = "usage: flicker CLIP [--weights NAME|FILE] [--frames N] [--steady THRESHOLD] \
 [--reference CLEAN_CLIP]";
@@ -70,86 +72,6 @@ fn parse_args() -> Result<Args, String> {
     let [clip] = <[String; 1]>::try_from(positional).map_err(|_| USAGE.to_string())?;
     a.clip = clip;
     Ok(a)
-}
-
-/// Tightly packed RGB and its size.
-type Frame = (Vec<u8>, (usize, usize));
-
-/// The decoded frame as tightly packed RGB (GStreamer pads RGB rows to 4 bytes).
-fn packed_rgb(sample: &gst::Sample) -> Result<Frame, String> {
-    let caps = sample.caps().ok_or("a sample without caps")?;
-    let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| e.to_string())?;
-    let buffer = sample.buffer().ok_or("a sample without a buffer")?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-        .map_err(|e| e.to_string())?;
-    let (w, h) = (info.width() as usize, info.height() as usize);
-    let stride = frame.plane_stride()[0] as usize;
-    let data = frame.plane_data(0).map_err(|e| e.to_string())?;
-    let mut rgb = Vec::with_capacity(w * h * 3);
-    for row in 0..h {
-        rgb.extend_from_slice(&data[row * stride..row * stride + w * 3]);
-    }
-    Ok((rgb, (w, h)))
-}
-
-/// A clip decoded to RGB frames through an appsink (its action signal: no gstreamer-app
-/// dependency for one example).
-struct Decoder {
-    pipeline: gst::Pipeline,
-    sink: gst::Element,
-}
-
-impl Decoder {
-    fn open(path: &str) -> Result<Self, String> {
-        let pipeline = gst::parse::launch(&format!(
-            "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB \
-             ! appsink name=frames sync=false",
-            path.replace('"', "\\\"")
-        ))
-        .map_err(|e| format!("{path}: {e}"))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| "not a pipeline")?;
-        let sink = pipeline.by_name("frames").ok_or("no appsink")?;
-        let bus = pipeline.bus().ok_or("pipeline without a bus")?;
-        common::play(&pipeline, &bus).map_err(|e| format!("{path}: {e}"))?;
-        Ok(Decoder { pipeline, sink })
-    }
-
-    /// The next frame, or `None` at the end (or on an error, which `close` reports).
-    fn next(&self) -> Result<Option<Frame>, String> {
-        self.sink
-            .emit_by_name::<Option<gst::Sample>>("pull-sample", &[])
-            .map(|s| packed_rgb(&s))
-            .transpose()
-    }
-
-    fn close(self) -> Result<(), String> {
-        let error = self.pipeline.bus().and_then(|bus| {
-            bus.pop_filtered(&[gst::MessageType::Error])
-                .and_then(|m| common::describe(&m))
-        });
-        self.pipeline
-            .set_state(gst::State::Null)
-            .map_err(|e| format!("stopping: {e}"))?;
-        error.map_or(Ok(()), Err)
-    }
-}
-
-/// Squared error between two frames, summed, and the number of samples.
-fn squared_error(a: &[u8], b: &[u8]) -> (f64, usize) {
-    let sum = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| {
-            let d = f64::from(x) - f64::from(y);
-            d * d
-        })
-        .sum();
-    (sum, a.len())
-}
-
-fn psnr((sum, n): (f64, usize)) -> f64 {
-    10.0 * (255.0f64 * 255.0 / (sum / n.max(1) as f64)).log10()
 }
 
 fn run(a: Args) -> Result<(), String> {

@@ -1,4 +1,5 @@
-//! Upscales a video file with `imdnupscale` and writes H.264 + AAC in MP4, keeping the audio.
+//! Upscales a video file with `imdnupscale` and writes H.264 (or H.265) + AAC in MP4, keeping
+//! the audio.
 //!
 //! ```text
 //! cargo run --release -p gst-plugin-imdn --example transcode -- IN OUT --scale 2 \
@@ -7,8 +8,11 @@
 //!
 //! Pipeline: `filesrc ! decodebin`, then per stream
 //! - video: `queue ! videoconvert ! imdnupscale ! capsfilter(size) ! videoconvertscale !
-//!   capsfilter(I420, even size) ! x264enc ! queue ! mp4mux` (x264 needs even sizes: an odd
-//!   output, e.g. scale=3 on odd input, is resized to the next even size);
+//!   capsfilter(I420, even size) ! x264enc (or x265enc ! h265parse) ! queue ! mp4mux` (the
+//!   encoders need even sizes: an odd output, e.g. scale=3 on odd input, is resized to the next
+//!   even size). Constant quality by default, with the peak rate scaled to the output's pixels
+//!   per second: x264enc would otherwise cap its quality mode at its default 2048 kbit/s and
+//!   throw away what the network adds at large sizes;
 //! - audio: `queue ! audioconvert ! audioresample ! <AAC encoder> ! queue ! mp4mux`
 //!   (avenc_aac, fdkaacenc or voaacenc, whichever is installed);
 //! - anything else (subtitles, data): `fakesink`.
@@ -31,29 +35,53 @@ use gst::prelude::*;
 
 const USAGE: &str = "usage: transcode IN OUT [--scale N] [--size WxH] [--model-path P] \
 [--model auto|imdn|rtc|as] [--device auto|cpu|cuda] [--n-threads T] [--max-frames-in-flight D] \
-[--quantizer Q]
+[--codec h264|h265] [--quality Q] [--bitrate KBPS]
 
-  --quantizer Q             x264 constant-quality quantizer (default 20; lower = better)";
+  --codec C                 h264 (x264enc, default) or h265 (x265enc)
+  --quality Q               constant quality: x264's quantizer in quality mode, x265's QP
+                            (default 16; lower = better and larger; 0 = lossless for h264)
+  --bitrate KBPS            a constant bitrate instead of constant quality";
+
+/// Constant-quality default: measured in BENCHMARKS.md ("What the encoder keeps").
+const DEFAULT_QUALITY: u32 = 16;
+/// The peak rate of constant quality, in bits per output pixel per frame.
+const PEAK_BITS_PER_PIXEL: f64 = 1.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    H264,
+    H265,
+}
 
 #[derive(Debug)]
 struct Args {
     input: String,
     output: String,
     element: ElementArgs,
-    quantizer: u32,
+    codec: Codec,
+    quality: u32,
+    bitrate: Option<u32>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let usage = || format!("{USAGE}\n{}", element_args::USAGE);
     let mut positional = Vec::new();
     let mut element = ElementArgs::default();
-    let mut quantizer = 20u32;
+    let (mut codec, mut quality, mut bitrate) = (Codec::H264, DEFAULT_QUALITY, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "-h" | "--help" => return Err(usage()),
-            "--quantizer" => quantizer = number(&arg, &value()?, 0..=50)?,
+            "--quality" | "--quantizer" => quality = number(&arg, &value()?, 0..=50)?,
+            "--bitrate" => bitrate = Some(number(&arg, &value()?, 1..=2_048_000)?),
+            "--codec" => {
+                codec = match value()?.as_str() {
+                    "h264" => Codec::H264,
+                    "h265" => Codec::H265,
+                    other => return Err(format!("--codec {other}: h264 or h265")),
+                }
+            }
             a if element.take(a, &mut value)? => {}
             a if a.starts_with("--") => return Err(format!("unknown option {a}\n\n{}", usage())),
             _ => positional.push(arg),
@@ -66,7 +94,9 @@ fn parse_args() -> Result<Args, String> {
         input,
         output,
         element,
-        quantizer,
+        codec,
+        quality,
+        bitrate,
     })
 }
 
@@ -88,6 +118,36 @@ fn caps_filter(caps: gst::Caps) -> Result<gst::Element, String> {
         .property("caps", caps)
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// The encoder elements for `args`: constant quality (peak rate from `pixels_per_second`) or
+/// `--bitrate`.
+fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, String> {
+    let peak_kbps =
+        (pixels_per_second * PEAK_BITS_PER_PIXEL / 1000.0).clamp(1.0, 2_048_000.0) as u32;
+    Ok(match args.codec {
+        Codec::H264 => {
+            let enc = make("x264enc", None)?;
+            match args.bitrate {
+                Some(kbps) => enc.set_property("bitrate", kbps),
+                None => {
+                    enc.set_property_from_str("pass", "qual");
+                    enc.set_property("quantizer", args.quality);
+                    // in quality mode x264enc's bitrate is the peak (VBV) rate
+                    enc.set_property("bitrate", peak_kbps);
+                }
+            }
+            vec![enc]
+        }
+        Codec::H265 => {
+            let enc = make("x265enc", None)?;
+            match args.bitrate {
+                Some(kbps) => enc.set_property("bitrate", kbps),
+                None => enc.set_property("qp", args.quality as i32),
+            }
+            vec![enc, make("h265parse", None)?]
+        }
+    })
 }
 
 /// Adds `chain` to the pipeline, links it in order, links `src` to its head and its tail to
@@ -153,10 +213,14 @@ fn video_branch(
     *progress.out_size.lock().unwrap_or_else(|e| e.into_inner()) = Some((ew, eh));
     let imdn = make("imdnupscale", Some("imdn"))?;
     args.element.apply(&imdn);
-    let enc = make("x264enc", None)?;
-    enc.set_property_from_str("pass", "qual");
-    enc.set_property("quantizer", args.quantizer);
-    let chain = [
+    let fps = info.fps();
+    let fps = if fps.numer() > 0 && fps.denom() > 0 {
+        fps.numer() as f64 / fps.denom() as f64
+    } else {
+        30.0
+    };
+    let encoder = encoder(args, f64::from(ew) * f64::from(eh) * fps)?;
+    let chain: Vec<gst::Element> = [
         make("queue", None)?,
         make("videoconvert", None)?,
         imdn.clone(),
@@ -174,9 +238,11 @@ fn video_branch(
                 .field("height", eh)
                 .build(),
         )?,
-        enc,
-        make("queue", None)?,
-    ];
+    ]
+    .into_iter()
+    .chain(encoder)
+    .chain([make("queue", None)?])
+    .collect::<Vec<_>>();
     let mux_pad = mux
         .request_pad_simple("video_%u")
         .ok_or("mp4mux gave no video pad")?;
