@@ -35,12 +35,14 @@ use gst::prelude::*;
 
 const USAGE: &str = "usage: transcode IN OUT [--scale N] [--size WxH] [--model-path P] \
 [--model auto|imdn|rtc|as] [--device auto|cpu|cuda] [--n-threads T] [--max-frames-in-flight D] \
-[--codec h264|h265] [--quality Q] [--bitrate KBPS]
+[--codec h264|h265] [--quality Q] [--bitrate KBPS] [--compare]
 
   --codec C                 h264 (x264enc, default) or h265 (x265enc)
   --quality Q               constant quality: x264's quantizer in quality mode, x265's QP
                             (default 16; lower = better and larger; 0 = lossless for h264)
-  --bitrate KBPS            a constant bitrate instead of constant quality";
+  --bitrate KBPS            a constant bitrate instead of constant quality
+  --compare                 a split screen: bicubic (Catmull-Rom) on the left, the network on
+                            the right, a black divider between them";
 
 /// Constant-quality default: measured in BENCHMARKS.md ("What the encoder keeps").
 const DEFAULT_QUALITY: u32 = 16;
@@ -61,6 +63,7 @@ struct Args {
     codec: Codec,
     quality: u32,
     bitrate: Option<u32>,
+    compare: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -68,12 +71,14 @@ fn parse_args() -> Result<Args, String> {
     let mut positional = Vec::new();
     let mut element = ElementArgs::default();
     let (mut codec, mut quality, mut bitrate) = (Codec::H264, DEFAULT_QUALITY, None);
+    let mut compare = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "-h" | "--help" => return Err(usage()),
             "--quality" | "--quantizer" => quality = number(&arg, &value()?, 0..=50)?,
+            "--compare" => compare = true,
             "--bitrate" => bitrate = Some(number(&arg, &value()?, 1..=2_048_000)?),
             "--codec" => {
                 codec = match value()?.as_str() {
@@ -97,6 +102,7 @@ fn parse_args() -> Result<Args, String> {
         codec,
         quality,
         bitrate,
+        compare,
     })
 }
 
@@ -118,6 +124,23 @@ fn caps_filter(caps: gst::Caps) -> Result<gst::Element, String> {
         .property("caps", caps)
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// Bicubic (videoscale's Catmull-Rom, the kernel of MATLAB's bicubic) on the left half and
+/// imdnupscale (named `imdn`) on the right, both at `ow`×`oh`, with a 4-pixel black divider.
+fn split_screen((ow, oh): (i32, i32)) -> Result<gst::Bin, String> {
+    let mid = (ow / 2) & !1;
+    let (left_end, right_start) = ((mid - 2).max(0), (mid + 2).min(ow));
+    let size = format!("capsfilter caps=video/x-raw,width={ow},height={oh}");
+    let desc = format!(
+        "tee name=t \
+         t. ! queue ! videoscale method=catrom ! {size} ! videocrop right={} ! comp.sink_0 \
+         t. ! queue ! imdnupscale name=imdn ! {size} ! videocrop left={right_start} ! comp.sink_1 \
+         compositor name=comp background=black sink_1::xpos={right_start} ! {size}",
+        ow - left_end
+    );
+    gst::parse::bin_from_description(&desc, true)
+        .map_err(|e| format!("building the split screen: {e}"))
 }
 
 /// The encoder elements for `args`: constant quality (peak rate from `pixels_per_second`) or
@@ -211,7 +234,17 @@ fn video_branch(
         eprintln!("output {ow}x{oh} is odd: resizing to {ew}x{eh} for x264");
     }
     *progress.out_size.lock().unwrap_or_else(|e| e.into_inner()) = Some((ew, eh));
-    let imdn = make("imdnupscale", Some("imdn"))?;
+    // the element at `ow`×`oh`, or (--compare) a split screen of bicubic and the element
+    let (upscaled, imdn) = if args.compare {
+        let bin = split_screen((ow, oh))?;
+        let imdn = bin
+            .by_name("imdn")
+            .ok_or("no imdnupscale in the split screen")?;
+        (bin.upcast::<gst::Element>(), imdn)
+    } else {
+        let imdn = make("imdnupscale", Some("imdn"))?;
+        (imdn.clone(), imdn)
+    };
     args.element.apply(&imdn);
     let fps = info.fps();
     let fps = if fps.numer() > 0 && fps.denom() > 0 {
@@ -223,7 +256,7 @@ fn video_branch(
     let chain: Vec<gst::Element> = [
         make("queue", None)?,
         make("videoconvert", None)?,
-        imdn.clone(),
+        upscaled,
         caps_filter(
             gst::Caps::builder("video/x-raw")
                 .field("width", ow)

@@ -73,6 +73,22 @@ target/debug/examples/transcode "$clip/in.mp4" "$clip/lossless.mp4" --scale 2 --
 loss=$(target/debug/examples/encode-loss "$clip/in.mp4" "$clip/lossless.mp4" \
     --weights test:nearest 2>/dev/null | tail -1)
 grep -q '"psnr_db":inf' <<<"$loss" || { echo "encode-loss on a lossless file: $loss" >&2; exit 1; }
+# the split screen: its first frame has the 4-pixel black divider in the middle, picture beside it
+target/debug/examples/transcode "$clip/in.mp4" "$clip/compare.mp4" --scale 2 --compare \
+    --quality 0 --model-path test:nearest >/dev/null
+gst-launch-1.0 -q filesrc location="$clip/compare.mp4" ! decodebin ! videoconvert \
+    ! video/x-raw,format=RGB ! pngenc snapshot=true ! filesink location="$clip/compare.png"
+"$py" - "$clip/compare.png" <<'PY'
+import sys
+from PIL import Image
+im = Image.open(sys.argv[1]).convert("L")
+w, h = im.size
+assert (w, h) == (128, 96), (w, h)
+column = lambda x: max(im.getpixel((x, y)) for y in range(h))
+divider = [column(x) for x in range(w // 2 - 2, w // 2 + 2)]
+assert max(divider) <= 20, f"divider not black: {divider}"
+assert column(w // 2 - 8) > 40 and column(w // 2 + 8) > 40, "no picture beside the divider"
+PY
 
 # GLib warnings (bad property values, pad template mistakes) abort the GStreamer tests.
 export G_DEBUG=fatal_warnings
