@@ -16,8 +16,6 @@ mod frames;
 
 use std::process::ExitCode;
 
-use gst::prelude::*;
-
 use frames::{Decoder, psnr, squared_error};
 
 const USAGE: &str = "usage: encode-loss IN UPSCALED [--weights NAME|FILE]";
@@ -53,28 +51,18 @@ fn parse_args() -> Result<Args, String> {
 
 /// The video stream's payload bytes and duration, read from the container without decoding.
 fn video_stream_size(path: &str) -> Result<(u64, gst::ClockTime), String> {
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! parsebin ! video/x-h264;video/x-h265 ! appsink name=s sync=false",
-        path.replace('"', "\\\"")
-    ))
-    .map_err(|e| format!("{path}: {e}"))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| "not a pipeline")?;
-    let sink = pipeline.by_name("s").ok_or("no appsink")?;
-    let bus = pipeline.bus().ok_or("pipeline without a bus")?;
-    common::play(&pipeline, &bus)?;
+    let stream = Decoder::launch(path, "parsebin ! video/x-h264;video/x-h265")?;
     let (mut bytes, mut end) = (0u64, gst::ClockTime::ZERO);
-    while let Some(sample) = sink.emit_by_name::<Option<gst::Sample>>("pull-sample", &[]) {
-        if let Some(buf) = sample.buffer() {
-            bytes += buf.size() as u64;
-            if let Some(pts) = buf.pts() {
-                end = end.max(pts + buf.duration().unwrap_or_default());
-            }
+    while let Some(sample) = stream.sample() {
+        let Some(buf) = sample.buffer() else {
+            continue;
+        };
+        bytes += buf.size() as u64;
+        if let Some(pts) = buf.pts() {
+            end = end.max(pts + buf.duration().unwrap_or_default());
         }
     }
-    pipeline
-        .set_state(gst::State::Null)
-        .map_err(|e| format!("stopping: {e}"))?;
+    stream.close()?;
     Ok((bytes, end))
 }
 
@@ -83,7 +71,7 @@ fn run(a: Args) -> Result<(), String> {
     gstimdn::plugin_register_static().map_err(|e| e.to_string())?;
     let element = format!("imdnupscale model-path=\"{}\" device=cpu !", a.weights);
     let (input, upscaled) = (
-        Decoder::launch(&a.input, &element)?,
+        Decoder::decoded(&a.input, &element)?,
         Decoder::open(&a.upscaled)?,
     );
     let (mut error, mut frames, mut out_size) = ((0.0, 0), 0u64, (0, 0));

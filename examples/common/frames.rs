@@ -33,14 +33,19 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn open(path: &str) -> Result<Self, String> {
-        Self::launch(path, "")
+        Self::decoded(path, "")
     }
 
     /// `path` decoded, then through `filters` (a launch-line fragment ending in `!`, or empty).
-    pub fn launch(path: &str, filters: &str) -> Result<Self, String> {
+    pub fn decoded(path: &str, filters: &str) -> Result<Self, String> {
+        let rgb = "videoconvert ! video/x-raw,format=RGB";
+        Self::launch(path, &format!("decodebin ! {filters} {rgb}"))
+    }
+
+    /// `path` through `chain` (a launch-line fragment) into the appsink.
+    pub fn launch(path: &str, chain: &str) -> Result<Self, String> {
         let pipeline = gst::parse::launch(&format!(
-            "filesrc location=\"{}\" ! decodebin ! {filters} videoconvert \
-             ! video/x-raw,format=RGB ! appsink name=frames sync=false",
+            "filesrc location=\"{}\" ! {chain} ! appsink name=frames sync=false",
             path.replace('"', "\\\"")
         ))
         .map_err(|e| format!("{path}: {e}"))?
@@ -52,12 +57,15 @@ impl Decoder {
         Ok(Decoder { pipeline, sink })
     }
 
-    /// The next frame, or `None` at the end (or on an error, which `close` reports).
-    pub fn next(&self) -> Result<Option<Frame>, String> {
+    /// The next sample, or `None` at the end (or on an error, which `close` reports).
+    pub fn sample(&self) -> Option<gst::Sample> {
         self.sink
             .emit_by_name::<Option<gst::Sample>>("pull-sample", &[])
-            .map(|s| packed_rgb(&s))
-            .transpose()
+    }
+
+    /// The next frame as packed RGB (for a pipeline that ends in RGB), or `None` at the end.
+    pub fn next(&self) -> Result<Option<Frame>, String> {
+        self.sample().map(|s| packed_rgb(&s)).transpose()
     }
 
     pub fn close(self) -> Result<(), String> {
