@@ -15,12 +15,7 @@ pub trait Backend: Send {
     /// Upscales planar RGB f32 (values in [0, 1]) from `sizes.0` to exactly `sizes.1` (planar
     /// RGB f32, not clamped) into `dst`, resized to fit: the worker passes the buffer of an
     /// earlier frame, so a backend that writes in place allocates nothing per frame.
-    fn upscale_into(
-        &mut self,
-        input: &[f32],
-        sizes: Sizes,
-        dst: &mut Vec<f32>,
-    ) -> Result<(), String>;
+    fn upscale(&mut self, input: &[f32], sizes: Sizes, dst: &mut Vec<f32>) -> Result<(), String>;
 }
 
 /// A frame's (input, output) sizes, each (width, height).
@@ -33,12 +28,8 @@ pub struct Imdn {
 
 impl Backend for Imdn {
     /// Exactly `out`, whatever the network's scale (scale=0): [`Upscaler::upscale_planar_into`].
-    fn upscale_into(
-        &mut self,
-        input: &[f32],
-        (size, out): Sizes,
-        dst: &mut Vec<f32>,
-    ) -> Result<(), String> {
+    fn upscale(&mut self, input: &[f32], sizes: Sizes, dst: &mut Vec<f32>) -> Result<(), String> {
+        let (size, out) = sizes;
         self.upscaler
             .upscale_planar_into(input, size, out, dst)
             .map_err(|e| e.to_string())

@@ -63,12 +63,8 @@ struct Stand {
 }
 
 impl Backend for Stand {
-    fn upscale_into(
-        &mut self,
-        input: &[f32],
-        (size, out): Sizes,
-        dst: &mut Vec<f32>,
-    ) -> Result<(), String> {
+    fn upscale(&mut self, input: &[f32], sizes: Sizes, dst: &mut Vec<f32>) -> Result<(), String> {
+        let (size, out) = sizes;
         let frame = self.frames;
         self.frames += 1;
         match self.kind {
@@ -159,11 +155,7 @@ mod tests {
             let mut stand = Stand { kind, frames: 0 };
             let mut dst = Vec::new();
             (0..4)
-                .map(|_| {
-                    stand
-                        .upscale_into(&frame, ((1, 1), (2, 2)), &mut dst)
-                        .is_ok()
-                })
+                .map(|_| stand.upscale(&frame, ((1, 1), (2, 2)), &mut dst).is_ok())
                 .collect::<Vec<_>>()
         };
         assert_eq!(

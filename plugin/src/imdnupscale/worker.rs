@@ -325,7 +325,7 @@ fn infer_stage(
                 let mut rgb = recycle.take.try_recv().unwrap_or_default();
                 let mut run = |backend: &mut Box<dyn Backend>| {
                     stage_work("running the network", || {
-                        backend.upscale_into(&p.rgb, (size, out), &mut rgb)
+                        backend.upscale(&p.rgb, (size, out), &mut rgb)
                     })
                 };
                 let mut result = run(&mut backend);
