@@ -215,14 +215,25 @@ struct Progress {
     out_size: Mutex<Option<(i32, i32)>>,
 }
 
+/// Where the decoded streams go: the muxer, with the settings and the progress report.
+#[derive(Clone)]
+struct Output {
+    mux: gst::Element,
+    args: Arc<Args>,
+    progress: Arc<Progress>,
+}
+
 fn video_branch(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     caps: &gst::Caps,
-    mux: &gst::Element,
-    args: &Args,
-    progress: &Arc<Progress>,
+    out: &Output,
 ) -> Result<(), String> {
+    let Output {
+        mux,
+        args,
+        progress,
+    } = out;
     let info = gst_video::VideoInfo::from_caps(caps)
         .map_err(|e| format!("decoded video caps {caps}: {e}"))?;
     let (w, h) = (info.width() as i32, info.height() as i32);
@@ -338,22 +349,16 @@ fn audio_branch(
     Ok(())
 }
 
-fn on_pad_added(
-    pipeline: &gst::Pipeline,
-    pad: &gst::Pad,
-    mux: &gst::Element,
-    args: &Args,
-    progress: &Arc<Progress>,
-) -> Result<(), String> {
+fn on_pad_added(pipeline: &gst::Pipeline, pad: &gst::Pad, out: &Output) -> Result<(), String> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     let name = caps
         .structure(0)
         .map(|s| s.name().to_string())
         .unwrap_or_default();
     if name.starts_with("video/") {
-        video_branch(pipeline, pad, &caps, mux, args, progress)
+        video_branch(pipeline, pad, &caps, out)
     } else if name.starts_with("audio/") {
-        audio_branch(pipeline, pad, mux)
+        audio_branch(pipeline, pad, &out.mux)
     } else {
         eprintln!("ignoring a {name} stream");
         attach(pipeline, pad, &[make("fakesink", None)?], None)
@@ -393,12 +398,16 @@ fn run(args: Args) -> Result<(), String> {
     let args = Arc::new(args);
     {
         let pipeline = pipeline.downgrade();
-        let (mux, args, progress) = (mux.clone(), args.clone(), progress.clone());
+        let out = Output {
+            mux: mux.clone(),
+            args: args.clone(),
+            progress: progress.clone(),
+        };
         decode.connect_pad_added(move |decode, pad| {
             let Some(pipeline) = pipeline.upgrade() else {
                 return;
             };
-            if let Err(e) = on_pad_added(&pipeline, pad, &mux, &args, &progress) {
+            if let Err(e) = on_pad_added(&pipeline, pad, &out) {
                 gst::element_error!(decode, gst::CoreError::Negotiation, ("{}", e));
             }
         });

@@ -76,23 +76,14 @@ fn compare(tensors: Tensors, sizes: &[(usize, usize, usize)], fresh: bool) -> Co
 }
 
 #[test]
-fn imdn_x2_matches_candle() {
-    let config = compare(
-        shipped("imdn_x2"),
-        &[(1, 13, 9), (1, 1, 1), (2, 24, 16)],
-        false,
-    );
-    assert_eq!(config, Config::imdn(2));
-}
-
-#[test]
-fn rtc_x3_matches_candle() {
-    let config = compare(
-        shipped("imdn_rtc_x3"),
-        &[(1, 13, 9), (1, 1, 1), (2, 24, 16)],
-        false,
-    );
-    assert_eq!(config, Config::rtc(3));
+fn imdn_x2_and_rtc_x3_match_candle() {
+    for (name, expected) in [
+        ("imdn_x2", Config::imdn(2)),
+        ("imdn_rtc_x3", Config::rtc(3)),
+    ] {
+        let config = compare(shipped(name), &[(1, 13, 9), (1, 1, 1), (2, 24, 16)], false);
+        assert_eq!(config, expected, "{name}");
+    }
 }
 
 #[test]
