@@ -110,7 +110,13 @@ fn run(a: Args) -> Result<(), String> {
             bicubic.push(&imdn::image_ops::imresize_u8(&rgb, w, h, 3, out.0, out.1));
             let mut held = sr.clone();
             if let Some(steady) = steady.as_mut() {
-                steady.apply(&rgb, (w, h), &mut held, out);
+                // Steady works on the library's planar f32 frames, as in the element
+                use imdn::image_ops::{chw_f32_to_hwc_u8, hwc_u8_to_chw_f32_vec};
+                let planar_in = hwc_u8_to_chw_f32_vec(&rgb, w, h, 3).map_err(|e| e.to_string())?;
+                let mut planar_out =
+                    hwc_u8_to_chw_f32_vec(&sr, out.0, out.1, 3).map_err(|e| e.to_string())?;
+                steady.apply(&planar_in, (w, h), &mut planar_out, out);
+                chw_f32_to_hwc_u8(&planar_out, out.0, out.1, &mut held, 3);
                 steadied.push(&held);
             }
             if let Some(reference) = &reference {

@@ -73,23 +73,25 @@ impl Stability {
 }
 
 /// Holds still what did not move, against the flicker of frame-by-frame upscaling: where an
-/// input pixel changed by at most `threshold` levels (in every channel) since the previous
-/// frame, the output pixels it covers move only `blend` of the way from their running value to
-/// the new frame's (an exponential average over the still stretch); elsewhere the new frame is
-/// taken as it is, so motion is never smeared.
+/// input pixel changed by at most `threshold` levels (of 255, in every channel) since the
+/// previous frame, the output pixels it covers move only `blend` of the way from their running
+/// value to the new frame's (an exponential average over the still stretch); elsewhere the new
+/// frame is taken as it is, so motion is never smeared. Frames are planar RGB f32 in [0, 1].
 pub struct Steady {
-    pub threshold: u8,
-    pub blend: f32,
-    previous_input: Vec<u8>,
-    /// The output as last shown, before rounding.
+    threshold: f32,
+    blend: f32,
+    previous_input: Vec<f32>,
+    /// The output as last shown.
     running: Vec<f32>,
     sizes: ((usize, usize), (usize, usize)),
 }
 
 impl Steady {
+    /// `threshold` in 8-bit levels; `blend` in (0, 1] (1: no averaging).
     pub fn new(threshold: u8, blend: f32) -> Self {
         Steady {
-            threshold,
+            // a hair over the level, so that samples `threshold` codes apart still count
+            threshold: (f32::from(threshold) + 0.01) / 255.0,
             blend: blend.clamp(0.0, 1.0),
             previous_input: Vec::new(),
             running: Vec::new(),
@@ -97,12 +99,18 @@ impl Steady {
         }
     }
 
-    /// Steadies `output` (RGB, `out_size`, upscaled from `input`, RGB `in_size`) in place.
+    /// Forgets the past: the next frame is taken as it is (after a seek or a discontinuity).
+    pub fn reset(&mut self) {
+        self.previous_input.clear();
+    }
+
+    /// Steadies `output` (planar RGB, `out_size`, upscaled from `input`, planar RGB
+    /// `in_size`) in place.
     pub fn apply(
         &mut self,
-        input: &[u8],
+        input: &[f32],
         in_size: (usize, usize),
-        output: &mut [u8],
+        output: &mut [f32],
         out_size: (usize, usize),
     ) {
         let ((w, h), (ow, oh)) = (in_size, out_size);
@@ -110,25 +118,26 @@ impl Steady {
         if fresh {
             self.sizes = (in_size, out_size);
             self.running.clear();
-            self.running.extend(output.iter().map(|&v| f32::from(v)));
+            self.running.extend_from_slice(output);
         } else {
+            let (plane, out_plane) = (w * h, ow * oh);
             for oy in 0..oh {
-                let iy = oy * h / oh;
+                let row = oy * h / oh * w;
                 for ox in 0..ow {
-                    let i = (iy * w + ox * w / ow) * 3;
+                    let i = row + ox * w / ow;
                     let still = (0..3).all(|c| {
-                        input[i + c].abs_diff(self.previous_input[i + c]) <= self.threshold
+                        let k = c * plane + i;
+                        (input[k] - self.previous_input[k]).abs() <= self.threshold
                     });
-                    let o = (oy * ow + ox) * 3;
-                    let pixel = output[o..o + 3].iter_mut().zip(&mut self.running[o..o + 3]);
-                    for (out, r) in pixel {
-                        let new = f32::from(*out);
+                    for c in 0..3 {
+                        let o = c * out_plane + oy * ow + ox;
+                        let r = &mut self.running[o];
                         *r = if still {
-                            *r + self.blend * (new - *r)
+                            *r + self.blend * (output[o] - *r)
                         } else {
-                            new
+                            output[o]
                         };
-                        *out = r.round().clamp(0.0, 255.0) as u8;
+                        output[o] = *r;
                     }
                 }
             }

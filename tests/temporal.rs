@@ -50,22 +50,32 @@ fn a_steady_ramp_changes_by_its_step() {
 #[test]
 fn steady_averages_still_pixels_and_passes_moving_ones() {
     use imdn::temporal::Steady;
+    let level = |v: f32| v / 255.0;
     let mut s = Steady::new(10, 0.5);
-    // 2×1 input → 4×1 output; the left input pixel stays, the right one jumps by 100
-    let frames: [([u8; 6], [u8; 12]); 2] = [
-        ([50, 50, 50, 10, 10, 10], [100; 12]),
-        ([52, 50, 49, 110, 110, 110], [140; 12]),
+    // planar RGB, 2×1 → 4×1; the left input pixel stays within 10 levels, the right one jumps
+    let inputs = [
+        [50.0, 10.0, 50.0, 10.0, 50.0, 10.0],
+        [60.0, 110.0, 50.0, 110.0, 41.0, 110.0],
     ];
-    let mut outs = Vec::new();
-    for (input, mut output) in frames {
+    let outputs = [[100.0; 12], [140.0; 12]];
+    let mut shown = Vec::new();
+    for (input, output) in inputs.iter().zip(outputs) {
+        let input = input.map(level);
+        let mut output = output.map(level);
         s.apply(&input, (2, 1), &mut output, (4, 1));
-        outs.push(output);
+        shown.push(output.map(|v| (v * 255.0).round()));
     }
-    // first frame as it is; then the still half moves half way (100 → 120), the moving half
-    // takes the new frame (140)
-    assert_eq!(outs[0], [100; 12]);
-    assert_eq!(&outs[1][..6], [120; 6]);
-    assert_eq!(&outs[1][6..], [140; 6]);
+    // first frame as it is; then in each plane the still half moves half way (100 → 120), the
+    // moving half takes the new frame (140)
+    assert_eq!(shown[0], [100.0; 12]);
+    for plane in shown[1].chunks(4) {
+        assert_eq!(plane, [120.0, 120.0, 140.0, 140.0]);
+    }
+    // after a reset the next frame is taken as it is
+    s.reset();
+    let mut output = [level(200.0); 12];
+    s.apply(&inputs[1].map(level), (2, 1), &mut output, (4, 1));
+    assert!(output.iter().all(|&v| (v * 255.0 - 200.0).abs() < 1e-3));
 }
 
 #[test]
@@ -74,14 +84,15 @@ fn steady_reduces_the_spread_of_noise_on_a_still_frame() {
     let mut rng = Rng::new(7);
     let (mut plain, mut steadied) = (Stability::default(), Stability::default());
     let mut steady = imdn::temporal::Steady::new(255, 0.5);
-    let input = vec![128u8; 32 * 32 * 3];
+    let input = vec![0.5f32; 3 * 32 * 32];
+    let to_u8 = |v: &[f32]| -> Vec<u8> { v.iter().map(|x| (x * 255.0).round() as u8).collect() };
     for _ in 0..200 {
-        let mut out: Vec<u8> = (0..64 * 64 * 3)
-            .map(|_| (128.0 + 8.0 * rng.normal()).round() as u8)
+        let mut out: Vec<f32> = (0..3 * 64 * 64)
+            .map(|_| (128.0 + 8.0 * rng.normal() as f32) / 255.0)
             .collect();
-        plain.push(&out);
+        plain.push(&to_u8(&out));
         steady.apply(&input, (32, 32), &mut out, (64, 64));
-        steadied.push(&out);
+        steadied.push(&to_u8(&out));
     }
     let ratio = steadied.temporal_std() / plain.temporal_std();
     assert!((ratio - 0.577).abs() < 0.03, "{ratio}");

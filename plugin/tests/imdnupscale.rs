@@ -1697,3 +1697,46 @@ fn fallback_to_cpu_rebuilds_the_network_after_a_runtime_error() {
     let err = error_of(&bus_message(&bus, &[gst::MessageType::Error]).expect("an error"));
     assert!(err.message().contains("simulated CUDA error"), "{err}");
 }
+
+#[test]
+fn steady_averages_still_frames_and_restarts_after_a_discont() {
+    init();
+    let vinfo = info(VideoFormat::Rgb, 4, 2);
+    // frames of 100, 104 (a change of 4 levels: still at steady=10), 104 again after a DISCONT
+    let run = |steady: u32| -> Vec<u8> {
+        let mut h = harness(&[
+            ("model-path", &"test:nearest"),
+            ("steady", &steady),
+            ("max-frames-in-flight", &0i32),
+        ]);
+        h.set_src_caps_str("video/x-raw,format=RGB,width=4,height=2,framerate=25/1");
+        let mut firsts = Vec::new();
+        for (k, level) in [100u8, 104, 104].into_iter().enumerate() {
+            let mut buf = pts_buffer(frame(&vinfo, move |_, _, _| level), k as u64);
+            if k == 2 {
+                buf.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
+            }
+            h.push(buf).unwrap();
+            let out = h.pull().unwrap();
+            let plane = planes(&out, &out_info(&h)).remove(0);
+            assert!(
+                plane.iter().all(|&v| v == plane[0]),
+                "a flat frame stays flat"
+            );
+            firsts.push(plane[0]);
+        }
+        firsts
+    };
+    assert_eq!(
+        run(0),
+        [100, 104, 104],
+        "off: the network's frames as they are"
+    );
+    assert_eq!(
+        run(10),
+        [100, 102, 104],
+        "on: half way to a still frame; a DISCONT restarts"
+    );
+    // a change above the threshold is motion: taken as it is
+    assert_eq!(run(3), [100, 104, 104]);
+}

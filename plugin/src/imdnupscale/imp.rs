@@ -33,7 +33,7 @@ use super::backend::BuildError;
 use super::caps::{self, MAX_SIDE};
 use super::pixels::FORMATS;
 use super::settings::{Settings, backend_spec};
-use super::worker::{Done, Job, MAX_DEPTH, Outcome, Worker};
+use super::worker::{Conduct, Done, Job, MAX_DEPTH, Outcome, Worker};
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -382,12 +382,13 @@ impl BaseTransformImpl for ImdnUpscale {
             ));
         }
         let flushing = Arc::new(AtomicBool::new(false));
-        let (worker, ready) = Worker::new(
-            backend_spec(&settings),
-            settings.fallback_to_cpu,
-            flushing.clone(),
-        )
-        .map_err(build_error_message)?;
+        let conduct = Conduct {
+            fallback_to_cpu: settings.fallback_to_cpu,
+            // the ParamSpec bounds it to 0–255
+            steady: settings.steady.min(255) as u8,
+        };
+        let (worker, ready) = Worker::new(backend_spec(&settings), conduct, flushing.clone())
+            .map_err(build_error_message)?;
         if let Some(warning) = &ready.warning {
             gst::element_imp_warning!(self, gst::ResourceError::OpenRead, ("{}", warning));
         }

@@ -22,6 +22,7 @@ const DEFAULT_MAX_FRAMES_IN_FLIGHT: i32 = -1;
 const DEFAULT_N_THREADS: u32 = 0;
 const DEFAULT_PROCESSING_LATENCY: u64 = 0;
 const DEFAULT_FALLBACK_TO_CPU: bool = true;
+const DEFAULT_STEADY: u32 = 0;
 
 /// The element's properties (but the read-only `frames-processed`).
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct Settings {
     pub max_frames_in_flight: i32,
     pub n_threads: u32,
     pub processing_latency: gst::ClockTime,
+    /// Input change in 8-bit levels under which a pixel counts as still; 0 = off.
+    pub steady: u32,
 }
 
 impl Default for Settings {
@@ -52,6 +55,7 @@ impl Default for Settings {
             max_frames_in_flight: DEFAULT_MAX_FRAMES_IN_FLIGHT,
             n_threads: DEFAULT_N_THREADS,
             processing_latency: gst::ClockTime::from_nseconds(DEFAULT_PROCESSING_LATENCY),
+            steady: DEFAULT_STEADY,
         }
     }
 }
@@ -117,6 +121,13 @@ impl ObjectImpl for ImdnUpscale {
                     .default_value(DEFAULT_FALLBACK_TO_CPU)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("steady")
+                    .nick("Steady")
+                    .blurb("Averages over time the pixels whose input changed by at most this many levels, against noise flicker on still cameras (0 = off)")
+                    .maximum(255)
+                    .default_value(DEFAULT_STEADY)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("tile-size")
                     .nick("Tile size")
                     .blurb("Input pixels per side of the overlapping tiles frames are cut into (0 = whole frame)")
@@ -168,6 +179,7 @@ impl ObjectImpl for ImdnUpscale {
             "device" => settings.device = value.get().expect(CHECKED),
             "device-id" => settings.device_id = value.get().expect(CHECKED),
             "tile-size" => settings.tile_size = value.get().expect(CHECKED),
+            "steady" => settings.steady = value.get().expect(CHECKED),
             "max-frames-in-flight" => settings.max_frames_in_flight = value.get().expect(CHECKED),
             "n-threads" => settings.n_threads = value.get().expect(CHECKED),
             "processing-latency" => {
@@ -190,6 +202,7 @@ impl ObjectImpl for ImdnUpscale {
             "device" => settings.device.to_value(),
             "device-id" => settings.device_id.to_value(),
             "tile-size" => settings.tile_size.to_value(),
+            "steady" => settings.steady.to_value(),
             "max-frames-in-flight" => settings.max_frames_in_flight.to_value(),
             "n-threads" => settings.n_threads.to_value(),
             "processing-latency" => settings.processing_latency.nseconds().to_value(),

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use gst_video::VideoInfo;
+use imdn::temporal::Steady;
 
 use super::backend::{Backend, BackendSpec, BuildError, Loaded};
 use super::pixels::{self, Planar};
@@ -56,6 +57,8 @@ pub struct Done {
 /// A frame between stages.
 struct InFlight {
     seq: u64,
+    /// The input buffer was marked DISCONT (after a seek, or a gap upstream).
+    discont: bool,
     outbuf: gst::Buffer,
     out_info: VideoInfo,
     warning: Option<String>,
@@ -124,13 +127,21 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
         .map_err(|e| BuildError::Thread(format!("cannot start thread {name}: {e}")))
 }
 
+/// How the infer stage treats its frames beyond running the backend.
+#[derive(Clone, Copy, Debug)]
+pub struct Conduct {
+    /// A runtime error of a CUDA backend rebuilds it on the CPU and retries the frame (once:
+    /// the CPU backend has no fallback).
+    pub fallback_to_cpu: bool,
+    /// `steady`: still pixels (input change ≤ this many levels) are averaged over time, 0 = off.
+    pub steady: u8,
+}
+
 impl Worker {
     /// Starts the threads and builds the backend on the infer thread; returns once it is ready.
-    /// With `fallback_to_cpu`, a runtime error of a CUDA backend rebuilds it on the CPU and
-    /// retries the frame (once: the CPU backend has no fallback).
     pub fn new(
         spec: BackendSpec,
-        fallback_to_cpu: bool,
+        conduct: Conduct,
         flushing: Arc<AtomicBool>,
     ) -> Result<(Self, Ready), BuildError> {
         let shared = Arc::new(Shared {
@@ -161,15 +172,7 @@ impl Worker {
                 give: input_back_tx,
                 take: output_back_rx,
             };
-            infer_stage(
-                spec,
-                fallback_to_cpu,
-                &s,
-                &ready_tx,
-                &pre_rx,
-                &post_tx,
-                &recycle,
-            )
+            infer_stage(spec, conduct, &s, &ready_tx, &pre_rx, &post_tx, &recycle)
         })?);
         // Wait for the model before starting the others: a failed load then leaves nothing behind.
         let ready = match ready_rx.recv() {
@@ -254,10 +257,12 @@ fn pre_stage(
                 Err(e) => Work::Failed(e),
             }
         };
+        let discont = job.inbuf.flags().contains(gst::BufferFlags::DISCONT);
         // Release the input buffer to upstream's pool as early as possible.
         drop(job.inbuf);
         let frame = InFlight {
             seq: job.seq,
+            discont,
             outbuf: job.outbuf,
             out_info: job.out_info,
             warning: None,
@@ -272,7 +277,7 @@ fn pre_stage(
 
 fn infer_stage(
     spec: BackendSpec,
-    fallback_to_cpu: bool,
+    conduct: Conduct,
     shared: &Shared,
     ready: &Sender<Result<Ready, BuildError>>,
     input: &Receiver<InFlight>,
@@ -306,9 +311,11 @@ fn infer_stage(
         on_cuda,
         preferred_scale,
     };
-    if !fallback_to_cpu {
+    if !conduct.fallback_to_cpu {
         fallback = None;
     }
+    // blend 0.5: keeps √(1/3) of still noise, and a still picture settles within a few frames
+    let mut steady = (conduct.steady > 0).then(|| Steady::new(conduct.steady, 0.5));
     if ready.send(Ok(loaded)).is_err() {
         return;
     }
@@ -317,6 +324,11 @@ fn infer_stage(
         frame.work = match frame.work {
             Work::Input(_) if shared.skip() => Work::Skip,
             Work::Input(p) => {
+                if frame.discont
+                    && let Some(steady) = steady.as_mut()
+                {
+                    steady.reset();
+                }
                 let size = (p.width, p.height);
                 let out = (
                     frame.out_info.width() as usize,
@@ -342,6 +354,11 @@ fn infer_stage(
                         Err(e2) => Err(format!("{e}; rebuilding on the CPU failed too: {e2}")),
                     };
                 }
+                if result.is_ok()
+                    && let Some(steady) = steady.as_mut()
+                {
+                    steady.apply(&p.rgb, size, &mut rgb, out);
+                }
                 let work = match result {
                     Ok(()) => Work::Output {
                         rgb,
@@ -352,7 +369,13 @@ fn infer_stage(
                 let _ = recycle.give.try_send(p.rgb);
                 work
             }
-            other => other,
+            other => {
+                // a skipped or failed frame breaks the sequence still pixels are averaged over
+                if let Some(steady) = steady.as_mut() {
+                    steady.reset();
+                }
+                other
+            }
         };
         frame.busy += start.elapsed();
         if next.send(frame).is_err() {
@@ -395,6 +418,7 @@ fn post_stage(
             busy,
             work,
             warning,
+            ..
         } = frame;
         let outcome = match work {
             Work::Output { .. } if shared.skip() => Outcome::Discarded,
