@@ -16,7 +16,7 @@ mod frames;
 
 use std::process::ExitCode;
 
-use frames::{Decoder, psnr, squared_error};
+use frames::{Decoder, json_line, psnr, squared_error};
 
 const USAGE: &str = "usage: encode-loss IN UPSCALED [--weights NAME|FILE]";
 
@@ -109,8 +109,12 @@ fn run(a: Args) -> Result<(), String> {
         psnr(error)
     );
     println!(
-        "{{\"frames\":{frames},\"video_kbps\":{kbps:.1},\"psnr_db\":{:.3}}}",
-        psnr(error)
+        "{}",
+        json_line(&[
+            ("frames", frames as f64),
+            ("video_kbps", kbps),
+            ("psnr_db", psnr(error)),
+        ])
     );
     Ok(())
 }

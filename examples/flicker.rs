@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use imdn::engine::Upscaler;
 use imdn::temporal::{Stability, Steady};
 
-use frames::{Decoder, psnr, squared_error};
+use frames::{Decoder, json_line, psnr, squared_error};
 
 const USAGE: &str = "usage: flicker CLIP [--weights NAME|FILE] [--frames N] [--steady THRESHOLD] \
 [--reference CLEAN_CLIP]";
@@ -195,12 +195,6 @@ fn run(a: Args) -> Result<(), String> {
     json.push(("steadied_temporal_std", steadied.temporal_std()));
     println!("{}", json_line(&json));
     Ok(())
-}
-
-/// One JSON object of numbers (the example has no JSON dependency of its own).
-fn json_line(fields: &[(&str, f64)]) -> String {
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-    format!("{{{}}}", body.join(","))
 }
 
 fn main() -> ExitCode {

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gst::glib;
 use gst::prelude::*;
 
 const USAGE: &str = "usage: transcode IN OUT [--scale N] [--size WxH] [--model-path P] \
@@ -152,7 +153,7 @@ fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, Str
         Codec::H264 => {
             let enc = make("x264enc", None)?;
             match args.bitrate {
-                Some(kbps) => enc.set_property("bitrate", kbps),
+                Some(kbps) => set_bitrate(&enc, kbps)?,
                 None => {
                     enc.set_property_from_str("pass", "qual");
                     enc.set_property("quantizer", args.quality);
@@ -165,12 +166,35 @@ fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, Str
         Codec::H265 => {
             let enc = make("x265enc", None)?;
             match args.bitrate {
-                Some(kbps) => enc.set_property("bitrate", kbps),
+                Some(kbps) => set_bitrate(&enc, kbps)?,
                 None => enc.set_property("qp", args.quality as i32),
             }
             vec![enc, make("h265parse", None)?]
         }
     })
+}
+
+/// `--bitrate` within what the encoder takes (x265enc: up to 102 400 kbit/s), else a clear
+/// error rather than glib's abort on an out-of-range property.
+fn set_bitrate(enc: &gst::Element, kbps: u32) -> Result<(), String> {
+    let range = enc
+        .find_property("bitrate")
+        .and_then(|p| p.downcast::<glib::ParamSpecUInt>().ok())
+        .map(|p| p.minimum()..=p.maximum());
+    match range {
+        Some(r) if r.contains(&kbps) => {
+            enc.set_property("bitrate", kbps);
+            Ok(())
+        }
+        Some(r) => Err(format!(
+            "--bitrate {kbps}: {} takes {} to {} kbit/s",
+            enc.factory()
+                .map_or("the encoder".into(), |f| f.name().to_string()),
+            r.start(),
+            r.end()
+        )),
+        None => Err("the encoder has no bitrate property".into()),
+    }
 }
 
 /// Adds `chain` to the pipeline, links it in order, links `src` to its head and its tail to

@@ -96,3 +96,19 @@ pub fn squared_error(a: &[u8], b: &[u8]) -> (f64, usize) {
 pub fn psnr((sum, n): (f64, usize)) -> f64 {
     10.0 * (255.0f64 * 255.0 / (sum / n.max(1) as f64)).log10()
 }
+
+/// One JSON object of numbers; a non-finite one (a lossless PSNR, a ratio to zero) is `null`.
+pub fn json_line(fields: &[(&str, f64)]) -> String {
+    let value = |v: f64| {
+        if v.is_finite() {
+            v.to_string()
+        } else {
+            "null".into()
+        }
+    };
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":{}", value(*v)))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
