@@ -23,9 +23,10 @@ pub struct Crop {
 /// absolute luma steps to the right and downward neighbours, on a grid of `side / 4` steps.
 pub fn most_detailed(rgb: &[u8], (w, h): (usize, usize), side: usize) -> (usize, usize) {
     let side = side.min(w).min(h).max(1);
-    let luma: Vec<i32> = rgb
-        .chunks_exact(3)
-        .map(|p| (299 * i32::from(p[0]) + 587 * i32::from(p[1]) + 114 * i32::from(p[2])) / 1000)
+    // the authors' Y (BT.601), as the metrics read detail
+    let luma: Vec<i32> = crate::image_ops::rgb_u8_to_y(rgb, w, h, 3)
+        .into_iter()
+        .map(i32::from)
         .collect();
     // detail per pixel, then summed-area table for O(1) window sums
     let mut sat = vec![0i64; (w + 1) * (h + 1)];
