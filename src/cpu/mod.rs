@@ -6,9 +6,13 @@
 //! following 1×1 conv's weights; the 1×1 fusion of all block outputs accumulated block by
 //! block; buffers kept across frames of the same size; a thread pool of the caller's size.
 
+mod stream;
+
 use std::sync::Mutex;
 
 use rayon::prelude::*;
+
+use stream::{Builder, Stream};
 
 use crate::acs::Nhw;
 use crate::kernels::Kernels;
@@ -114,6 +118,36 @@ enum Layers {
     },
 }
 
+impl Layers {
+    /// The network as a streaming pipeline, where it is one (IMDN_RTC).
+    fn stream(&self, scale: usize) -> Option<Stream> {
+        let Layers::Rtc {
+            head,
+            blocks,
+            tail,
+            up,
+        } = self
+        else {
+            return None;
+        };
+        let (mut b, input) = Builder::new(3);
+        let fea = b.conv3(head, &[input], &[head.cout], None, Act::None)[0];
+        let mut x = fea;
+        for blk in blocks {
+            let (d, c) = (blk.c4.cout, blk.c5.cout);
+            let split = [d, c - d];
+            let s1 = b.conv3(&blk.c1, &[x], &split, None, Act::LRelu);
+            let s2 = b.conv3(&blk.c2, &[s1[1]], &split, None, Act::LRelu);
+            let s3 = b.conv3(&blk.c3, &[s2[1]], &split, None, Act::LRelu);
+            let d4 = b.conv3(&blk.c4, &[s3[1]], &[d], None, Act::None)[0];
+            x = b.conv1(&blk.c5, &[s1[0], s2[0], s3[0], d4], &[c], Some(x), Act::None)[0];
+        }
+        let t = b.conv1(tail, &[x], &[tail.cout], Some(fea), Act::None)[0];
+        let out = b.conv3(up, &[t], &[up.cout], None, Act::None)[0];
+        Some(b.finish(out, scale))
+    }
+}
+
 /// Activations for one frame size, kept between frames.
 struct Buffers {
     g: Geom,
@@ -140,6 +174,8 @@ pub struct CpuNet {
     layers: Layers,
     pool: rayon::ThreadPool,
     buffers: Mutex<Option<Buffers>>,
+    /// The streaming pipeline, for the networks that run so ([`Kernels::stream`]).
+    stream: Option<(Stream, Mutex<Option<stream::State>>)>,
 }
 
 impl CpuNet {
@@ -221,11 +257,16 @@ impl CpuNet {
             .thread_name(|i| format!("imdn-cpu-{i}"))
             .build()
             .map_err(|e| Error::Model(format!("cannot start CPU threads: {e}")))?;
+        let stream = match kernels.stream {
+            true => layers.stream(s).map(|st| (st, Mutex::new(None))),
+            false => None,
+        };
         Ok(Self {
             config: *config,
             layers,
             pool,
             buffers: Mutex::new(None),
+            stream,
         })
     }
 
@@ -288,6 +329,20 @@ impl CpuNet {
         let s = self.config.net_scale();
         let frame_out = 3 * h * s * w * s;
         out.resize(n * frame_out, 0.0);
+        if let Some((stream, state)) = &self.stream {
+            let mut guard = state
+                .lock()
+                .map_err(|_| Error::Model("CPU stream state poisoned".into()))?;
+            let (threads, slot) = (self.threads(), &mut *guard);
+            self.pool.install(|| {
+                for (i, dst) in out.chunks_exact_mut(frame_out).enumerate() {
+                    let frame = &input[i * 3 * h * w..][..3 * h * w];
+                    let st = stream.state(slot, (h, w), threads);
+                    stream.run(st, frame, dst);
+                }
+            });
+            return Ok(());
+        }
         let mut guard = self
             .buffers
             .lock()

@@ -26,6 +26,9 @@ pub struct Kernels {
     pub winograd: bool,
     /// With `winograd`: F(4×4, 3×3) from [`F4_MIN_CHANNELS`] (else F(2×2, 3×3) everywhere).
     pub winograd4: bool,
+    /// Networks without channel attention (IMDN_RTC) run streamed, two rows at a time
+    /// ([`rowconv`](super::rowconv)), instead of layer by layer.
+    pub stream: bool,
 }
 
 impl Default for Kernels {
@@ -33,6 +36,7 @@ impl Default for Kernels {
         Self {
             winograd: true,
             winograd4: true,
+            stream: true,
         }
     }
 }
@@ -42,6 +46,14 @@ impl Kernels {
     pub const IM2COL: Self = Self {
         winograd: false,
         winograd4: false,
+        stream: false,
+    };
+
+    /// The fastest kernels, layer by layer (for comparisons).
+    pub const LAYERWISE: Self = Self {
+        winograd: true,
+        winograd4: true,
+        stream: false,
     };
 
     /// The Winograd kernel for a 3×3 conv with `cin` input channels, if any.

@@ -1,4 +1,5 @@
-//! The Winograd input transforms Bᵀ, shared by the forward kernels and the weight gradient.
+//! The Winograd input transforms Bᵀ, shared by the forward kernels and the weight gradient,
+//! and F(2×2, 3×3)'s kernel transform, shared by the two kernels that run it.
 //! Generic over the value type, so that scalars and AVX registers run the same code.
 
 /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]] applied to x0..x3.
@@ -27,4 +28,20 @@ where
         e - f,
         x[1] * 4.0 - x[3] * 5.0 + x[5],
     ]
+}
+
+/// U = G g Gᵀ with G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]], in f64.
+pub fn kernel2(g: &[f32]) -> [f32; 16] {
+    let g: Vec<f64> = g.iter().map(|&v| v as f64).collect();
+    let col = |a: f64, b: f64, c: f64| [a, (a + b + c) / 2.0, (a - b + c) / 2.0, c];
+    // G g: per column kx, the 4 transformed rows
+    let gg: Vec<[f64; 4]> = (0..3).map(|kx| col(g[kx], g[3 + kx], g[6 + kx])).collect();
+    let mut u = [0f32; 16];
+    for i in 0..4 {
+        let row = col(gg[0][i], gg[1][i], gg[2][i]);
+        for j in 0..4 {
+            u[i * 4 + j] = row[j] as f32;
+        }
+    }
+    u
 }

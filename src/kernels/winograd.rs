@@ -21,7 +21,7 @@ use rayon::prelude::*;
 #[cfg(target_arch = "x86_64")]
 use super::simd::Ymm;
 use super::simd::{self, LANES, PANEL, RowDst, V_SKEW, panel_gemm};
-use super::transform::bt2 as bt;
+use super::transform::{bt2 as bt, kernel2};
 use super::types::{Act, ConvParams, Geom, Prefill, Segments, WinogradWeights};
 
 /// Tiles per block: the transformed input, 16·cin·tiles floats, is kept near 256 KiB (64
@@ -35,23 +35,7 @@ const CHUNK: usize = 64;
 
 /// Weights transformed for F(2×2, 3×3): 16 positions.
 pub fn weights(weight: &[f32], cin: usize, cout: usize) -> WinogradWeights {
-    WinogradWeights::new(weight, cin, cout, transform_kernel)
-}
-
-/// U = G g Gᵀ with G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]], in f64.
-fn transform_kernel(g: &[f32]) -> [f32; 16] {
-    let g: Vec<f64> = g.iter().map(|&v| v as f64).collect();
-    let col = |a: f64, b: f64, c: f64| [a, (a + b + c) / 2.0, (a - b + c) / 2.0, c];
-    // G g: per column kx, the 4 transformed rows
-    let gg: Vec<[f64; 4]> = (0..3).map(|kx| col(g[kx], g[3 + kx], g[6 + kx])).collect();
-    let mut u = [0f32; 16];
-    for i in 0..4 {
-        let row = col(gg[0][i], gg[1][i], gg[2][i]);
-        for j in 0..4 {
-            u[i * 4 + j] = row[j] as f32;
-        }
-    }
-    u
+    WinogradWeights::new(weight, cin, cout, kernel2)
 }
 
 /// Per-thread scratch of one block.

@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// interleaved, and print the ratio.
     #[arg(long)]
     compare_f2: bool,
+    /// Also time our CPU network layer by layer instead of streamed (IMDN_RTC runs streamed,
+    /// two rows at a time), interleaved, and print the ratio.
+    #[arg(long)]
+    compare_layerwise: bool,
     /// With --train-batch: also time the training step with the distillation block as its
     /// separate ops instead of the fused ones (`imdn::ops::block_ops`), interleaved.
     #[arg(long)]
@@ -488,8 +492,10 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     } else {
         None
     };
-    if (a.compare_im2col || a.compare_f2) && !device.is_cpu() {
-        bail!("--compare-im2col and --compare-f2 time our CPU kernels: use --device cpu");
+    if (a.compare_im2col || a.compare_f2 || a.compare_layerwise) && !device.is_cpu() {
+        bail!(
+            "--compare-im2col, --compare-f2 and --compare-layerwise time our CPU kernels: use --device cpu"
+        );
     }
     // our Winograd 3×3 convs against our im2col ones, interleaved
     let im2col = if a.compare_im2col {
@@ -502,6 +508,23 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
         )?;
         println!(
             "  interleaved network-only medians: Winograd {o:.1} ms, im2col {t:.1} ms: Winograd {:.2}× faster",
+            t / o
+        );
+        Some((o, t))
+    } else {
+        None
+    };
+    // streamed against layer by layer
+    let layerwise = if a.compare_layerwise {
+        let other = CpuReference::new(a, Kernels::LAYERWISE)?;
+        let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
+        let (o, t) = interleaved(
+            a.iters,
+            ("streamed", &mut || up.forward_raw(&x).map(drop)),
+            ("layerwise", &mut || other.forward(&x).map(drop)),
+        )?;
+        println!(
+            "  interleaved network-only medians: streamed {o:.1} ms, layer by layer {t:.1} ms: streamed {:.2}× faster",
             t / o
         );
         Some((o, t))
@@ -556,6 +579,8 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             "ours_interleaved_ms": candle.map(|c| c.0),
             "winograd_interleaved_ms": im2col.map(|c| c.0),
             "im2col_interleaved_ms": im2col.map(|c| c.1),
+            "streamed_interleaved_ms": layerwise.map(|c| c.0),
+            "layerwise_interleaved_ms": layerwise.map(|c| c.1),
             "gflop_per_frame": gflop,
             "gflops_per_s": gflops,
             "gemm_gflops_per_s": gemm,

@@ -1,0 +1,164 @@
+//! Sixteen f32 lanes as one value, so the streaming kernels ([`rowconv`](super::rowconv)) are
+//! written once and run on AVX-512 registers where the CPU has them and on plain arrays
+//! (which the compiler vectorises for AVX2) elsewhere.
+
+use std::ops::{Add, Mul, Sub};
+
+/// Lanes per value.
+pub const N: usize = 16;
+
+/// Sixteen f32 lanes.
+pub trait Lanes: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> {
+    fn splat(v: f32) -> Self;
+    /// # Safety
+    /// `p` must be valid for reading 16 floats.
+    unsafe fn load(p: *const f32) -> Self;
+    /// # Safety
+    /// `p` must be valid for writing 16 floats.
+    unsafe fn store(self, p: *mut f32);
+    /// `self + a·b`.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// LeakyReLU, slope 0.05.
+    fn lrelu(self) -> Self;
+    /// The lanes whose bit in `mask` is set, the others zero.
+    fn keep(self, mask: u16) -> Self;
+}
+
+/// The portable value: an array the compiler vectorises inside a `target_feature` function.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+pub struct Array(pub [f32; N]);
+
+impl Add for Array {
+    type Output = Self;
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Self(std::array::from_fn(|i| self.0[i] + o.0[i]))
+    }
+}
+
+impl Sub for Array {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Self(std::array::from_fn(|i| self.0[i] - o.0[i]))
+    }
+}
+
+impl Mul for Array {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        Self(std::array::from_fn(|i| self.0[i] * o.0[i]))
+    }
+}
+
+impl Lanes for Array {
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        Self([v; N])
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees 16 readable floats
+        Self(unsafe { p.cast::<[f32; N]>().read_unaligned() })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller guarantees 16 writable floats
+        unsafe { p.cast::<[f32; N]>().write_unaligned(self.0) }
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        // a·b + self rounded twice: `f32::mul_add` would call libm where FMA is absent
+        Self(std::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
+    }
+    #[inline(always)]
+    fn lrelu(self) -> Self {
+        Self(self.0.map(|v| v.max(v * 0.05)))
+    }
+    #[inline(always)]
+    fn keep(self, mask: u16) -> Self {
+        Self(std::array::from_fn(|i| {
+            if mask >> i & 1 == 1 { self.0[i] } else { 0.0 }
+        }))
+    }
+}
+
+/// An AVX-512 register; only built inside `target_feature(enable = "avx512f")` functions.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub struct Zmm(std::arch::x86_64::__m512);
+
+#[cfg(target_arch = "x86_64")]
+mod zmm {
+    use std::arch::x86_64::*;
+    use std::ops::{Add, Mul, Sub};
+
+    use super::{Lanes, Zmm};
+
+    // SAFETY (every block below): a `Zmm` exists only inside kernels that run where
+    // AVX-512F is present (checked by `avx512()` before they are called).
+    impl Add for Zmm {
+        type Output = Self;
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            Self(unsafe { _mm512_add_ps(self.0, o.0) })
+        }
+    }
+
+    impl Sub for Zmm {
+        type Output = Self;
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            Self(unsafe { _mm512_sub_ps(self.0, o.0) })
+        }
+    }
+
+    impl Mul for Zmm {
+        type Output = Self;
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            Self(unsafe { _mm512_mul_ps(self.0, o.0) })
+        }
+    }
+
+    impl Lanes for Zmm {
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            Self(unsafe { _mm512_set1_ps(v) })
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Self(unsafe { _mm512_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm512_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            Self(unsafe { _mm512_fmadd_ps(a.0, b.0, self.0) })
+        }
+        #[inline(always)]
+        fn lrelu(self) -> Self {
+            Self(unsafe { _mm512_max_ps(self.0, _mm512_mul_ps(self.0, _mm512_set1_ps(0.05))) })
+        }
+        #[inline(always)]
+        fn keep(self, mask: u16) -> Self {
+            Self(unsafe { _mm512_maskz_mov_ps(mask, self.0) })
+        }
+    }
+}
+
+/// Whether the AVX-512 kernels can run here.
+pub fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

@@ -1,0 +1,525 @@
+//! Convolutions on two rows at a time, for the streaming executor ([`crate::cpu::stream`]),
+//! which keeps only the few rows of each activation its next layers still need.
+//!
+//! A row of one channel is stored de-interleaved ([`RowLayout`]): its odd columns, then its
+//! even columns, each padded with zeros. The 4×4 input tile of output tile t (columns 2t, 2t+1)
+//! covers columns 2t−1 … 2t+2, which are then four contiguous runs: odd[t−1], even[t], odd[t],
+//! even[t+1]. So F(2×2, 3×3) runs on sixteen tiles per vector with plain unaligned loads, and
+//! its output lands de-interleaved again, ready for the next layer.
+//!
+//! The 3×3 conv transforms the input of 16 tiles per channel (V = Bᵀ d B), multiplies each of
+//! the 16 transform positions by weights transformed at load (U = G g Gᵀ; one FMA per weight
+//! with the weight broadcast, vectorised over tiles), and transforms back (Y = Aᵀ M A) with
+//! bias, residual and LeakyReLU fused into the write; columns past the row end are written as
+//! zeros, the next conv's padding. Both scratches stay in L1.
+
+use std::array::from_fn;
+
+use super::lanes::{self, Array, Lanes, N};
+use super::transform::{bt2 as bt, kernel2};
+use super::types::Act;
+
+/// The most channels a conv here reads or writes (IMDN_RTC ×4's upsampler writes 48).
+pub const MAX_CHANNELS: usize = 64;
+
+/// Where a row's columns lie: odd column 2t+1 at `1 + t` (index 0 is column −1, zero), even
+/// column 2t at [`RowLayout::even`]` + t`; the rest zeros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowLayout {
+    pub w: usize,
+    /// Vectors of 16 tiles per row.
+    chunks: usize,
+}
+
+impl RowLayout {
+    pub fn new(w: usize) -> Self {
+        Self {
+            w,
+            chunks: w.div_ceil(2).div_ceil(N).max(1),
+        }
+    }
+
+    /// Tile slots per row, a multiple of 16.
+    fn slots(&self) -> usize {
+        self.chunks * N
+    }
+
+    /// Floats per channel row.
+    pub fn stride(&self) -> usize {
+        2 * self.slots() + 2 * N
+    }
+
+    /// Index of even column 0.
+    pub fn even(&self) -> usize {
+        self.slots() + N
+    }
+
+    /// Index of column `x`.
+    pub fn index(&self, x: usize) -> usize {
+        if x % 2 == 0 {
+            self.even() + x / 2
+        } else {
+            1 + x / 2
+        }
+    }
+
+    /// The lanes of chunk `c` that hold columns of the row: (even, odd).
+    fn masks(&self, c: usize) -> (u16, u16) {
+        let lanes = |valid: usize| {
+            let n = valid.saturating_sub(c * N).min(N);
+            ((1u32 << n) - 1) as u16
+        };
+        (lanes(self.w.div_ceil(2)), lanes(self.w / 2))
+    }
+}
+
+/// Rows of a set of channels: `rows[r]` points at channel 0 of row r, the channels one
+/// [`RowLayout::stride`] apart.
+#[derive(Clone, Copy)]
+pub struct Rows<const R: usize> {
+    pub rows: [*const f32; R],
+    pub channels: usize,
+}
+
+/// Output rows of a set of channels, as [`Rows`].
+#[derive(Clone, Copy)]
+pub struct RowsMut<const R: usize> {
+    pub rows: [*mut f32; R],
+    pub channels: usize,
+}
+
+/// Output channels in groups of accumulators: sizes 4, 8, 12 or 16, the weights padded to
+/// a multiple of 4 channels.
+fn groups(cout: usize) -> (usize, Vec<(usize, usize)>) {
+    let padded = cout.next_multiple_of(4);
+    let groups = (0..padded)
+        .step_by(16)
+        .map(|c0| (c0, (padded - c0).min(16)))
+        .collect();
+    (padded, groups)
+}
+
+/// A 3×3 stride-1 "same" conv by F(2×2, 3×3).
+pub struct Conv3 {
+    cin: usize,
+    cout: usize,
+    padded: usize,
+    groups: Vec<(usize, usize)>,
+    /// [16][cin][padded]
+    u: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Conv3 {
+    /// From weights [cout, cin, 3, 3] (row-major) and bias [cout].
+    pub fn new(weight: &[f32], bias: &[f32], cin: usize, cout: usize) -> Self {
+        assert_eq!(weight.len(), cout * cin * 9, "3×3 weights");
+        assert!(cin <= MAX_CHANNELS && cout <= MAX_CHANNELS);
+        let (padded, groups) = groups(cout);
+        let mut u = vec![0.0; 16 * cin * padded];
+        for co in 0..cout {
+            for ci in 0..cin {
+                for (p, v) in kernel2(&weight[(co * cin + ci) * 9..][..9])
+                    .into_iter()
+                    .enumerate()
+                {
+                    u[(p * cin + ci) * padded + co] = v;
+                }
+            }
+        }
+        Self {
+            cin,
+            cout,
+            padded,
+            groups,
+            u,
+            bias: bias.to_vec(),
+        }
+    }
+
+    pub fn cout(&self) -> usize {
+        self.cout
+    }
+}
+
+/// A 1×1 conv.
+pub struct Conv1 {
+    cin: usize,
+    cout: usize,
+    padded: usize,
+    groups: Vec<(usize, usize)>,
+    /// [cin][padded]
+    w: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Conv1 {
+    /// From weights [cout, cin] (row-major) and bias [cout].
+    pub fn new(weight: &[f32], bias: &[f32], cin: usize, cout: usize) -> Self {
+        assert_eq!(weight.len(), cout * cin, "1×1 weights");
+        assert!(cin <= MAX_CHANNELS && cout <= MAX_CHANNELS);
+        let (padded, groups) = groups(cout);
+        let mut w = vec![0.0; cin * padded];
+        for co in 0..cout {
+            for ci in 0..cin {
+                w[ci * padded + co] = weight[co * cin + ci];
+            }
+        }
+        Self {
+            cin,
+            cout,
+            padded,
+            groups,
+            w,
+            bias: bias.to_vec(),
+        }
+    }
+
+    pub fn cout(&self) -> usize {
+        self.cout
+    }
+}
+
+/// Per-thread scratch of the 3×3 conv: the transformed input and the GEMM results of one
+/// vector of tiles.
+#[derive(Default)]
+pub struct Scratch {
+    v: Vec<f32>,
+    m: Vec<f32>,
+}
+
+/// One channel pointer per channel of `sets`, each set's channels a stride apart.
+fn channel_table<T: Copy, const R: usize>(
+    sets: impl Iterator<Item = ([T; R], usize)>,
+    stride: usize,
+    advance: impl Fn(T, usize) -> T,
+    table: &mut [[T; R]; MAX_CHANNELS],
+) -> usize {
+    let mut n = 0;
+    for (rows, channels) in sets {
+        for c in 0..channels {
+            table[n] = rows.map(|r| advance(r, c * stride));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// What one call of a conv reads and writes, per channel.
+struct Io<const R: usize> {
+    src: [[*const f32; R]; MAX_CHANNELS],
+    dst: [[*mut f32; 2]; MAX_CHANNELS],
+    res: Option<[[*const f32; 2]; MAX_CHANNELS]>,
+}
+
+impl<const R: usize> Io<R> {
+    fn new(
+        lay: RowLayout,
+        src: &[Rows<R>],
+        dst: &[RowsMut<2>],
+        res: Option<Rows<2>>,
+        (cin, cout): (usize, usize),
+    ) -> Self {
+        let stride = lay.stride();
+        let mut io = Self {
+            src: [[std::ptr::null(); R]; MAX_CHANNELS],
+            dst: [[std::ptr::null_mut(); 2]; MAX_CHANNELS],
+            res: None,
+        };
+        let add = |p: *const f32, o: usize| p.wrapping_add(o);
+        let n = channel_table(
+            src.iter().map(|s| (s.rows, s.channels)),
+            stride,
+            add,
+            &mut io.src,
+        );
+        assert_eq!(n, cin, "input channels");
+        let n = channel_table(
+            dst.iter().map(|d| (d.rows, d.channels)),
+            stride,
+            |p: *mut f32, o| p.wrapping_add(o),
+            &mut io.dst,
+        );
+        assert_eq!(n, cout, "output channels");
+        io.res = res.map(|r| {
+            assert_eq!(r.channels, cout, "residual channels");
+            let mut t = [[std::ptr::null(); 2]; MAX_CHANNELS];
+            channel_table(std::iter::once((r.rows, cout)), stride, add, &mut t);
+            t
+        });
+        io
+    }
+}
+
+/// Output rows 2k, 2k+1 of a 3×3 conv from input rows 2k−1 … 2k+2 (`src`, in order), with
+/// bias, then the residual `res`, then `act`.
+///
+/// # Safety
+/// Every row pointer must be valid for [`RowLayout::stride`] floats per channel of its set,
+/// and output rows must not alias input or residual rows.
+pub unsafe fn conv3(
+    k: &Conv3,
+    lay: RowLayout,
+    src: &[Rows<4>],
+    dst: &[RowsMut<2>],
+    res: Option<Rows<2>>,
+    act: Act,
+    s: &mut Scratch,
+) {
+    let io = Io::new(lay, src, dst, res, (k.cin, k.cout));
+    s.v.resize(16 * k.cin * N, 0.0);
+    s.m.resize(16 * k.padded * N, 0.0);
+    let (v, m) = (s.v.as_mut_ptr(), s.m.as_mut_ptr());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if lanes::avx512() {
+            // SAFETY: AVX-512F is present; the pointers are valid as the caller promised
+            return unsafe { conv3_avx512(k, lay, &io, act, (v, m)) };
+        }
+        if super::simd::available() {
+            // SAFETY: AVX2 and FMA are present
+            return unsafe { conv3_avx2(k, lay, &io, act, (v, m)) };
+        }
+    }
+    // SAFETY: as the caller promised
+    unsafe { conv3_lanes::<Array>(k, lay, &io, act, (v, m)) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn conv3_avx512(
+    k: &Conv3,
+    lay: RowLayout,
+    io: &Io<4>,
+    act: Act,
+    s: (*mut f32, *mut f32),
+) {
+    unsafe { conv3_lanes::<lanes::Zmm>(k, lay, io, act, s) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn conv3_avx2(k: &Conv3, lay: RowLayout, io: &Io<4>, act: Act, s: (*mut f32, *mut f32)) {
+    unsafe { conv3_lanes::<Array>(k, lay, io, act, s) }
+}
+
+/// Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]] applied to x0..x3.
+#[inline(always)]
+fn at<L: Lanes>(x: [L; 4]) -> [L; 2] {
+    [x[0] + x[1] + x[2], x[1] - x[2] - x[3]]
+}
+
+#[inline(always)]
+unsafe fn conv3_lanes<L: Lanes>(
+    k: &Conv3,
+    lay: RowLayout,
+    io: &Io<4>,
+    act: Act,
+    (v, m): (*mut f32, *mut f32),
+) {
+    let (cin, padded, even) = (k.cin, k.padded, lay.even());
+    for chunk in 0..lay.chunks {
+        let t0 = chunk * N;
+        // SAFETY (this block): loads stay within each row's stride (the layout's padding),
+        // the scratches hold 16·cin and 16·padded vectors
+        unsafe {
+            for (ci, rows) in io.src[..cin].iter().enumerate() {
+                let d: [[L; 4]; 4] = from_fn(|r| {
+                    let p = rows[r];
+                    bt([
+                        L::load(p.add(t0)),
+                        L::load(p.add(even + t0)),
+                        L::load(p.add(1 + t0)),
+                        L::load(p.add(even + t0 + 1)),
+                    ])
+                });
+                for j in 0..4 {
+                    let col = bt([d[0][j], d[1][j], d[2][j], d[3][j]]);
+                    for (i, c) in col.into_iter().enumerate() {
+                        c.store(v.add(((i * 4 + j) * cin + ci) * N));
+                    }
+                }
+            }
+            for p in 0..16 {
+                let (vp, up, mp) = (
+                    v.add(p * cin * N),
+                    k.u.as_ptr().add(p * cin * padded),
+                    m.add(p * padded * N),
+                );
+                for &(c0, g) in &k.groups {
+                    let at = (vp.cast_const(), up.add(c0), mp.add(c0 * N));
+                    match g {
+                        4 => gemm::<L, 4>(at, cin, padded),
+                        8 => gemm::<L, 8>(at, cin, padded),
+                        12 => gemm::<L, 12>(at, cin, padded),
+                        _ => gemm::<L, 16>(at, cin, padded),
+                    }
+                }
+            }
+            let (me, mo) = lay.masks(chunk);
+            for co in 0..k.cout {
+                let mm: [[L; 4]; 4] =
+                    from_fn(|i| from_fn(|j| L::load(m.add(((i * 4 + j) * padded + co) * N))));
+                let r: [[L; 2]; 4] = from_fn(|j| at([mm[0][j], mm[1][j], mm[2][j], mm[3][j]]));
+                let b = L::splat(k.bias[co]);
+                for a in 0..2 {
+                    let [mut ye, mut yo] = at([r[0][a], r[1][a], r[2][a], r[3][a]]);
+                    ye = ye + b;
+                    yo = yo + b;
+                    if let Some(res) = &io.res {
+                        ye = ye + L::load(res[co][a].add(even + t0));
+                        yo = yo + L::load(res[co][a].add(1 + t0));
+                    }
+                    if act == Act::LRelu {
+                        ye = ye.lrelu();
+                        yo = yo.lrelu();
+                    }
+                    ye.keep(me).store(io.dst[co][a].add(even + t0));
+                    yo.keep(mo).store(io.dst[co][a].add(1 + t0));
+                }
+            }
+        }
+    }
+}
+
+/// G output channels of one transform position: m[g] = Σ_ci u[ci][g] · v[ci].
+#[inline(always)]
+unsafe fn gemm<L: Lanes, const G: usize>(
+    (v, u, m): (*const f32, *const f32, *mut f32),
+    cin: usize,
+    padded: usize,
+) {
+    let mut acc = [L::splat(0.0); G];
+    // SAFETY: v holds cin vectors, u cin rows of `padded` weights (G from here), m G vectors
+    unsafe {
+        for ci in 0..cin {
+            let x = L::load(v.add(ci * N));
+            let w = u.add(ci * padded);
+            for (g, a) in acc.iter_mut().enumerate() {
+                *a = a.mul_add(L::splat(*w.add(g)), x);
+            }
+        }
+        for (g, a) in acc.into_iter().enumerate() {
+            a.store(m.add(g * N));
+        }
+    }
+}
+
+/// Output rows 2k, 2k+1 of a 1×1 conv from input rows 2k, 2k+1, with bias, then the
+/// residual, then `act`.
+///
+/// # Safety
+/// As [`conv3`]'s.
+pub unsafe fn conv1(
+    k: &Conv1,
+    lay: RowLayout,
+    src: &[Rows<2>],
+    dst: &[RowsMut<2>],
+    res: Option<Rows<2>>,
+    act: Act,
+) {
+    let io = Io::new(lay, src, dst, res, (k.cin, k.cout));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if lanes::avx512() {
+            // SAFETY: AVX-512F is present; the pointers are valid as the caller promised
+            return unsafe { conv1_avx512(k, lay, &io, act) };
+        }
+        if super::simd::available() {
+            // SAFETY: AVX2 and FMA are present
+            return unsafe { conv1_avx2(k, lay, &io, act) };
+        }
+    }
+    // SAFETY: as the caller promised
+    unsafe { conv1_lanes::<Array>(k, lay, &io, act) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn conv1_avx512(k: &Conv1, lay: RowLayout, io: &Io<2>, act: Act) {
+    unsafe { conv1_lanes::<lanes::Zmm>(k, lay, io, act) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn conv1_avx2(k: &Conv1, lay: RowLayout, io: &Io<2>, act: Act) {
+    unsafe { conv1_lanes::<Array>(k, lay, io, act) }
+}
+
+#[inline(always)]
+unsafe fn conv1_lanes<L: Lanes>(k: &Conv1, lay: RowLayout, io: &Io<2>, act: Act) {
+    for a in 0..2 {
+        for chunk in 0..lay.chunks {
+            let (me, mo) = lay.masks(chunk);
+            let t0 = chunk * N;
+            for (at, mask) in [(lay.even() + t0, me), (1 + t0, mo)] {
+                for &(c0, g) in &k.groups {
+                    let run = Pointwise {
+                        k,
+                        io,
+                        a,
+                        at,
+                        mask,
+                        c0,
+                        act,
+                    };
+                    // SAFETY: as conv1's caller promised
+                    unsafe {
+                        match g {
+                            4 => run.group::<L, 4>(),
+                            8 => run.group::<L, 8>(),
+                            12 => run.group::<L, 12>(),
+                            _ => run.group::<L, 16>(),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One vector of pixels of one row and one group of output channels of a 1×1 conv.
+struct Pointwise<'a> {
+    k: &'a Conv1,
+    io: &'a Io<2>,
+    /// Row of the pair.
+    a: usize,
+    /// Index of the vector in each channel row.
+    at: usize,
+    mask: u16,
+    c0: usize,
+    act: Act,
+}
+
+impl Pointwise<'_> {
+    #[inline(always)]
+    unsafe fn group<L: Lanes, const G: usize>(&self) {
+        let Self {
+            k, io, a, at, c0, ..
+        } = *self;
+        let mut acc: [L; G] = from_fn(|g| L::splat(k.bias.get(c0 + g).copied().unwrap_or(0.0)));
+        // SAFETY: as conv1's caller promised; the weights hold cin rows of `padded`
+        unsafe {
+            for ci in 0..k.cin {
+                let x = L::load(io.src[ci][a].add(at));
+                let w = k.w.as_ptr().add(ci * k.padded + c0);
+                for (g, acc) in acc.iter_mut().enumerate() {
+                    *acc = acc.mul_add(L::splat(*w.add(g)), x);
+                }
+            }
+            for (g, mut y) in acc.into_iter().enumerate() {
+                let co = c0 + g;
+                if co >= k.cout {
+                    break;
+                }
+                if let Some(res) = &io.res {
+                    y = y + L::load(res[co][a].add(at));
+                }
+                if self.act == Act::LRelu {
+                    y = y.lrelu();
+                }
+                y.keep(self.mask).store(io.dst[co][a].add(at));
+            }
+        }
+    }
+}
