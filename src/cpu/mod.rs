@@ -140,7 +140,13 @@ impl Layers {
             let s2 = b.conv3(&blk.c2, &[s1[1]], &split, None, Act::LRelu);
             let s3 = b.conv3(&blk.c3, &[s2[1]], &split, None, Act::LRelu);
             let d4 = b.conv3(&blk.c4, &[s3[1]], &[d], None, Act::None)[0];
-            x = b.conv1(&blk.c5, &[s1[0], s2[0], s3[0], d4], &[c], Some(x), Act::None)[0];
+            x = b.conv1(
+                &blk.c5,
+                &[s1[0], s2[0], s3[0], d4],
+                &[c],
+                Some(x),
+                Act::None,
+            )[0];
         }
         let t = b.conv1(tail, &[x], &[tail.cout], Some(fea), Act::None)[0];
         let out = b.conv3(up, &[t], &[up.cout], None, Act::None)[0];

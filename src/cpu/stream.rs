@@ -1,12 +1,12 @@
 //! The streaming executor for the narrow networks (IMDN_RTC): the whole network runs down the
-//! frame two rows at a time, each layer as soon as the rows it reads exist, and each
+//! frame four rows at a time, each layer as soon as the rows it reads exist, and each
 //! activation is a ring of the few rows its consumers still need. A 12-channel activation of a
 //! 640×360 frame is 11 MB; its ring is a few dozen KB, so the data stay in cache from the
 //! first conv to the last and only the input and output frames touch memory.
 //!
-//! Every layer has a lag, in row pairs behind the input: a 3×3 conv runs one pair behind the
-//! layers it reads (it needs the row below), a 1×1 conv with them. At step s each layer
-//! computes its pair s − lag; a ring holds the rows from the oldest its slowest consumer
+//! Every layer has a lag, in tile rows (four rows) behind the input: a 3×3 conv runs one tile
+//! row behind the layers it reads (it needs the row below), a 1×1 conv with them. At step s
+//! each layer computes its tile row s − lag; a ring holds the rows from the oldest its slowest consumer
 //! reads to the newest its producer wrote. Rows above and below the frame read as zeros, the
 //! convs' padding.
 //!
@@ -17,7 +17,7 @@
 
 use rayon::prelude::*;
 
-use crate::kernels::rowconv::{self, Conv1, Conv3, RowLayout, Rows, RowsMut};
+use crate::kernels::rowconv::{self, Conv1, Conv3, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
 
 /// Widest strip a pipeline owns, in input columns: wider frames get more strips than threads
@@ -73,13 +73,20 @@ impl Builder {
             buffers: vec![Buffer {
                 channels,
                 lag: 0,
-                rows: 2,
+                rows: TILE,
             }],
         };
         (b, 0)
     }
 
-    fn add(&mut self, op: Op, src: &[BufId], outs: &[usize], res: Option<BufId>, act: Act) -> Vec<BufId> {
+    fn add(
+        &mut self,
+        op: Op,
+        src: &[BufId],
+        outs: &[usize],
+        res: Option<BufId>,
+        act: Act,
+    ) -> Vec<BufId> {
         let reads = src.iter().map(|&b| self.buffers[b].lag).max().unwrap_or(0);
         let lag = match op {
             Op::Conv3(_) => reads + 1,
@@ -92,7 +99,7 @@ impl Builder {
                 self.buffers.push(Buffer {
                     channels,
                     lag,
-                    rows: 2,
+                    rows: TILE,
                 });
                 self.buffers.len() - 1
             })
@@ -109,13 +116,27 @@ impl Builder {
     }
 
     /// A 3×3 conv of `src` (concatenated) into sets of `outs` channels, plus `res`, then `act`.
-    pub fn conv3(&mut self, p: &ConvParams, src: &[BufId], outs: &[usize], res: Option<BufId>, act: Act) -> Vec<BufId> {
+    pub fn conv3(
+        &mut self,
+        p: &ConvParams,
+        src: &[BufId],
+        outs: &[usize],
+        res: Option<BufId>,
+        act: Act,
+    ) -> Vec<BufId> {
         let k = Conv3::new(&p.weight, &p.bias, p.cin, p.cout);
         self.add(Op::Conv3(k), src, outs, res, act)
     }
 
     /// A 1×1 conv, as [`Builder::conv3`].
-    pub fn conv1(&mut self, p: &ConvParams, src: &[BufId], outs: &[usize], res: Option<BufId>, act: Act) -> Vec<BufId> {
+    pub fn conv1(
+        &mut self,
+        p: &ConvParams,
+        src: &[BufId],
+        outs: &[usize],
+        res: Option<BufId>,
+        act: Act,
+    ) -> Vec<BufId> {
         let k = Conv1::new(&p.weight, &p.bias, p.cin, p.cout);
         self.add(Op::Conv1(k), src, outs, res, act)
     }
@@ -124,7 +145,7 @@ impl Builder {
     pub fn finish(mut self, output: BufId, scale: usize) -> Stream {
         // each ring holds from the oldest row a consumer reads to the newest row written
         for layer in &self.layers {
-            let reach = |b: &Buffer, halo: usize| 2 * (layer.lag - b.lag) + 2 + halo;
+            let reach = |b: &Buffer, halo: usize| TILE * (layer.lag - b.lag) + TILE + halo;
             let halo = matches!(layer.op, Op::Conv3(_)) as usize;
             for &b in &layer.src {
                 let need = reach(&self.buffers[b], halo);
@@ -171,13 +192,19 @@ unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 impl Stream {
-    /// Receptive field radius in input pixels: the lag of the last layer, one per 3×3 conv.
+    /// Receptive field radius in input pixels: one per 3×3 conv, as many as the last layer's
+    /// lag.
     pub fn reach(&self) -> usize {
         self.buffers[self.output].lag
     }
 
     /// The state for frames of `h`×`w` on `threads` threads, from `state` when it fits.
-    pub fn state<'a>(&self, state: &'a mut Option<State>, (h, w): (usize, usize), threads: usize) -> &'a mut State {
+    pub fn state<'a>(
+        &self,
+        state: &'a mut Option<State>,
+        (h, w): (usize, usize),
+        threads: usize,
+    ) -> &'a mut State {
         if state.as_ref().is_none_or(|s| s.size != (h, w)) {
             let count = threads.max(w.div_ceil(MAX_STRIP)).min(w.div_ceil(8)).max(1);
             let reach = self.reach();
@@ -202,7 +229,10 @@ impl Stream {
                     }
                 })
                 .collect();
-            *state = Some(State { size: (h, w), strips });
+            *state = Some(State {
+                size: (h, w),
+                strips,
+            });
         }
         state.as_mut().expect("just set")
     }
@@ -221,18 +251,18 @@ impl Stream {
     }
 
     fn run_strip(&self, s: &mut Strip, frame: &[f32], (h, w): (usize, usize), out: OutPtr) {
-        let pairs = h.div_ceil(2);
+        let units = h.div_ceil(TILE);
         let last = self.layers.iter().map(|l| l.lag).max().unwrap_or(0);
-        for step in 0..pairs + last {
-            if step < pairs {
+        for step in 0..units + last {
+            if step < units {
                 self.load_input(s, frame, (h, w), step);
             }
             for layer in &self.layers {
-                if let Some(k) = step.checked_sub(layer.lag).filter(|&k| k < pairs) {
+                if let Some(k) = step.checked_sub(layer.lag).filter(|&k| k < units) {
                     self.run_layer(s, layer, k, h);
                 }
             }
-            if let Some(k) = step.checked_sub(self.reach()).filter(|&k| k < pairs) {
+            if let Some(k) = step.checked_sub(self.reach()).filter(|&k| k < units) {
                 self.shuffle_out(s, k, (h, w), out);
             }
         }
@@ -255,49 +285,46 @@ impl Stream {
         s.rings[b][slot * buf.channels * s.lay.stride()..].as_mut_ptr()
     }
 
-    /// The input rows of pair `k`, de-interleaved into the input ring.
+    /// The input rows of tile row `k`, in phases, into the input ring.
     fn load_input(&self, s: &mut Strip, frame: &[f32], (h, w): (usize, usize), k: usize) {
         let stride = s.lay.stride();
         let (x0, width) = (s.x0, s.lay.w);
-        let (even, channels) = (s.lay.even(), self.buffers[self.input].channels);
-        for y in (2 * k..2 * k + 2).filter(|&y| y < h) {
+        let channels = self.buffers[self.input].channels;
+        for y in (TILE * k..TILE * k + TILE).filter(|&y| y < h) {
             let row = self.row_mut(s, self.input, y);
             for c in 0..channels {
                 let from = &frame[(c * h + y) * w + x0..][..width];
                 // SAFETY: the ring row holds `channels` rows of `stride` floats
                 let to = unsafe { std::slice::from_raw_parts_mut(row.add(c * stride), stride) };
-                for (t, pair) in from.chunks(2).enumerate() {
-                    to[even + t] = pair[0];
-                    if let Some(&odd) = pair.get(1) {
-                        to[1 + t] = odd;
-                    }
+                for (x, &v) in from.iter().enumerate() {
+                    to[s.lay.index(x)] = v;
                 }
             }
         }
     }
 
     fn run_layer(&self, s: &mut Strip, layer: &Layer, k: usize, h: usize) {
-        let y = 2 * k as isize;
+        let y = (TILE * k) as isize;
         let channels = |b: BufId| self.buffers[b].channels;
         let mut dst = [RowsMut {
-            rows: [std::ptr::null_mut(); 2],
+            rows: [std::ptr::null_mut(); TILE],
             channels: 0,
         }; 4];
         for (d, &b) in dst.iter_mut().zip(&layer.dst) {
             *d = RowsMut {
-                rows: [self.row_mut(s, b, 2 * k), self.row_mut(s, b, 2 * k + 1)],
+                rows: std::array::from_fn(|a| self.row_mut(s, b, TILE * k + a)),
                 channels: channels(b),
             };
         }
         let dst = &dst[..layer.dst.len()];
         let res = layer.res.map(|b| Rows {
-            rows: [self.row(s, b, y, h), self.row(s, b, y + 1, h)],
+            rows: std::array::from_fn(|a| self.row(s, b, y + a as isize, h)),
             channels: channels(b),
         });
         match &layer.op {
             Op::Conv3(conv) => {
                 let mut src = [Rows {
-                    rows: [std::ptr::null(); 4],
+                    rows: [std::ptr::null(); TILE + 2],
                     channels: 0,
                 }; 4];
                 for (r, &b) in src.iter_mut().zip(&layer.src) {
@@ -313,12 +340,12 @@ impl Stream {
             }
             Op::Conv1(conv) => {
                 let mut src = [Rows {
-                    rows: [std::ptr::null(); 2],
+                    rows: [std::ptr::null(); TILE],
                     channels: 0,
                 }; 4];
                 for (r, &b) in src.iter_mut().zip(&layer.src) {
                     *r = Rows {
-                        rows: [self.row(s, b, y, h), self.row(s, b, y + 1, h)],
+                        rows: std::array::from_fn(|a| self.row(s, b, y + a as isize, h)),
                         channels: channels(b),
                     };
                 }
@@ -329,13 +356,13 @@ impl Stream {
         }
     }
 
-    /// Pixel shuffle of the output rows of pair `k` into the strip's own columns of `out`:
+    /// Pixel shuffle of the output rows of tile row `k` into the strip's own columns of `out`:
     /// output channel c, sub-pixel (i, j) comes from channel c·s² + i·s + j.
     fn shuffle_out(&self, s: &Strip, k: usize, (h, w): (usize, usize), out: OutPtr) {
         let sc = self.scale;
         let (ow, oh) = (w * sc, h * sc);
         let stride = s.lay.stride();
-        for y in (2 * k..2 * k + 2).filter(|&y| y < h) {
+        for y in (TILE * k..TILE * k + TILE).filter(|&y| y < h) {
             let row = self.row(s, self.output, y as isize, h);
             for c in 0..3 {
                 for i in 0..sc {
@@ -343,7 +370,10 @@ impl Stream {
                     for j in 0..sc {
                         // SAFETY: the ring row holds 3·s² channel rows
                         let src = unsafe {
-                            std::slice::from_raw_parts(row.add((c * sc * sc + i * sc + j) * stride), stride)
+                            std::slice::from_raw_parts(
+                                row.add((c * sc * sc + i * sc + j) * stride),
+                                stride,
+                            )
                         };
                         for x in s.own.0..s.own.1 {
                             let v = src[s.lay.index(x - s.x0)];

@@ -8,7 +8,9 @@ use std::ops::{Add, Mul, Sub};
 pub const N: usize = 16;
 
 /// Sixteen f32 lanes.
-pub trait Lanes: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> {
+pub trait Lanes:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Mul<f32, Output = Self>
+{
     fn splat(v: f32) -> Self;
     /// # Safety
     /// `p` must be valid for reading 16 floats.
@@ -50,6 +52,14 @@ impl Mul for Array {
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
         Self(std::array::from_fn(|i| self.0[i] * o.0[i]))
+    }
+}
+
+impl Mul<f32> for Array {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, k: f32) -> Self {
+        Self(self.0.map(|v| v * k))
     }
 }
 
@@ -120,6 +130,14 @@ mod zmm {
         #[inline(always)]
         fn mul(self, o: Self) -> Self {
             Self(unsafe { _mm512_mul_ps(self.0, o.0) })
+        }
+    }
+
+    impl Mul<f32> for Zmm {
+        type Output = Self;
+        #[inline(always)]
+        fn mul(self, k: f32) -> Self {
+            Self(unsafe { _mm512_mul_ps(self.0, _mm512_set1_ps(k)) })
         }
     }
 

@@ -1,29 +1,37 @@
-//! Convolutions on two rows at a time, for the streaming executor ([`crate::cpu::stream`]),
+//! Convolutions on four rows at a time, for the streaming executor ([`crate::cpu::stream`]),
 //! which keeps only the few rows of each activation its next layers still need.
 //!
-//! A row of one channel is stored de-interleaved ([`RowLayout`]): its odd columns, then its
-//! even columns, each padded with zeros. The 4×4 input tile of output tile t (columns 2t, 2t+1)
-//! covers columns 2t−1 … 2t+2, which are then four contiguous runs: odd[t−1], even[t], odd[t],
-//! even[t+1]. So F(2×2, 3×3) runs on sixteen tiles per vector with plain unaligned loads, and
-//! its output lands de-interleaved again, ready for the next layer.
+//! A row of one channel is stored in four phases ([`RowLayout`]): columns 4j, then 4j+1, 4j+2
+//! and 4j+3, each run padded with zeros. The 6×6 input tile of output tile t (columns 4t …
+//! 4t+3) covers columns 4t−1 … 4t+4, which are then six contiguous runs (phase 3 from t−1,
+//! phases 0 to 3 from t, phase 0 from t+1). So F(4×4, 3×3) runs on sixteen tiles per vector
+//! with plain unaligned loads, and its output lands in phases again, ready for the next layer.
 //!
 //! The 3×3 conv transforms the input of 16 tiles per channel (V = Bᵀ d B), multiplies each of
-//! the 16 transform positions by weights transformed at load (U = G g Gᵀ; one FMA per weight
-//! with the weight broadcast, vectorised over tiles), and transforms back (Y = Aᵀ M A) with
-//! bias, residual and LeakyReLU fused into the write; columns past the row end are written as
-//! zeros, the next conv's padding. Both scratches stay in L1.
+//! the 36 transform positions by weights transformed at load (U = G g Gᵀ; one FMA per weight
+//! with the weight broadcast, vectorised over tiles: 36 multiply-adds per 4×4 tile and
+//! channel pair instead of 144), and transforms back (Y = Aᵀ M A) with bias, residual and
+//! LeakyReLU fused into the write; columns past the row end are written as zeros, the next
+//! conv's padding. Its rounding is F(4×4, 3×3)'s ([`winograd4`](super::winograd4)).
 
 use std::array::from_fn;
 
 use super::lanes::{self, Array, Lanes, N};
-use super::transform::{bt2 as bt, kernel2};
+use super::transform::{at4 as at, bt4 as bt, kernel4};
 use super::types::Act;
 
 /// The most channels a conv here reads or writes (IMDN_RTC ×4's upsampler writes 48).
 pub const MAX_CHANNELS: usize = 64;
 
-/// Where a row's columns lie: odd column 2t+1 at `1 + t` (index 0 is column −1, zero), even
-/// column 2t at [`RowLayout::even`]` + t`; the rest zeros.
+/// Output rows (and columns) of one tile: the rows a conv writes per call.
+pub const TILE: usize = 4;
+/// Input rows of one tile.
+const SPAN: usize = TILE + 2;
+/// Transform positions of a tile.
+const POS: usize = SPAN * SPAN;
+
+/// Where a row's columns lie: column x at `phase(x % 4) + x / 4`; each phase is a run of
+/// `slots` values with one zero slot before and after (column −1 is phase 3's slot −1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RowLayout {
     pub w: usize,
@@ -35,41 +43,35 @@ impl RowLayout {
     pub fn new(w: usize) -> Self {
         Self {
             w,
-            chunks: w.div_ceil(2).div_ceil(N).max(1),
+            chunks: w.div_ceil(TILE).div_ceil(N).max(1),
         }
     }
 
-    /// Tile slots per row, a multiple of 16.
+    /// Tile slots per phase, a multiple of 16.
     fn slots(&self) -> usize {
         self.chunks * N
     }
 
     /// Floats per channel row.
     pub fn stride(&self) -> usize {
-        2 * self.slots() + 2 * N
+        TILE * (self.slots() + N) + N
     }
 
-    /// Index of even column 0.
-    pub fn even(&self) -> usize {
-        self.slots() + N
+    /// Index of the first column of phase `p`.
+    fn phase(&self, p: usize) -> usize {
+        N + p * (self.slots() + N)
     }
 
     /// Index of column `x`.
     pub fn index(&self, x: usize) -> usize {
-        if x % 2 == 0 {
-            self.even() + x / 2
-        } else {
-            1 + x / 2
-        }
+        self.phase(x % TILE) + x / TILE
     }
 
-    /// The lanes of chunk `c` that hold columns of the row: (even, odd).
-    fn masks(&self, c: usize) -> (u16, u16) {
-        let lanes = |valid: usize| {
-            let n = valid.saturating_sub(c * N).min(N);
-            ((1u32 << n) - 1) as u16
-        };
-        (lanes(self.w.div_ceil(2)), lanes(self.w / 2))
+    /// The lanes of chunk `c` of phase `p` that hold columns of the row.
+    fn mask(&self, c: usize, p: usize) -> u16 {
+        let valid = self.w.saturating_sub(p).div_ceil(TILE);
+        let n = valid.saturating_sub(c * N).min(N);
+        ((1u32 << n) - 1) as u16
     }
 }
 
@@ -105,7 +107,7 @@ pub struct Conv3 {
     cout: usize,
     padded: usize,
     groups: Vec<(usize, usize)>,
-    /// [16][cin][padded]
+    /// [POS][cin][padded]
     u: Vec<f32>,
     bias: Vec<f32>,
 }
@@ -116,10 +118,10 @@ impl Conv3 {
         assert_eq!(weight.len(), cout * cin * 9, "3×3 weights");
         assert!(cin <= MAX_CHANNELS && cout <= MAX_CHANNELS);
         let (padded, groups) = groups(cout);
-        let mut u = vec![0.0; 16 * cin * padded];
+        let mut u = vec![0.0; POS * cin * padded];
         for co in 0..cout {
             for ci in 0..cin {
-                for (p, v) in kernel2(&weight[(co * cin + ci) * 9..][..9])
+                for (p, v) in kernel4(&weight[(co * cin + ci) * 9..][..9])
                     .into_iter()
                     .enumerate()
                 {
@@ -208,22 +210,22 @@ fn channel_table<T: Copy, const R: usize>(
 /// What one call of a conv reads and writes, per channel.
 struct Io<const R: usize> {
     src: [[*const f32; R]; MAX_CHANNELS],
-    dst: [[*mut f32; 2]; MAX_CHANNELS],
-    res: Option<[[*const f32; 2]; MAX_CHANNELS]>,
+    dst: [[*mut f32; TILE]; MAX_CHANNELS],
+    res: Option<[[*const f32; TILE]; MAX_CHANNELS]>,
 }
 
 impl<const R: usize> Io<R> {
     fn new(
         lay: RowLayout,
         src: &[Rows<R>],
-        dst: &[RowsMut<2>],
-        res: Option<Rows<2>>,
+        dst: &[RowsMut<TILE>],
+        res: Option<Rows<TILE>>,
         (cin, cout): (usize, usize),
     ) -> Self {
         let stride = lay.stride();
         let mut io = Self {
             src: [[std::ptr::null(); R]; MAX_CHANNELS],
-            dst: [[std::ptr::null_mut(); 2]; MAX_CHANNELS],
+            dst: [[std::ptr::null_mut(); TILE]; MAX_CHANNELS],
             res: None,
         };
         let add = |p: *const f32, o: usize| p.wrapping_add(o);
@@ -243,7 +245,7 @@ impl<const R: usize> Io<R> {
         assert_eq!(n, cout, "output channels");
         io.res = res.map(|r| {
             assert_eq!(r.channels, cout, "residual channels");
-            let mut t = [[std::ptr::null(); 2]; MAX_CHANNELS];
+            let mut t = [[std::ptr::null(); TILE]; MAX_CHANNELS];
             channel_table(std::iter::once((r.rows, cout)), stride, add, &mut t);
             t
         });
@@ -251,7 +253,7 @@ impl<const R: usize> Io<R> {
     }
 }
 
-/// Output rows 2k, 2k+1 of a 3×3 conv from input rows 2k−1 … 2k+2 (`src`, in order), with
+/// Output rows 4k … 4k+3 of a 3×3 conv from input rows 4k−1 … 4k+4 (`src`, in order), with
 /// bias, then the residual `res`, then `act`.
 ///
 /// # Safety
@@ -260,15 +262,15 @@ impl<const R: usize> Io<R> {
 pub unsafe fn conv3(
     k: &Conv3,
     lay: RowLayout,
-    src: &[Rows<4>],
-    dst: &[RowsMut<2>],
-    res: Option<Rows<2>>,
+    src: &[Rows<SPAN>],
+    dst: &[RowsMut<TILE>],
+    res: Option<Rows<TILE>>,
     act: Act,
     s: &mut Scratch,
 ) {
     let io = Io::new(lay, src, dst, res, (k.cin, k.cout));
-    s.v.resize(16 * k.cin * N, 0.0);
-    s.m.resize(16 * k.padded * N, 0.0);
+    s.v.resize(POS * k.cin * N, 0.0);
+    s.m.resize(POS * k.padded * N, 0.0);
     let (v, m) = (s.v.as_mut_ptr(), s.m.as_mut_ptr());
     #[cfg(target_arch = "x86_64")]
     {
@@ -290,7 +292,7 @@ pub unsafe fn conv3(
 unsafe fn conv3_avx512(
     k: &Conv3,
     lay: RowLayout,
-    io: &Io<4>,
+    io: &Io<SPAN>,
     act: Act,
     s: (*mut f32, *mut f32),
 ) {
@@ -299,55 +301,51 @@ unsafe fn conv3_avx512(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv3_avx2(k: &Conv3, lay: RowLayout, io: &Io<4>, act: Act, s: (*mut f32, *mut f32)) {
+unsafe fn conv3_avx2(k: &Conv3, lay: RowLayout, io: &Io<SPAN>, act: Act, s: (*mut f32, *mut f32)) {
     unsafe { conv3_lanes::<Array>(k, lay, io, act, s) }
-}
-
-/// Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]] applied to x0..x3.
-#[inline(always)]
-fn at<L: Lanes>(x: [L; 4]) -> [L; 2] {
-    [x[0] + x[1] + x[2], x[1] - x[2] - x[3]]
 }
 
 #[inline(always)]
 unsafe fn conv3_lanes<L: Lanes>(
     k: &Conv3,
     lay: RowLayout,
-    io: &Io<4>,
+    io: &Io<SPAN>,
     act: Act,
     (v, m): (*mut f32, *mut f32),
 ) {
-    let (cin, padded, even) = (k.cin, k.padded, lay.even());
+    let (cin, padded) = (k.cin, k.padded);
+    let phase: [usize; TILE] = from_fn(|p| lay.phase(p));
     for chunk in 0..lay.chunks {
         let t0 = chunk * N;
+        // the six runs of a tile row: phase 3 from t−1, phases 0..3 from t, phase 0 from t+1
+        let runs = [
+            phase[3] + t0 - 1,
+            phase[0] + t0,
+            phase[1] + t0,
+            phase[2] + t0,
+            phase[3] + t0,
+            phase[0] + t0 + 1,
+        ];
         // SAFETY (this block): loads stay within each row's stride (the layout's padding),
-        // the scratches hold 16·cin and 16·padded vectors
+        // the scratches hold POS·cin and POS·padded vectors
         unsafe {
             for (ci, rows) in io.src[..cin].iter().enumerate() {
-                let d: [[L; 4]; 4] = from_fn(|r| {
-                    let p = rows[r];
-                    bt([
-                        L::load(p.add(t0)),
-                        L::load(p.add(even + t0)),
-                        L::load(p.add(1 + t0)),
-                        L::load(p.add(even + t0 + 1)),
-                    ])
-                });
-                for j in 0..4 {
-                    let col = bt([d[0][j], d[1][j], d[2][j], d[3][j]]);
+                let d: [[L; SPAN]; SPAN] = from_fn(|r| bt(runs.map(|at| L::load(rows[r].add(at)))));
+                for j in 0..SPAN {
+                    let col = bt(from_fn(|r| d[r][j]));
                     for (i, c) in col.into_iter().enumerate() {
-                        c.store(v.add(((i * 4 + j) * cin + ci) * N));
+                        c.store(v.add(((i * SPAN + j) * cin + ci) * N));
                     }
                 }
             }
-            for p in 0..16 {
+            for p in 0..POS {
                 let (vp, up, mp) = (
-                    v.add(p * cin * N),
+                    v.add(p * cin * N).cast_const(),
                     k.u.as_ptr().add(p * cin * padded),
                     m.add(p * padded * N),
                 );
                 for &(c0, g) in &k.groups {
-                    let at = (vp.cast_const(), up.add(c0), mp.add(c0 * N));
+                    let at = (vp, up.add(c0), mp.add(c0 * N));
                     match g {
                         4 => gemm::<L, 4>(at, cin, padded),
                         8 => gemm::<L, 8>(at, cin, padded),
@@ -356,26 +354,25 @@ unsafe fn conv3_lanes<L: Lanes>(
                     }
                 }
             }
-            let (me, mo) = lay.masks(chunk);
+            let masks: [u16; TILE] = from_fn(|p| lay.mask(chunk, p));
             for co in 0..k.cout {
-                let mm: [[L; 4]; 4] =
-                    from_fn(|i| from_fn(|j| L::load(m.add(((i * 4 + j) * padded + co) * N))));
-                let r: [[L; 2]; 4] = from_fn(|j| at([mm[0][j], mm[1][j], mm[2][j], mm[3][j]]));
+                let mm = |i: usize, j: usize| L::load(m.add(((i * SPAN + j) * padded + co) * N));
+                // Aᵀ M: per column j the four output rows
+                let r: [[L; TILE]; SPAN] = from_fn(|j| at(from_fn(|i| mm(i, j))));
                 let b = L::splat(k.bias[co]);
-                for a in 0..2 {
-                    let [mut ye, mut yo] = at([r[0][a], r[1][a], r[2][a], r[3][a]]);
-                    ye = ye + b;
-                    yo = yo + b;
-                    if let Some(res) = &io.res {
-                        ye = ye + L::load(res[co][a].add(even + t0));
-                        yo = yo + L::load(res[co][a].add(1 + t0));
+                for a in 0..TILE {
+                    let y = at(from_fn(|j| r[j][a]));
+                    for (x, mut y) in y.into_iter().enumerate() {
+                        let to = phase[x] + t0;
+                        y = y + b;
+                        if let Some(res) = &io.res {
+                            y = y + L::load(res[co][a].add(to));
+                        }
+                        if act == Act::LRelu {
+                            y = y.lrelu();
+                        }
+                        y.keep(masks[x]).store(io.dst[co][a].add(to));
                     }
-                    if act == Act::LRelu {
-                        ye = ye.lrelu();
-                        yo = yo.lrelu();
-                    }
-                    ye.keep(me).store(io.dst[co][a].add(even + t0));
-                    yo.keep(mo).store(io.dst[co][a].add(1 + t0));
                 }
             }
         }
@@ -405,7 +402,7 @@ unsafe fn gemm<L: Lanes, const G: usize>(
     }
 }
 
-/// Output rows 2k, 2k+1 of a 1×1 conv from input rows 2k, 2k+1, with bias, then the
+/// Output rows 4k … 4k+3 of a 1×1 conv from the same input rows, with bias, then the
 /// residual, then `act`.
 ///
 /// # Safety
@@ -413,9 +410,9 @@ unsafe fn gemm<L: Lanes, const G: usize>(
 pub unsafe fn conv1(
     k: &Conv1,
     lay: RowLayout,
-    src: &[Rows<2>],
-    dst: &[RowsMut<2>],
-    res: Option<Rows<2>>,
+    src: &[Rows<TILE>],
+    dst: &[RowsMut<TILE>],
+    res: Option<Rows<TILE>>,
     act: Act,
 ) {
     let io = Io::new(lay, src, dst, res, (k.cin, k.cout));
@@ -436,23 +433,23 @@ pub unsafe fn conv1(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn conv1_avx512(k: &Conv1, lay: RowLayout, io: &Io<2>, act: Act) {
+unsafe fn conv1_avx512(k: &Conv1, lay: RowLayout, io: &Io<TILE>, act: Act) {
     unsafe { conv1_lanes::<lanes::Zmm>(k, lay, io, act) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv1_avx2(k: &Conv1, lay: RowLayout, io: &Io<2>, act: Act) {
+unsafe fn conv1_avx2(k: &Conv1, lay: RowLayout, io: &Io<TILE>, act: Act) {
     unsafe { conv1_lanes::<Array>(k, lay, io, act) }
 }
 
 #[inline(always)]
-unsafe fn conv1_lanes<L: Lanes>(k: &Conv1, lay: RowLayout, io: &Io<2>, act: Act) {
-    for a in 0..2 {
+unsafe fn conv1_lanes<L: Lanes>(k: &Conv1, lay: RowLayout, io: &Io<TILE>, act: Act) {
+    for a in 0..TILE {
         for chunk in 0..lay.chunks {
-            let (me, mo) = lay.masks(chunk);
             let t0 = chunk * N;
-            for (at, mask) in [(lay.even() + t0, me), (1 + t0, mo)] {
+            for p in 0..TILE {
+                let (at, mask) = (lay.phase(p) + t0, lay.mask(chunk, p));
                 for &(c0, g) in &k.groups {
                     let run = Pointwise {
                         k,
@@ -481,8 +478,8 @@ unsafe fn conv1_lanes<L: Lanes>(k: &Conv1, lay: RowLayout, io: &Io<2>, act: Act)
 /// One vector of pixels of one row and one group of output channels of a 1×1 conv.
 struct Pointwise<'a> {
     k: &'a Conv1,
-    io: &'a Io<2>,
-    /// Row of the pair.
+    io: &'a Io<TILE>,
+    /// Row of the tile.
     a: usize,
     /// Index of the vector in each channel row.
     at: usize,

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use super::simd::{self, LANES, PANEL, RowDst, V_SKEW, panel_gemm};
 #[cfg(target_arch = "x86_64")]
 use super::simd::{Ymm, store_row_avx2};
-use super::transform::bt4 as bt;
+use super::transform::{at4 as at, bt4 as bt, kernel4};
 use super::types::{Act, ConvParams, Geom, Prefill, Segments, WinogradWeights};
 
 /// Transform positions of a 6×6 tile.
@@ -33,52 +33,7 @@ fn block_tiles(cin: usize) -> usize {
 
 /// Weights transformed for F(4×4, 3×3): 36 positions.
 pub fn weights(weight: &[f32], cin: usize, cout: usize) -> WinogradWeights {
-    WinogradWeights::new(weight, cin, cout, transform_kernel)
-}
-
-/// U = G g Gᵀ with G = [[¼, 0, 0], [−⅙, −⅙, −⅙], [−⅙, ⅙, −⅙], [1/24, 1/12, ⅙],
-/// [1/24, −1/12, ⅙], [0, 0, 1]], in f64.
-fn transform_kernel(g: &[f32]) -> [f32; POS] {
-    let g: Vec<f64> = g.iter().map(|&v| v as f64).collect();
-    let col = |a: f64, b: f64, c: f64| {
-        [
-            a / 4.0,
-            -(a + b + c) / 6.0,
-            -(a - b + c) / 6.0,
-            (a + 2.0 * b + 4.0 * c) / 24.0,
-            (a - 2.0 * b + 4.0 * c) / 24.0,
-            c,
-        ]
-    };
-    // G g: per column kx, the 6 transformed rows
-    let gg: Vec<[f64; 6]> = (0..3).map(|kx| col(g[kx], g[3 + kx], g[6 + kx])).collect();
-    let mut u = [0f32; POS];
-    for i in 0..6 {
-        let row = col(gg[0][i], gg[1][i], gg[2][i]);
-        for j in 0..6 {
-            u[i * 6 + j] = row[j] as f32;
-        }
-    }
-    u
-}
-
-/// Aᵀ applied to x0..x5: [x0 + x1 + x2 + x3 + x4, (x1 − x2) + 2(x3 − x4),
-/// (x1 + x2) + 4(x3 + x4), (x1 − x2) + 8(x3 − x4) + x5].
-#[inline(always)]
-fn at<T>(x: [T; 6]) -> [T; 4]
-where
-    T: Copy
-        + std::ops::Add<Output = T>
-        + std::ops::Sub<Output = T>
-        + std::ops::Mul<f32, Output = T>,
-{
-    let (s12, d12, s34, d34) = (x[1] + x[2], x[1] - x[2], x[3] + x[4], x[3] - x[4]);
-    [
-        x[0] + s12 + s34,
-        d12 + d34 * 2.0,
-        s12 + s34 * 4.0,
-        d12 + d34 * 8.0 + x[5],
-    ]
+    WinogradWeights::new(weight, cin, cout, kernel4)
 }
 
 /// Per-thread scratch of one block.

@@ -1,0 +1,79 @@
+//! The streaming executor (IMDN_RTC, four rows at a time in column strips) computes what the
+//! layer-by-layer executor computes, on every frame size and thread count.
+
+mod common;
+
+use candle_core::Device;
+use imdn::cpu::CpuNet;
+use imdn::kernels::Kernels;
+use imdn::model::{Config, init_tensors};
+use imdn::weights::Tensors;
+
+/// The largest difference between streamed and layer-by-layer output, relative to the
+/// output's scale (at least 1), over two runs (the second reuses the first's state).
+fn streamed_vs_layerwise(
+    config: &Config,
+    t: &Tensors,
+    (n, h, w): (usize, usize, usize),
+    threads: usize,
+) -> f32 {
+    let streamed = CpuNet::new(config, t, threads).unwrap();
+    let layerwise = CpuNet::with_kernels(config, t, threads, Kernels::LAYERWISE).unwrap();
+    let input: Vec<f32> = (0..n * 3 * h * w)
+        .map(|i| ((i * 7919 + 13) % 1000) as f32 / 1000.0)
+        .collect();
+    let want = layerwise.forward(&input, n, h, w).unwrap();
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let mut worst = 0f32;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        streamed.forward_into(&input, n, h, w, &mut got).unwrap();
+        assert_eq!(got.len(), want.len());
+        worst = worst.max(common::max_abs_diff(&got, &want) / scale);
+    }
+    worst
+}
+
+/// Sizes around the tile (4×4), the vector of tiles (64 columns), the strip width (512) and
+/// the reach (22): odd sides, single pixels, tall and wide frames.
+const SIZES: [(usize, usize, usize); 10] = [
+    (1, 1, 1),
+    (2, 1, 7),
+    (1, 5, 3),
+    (1, 4, 64),
+    (1, 37, 61),
+    (1, 23, 65),
+    (1, 9, 130),
+    (1, 70, 13),
+    (1, 6, 1100),
+    (1, 45, 200),
+];
+
+#[test]
+fn streamed_equals_layerwise_on_fresh_weights() {
+    for s in [2, 3, 4] {
+        let config = Config::rtc(s);
+        let t = init_tensors(&config, &Device::Cpu).unwrap();
+        for size in SIZES {
+            for threads in [1, 2, 3] {
+                let d = streamed_vs_layerwise(&config, &t, size, threads);
+                assert!(d <= 1e-5, "{config} {size:?} {threads} threads: {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn streamed_equals_layerwise_on_shipped_weights() {
+    for file in ["imdn_rtc_x2", "imdn_rtc_x3", "imdn_rtc_x4"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("weights")
+            .join(format!("{file}.safetensors"));
+        let t = imdn::weights::load(&path).unwrap();
+        let config = Config::detect(&t).unwrap();
+        for size in [(1, 37, 61), (1, 90, 160), (1, 8, 700)] {
+            let d = streamed_vs_layerwise(&config, &t, size, 2);
+            assert!(d <= 1e-5, "{file} {size:?}: {d}");
+        }
+    }
+}
