@@ -77,3 +77,39 @@ fn streamed_equals_layerwise_on_shipped_weights() {
         }
     }
 }
+
+/// For profiling the kernels (`perf stat -e cycles:u cargo test --release --test stream --
+/// --ignored timing`): 20 frames of 640×360 through the shipped RTC ×2 on one thread.
+#[test]
+#[ignore]
+fn timing() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/imdn_rtc_x2.safetensors");
+    let t = imdn::weights::load(&path).unwrap();
+    let config = Config::detect(&t).unwrap();
+    let kernels = match std::env::var_os("LAYERWISE") {
+        Some(_) => Kernels::LAYERWISE,
+        None => Kernels::default(),
+    };
+    let net = CpuNet::with_kernels(&config, &t, 1, kernels).unwrap();
+    let (h, w) = match std::env::var("SIZE") {
+        Ok(s) => {
+            let (w, h) = s.split_once('x').unwrap();
+            (h.parse().unwrap(), w.parse().unwrap())
+        }
+        Err(_) => (360, 640),
+    };
+    let input: Vec<f32> = (0..3 * h * w)
+        .map(|i| ((i * 7919) % 256) as f32 / 255.0)
+        .collect();
+    let mut out = Vec::new();
+    let start = std::time::Instant::now();
+    for _ in 0..20 {
+        net.forward_into(&input, 1, h, w, &mut out).unwrap();
+    }
+    let ms = start.elapsed().as_secs_f64() * 1e3 / 20.0;
+    eprintln!(
+        "{ms:.1} ms a frame, {:.1} ns a pixel",
+        ms * 1e6 / (h * w) as f64
+    );
+}

@@ -10,19 +10,19 @@
 //! reads to the newest its producer wrote. Rows above and below the frame read as zeros, the
 //! convs' padding.
 //!
-//! The frame is cut into column strips, one pipeline each, spread over the threads. A strip
-//! computes `reach` columns of context on each inner side (the network's receptive field
-//! radius, one column per 3×3 conv) and writes only its own columns, so the output equals the
-//! whole frame's to float rounding.
+//! The frame is cut into parts (bands of rows or strips of columns), one pipeline each,
+//! spread over the threads. A part computes `reach` pixels of context on each inner side (the
+//! network's receptive field radius, one pixel per 3×3 conv) and writes only its own pixels,
+//! so the output equals the whole frame's to float rounding.
 
 use rayon::prelude::*;
 
 use crate::kernels::rowconv::{self, Conv1, Conv3, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
 
-/// Widest strip a pipeline owns, in input columns: wider frames get more strips than threads
-/// so that each strip's rings stay in the core's L2.
-const MAX_STRIP: usize = 512;
+/// Widest part, in input columns: wider frames are cut into more strips than threads, so that
+/// a part's rings stay near the cache.
+const MAX_WIDTH: usize = 1024;
 
 type BufId = usize;
 
@@ -166,28 +166,51 @@ impl Builder {
     }
 }
 
-/// One strip's pipeline state, kept between frames of the same size.
-struct Strip {
-    /// Input columns the strip computes.
-    x0: usize,
-    lay: RowLayout,
-    /// Input columns it writes out.
+/// A part's extent along one axis: it computes `start..end` and writes out `own`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
     own: (usize, usize),
+}
+
+/// `len` cut into `count` owned shares, each computed with `reach` of context on its inner
+/// sides (clipped to the frame).
+fn spans(len: usize, count: usize, reach: usize) -> Vec<Span> {
+    (0..count)
+        .map(|i| {
+            let own = (i * len / count, (i + 1) * len / count);
+            Span {
+                start: own.0.saturating_sub(reach),
+                end: (own.1 + reach).min(len),
+                own,
+            }
+        })
+        .collect()
+}
+
+/// One part's pipeline state, kept between frames of the same size.
+struct Part {
+    rows: Span,
+    cols: Span,
+    lay: RowLayout,
+    /// Where each computed column lies in a layout row.
+    index: Vec<usize>,
     rings: Vec<Vec<f32>>,
     zeros: Vec<f32>,
     scratch: rowconv::Scratch,
 }
 
-/// Per-frame-size state: the strips.
+/// Per-frame-size state: the parts.
 pub struct State {
     size: (usize, usize),
-    strips: Vec<Strip>,
+    parts: Vec<Part>,
 }
 
-/// The output frame, written by the strips at disjoint columns.
+/// The output frame, written by the parts at disjoint pixels.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
-// SAFETY: strips write disjoint columns of the output
+// SAFETY: parts write disjoint pixels of the output
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
@@ -198,6 +221,35 @@ impl Stream {
         self.buffers[self.output].lag
     }
 
+    /// How an h×w frame is cut for `threads` threads: into bands of rows or strips of
+    /// columns, whichever computes fewer padded pixels (the halos, and rows rounded up to
+    /// whole vectors of tiles); strips at most [`MAX_WIDTH`] wide.
+    fn cut(&self, (h, w): (usize, usize), threads: usize) -> Vec<(Span, Span)> {
+        let reach = self.reach();
+        let padded = |s: &Span| RowLayout::new(s.end - s.start).padded_width();
+        let whole = |len: usize| spans(len, 1, reach);
+        let columns = spans(w, threads.max(w.div_ceil(MAX_WIDTH)).min(w), reach);
+        let by_columns: Vec<(Span, Span)> = columns.iter().map(|&c| (whole(h)[0], c)).collect();
+        if w > MAX_WIDTH {
+            return by_columns;
+        }
+        let by_rows: Vec<(Span, Span)> = spans(h, threads.min(h), reach)
+            .into_iter()
+            .map(|r| (r, whole(w)[0]))
+            .collect();
+        let cost = |parts: &[(Span, Span)]| -> usize {
+            parts
+                .iter()
+                .map(|(r, c)| (r.end - r.start) * padded(c))
+                .sum()
+        };
+        if cost(&by_rows) < cost(&by_columns) {
+            by_rows
+        } else {
+            by_columns
+        }
+    }
+
     /// The state for frames of `h`×`w` on `threads` threads, from `state` when it fits.
     pub fn state<'a>(
         &self,
@@ -206,24 +258,22 @@ impl Stream {
         threads: usize,
     ) -> &'a mut State {
         if state.as_ref().is_none_or(|s| s.size != (h, w)) {
-            let count = threads.max(w.div_ceil(MAX_STRIP)).min(w.div_ceil(8)).max(1);
-            let reach = self.reach();
-            let strips = (0..count)
-                .map(|i| {
-                    let own = (i * w / count, (i + 1) * w / count);
-                    let (x0, x1) = (own.0.saturating_sub(reach), (own.1 + reach).min(w));
-                    let lay = RowLayout::new(x1 - x0);
-                    let rings = self
-                        .buffers
-                        .iter()
-                        .map(|b| vec![0.0; b.rows * b.channels * lay.stride()])
-                        .collect();
-                    let widest = self.buffers.iter().map(|b| b.channels).max().unwrap_or(0);
-                    Strip {
-                        x0,
+            let widest = self.buffers.iter().map(|b| b.channels).max().unwrap_or(0);
+            let parts = self
+                .cut((h, w), threads)
+                .into_iter()
+                .map(|(rows, cols)| {
+                    let lay = RowLayout::new(cols.end - cols.start);
+                    Part {
+                        rows,
+                        cols,
                         lay,
-                        own,
-                        rings,
+                        index: (0..lay.w).map(|x| lay.index(x)).collect(),
+                        rings: self
+                            .buffers
+                            .iter()
+                            .map(|b| vec![0.0; b.rows * b.channels * lay.stride()])
+                            .collect(),
                         zeros: vec![0.0; widest * lay.stride()],
                         scratch: rowconv::Scratch::default(),
                     }
@@ -231,13 +281,13 @@ impl Stream {
                 .collect();
             *state = Some(State {
                 size: (h, w),
-                strips,
+                parts,
             });
         }
         state.as_mut().expect("just set")
     }
 
-    /// Runs one planar 3×h×w frame into `out` (3×sh×sw), the strips in parallel on the
+    /// Runs one planar 3×h×w frame into `out` (3×sh×sw), the parts in parallel on the
     /// current rayon pool.
     pub fn run(&self, state: &mut State, frame: &[f32], out: &mut [f32]) {
         let (h, w) = state.size;
@@ -245,32 +295,32 @@ impl Stream {
         assert_eq!(out.len(), 3 * h * w * self.scale * self.scale);
         let out = OutPtr(out.as_mut_ptr());
         state
-            .strips
+            .parts
             .par_iter_mut()
-            .for_each(|strip| self.run_strip(strip, frame, (h, w), out));
+            .for_each(|part| self.run_part(part, frame, (h, w), out));
     }
 
-    fn run_strip(&self, s: &mut Strip, frame: &[f32], (h, w): (usize, usize), out: OutPtr) {
-        let units = h.div_ceil(TILE);
+    fn run_part(&self, s: &mut Part, frame: &[f32], size: (usize, usize), out: OutPtr) {
+        let units = (s.rows.end - s.rows.start).div_ceil(TILE);
         let last = self.layers.iter().map(|l| l.lag).max().unwrap_or(0);
         for step in 0..units + last {
             if step < units {
-                self.load_input(s, frame, (h, w), step);
+                self.load_input(s, frame, size, step);
             }
             for layer in &self.layers {
                 if let Some(k) = step.checked_sub(layer.lag).filter(|&k| k < units) {
-                    self.run_layer(s, layer, k, h);
+                    self.run_layer(s, layer, k);
                 }
             }
             if let Some(k) = step.checked_sub(self.reach()).filter(|&k| k < units) {
-                self.shuffle_out(s, k, (h, w), out);
+                self.shuffle_out(s, k, size, out);
             }
         }
     }
 
-    /// Row `y` of buffer `b` (zeros outside the frame).
-    fn row(&self, s: &Strip, b: BufId, y: isize, h: usize) -> *const f32 {
-        if y < 0 || y as usize >= h {
+    /// Row `y` (of the part) of buffer `b`; zeros outside the part.
+    fn row(&self, s: &Part, b: BufId, y: isize) -> *const f32 {
+        if y < 0 || y as usize >= s.rows.end - s.rows.start {
             return s.zeros.as_ptr();
         }
         let buf = &self.buffers[b];
@@ -279,31 +329,31 @@ impl Stream {
     }
 
     /// Row `y` of buffer `b` to write.
-    fn row_mut(&self, s: &mut Strip, b: BufId, y: usize) -> *mut f32 {
+    fn row_mut(&self, s: &mut Part, b: BufId, y: usize) -> *mut f32 {
         let buf = &self.buffers[b];
         let slot = y % buf.rows;
         s.rings[b][slot * buf.channels * s.lay.stride()..].as_mut_ptr()
     }
 
     /// The input rows of tile row `k`, in phases, into the input ring.
-    fn load_input(&self, s: &mut Strip, frame: &[f32], (h, w): (usize, usize), k: usize) {
+    fn load_input(&self, s: &mut Part, frame: &[f32], (h, w): (usize, usize), k: usize) {
         let stride = s.lay.stride();
-        let (x0, width) = (s.x0, s.lay.w);
         let channels = self.buffers[self.input].channels;
-        for y in (TILE * k..TILE * k + TILE).filter(|&y| y < h) {
+        let rows = s.rows.end - s.rows.start;
+        for y in (TILE * k..TILE * k + TILE).filter(|&y| y < rows) {
             let row = self.row_mut(s, self.input, y);
             for c in 0..channels {
-                let from = &frame[(c * h + y) * w + x0..][..width];
+                let from = &frame[(c * h + s.rows.start + y) * w + s.cols.start..][..s.lay.w];
                 // SAFETY: the ring row holds `channels` rows of `stride` floats
                 let to = unsafe { std::slice::from_raw_parts_mut(row.add(c * stride), stride) };
-                for (x, &v) in from.iter().enumerate() {
-                    to[s.lay.index(x)] = v;
+                for (&v, &at) in from.iter().zip(&s.index) {
+                    to[at] = v;
                 }
             }
         }
     }
 
-    fn run_layer(&self, s: &mut Strip, layer: &Layer, k: usize, h: usize) {
+    fn run_layer(&self, s: &mut Part, layer: &Layer, k: usize) {
         let y = (TILE * k) as isize;
         let channels = |b: BufId| self.buffers[b].channels;
         let mut dst = [RowsMut {
@@ -318,7 +368,7 @@ impl Stream {
         }
         let dst = &dst[..layer.dst.len()];
         let res = layer.res.map(|b| Rows {
-            rows: std::array::from_fn(|a| self.row(s, b, y + a as isize, h)),
+            rows: std::array::from_fn(|a| self.row(s, b, y + a as isize)),
             channels: channels(b),
         });
         match &layer.op {
@@ -329,7 +379,7 @@ impl Stream {
                 }; 4];
                 for (r, &b) in src.iter_mut().zip(&layer.src) {
                     *r = Rows {
-                        rows: std::array::from_fn(|i| self.row(s, b, y - 1 + i as isize, h)),
+                        rows: std::array::from_fn(|i| self.row(s, b, y - 1 + i as isize)),
                         channels: channels(b),
                     };
                 }
@@ -345,7 +395,7 @@ impl Stream {
                 }; 4];
                 for (r, &b) in src.iter_mut().zip(&layer.src) {
                     *r = Rows {
-                        rows: std::array::from_fn(|a| self.row(s, b, y + a as isize, h)),
+                        rows: std::array::from_fn(|a| self.row(s, b, y + a as isize)),
                         channels: channels(b),
                     };
                 }
@@ -356,17 +406,22 @@ impl Stream {
         }
     }
 
-    /// Pixel shuffle of the output rows of tile row `k` into the strip's own columns of `out`:
+    /// Pixel shuffle of the output rows of tile row `k` into the part's own pixels of `out`:
     /// output channel c, sub-pixel (i, j) comes from channel c·s² + i·s + j.
-    fn shuffle_out(&self, s: &Strip, k: usize, (h, w): (usize, usize), out: OutPtr) {
+    fn shuffle_out(&self, s: &Part, k: usize, (h, w): (usize, usize), out: OutPtr) {
         let sc = self.scale;
         let (ow, oh) = (w * sc, h * sc);
         let stride = s.lay.stride();
-        for y in (TILE * k..TILE * k + TILE).filter(|&y| y < h) {
-            let row = self.row(s, self.output, y as isize, h);
+        let index = &s.index[s.cols.own.0 - s.cols.start..s.cols.own.1 - s.cols.start];
+        for y in TILE * k..TILE * k + TILE {
+            let frame_y = s.rows.start + y;
+            if frame_y < s.rows.own.0 || frame_y >= s.rows.own.1 {
+                continue;
+            }
+            let row = self.row(s, self.output, y as isize);
             for c in 0..3 {
                 for i in 0..sc {
-                    let dst_row = (c * oh + y * sc + i) * ow;
+                    let first = (c * oh + frame_y * sc + i) * ow + s.cols.own.0 * sc;
                     for j in 0..sc {
                         // SAFETY: the ring row holds 3·s² channel rows
                         let src = unsafe {
@@ -375,15 +430,72 @@ impl Stream {
                                 stride,
                             )
                         };
-                        for x in s.own.0..s.own.1 {
-                            let v = src[s.lay.index(x - s.x0)];
-                            // SAFETY: (c, y·s + i, x·s + j) lies in the output; this strip
-                            // alone writes its own columns
-                            unsafe { *out.0.add(dst_row + x * sc + j) = v };
+                        for (x, &at) in index.iter().enumerate() {
+                            // SAFETY: (c, y·s + i, x·s + j) lies in the output; this part
+                            // alone writes its own pixels
+                            unsafe { *out.0.add(first + x * sc + j) = src[at] };
                         }
                     }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pipeline of `n` 3×3 convs 3 → 3 (reach n) with an upsampler of scale 2.
+    fn chain(n: usize) -> Stream {
+        let (mut b, mut x) = Builder::new(3);
+        let p = ConvParams::new(vec![0.0; 81], vec![0.0; 3], 3, 3, 3);
+        for _ in 0..n {
+            x = b.conv3(&p, &[x], &[3], None, Act::None)[0];
+        }
+        let up = ConvParams::new(vec![0.0; 12 * 27], vec![0.0; 12], 3, 12, 3);
+        let out = b.conv3(&up, &[x], &[12], None, Act::None)[0];
+        b.finish(out, 2)
+    }
+
+    #[test]
+    fn parts_own_every_pixel_once_and_see_the_reach() {
+        let s = chain(21);
+        assert_eq!(s.reach(), 22);
+        for (size, threads) in [
+            ((360, 640), 2),
+            ((540, 960), 2),
+            ((100, 1500), 1),
+            ((7, 3), 3),
+        ] {
+            let parts = s.cut(size, threads);
+            assert!(parts.len() >= threads.min(size.0).min(size.1));
+            let mut owned = vec![0u8; size.0 * size.1];
+            for (r, c) in &parts {
+                for y in r.own.0..r.own.1 {
+                    for x in c.own.0..c.own.1 {
+                        owned[y * size.1 + x] += 1;
+                    }
+                }
+                for (span, len) in [(r, size.0), (c, size.1)] {
+                    assert!(span.start == 0 || span.own.0 - span.start >= 22);
+                    assert!(span.end == len || span.end - span.own.1 >= 22);
+                }
+            }
+            assert!(owned.iter().all(|&n| n == 1), "{size:?}");
+        }
+    }
+
+    #[test]
+    fn the_cut_favours_whole_vectors() {
+        let s = chain(21);
+        // 640 columns are 10 whole vectors of tiles; two strips of 342 would pad to 384 each
+        let parts = s.cut((360, 640), 2);
+        assert!(
+            parts.iter().all(|(_, c)| (c.start, c.end) == (0, 640)),
+            "bands of rows"
+        );
+        // wider than a part may be: strips
+        assert!(s.cut((100, 1500), 1).len() == 2);
     }
 }

@@ -20,6 +20,10 @@ pub trait Lanes:
     unsafe fn store(self, p: *mut f32);
     /// `self + a·b`.
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `self·k + c` in one FMA.
+    fn times_plus(self, k: f32, c: Self) -> Self;
+    /// `c − self·k` in one FMA.
+    fn minus_times(self, k: f32, c: Self) -> Self;
     /// LeakyReLU, slope 0.05.
     fn lrelu(self) -> Self;
     /// The lanes whose bit in `mask` is set, the others zero.
@@ -82,6 +86,14 @@ impl Lanes for Array {
     fn mul_add(self, a: Self, b: Self) -> Self {
         // a·b + self rounded twice: `f32::mul_add` would call libm where FMA is absent
         Self(std::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
+    }
+    #[inline(always)]
+    fn times_plus(self, k: f32, c: Self) -> Self {
+        Self(std::array::from_fn(|i| self.0[i] * k + c.0[i]))
+    }
+    #[inline(always)]
+    fn minus_times(self, k: f32, c: Self) -> Self {
+        Self(std::array::from_fn(|i| c.0[i] - self.0[i] * k))
     }
     #[inline(always)]
     fn lrelu(self) -> Self {
@@ -157,6 +169,14 @@ mod zmm {
         #[inline(always)]
         fn mul_add(self, a: Self, b: Self) -> Self {
             Self(unsafe { _mm512_fmadd_ps(a.0, b.0, self.0) })
+        }
+        #[inline(always)]
+        fn times_plus(self, k: f32, c: Self) -> Self {
+            Self(unsafe { _mm512_fmadd_ps(self.0, _mm512_set1_ps(k), c.0) })
+        }
+        #[inline(always)]
+        fn minus_times(self, k: f32, c: Self) -> Self {
+            Self(unsafe { _mm512_fnmadd_ps(self.0, _mm512_set1_ps(k), c.0) })
         }
         #[inline(always)]
         fn lrelu(self) -> Self {

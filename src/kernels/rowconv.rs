@@ -17,7 +17,7 @@
 use std::array::from_fn;
 
 use super::lanes::{self, Array, Lanes, N};
-use super::transform::{at4 as at, bt4 as bt, kernel4};
+use super::transform::kernel4;
 use super::types::Act;
 
 /// The most channels a conv here reads or writes (IMDN_RTC ×4's upsampler writes 48).
@@ -50,6 +50,11 @@ impl RowLayout {
     /// Tile slots per phase, a multiple of 16.
     fn slots(&self) -> usize {
         self.chunks * N
+    }
+
+    /// Columns the kernels compute per row: the row rounded up to whole vectors of tiles.
+    pub fn padded_width(&self) -> usize {
+        self.slots() * TILE
     }
 
     /// Floats per channel row.
@@ -251,6 +256,34 @@ impl<const R: usize> Io<R> {
         });
         io
     }
+}
+
+/// Bᵀ of F(4×4, 3×3) ([`bt4`](super::transform::bt4)) with its multiplies folded into FMAs,
+/// which leave the adders (the busier pipes here) to the sums.
+#[inline(always)]
+fn bt<L: Lanes>(x: [L; SPAN]) -> [L; SPAN] {
+    let (s12, d12, s34, d34) = (x[1] + x[2], x[1] - x[2], x[3] + x[4], x[4] - x[3]);
+    let (e, d31) = (x[4] - x[2], x[3] - x[1]);
+    [
+        x[0].times_plus(4.0, x[2].minus_times(5.0, x[4])),
+        s12.minus_times(4.0, s34),
+        d12.times_plus(4.0, d34),
+        d31.times_plus(2.0, e),
+        d31.minus_times(2.0, e),
+        x[1].times_plus(4.0, x[3].minus_times(5.0, x[5])),
+    ]
+}
+
+/// Aᵀ of F(4×4, 3×3) ([`at4`](super::transform::at4)) with its multiplies in FMAs.
+#[inline(always)]
+fn at<L: Lanes>(x: [L; SPAN]) -> [L; TILE] {
+    let (s12, d12, s34, d34) = (x[1] + x[2], x[1] - x[2], x[3] + x[4], x[3] - x[4]);
+    [
+        x[0] + s12 + s34,
+        d34.times_plus(2.0, d12),
+        s34.times_plus(4.0, s12),
+        d34.times_plus(8.0, d12 + x[5]),
+    ]
 }
 
 /// Output rows 4k … 4k+3 of a 3×3 conv from input rows 4k−1 … 4k+4 (`src`, in order), with
