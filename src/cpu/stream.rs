@@ -17,6 +17,7 @@
 
 use rayon::prelude::*;
 
+use crate::kernels::lanes::{Array, aligned_zeros, floats, floats_mut};
 use crate::kernels::rowconv::{self, Conv1, Conv3, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
 
@@ -196,8 +197,8 @@ struct Part {
     lay: RowLayout,
     /// Where each computed column lies in a layout row.
     index: Vec<usize>,
-    rings: Vec<Vec<f32>>,
-    zeros: Vec<f32>,
+    rings: Vec<Vec<Array>>,
+    zeros: Vec<Array>,
     scratch: rowconv::Scratch,
 }
 
@@ -272,9 +273,9 @@ impl Stream {
                         rings: self
                             .buffers
                             .iter()
-                            .map(|b| vec![0.0; b.rows * b.channels * lay.stride()])
+                            .map(|b| aligned_zeros(b.rows * b.channels * lay.stride()))
                             .collect(),
-                        zeros: vec![0.0; widest * lay.stride()],
+                        zeros: aligned_zeros(widest * lay.stride()),
                         scratch: rowconv::Scratch::default(),
                     }
                 })
@@ -321,18 +322,18 @@ impl Stream {
     /// Row `y` (of the part) of buffer `b`; zeros outside the part.
     fn row(&self, s: &Part, b: BufId, y: isize) -> *const f32 {
         if y < 0 || y as usize >= s.rows.end - s.rows.start {
-            return s.zeros.as_ptr();
+            return s.zeros.as_ptr().cast();
         }
         let buf = &self.buffers[b];
         let slot = y as usize % buf.rows;
-        s.rings[b][slot * buf.channels * s.lay.stride()..].as_ptr()
+        floats(&s.rings[b])[slot * buf.channels * s.lay.stride()..].as_ptr()
     }
 
     /// Row `y` of buffer `b` to write.
     fn row_mut(&self, s: &mut Part, b: BufId, y: usize) -> *mut f32 {
         let buf = &self.buffers[b];
         let slot = y % buf.rows;
-        s.rings[b][slot * buf.channels * s.lay.stride()..].as_mut_ptr()
+        floats_mut(&mut s.rings[b])[slot * buf.channels * s.lay.stride()..].as_mut_ptr()
     }
 
     /// The input rows of tile row `k`, in phases, into the input ring.

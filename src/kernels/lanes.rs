@@ -107,6 +107,36 @@ impl Lanes for Array {
     }
 }
 
+/// Asks for the cache line at `p` ahead of its use (a hint: any address is allowed).
+#[inline(always)]
+pub fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+}
+
+/// `len` zero floats (a multiple of 16) on 64-byte boundaries, so that vectors at multiples
+/// of 16 floats never straddle two cache lines.
+pub fn aligned_zeros(len: usize) -> Vec<Array> {
+    assert!(len.is_multiple_of(N));
+    vec![Array([0.0; N]); len / N]
+}
+
+/// The floats of an aligned buffer.
+pub fn floats(buf: &[Array]) -> &[f32] {
+    // SAFETY: `Array` is 16 floats with no padding (its size is its alignment, 64)
+    unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), buf.len() * N) }
+}
+
+/// The floats of an aligned buffer, to write.
+pub fn floats_mut(buf: &mut [Array]) -> &mut [f32] {
+    // SAFETY: as in `floats`
+    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast(), buf.len() * N) }
+}
+
 /// An AVX-512 register; only built inside `target_feature(enable = "avx512f")` functions.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]

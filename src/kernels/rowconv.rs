@@ -16,7 +16,7 @@
 
 use std::array::from_fn;
 
-use super::lanes::{self, Array, Lanes, N};
+use super::lanes::{self, Array, Lanes, N, prefetch};
 use super::transform::kernel4;
 use super::types::Act;
 
@@ -191,8 +191,8 @@ impl Conv1 {
 /// vector of tiles.
 #[derive(Default)]
 pub struct Scratch {
-    v: Vec<f32>,
-    m: Vec<f32>,
+    v: Vec<Array>,
+    m: Vec<Array>,
 }
 
 /// One channel pointer per channel of `sets`, each set's channels a stride apart.
@@ -302,9 +302,9 @@ pub unsafe fn conv3(
     s: &mut Scratch,
 ) {
     let io = Io::new(lay, src, dst, res, (k.cin, k.cout));
-    s.v.resize(POS * k.cin * N, 0.0);
-    s.m.resize(POS * k.padded * N, 0.0);
-    let (v, m) = (s.v.as_mut_ptr(), s.m.as_mut_ptr());
+    s.v.resize(POS * k.cin, Array([0.0; N]));
+    s.m.resize(POS * k.padded, Array([0.0; N]));
+    let (v, m) = (s.v.as_mut_ptr().cast(), s.m.as_mut_ptr().cast());
     #[cfg(target_arch = "x86_64")]
     {
         if lanes::avx512() {
@@ -363,6 +363,12 @@ unsafe fn conv3_lanes<L: Lanes>(
         // the scratches hold POS·cin and POS·padded vectors
         unsafe {
             for (ci, rows) in io.src[..cin].iter().enumerate() {
+                // the next vector's input, from L3 mostly (written one step ago)
+                for row in rows {
+                    for p in phase {
+                        prefetch(row.wrapping_add(p + t0 + N));
+                    }
+                }
                 let d: [[L; SPAN]; SPAN] = from_fn(|r| bt(runs.map(|at| L::load(rows[r].add(at)))));
                 for j in 0..SPAN {
                     let col = bt(from_fn(|r| d[r][j]));
@@ -530,7 +536,13 @@ impl Pointwise<'_> {
         let mut acc: [L; G] = from_fn(|g| L::splat(k.bias.get(c0 + g).copied().unwrap_or(0.0)));
         // SAFETY: as conv1's caller promised; the weights hold cin rows of `padded`
         unsafe {
+            if let Some(res) = &io.res {
+                for r in &res[c0..k.cout.min(c0 + G)] {
+                    prefetch(r[a].wrapping_add(at + N));
+                }
+            }
             for ci in 0..k.cin {
+                prefetch(io.src[ci][a].wrapping_add(at + N));
                 let x = L::load(io.src[ci][a].add(at));
                 let w = k.w.as_ptr().add(ci * k.padded + c0);
                 for (g, acc) in acc.iter_mut().enumerate() {
