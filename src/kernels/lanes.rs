@@ -1,6 +1,9 @@
 //! Sixteen f32 lanes as one value, so the streaming kernels ([`rowconv`](super::rowconv)) are
 //! written once and run on AVX-512 registers where the CPU has them and on plain arrays
 //! (which the compiler vectorises for AVX2) elsewhere.
+//!
+//! The kernels use these values without closures: a closure is compiled without its caller's
+//! `target_feature`, and where it is not inlined every lane operation becomes a call.
 
 use std::ops::{Add, Mul, Sub};
 
@@ -39,7 +42,11 @@ impl Add for Array {
     type Output = Self;
     #[inline(always)]
     fn add(self, o: Self) -> Self {
-        Self(std::array::from_fn(|i| self.0[i] + o.0[i]))
+        let mut r = self;
+        for (r, o) in r.0.iter_mut().zip(o.0) {
+            *r += o;
+        }
+        r
     }
 }
 
@@ -47,7 +54,11 @@ impl Sub for Array {
     type Output = Self;
     #[inline(always)]
     fn sub(self, o: Self) -> Self {
-        Self(std::array::from_fn(|i| self.0[i] - o.0[i]))
+        let mut r = self;
+        for (r, o) in r.0.iter_mut().zip(o.0) {
+            *r -= o;
+        }
+        r
     }
 }
 
@@ -55,7 +66,11 @@ impl Mul for Array {
     type Output = Self;
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
-        Self(std::array::from_fn(|i| self.0[i] * o.0[i]))
+        let mut r = self;
+        for (r, o) in r.0.iter_mut().zip(o.0) {
+            *r *= o;
+        }
+        r
     }
 }
 
@@ -63,7 +78,11 @@ impl Mul<f32> for Array {
     type Output = Self;
     #[inline(always)]
     fn mul(self, k: f32) -> Self {
-        Self(self.0.map(|v| v * k))
+        let mut r = self;
+        for r in &mut r.0 {
+            *r *= k;
+        }
+        r
     }
 }
 
@@ -85,25 +104,45 @@ impl Lanes for Array {
     #[inline(always)]
     fn mul_add(self, a: Self, b: Self) -> Self {
         // a·b + self rounded twice: `f32::mul_add` would call libm where FMA is absent
-        Self(std::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
+        let mut r = self;
+        for i in 0..N {
+            r.0[i] += a.0[i] * b.0[i];
+        }
+        r
     }
     #[inline(always)]
     fn times_plus(self, k: f32, c: Self) -> Self {
-        Self(std::array::from_fn(|i| self.0[i] * k + c.0[i]))
+        let mut r = self;
+        for i in 0..N {
+            r.0[i] = r.0[i] * k + c.0[i];
+        }
+        r
     }
     #[inline(always)]
     fn minus_times(self, k: f32, c: Self) -> Self {
-        Self(std::array::from_fn(|i| c.0[i] - self.0[i] * k))
+        let mut r = self;
+        for i in 0..N {
+            r.0[i] = c.0[i] - r.0[i] * k;
+        }
+        r
     }
     #[inline(always)]
     fn lrelu(self) -> Self {
-        Self(self.0.map(|v| v.max(v * 0.05)))
+        let mut r = self;
+        for r in &mut r.0 {
+            *r = r.max(*r * 0.05);
+        }
+        r
     }
     #[inline(always)]
     fn keep(self, mask: u16) -> Self {
-        Self(std::array::from_fn(|i| {
-            if mask >> i & 1 == 1 { self.0[i] } else { 0.0 }
-        }))
+        let mut r = self;
+        for (i, r) in r.0.iter_mut().enumerate() {
+            if mask >> i & 1 == 0 {
+                *r = 0.0;
+            }
+        }
+        r
     }
 }
 

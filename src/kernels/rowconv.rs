@@ -15,6 +15,7 @@
 //! conv's padding. Its rounding is F(4×4, 3×3)'s ([`winograd4`](super::winograd4)).
 
 use std::array::from_fn;
+use std::mem::MaybeUninit;
 
 use super::lanes::{self, Array, Lanes, N, prefetch};
 use super::transform::kernel4;
@@ -195,28 +196,42 @@ pub struct Scratch {
     m: Vec<Array>,
 }
 
-/// One channel pointer per channel of `sets`, each set's channels a stride apart.
+/// One channel pointer per channel of `sets`, each set's channels a stride apart, into the
+/// first entries of `table`; returns how many.
 fn channel_table<T: Copy, const R: usize>(
     sets: impl Iterator<Item = ([T; R], usize)>,
     stride: usize,
     advance: impl Fn(T, usize) -> T,
-    table: &mut [[T; R]; MAX_CHANNELS],
+    table: &mut [MaybeUninit<[T; R]>; MAX_CHANNELS],
 ) -> usize {
     let mut n = 0;
     for (rows, channels) in sets {
         for c in 0..channels {
-            table[n] = rows.map(|r| advance(r, c * stride));
+            table[n].write(rows.map(|r| advance(r, c * stride)));
             n += 1;
         }
     }
     n
 }
 
-/// What one call of a conv reads and writes, per channel.
+/// The first `n` entries of a table `channel_table` filled.
+///
+/// # Safety
+/// `channel_table` must have written at least `n` entries.
+unsafe fn written<T>(table: &[MaybeUninit<T>], n: usize) -> &[T] {
+    // SAFETY: the first n entries are initialised; MaybeUninit<T> has T's layout
+    unsafe { std::slice::from_raw_parts(table.as_ptr().cast(), n) }
+}
+
+/// What one call of a conv reads and writes, per channel (left uninitialised past the
+/// channels used: this is built for every call).
 struct Io<const R: usize> {
-    src: [[*const f32; R]; MAX_CHANNELS],
-    dst: [[*mut f32; TILE]; MAX_CHANNELS],
-    res: Option<[[*const f32; TILE]; MAX_CHANNELS]>,
+    src: [MaybeUninit<[*const f32; R]>; MAX_CHANNELS],
+    dst: [MaybeUninit<[*mut f32; TILE]>; MAX_CHANNELS],
+    res: [MaybeUninit<[*const f32; TILE]>; MAX_CHANNELS],
+    cin: usize,
+    cout: usize,
+    with_res: bool,
 }
 
 impl<const R: usize> Io<R> {
@@ -229,32 +244,51 @@ impl<const R: usize> Io<R> {
     ) -> Self {
         let stride = lay.stride();
         let mut io = Self {
-            src: [[std::ptr::null(); R]; MAX_CHANNELS],
-            dst: [[std::ptr::null_mut(); TILE]; MAX_CHANNELS],
-            res: None,
+            src: [const { MaybeUninit::uninit() }; MAX_CHANNELS],
+            dst: [const { MaybeUninit::uninit() }; MAX_CHANNELS],
+            res: [const { MaybeUninit::uninit() }; MAX_CHANNELS],
+            cin,
+            cout,
+            with_res: res.is_some(),
         };
         let add = |p: *const f32, o: usize| p.wrapping_add(o);
-        let n = channel_table(
-            src.iter().map(|s| (s.rows, s.channels)),
-            stride,
-            add,
-            &mut io.src,
+        let sets = src.iter().map(|s| (s.rows, s.channels));
+        assert_eq!(
+            channel_table(sets, stride, add, &mut io.src),
+            cin,
+            "input channels"
         );
-        assert_eq!(n, cin, "input channels");
-        let n = channel_table(
-            dst.iter().map(|d| (d.rows, d.channels)),
-            stride,
-            |p: *mut f32, o| p.wrapping_add(o),
-            &mut io.dst,
+        let sets = dst.iter().map(|d| (d.rows, d.channels));
+        let add_mut = |p: *mut f32, o: usize| p.wrapping_add(o);
+        assert_eq!(
+            channel_table(sets, stride, add_mut, &mut io.dst),
+            cout,
+            "output channels"
         );
-        assert_eq!(n, cout, "output channels");
-        io.res = res.map(|r| {
+        if let Some(r) = res {
             assert_eq!(r.channels, cout, "residual channels");
-            let mut t = [[std::ptr::null(); TILE]; MAX_CHANNELS];
-            channel_table(std::iter::once((r.rows, cout)), stride, add, &mut t);
-            t
-        });
+            channel_table(std::iter::once((r.rows, cout)), stride, add, &mut io.res);
+        }
         io
+    }
+
+    /// Each input channel's rows.
+    fn src(&self) -> &[[*const f32; R]] {
+        // SAFETY: `new` wrote cin entries
+        unsafe { written(&self.src, self.cin) }
+    }
+
+    /// Each output channel's rows.
+    fn dst(&self) -> &[[*mut f32; TILE]] {
+        // SAFETY: `new` wrote cout entries
+        unsafe { written(&self.dst, self.cout) }
+    }
+
+    /// Each output channel's residual rows, if any.
+    fn res(&self) -> Option<&[[*const f32; TILE]]> {
+        // SAFETY: `new` wrote cout entries when there is a residual
+        self.with_res
+            .then(|| unsafe { written(&self.res, self.cout) })
     }
 }
 
@@ -302,8 +336,12 @@ pub unsafe fn conv3(
     s: &mut Scratch,
 ) {
     let io = Io::new(lay, src, dst, res, (k.cin, k.cout));
-    s.v.resize(POS * k.cin, Array([0.0; N]));
-    s.m.resize(POS * k.padded, Array([0.0; N]));
+    // grown, never shrunk: the convs of a network take turns with one scratch
+    for (buf, len) in [(&mut s.v, POS * k.cin), (&mut s.m, POS * k.padded)] {
+        if buf.len() < len {
+            buf.resize(len, Array([0.0; N]));
+        }
+    }
     let (v, m) = (s.v.as_mut_ptr().cast(), s.m.as_mut_ptr().cast());
     #[cfg(target_arch = "x86_64")]
     {
@@ -362,16 +400,24 @@ unsafe fn conv3_lanes<L: Lanes>(
         // SAFETY (this block): loads stay within each row's stride (the layout's padding),
         // the scratches hold POS·cin and POS·padded vectors
         unsafe {
-            for (ci, rows) in io.src[..cin].iter().enumerate() {
+            for (ci, rows) in io.src().iter().enumerate() {
                 // the next vector's input, from L3 mostly (written one step ago)
                 for row in rows {
                     for p in phase {
                         prefetch(row.wrapping_add(p + t0 + N));
                     }
                 }
-                let d: [[L; SPAN]; SPAN] = from_fn(|r| bt(runs.map(|at| L::load(rows[r].add(at)))));
+                // array literals, not zero-filled arrays: 36 vectors spill, and a fill is a memset
+                let d = [
+                    row_bt::<L>(rows[0], &runs),
+                    row_bt::<L>(rows[1], &runs),
+                    row_bt::<L>(rows[2], &runs),
+                    row_bt::<L>(rows[3], &runs),
+                    row_bt::<L>(rows[4], &runs),
+                    row_bt::<L>(rows[5], &runs),
+                ];
                 for j in 0..SPAN {
-                    let col = bt(from_fn(|r| d[r][j]));
+                    let col = bt([d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]]);
                     for (i, c) in col.into_iter().enumerate() {
                         c.store(v.add(((i * SPAN + j) * cin + ci) * N));
                     }
@@ -395,26 +441,59 @@ unsafe fn conv3_lanes<L: Lanes>(
             }
             let masks: [u16; TILE] = from_fn(|p| lay.mask(chunk, p));
             for co in 0..k.cout {
-                let mm = |i: usize, j: usize| L::load(m.add(((i * SPAN + j) * padded + co) * N));
                 // Aᵀ M: per column j the four output rows
-                let r: [[L; TILE]; SPAN] = from_fn(|j| at(from_fn(|i| mm(i, j))));
+                let col =
+                    |j: usize| column_at::<L>(m.add((j * padded + co) * N), SPAN * padded * N);
+                let r = [col(0), col(1), col(2), col(3), col(4), col(5)];
                 let b = L::splat(k.bias[co]);
                 for a in 0..TILE {
-                    let y = at(from_fn(|j| r[j][a]));
+                    let y = at([r[0][a], r[1][a], r[2][a], r[3][a], r[4][a], r[5][a]]);
                     for (x, mut y) in y.into_iter().enumerate() {
                         let to = phase[x] + t0;
                         y = y + b;
-                        if let Some(res) = &io.res {
+                        if let Some(res) = io.res() {
                             y = y + L::load(res[co][a].add(to));
                         }
                         if act == Act::LRelu {
                             y = y.lrelu();
                         }
-                        y.keep(masks[x]).store(io.dst[co][a].add(to));
+                        y.keep(masks[x]).store(io.dst()[co][a].add(to));
                     }
                 }
             }
         }
+    }
+}
+
+/// Bᵀ of one input row: its six runs loaded.
+#[inline(always)]
+unsafe fn row_bt<L: Lanes>(row: *const f32, runs: &[usize; SPAN]) -> [L; SPAN] {
+    // SAFETY: the runs lie within the row, as conv3's caller promised
+    unsafe {
+        bt([
+            L::load(row.add(runs[0])),
+            L::load(row.add(runs[1])),
+            L::load(row.add(runs[2])),
+            L::load(row.add(runs[3])),
+            L::load(row.add(runs[4])),
+            L::load(row.add(runs[5])),
+        ])
+    }
+}
+
+/// Aᵀ of one column of GEMM results: six vectors `step` floats apart from `m`.
+#[inline(always)]
+unsafe fn column_at<L: Lanes>(m: *const f32, step: usize) -> [L; TILE] {
+    // SAFETY: the scratch holds the six positions
+    unsafe {
+        at([
+            L::load(m),
+            L::load(m.add(step)),
+            L::load(m.add(2 * step)),
+            L::load(m.add(3 * step)),
+            L::load(m.add(4 * step)),
+            L::load(m.add(5 * step)),
+        ])
     }
 }
 
@@ -484,83 +563,103 @@ unsafe fn conv1_avx2(k: &Conv1, lay: RowLayout, io: &Io<TILE>, act: Act) {
 
 #[inline(always)]
 unsafe fn conv1_lanes<L: Lanes>(k: &Conv1, lay: RowLayout, io: &Io<TILE>, act: Act) {
+    // the vectors of a row, two at a time (each weight broadcast serves both)
+    let vectors = (0..TILE)
+        .flat_map(|p| (0..lay.chunks).map(move |c| (lay.phase(p) + c * N, lay.mask(c, p))));
+    let mut pending = None;
     for a in 0..TILE {
-        for chunk in 0..lay.chunks {
-            let t0 = chunk * N;
-            for p in 0..TILE {
-                let (at, mask) = (lay.phase(p) + t0, lay.mask(chunk, p));
-                for &(c0, g) in &k.groups {
-                    let run = Pointwise {
-                        k,
-                        io,
-                        a,
-                        at,
-                        mask,
-                        c0,
-                        act,
-                    };
-                    // SAFETY: as conv1's caller promised
-                    unsafe {
-                        match g {
-                            4 => run.group::<L, 4>(),
-                            8 => run.group::<L, 8>(),
-                            12 => run.group::<L, 12>(),
-                            _ => run.group::<L, 16>(),
-                        }
-                    }
-                }
+        for v in vectors.clone() {
+            let Some(first) = pending.take() else {
+                pending = Some(v);
+                continue;
+            };
+            // SAFETY: as conv1's caller promised
+            unsafe { pointwise::<L, 2>(k, io, a, [first, v], act) };
+        }
+        if let Some(last) = pending.take() {
+            // SAFETY: as above
+            unsafe { pointwise::<L, 1>(k, io, a, [last], act) };
+        }
+    }
+}
+
+/// `V` vectors (index, mask) of row `a` of a 1×1 conv, every group of output channels.
+#[inline(always)]
+unsafe fn pointwise<L: Lanes, const V: usize>(
+    k: &Conv1,
+    io: &Io<TILE>,
+    a: usize,
+    at: [(usize, u16); V],
+    act: Act,
+) {
+    for &(c0, g) in &k.groups {
+        let run = Pointwise { k, io, a, c0, act };
+        // SAFETY: as conv1's caller promised
+        unsafe {
+            match (g, V) {
+                (4, _) => run.group::<L, 4, V>(at),
+                (8, _) => run.group::<L, 8, V>(at),
+                (12, _) => run.group::<L, 12, V>(at),
+                _ => run.group::<L, 16, V>(at),
             }
         }
     }
 }
 
-/// One vector of pixels of one row and one group of output channels of a 1×1 conv.
+/// One group of output channels of one row of a 1×1 conv.
 struct Pointwise<'a> {
     k: &'a Conv1,
     io: &'a Io<TILE>,
     /// Row of the tile.
     a: usize,
-    /// Index of the vector in each channel row.
-    at: usize,
-    mask: u16,
     c0: usize,
     act: Act,
 }
 
 impl Pointwise<'_> {
+    /// G output channels at V vectors (index in each channel row, lanes in the row).
     #[inline(always)]
-    unsafe fn group<L: Lanes, const G: usize>(&self) {
-        let Self {
-            k, io, a, at, c0, ..
-        } = *self;
-        let mut acc: [L; G] = from_fn(|g| L::splat(k.bias.get(c0 + g).copied().unwrap_or(0.0)));
+    unsafe fn group<L: Lanes, const G: usize, const V: usize>(&self, at: [(usize, u16); V]) {
+        let Self { k, io, a, c0, act } = *self;
+        let mut acc = [[L::splat(0.0); V]; G];
+        for (g, acc) in acc.iter_mut().enumerate() {
+            *acc = [L::splat(k.bias.get(c0 + g).copied().unwrap_or(0.0)); V];
+        }
+        let last = k.cout.min(c0 + G);
         // SAFETY: as conv1's caller promised; the weights hold cin rows of `padded`
         unsafe {
-            if let Some(res) = &io.res {
-                for r in &res[c0..k.cout.min(c0 + G)] {
-                    prefetch(r[a].wrapping_add(at + N));
+            if let Some(res) = io.res() {
+                for r in &res[c0..last] {
+                    for (i, _) in at {
+                        prefetch(r[a].wrapping_add(i + N));
+                    }
                 }
             }
             for ci in 0..k.cin {
-                prefetch(io.src[ci][a].wrapping_add(at + N));
-                let x = L::load(io.src[ci][a].add(at));
+                let row = io.src()[ci][a];
+                let mut x = [L::splat(0.0); V];
+                for (x, &(i, _)) in x.iter_mut().zip(&at) {
+                    prefetch(row.wrapping_add(i + N));
+                    *x = L::load(row.add(i));
+                }
                 let w = k.w.as_ptr().add(ci * k.padded + c0);
                 for (g, acc) in acc.iter_mut().enumerate() {
-                    *acc = acc.mul_add(L::splat(*w.add(g)), x);
+                    let wg = L::splat(*w.add(g));
+                    for (acc, &x) in acc.iter_mut().zip(&x) {
+                        *acc = acc.mul_add(wg, x);
+                    }
                 }
             }
-            for (g, mut y) in acc.into_iter().enumerate() {
-                let co = c0 + g;
-                if co >= k.cout {
-                    break;
+            for (co, acc) in (c0..last).zip(acc) {
+                for ((i, mask), mut y) in at.into_iter().zip(acc) {
+                    if let Some(res) = io.res() {
+                        y = y + L::load(res[co][a].add(i));
+                    }
+                    if act == Act::LRelu {
+                        y = y.lrelu();
+                    }
+                    y.keep(mask).store(io.dst()[co][a].add(i));
                 }
-                if let Some(res) = &io.res {
-                    y = y + L::load(res[co][a].add(at));
-                }
-                if self.act == Act::LRelu {
-                    y = y.lrelu();
-                }
-                y.keep(self.mask).store(io.dst[co][a].add(at));
             }
         }
     }
