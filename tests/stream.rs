@@ -79,7 +79,8 @@ fn streamed_equals_layerwise_on_shipped_weights() {
 }
 
 /// For profiling the kernels (`perf stat -e cycles:u cargo test --release --test stream --
-/// --ignored timing`): 20 frames of 640×360 through the shipped RTC ×2 on one thread.
+/// --ignored timing`): 20 frames of 640×360 (or SIZE=WxH) through the shipped RTC ×2 on one
+/// thread (or THREADS, layer by layer with LAYERWISE set).
 #[test]
 #[ignore]
 fn timing() {
@@ -91,7 +92,8 @@ fn timing() {
         Some(_) => Kernels::LAYERWISE,
         None => Kernels::default(),
     };
-    let net = CpuNet::with_kernels(&config, &t, 1, kernels).unwrap();
+    let threads = std::env::var("THREADS").map_or(1, |t| t.parse().unwrap());
+    let net = CpuNet::with_kernels(&config, &t, threads, kernels).unwrap();
     let (h, w) = match std::env::var("SIZE") {
         Ok(s) => {
             let (w, h) = s.split_once('x').unwrap();

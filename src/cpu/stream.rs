@@ -10,20 +10,37 @@
 //! reads to the newest its producer wrote. Rows above and below the frame read as zeros, the
 //! convs' padding.
 //!
-//! The frame is cut into parts (bands of rows or strips of columns), one pipeline each,
-//! spread over the threads. A part computes `reach` pixels of context on each inner side (the
-//! network's receptive field radius, one pixel per 3×3 conv) and writes only its own pixels,
-//! so the output equals the whole frame's to float rounding.
+//! The threads share each layer's rows, each its own vectors of tiles (columns), and meet at
+//! a barrier after each layer: no pixel is computed twice. Frames wider than [`MAX_WIDTH`]
+//! are cut into strips run one after the other; a strip computes `reach` columns of context
+//! on each inner side (the network's receptive field radius, one pixel per 3×3 conv) and
+//! writes only its own, so the output equals the whole frame's to float rounding.
 
-use rayon::prelude::*;
+use std::ops::Range;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::kernels::lanes::{Array, aligned_zeros, floats, floats_mut};
+use crate::kernels::lanes::{self, Array, aligned_zeros, floats_mut};
 use crate::kernels::rowconv::{self, Conv1, Conv3, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
 
-/// Widest part, in input columns: wider frames are cut into more strips than threads, so that
-/// a part's rings stay near the cache.
+/// Widest part, in input columns: wider frames are cut into strips, so that a part's rings
+/// stay near the cache.
 const MAX_WIDTH: usize = 1024;
+
+/// Spins (then yields) until `done`: a thread waits for the others at a barrier, a few
+/// microseconds.
+fn wait_until(done: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !done() {
+        if spins < 1000 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
 
 type BufId = usize;
 
@@ -190,7 +207,9 @@ fn spans(len: usize, count: usize, reach: usize) -> Vec<Span> {
         .collect()
 }
 
-/// One part's pipeline state, kept between frames of the same size.
+/// One part's pipeline state, kept between frames of the same size. Its threads share each
+/// layer's rows (each its own vectors of tiles, so its own columns) and meet at a barrier
+/// after every layer, since the next layer reads across the share boundary.
 struct Part {
     rows: Span,
     cols: Span,
@@ -198,9 +217,20 @@ struct Part {
     /// Where each computed column lies in a layout row.
     index: Vec<usize>,
     rings: Vec<Vec<Array>>,
+    /// Where each ring's floats start (its heap buffer never moves).
+    ring_at: Vec<*mut f32>,
     zeros: Vec<Array>,
-    scratch: rowconv::Scratch,
+    /// The vectors of tiles of each thread.
+    shares: Vec<Range<usize>>,
+    /// Barrier arrivals in the current frame.
+    arrived: AtomicUsize,
+    scratch: Vec<Mutex<rowconv::Scratch>>,
 }
+
+// SAFETY: `ring_at` points into the part's own rings; its threads write disjoint columns of
+// them between barriers (see `Stream::run_share`).
+unsafe impl Send for Part {}
+unsafe impl Sync for Part {}
 
 /// Per-frame-size state: the parts.
 pub struct State {
@@ -211,7 +241,7 @@ pub struct State {
 /// The output frame, written by the parts at disjoint pixels.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
-// SAFETY: parts write disjoint pixels of the output
+// SAFETY: parts and their threads write disjoint pixels of the output
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
@@ -222,33 +252,13 @@ impl Stream {
         self.buffers[self.output].lag
     }
 
-    /// How an h×w frame is cut for `threads` threads: into bands of rows or strips of
-    /// columns, whichever computes fewer padded pixels (the halos, and rows rounded up to
-    /// whole vectors of tiles); strips at most [`MAX_WIDTH`] wide.
-    fn cut(&self, (h, w): (usize, usize), threads: usize) -> Vec<(Span, Span)> {
-        let reach = self.reach();
-        let padded = |s: &Span| RowLayout::new(s.end - s.start).padded_width();
-        let whole = |len: usize| spans(len, 1, reach);
-        let columns = spans(w, threads.max(w.div_ceil(MAX_WIDTH)).min(w), reach);
-        let by_columns: Vec<(Span, Span)> = columns.iter().map(|&c| (whole(h)[0], c)).collect();
-        if w > MAX_WIDTH {
-            return by_columns;
-        }
-        let by_rows: Vec<(Span, Span)> = spans(h, threads.min(h), reach)
+    /// The parts of an h×w frame: strips at most [`MAX_WIDTH`] wide.
+    fn cut(&self, (h, w): (usize, usize)) -> Vec<(Span, Span)> {
+        let rows = spans(h, 1, 0)[0];
+        spans(w, w.div_ceil(MAX_WIDTH), self.reach())
             .into_iter()
-            .map(|r| (r, whole(w)[0]))
-            .collect();
-        let cost = |parts: &[(Span, Span)]| -> usize {
-            parts
-                .iter()
-                .map(|(r, c)| (r.end - r.start) * padded(c))
-                .sum()
-        };
-        if cost(&by_rows) < cost(&by_columns) {
-            by_rows
-        } else {
-            by_columns
-        }
+            .map(|cols| (rows, cols))
+            .collect()
     }
 
     /// The state for frames of `h`×`w` on `threads` threads, from `state` when it fits.
@@ -261,22 +271,32 @@ impl Stream {
         if state.as_ref().is_none_or(|s| s.size != (h, w)) {
             let widest = self.buffers.iter().map(|b| b.channels).max().unwrap_or(0);
             let parts = self
-                .cut((h, w), threads)
+                .cut((h, w))
                 .into_iter()
                 .map(|(rows, cols)| {
                     let lay = RowLayout::new(cols.end - cols.start);
+                    let mut rings: Vec<Vec<Array>> = self
+                        .buffers
+                        .iter()
+                        .map(|b| aligned_zeros(b.rows * b.channels * lay.stride()))
+                        .collect();
+                    let (n, chunks) = (threads.max(1), lay.chunks());
                     Part {
                         rows,
                         cols,
                         lay,
                         index: (0..lay.w).map(|x| lay.index(x)).collect(),
-                        rings: self
-                            .buffers
-                            .iter()
-                            .map(|b| aligned_zeros(b.rows * b.channels * lay.stride()))
+                        ring_at: rings
+                            .iter_mut()
+                            .map(|r| floats_mut(r).as_mut_ptr())
                             .collect(),
+                        rings,
                         zeros: aligned_zeros(widest * lay.stride()),
-                        scratch: rowconv::Scratch::default(),
+                        shares: (0..n)
+                            .map(|i| i * chunks / n..(i + 1) * chunks / n)
+                            .collect(),
+                        arrived: AtomicUsize::new(0),
+                        scratch: (0..n).map(|_| Mutex::default()).collect(),
                     }
                 })
                 .collect();
@@ -288,33 +308,63 @@ impl Stream {
         state.as_mut().expect("just set")
     }
 
-    /// Runs one planar 3×h×w frame into `out` (3×sh×sw), the parts in parallel on the
-    /// current rayon pool.
+    /// Runs one planar 3×h×w frame into `out` (3×sh×sw), part after part, each on all the
+    /// threads of the current rayon pool.
     pub fn run(&self, state: &mut State, frame: &[f32], out: &mut [f32]) {
         let (h, w) = state.size;
         assert_eq!(frame.len(), 3 * h * w);
         assert_eq!(out.len(), 3 * h * w * self.scale * self.scale);
         let out = OutPtr(out.as_mut_ptr());
-        state
-            .parts
-            .par_iter_mut()
-            .for_each(|part| self.run_part(part, frame, (h, w), out));
+        for part in &state.parts {
+            part.arrived.store(0, Ordering::Relaxed);
+            // share 0 on this thread, the others on the pool's other threads: they meet at
+            // barriers, so all must run at once (the pool has a thread per share)
+            rayon::scope(|scope| {
+                for share in 1..part.shares.len() {
+                    scope.spawn(move |_| self.run_share(part, share, frame, (h, w), out));
+                }
+                self.run_share(part, 0, frame, (h, w), out);
+            });
+        }
     }
 
-    fn run_part(&self, s: &mut Part, frame: &[f32], size: (usize, usize), out: OutPtr) {
-        let units = (s.rows.end - s.rows.start).div_ceil(TILE);
+    /// Thread `share`'s columns of every layer of `part`, over the whole frame.
+    fn run_share(
+        &self,
+        part: &Part,
+        share: usize,
+        frame: &[f32],
+        size: (usize, usize),
+        out: OutPtr,
+    ) {
+        let units = (part.rows.end - part.rows.start).div_ceil(TILE);
         let last = self.layers.iter().map(|l| l.lag).max().unwrap_or(0);
+        let chunks = part.shares[share].clone();
+        let threads = part.shares.len();
+        let mut scratch = part.scratch[share]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut barriers = 0;
+        let mut barrier = || {
+            if threads > 1 {
+                barriers += 1;
+                part.arrived.fetch_add(1, Ordering::AcqRel);
+                wait_until(|| part.arrived.load(Ordering::Acquire) >= barriers * threads);
+            }
+        };
         for step in 0..units + last {
             if step < units {
-                self.load_input(s, frame, size, step);
+                self.load_input(part, frame, size, step, chunks.clone());
+                barrier();
             }
             for layer in &self.layers {
                 if let Some(k) = step.checked_sub(layer.lag).filter(|&k| k < units) {
-                    self.run_layer(s, layer, k);
+                    self.run_layer(part, layer, (k, chunks.clone()), &mut scratch);
+                    barrier();
                 }
             }
             if let Some(k) = step.checked_sub(self.reach()).filter(|&k| k < units) {
-                self.shuffle_out(s, k, size, out);
+                self.shuffle_out(part, k, size, out, chunks.clone());
             }
         }
     }
@@ -324,37 +374,51 @@ impl Stream {
         if y < 0 || y as usize >= s.rows.end - s.rows.start {
             return s.zeros.as_ptr().cast();
         }
-        let buf = &self.buffers[b];
-        let slot = y as usize % buf.rows;
-        floats(&s.rings[b])[slot * buf.channels * s.lay.stride()..].as_ptr()
+        self.row_mut(s, b, y as usize).cast_const()
     }
 
     /// Row `y` of buffer `b` to write.
-    fn row_mut(&self, s: &mut Part, b: BufId, y: usize) -> *mut f32 {
+    fn row_mut(&self, s: &Part, b: BufId, y: usize) -> *mut f32 {
         let buf = &self.buffers[b];
-        let slot = y % buf.rows;
-        floats_mut(&mut s.rings[b])[slot * buf.channels * s.lay.stride()..].as_mut_ptr()
+        let rows = s.rings[b].len() * lanes::N / (buf.channels * s.lay.stride());
+        // SAFETY: the slot lies in the ring
+        unsafe { s.ring_at[b].add(y % rows * buf.channels * s.lay.stride()) }
     }
 
-    /// The input rows of tile row `k`, in phases, into the input ring.
-    fn load_input(&self, s: &mut Part, frame: &[f32], (h, w): (usize, usize), k: usize) {
+    /// The input rows of tile row `k`, in phases, into the input ring: the columns of
+    /// `chunks`.
+    fn load_input(
+        &self,
+        s: &Part,
+        frame: &[f32],
+        (h, w): (usize, usize),
+        k: usize,
+        chunks: Range<usize>,
+    ) {
+        let columns = s.lay.columns(chunks);
         let stride = s.lay.stride();
         let channels = self.buffers[self.input].channels;
         let rows = s.rows.end - s.rows.start;
         for y in (TILE * k..TILE * k + TILE).filter(|&y| y < rows) {
             let row = self.row_mut(s, self.input, y);
             for c in 0..channels {
-                let from = &frame[(c * h + s.rows.start + y) * w + s.cols.start..][..s.lay.w];
-                // SAFETY: the ring row holds `channels` rows of `stride` floats
-                let to = unsafe { std::slice::from_raw_parts_mut(row.add(c * stride), stride) };
-                for (&v, &at) in from.iter().zip(&s.index) {
-                    to[at] = v;
+                let from = &frame[(c * h + s.rows.start + y) * w + s.cols.start..][columns.clone()];
+                for (&v, &at) in from.iter().zip(&s.index[columns.clone()]) {
+                    // SAFETY: the ring row holds `channels` rows of `stride` floats; this
+                    // thread alone writes these columns
+                    unsafe { *row.add(c * stride + at) = v };
                 }
             }
         }
     }
 
-    fn run_layer(&self, s: &mut Part, layer: &Layer, k: usize) {
+    fn run_layer(
+        &self,
+        s: &Part,
+        layer: &Layer,
+        (k, chunks): (usize, Range<usize>),
+        scratch: &mut rowconv::Scratch,
+    ) {
         let y = (TILE * k) as isize;
         let channels = |b: BufId| self.buffers[b].channels;
         let mut dst = [RowsMut {
@@ -387,7 +451,7 @@ impl Stream {
                 let src = &src[..layer.src.len()];
                 // SAFETY: every row is a ring row or the zero row, `channels` strides long;
                 // outputs are rows of other buffers than the inputs and the residual
-                unsafe { rowconv::conv3(conv, s.lay, src, dst, res, layer.act, &mut s.scratch) }
+                unsafe { rowconv::conv3(conv, (s.lay, chunks), src, dst, res, layer.act, scratch) }
             }
             Op::Conv1(conv) => {
                 let mut src = [Rows {
@@ -402,18 +466,34 @@ impl Stream {
                 }
                 let src = &src[..layer.src.len()];
                 // SAFETY: as above
-                unsafe { rowconv::conv1(conv, s.lay, src, dst, res, layer.act) }
+                unsafe { rowconv::conv1(conv, (s.lay, chunks), src, dst, res, layer.act) }
             }
         }
     }
 
-    /// Pixel shuffle of the output rows of tile row `k` into the part's own pixels of `out`:
-    /// output channel c, sub-pixel (i, j) comes from channel c·s² + i·s + j.
-    fn shuffle_out(&self, s: &Part, k: usize, (h, w): (usize, usize), out: OutPtr) {
+    /// Pixel shuffle of the output rows of tile row `k` into the part's own pixels of `out`
+    /// in the columns of `chunks`: output channel c, sub-pixel (i, j) comes from channel
+    /// c·s² + i·s + j.
+    fn shuffle_out(
+        &self,
+        s: &Part,
+        k: usize,
+        (h, w): (usize, usize),
+        out: OutPtr,
+        chunks: Range<usize>,
+    ) {
         let sc = self.scale;
         let (ow, oh) = (w * sc, h * sc);
         let stride = s.lay.stride();
-        let index = &s.index[s.cols.own.0 - s.cols.start..s.cols.own.1 - s.cols.start];
+        let columns = s.lay.columns(chunks);
+        let (from, to) = (
+            columns.start.max(s.cols.own.0 - s.cols.start),
+            columns.end.min(s.cols.own.1 - s.cols.start),
+        );
+        if from >= to {
+            return;
+        }
+        let index = &s.index[from..to];
         for y in TILE * k..TILE * k + TILE {
             let frame_y = s.rows.start + y;
             if frame_y < s.rows.own.0 || frame_y >= s.rows.own.1 {
@@ -422,7 +502,7 @@ impl Stream {
             let row = self.row(s, self.output, y as isize);
             for c in 0..3 {
                 for i in 0..sc {
-                    let first = (c * oh + frame_y * sc + i) * ow + s.cols.own.0 * sc;
+                    let first = (c * oh + frame_y * sc + i) * ow + (s.cols.start + from) * sc;
                     for j in 0..sc {
                         // SAFETY: the ring row holds 3·s² channel rows
                         let src = unsafe {
@@ -463,40 +543,34 @@ mod tests {
     fn parts_own_every_pixel_once_and_see_the_reach() {
         let s = chain(21);
         assert_eq!(s.reach(), 22);
-        for (size, threads) in [
-            ((360, 640), 2),
-            ((540, 960), 2),
-            ((100, 1500), 1),
-            ((7, 3), 3),
-        ] {
-            let parts = s.cut(size, threads);
-            assert!(parts.len() >= threads.min(size.0).min(size.1));
+        for size in [(360, 640), (100, 1500), (7, 3), (5, 3000)] {
+            let parts = s.cut(size);
+            assert_eq!(parts.len(), size.1.div_ceil(MAX_WIDTH));
             let mut owned = vec![0u8; size.0 * size.1];
             for (r, c) in &parts {
+                assert!(c.end - c.start <= MAX_WIDTH + 2 * 22);
                 for y in r.own.0..r.own.1 {
                     for x in c.own.0..c.own.1 {
                         owned[y * size.1 + x] += 1;
                     }
                 }
-                for (span, len) in [(r, size.0), (c, size.1)] {
-                    assert!(span.start == 0 || span.own.0 - span.start >= 22);
-                    assert!(span.end == len || span.end - span.own.1 >= 22);
-                }
+                assert!(c.start == 0 || c.own.0 - c.start >= 22);
+                assert!(c.end == size.1 || c.end - c.own.1 >= 22);
             }
             assert!(owned.iter().all(|&n| n == 1), "{size:?}");
         }
     }
 
     #[test]
-    fn the_cut_favours_whole_vectors() {
-        let s = chain(21);
-        // 640 columns are 10 whole vectors of tiles; two strips of 342 would pad to 384 each
-        let parts = s.cut((360, 640), 2);
-        assert!(
-            parts.iter().all(|(_, c)| (c.start, c.end) == (0, 640)),
-            "bands of rows"
-        );
-        // wider than a part may be: strips
-        assert!(s.cut((100, 1500), 1).len() == 2);
+    fn threads_share_every_vector_of_tiles_once() {
+        let s = chain(3);
+        for (w, threads) in [(640, 2), (640, 3), (20, 4), (1000, 1)] {
+            let mut state = None;
+            let st = s.state(&mut state, (9, w), threads);
+            let part = &st.parts[0];
+            assert_eq!(part.shares.len(), threads);
+            let covered: Vec<usize> = part.shares.iter().flat_map(|r| r.clone()).collect();
+            assert_eq!(covered, (0..part.lay.chunks()).collect::<Vec<_>>());
+        }
     }
 }

@@ -16,6 +16,7 @@
 
 use std::array::from_fn;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use super::lanes::{self, Array, Lanes, N, prefetch};
 use super::transform::kernel4;
@@ -66,6 +67,16 @@ impl RowLayout {
     /// Index of the first column of phase `p`.
     fn phase(&self, p: usize) -> usize {
         N + p * (self.slots() + N)
+    }
+
+    /// Vectors of tiles per row: a conv call computes any range of them.
+    pub fn chunks(&self) -> usize {
+        self.chunks
+    }
+
+    /// Columns of the row that chunks `c` cover.
+    pub fn columns(&self, c: Range<usize>) -> Range<usize> {
+        (c.start * N * TILE).min(self.w)..(c.end * N * TILE).min(self.w)
     }
 
     /// Index of column `x`.
@@ -321,14 +332,15 @@ fn at<L: Lanes>(x: [L; SPAN]) -> [L; TILE] {
 }
 
 /// Output rows 4k … 4k+3 of a 3×3 conv from input rows 4k−1 … 4k+4 (`src`, in order), with
-/// bias, then the residual `res`, then `act`.
+/// bias, then the residual `res`, then `act`, in the vectors of tiles `chunks` (so threads can
+/// share a row).
 ///
 /// # Safety
 /// Every row pointer must be valid for [`RowLayout::stride`] floats per channel of its set,
 /// and output rows must not alias input or residual rows.
 pub unsafe fn conv3(
     k: &Conv3,
-    lay: RowLayout,
+    (lay, chunks): (RowLayout, Range<usize>),
     src: &[Rows<SPAN>],
     dst: &[RowsMut<TILE>],
     res: Option<Rows<TILE>>,
@@ -347,22 +359,22 @@ pub unsafe fn conv3(
     {
         if lanes::avx512() {
             // SAFETY: AVX-512F is present; the pointers are valid as the caller promised
-            return unsafe { conv3_avx512(k, lay, &io, act, (v, m)) };
+            return unsafe { conv3_avx512(k, (lay, chunks), &io, act, (v, m)) };
         }
         if super::simd::available() {
             // SAFETY: AVX2 and FMA are present
-            return unsafe { conv3_avx2(k, lay, &io, act, (v, m)) };
+            return unsafe { conv3_avx2(k, (lay, chunks), &io, act, (v, m)) };
         }
     }
     // SAFETY: as the caller promised
-    unsafe { conv3_lanes::<Array>(k, lay, &io, act, (v, m)) }
+    unsafe { conv3_lanes::<Array>(k, (lay, chunks), &io, act, (v, m)) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn conv3_avx512(
     k: &Conv3,
-    lay: RowLayout,
+    lay: (RowLayout, Range<usize>),
     io: &Io<SPAN>,
     act: Act,
     s: (*mut f32, *mut f32),
@@ -372,21 +384,27 @@ unsafe fn conv3_avx512(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv3_avx2(k: &Conv3, lay: RowLayout, io: &Io<SPAN>, act: Act, s: (*mut f32, *mut f32)) {
+unsafe fn conv3_avx2(
+    k: &Conv3,
+    lay: (RowLayout, Range<usize>),
+    io: &Io<SPAN>,
+    act: Act,
+    s: (*mut f32, *mut f32),
+) {
     unsafe { conv3_lanes::<Array>(k, lay, io, act, s) }
 }
 
 #[inline(always)]
 unsafe fn conv3_lanes<L: Lanes>(
     k: &Conv3,
-    lay: RowLayout,
+    (lay, chunks): (RowLayout, Range<usize>),
     io: &Io<SPAN>,
     act: Act,
     (v, m): (*mut f32, *mut f32),
 ) {
     let (cin, padded) = (k.cin, k.padded);
     let phase: [usize; TILE] = from_fn(|p| lay.phase(p));
-    for chunk in 0..lay.chunks {
+    for chunk in chunks {
         let t0 = chunk * N;
         // the six runs of a tile row: phase 3 from t−1, phases 0..3 from t, phase 0 from t+1
         let runs = [
@@ -527,13 +545,13 @@ unsafe fn gemm<L: Lanes, const G: usize>(
 /// As [`conv3`]'s.
 pub unsafe fn conv1(
     k: &Conv1,
-    lay: RowLayout,
+    lay: (RowLayout, Range<usize>),
     src: &[Rows<TILE>],
     dst: &[RowsMut<TILE>],
     res: Option<Rows<TILE>>,
     act: Act,
 ) {
-    let io = Io::new(lay, src, dst, res, (k.cin, k.cout));
+    let io = Io::new(lay.0, src, dst, res, (k.cin, k.cout));
     #[cfg(target_arch = "x86_64")]
     {
         if lanes::avx512() {
@@ -551,21 +569,29 @@ pub unsafe fn conv1(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn conv1_avx512(k: &Conv1, lay: RowLayout, io: &Io<TILE>, act: Act) {
+unsafe fn conv1_avx512(k: &Conv1, lay: (RowLayout, Range<usize>), io: &Io<TILE>, act: Act) {
     unsafe { conv1_lanes::<lanes::Zmm>(k, lay, io, act) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv1_avx2(k: &Conv1, lay: RowLayout, io: &Io<TILE>, act: Act) {
+unsafe fn conv1_avx2(k: &Conv1, lay: (RowLayout, Range<usize>), io: &Io<TILE>, act: Act) {
     unsafe { conv1_lanes::<Array>(k, lay, io, act) }
 }
 
 #[inline(always)]
-unsafe fn conv1_lanes<L: Lanes>(k: &Conv1, lay: RowLayout, io: &Io<TILE>, act: Act) {
+unsafe fn conv1_lanes<L: Lanes>(
+    k: &Conv1,
+    (lay, chunks): (RowLayout, Range<usize>),
+    io: &Io<TILE>,
+    act: Act,
+) {
     // the vectors of a row, two at a time (each weight broadcast serves both)
-    let vectors = (0..TILE)
-        .flat_map(|p| (0..lay.chunks).map(move |c| (lay.phase(p) + c * N, lay.mask(c, p))));
+    let vectors = (0..TILE).flat_map(|p| {
+        chunks
+            .clone()
+            .map(move |c| (lay.phase(p) + c * N, lay.mask(c, p)))
+    });
     let mut pending = None;
     for a in 0..TILE {
         for v in vectors.clone() {
