@@ -1,12 +1,17 @@
 //! The adaptive cropping strategy (ACS): any frame size runs through any network of the family.
 //!
 //! - **Padding**: sides are padded (edge-replicated) to the multiple the network needs
-//!   (IMDN_AS: 4) and the output is cropped back to exactly `scale ×` the input size.
+//!   (IMDN_AS: 4) and the output is cropped back to exactly `scale ×` the input size. With a
+//!   `margin` ([`EdgeMode::Replicate`]) the frame is first padded by replication on all four
+//!   sides, so that the convolutions' zero padding falls outside the picture: a flat frame
+//!   comes back flat to its corners.
 //! - **Tiling**: a large frame is split into equal, overlapping tiles (the authors' 4-quadrant
 //!   `crop_forward` is the 2×2 case), run in batches, and stitched: each output pixel is taken
 //!   from the one tile whose share (the middle of the overlaps) covers it, so tile borders,
-//!   where the convolutions saw padding, are cropped away. Peak memory is bounded by the batch of
-//!   tiles, whatever the frame size.
+//!   where the convolutions saw padding, are cropped away. With the overlap twice the
+//!   network's reach ([`Acs::for_reach`]) every share sees all the context it depends on, and
+//!   tiles equal the whole frame (but for CCA's per-tile statistics). Peak memory is bounded by
+//!   the batch of tiles, whatever the frame size.
 //!
 //! Frames here are planar RGB f32 (CHW, 3 planes).
 
@@ -22,15 +27,54 @@ pub struct Acs {
     pub overlap: usize,
     /// Tiles per network call.
     pub batch: usize,
+    /// Input pixels replicated around the frame before the network and cropped after
+    /// ([`EdgeMode::Replicate`]); 0: the convolutions zero-pad at the frame border.
+    pub margin: usize,
 }
 
-impl Default for Acs {
-    fn default() -> Self {
+/// What the network sees past the frame border.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EdgeMode {
+    /// The convolutions' zero padding, as the authors trained and evaluate: flat areas at the
+    /// border come back with a faint outline.
+    #[default]
+    Zero,
+    /// The border pixels replicated by the network's edge margin
+    /// ([`crate::model::Config::edge_margin`]), then cropped: flat stays flat.
+    Replicate,
+}
+
+impl Acs {
+    /// Whole frames by default; tiles, when asked, overlap by twice `reach` (the network's,
+    /// [`crate::model::Config::reach`]), so that each share sees `reach` of context on every
+    /// side. No margin.
+    pub fn for_reach(reach: usize) -> Self {
         Self {
             tile: 0,
-            overlap: 16,
+            overlap: 2 * reach,
             batch: 4,
+            margin: 0,
         }
+    }
+
+    /// Refuses a tile side that leaves no share between the overlaps (it would step by one
+    /// pixel).
+    pub fn check(&self) -> Result<()> {
+        if self.tile != 0 && self.tile <= self.overlap {
+            return Err(Error::InvalidInput(format!(
+                "tile size {} must be 0 (whole frame) or larger than the {}-pixel tile overlap",
+                self.tile, self.overlap
+            )));
+        }
+        Ok(())
+    }
+
+    /// The frame the network runs on for a `w`×`h` input: the margin on every side, then
+    /// sides up to the multiple `m` (the margin too, so that stride-2 convs keep their phase).
+    fn padded(&self, (w, h): (usize, usize), m: usize) -> (usize, usize, usize) {
+        let margin = self.margin.next_multiple_of(m);
+        let side = |len: usize| (len + 2 * margin).next_multiple_of(m);
+        (side(w), side(h), margin)
     }
 }
 
@@ -96,17 +140,25 @@ pub fn span_count(len: usize, tile: usize, overlap: usize) -> usize {
     (len - tile).div_ceil(tile.saturating_sub(overlap).max(1)) + 1
 }
 
-/// Copies planar `src` (`w`×`h`) into a `pw`×`ph` frame in `out` (resized to fit),
-/// replicating the last row and column.
-fn pad_edge_into(src: &[f32], w: usize, h: usize, pw: usize, ph: usize, out: &mut Vec<f32>) {
+/// Copies planar `src` (`w`×`h`) into a `pw`×`ph` frame in `out` (resized to fit) at
+/// (`margin`, `margin`), replicating the outer rows and columns into the rest.
+fn pad_edge_into(
+    src: &[f32],
+    (w, h): (usize, usize),
+    (pw, ph): (usize, usize),
+    margin: usize,
+    out: &mut Vec<f32>,
+) {
     out.resize(3 * pw * ph, 0.0);
     for c in 0..3 {
         let plane = &src[c * w * h..(c + 1) * w * h];
         for y in 0..ph {
-            let row = &plane[y.min(h - 1) * w..][..w];
+            let row = &plane[y.saturating_sub(margin).min(h - 1) * w..][..w];
             let dst = &mut out[(c * ph + y) * pw..][..pw];
-            dst[..w].copy_from_slice(row);
-            dst[w..].fill(row[w - 1]);
+            let (left, rest) = dst.split_at_mut(margin);
+            left.fill(row[0]);
+            rest[..w].copy_from_slice(row);
+            rest[w..].fill(row[w - 1]);
         }
     }
 }
@@ -150,7 +202,7 @@ impl Acs {
         tile_floats: impl Fn(usize, usize, usize) -> usize,
     ) -> usize {
         let m = multiple.max(1);
-        let (pw, ph) = (w.next_multiple_of(m), h.next_multiple_of(m));
+        let (pw, ph, _) = self.padded((w, h), m);
         let tile = self.tile.next_multiple_of(m);
         let (tw, th) = (tile_len(pw, tile), tile_len(ph, tile));
         let overlap = self.overlap.next_multiple_of(m);
@@ -198,6 +250,7 @@ impl Acs {
                 input.len()
             )));
         }
+        self.check()?;
         let AcsScratch {
             padded,
             batch_in,
@@ -207,13 +260,14 @@ impl Acs {
             tiles,
         } = scratch;
         let m = multiple.max(1);
-        let (pw, ph) = (w.next_multiple_of(m), h.next_multiple_of(m));
+        let (pw, ph, margin) = self.padded((w, h), m);
         let tile = self.tile.next_multiple_of(m);
         let overlap = self.overlap.next_multiple_of(m);
         spans_into(pw, tile, overlap, xs);
         spans_into(ph, tile, overlap, ys);
         let (ow, oh) = (w * scale, h * scale);
-        if xs.len() == 1 && ys.len() == 1 && (pw, ph) == (w, h) {
+        let single = xs.len() == 1 && ys.len() == 1;
+        if single && (pw, ph) == (w, h) {
             // one tile, no padding: the network reads the input and writes the output itself
             net.forward_batch_into(input, (1, h, w), out)?;
             return check_len(out.len(), 3 * ow * oh, 1, (w, h));
@@ -221,12 +275,25 @@ impl Acs {
         let frame: &[f32] = if (pw, ph) == (w, h) {
             input
         } else {
-            pad_edge_into(input, w, h, pw, ph, padded);
+            pad_edge_into(input, (w, h), (pw, ph), margin, padded);
             padded
         };
         let (tw, th) = (tile_len(pw, tile), tile_len(ph, tile));
+        let place = Placement {
+            margin: margin * scale,
+            tile: (tw * scale, th * scale),
+            scale,
+            out: (ow, oh),
+        };
         // every output value is written by exactly one tile's share: no need to clear
         out.resize(3 * ow * oh, 0.0);
+        if single {
+            // the padded frame is the one tile: no copy into a batch
+            net.forward_batch_into(frame, (1, ph, pw), batch_out)?;
+            check_len(batch_out.len(), 3 * ph * scale * pw * scale, 1, (pw, ph))?;
+            paste(batch_out, (&xs[0], &ys[0]), &place, out);
+            return Ok(());
+        }
         tiles.clear();
         tiles.extend(ys.iter().flat_map(|&y| xs.iter().map(move |&x| (x, y))));
         for group in tiles.chunks(self.batch.max(1)) {
@@ -244,14 +311,7 @@ impl Acs {
             )?;
             for (i, (x, y)) in group.iter().enumerate() {
                 let tile_out = &batch_out[i * 3 * tw * th * scale * scale..];
-                paste(
-                    tile_out,
-                    (tw * scale, th * scale),
-                    (x, y),
-                    scale,
-                    out,
-                    (ow, oh),
-                );
+                paste(tile_out, (x, y), &place, out);
             }
         }
         Ok(())
@@ -282,25 +342,34 @@ fn tile_len(len: usize, tile: usize) -> usize {
     if tile == 0 { len } else { tile.min(len) }
 }
 
-/// Writes the share of one output tile into the output frame, clipped to the output size
-/// (which drops the padding).
-fn paste(
-    tile: &[f32],
-    (tw, th): (usize, usize),
-    (x, y): (&Span, &Span),
-    s: usize,
-    out: &mut [f32],
-    (ow, oh): (usize, usize),
-) {
-    let (x0, x1) = (x.own_start * s, (x.own_end * s).min(ow));
-    let (y0, y1) = (y.own_start * s, (y.own_end * s).min(oh));
+/// Where output tiles land: the margin (output pixels) cropped off the padded frame's output,
+/// the output tile's size, the scale, the output frame's size.
+struct Placement {
+    margin: usize,
+    tile: (usize, usize),
+    scale: usize,
+    out: (usize, usize),
+}
+
+/// Writes the share of one output tile into the output frame, clipped to the picture (which
+/// drops the margin and the padding to the multiple).
+fn paste(tile: &[f32], (x, y): (&Span, &Span), p: &Placement, out: &mut [f32]) {
+    let (s, (tw, th), (ow, oh)) = (p.scale, p.tile, p.out);
+    // the share in the output frame's coordinates
+    let share = |span: &Span, len: usize| {
+        let from = (span.own_start * s).max(p.margin) - p.margin;
+        let to = (span.own_end * s).saturating_sub(p.margin).min(len);
+        (from, to)
+    };
+    let ((x0, x1), (y0, y1)) = (share(x, ow), share(y, oh));
     if x0 >= x1 || y0 >= y1 {
         return;
     }
+    let (tx0, ty0) = (x.start * s, y.start * s);
     for c in 0..3 {
         for oy in y0..y1 {
-            let ty = oy - y.start * s;
-            let src = &tile[(c * th + ty) * tw + (x0 - x.start * s)..][..x1 - x0];
+            let ty = oy + p.margin - ty0;
+            let src = &tile[(c * th + ty) * tw + x0 + p.margin - tx0..][..x1 - x0];
             out[(c * oh + oy) * ow + x0..][..x1 - x0].copy_from_slice(src);
         }
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::acs::{Acs, AcsScratch, Forward, Nhw};
+use crate::acs::{Acs, AcsScratch, EdgeMode, Forward, Nhw};
 use crate::cpu::CpuNet;
 use crate::image_ops::{self, Resizer};
 use crate::model::{Config, Network, Variant, scale_code, scale_code_between};
@@ -254,7 +254,7 @@ impl Upscaler {
             cpu,
             config,
             device: device.clone(),
-            acs: Acs::default(),
+            acs: Acs::for_reach(config.reach()),
             scratch: AcsScratch::default(),
             memory_checked: None,
             refine_code: None,
@@ -265,6 +265,15 @@ impl Upscaler {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// What the network sees past the frame border: sets the ACS margin to the network's
+    /// edge margin, or none.
+    pub fn set_edge_mode(&mut self, mode: EdgeMode) {
+        self.acs.margin = match mode {
+            EdgeMode::Zero => 0,
+            EdgeMode::Replicate => self.config.edge_margin(),
+        };
     }
 
     pub fn device(&self) -> &Device {

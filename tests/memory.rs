@@ -22,10 +22,7 @@ fn a_frame_beyond_available_memory_is_refused_and_tiles_fit() {
     let w = 4096usize;
     let h = pixels.div_ceil(w);
     let input = vec![0.5f32; 3 * w * h];
-    up.acs = Acs {
-        tile: 0,
-        ..Acs::default()
-    };
+    up.acs.tile = 0;
     match up.forward_planar(&input, (w, h)) {
         Err(Error::OutOfMemory(msg)) => {
             assert!(msg.contains(&format!("{w}×{h}")), "{msg}");
@@ -36,12 +33,12 @@ fn a_frame_beyond_available_memory_is_refused_and_tiles_fit() {
     // the same frame in 256-pixel tiles passes the check (not run: it would take minutes)
     let tiled = Acs {
         tile: 256,
-        ..Acs::default()
+        ..up.acs
     };
     let floats = tiled.peak_floats((w, h), 4, 1, |tw, th, n| {
         imdn::cpu::CpuNet::working_floats(&config, n, th, tw)
     });
-    let whole = Acs::default().peak_floats((w, h), 4, 1, |tw, th, n| {
+    let whole = up.acs.peak_floats((w, h), 4, 1, |tw, th, n| {
         imdn::cpu::CpuNet::working_floats(&config, n, th, tw)
     });
     // tiles bound the activations; what is left is mostly the ×4 output itself

@@ -110,6 +110,7 @@ fn tiled_and_whole_frame_set5_differ_by_less_than_0_05_db() {
         tile: 64,
         overlap: 16,
         batch: 4,
+        margin: 0,
     };
     let tiled = evaluate(&mut up, &hr, LrSource::Folder(&lr), 2, |_| {}).unwrap();
     let (pw, pt) = (whole.mean_sr().0, tiled.mean_sr().0);
@@ -155,6 +156,7 @@ fn imdn_as_runs_any_size_through_acs() {
         tile: 288,
         overlap: 64,
         batch: 4,
+        margin: 0,
     };
     let quads = evaluate(&mut up, &hr_dir, LrSource::Downscale, 3, |_| {}).unwrap();
     let (p, q, b) = (whole.mean_sr().0, quads.mean_sr().0, whole.mean_bicubic().0);

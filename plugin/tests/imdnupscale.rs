@@ -28,7 +28,7 @@ fn element(props: &[(&str, &dyn ToValue)]) -> gst::Element {
         let value = value.to_value();
         match value.get::<&str>() {
             // enums are set by nick
-            Ok(nick) if *name == "device" || *name == "model" => {
+            Ok(nick) if ["device", "model", "edge-mode"].contains(name) => {
                 elem.set_property_from_str(name, nick)
             }
             _ => elem.set_property_from_value(name, &value),
@@ -1012,6 +1012,13 @@ fn properties_have_documented_defaults_and_ranges() {
     assert_eq!(elem.property::<u64>("frames-processed"), 0);
     assert!(elem.property::<bool>("fallback-to-cpu"));
     assert_eq!(
+        elem.property_value("edge-mode")
+            .get::<&glib::EnumValue>()
+            .unwrap()
+            .nick(),
+        "replicate"
+    );
+    assert_eq!(
         elem.property_value("model")
             .get::<&glib::EnumValue>()
             .unwrap()
@@ -1134,6 +1141,8 @@ fn assert_like_library(
     scale: usize,
     got: &[u8],
 ) {
+    // the element's default edge mode
+    upscaler.set_edge_mode(imdn::acs::EdgeMode::Replicate);
     let pattern = &pattern;
     let src: Vec<u8> = (0..h)
         .flat_map(|y| (0..w * 3).map(move |xb| pattern(0, xb, y)))
@@ -1176,9 +1185,10 @@ fn real_imdn_with_tiles_and_yuv() {
     let mut h = harness(&[
         ("model-path", &path.to_str().unwrap()),
         ("device", &"cpu"),
-        ("tile-size", &24u32),
+        // more than the 44-pixel overlap (IMDN_RTC's reach, twice)
+        ("tile-size", &48u32),
     ]);
-    h.set_src_caps_str("video/x-raw,format=NV12,width=40,height=30,framerate=25/1");
+    h.set_src_caps_str("video/x-raw,format=NV12,width=100,height=60,framerate=25/1");
     let vinfo = VideoInfo::from_caps(&h.srcpad().unwrap().current_caps().unwrap()).unwrap();
     h.push(frame(&vinfo, |p, xb, y| {
         if p == 0 { (xb * 5 + y * 3) as u8 } else { 128 }
@@ -1189,7 +1199,7 @@ fn real_imdn_with_tiles_and_yuv() {
     let oinfo = out_info(&h);
     assert_eq!(
         (oinfo.format(), oinfo.width(), oinfo.height()),
-        (VideoFormat::Nv12, 80, 60)
+        (VideoFormat::Nv12, 200, 120)
     );
     let _ = std::fs::remove_file(path);
 }
@@ -1579,6 +1589,7 @@ fn real_imdn_auto_scale_with_fixed_and_arbitrary_scale_networks() {
         }
         h.push_event(gst::event::Eos::new());
         let mut upscaler = imdn::engine::Upscaler::load(&path, &candle_core::Device::Cpu).unwrap();
+        upscaler.set_edge_mode(imdn::acs::EdgeMode::Replicate);
         let expected = upscaler.upscale_u8(&src, (w, hgt), 3, (ow, oh)).unwrap();
         // twice: the second frame reuses the resize tables
         for _ in 0..2 {
@@ -1739,4 +1750,55 @@ fn steady_averages_still_frames_and_restarts_after_a_discont() {
     );
     // a change above the threshold is motion: taken as it is
     assert_eq!(run(3), [100, 104, 104]);
+}
+
+/// Flat frames through the shipped IMDN_RTC ×2 come back flat to their corners with the
+/// default edge mode (replicate): I420 over its video range (black 16 to white 235) and RGB
+/// over 0 to 255; with the convolutions' zero padding (edge-mode=zero) an RGB frame's border
+/// is off by several levels.
+#[test]
+fn flat_frames_come_back_flat() {
+    init();
+    let (w, hgt) = (48u32, 32u32);
+    let cases: [(&str, VideoFormat, &[u8]); 3] = [
+        ("replicate", VideoFormat::I420, &[16, 64, 128, 235]),
+        ("replicate", VideoFormat::Rgb, &[0, 16, 128, 235, 255]),
+        ("zero", VideoFormat::Rgb, &[128]),
+    ];
+    for (mode, format, levels) in cases {
+        let vinfo = info(format, w, hgt);
+        let mut h = harness(&[
+            ("model-path", &"imdn_rtc_x2"),
+            ("device", &"cpu"),
+            ("n-threads", &1u32),
+            ("max-frames-in-flight", &0i32),
+            ("edge-mode", &mode),
+        ]);
+        h.set_src_caps(vinfo.to_caps().unwrap());
+        for &level in levels {
+            // I420's chroma planes at 128: grey
+            let yuv = format == VideoFormat::I420;
+            let want = |p: usize| if yuv && p > 0 { 128 } else { level };
+            h.push(frame(&vinfo, |p, _, _| want(p))).unwrap();
+            let out = h.pull().unwrap();
+            let off = planes(&out, &out_info(&h))
+                .iter()
+                .enumerate()
+                .flat_map(|(p, plane)| {
+                    plane
+                        .iter()
+                        .map(move |&v| (v as i32 - want(p) as i32).abs())
+                })
+                .max()
+                .unwrap();
+            if mode == "replicate" {
+                assert!(
+                    off <= 1,
+                    "{format:?} level {level}: a sample {off} levels off"
+                );
+            } else {
+                assert!(off > 1, "zero padding should show at level {level} ({off})");
+            }
+        }
+    }
 }

@@ -121,6 +121,38 @@ impl Config {
         }
     }
 
+    /// How far, in input pixels, an output pixel depends on the input: the radius that tiles
+    /// need as context past their share and that edge replication pads (CCA's per-channel
+    /// statistics, which see the whole tile, aside). Each block has four 3×3 convs.
+    /// - IMDN: head + blocks + `LR_conv` + upsampler, 1 + 4·6 + 1 + 1 = 27 (receptive field).
+    /// - IMDN_RTC: head + blocks + upsampler, 1 + 4·5 + 1 = 22 (receptive field).
+    /// - IMDN_AS: its receptive field is 110 (the body's 26 convs run at ¼ size, so count 4×),
+    ///   but its measured influence fades much sooner: with CCA's statistics frozen, tiles with
+    ///   48 pixels of context equal the whole frame within 5e-6 (32: 3.4e-4), so 48, which
+    ///   keeps 256-pixel tiles at 1.4× the whole frame's work instead of 15× (`tests/acs.rs`).
+    pub fn reach(&self) -> usize {
+        let blocks = 4 * self.blocks;
+        match self.variant {
+            Variant::Imdn => 1 + blocks + 1 + 1,
+            Variant::Rtc => 1 + blocks + 1,
+            Variant::As => (3 + 4 * (blocks + 2) + 3).min(48),
+        }
+    }
+
+    /// Input pixels replicated around a frame so that a flat frame comes back flat
+    /// ([`crate::acs::EdgeMode::Replicate`]): measured, far below the reach. With 8 (IMDN,
+    /// IMDN_RTC) a flat frame's border is as close to its level as the interior (within 0.03
+    /// levels, every shipped scale, levels 0 to 255); IMDN_AS needs a multiple of 4, and 12
+    /// leaves at most 0.19 levels (8: 0.35). 4 keeps every pixel within 1 level but leaves up
+    /// to 0.9 (RTC ×3), and costs as much: the copies in and out are most of the cost
+    /// (`BENCHMARKS.md`). Without a margin borders are off by up to 34 levels.
+    pub fn edge_margin(&self) -> usize {
+        match self.variant {
+            Variant::As => 12,
+            Variant::Imdn | Variant::Rtc => 8,
+        }
+    }
+
     /// Multiply-adds ×2 per input pixel, for GFLOP/s figures (convs only).
     pub fn flops_per_pixel(&self) -> f64 {
         let c = self.channels as f64;

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use imdn::acs::EdgeMode;
 use imdn::engine::{DeviceChoice, Options, Precision, Upscaler};
 use imdn::model::Variant;
 use imdn::weights::shipped::{self, SHIPPED, Shipped};
@@ -52,6 +53,8 @@ pub struct ImdnSpec {
     pub path: Option<PathBuf>,
     pub device: DeviceChoice,
     pub tile: usize,
+    /// `edge-mode`.
+    pub edge: EdgeMode,
     pub threads: usize,
     /// The element's `scale`: 2–4 (a fixed-scale network must match), or 0 (any network).
     pub scale: usize,
@@ -202,13 +205,13 @@ impl ImdnSpec {
             )));
         }
         let tile = self.tile;
-        if tile != 0 && tile <= upscaler.acs.overlap {
-            return Err(BuildError::Settings(format!(
-                "tile-size {tile} must be 0 (whole frame) or larger than the {}-pixel tile overlap",
-                upscaler.acs.overlap
-            )));
-        }
         upscaler.acs.tile = tile;
+        // the overlap is the network's (twice its reach)
+        upscaler
+            .acs
+            .check()
+            .map_err(|e| BuildError::Settings(format!("tile-size: {e}")))?;
+        upscaler.set_edge_mode(self.edge);
         // device=auto on the CPU without a fallback to explain: a build without CUDA
         let cpu_only_build =
             matches!(self.device, DeviceChoice::Auto(_)) && !dev.is_cuda() && warning.is_none();

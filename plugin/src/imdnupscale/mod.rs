@@ -73,6 +73,33 @@ impl Model {
     }
 }
 
+/// What the network sees past the frame border (`edge-mode`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstImdnEdgeMode")]
+pub enum EdgeMode {
+    #[default]
+    #[enum_value(
+        name = "Replicate: the border pixels, cropped after (flat areas stay flat)",
+        nick = "replicate"
+    )]
+    Replicate = 0,
+    #[enum_value(
+        name = "Zero: the convolutions' zero padding, as the authors evaluate (a faint outline)",
+        nick = "zero"
+    )]
+    Zero = 1,
+}
+
+impl From<EdgeMode> for imdn::acs::EdgeMode {
+    fn from(mode: EdgeMode) -> Self {
+        match mode {
+            EdgeMode::Replicate => imdn::acs::EdgeMode::Replicate,
+            EdgeMode::Zero => imdn::acs::EdgeMode::Zero,
+        }
+    }
+}
+
 glib::wrapper! {
     pub struct ImdnUpscale(ObjectSubclass<imp::ImdnUpscale>)
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
@@ -82,6 +109,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     // the property enums, documented with the element (gst-inspect, the plugin docs)
     Device::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Model::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    EdgeMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "imdnupscale",

@@ -13,7 +13,7 @@ use super::backend::{BackendSpec, ImdnSpec};
 use super::caps::MAX_SIDE;
 use super::imp::{ImdnUpscale, lock};
 use super::worker::MAX_DEPTH;
-use super::{Device, Model};
+use super::{Device, EdgeMode, Model};
 
 const DEFAULT_SCALE: u32 = 2;
 const DEFAULT_DEVICE_ID: u32 = 0;
@@ -35,6 +35,7 @@ pub struct Settings {
     pub fallback_to_cpu: bool,
     pub device_id: u32,
     pub tile_size: u32,
+    pub edge_mode: EdgeMode,
     pub max_frames_in_flight: i32,
     pub n_threads: u32,
     pub processing_latency: gst::ClockTime,
@@ -52,6 +53,7 @@ impl Default for Settings {
             fallback_to_cpu: DEFAULT_FALLBACK_TO_CPU,
             device_id: DEFAULT_DEVICE_ID,
             tile_size: DEFAULT_TILE_SIZE,
+            edge_mode: EdgeMode::default(),
             max_frames_in_flight: DEFAULT_MAX_FRAMES_IN_FLIGHT,
             n_threads: DEFAULT_N_THREADS,
             processing_latency: gst::ClockTime::from_nseconds(DEFAULT_PROCESSING_LATENCY),
@@ -75,6 +77,7 @@ pub fn backend_spec(settings: &Settings) -> BackendSpec {
             Device::Cuda => DeviceChoice::Cuda(settings.device_id as usize),
         },
         tile: settings.tile_size as usize,
+        edge: settings.edge_mode.into(),
         threads: settings.n_threads as usize,
         scale: settings.scale as usize,
         expect: settings.model.variant(),
@@ -135,6 +138,11 @@ impl ObjectImpl for ImdnUpscale {
                     .default_value(DEFAULT_TILE_SIZE)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("edge-mode", EdgeMode::default())
+                    .nick("Edge mode")
+                    .blurb("What the network sees past the frame border: the border pixels replicated (flat areas stay flat) or zeros (the authors' protocol)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecInt::builder("max-frames-in-flight")
                     .nick("Max frames in flight")
                     .blurb("Frames held in the worker threads, each adding a frame of latency (-1 = auto, 0 = synchronous)")
@@ -179,6 +187,7 @@ impl ObjectImpl for ImdnUpscale {
             "device" => settings.device = value.get().expect(CHECKED),
             "device-id" => settings.device_id = value.get().expect(CHECKED),
             "tile-size" => settings.tile_size = value.get().expect(CHECKED),
+            "edge-mode" => settings.edge_mode = value.get().expect(CHECKED),
             "steady" => settings.steady = value.get().expect(CHECKED),
             "max-frames-in-flight" => settings.max_frames_in_flight = value.get().expect(CHECKED),
             "n-threads" => settings.n_threads = value.get().expect(CHECKED),
@@ -202,6 +211,7 @@ impl ObjectImpl for ImdnUpscale {
             "device" => settings.device.to_value(),
             "device-id" => settings.device_id.to_value(),
             "tile-size" => settings.tile_size.to_value(),
+            "edge-mode" => settings.edge_mode.to_value(),
             "steady" => settings.steady.to_value(),
             "max-frames-in-flight" => settings.max_frames_in_flight.to_value(),
             "n-threads" => settings.n_threads.to_value(),

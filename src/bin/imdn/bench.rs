@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use candle_core::{Device, Tensor};
 use clap::Args;
+use imdn::acs::EdgeMode;
 
 use imdn::cpu::CpuNet;
 use imdn::engine::Upscaler;
@@ -40,9 +41,13 @@ pub struct BenchArgs {
     #[arg(long)]
     compare_f2: bool,
     /// Also time our CPU network layer by layer instead of streamed (IMDN_RTC runs streamed,
-    /// two rows at a time), interleaved, and print the ratio.
+    /// four rows at a time), interleaved, and print the ratio.
     #[arg(long)]
     compare_layerwise: bool,
+    /// Also time the frame path with the model's edge margin (--edge replicate) against
+    /// without (--edge zero), interleaved, and print what the margin costs.
+    #[arg(long)]
+    compare_edge: bool,
     /// With --train-batch: also time the training step with the distillation block as its
     /// separate ops instead of the fused ones (`imdn::ops::block_ops`), interleaved.
     #[arg(long)]
@@ -436,7 +441,7 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
         return bench_train(a, batch, threads);
     }
     let (w, h) = parse_size(&a.size)?;
-    let mut up = load(&a.run, 2)?;
+    let mut up = load(&a.run, 2, EdgeMode::Zero)?;
     auto_tile(&mut up, &a.run, (w, h));
     let config = *up.config();
     // IMDN_AS refines a frame as if upscaled ×2 (the cost does not depend on the scale)
@@ -463,6 +468,29 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
         up.forward_planar_into(&frame, (w, h), &mut result)?;
         Ok(())
     })?;
+    // edge replication against the zero padding, interleaved: what the margin costs
+    let edge = if a.compare_edge {
+        let (kept, margin) = (up.acs.margin, config.edge_margin());
+        let cell = std::cell::RefCell::new((&mut up, Vec::new()));
+        let with = |m: usize| {
+            let (up, out) = &mut *cell.borrow_mut();
+            up.acs.margin = m;
+            up.forward_planar_into(&frame, (w, h), out)
+        };
+        let (r, z) = interleaved(
+            a.iters,
+            ("replicate", &mut || with(margin)),
+            ("zero", &mut || with(0)),
+        )?;
+        println!(
+            "  interleaved frame medians: edge replicate ({margin}-pixel margin) {r:.1} ms, zero {z:.1} ms: +{:.1} %",
+            100.0 * (r / z - 1.0)
+        );
+        up.acs.margin = kept;
+        Some((r, z))
+    } else {
+        None
+    };
     // the network alone on a device-resident tensor (what a framework benchmark times)
     let net = if up.acs.tile == 0 && config.input_multiple() == 1 {
         let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
@@ -581,6 +609,8 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             "im2col_interleaved_ms": im2col.map(|c| c.1),
             "streamed_interleaved_ms": layerwise.map(|c| c.0),
             "layerwise_interleaved_ms": layerwise.map(|c| c.1),
+            "edge_replicate_interleaved_ms": edge.map(|e| e.0),
+            "edge_zero_interleaved_ms": edge.map(|e| e.1),
             "gflop_per_frame": gflop,
             "gflops_per_s": gflops,
             "gemm_gflops_per_s": gemm,

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{Args, ValueEnum};
 
-use imdn::acs::Acs;
+use imdn::acs::EdgeMode;
 use imdn::engine::{DeviceChoice, Precision, Upscaler};
 use imdn::model::Variant;
 use imdn::weights;
@@ -27,9 +27,15 @@ pub struct RunArgs {
     /// network input pixels, 256-pixel tiles above.
     #[arg(long)]
     pub tile: Option<usize>,
-    /// Overlap between ACS tiles, in input pixels.
-    #[arg(long, default_value_t = 16)]
-    pub overlap: usize,
+    /// Overlap between ACS tiles, in input pixels. Default: twice the model's reach (IMDN 54,
+    /// IMDN_RTC 44, IMDN_AS 96), where tiles equal the whole frame.
+    #[arg(long)]
+    pub overlap: Option<usize>,
+    /// What the network sees past the frame border: replicate (the border pixels, by the
+    /// model's edge margin, cropped after: flat areas stay flat) or zero (the convolutions'
+    /// zero padding, the authors' protocol). Default: replicate for upscale, zero elsewhere.
+    #[arg(long, value_parser = named::<EdgeArg>("edge mode").map(EdgeMode::from))]
+    pub edge: Option<EdgeMode>,
     /// Arithmetic (tf32, f16 and bf16 need CUDA).
     #[arg(
         long,
@@ -54,6 +60,22 @@ pub fn parse_device(s: &str) -> Result<DeviceChoice, String> {
             }
         },
     })
+}
+
+/// `--edge` (the library's [`EdgeMode`] has no clap derive).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum EdgeArg {
+    Replicate,
+    Zero,
+}
+
+impl From<EdgeArg> for EdgeMode {
+    fn from(e: EdgeArg) -> Self {
+        match e {
+            EdgeArg::Replicate => EdgeMode::Replicate,
+            EdgeArg::Zero => EdgeMode::Zero,
+        }
+    }
 }
 
 /// `--precision` (the library's [`Precision`] has no clap derive: the library has no clap).
@@ -148,8 +170,9 @@ pub fn weights_label(run: &RunArgs, scale: usize) -> String {
         .unwrap_or_else(|| format!("imdn_rtc_x{scale} (shipped)"))
 }
 
-/// Loads the weights (see [`load_tensors`]) on the chosen device with the chosen tiling.
-pub fn load(run: &RunArgs, scale: usize) -> Result<Upscaler> {
+/// Loads the weights (see [`load_tensors`]) on the chosen device with the chosen tiling and
+/// `--edge`, else `edge`: the subcommand's default.
+pub fn load(run: &RunArgs, scale: usize, edge: EdgeMode) -> Result<Upscaler> {
     let device = run.device.open()?;
     let options = imdn::engine::Options {
         precision: run.precision,
@@ -157,11 +180,12 @@ pub fn load(run: &RunArgs, scale: usize) -> Result<Upscaler> {
     };
     let mut up = Upscaler::with_options(load_tensors(run, scale)?, &device, options)
         .with_context(|| format!("weights {}", weights_label(run, scale)))?;
-    up.acs = Acs {
-        tile: run.tile.unwrap_or(0),
-        overlap: run.overlap,
-        ..Acs::default()
-    };
+    up.acs.tile = run.tile.unwrap_or(0);
+    if let Some(overlap) = run.overlap {
+        up.acs.overlap = overlap;
+    }
+    up.acs.check()?;
+    up.set_edge_mode(run.edge.unwrap_or(edge));
     Ok(up)
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use imdn::acs::EdgeMode;
 
 use imdn::compare::compose;
 use imdn::eval::read_rgb;
@@ -29,7 +30,7 @@ pub struct CompareArgs {
 /// Writes `a.output`: `a.input` upscaled by bicubic (left) and by the network (right), at the
 /// model's scale (×2 for IMDN_AS), with the most detailed region enlarged below both.
 pub fn compare(a: CompareArgs) -> Result<()> {
-    let mut up = load(&a.run, 2)?;
+    let mut up = load(&a.run, 2, EdgeMode::Zero)?;
     let img = read_rgb(&a.input)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let config = *up.config();

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use imdn::acs::EdgeMode;
 
 use imdn::eval::{LrSource, evaluate};
 
@@ -36,7 +37,7 @@ pub struct EvalArgs {
 /// Scores the weights on `a.hr`: per image on stderr, the table (or JSON) on stdout.
 pub fn eval(a: EvalArgs) -> Result<()> {
     let s = a.scale;
-    let mut up = load(&a.run, s)?;
+    let mut up = load(&a.run, s, EdgeMode::Zero)?;
     if a.run.tile.is_none() {
         // benchmark images are small: whole frames, as the authors evaluate
         up.acs.tile = 0;

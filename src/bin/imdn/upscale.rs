@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use imdn::acs::EdgeMode;
 
 use imdn::eval::read_rgb;
 use imdn::model::Variant;
@@ -35,7 +36,7 @@ pub fn upscale(a: UpscaleArgs) -> Result<()> {
         Some(s) if s.is_finite() => (s.ceil() as usize).clamp(2, 4),
         _ => 2,
     };
-    let mut up = load(&a.run, model_scale)?;
+    let mut up = load(&a.run, model_scale, EdgeMode::Replicate)?;
     let img = read_rgb(&a.input)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let config = *up.config();
