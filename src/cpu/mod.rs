@@ -119,8 +119,9 @@ enum Layers {
 }
 
 impl Layers {
-    /// The network as a streaming pipeline, where it is one (IMDN_RTC).
-    fn stream(&self, scale: usize) -> Option<Stream> {
+    /// The network as a streaming pipeline run by `threads` threads, where it is one
+    /// (IMDN_RTC).
+    fn stream(&self, scale: usize, threads: usize) -> Option<Stream> {
         let Layers::Rtc {
             head,
             blocks,
@@ -130,7 +131,7 @@ impl Layers {
         else {
             return None;
         };
-        let (mut b, input) = Builder::new(3);
+        let (mut b, input) = Builder::new(3, threads);
         let fea = b.conv3(head, &[input], &[head.cout], None, Act::None)[0];
         let mut x = fea;
         for blk in blocks {
@@ -264,7 +265,9 @@ impl CpuNet {
             .build()
             .map_err(|e| Error::Model(format!("cannot start CPU threads: {e}")))?;
         let stream = match kernels.stream {
-            true => layers.stream(s).map(|st| (st, Mutex::new(None))),
+            true => layers
+                .stream(s, pool.current_num_threads())
+                .map(|st| (st, Mutex::new(None))),
             false => None,
         };
         Ok(Self {

@@ -4,14 +4,14 @@
 //! 640×360 frame is 11 MB; its ring is a few dozen KB, so the data stay in cache from the
 //! first conv to the last and only the input and output frames touch memory.
 //!
-//! Every layer has a lag, in tile rows (four rows) behind the input: a 3×3 conv runs one tile
-//! row behind the layers it reads (it needs the row below), a 1×1 conv with them. At step s
-//! each layer computes its tile row s − lag; a ring holds the rows from the oldest its slowest consumer
+//! Every layer has a lag, in tile rows (four rows) behind the input: a 3×3 conv runs two tile
+//! rows behind the layers it reads (it needs the row below, and reads only rows of earlier
+//! steps), a 1×1 conv with them. At step s each layer computes its tile row s − lag; a ring holds the rows from the oldest its slowest consumer
 //! reads to the newest its producer wrote. Rows above and below the frame read as zeros, the
 //! convs' padding.
 //!
 //! The threads share each layer's rows, each its own vectors of tiles (columns), and meet at
-//! a barrier after each layer: no pixel is computed twice. Frames wider than [`MAX_WIDTH`]
+//! a barrier after each step: no pixel is computed twice. Frames wider than [`MAX_WIDTH`]
 //! are cut into strips run one after the other; a strip computes `reach` columns of context
 //! on each inner side (the network's receptive field radius, one pixel per 3×3 conv) and
 //! writes only its own, so the output equals the whole frame's to float rounding.
@@ -72,6 +72,7 @@ struct Buffer {
 pub struct Stream {
     layers: Vec<Layer>,
     buffers: Vec<Buffer>,
+    lag3: usize,
     input: BufId,
     output: BufId,
     scale: usize,
@@ -81,12 +82,18 @@ pub struct Stream {
 pub struct Builder {
     layers: Vec<Layer>,
     buffers: Vec<Buffer>,
+    /// Steps a 3×3 conv runs behind the layers it reads.
+    lag3: usize,
 }
 
 impl Builder {
-    /// A pipeline whose input has `channels` channels; returns it and the input's id.
-    pub fn new(channels: usize) -> (Self, BufId) {
+    /// A pipeline whose input has `channels` channels, run by `threads` threads; returns it
+    /// and the input's id.
+    pub fn new(channels: usize, threads: usize) -> (Self, BufId) {
         let b = Self {
+            // one step for the row below a tile row; with threads sharing the rows, one more,
+            // so that a 3×3 conv reads only rows of earlier steps (the threads meet once a step)
+            lag3: if threads > 1 { 2 } else { 1 },
             layers: Vec::new(),
             buffers: vec![Buffer {
                 channels,
@@ -107,7 +114,7 @@ impl Builder {
     ) -> Vec<BufId> {
         let reads = src.iter().map(|&b| self.buffers[b].lag).max().unwrap_or(0);
         let lag = match op {
-            Op::Conv3(_) => reads + 1,
+            Op::Conv3(_) => reads + self.lag3,
             Op::Conv1(_) => reads,
         }
         .max(res.map_or(0, |r| self.buffers[r].lag));
@@ -177,6 +184,7 @@ impl Builder {
         Stream {
             layers: self.layers,
             buffers: self.buffers,
+            lag3: self.lag3,
             input: 0,
             output,
             scale,
@@ -209,7 +217,7 @@ fn spans(len: usize, count: usize, reach: usize) -> Vec<Span> {
 
 /// One part's pipeline state, kept between frames of the same size. Its threads share each
 /// layer's rows (each its own vectors of tiles, so its own columns) and meet at a barrier
-/// after every layer, since the next layer reads across the share boundary.
+/// after every step: a 3×3 conv reads across the share boundary only rows of earlier steps.
 struct Part {
     rows: Span,
     cols: Span,
@@ -246,10 +254,9 @@ unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 impl Stream {
-    /// Receptive field radius in input pixels: one per 3×3 conv, as many as the last layer's
-    /// lag.
+    /// Receptive field radius in input pixels: one per 3×3 conv on the longest path.
     pub fn reach(&self) -> usize {
-        self.buffers[self.output].lag
+        self.buffers[self.output].lag / self.lag3
     }
 
     /// The parts of an h×w frame: strips at most [`MAX_WIDTH`] wide.
@@ -261,7 +268,8 @@ impl Stream {
             .collect()
     }
 
-    /// The state for frames of `h`×`w` on `threads` threads, from `state` when it fits.
+    /// The state for frames of `h`×`w` on `threads` threads (at most those the pipeline was
+    /// built for), from `state` when it fits.
     pub fn state<'a>(
         &self,
         state: &'a mut Option<State>,
@@ -280,7 +288,9 @@ impl Stream {
                         .iter()
                         .map(|b| aligned_zeros(b.rows * b.channels * lay.stride()))
                         .collect();
-                    let (n, chunks) = (threads.max(1), lay.chunks());
+                    // rows are shared only by a pipeline built for it (see Builder::new)
+                    let n = if self.lag3 > 1 { threads.max(1) } else { 1 };
+                    let chunks = lay.chunks();
                     Part {
                         rows,
                         cols,
@@ -355,17 +365,17 @@ impl Stream {
         for step in 0..units + last {
             if step < units {
                 self.load_input(part, frame, size, step, chunks.clone());
-                barrier();
             }
             for layer in &self.layers {
                 if let Some(k) = step.checked_sub(layer.lag).filter(|&k| k < units) {
                     self.run_layer(part, layer, (k, chunks.clone()), &mut scratch);
-                    barrier();
                 }
             }
-            if let Some(k) = step.checked_sub(self.reach()).filter(|&k| k < units) {
+            if let Some(k) = step.checked_sub(last).filter(|&k| k < units) {
                 self.shuffle_out(part, k, size, out, chunks.clone());
             }
+            // a 3×3 conv reads the other threads' columns of rows written in earlier steps
+            barrier();
         }
     }
 
@@ -529,7 +539,7 @@ mod tests {
 
     /// A pipeline of `n` 3×3 convs 3 → 3 (reach n) with an upsampler of scale 2.
     fn chain(n: usize) -> Stream {
-        let (mut b, mut x) = Builder::new(3);
+        let (mut b, mut x) = Builder::new(3, 2);
         let p = ConvParams::new(vec![0.0; 81], vec![0.0; 3], 3, 3, 3);
         for _ in 0..n {
             x = b.conv3(&p, &[x], &[3], None, Act::None)[0];
