@@ -340,10 +340,58 @@ fn at<L: Lanes>(x: [L; SPAN]) -> [L; TILE] {
 /// and output rows must not alias input or residual rows.
 pub unsafe fn conv3(
     k: &Conv3,
-    (lay, chunks): (RowLayout, Range<usize>),
+    lay: (RowLayout, Range<usize>),
     src: &[Rows<SPAN>],
     dst: &[RowsMut<TILE>],
     res: Option<Rows<TILE>>,
+    act: Act,
+    s: &mut Scratch,
+) {
+    // SAFETY: as the caller promised
+    unsafe { conv3_on(Isa::best(), k, lay, (src, dst, res), act, s) }
+}
+
+/// The instruction sets the kernels are compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+impl Isa {
+    /// The fastest this CPU runs.
+    fn best() -> Self {
+        if lanes::avx512() {
+            Isa::Avx512
+        } else if super::simd::available() {
+            Isa::Avx2
+        } else {
+            Isa::Portable
+        }
+    }
+
+    /// Those this CPU runs, fastest first.
+    #[cfg(test)]
+    fn available() -> Vec<Self> {
+        let mut out = Vec::new();
+        if lanes::avx512() {
+            out.push(Isa::Avx512);
+        }
+        if super::simd::available() {
+            out.push(Isa::Avx2);
+        }
+        out.push(Isa::Portable);
+        out
+    }
+}
+
+/// [`conv3`] on `isa`, which this CPU must run.
+unsafe fn conv3_on(
+    isa: Isa,
+    k: &Conv3,
+    (lay, chunks): (RowLayout, Range<usize>),
+    (src, dst, res): (&[Rows<SPAN>], &[RowsMut<TILE>], Option<Rows<TILE>>),
     act: Act,
     s: &mut Scratch,
 ) {
@@ -355,19 +403,17 @@ pub unsafe fn conv3(
         }
     }
     let (v, m) = (s.v.as_mut_ptr().cast(), s.m.as_mut_ptr().cast());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if lanes::avx512() {
-            // SAFETY: AVX-512F is present; the pointers are valid as the caller promised
-            return unsafe { conv3_avx512(k, (lay, chunks), &io, act, (v, m)) };
-        }
-        if super::simd::available() {
-            // SAFETY: AVX2 and FMA are present
-            return unsafe { conv3_avx2(k, (lay, chunks), &io, act, (v, m)) };
+    let lay = (lay, chunks);
+    // SAFETY: the CPU runs `isa`; the pointers are valid as conv3's caller promised
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => conv3_avx512(k, lay, &io, act, (v, m)),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => conv3_avx2(k, lay, &io, act, (v, m)),
+            _ => conv3_lanes::<Array>(k, lay, &io, act, (v, m)),
         }
     }
-    // SAFETY: as the caller promised
-    unsafe { conv3_lanes::<Array>(k, (lay, chunks), &io, act, (v, m)) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -551,20 +597,29 @@ pub unsafe fn conv1(
     res: Option<Rows<TILE>>,
     act: Act,
 ) {
+    // SAFETY: as the caller promised
+    unsafe { conv1_on(Isa::best(), k, lay, (src, dst, res), act) }
+}
+
+/// [`conv1`] on `isa`, which this CPU must run.
+unsafe fn conv1_on(
+    isa: Isa,
+    k: &Conv1,
+    lay: (RowLayout, Range<usize>),
+    (src, dst, res): (&[Rows<TILE>], &[RowsMut<TILE>], Option<Rows<TILE>>),
+    act: Act,
+) {
     let io = Io::new(lay.0, src, dst, res, (k.cin, k.cout));
-    #[cfg(target_arch = "x86_64")]
-    {
-        if lanes::avx512() {
-            // SAFETY: AVX-512F is present; the pointers are valid as the caller promised
-            return unsafe { conv1_avx512(k, lay, &io, act) };
-        }
-        if super::simd::available() {
-            // SAFETY: AVX2 and FMA are present
-            return unsafe { conv1_avx2(k, lay, &io, act) };
+    // SAFETY: the CPU runs `isa`; the pointers are valid as conv1's caller promised
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => conv1_avx512(k, lay, &io, act),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => conv1_avx2(k, lay, &io, act),
+            _ => conv1_lanes::<Array>(k, lay, &io, act),
         }
     }
-    // SAFETY: as the caller promised
-    unsafe { conv1_lanes::<Array>(k, lay, &io, act) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -686,6 +741,205 @@ impl Pointwise<'_> {
                     }
                     y.keep(mask).store(io.dst()[co][a].add(i));
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::lanes::{aligned_zeros, floats, floats_mut};
+
+    /// A deterministic value in −1..1.
+    fn value(i: usize) -> f32 {
+        ((i * 7919 + 13) % 2001) as f32 / 1000.0 - 1.0
+    }
+
+    /// `rows` rows of `channels` channels of width `w` in the layout, from `value(seed + …)`,
+    /// and the same values plain ([row][channel][x]).
+    fn rows(
+        lay: RowLayout,
+        rows: usize,
+        channels: usize,
+        seed: usize,
+    ) -> (Vec<Vec<Array>>, Vec<f32>) {
+        let mut plain = vec![0.0; rows * channels * lay.w];
+        let laid = (0..rows)
+            .map(|r| {
+                let mut buf = aligned_zeros(channels * lay.stride());
+                for c in 0..channels {
+                    for x in 0..lay.w {
+                        let v = value(seed + (r * channels + c) * lay.w + x);
+                        plain[(r * channels + c) * lay.w + x] = v;
+                        floats_mut(&mut buf)[c * lay.stride() + lay.index(x)] = v;
+                    }
+                }
+                buf
+            })
+            .collect();
+        (laid, plain)
+    }
+
+    /// Checks one output row set against `want` ([row][channel][x]) and that every other
+    /// float of the rows stayed zero (the next conv's padding).
+    fn check(lay: RowLayout, out: &[Vec<Array>], cout: usize, want: &[f32], what: &str) {
+        for (a, row) in out.iter().enumerate() {
+            let got = floats(row);
+            let mut expect = vec![0.0; cout * lay.stride()];
+            for c in 0..cout {
+                for x in 0..lay.w {
+                    expect[c * lay.stride() + lay.index(x)] = want[(a * cout + c) * lay.w + x];
+                }
+            }
+            for (i, (g, e)) in got.iter().zip(&expect).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "{what}: row {a} float {i}: {g} vs {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn conv3_matches_a_direct_conv_on_every_path() {
+        for (w, cin, cout) in [
+            (1, 3, 12),
+            (5, 9, 3),
+            (13, 12, 12),
+            (70, 12, 27),
+            (131, 4, 48),
+        ] {
+            let lay = RowLayout::new(w);
+            let (input, plain) = rows(lay, SPAN, cin, w);
+            let (residual, res_plain) = rows(lay, TILE, cout, 7 * w);
+            let weight: Vec<f32> = (0..cout * cin * 9).map(|i| value(3 * i) / 4.0).collect();
+            let bias: Vec<f32> = (0..cout).map(|i| value(11 * i)).collect();
+            let k = Conv3::new(&weight, &bias, cin, cout);
+            // direct: out[a][co][x] = b + Σ w · in[a + dy][ci][x + dx − 1] (zero outside), + res
+            let mut want = vec![0.0; TILE * cout * w];
+            for a in 0..TILE {
+                for co in 0..cout {
+                    for x in 0..w {
+                        let mut v = bias[co];
+                        for ci in 0..cin {
+                            for dy in 0..3 {
+                                for dx in 0..3 {
+                                    let xx = x as isize + dx as isize - 1;
+                                    if (0..w as isize).contains(&xx) {
+                                        v += weight[((co * cin + ci) * 3 + dy) * 3 + dx]
+                                            * plain[((a + dy) * cin + ci) * w + xx as usize];
+                                    }
+                                }
+                            }
+                        }
+                        v += res_plain[(a * cout + co) * w + x];
+                        want[(a * cout + co) * w + x] = v.max(0.05 * v);
+                    }
+                }
+            }
+            for isa in Isa::available() {
+                let mut out: Vec<Vec<Array>> = (0..TILE)
+                    .map(|_| aligned_zeros(cout * lay.stride()))
+                    .collect();
+                let src = Rows {
+                    rows: std::array::from_fn(|r| floats(&input[r]).as_ptr()),
+                    channels: cin,
+                };
+                let res = Rows {
+                    rows: std::array::from_fn(|a| floats(&residual[a]).as_ptr()),
+                    channels: cout,
+                };
+                // the outputs in two sets, the vectors of tiles in two calls (as threads share them)
+                let split = cout / 3;
+                let dst = [split, cout - split].into_iter().scan(0, |first, n| {
+                    let at = *first;
+                    *first += n;
+                    Some(RowsMut {
+                        rows: std::array::from_fn(|a| {
+                            floats_mut(&mut out[a])[at * lay.stride()..].as_mut_ptr()
+                        }),
+                        channels: n,
+                    })
+                });
+                let dst: Vec<RowsMut<TILE>> = dst.collect();
+                let mut scratch = Scratch::default();
+                let chunks = lay.chunks();
+                for part in [0..chunks / 2, chunks / 2..chunks] {
+                    // SAFETY: every row holds its channels' strides
+                    unsafe {
+                        conv3_on(
+                            isa,
+                            &k,
+                            (lay, part),
+                            (&[src], &dst, Some(res)),
+                            Act::LRelu,
+                            &mut scratch,
+                        )
+                    };
+                }
+                check(
+                    lay,
+                    &out,
+                    cout,
+                    &want,
+                    &format!("{isa:?} w {w} {cin}→{cout}"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn conv1_matches_a_direct_conv_on_every_path() {
+        for (w, cin, cout) in [(1, 12, 12), (7, 3, 4), (66, 12, 12), (129, 16, 20)] {
+            let lay = RowLayout::new(w);
+            let (input, plain) = rows(lay, TILE, cin, w);
+            let (residual, res_plain) = rows(lay, TILE, cout, 5 * w);
+            let weight: Vec<f32> = (0..cout * cin).map(|i| value(5 * i)).collect();
+            let bias: Vec<f32> = (0..cout).map(|i| value(17 * i)).collect();
+            let k = Conv1::new(&weight, &bias, cin, cout);
+            let mut want = vec![0.0; TILE * cout * w];
+            for a in 0..TILE {
+                for co in 0..cout {
+                    for x in 0..w {
+                        let dot: f32 = (0..cin)
+                            .map(|ci| weight[co * cin + ci] * plain[(a * cin + ci) * w + x])
+                            .sum();
+                        want[(a * cout + co) * w + x] =
+                            bias[co] + dot + res_plain[(a * cout + co) * w + x];
+                    }
+                }
+            }
+            for isa in Isa::available() {
+                let mut out: Vec<Vec<Array>> = (0..TILE)
+                    .map(|_| aligned_zeros(cout * lay.stride()))
+                    .collect();
+                let src = Rows {
+                    rows: std::array::from_fn(|r| floats(&input[r]).as_ptr()),
+                    channels: cin,
+                };
+                let res = Rows {
+                    rows: std::array::from_fn(|a| floats(&residual[a]).as_ptr()),
+                    channels: cout,
+                };
+                let dst = RowsMut {
+                    rows: std::array::from_fn(|a| floats_mut(&mut out[a]).as_mut_ptr()),
+                    channels: cout,
+                };
+                let chunks = lay.chunks();
+                for part in [0..chunks / 2, chunks / 2..chunks] {
+                    // SAFETY: every row holds its channels' strides
+                    unsafe {
+                        conv1_on(isa, &k, (lay, part), (&[src], &[dst], Some(res)), Act::None)
+                    };
+                }
+                check(
+                    lay,
+                    &out,
+                    cout,
+                    &want,
+                    &format!("{isa:?} w {w} {cin}→{cout}"),
+                );
             }
         }
     }
