@@ -18,6 +18,10 @@ use gst_video::prelude::*;
 use gst_video::{VideoFormat, VideoInfo};
 use imdn::image_ops::f32_to_u8;
 
+#[cfg(test)]
+mod equivalence;
+#[cfg(test)]
+mod reference;
 mod yuv;
 
 use yuv::{Yuv, YuvLayout, read_yuv, write_yuv};

@@ -8,15 +8,15 @@ use super::{Frame, FrameMut, Scratch, bilinear_axis, plane_mut, plane_of, reuse,
 /// Where one Y'CbCr component's samples are: sample `i` of a row starts at byte
 /// `offset + i × step` of that row of `plane`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Comp {
-    plane: usize,
-    offset: usize,
-    step: usize,
+pub(super) struct Comp {
+    pub(super) plane: usize,
+    pub(super) offset: usize,
+    pub(super) step: usize,
 }
 
 impl Comp {
     /// Bytes a row of `n` samples spans.
-    fn row_len(&self, n: usize, bytes: usize) -> usize {
+    pub(super) fn row_len(&self, n: usize, bytes: usize) -> usize {
         self.offset + (n.max(1) - 1) * self.step + bytes
     }
 }
@@ -25,15 +25,15 @@ impl Comp {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct YuvLayout {
     /// Y, U, V (U and V unused when `gray`).
-    comps: [Comp; 3],
-    gray: bool,
+    pub(super) comps: [Comp; 3],
+    pub(super) gray: bool,
     /// Bits per sample (8 or 10).
     pub(super) depth: u32,
     /// 16-bit little-endian samples (the value in bits `shift..shift + depth`), else bytes.
     pub(super) wide: bool,
-    shift: u32,
+    pub(super) shift: u32,
     /// log2 of the chroma subsampling, horizontally and vertically.
-    sub: (u32, u32),
+    pub(super) sub: (u32, u32),
 }
 
 impl YuvLayout {
@@ -98,16 +98,16 @@ impl YuvLayout {
         })
     }
 
-    fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         if self.wide { 2 } else { 1 }
     }
 
-    fn mask(&self) -> u16 {
+    pub(super) fn mask(&self) -> u16 {
         ((1u32 << self.depth) - 1) as u16
     }
 
     /// Chroma samples per row and rows of chroma for a `w`×`h` frame.
-    fn chroma_size(&self, w: usize, h: usize) -> (usize, usize) {
+    pub(super) fn chroma_size(&self, w: usize, h: usize) -> (usize, usize) {
         (w.div_ceil(1 << self.sub.0), h.div_ceil(1 << self.sub.1))
     }
 }
@@ -155,7 +155,7 @@ impl Yuv {
 
     /// R'G'B' in [0, 1] of a luma code and chroma codes (chroma interpolated, hence f32).
     #[inline]
-    fn rgb(&self, y: f32, cb: f32, cr: f32) -> [f32; 3] {
+    pub(super) fn rgb(&self, y: f32, cb: f32, cr: f32) -> [f32; 3] {
         self.rgb_unclamped(y, cb, cr).map(|c| c.clamp(0.0, 1.0))
     }
 
@@ -172,18 +172,18 @@ impl Yuv {
 
     /// Normalised luma in [0, 1] of a gray code.
     #[inline]
-    fn gray(&self, y: f32) -> f32 {
+    pub(super) fn gray(&self, y: f32) -> f32 {
         ((y - self.y_off) / self.y_scale).clamp(0.0, 1.0)
     }
 
     #[inline]
-    fn luma(&self, r: f32, g: f32, b: f32) -> f32 {
+    pub(super) fn luma(&self, r: f32, g: f32, b: f32) -> f32 {
         self.kr * r + (1.0 - self.kr - self.kb) * g + self.kb * b
     }
 
     /// Normalised (Cb, Cr) of a pixel with luma `y`.
     #[inline]
-    fn chroma(&self, y: f32, r: f32, b: f32) -> (f32, f32) {
+    pub(super) fn chroma(&self, y: f32, r: f32, b: f32) -> (f32, f32) {
         (
             (b - y) / (2.0 * (1.0 - self.kb)),
             (r - y) / (2.0 * (1.0 - self.kr)),
@@ -191,12 +191,12 @@ impl Yuv {
     }
 
     #[inline]
-    fn y_code(&self, y: f32) -> u16 {
+    pub(super) fn y_code(&self, y: f32) -> u16 {
         self.code(self.y_off + y * self.y_scale)
     }
 
     #[inline]
-    fn c_code(&self, c: f32) -> u16 {
+    pub(super) fn c_code(&self, c: f32) -> u16 {
         self.code(self.c_off + c * self.c_scale)
     }
 
@@ -211,7 +211,7 @@ impl Yuv {
 /// Sample code at byte `at` of a row: a byte, or (`WIDE`) 16 bits little-endian, shifted down
 /// and masked to the depth.
 #[inline(always)]
-fn get<const WIDE: bool>(line: &[u8], at: usize, shift: u32, mask: u16) -> u16 {
+pub(super) fn get<const WIDE: bool>(line: &[u8], at: usize, shift: u32, mask: u16) -> u16 {
     if WIDE {
         (u16::from_le_bytes([line[at], line[at + 1]]) >> shift) & mask
     } else {
@@ -222,7 +222,7 @@ fn get<const WIDE: bool>(line: &[u8], at: usize, shift: u32, mask: u16) -> u16 {
 /// Writes a code at byte `at` of a row (`WIDE`: shifted up, 16 bits little-endian, the bits
 /// outside the code 0).
 #[inline(always)]
-fn put<const WIDE: bool>(line: &mut [u8], at: usize, shift: u32, v: u16) {
+pub(super) fn put<const WIDE: bool>(line: &mut [u8], at: usize, shift: u32, v: u16) {
     if WIDE {
         line[at..at + 2].copy_from_slice(&(v << shift).to_le_bytes());
     } else {
