@@ -480,6 +480,8 @@ unsafe fn conv3_lanes<L: Lanes>(
                     row_bt::<L>(rows[4], &runs),
                     row_bt::<L>(rows[5], &runs),
                 ];
+                // column j of the six row transforms
+                #[allow(clippy::needless_range_loop)]
                 for j in 0..SPAN {
                     let col = bt([d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j]]);
                     for (i, c) in col.into_iter().enumerate() {
