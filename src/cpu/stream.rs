@@ -228,11 +228,21 @@ struct Part {
     /// Where each ring's floats start (its heap buffer never moves).
     ring_at: Vec<*mut f32>,
     zeros: Vec<Array>,
-    /// The vectors of tiles of each thread.
-    shares: Vec<Range<usize>>,
+    /// Threads sharing the rows.
+    threads: usize,
     /// Barrier arrivals in the current frame.
     arrived: AtomicUsize,
     scratch: Vec<Mutex<rowconv::Scratch>>,
+}
+
+impl Part {
+    /// The vectors of tiles thread `i` computes at step `step`: equal shares, the remainder
+    /// taking turns (11 vectors on 2 threads: 6 + 5, then 5 + 6), which the once-a-step
+    /// barrier allows (a 3×3 conv reads other columns only from earlier steps).
+    fn share(&self, i: usize, step: usize) -> Range<usize> {
+        let (n, chunks, turn) = (self.threads, self.lay.chunks(), step % self.threads);
+        (i * chunks + turn) / n..((i + 1) * chunks + turn) / n
+    }
 }
 
 // SAFETY: `ring_at` points into the part's own rings; its threads write disjoint columns of
@@ -290,7 +300,6 @@ impl Stream {
                         .collect();
                     // rows are shared only by a pipeline built for it (see Builder::new)
                     let n = if self.lag3 > 1 { threads.max(1) } else { 1 };
-                    let chunks = lay.chunks();
                     Part {
                         rows,
                         cols,
@@ -302,9 +311,7 @@ impl Stream {
                             .collect(),
                         rings,
                         zeros: aligned_zeros(widest * lay.stride()),
-                        shares: (0..n)
-                            .map(|i| i * chunks / n..(i + 1) * chunks / n)
-                            .collect(),
+                        threads: n,
                         arrived: AtomicUsize::new(0),
                         scratch: (0..n).map(|_| Mutex::default()).collect(),
                     }
@@ -330,7 +337,7 @@ impl Stream {
             // share 0 on this thread, the others on the pool's other threads: they meet at
             // barriers, so all must run at once (the pool has a thread per share)
             rayon::scope(|scope| {
-                for share in 1..part.shares.len() {
+                for share in 1..part.threads {
                     scope.spawn(move |_| self.run_share(part, share, frame, (h, w), out));
                 }
                 self.run_share(part, 0, frame, (h, w), out);
@@ -349,8 +356,7 @@ impl Stream {
     ) {
         let units = (part.rows.end - part.rows.start).div_ceil(TILE);
         let last = self.layers.iter().map(|l| l.lag).max().unwrap_or(0);
-        let chunks = part.shares[share].clone();
-        let threads = part.shares.len();
+        let threads = part.threads;
         let mut scratch = part.scratch[share]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -363,6 +369,7 @@ impl Stream {
             }
         };
         for step in 0..units + last {
+            let chunks = part.share(share, step);
             if step < units {
                 self.load_input(part, frame, size, step, chunks.clone());
             }
@@ -578,9 +585,22 @@ mod tests {
             let mut state = None;
             let st = s.state(&mut state, (9, w), threads);
             let part = &st.parts[0];
-            assert_eq!(part.shares.len(), threads);
-            let covered: Vec<usize> = part.shares.iter().flat_map(|r| r.clone()).collect();
-            assert_eq!(covered, (0..part.lay.chunks()).collect::<Vec<_>>());
+            assert_eq!(part.threads, threads);
+            let mut counts = vec![0; threads];
+            for step in 0..threads {
+                let covered: Vec<usize> = (0..threads)
+                    .flat_map(|i| {
+                        counts[i] += part.share(i, step).len();
+                        part.share(i, step)
+                    })
+                    .collect();
+                assert_eq!(covered, (0..part.lay.chunks()).collect::<Vec<_>>());
+            }
+            // over `threads` steps, each thread gets the same number of vectors
+            assert!(
+                counts.iter().all(|&c| c == counts[0]),
+                "{w} {threads}: {counts:?}"
+            );
         }
     }
 }
