@@ -63,9 +63,7 @@ pub struct Planar {
 /// Conversion buffers a stage thread keeps between frames (chroma planes, counts).
 #[derive(Default)]
 pub struct Scratch {
-    cb: Vec<f32>,
-    cr: Vec<f32>,
-    count: Vec<u8>,
+    rows: yuv::Rows,
     /// The chroma upsampling axes of the last YUV geometry (luma size, subsampling, offsets).
     chroma_axes: Option<(ChromaKey, Vec<Tap>, Vec<Tap>)>,
     /// The alpha resize axes of the last (input size, output size).

@@ -3,7 +3,10 @@
 use gst_video::prelude::*;
 use gst_video::{VideoChromaSite, VideoColorMatrix, VideoColorRange, VideoInfo};
 
-use super::{Frame, FrameMut, Scratch, bilinear_axis, plane_mut, plane_of, reuse, row, row_mut};
+use super::{
+    ChromaKey, Frame, FrameMut, Scratch, Tap, bilinear_axis, plane_mut, plane_of, reuse, row,
+    row_mut,
+};
 
 /// Where one Y'CbCr component's samples are: sample `i` of a row starts at byte
 /// `offset + i × step` of that row of `plane`.
@@ -230,8 +233,123 @@ pub(super) fn put<const WIDE: bool>(line: &mut [u8], at: usize, shift: u32, v: u
     }
 }
 
-/// The Y'CbCr / gray reader: chroma into two f32 planes at chroma resolution, then per pixel
-/// luma plus bilinearly upsampled chroma → R'G'B'.
+/// Row buffers of the Y'CbCr reader and writer, kept between frames: once the frame size
+/// stays, a frame allocates nothing.
+#[derive(Default)]
+pub(super) struct Rows {
+    /// One row of luma codes (read).
+    luma: Vec<f32>,
+    /// One row of chroma codes at chroma resolution (read).
+    chroma: Vec<f32>,
+    /// Two chroma rows upsampled horizontally to the luma width (read), each with the chroma
+    /// row it holds: consecutive output rows share them.
+    up: [Upsampled; 2],
+    /// One row's normalised Cb and Cr per pixel (write).
+    u: Vec<f32>,
+    v: Vec<f32>,
+    /// A chroma row's Cb and Cr sums over its subsampling block (write).
+    cb_sum: Vec<f32>,
+    cr_sum: Vec<f32>,
+    /// One row of output codes (write).
+    codes: Vec<u16>,
+}
+
+#[derive(Default)]
+struct Upsampled {
+    row: Option<usize>,
+    cb: Vec<f32>,
+    cr: Vec<f32>,
+}
+
+/// A row's `out.len()` sample codes of `comp` as f32 (`line` holds at least that many).
+#[inline]
+fn load_row<const WIDE: bool>(line: &[u8], comp: Comp, shift: u32, mask: u16, out: &mut [f32]) {
+    let from = line.get(comp.offset..).unwrap_or_default();
+    if WIDE {
+        for (o, s) in out.iter_mut().zip(from.chunks(comp.step)) {
+            *o = f32::from(get::<true>(s, 0, shift, mask));
+        }
+    } else if comp.step == 1 {
+        // the planar case: a plain widening loop the compiler vectorises
+        for (o, &s) in out.iter_mut().zip(from) {
+            *o = f32::from(s);
+        }
+    } else {
+        for (o, &s) in out.iter_mut().zip(from.iter().step_by(comp.step)) {
+            *o = f32::from(s);
+        }
+    }
+}
+
+/// Writes `codes` as the samples of `comp` into a row (`line` holds at least that many).
+#[inline]
+fn store_row<const WIDE: bool>(line: &mut [u8], comp: Comp, shift: u32, codes: &[u16]) {
+    let Some(to) = line.get_mut(comp.offset..) else {
+        return;
+    };
+    if WIDE {
+        for (d, &c) in to.chunks_mut(comp.step).zip(codes) {
+            put::<true>(d, 0, shift, c);
+        }
+    } else if comp.step == 1 {
+        for (d, &c) in to.iter_mut().zip(codes) {
+            *d = c as u8;
+        }
+    } else {
+        for (d, &c) in to.iter_mut().step_by(comp.step).zip(codes) {
+            *d = c as u8;
+        }
+    }
+}
+
+/// One chroma row upsampled horizontally: the same two-tap lerp as the old per-pixel reader.
+#[inline]
+fn upsample_row(src: &[f32], xs: &[Tap], out: &mut [f32]) {
+    for (o, &(i0, i1, fx)) in out.iter_mut().zip(xs) {
+        let (a, b) = (src[i0], src[i1]);
+        *o = a + (b - a) * fx;
+    }
+}
+
+/// R'G'B' of one row: luma codes plus chroma lerped vertically between two upsampled rows by
+/// `fy` (horizontal first, then vertical: the old order, so the result is bit-identical).
+#[inline]
+fn rgb_row(yuv: &Yuv, fy: f32, luma: &[f32], top: &Upsampled, bottom: &Upsampled, out: RowsMut) {
+    let [r, g, b] = out;
+    let n = r.len();
+    let (g, b, luma) = (&mut g[..n], &mut b[..n], &luma[..n]);
+    let (cb0, cb1, cr0, cr1) = (&top.cb[..n], &bottom.cb[..n], &top.cr[..n], &bottom.cr[..n]);
+    for i in 0..n {
+        let cb = cb0[i] + (cb1[i] - cb0[i]) * fy;
+        let cr = cr0[i] + (cr1[i] - cr0[i]) * fy;
+        [r[i], g[i], b[i]] = yuv.rgb(luma[i], cb, cr);
+    }
+}
+
+/// One row of each of the three output planes.
+type RowsMut<'a> = [&'a mut [f32]; 3];
+type RowsRef<'a> = [&'a [f32]; 3];
+
+/// Row `y` of the three planes of `w`-wide planar RGB.
+fn rgb_rows_mut(rgb: &mut [f32], n: usize, w: usize, y: usize) -> RowsMut<'_> {
+    let (r, rest) = rgb.split_at_mut(n);
+    let (g, b) = rest.split_at_mut(n);
+    [
+        &mut r[y * w..][..w],
+        &mut g[y * w..][..w],
+        &mut b[y * w..][..w],
+    ]
+}
+
+fn rgb_rows(rgb: &[f32], n: usize, w: usize, y: usize) -> RowsRef<'_> {
+    let (r, rest) = rgb.split_at(n);
+    let (g, b) = rest.split_at(n);
+    [&r[y * w..][..w], &g[y * w..][..w], &b[y * w..][..w]]
+}
+
+/// The Y'CbCr / gray reader, row by row: each chroma row is read and upsampled horizontally
+/// once (two kept, as consecutive output rows share them), then each output row lerps them
+/// vertically and converts with its luma row.
 pub(super) fn read_yuv<const WIDE: bool>(
     frame: &Frame<'_>,
     info: &VideoInfo,
@@ -249,26 +367,84 @@ pub(super) fn read_yuv<const WIDE: bool>(
     let yc = yl.comps[0];
     let (y_data, y_stride) = plane_of(frame, yc.plane)?;
     let y_len = yc.row_len(w, bytes);
-    let (r_pl, rest) = rgb.split_at_mut(n);
-    let (g_pl, b_pl) = rest.split_at_mut(n);
     if yl.gray {
+        let luma = reuse(&mut scratch.rows.luma, w, false);
         for y in 0..h {
-            let line = row(y_data, y_stride, y, y_len)?;
-            for x in 0..w {
-                let v = yuv.gray(f32::from(get::<WIDE>(
-                    line,
-                    yc.offset + x * yc.step,
-                    shift,
-                    mask,
-                )));
-                let i = y * w + x;
-                r_pl[i] = v;
-                g_pl[i] = v;
-                b_pl[i] = v;
+            load_row::<WIDE>(row(y_data, y_stride, y, y_len)?, yc, shift, mask, luma);
+            let [r, g, b] = rgb_rows_mut(rgb, n, w, y);
+            for (o, &l) in r.iter_mut().zip(&*luma) {
+                *o = yuv.gray(l);
             }
+            g.copy_from_slice(r);
+            b.copy_from_slice(r);
         }
         return Ok(());
     }
+    let (cw, _) = yl.chroma_size(w, h);
+    let Scratch {
+        rows, chroma_axes, ..
+    } = scratch;
+    let (xs, ys) = chroma_axes_for(chroma_axes, info, yl, (w, h));
+    let Rows {
+        luma, chroma, up, ..
+    } = rows;
+    let luma = reuse(luma, w, false);
+    let chroma = reuse(chroma, cw, false);
+    for u in up.iter_mut() {
+        // this frame's rows, not the last frame's
+        u.row = None;
+        reuse(&mut u.cb, w, false);
+        reuse(&mut u.cr, w, false);
+    }
+    let (cb_c, cr_c) = (yl.comps[1], yl.comps[2]);
+    let (cb_plane, cr_plane) = (plane_of(frame, cb_c.plane)?, plane_of(frame, cr_c.plane)?);
+    let c_len = |c: Comp| c.row_len(cw, bytes);
+    for (y, &(j0, j1, fy)) in ys.iter().enumerate() {
+        // Fill the slots with chroma rows j0 and j1, keeping one that holds either.
+        let mut fill = |slot: &mut Upsampled, j: usize| -> Result<(), String> {
+            if slot.row != Some(j) {
+                load_row::<WIDE>(
+                    row(cb_plane.0, cb_plane.1, j, c_len(cb_c))?,
+                    cb_c,
+                    shift,
+                    mask,
+                    chroma,
+                );
+                upsample_row(chroma, xs, &mut slot.cb);
+                load_row::<WIDE>(
+                    row(cr_plane.0, cr_plane.1, j, c_len(cr_c))?,
+                    cr_c,
+                    shift,
+                    mask,
+                    chroma,
+                );
+                upsample_row(chroma, xs, &mut slot.cr);
+                slot.row = Some(j);
+            }
+            Ok(())
+        };
+        let [a, b] = up;
+        let (top, bottom) = if a.row == Some(j1) || b.row == Some(j0) {
+            (b, a)
+        } else {
+            (a, b)
+        };
+        fill(top, j0)?;
+        fill(bottom, j1)?;
+        load_row::<WIDE>(row(y_data, y_stride, y, y_len)?, yc, shift, mask, luma);
+        rgb_row(yuv, fy, luma, top, bottom, rgb_rows_mut(rgb, n, w, y));
+    }
+    Ok(())
+}
+
+/// The chroma upsampling axes for a `(w, h)` frame of `yl` at `info`'s chroma siting, built
+/// when the geometry changes.
+fn chroma_axes_for<'a>(
+    axes: &'a mut Option<(ChromaKey, Vec<Tap>, Vec<Tap>)>,
+    info: &VideoInfo,
+    yl: &YuvLayout,
+    (w, h): (usize, usize),
+) -> (&'a [Tap], &'a [Tap]) {
     let (sx, sy) = yl.sub;
     let (cw, ch) = yl.chroma_size(w, h);
     // Chroma sample j sits at luma s·j (co-sited) or s·j + (s − 1)/2 (centred), s the
@@ -284,55 +460,91 @@ pub(super) fn read_yuv<const WIDE: bool>(
     let h_off = offset(sx, site.contains(VideoChromaSite::H_COSITED));
     let v_off = offset(sy, site.contains(VideoChromaSite::V_COSITED));
     let key = (w, h, sx, sy, h_off.to_bits(), v_off.to_bits());
-    if scratch.chroma_axes.as_ref().is_none_or(|(k, ..)| *k != key) {
+    if axes.as_ref().is_none_or(|(k, ..)| *k != key) {
         let (fx, fy) = ((1u32 << sx) as f32, (1u32 << sy) as f32);
         let xs = bilinear_axis(w, cw, |x| (x as f32 - h_off) / fx);
         let ys = bilinear_axis(h, ch, |y| (y as f32 - v_off) / fy);
-        scratch.chroma_axes = Some((key, xs, ys));
+        *axes = Some((key, xs, ys));
     }
-    let Some((_, xs, ys)) = &scratch.chroma_axes else {
-        return Err("chroma axes missing".into());
-    };
-    // Chroma as two f32 planes, so the upsampling below is layout independent.
-    let cb = reuse(&mut scratch.cb, cw * ch, false);
-    let cr = reuse(&mut scratch.cr, cw * ch, false);
-    for (comp, dst) in [(yl.comps[1], &mut *cb), (yl.comps[2], &mut *cr)] {
-        let (data, s) = plane_of(frame, comp.plane)?;
-        let len = comp.row_len(cw, bytes);
-        for (j, out) in dst.chunks_exact_mut(cw).enumerate() {
-            let line = row(data, s, j, len)?;
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = f32::from(get::<WIDE>(line, comp.offset + i * comp.step, shift, mask));
-            }
-        }
+    match axes {
+        Some((_, xs, ys)) => (xs, ys),
+        None => (&[], &[]),
     }
-    for (y, &(j0, j1, fy)) in ys.iter().enumerate() {
-        let luma = row(y_data, y_stride, y, y_len)?;
-        let (cb0, cb1) = (&cb[j0 * cw..][..cw], &cb[j1 * cw..][..cw]);
-        let (cr0, cr1) = (&cr[j0 * cw..][..cw], &cr[j1 * cw..][..cw]);
-        let (r_row, g_row, b_row) = (
-            &mut r_pl[y * w..][..w],
-            &mut g_pl[y * w..][..w],
-            &mut b_pl[y * w..][..w],
-        );
-        for (x, &(i0, i1, fx)) in xs.iter().enumerate() {
-            let lerp2 = |a: &[f32], b: &[f32]| {
-                let top = a[i0] + (a[i1] - a[i0]) * fx;
-                let bottom = b[i0] + (b[i1] - b[i0]) * fx;
-                top + (bottom - top) * fy
-            };
-            let l = f32::from(get::<WIDE>(luma, yc.offset + x * yc.step, shift, mask));
-            let [r, g, b] = yuv.rgb(l, lerp2(cb0, cb1), lerp2(cr0, cr1));
-            r_row[x] = r;
-            g_row[x] = g;
-            b_row[x] = b;
-        }
-    }
-    Ok(())
 }
 
-/// The Y'CbCr / gray writer: luma per pixel straight into its plane, chroma as the mean over
-/// the subsampling block each sample covers (clipped at odd edges).
+/// Luma codes and normalised chroma of one row (R'G'B' clamped to [0, 1] first).
+#[inline]
+fn yuv_row(yuv: &Yuv, [r, g, b]: RowsRef<'_>, codes: &mut [u16], u: &mut [f32], v: &mut [f32]) {
+    let n = r.len();
+    let (g, b, codes, u, v) = (&g[..n], &b[..n], &mut codes[..n], &mut u[..n], &mut v[..n]);
+    for i in 0..n {
+        let (r, g, b) = (
+            r[i].clamp(0.0, 1.0),
+            g[i].clamp(0.0, 1.0),
+            b[i].clamp(0.0, 1.0),
+        );
+        let yv = yuv.luma(r, g, b);
+        codes[i] = yuv.y_code(yv);
+        (u[i], v[i]) = yuv.chroma(yv, r, b);
+    }
+}
+
+/// Luma codes of one gray row.
+#[inline]
+fn gray_row(yuv: &Yuv, [r, g, b]: RowsRef<'_>, codes: &mut [u16]) {
+    let n = r.len();
+    let (g, b, codes) = (&g[..n], &b[..n], &mut codes[..n]);
+    for i in 0..n {
+        let (r, g, b) = (
+            r[i].clamp(0.0, 1.0),
+            g[i].clamp(0.0, 1.0),
+            b[i].clamp(0.0, 1.0),
+        );
+        codes[i] = yuv.y_code(yuv.luma(r, g, b));
+    }
+}
+
+/// Adds one row's chroma to its block's sums: left sample first, as the old per-pixel
+/// writer did, so the sums are bit-identical.
+#[inline]
+fn accumulate(sums: &mut [f32], vals: &[f32], sx: u32) {
+    if sx == 0 {
+        for (s, &v) in sums.iter_mut().zip(vals) {
+            *s += v;
+        }
+        return;
+    }
+    let pairs = vals.chunks_exact(2);
+    let tail = pairs.remainder();
+    for (s, p) in sums.iter_mut().zip(pairs) {
+        *s = *s + p[0] + p[1];
+    }
+    // an odd width: the last block holds one column
+    if let ([t], Some(s)) = (tail, sums.last_mut()) {
+        *s += *t;
+    }
+}
+
+/// Codes of a chroma row's block means: `rows` rows summed, blocks `1 << sx` wide except a
+/// one-column last block at an odd width. Blocks hold 1, 2 or 4 samples: multiplying by the
+/// reciprocal of a power of two is exact, so this equals the old division by the count.
+#[inline]
+fn mean_codes(yuv: &Yuv, sums: &[f32], (sx, w): (u32, usize), rows: usize, codes: &mut [u16]) {
+    let full = 1.0 / ((rows << sx) as f32);
+    for (c, &s) in codes.iter_mut().zip(sums) {
+        *c = yuv.c_code(s * full);
+    }
+    if sx == 1
+        && w % 2 == 1
+        && let (Some(c), Some(&s)) = (codes.last_mut(), sums.last())
+    {
+        *c = yuv.c_code(s * (1.0 / rows as f32));
+    }
+}
+
+/// The Y'CbCr / gray writer, row by row: luma straight into its plane; chroma summed over the
+/// rows of a subsampling block and written as the block means (clipped at odd edges) once
+/// the block's last row is in.
 pub(super) fn write_yuv<const WIDE: bool>(
     frame: &mut FrameMut<'_>,
     yl: &YuvLayout,
@@ -345,19 +557,9 @@ pub(super) fn write_yuv<const WIDE: bool>(
     if n == 0 {
         return Ok(());
     }
-    let (r_pl, rest) = rgb.split_at(n);
-    let (g_pl, b_pl) = rest.split_at(n);
     let (shift, bytes) = (yl.shift, yl.bytes());
     let (sx, sy) = yl.sub;
-    let (cw, ch) = if yl.gray {
-        (0, 0)
-    } else {
-        yl.chroma_size(w, h)
-    };
-    let Scratch { cb, cr, count, .. } = scratch;
-    let cb = reuse(cb, cw * ch, true);
-    let cr = reuse(cr, cw * ch, true);
-    let count = reuse(count, cw * ch, true);
+    let (cw, _) = yl.chroma_size(w, h);
     let yc = yl.comps[0];
     // A packed 4:2:2 row holds two luma samples per chroma pair, also past an odd width: the
     // last pixel's luma is repeated there.
@@ -367,69 +569,46 @@ pub(super) fn write_yuv<const WIDE: bool>(
         w
     };
     let y_len = yc.row_len(y_count, bytes);
-    {
-        let (data, s) = plane_mut(frame, yc.plane)?;
-        for y in 0..h {
-            let line = row_mut(data, s, y, y_len)?;
-            let (r_row, g_row, b_row) = (
-                &r_pl[y * w..][..w],
-                &g_pl[y * w..][..w],
-                &b_pl[y * w..][..w],
-            );
-            let mut last = 0;
-            if yl.gray {
-                for x in 0..w {
-                    let (r, g, b) = (
-                        r_row[x].clamp(0.0, 1.0),
-                        g_row[x].clamp(0.0, 1.0),
-                        b_row[x].clamp(0.0, 1.0),
-                    );
-                    last = yuv.y_code(yuv.luma(r, g, b));
-                    put::<WIDE>(line, yc.offset + x * yc.step, shift, last);
-                }
-            } else {
-                let crow = (y >> sy) * cw;
-                let (cb_row, cr_row, n_row) = (
-                    &mut cb[crow..][..cw],
-                    &mut cr[crow..][..cw],
-                    &mut count[crow..][..cw],
-                );
-                for x in 0..w {
-                    let (r, g, b) = (
-                        r_row[x].clamp(0.0, 1.0),
-                        g_row[x].clamp(0.0, 1.0),
-                        b_row[x].clamp(0.0, 1.0),
-                    );
-                    let yv = yuv.luma(r, g, b);
-                    last = yuv.y_code(yv);
-                    put::<WIDE>(line, yc.offset + x * yc.step, shift, last);
-                    let (u, v) = yuv.chroma(yv, r, b);
-                    let c = x >> sx;
-                    cb_row[c] += u;
-                    cr_row[c] += v;
-                    n_row[c] += 1;
-                }
-            }
-            for x in w..y_count {
-                put::<WIDE>(line, yc.offset + x * yc.step, shift, last);
-            }
+    let Rows {
+        u,
+        v,
+        cb_sum,
+        cr_sum,
+        codes,
+        ..
+    } = &mut scratch.rows;
+    let codes = reuse(codes, y_count.max(cw), false);
+    let (u, v) = (reuse(u, w, false), reuse(v, w, false));
+    let (cb_sum, cr_sum) = (reuse(cb_sum, cw, false), reuse(cr_sum, cw, false));
+    for y in 0..h {
+        let rows = rgb_rows(rgb, n, w, y);
+        if yl.gray {
+            gray_row(yuv, rows, &mut codes[..w]);
+        } else {
+            yuv_row(yuv, rows, &mut codes[..w], u, v);
         }
-    }
-    if yl.gray {
-        return Ok(());
-    }
-    for (comp, sums) in [(yl.comps[1], &*cb), (yl.comps[2], &*cr)] {
-        let (data, s) = plane_mut(frame, comp.plane)?;
-        let len = comp.row_len(cw, bytes);
-        for (j, (sums, counts)) in sums
-            .chunks_exact(cw)
-            .zip(count.chunks_exact(cw))
-            .enumerate()
-        {
-            let line = row_mut(data, s, j, len)?;
-            for (i, (&sum, &k)) in sums.iter().zip(counts).enumerate() {
-                let code = yuv.c_code(sum / f32::from(k.max(1)));
-                put::<WIDE>(line, comp.offset + i * comp.step, shift, code);
+        let last = codes[w - 1];
+        codes[w..y_count].fill(last);
+        let (data, s) = plane_mut(frame, yc.plane)?;
+        store_row::<WIDE>(row_mut(data, s, y, y_len)?, yc, shift, &codes[..y_count]);
+        if yl.gray {
+            continue;
+        }
+        let j = y >> sy;
+        if y == j << sy {
+            cb_sum.fill(0.0);
+            cr_sum.fill(0.0);
+        }
+        accumulate(cb_sum, u, sx);
+        accumulate(cr_sum, v, sx);
+        let block_end = ((j + 1) << sy).min(h);
+        if y + 1 == block_end {
+            let rows = block_end - (j << sy);
+            for (comp, sums) in [(yl.comps[1], &*cb_sum), (yl.comps[2], &*cr_sum)] {
+                mean_codes(yuv, sums, (sx, w), rows, &mut codes[..cw]);
+                let (data, s) = plane_mut(frame, comp.plane)?;
+                let line = row_mut(data, s, j, comp.row_len(cw, bytes))?;
+                store_row::<WIDE>(line, comp, shift, &codes[..cw]);
             }
         }
     }
