@@ -16,10 +16,10 @@
 
 use gst_video::prelude::*;
 use gst_video::{VideoFormat, VideoInfo};
-use imdn::image_ops::f32_to_u8;
 
 #[cfg(test)]
 mod equivalence;
+mod packed;
 #[cfg(test)]
 mod reference;
 mod yuv;
@@ -64,6 +64,8 @@ pub struct Planar {
 #[derive(Default)]
 pub struct Scratch {
     rows: yuv::Rows,
+    /// One row of a packed pixel's 4th bytes (write).
+    fourth: Vec<u8>,
     /// The chroma upsampling axes of the last YUV geometry (luma size, subsampling, offsets).
     chroma_axes: Option<(ChromaKey, Vec<Tap>, Vec<Tap>)>,
     /// The alpha resize axes of the last (input size, output size).
@@ -219,19 +221,14 @@ pub fn read_frame(
             };
             let (r_pl, rest) = rgb.split_at_mut(n);
             let (g_pl, b_pl) = rest.split_at_mut(n);
-            for y in 0..h {
+            let rows = r_pl
+                .chunks_exact_mut(w)
+                .zip(g_pl.chunks_exact_mut(w))
+                .zip(b_pl.chunks_exact_mut(w));
+            for (y, ((r, g), b)) in rows.enumerate() {
                 let line = row(data, stride, y, w * px.bpp)?;
-                for (x, p) in line.chunks_exact(px.bpp).enumerate() {
-                    let i = y * w + x;
-                    r_pl[i] = f32::from(p[px.rgb[0]]) / 255.0;
-                    g_pl[i] = f32::from(p[px.rgb[1]]) / 255.0;
-                    b_pl[i] = f32::from(p[px.rgb[2]]) / 255.0;
-                }
-                if let (Some(a), Some((off, true))) = (a.as_mut(), px.fourth) {
-                    for (x, p) in line.chunks_exact(px.bpp).enumerate() {
-                        a[y * w + x] = p[off];
-                    }
-                }
+                let a = a.as_mut().map(|a| &mut a[y * w..][..w]);
+                packed::unpack_row(&px, line, [r, g, b], a);
             }
             alpha = a.take();
         }
@@ -250,6 +247,18 @@ pub fn read_frame(
         rgb,
         alpha,
     })
+}
+
+/// The 4th bytes of the `fourth.len()` pixels from pixel `at`: alpha where the format has
+/// alpha and `alpha` has a value, 0xff otherwise.
+fn fourth_row(fourth: Option<(usize, bool)>, alpha: Option<&[u8]>, at: usize, out: &mut [u8]) {
+    let have = match (fourth, alpha) {
+        (Some((_, true)), Some(a)) => a.get(at..).unwrap_or_default(),
+        _ => &[],
+    };
+    let k = have.len().min(out.len());
+    out[..k].copy_from_slice(&have[..k]);
+    out[k..].fill(255);
 }
 
 /// Bilinear resize of one u8 plane (pixel centres aligned), for alpha, into `out` (reused);
@@ -310,20 +319,16 @@ pub fn write_frame(
             let (r_pl, rest) = rgb.split_at(n);
             let (g_pl, b_pl) = rest.split_at(n);
             let (data, s0) = plane_mut(&mut frame, 0)?;
+            let fourth = reuse(&mut scratch.fourth, w, false);
             for y in 0..h {
                 let line = row_mut(data, s0, y, w * px.bpp)?;
-                for (x, p) in line.chunks_exact_mut(px.bpp).enumerate() {
-                    let i = y * w + x;
-                    p[px.rgb[0]] = f32_to_u8(r_pl[i]);
-                    p[px.rgb[1]] = f32_to_u8(g_pl[i]);
-                    p[px.rgb[2]] = f32_to_u8(b_pl[i]);
-                    if let Some((off, is_alpha)) = px.fourth {
-                        p[off] = match alpha {
-                            Some(a) if is_alpha => a.get(i).copied().unwrap_or(255),
-                            _ => 255,
-                        };
-                    }
-                }
+                let rows = [
+                    &r_pl[y * w..][..w],
+                    &g_pl[y * w..][..w],
+                    &b_pl[y * w..][..w],
+                ];
+                fourth_row(px.fourth, alpha, y * w, fourth);
+                packed::pack_row(&px, rows, fourth, line);
             }
         }
         Layout::Yuv(yl) => {

@@ -206,8 +206,10 @@ impl Yuv {
     #[inline]
     fn code(&self, v: f32) -> u16 {
         // `as` saturates (NaN → 0) and truncates: + 0.5 rounds the clamped, non-negative value
-        // to nearest (halves up, as `round` would) without a call to libm's roundf per sample
-        (v.clamp(0.0, self.max) + 0.5) as u16
+        // to nearest (halves up, as `round` would) without a call to libm's roundf per sample.
+        // Through i32 (exact: the value is below 2^16): the compiler vectorises f32 → i32,
+        // not f32 → u16.
+        (v.clamp(0.0, self.max) + 0.5) as i32 as u16
     }
 }
 
