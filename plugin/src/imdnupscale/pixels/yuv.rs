@@ -205,11 +205,15 @@ impl Yuv {
 
     #[inline]
     fn code(&self, v: f32) -> u16 {
-        // `as` saturates (NaN → 0) and truncates: + 0.5 rounds the clamped, non-negative value
-        // to nearest (halves up, as `round` would) without a call to libm's roundf per sample.
-        // Through i32 (exact: the value is below 2^16): the compiler vectorises f32 → i32,
-        // not f32 → u16.
-        (v.clamp(0.0, self.max) + 0.5) as i32 as u16
+        // Round half up of the clamped value, as `(v.clamp(0, max) + 0.5) as u16` (NaN → 0):
+        // max/min turn NaN into 0.0 first; the floor and the conversion are float additions
+        // and a look at the bits (2^23 + k holds k in its low mantissa bits), which the
+        // compiler vectorises, where a saturating `as` stays scalar.
+        const ROUND: f32 = 8_388_608.0;
+        let x = v.max(0.0).min(self.max) + 0.5;
+        let nearest = (x + ROUND) - ROUND;
+        let floor = if nearest > x { nearest - 1.0 } else { nearest };
+        ((floor + ROUND).to_bits() & 0xffff) as u16
     }
 }
 
@@ -647,6 +651,23 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn codes_round_half_up_as_a_saturating_cast_would() {
+        for depth in [8, 10] {
+            let yuv = Yuv::new(0.299, 0.114, false, depth);
+            let old = |v: f32| (v.clamp(0.0, yuv.max) + 0.5) as u16;
+            let mut values = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, -0.5, 1e9];
+            for k in 0..=(1u32 << depth) {
+                let tie = k as f32 + 0.5;
+                values.extend([k as f32, tie, tie.next_up(), tie.next_down()]);
+                values.extend((1..8).map(|i| k as f32 + i as f32 / 8.0));
+            }
+            for v in values {
+                assert_eq!(yuv.code(v), old(v), "{v:e} at depth {depth}");
             }
         }
     }
