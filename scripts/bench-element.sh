@@ -14,10 +14,13 @@
 #   SCALE=2        the element's scale (must match fixed-scale weights)
 #   DEVICE=cpu     cpu or cuda (cuda needs a CUDA build: CARGO_FLAGS="--features cuda")
 #   DEPTHS="0 2"   max-frames-in-flight values
+#   FORMAT=I420    the pipeline's video format (any the element takes, e.g. NV12, RGB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-320x180} FRAMES=${FRAMES:-200} ROUNDS=${ROUNDS:-3} ITERS=${ITERS:-20}
 THREADS=${THREADS:-$(nproc)} SCALE=${SCALE:-2} DEVICE=${DEVICE:-cpu} DEPTHS=${DEPTHS:-"0 2"}
+# I420 by default: the format live sources and decoders give, and the one issue 44's figure is for
+FORMAT=${FORMAT:-I420}
 w=${SIZE%x*} h=${SIZE#*x}
 # shellcheck disable=SC2086
 cargo build --release -q -p imdn --bin imdn ${CARGO_FLAGS:-}
@@ -38,7 +41,7 @@ bench_cmd=(target/release/imdn --threads "$THREADS" bench --weights "$weights" -
     --size "$SIZE" --iters "$ITERS" --json)
 pipe_args() {
     pipe=(gst-launch-1.0 videotestsrc num-buffers="$FRAMES"
-        ! video/x-raw,format=RGB,width="$w",height="$h",framerate=30/1
+        ! video/x-raw,format="$FORMAT",width="$w",height="$h",framerate=30/1
         ! imdnupscale scale="$SCALE" model-path="$weights" device="$DEVICE"
         n-threads="$THREADS" max-frames-in-flight="$1" ! fakesink sync=false)
 }
@@ -53,7 +56,7 @@ for r in $(seq "$ROUNDS"); do
     ms=$("${bench_cmd[@]}" 2>/dev/null | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["ms_per_frame"])')
     fps=$(python3 -c "print(f'{1000/$ms:.2f}')")
     bare+=("$fps")
-    line="round $r: bare $fps fps"
+    line="round $r ($FORMAT): bare $fps fps"
     for d in $DEPTHS; do
         # gst-launch times PLAYING → EOS; the first frame went through during preroll
         pipe_args "$d"
@@ -67,7 +70,7 @@ for r in $(seq "$ROUNDS"); do
     echo "$line"
 done
 b=$(echo "${bare[*]}" | median)
-echo "medians over $ROUNDS rounds, $SIZE → ×$SCALE, $DEVICE, $THREADS threads:"
+echo "medians over $ROUNDS rounds, $SIZE $FORMAT → ×$SCALE, $DEVICE, $THREADS threads:"
 printf '  %-28s %7.2f fps\n' "bare forward (imdn bench)" "$b"
 for d in $DEPTHS; do
     e=$(echo "${elem[$d]}" | median)
