@@ -1,6 +1,6 @@
 //! Video frames ↔ planar RGB f32 (the network's input and output), on the worker threads.
 //!
-//! - Packed 8-bit RGB family: swizzled per pixel from the format's component offsets; a 4th
+//! - Packed 8-bit RGB family: swizzled from the format's component offsets; a 4th
 //!   byte is alpha (resized bilinearly, not by the network) or padding (written as 0xff).
 //! - Y'CbCr (I420, Y42B, Y444, NV12, NV21, YUY2, UYVY, I420_10LE, P010_10LE) and GRAY8: one
 //!   reader and one writer, driven by GStreamer's format info (each component's plane, byte
@@ -10,6 +10,10 @@
 //!   rounded to 8 bits. Chroma is upsampled bilinearly at its siting on the way in and
 //!   box-averaged over each subsampling block (2×2, 2×1 or 1×1) on the way out. GRAY8 is luma
 //!   alone: R = G = B on the way in, luma from the caps' matrix on the way out.
+//!
+//! Both convert row by row in loops the compiler vectorises (`packed.rs`, `yuv.rs`), with
+//! row buffers kept in [`Scratch`]; `reference.rs` keeps the earlier per-pixel code, which
+//! the tests hold them to bit for bit.
 //!
 //! Rows are always addressed through the plane strides of the mapped frame (padded strides and
 //! VideoMeta layouts are common), never as `width × bytes per pixel`.
