@@ -17,8 +17,8 @@
 //! writes only its own, so the output equals the whole frame's to float rounding.
 
 use std::ops::Range;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use crate::kernels::lanes::{self, Array, aligned_zeros, floats_mut};
 use crate::kernels::rowconv::{self, Conv1, Conv3, RowLayout, Rows, RowsMut, TILE};
@@ -28,16 +28,44 @@ use crate::kernels::types::{Act, ConvParams};
 /// stay near the cache.
 const MAX_WIDTH: usize = 1024;
 
-/// Spins (then yields) until `done`: a thread waits for the others at a barrier, a few
-/// microseconds.
-fn wait_until(done: impl Fn() -> bool) {
-    let mut spins = 0u32;
-    while !done() {
-        if spins < 1000 {
+/// Where a part's threads meet once a step. A thread that arrives early spins a little (the
+/// others are usually microseconds behind), then sleeps, so that a thread the OS preempted
+/// (for the element's other threads) gets the core back instead of a spinning partner.
+#[derive(Default)]
+struct StepBarrier {
+    /// Arrivals in the current frame.
+    arrived: AtomicUsize,
+    lock: Mutex<()>,
+    woken: Condvar,
+}
+
+/// Spins before a thread at the barrier sleeps (some microseconds).
+const SPINS: u32 = 4000;
+
+impl StepBarrier {
+    fn reset(&self) {
+        self.arrived.store(0, Ordering::Relaxed);
+    }
+
+    /// Arrival number `n` (from 1) of each of `threads` threads: returns when all have made it.
+    fn wait(&self, n: usize, threads: usize) {
+        let target = n * threads;
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == target {
+            // the last: wake the sleepers (under the lock, so none misses it)
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.woken.notify_all();
+            return;
+        }
+        let done = || self.arrived.load(Ordering::Acquire) >= target;
+        for _ in 0..SPINS {
+            if done() {
+                return;
+            }
             std::hint::spin_loop();
-            spins += 1;
-        } else {
-            std::thread::yield_now();
+        }
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !done() {
+            guard = self.woken.wait(guard).unwrap_or_else(|e| e.into_inner());
         }
     }
 }
@@ -230,8 +258,7 @@ struct Part {
     zeros: Vec<Array>,
     /// Threads sharing the rows.
     threads: usize,
-    /// Barrier arrivals in the current frame.
-    arrived: AtomicUsize,
+    barrier: StepBarrier,
     scratch: Vec<Mutex<rowconv::Scratch>>,
 }
 
@@ -312,7 +339,7 @@ impl Stream {
                         rings,
                         zeros: aligned_zeros(widest * lay.stride()),
                         threads: n,
-                        arrived: AtomicUsize::new(0),
+                        barrier: StepBarrier::default(),
                         scratch: (0..n).map(|_| Mutex::default()).collect(),
                     }
                 })
@@ -333,7 +360,7 @@ impl Stream {
         assert_eq!(out.len(), 3 * h * w * self.scale * self.scale);
         let out = OutPtr(out.as_mut_ptr());
         for part in &state.parts {
-            part.arrived.store(0, Ordering::Relaxed);
+            part.barrier.reset();
             // share 0 on this thread, the others on the pool's other threads: they meet at
             // barriers, so all must run at once (the pool has a thread per share)
             rayon::scope(|scope| {
@@ -364,8 +391,7 @@ impl Stream {
         let mut barrier = || {
             if threads > 1 {
                 barriers += 1;
-                part.arrived.fetch_add(1, Ordering::AcqRel);
-                wait_until(|| part.arrived.load(Ordering::Acquire) >= barriers * threads);
+                part.barrier.wait(barriers, threads);
             }
         };
         for step in 0..units + last {
