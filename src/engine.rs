@@ -263,6 +263,12 @@ impl Upscaler {
         })
     }
 
+    /// Whether the network runs streamed on the CPU ([`CpuNet::streams`]): whole frames then
+    /// hold little memory, and tiles only cost halos.
+    pub fn streams(&self) -> bool {
+        self.cpu.as_ref().is_some_and(CpuNet::streams)
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -283,6 +283,12 @@ impl CpuNet {
         self.pool.current_num_threads()
     }
 
+    /// Whether frames run streamed: then the activations held grow with the frame's width
+    /// only, and whole frames of any height need no tiles.
+    pub fn streams(&self) -> bool {
+        self.stream.is_some()
+    }
+
     /// Runs the network on `n` planar RGB frames of `h`×`w` (NCHW, f32); returns NCHW output
     /// of `net_scale ×` the size. IMDN_AS needs sides that are multiples of 4.
     pub fn forward(&self, input: &[f32], n: usize, h: usize, w: usize) -> Result<Vec<f32>> {

@@ -24,7 +24,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "auto", value_parser = parse_device)]
     pub device: DeviceChoice,
     /// ACS tile side in input pixels; 0 = whole frame. Default: whole frame up to 512×512
-    /// network input pixels, 256-pixel tiles above.
+    /// network input pixels, 256-pixel tiles above (IMDN_RTC on the CPU: whole frames).
     #[arg(long)]
     pub tile: Option<usize>,
     /// Overlap between ACS tiles, in input pixels. Default: twice the model's reach (IMDN 54,
@@ -189,10 +189,11 @@ pub fn load(run: &RunArgs, scale: usize, edge: EdgeMode) -> Result<Upscaler> {
     Ok(up)
 }
 
-/// With no --tile: whole frames up to 512×512 network-input pixels, 256-pixel tiles above.
+/// With no --tile: whole frames up to 512×512 network-input pixels, 256-pixel tiles above,
+/// where the executor holds whole-frame activations (a streamed network holds a few rows).
 pub fn auto_tile(up: &mut Upscaler, run: &RunArgs, net_input: (usize, usize)) {
     if run.tile.is_none() {
-        up.acs.tile = if net_input.0 * net_input.1 > 512 * 512 {
+        up.acs.tile = if net_input.0 * net_input.1 > 512 * 512 && !up.streams() {
             256
         } else {
             0
