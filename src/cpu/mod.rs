@@ -132,16 +132,16 @@ impl Layers {
             return None;
         };
         let (mut b, input) = Builder::new(3, threads);
-        let fea = b.conv3(head, &[input], &[head.cout], None, Act::None)[0];
+        let fea = b.conv(head, &[input], &[head.cout], None, Act::None)[0];
         let mut x = fea;
         for blk in blocks {
             let (d, c) = (blk.c4.cout, blk.c5.cout);
             let split = [d, c - d];
-            let s1 = b.conv3(&blk.c1, &[x], &split, None, Act::LRelu);
-            let s2 = b.conv3(&blk.c2, &[s1[1]], &split, None, Act::LRelu);
-            let s3 = b.conv3(&blk.c3, &[s2[1]], &split, None, Act::LRelu);
-            let d4 = b.conv3(&blk.c4, &[s3[1]], &[d], None, Act::None)[0];
-            x = b.conv1(
+            let s1 = b.conv(&blk.c1, &[x], &split, None, Act::LRelu);
+            let s2 = b.conv(&blk.c2, &[s1[1]], &split, None, Act::LRelu);
+            let s3 = b.conv(&blk.c3, &[s2[1]], &split, None, Act::LRelu);
+            let d4 = b.conv(&blk.c4, &[s3[1]], &[d], None, Act::None)[0];
+            x = b.conv(
                 &blk.c5,
                 &[s1[0], s2[0], s3[0], d4],
                 &[c],
@@ -149,8 +149,8 @@ impl Layers {
                 Act::None,
             )[0];
         }
-        let t = b.conv1(tail, &[x], &[tail.cout], Some(fea), Act::None)[0];
-        let out = b.conv3(up, &[t], &[up.cout], None, Act::None)[0];
+        let t = b.conv(tail, &[x], &[tail.cout], Some(fea), Act::None)[0];
+        let out = b.conv(up, &[t], &[up.cout], None, Act::None)[0];
         Some(b.finish(out, scale))
     }
 }

@@ -168,8 +168,9 @@ impl Builder {
         dst
     }
 
-    /// A 3×3 conv of `src` (concatenated) into sets of `outs` channels, plus `res`, then `act`.
-    pub fn conv3(
+    /// A 3×3 or 1×1 conv of `src` (concatenated) into sets of `outs` channels, plus `res`,
+    /// then `act`.
+    pub fn conv(
         &mut self,
         p: &ConvParams,
         src: &[BufId],
@@ -177,21 +178,12 @@ impl Builder {
         res: Option<BufId>,
         act: Act,
     ) -> Vec<BufId> {
-        let k = Conv3::new(&p.weight, &p.bias, p.cin, p.cout);
-        self.add(Op::Conv3(k), src, outs, res, act)
-    }
-
-    /// A 1×1 conv, as [`Builder::conv3`].
-    pub fn conv1(
-        &mut self,
-        p: &ConvParams,
-        src: &[BufId],
-        outs: &[usize],
-        res: Option<BufId>,
-        act: Act,
-    ) -> Vec<BufId> {
-        let k = Conv1::new(&p.weight, &p.bias, p.cin, p.cout);
-        self.add(Op::Conv1(k), src, outs, res, act)
+        let op = match p.k {
+            3 => Op::Conv3(Conv3::new(&p.weight, &p.bias, p.cin, p.cout)),
+            1 => Op::Conv1(Conv1::new(&p.weight, &p.bias, p.cin, p.cout)),
+            k => unreachable!("the networks stream only 3×3 and 1×1 convs, not {k}×{k}"),
+        };
+        self.add(op, src, outs, res, act)
     }
 
     /// The pipeline whose output `output` (3·scale² channels) is pixel-shuffled into frames.
@@ -575,10 +567,10 @@ mod tests {
         let (mut b, mut x) = Builder::new(3, 2);
         let p = ConvParams::new(vec![0.0; 81], vec![0.0; 3], 3, 3, 3);
         for _ in 0..n {
-            x = b.conv3(&p, &[x], &[3], None, Act::None)[0];
+            x = b.conv(&p, &[x], &[3], None, Act::None)[0];
         }
         let up = ConvParams::new(vec![0.0; 12 * 27], vec![0.0; 12], 3, 12, 3);
-        let out = b.conv3(&up, &[x], &[12], None, Act::None)[0];
+        let out = b.conv(&up, &[x], &[12], None, Act::None)[0];
         b.finish(out, 2)
     }
 

@@ -155,10 +155,6 @@ impl Conv3 {
             bias: bias.to_vec(),
         }
     }
-
-    pub fn cout(&self) -> usize {
-        self.cout
-    }
 }
 
 /// A 1×1 conv.
@@ -192,10 +188,6 @@ impl Conv1 {
             w,
             bias: bias.to_vec(),
         }
-    }
-
-    pub fn cout(&self) -> usize {
-        self.cout
     }
 }
 
