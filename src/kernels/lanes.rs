@@ -14,6 +14,9 @@ pub const N: usize = 16;
 pub trait Lanes:
     Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Mul<f32, Output = Self>
 {
+    /// Output channels a GEMM keeps in registers at once (a multiple of 4): 32 AVX-512
+    /// registers hold 16 such values and more; AVX2's 16 registers, two per value, only 4.
+    const ACCUMULATORS: usize;
     fn splat(v: f32) -> Self;
     /// # Safety
     /// `p` must be valid for reading 16 floats.
@@ -87,6 +90,7 @@ impl Mul<f32> for Array {
 }
 
 impl Lanes for Array {
+    const ACCUMULATORS: usize = 4;
     #[inline(always)]
     fn splat(v: f32) -> Self {
         Self([v; N])
@@ -223,6 +227,7 @@ mod zmm {
     }
 
     impl Lanes for Zmm {
+        const ACCUMULATORS: usize = 16;
         #[inline(always)]
         fn splat(v: f32) -> Self {
             Self(unsafe { _mm512_set1_ps(v) })

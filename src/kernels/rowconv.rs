@@ -107,15 +107,12 @@ pub struct RowsMut<const R: usize> {
     pub channels: usize,
 }
 
-/// Output channels in groups of accumulators: sizes 4, 8, 12 or 16, the weights padded to
-/// a multiple of 4 channels.
-fn groups(cout: usize) -> (usize, Vec<(usize, usize)>) {
-    let padded = cout.next_multiple_of(4);
-    let groups = (0..padded)
-        .step_by(16)
-        .map(|c0| (c0, (padded - c0).min(16)))
-        .collect();
-    (padded, groups)
+/// Output channels in groups of accumulators, `most` at a time (a multiple of 4), over weights
+/// padded to a multiple of 4 channels: groups of 4, 8, 12 or 16.
+fn groups(padded: usize, most: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..padded)
+        .step_by(most)
+        .map(move |c0| (c0, (padded - c0).min(most)))
 }
 
 /// A 3×3 stride-1 "same" conv by F(2×2, 3×3).
@@ -123,7 +120,6 @@ pub struct Conv3 {
     cin: usize,
     cout: usize,
     padded: usize,
-    groups: Vec<(usize, usize)>,
     /// [POS][cin][padded]
     u: Vec<f32>,
     bias: Vec<f32>,
@@ -134,7 +130,7 @@ impl Conv3 {
     pub fn new(weight: &[f32], bias: &[f32], cin: usize, cout: usize) -> Self {
         assert_eq!(weight.len(), cout * cin * 9, "3×3 weights");
         assert!(cin <= MAX_CHANNELS && cout <= MAX_CHANNELS);
-        let (padded, groups) = groups(cout);
+        let padded = cout.next_multiple_of(4);
         let mut u = vec![0.0; POS * cin * padded];
         for co in 0..cout {
             for ci in 0..cin {
@@ -150,7 +146,6 @@ impl Conv3 {
             cin,
             cout,
             padded,
-            groups,
             u,
             bias: bias.to_vec(),
         }
@@ -162,7 +157,6 @@ pub struct Conv1 {
     cin: usize,
     cout: usize,
     padded: usize,
-    groups: Vec<(usize, usize)>,
     /// [cin][padded]
     w: Vec<f32>,
     bias: Vec<f32>,
@@ -173,7 +167,7 @@ impl Conv1 {
     pub fn new(weight: &[f32], bias: &[f32], cin: usize, cout: usize) -> Self {
         assert_eq!(weight.len(), cout * cin, "1×1 weights");
         assert!(cin <= MAX_CHANNELS && cout <= MAX_CHANNELS);
-        let (padded, groups) = groups(cout);
+        let padded = cout.next_multiple_of(4);
         let mut w = vec![0.0; cin * padded];
         for co in 0..cout {
             for ci in 0..cin {
@@ -184,7 +178,6 @@ impl Conv1 {
             cin,
             cout,
             padded,
-            groups,
             w,
             bias: bias.to_vec(),
         }
@@ -487,7 +480,7 @@ unsafe fn conv3_lanes<L: Lanes>(
                     k.u.as_ptr().add(p * cin * padded),
                     m.add(p * padded * N),
                 );
-                for &(c0, g) in &k.groups {
+                for (c0, g) in groups(padded, L::ACCUMULATORS) {
                     let at = (vp, up.add(c0), mp.add(c0 * N));
                     match g {
                         4 => gemm::<L, 4>(at, cin, padded),
@@ -667,7 +660,7 @@ unsafe fn pointwise<L: Lanes, const V: usize>(
     at: [(usize, u16); V],
     act: Act,
 ) {
-    for &(c0, g) in &k.groups {
+    for (c0, g) in groups(k.padded, L::ACCUMULATORS) {
         let run = Pointwise { k, io, a, c0, act };
         // SAFETY: as conv1's caller promised
         unsafe {
