@@ -8,6 +8,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::acs::{Acs, AcsScratch, EdgeMode, Forward, Nhw};
 use crate::cpu::CpuNet;
 use crate::image_ops::{self, Resizer};
+use crate::kernels::Kernels;
 use crate::model::{Config, Network, Variant, scale_code, scale_code_between};
 use crate::weights::{self, Tensors};
 use crate::{Error, Result};
@@ -124,6 +125,8 @@ pub struct Options {
     pub precision: Precision,
     /// Threads of our CPU kernels; 0 = all cores (or `RAYON_NUM_THREADS`).
     pub cpu_threads: usize,
+    /// Our CPU kernels (the fastest by default).
+    pub kernels: Kernels,
 }
 
 /// A network on a device, with the cropping strategy it runs under.
@@ -240,7 +243,12 @@ impl Upscaler {
         let (net, config) =
             Network::from_tensors(tensors.clone(), device, dtype).map_err(Error::Model)?;
         let cpu = if device.is_cpu() {
-            Some(CpuNet::new(&config, &tensors, options.cpu_threads)?)
+            Some(CpuNet::with_kernels(
+                &config,
+                &tensors,
+                options.cpu_threads,
+                options.kernels,
+            )?)
         } else {
             None
         };

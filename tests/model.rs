@@ -317,12 +317,14 @@ fn precision_is_parsed_and_checked_against_the_device() {
         let options = Options {
             precision: p,
             cpu_threads: 1,
+            ..Options::default()
         };
         assert!(Upscaler::with_options(tensors.clone(), &Device::Cpu, options).is_ok());
     }
     let options = Options {
         precision: Precision::F16,
         cpu_threads: 1,
+        ..Options::default()
     };
     let err = Upscaler::with_options(tensors, &Device::Cpu, options)
         .err()

@@ -18,6 +18,7 @@ use crate::acs::Nhw;
 use crate::kernels::Kernels;
 use crate::kernels::conv::conv3x3_s2;
 use crate::kernels::plan::conv_same;
+use crate::kernels::rowconv::Isa;
 use crate::kernels::types::{
     Act, ConvParams, Geom, Out, Prefill, half, lrelu_in_place, zero_border_columns,
 };
@@ -121,7 +122,7 @@ enum Layers {
 impl Layers {
     /// The network as a streaming pipeline run by `threads` threads, where it is one
     /// (IMDN_RTC).
-    fn stream(&self, scale: usize, threads: usize) -> Option<Stream> {
+    fn stream(&self, scale: usize, threads: usize, isa: Isa) -> Option<Stream> {
         let Layers::Rtc {
             head,
             blocks,
@@ -131,7 +132,7 @@ impl Layers {
         else {
             return None;
         };
-        let (mut b, input) = Builder::new(3, threads);
+        let (mut b, input) = Builder::new(3, threads, isa);
         let fea = b.conv(head, &[input], &[head.cout], None, Act::None)[0];
         let mut x = fea;
         for blk in blocks {
@@ -266,7 +267,7 @@ impl CpuNet {
             .map_err(|e| Error::Model(format!("cannot start CPU threads: {e}")))?;
         let stream = match kernels.stream {
             true => layers
-                .stream(s, pool.current_num_threads())
+                .stream(s, pool.current_num_threads(), kernels.isa)
                 .map(|st| (st, Mutex::new(None))),
             false => None,
         };

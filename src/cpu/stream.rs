@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use crate::kernels::lanes::{self, Array, aligned_zeros, floats_mut};
-use crate::kernels::rowconv::{self, Conv1, Conv3, RowLayout, Rows, RowsMut, TILE};
+use crate::kernels::rowconv::{self, Conv1, Conv3, Isa, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
 
 /// Widest part, in input columns: wider frames are cut into strips, so that a part's rings
@@ -101,6 +101,8 @@ pub struct Stream {
     layers: Vec<Layer>,
     buffers: Vec<Buffer>,
     lag3: usize,
+    /// The kernels' instruction set (one this CPU runs).
+    isa: Isa,
     input: BufId,
     output: BufId,
     scale: usize,
@@ -112,13 +114,15 @@ pub struct Builder {
     buffers: Vec<Buffer>,
     /// Steps a 3×3 conv runs behind the layers it reads.
     lag3: usize,
+    isa: Isa,
 }
 
 impl Builder {
-    /// A pipeline whose input has `channels` channels, run by `threads` threads; returns it
-    /// and the input's id.
-    pub fn new(channels: usize, threads: usize) -> (Self, BufId) {
+    /// A pipeline whose input has `channels` channels, run by `threads` threads on the kernels
+    /// for `isa` at most; returns it and the input's id.
+    pub fn new(channels: usize, threads: usize, isa: Isa) -> (Self, BufId) {
         let b = Self {
+            isa: isa.up_to(),
             // one step for the row below a tile row; with threads sharing the rows, one more,
             // so that a 3×3 conv reads only rows of earlier steps (the threads meet once a step)
             lag3: if threads > 1 { 2 } else { 1 },
@@ -205,6 +209,7 @@ impl Builder {
             layers: self.layers,
             buffers: self.buffers,
             lag3: self.lag3,
+            isa: self.isa,
             input: 0,
             output,
             scale,
@@ -484,9 +489,19 @@ impl Stream {
                     };
                 }
                 let src = &src[..layer.src.len()];
-                // SAFETY: every row is a ring row or the zero row, `channels` strides long;
-                // outputs are rows of other buffers than the inputs and the residual
-                unsafe { rowconv::conv3(conv, (s.lay, chunks), src, dst, res, layer.act, scratch) }
+                // SAFETY: the CPU runs `isa` (Builder::new); every row is a ring row or the zero
+                // row, `channels` strides long; outputs are rows of other buffers than the
+                // inputs and the residual
+                unsafe {
+                    rowconv::conv3(
+                        self.isa,
+                        conv,
+                        (s.lay, chunks),
+                        (src, dst, res),
+                        layer.act,
+                        scratch,
+                    )
+                }
             }
             Op::Conv1(conv) => {
                 let mut src = [Rows {
@@ -501,7 +516,9 @@ impl Stream {
                 }
                 let src = &src[..layer.src.len()];
                 // SAFETY: as above
-                unsafe { rowconv::conv1(conv, (s.lay, chunks), src, dst, res, layer.act) }
+                unsafe {
+                    rowconv::conv1(self.isa, conv, (s.lay, chunks), (src, dst, res), layer.act)
+                }
             }
         }
     }
@@ -564,7 +581,7 @@ mod tests {
 
     /// A pipeline of `n` 3×3 convs 3 → 3 (reach n) with an upsampler of scale 2.
     fn chain(n: usize) -> Stream {
-        let (mut b, mut x) = Builder::new(3, 2);
+        let (mut b, mut x) = Builder::new(3, 2, Isa::Avx512);
         let p = ConvParams::new(vec![0.0; 81], vec![0.0; 3], 3, 3, 3);
         for _ in 0..n {
             x = b.conv(&p, &[x], &[3], None, Act::None)[0];

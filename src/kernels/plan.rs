@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use super::rowconv::Isa;
 use super::types::{
     Act, ConvParams, Geom, Out, Prefill, SharedMut, Winograd, bordered_from_nchw, grow,
     nchw_from_bordered, zero_border_columns,
@@ -26,9 +27,11 @@ pub struct Kernels {
     pub winograd: bool,
     /// With `winograd`: F(4×4, 3×3) from [`F4_MIN_CHANNELS`] (else F(2×2, 3×3) everywhere).
     pub winograd4: bool,
-    /// Networks without channel attention (IMDN_RTC) run streamed, two rows at a time
+    /// Networks without channel attention (IMDN_RTC) run streamed, four rows at a time
     /// ([`rowconv`](super::rowconv)), instead of layer by layer.
     pub stream: bool,
+    /// The widest instruction set the streamed kernels may use (the CPU's, at most).
+    pub isa: Isa,
 }
 
 impl Default for Kernels {
@@ -37,6 +40,7 @@ impl Default for Kernels {
             winograd: true,
             winograd4: true,
             stream: true,
+            isa: Isa::Avx512,
         }
     }
 }
@@ -47,6 +51,7 @@ impl Kernels {
         winograd: false,
         winograd4: false,
         stream: false,
+        isa: Isa::Avx512,
     };
 
     /// The fastest kernels, layer by layer (for comparisons).
@@ -54,6 +59,7 @@ impl Kernels {
         winograd: true,
         winograd4: true,
         stream: false,
+        isa: Isa::Avx512,
     };
 
     /// The Winograd kernel for a 3×3 conv with `cin` input channels, if any.

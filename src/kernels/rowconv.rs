@@ -321,58 +321,10 @@ fn at<L: Lanes>(x: [L; SPAN]) -> [L; TILE] {
 /// share a row).
 ///
 /// # Safety
-/// Every row pointer must be valid for [`RowLayout::stride`] floats per channel of its set,
-/// and output rows must not alias input or residual rows.
+/// The CPU must run `isa` ([`Isa::up_to`] gives one it does); every row pointer must be
+/// valid for [`RowLayout::stride`] floats per channel of its set, and output rows must not
+/// alias input or residual rows.
 pub unsafe fn conv3(
-    k: &Conv3,
-    lay: (RowLayout, Range<usize>),
-    src: &[Rows<SPAN>],
-    dst: &[RowsMut<TILE>],
-    res: Option<Rows<TILE>>,
-    act: Act,
-    s: &mut Scratch,
-) {
-    // SAFETY: as the caller promised
-    unsafe { conv3_on(Isa::best(), k, lay, (src, dst, res), act, s) }
-}
-
-/// The instruction sets the kernels are compiled for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Isa {
-    Avx512,
-    Avx2,
-    Portable,
-}
-
-impl Isa {
-    /// The fastest this CPU runs.
-    fn best() -> Self {
-        if lanes::avx512() {
-            Isa::Avx512
-        } else if super::simd::available() {
-            Isa::Avx2
-        } else {
-            Isa::Portable
-        }
-    }
-
-    /// Those this CPU runs, fastest first.
-    #[cfg(test)]
-    fn available() -> Vec<Self> {
-        let mut out = Vec::new();
-        if lanes::avx512() {
-            out.push(Isa::Avx512);
-        }
-        if super::simd::available() {
-            out.push(Isa::Avx2);
-        }
-        out.push(Isa::Portable);
-        out
-    }
-}
-
-/// [`conv3`] on `isa`, which this CPU must run.
-unsafe fn conv3_on(
     isa: Isa,
     k: &Conv3,
     (lay, chunks): (RowLayout, Range<usize>),
@@ -389,7 +341,7 @@ unsafe fn conv3_on(
     }
     let (v, m) = (s.v.as_mut_ptr().cast(), s.m.as_mut_ptr().cast());
     let lay = (lay, chunks);
-    // SAFETY: the CPU runs `isa`; the pointers are valid as conv3's caller promised
+    // SAFETY: the CPU runs `isa`; the pointers are valid as the caller promised
     unsafe {
         match isa {
             #[cfg(target_arch = "x86_64")]
@@ -397,6 +349,53 @@ unsafe fn conv3_on(
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => conv3_avx2(k, lay, &io, act, (v, m)),
             _ => conv3_lanes::<Array>(k, lay, &io, act, (v, m)),
+        }
+    }
+}
+
+/// The instruction sets the kernels are compiled for, widest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+impl Isa {
+    /// The widest this CPU runs that is no wider than `self`.
+    pub fn up_to(self) -> Self {
+        if self <= Isa::Avx512 && lanes::avx512() {
+            Isa::Avx512
+        } else if self <= Isa::Avx2 && super::simd::available() {
+            Isa::Avx2
+        } else {
+            Isa::Portable
+        }
+    }
+
+    /// Those this CPU runs, widest first.
+    #[cfg(test)]
+    fn available() -> Vec<Self> {
+        let mut out = vec![Isa::Avx512.up_to()];
+        while out.last() != Some(&Isa::Portable) {
+            let next = match out.last() {
+                Some(Isa::Avx512) => Isa::Avx2,
+                _ => Isa::Portable,
+            };
+            out.push(next.up_to());
+        }
+        out
+    }
+}
+
+impl std::str::FromStr for Isa {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "avx512" => Ok(Isa::Avx512),
+            "avx2" => Ok(Isa::Avx2),
+            "portable" => Ok(Isa::Portable),
+            _ => Err(format!("{s}: one of avx512, avx2, portable")),
         }
     }
 }
@@ -577,19 +576,6 @@ unsafe fn gemm<L: Lanes, const G: usize>(
 /// # Safety
 /// As [`conv3`]'s.
 pub unsafe fn conv1(
-    k: &Conv1,
-    lay: (RowLayout, Range<usize>),
-    src: &[Rows<TILE>],
-    dst: &[RowsMut<TILE>],
-    res: Option<Rows<TILE>>,
-    act: Act,
-) {
-    // SAFETY: as the caller promised
-    unsafe { conv1_on(Isa::best(), k, lay, (src, dst, res), act) }
-}
-
-/// [`conv1`] on `isa`, which this CPU must run.
-unsafe fn conv1_on(
     isa: Isa,
     k: &Conv1,
     lay: (RowLayout, Range<usize>),
@@ -597,7 +583,7 @@ unsafe fn conv1_on(
     act: Act,
 ) {
     let io = Io::new(lay.0, src, dst, res, (k.cin, k.cout));
-    // SAFETY: the CPU runs `isa`; the pointers are valid as conv1's caller promised
+    // SAFETY: the CPU runs `isa`; the pointers are valid as the caller promised
     unsafe {
         match isa {
             #[cfg(target_arch = "x86_64")]
@@ -855,7 +841,7 @@ mod tests {
                 for part in [0..chunks / 2, chunks / 2..chunks] {
                     // SAFETY: every row holds its channels' strides
                     unsafe {
-                        conv3_on(
+                        conv3(
                             isa,
                             &k,
                             (lay, part),
@@ -916,9 +902,7 @@ mod tests {
                 let chunks = lay.chunks();
                 for part in [0..chunks / 2, chunks / 2..chunks] {
                     // SAFETY: every row holds its channels' strides
-                    unsafe {
-                        conv1_on(isa, &k, (lay, part), (&[src], &[dst], Some(res)), Act::None)
-                    };
+                    unsafe { conv1(isa, &k, (lay, part), (&[src], &[dst], Some(res)), Act::None) };
                 }
                 check(
                     lay,

@@ -156,6 +156,7 @@ impl ImdnSpec {
         let options = Options {
             precision: Precision::F32,
             cpu_threads: self.threads,
+            ..Options::default()
         };
         let (tensors, source) = match &self.path {
             Some(path) => {

@@ -10,6 +10,8 @@ use clap::{Args, ValueEnum};
 
 use imdn::acs::EdgeMode;
 use imdn::engine::{DeviceChoice, Precision, Upscaler};
+use imdn::kernels::Kernels;
+use imdn::kernels::rowconv::Isa;
 use imdn::model::Variant;
 use imdn::weights;
 use imdn::weights::shipped;
@@ -43,6 +45,10 @@ pub struct RunArgs {
         value_parser = named::<PrecisionArg>("precision").map(Precision::from)
     )]
     pub precision: Precision,
+    /// The widest instruction set our streamed CPU kernels may use (IMDN_RTC): avx512, avx2
+    /// or portable. Default: the CPU's widest.
+    #[arg(long, default_value = "avx512")]
+    pub isa: Isa,
 }
 
 /// `--device`: not a closed set (`cuda:N` carries the ordinal), so parsed by hand.
@@ -176,6 +182,10 @@ pub fn load(run: &RunArgs, scale: usize, edge: EdgeMode) -> Result<Upscaler> {
     let device = run.device.open()?;
     let options = imdn::engine::Options {
         precision: run.precision,
+        kernels: Kernels {
+            isa: run.isa,
+            ..Kernels::default()
+        },
         ..Default::default()
     };
     let mut up = Upscaler::with_options(load_tensors(run, scale)?, &device, options)
