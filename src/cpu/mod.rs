@@ -120,9 +120,9 @@ enum Layers {
 }
 
 impl Layers {
-    /// The network as a streaming pipeline run by `threads` threads, where it is one
+    /// The network as a streaming pipeline on the kernels for `isa` at most, where it is one
     /// (IMDN_RTC).
-    fn stream(&self, scale: usize, threads: usize, isa: Isa) -> Option<Stream> {
+    fn stream(&self, scale: usize, isa: Isa) -> Option<Stream> {
         let Layers::Rtc {
             head,
             blocks,
@@ -132,7 +132,7 @@ impl Layers {
         else {
             return None;
         };
-        let (mut b, input) = Builder::new(3, threads, isa);
+        let (mut b, input) = Builder::new(3, isa);
         let fea = b.conv(head, &[input], &[head.cout], None, Act::None)[0];
         let mut x = fea;
         for blk in blocks {
@@ -267,7 +267,7 @@ impl CpuNet {
             .map_err(|e| Error::Model(format!("cannot start CPU threads: {e}")))?;
         let stream = match kernels.stream {
             true => layers
-                .stream(s, pool.current_num_threads(), kernels.isa)
+                .stream(s, kernels.isa)
                 .map(|st| (st, Mutex::new(None))),
             false => None,
         };

@@ -4,21 +4,23 @@
 //! 640×360 frame is 11 MB; its ring is a few dozen KB, so the data stay in cache from the
 //! first conv to the last and only the input and output frames touch memory.
 //!
-//! Every layer has a lag, in tile rows (four rows) behind the input: a 3×3 conv runs two tile
-//! rows behind the layers it reads (it needs the row below, and reads only rows of earlier
-//! steps), a 1×1 conv with them. At step s each layer computes its tile row s − lag; a ring holds the rows from the oldest its slowest consumer
-//! reads to the newest its producer wrote. Rows above and below the frame read as zeros, the
-//! convs' padding.
+//! Every layer has a lag, in tile rows (four rows) behind the input: a 3×3 conv runs one tile
+//! row behind the layers it reads (it needs the row below), a 1×1 conv with them. At step s
+//! each layer computes its tile row s − lag; a ring holds the rows from the oldest its slowest
+//! consumer reads to the newest its producer wrote. Rows above and below the frame read as
+//! zeros, the convs' padding.
 //!
-//! The threads share each layer's rows, each its own vectors of tiles (columns), and meet at
-//! a barrier after each step: no pixel is computed twice. Frames wider than [`MAX_WIDTH`]
-//! are cut into strips run one after the other; a strip computes `reach` columns of context
-//! on each inner side (the network's receptive field radius, one pixel per 3×3 conv) and
-//! writes only its own, so the output equals the whole frame's to float rounding.
+//! The frame is cut into parts (bands of rows or strips of columns, whichever computes fewer
+//! padded pixels), one pipeline each, side by side on the threads with nothing shared between
+//! them: a part computes `reach` pixels of context on each inner side (the network's receptive
+//! field radius, one pixel per 3×3 conv) and writes only its own pixels, so the output equals
+//! the whole frame's to float rounding. (Threads that share every row and meet at a barrier
+//! compute no halo, but measured no faster, and slower whenever other threads want the cores:
+//! BENCHMARKS.md.)
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+
+use rayon::prelude::*;
 
 use crate::kernels::lanes::{self, Array, aligned_zeros, floats_mut};
 use crate::kernels::rowconv::{self, Conv1, Conv3, Isa, RowLayout, Rows, RowsMut, TILE};
@@ -27,48 +29,6 @@ use crate::kernels::types::{Act, ConvParams};
 /// Widest part, in input columns: wider frames are cut into strips, so that a part's rings
 /// stay near the cache.
 const MAX_WIDTH: usize = 1024;
-
-/// Where a part's threads meet once a step. A thread that arrives early spins a little (the
-/// others are usually microseconds behind), then sleeps, so that a thread the OS preempted
-/// (for the element's other threads) gets the core back instead of a spinning partner.
-#[derive(Default)]
-struct StepBarrier {
-    /// Arrivals in the current frame.
-    arrived: AtomicUsize,
-    lock: Mutex<()>,
-    woken: Condvar,
-}
-
-/// Spins before a thread at the barrier sleeps (some microseconds).
-const SPINS: u32 = 4000;
-
-impl StepBarrier {
-    fn reset(&self) {
-        self.arrived.store(0, Ordering::Relaxed);
-    }
-
-    /// Arrival number `n` (from 1) of each of `threads` threads: returns when all have made it.
-    fn wait(&self, n: usize, threads: usize) {
-        let target = n * threads;
-        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == target {
-            // the last: wake the sleepers (under the lock, so none misses it)
-            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.woken.notify_all();
-            return;
-        }
-        let done = || self.arrived.load(Ordering::Acquire) >= target;
-        for _ in 0..SPINS {
-            if done() {
-                return;
-            }
-            std::hint::spin_loop();
-        }
-        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        while !done() {
-            guard = self.woken.wait(guard).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
 
 type BufId = usize;
 
@@ -100,7 +60,6 @@ struct Buffer {
 pub struct Stream {
     layers: Vec<Layer>,
     buffers: Vec<Buffer>,
-    lag3: usize,
     /// The kernels' instruction set (one this CPU runs).
     isa: Isa,
     input: BufId,
@@ -112,20 +71,15 @@ pub struct Stream {
 pub struct Builder {
     layers: Vec<Layer>,
     buffers: Vec<Buffer>,
-    /// Steps a 3×3 conv runs behind the layers it reads.
-    lag3: usize,
     isa: Isa,
 }
 
 impl Builder {
-    /// A pipeline whose input has `channels` channels, run by `threads` threads on the kernels
-    /// for `isa` at most; returns it and the input's id.
-    pub fn new(channels: usize, threads: usize, isa: Isa) -> (Self, BufId) {
+    /// A pipeline whose input has `channels` channels, on the kernels for `isa` at most;
+    /// returns it and the input's id.
+    pub fn new(channels: usize, isa: Isa) -> (Self, BufId) {
         let b = Self {
             isa: isa.up_to(),
-            // one step for the row below a tile row; with threads sharing the rows, one more,
-            // so that a 3×3 conv reads only rows of earlier steps (the threads meet once a step)
-            lag3: if threads > 1 { 2 } else { 1 },
             layers: Vec::new(),
             buffers: vec![Buffer {
                 channels,
@@ -146,7 +100,7 @@ impl Builder {
     ) -> Vec<BufId> {
         let reads = src.iter().map(|&b| self.buffers[b].lag).max().unwrap_or(0);
         let lag = match op {
-            Op::Conv3(_) => reads + self.lag3,
+            Op::Conv3(_) => reads + 1,
             Op::Conv1(_) => reads,
         }
         .max(res.map_or(0, |r| self.buffers[r].lag));
@@ -208,7 +162,6 @@ impl Builder {
         Stream {
             layers: self.layers,
             buffers: self.buffers,
-            lag3: self.lag3,
             isa: self.isa,
             input: 0,
             output,
@@ -240,9 +193,7 @@ fn spans(len: usize, count: usize, reach: usize) -> Vec<Span> {
         .collect()
 }
 
-/// One part's pipeline state, kept between frames of the same size. Its threads share each
-/// layer's rows (each its own vectors of tiles, so its own columns) and meet at a barrier
-/// after every step: a 3×3 conv reads across the share boundary only rows of earlier steps.
+/// One part's pipeline state, kept between frames of the same size.
 struct Part {
     rows: Span,
     cols: Span,
@@ -253,26 +204,11 @@ struct Part {
     /// Where each ring's floats start (its heap buffer never moves).
     ring_at: Vec<*mut f32>,
     zeros: Vec<Array>,
-    /// Threads sharing the rows.
-    threads: usize,
-    barrier: StepBarrier,
-    scratch: Vec<Mutex<rowconv::Scratch>>,
+    scratch: rowconv::Scratch,
 }
 
-impl Part {
-    /// The vectors of tiles thread `i` computes at step `step`: equal shares, the remainder
-    /// taking turns (11 vectors on 2 threads: 6 + 5, then 5 + 6), which the once-a-step
-    /// barrier allows (a 3×3 conv reads other columns only from earlier steps).
-    fn share(&self, i: usize, step: usize) -> Range<usize> {
-        let (n, chunks, turn) = (self.threads, self.lay.chunks(), step % self.threads);
-        (i * chunks + turn) / n..((i + 1) * chunks + turn) / n
-    }
-}
-
-// SAFETY: `ring_at` points into the part's own rings; its threads write disjoint columns of
-// them between barriers (see `Stream::run_share`).
+// SAFETY: `ring_at` points into the part's own rings, which go wherever the part goes.
 unsafe impl Send for Part {}
-unsafe impl Sync for Part {}
 
 /// Per-frame-size state: the parts.
 pub struct State {
@@ -283,27 +219,49 @@ pub struct State {
 /// The output frame, written by the parts at disjoint pixels.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
-// SAFETY: parts and their threads write disjoint pixels of the output
+// SAFETY: parts write disjoint pixels of the output
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 impl Stream {
     /// Receptive field radius in input pixels: one per 3×3 conv on the longest path.
     pub fn reach(&self) -> usize {
-        self.buffers[self.output].lag / self.lag3
+        self.buffers[self.output].lag
     }
 
-    /// The parts of an h×w frame: strips at most [`MAX_WIDTH`] wide.
-    fn cut(&self, (h, w): (usize, usize)) -> Vec<(Span, Span)> {
-        let rows = spans(h, 1, 0)[0];
-        spans(w, w.div_ceil(MAX_WIDTH), self.reach())
+    /// How an h×w frame is cut for `threads` threads: into bands of rows or strips of
+    /// columns, whichever finishes first (the halos, and rows rounded up to whole vectors of
+    /// tiles, count); strips at most [`MAX_WIDTH`] wide.
+    fn cut(&self, (h, w): (usize, usize), threads: usize) -> Vec<(Span, Span)> {
+        let reach = self.reach();
+        let whole = |len: usize| spans(len, 1, reach)[0];
+        let columns = spans(w, threads.max(w.div_ceil(MAX_WIDTH)).min(w), reach);
+        let by_columns: Vec<(Span, Span)> = columns.iter().map(|&c| (whole(h), c)).collect();
+        if w > MAX_WIDTH {
+            return by_columns;
+        }
+        let by_rows: Vec<(Span, Span)> = spans(h, threads.min(h), reach)
             .into_iter()
-            .map(|cols| (rows, cols))
-            .collect()
+            .map(|r| (r, whole(w)))
+            .collect();
+        // vectors of tiles computed: the largest part, or all of them over the threads
+        let time = |parts: &[(Span, Span)]| -> usize {
+            let work = parts.iter().map(|(r, c)| {
+                (r.end - r.start).div_ceil(TILE) * RowLayout::new(c.end - c.start).chunks()
+            });
+            work.clone()
+                .max()
+                .unwrap_or(0)
+                .max(work.sum::<usize>().div_ceil(threads.max(1)))
+        };
+        if time(&by_rows) < time(&by_columns) {
+            by_rows
+        } else {
+            by_columns
+        }
     }
 
-    /// The state for frames of `h`×`w` on `threads` threads (at most those the pipeline was
-    /// built for), from `state` when it fits.
+    /// The state for frames of `h`×`w` on `threads` threads, from `state` when it fits.
     pub fn state<'a>(
         &self,
         state: &'a mut Option<State>,
@@ -313,7 +271,7 @@ impl Stream {
         if state.as_ref().is_none_or(|s| s.size != (h, w)) {
             let widest = self.buffers.iter().map(|b| b.channels).max().unwrap_or(0);
             let parts = self
-                .cut((h, w))
+                .cut((h, w), threads)
                 .into_iter()
                 .map(|(rows, cols)| {
                     let lay = RowLayout::new(cols.end - cols.start);
@@ -322,8 +280,6 @@ impl Stream {
                         .iter()
                         .map(|b| aligned_zeros(b.rows * b.channels * lay.stride()))
                         .collect();
-                    // rows are shared only by a pipeline built for it (see Builder::new)
-                    let n = if self.lag3 > 1 { threads.max(1) } else { 1 };
                     Part {
                         rows,
                         cols,
@@ -335,9 +291,7 @@ impl Stream {
                             .collect(),
                         rings,
                         zeros: aligned_zeros(widest * lay.stride()),
-                        threads: n,
-                        barrier: StepBarrier::default(),
-                        scratch: (0..n).map(|_| Mutex::default()).collect(),
+                        scratch: rowconv::Scratch::default(),
                     }
                 })
                 .collect();
@@ -349,50 +303,26 @@ impl Stream {
         state.as_mut().expect("just set")
     }
 
-    /// Runs one planar 3×h×w frame into `out` (3×sh×sw), part after part, each on all the
-    /// threads of the current rayon pool.
+    /// Runs one planar 3×h×w frame into `out` (3×sh×sw), the parts in parallel on the
+    /// current rayon pool.
     pub fn run(&self, state: &mut State, frame: &[f32], out: &mut [f32]) {
         let (h, w) = state.size;
         assert_eq!(frame.len(), 3 * h * w);
         assert_eq!(out.len(), 3 * h * w * self.scale * self.scale);
         let out = OutPtr(out.as_mut_ptr());
-        for part in &state.parts {
-            part.barrier.reset();
-            // share 0 on this thread, the others on the pool's other threads: they meet at
-            // barriers, so all must run at once (the pool has a thread per share)
-            rayon::scope(|scope| {
-                for share in 1..part.threads {
-                    scope.spawn(move |_| self.run_share(part, share, frame, (h, w), out));
-                }
-                self.run_share(part, 0, frame, (h, w), out);
-            });
-        }
+        state
+            .parts
+            .par_iter_mut()
+            .for_each(|part| self.run_part(part, frame, (h, w), out));
     }
 
-    /// Thread `share`'s columns of every layer of `part`, over the whole frame.
-    fn run_share(
-        &self,
-        part: &Part,
-        share: usize,
-        frame: &[f32],
-        size: (usize, usize),
-        out: OutPtr,
-    ) {
+    /// Every layer of `part` over the whole frame.
+    fn run_part(&self, part: &mut Part, frame: &[f32], size: (usize, usize), out: OutPtr) {
         let units = (part.rows.end - part.rows.start).div_ceil(TILE);
         let last = self.layers.iter().map(|l| l.lag).max().unwrap_or(0);
-        let threads = part.threads;
-        let mut scratch = part.scratch[share]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let mut barriers = 0;
-        let mut barrier = || {
-            if threads > 1 {
-                barriers += 1;
-                part.barrier.wait(barriers, threads);
-            }
-        };
+        let chunks = 0..part.lay.chunks();
+        let mut scratch = std::mem::take(&mut part.scratch);
         for step in 0..units + last {
-            let chunks = part.share(share, step);
             if step < units {
                 self.load_input(part, frame, size, step, chunks.clone());
             }
@@ -404,9 +334,8 @@ impl Stream {
             if let Some(k) = step.checked_sub(last).filter(|&k| k < units) {
                 self.shuffle_out(part, k, size, out, chunks.clone());
             }
-            // a 3×3 conv reads the other threads' columns of rows written in earlier steps
-            barrier();
         }
+        part.scratch = scratch;
     }
 
     /// Row `y` (of the part) of buffer `b`; zeros outside the part.
@@ -581,7 +510,7 @@ mod tests {
 
     /// A pipeline of `n` 3×3 convs 3 → 3 (reach n) with an upsampler of scale 2.
     fn chain(n: usize) -> Stream {
-        let (mut b, mut x) = Builder::new(3, 2, Isa::Avx512);
+        let (mut b, mut x) = Builder::new(3, Isa::Avx512);
         let p = ConvParams::new(vec![0.0; 81], vec![0.0; 3], 3, 3, 3);
         for _ in 0..n {
             x = b.conv(&p, &[x], &[3], None, Act::None)[0];
@@ -595,9 +524,16 @@ mod tests {
     fn parts_own_every_pixel_once_and_see_the_reach() {
         let s = chain(21);
         assert_eq!(s.reach(), 22);
-        for size in [(360, 640), (100, 1500), (7, 3), (5, 3000)] {
-            let parts = s.cut(size);
-            assert_eq!(parts.len(), size.1.div_ceil(MAX_WIDTH));
+        let cases = [
+            ((360, 640), 2),
+            ((376, 656), 2),
+            ((540, 960), 3),
+            ((100, 1500), 1),
+            ((7, 3), 3),
+        ];
+        for (size, threads) in cases {
+            let parts = s.cut(size, threads);
+            assert!(parts.len() >= threads.min(size.0).min(size.1));
             let mut owned = vec![0u8; size.0 * size.1];
             for (r, c) in &parts {
                 assert!(c.end - c.start <= MAX_WIDTH + 2 * 22);
@@ -606,36 +542,31 @@ mod tests {
                         owned[y * size.1 + x] += 1;
                     }
                 }
-                assert!(c.start == 0 || c.own.0 - c.start >= 22);
-                assert!(c.end == size.1 || c.end - c.own.1 >= 22);
+                for (span, len) in [(r, size.0), (c, size.1)] {
+                    assert!(span.start == 0 || span.own.0 - span.start >= 22);
+                    assert!(span.end == len || span.end - span.own.1 >= 22);
+                }
             }
             assert!(owned.iter().all(|&n| n == 1), "{size:?}");
         }
     }
 
     #[test]
-    fn threads_share_every_vector_of_tiles_once() {
-        let s = chain(3);
-        for (w, threads) in [(640, 2), (640, 3), (20, 4), (1000, 1)] {
-            let mut state = None;
-            let st = s.state(&mut state, (9, w), threads);
-            let part = &st.parts[0];
-            assert_eq!(part.threads, threads);
-            let mut counts = vec![0; threads];
-            for step in 0..threads {
-                let covered: Vec<usize> = (0..threads)
-                    .flat_map(|i| {
-                        counts[i] += part.share(i, step).len();
-                        part.share(i, step)
-                    })
-                    .collect();
-                assert_eq!(covered, (0..part.lay.chunks()).collect::<Vec<_>>());
-            }
-            // over `threads` steps, each thread gets the same number of vectors
-            assert!(
-                counts.iter().all(|&c| c == counts[0]),
-                "{w} {threads}: {counts:?}"
-            );
-        }
+    fn the_cut_counts_whole_vectors_of_tiles() {
+        let s = chain(21);
+        // 640 columns are 10 whole vectors of tiles; two strips of 342 would be 6 each
+        let parts = s.cut((360, 640), 2);
+        assert!(
+            parts.iter().all(|(_, c)| (c.start, c.end) == (0, 640)),
+            "bands of rows"
+        );
+        // 656 columns are 11 vectors: two strips of 350 (6 each) beat bands of 11
+        let parts = s.cut((376, 656), 2);
+        assert!(
+            parts.iter().all(|(r, _)| (r.start, r.end) == (0, 376)),
+            "strips of columns"
+        );
+        // wider than a part may be: strips
+        assert_eq!(s.cut((100, 1500), 1).len(), 2);
     }
 }
