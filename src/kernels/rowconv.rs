@@ -317,8 +317,8 @@ fn at<L: Lanes>(x: [L; SPAN]) -> [L; TILE] {
 }
 
 /// Output rows 4k … 4k+3 of a 3×3 conv from input rows 4k−1 … 4k+4 (`src`, in order), with
-/// bias, then the residual `res`, then `act`, in the vectors of tiles `chunks` (so threads can
-/// share a row).
+/// bias, then the residual `res`, then `act`, in the vectors of tiles `chunks` (any range of
+/// them: the calls for one row may be split).
 ///
 /// # Safety
 /// The CPU must run `isa` ([`Isa::up_to`] gives one it does); every row pointer must be
