@@ -10,13 +10,13 @@
 //! consumer reads to the newest its producer wrote. Rows above and below the frame read as
 //! zeros, the convs' padding.
 //!
-//! The frame is cut into parts (bands of rows or strips of columns, whichever computes fewer
-//! padded pixels), one pipeline each, side by side on the threads with nothing shared between
+//! The frame is cut into parts (bands of rows or strips of columns, whichever finishes first),
+//! one pipeline each, side by side on the threads with nothing shared between
 //! them: a part computes `reach` pixels of context on each inner side (the network's receptive
 //! field radius, one pixel per 3×3 conv) and writes only its own pixels, so the output equals
 //! the whole frame's to float rounding. (Threads that share every row and meet at a barrier
-//! compute no halo, but measured no faster, and slower whenever other threads want the cores:
-//! BENCHMARKS.md.)
+//! compute no halo, but were faster only on an idle machine and an evenly split width, and
+//! much slower whenever other threads want the cores: BENCHMARKS.md.)
 
 use std::ops::Range;
 
