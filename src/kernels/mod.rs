@@ -6,8 +6,8 @@
 //! - the kernels, each depending on those and not on each other: [`conv`] (im2col + GEMM,
 //!   stride 1 and 2, and the im2col weight gradient), [`winograd`] (F(2×2, 3×3)),
 //!   [`winograd4`] (F(4×4, 3×3)), [`winograd_dw`] (the Winograd weight gradient);
-//! - [`rowconv`] (on [`lanes`]): 3×3 by F(2×2, 3×3) and 1×1 convs on two rows at a time, for
-//!   the streaming executor;
+//! - [`rowconv`] (on [`lanes`] and [`rows`]): 3×3 by F(4×4, 3×3) and 1×1 convs on four rows
+//!   at a time, for the streaming executor;
 //! - [`plan`]: which kernel runs a conv ([`Kernels`], a value chosen when a network is built)
 //!   and the entry points that run it.
 //!
@@ -20,6 +20,7 @@ pub mod conv;
 pub mod lanes;
 pub mod plan;
 pub mod rowconv;
+pub mod rows;
 pub mod simd;
 pub mod transform;
 pub mod types;

@@ -1,7 +1,7 @@
 //! Convolutions on four rows at a time, for the streaming executor ([`crate::cpu::stream`]),
 //! which keeps only the few rows of each activation its next layers still need.
 //!
-//! A row of one channel is stored in four phases ([`RowLayout`]): columns 4j, then 4j+1, 4j+2
+//! A row of one channel is stored in four phases ([`RowLayout`], in [`rows`](super::rows)): columns 4j, then 4j+1, 4j+2
 //! and 4j+3, each run padded with zeros. The 6×6 input tile of output tile t (columns 4t …
 //! 4t+3) covers columns 4t−1 … 4t+4, which are then six contiguous runs (phase 3 from t−1,
 //! phases 0 to 3 from t, phase 0 from t+1). So F(4×4, 3×3) runs on sixteen tiles per vector
@@ -15,107 +15,15 @@
 //! conv's padding. Its rounding is F(4×4, 3×3)'s ([`winograd4`](super::winograd4)).
 
 use std::array::from_fn;
-use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::lanes::{self, Array, Lanes, N, prefetch};
+use super::rows::{Io, POS, SPAN, groups};
+pub use super::rows::{Isa, MAX_CHANNELS, RowLayout, Rows, RowsMut, TILE};
 use super::transform::kernel4;
 use super::types::Act;
 
-/// The most channels a conv here reads or writes (IMDN_RTC ×4's upsampler writes 48).
-pub const MAX_CHANNELS: usize = 64;
-
-/// Output rows (and columns) of one tile: the rows a conv writes per call.
-pub const TILE: usize = 4;
-/// Input rows of one tile.
-const SPAN: usize = TILE + 2;
-/// Transform positions of a tile.
-const POS: usize = SPAN * SPAN;
-
-/// Where a row's columns lie: column x at `phase(x % 4) + x / 4`; each phase is a run of
-/// `slots` values with one zero slot before and after (column −1 is phase 3's slot −1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RowLayout {
-    pub w: usize,
-    /// Vectors of 16 tiles per row.
-    chunks: usize,
-}
-
-impl RowLayout {
-    pub fn new(w: usize) -> Self {
-        Self {
-            w,
-            chunks: w.div_ceil(TILE).div_ceil(N).max(1),
-        }
-    }
-
-    /// Tile slots per phase, a multiple of 16.
-    fn slots(&self) -> usize {
-        self.chunks * N
-    }
-
-    /// Columns the kernels compute per row: the row rounded up to whole vectors of tiles.
-    pub fn padded_width(&self) -> usize {
-        self.slots() * TILE
-    }
-
-    /// Floats per channel row.
-    pub fn stride(&self) -> usize {
-        TILE * (self.slots() + N) + N
-    }
-
-    /// Index of the first column of phase `p`.
-    fn phase(&self, p: usize) -> usize {
-        N + p * (self.slots() + N)
-    }
-
-    /// Vectors of tiles per row: a conv call computes any range of them.
-    pub fn chunks(&self) -> usize {
-        self.chunks
-    }
-
-    /// Columns of the row that chunks `c` cover.
-    pub fn columns(&self, c: Range<usize>) -> Range<usize> {
-        (c.start * N * TILE).min(self.w)..(c.end * N * TILE).min(self.w)
-    }
-
-    /// Index of column `x`.
-    pub fn index(&self, x: usize) -> usize {
-        self.phase(x % TILE) + x / TILE
-    }
-
-    /// The lanes of chunk `c` of phase `p` that hold columns of the row.
-    fn mask(&self, c: usize, p: usize) -> u16 {
-        let valid = self.w.saturating_sub(p).div_ceil(TILE);
-        let n = valid.saturating_sub(c * N).min(N);
-        ((1u32 << n) - 1) as u16
-    }
-}
-
-/// Rows of a set of channels: `rows[r]` points at channel 0 of row r, the channels one
-/// [`RowLayout::stride`] apart.
-#[derive(Clone, Copy)]
-pub struct Rows<const R: usize> {
-    pub rows: [*const f32; R],
-    pub channels: usize,
-}
-
-/// Output rows of a set of channels, as [`Rows`].
-#[derive(Clone, Copy)]
-pub struct RowsMut<const R: usize> {
-    pub rows: [*mut f32; R],
-    pub channels: usize,
-}
-
-/// Output channels in groups of accumulators, `most` at a time (a multiple of 4), over weights
-/// padded to a multiple of 4 channels: groups of 4, 8, 12 or 16.
-fn groups(padded: usize, most: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..padded)
-        .step_by(most)
-        .map(move |c0| (c0, (padded - c0).min(most)))
-}
-
-/// A 3×3 stride-1 "same" conv by F(2×2, 3×3).
+/// A 3×3 stride-1 "same" conv by F(4×4, 3×3).
 pub struct Conv3 {
     cin: usize,
     cout: usize,
@@ -192,102 +100,6 @@ pub struct Scratch {
     m: Vec<Array>,
 }
 
-/// One channel pointer per channel of `sets`, each set's channels a stride apart, into the
-/// first entries of `table`; returns how many.
-fn channel_table<T: Copy, const R: usize>(
-    sets: impl Iterator<Item = ([T; R], usize)>,
-    stride: usize,
-    advance: impl Fn(T, usize) -> T,
-    table: &mut [MaybeUninit<[T; R]>; MAX_CHANNELS],
-) -> usize {
-    let mut n = 0;
-    for (rows, channels) in sets {
-        for c in 0..channels {
-            table[n].write(rows.map(|r| advance(r, c * stride)));
-            n += 1;
-        }
-    }
-    n
-}
-
-/// The first `n` entries of a table `channel_table` filled.
-///
-/// # Safety
-/// `channel_table` must have written at least `n` entries.
-unsafe fn written<T>(table: &[MaybeUninit<T>], n: usize) -> &[T] {
-    // SAFETY: the first n entries are initialised; MaybeUninit<T> has T's layout
-    unsafe { std::slice::from_raw_parts(table.as_ptr().cast(), n) }
-}
-
-/// What one call of a conv reads and writes, per channel (left uninitialised past the
-/// channels used: this is built for every call).
-struct Io<const R: usize> {
-    src: [MaybeUninit<[*const f32; R]>; MAX_CHANNELS],
-    dst: [MaybeUninit<[*mut f32; TILE]>; MAX_CHANNELS],
-    res: [MaybeUninit<[*const f32; TILE]>; MAX_CHANNELS],
-    cin: usize,
-    cout: usize,
-    with_res: bool,
-}
-
-impl<const R: usize> Io<R> {
-    fn new(
-        lay: RowLayout,
-        src: &[Rows<R>],
-        dst: &[RowsMut<TILE>],
-        res: Option<Rows<TILE>>,
-        (cin, cout): (usize, usize),
-    ) -> Self {
-        let stride = lay.stride();
-        let mut io = Self {
-            src: [const { MaybeUninit::uninit() }; MAX_CHANNELS],
-            dst: [const { MaybeUninit::uninit() }; MAX_CHANNELS],
-            res: [const { MaybeUninit::uninit() }; MAX_CHANNELS],
-            cin,
-            cout,
-            with_res: res.is_some(),
-        };
-        let add = |p: *const f32, o: usize| p.wrapping_add(o);
-        let sets = src.iter().map(|s| (s.rows, s.channels));
-        assert_eq!(
-            channel_table(sets, stride, add, &mut io.src),
-            cin,
-            "input channels"
-        );
-        let sets = dst.iter().map(|d| (d.rows, d.channels));
-        let add_mut = |p: *mut f32, o: usize| p.wrapping_add(o);
-        assert_eq!(
-            channel_table(sets, stride, add_mut, &mut io.dst),
-            cout,
-            "output channels"
-        );
-        if let Some(r) = res {
-            assert_eq!(r.channels, cout, "residual channels");
-            channel_table(std::iter::once((r.rows, cout)), stride, add, &mut io.res);
-        }
-        io
-    }
-
-    /// Each input channel's rows.
-    fn src(&self) -> &[[*const f32; R]] {
-        // SAFETY: `new` wrote cin entries
-        unsafe { written(&self.src, self.cin) }
-    }
-
-    /// Each output channel's rows.
-    fn dst(&self) -> &[[*mut f32; TILE]] {
-        // SAFETY: `new` wrote cout entries
-        unsafe { written(&self.dst, self.cout) }
-    }
-
-    /// Each output channel's residual rows, if any.
-    fn res(&self) -> Option<&[[*const f32; TILE]]> {
-        // SAFETY: `new` wrote cout entries when there is a residual
-        self.with_res
-            .then(|| unsafe { written(&self.res, self.cout) })
-    }
-}
-
 /// Bᵀ of F(4×4, 3×3) ([`bt4`](super::transform::bt4)) with its multiplies folded into FMAs,
 /// which leave the adders (the busier pipes here) to the sums.
 #[inline(always)]
@@ -349,53 +161,6 @@ pub unsafe fn conv3(
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => conv3_avx2(k, lay, &io, act, (v, m)),
             _ => conv3_lanes::<Array>(k, lay, &io, act, (v, m)),
-        }
-    }
-}
-
-/// The instruction sets the kernels are compiled for, widest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Isa {
-    Avx512,
-    Avx2,
-    Portable,
-}
-
-impl Isa {
-    /// The widest this CPU runs that is no wider than `self`.
-    pub fn up_to(self) -> Self {
-        if self <= Isa::Avx512 && lanes::avx512() {
-            Isa::Avx512
-        } else if self <= Isa::Avx2 && super::simd::available() {
-            Isa::Avx2
-        } else {
-            Isa::Portable
-        }
-    }
-
-    /// Those this CPU runs, widest first.
-    #[cfg(test)]
-    fn available() -> Vec<Self> {
-        let mut out = vec![Isa::Avx512.up_to()];
-        while out.last() != Some(&Isa::Portable) {
-            let next = match out.last() {
-                Some(Isa::Avx512) => Isa::Avx2,
-                _ => Isa::Portable,
-            };
-            out.push(next.up_to());
-        }
-        out
-    }
-}
-
-impl std::str::FromStr for Isa {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "avx512" => Ok(Isa::Avx512),
-            "avx2" => Ok(Isa::Avx2),
-            "portable" => Ok(Isa::Portable),
-            _ => Err(format!("{s}: one of avx512, avx2, portable")),
         }
     }
 }
