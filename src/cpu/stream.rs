@@ -22,7 +22,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::kernels::lanes::{self, Array, aligned_zeros, floats_mut};
+use crate::kernels::lanes::{Array, aligned_zeros, floats_mut};
 use crate::kernels::rowconv::{self, Conv1, Conv3, Isa, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
 
@@ -200,7 +200,9 @@ struct Part {
     lay: RowLayout,
     /// Where each computed column lies in a layout row.
     index: Vec<usize>,
-    rings: Vec<Vec<Array>>,
+    /// The rings' floats, written and read only through `ring_at` (a layer's call borrows the
+    /// part shared while it writes one ring and reads others).
+    _rings: Vec<Vec<Array>>,
     /// Where each ring's floats start (its heap buffer never moves).
     ring_at: Vec<*mut f32>,
     zeros: Vec<Array>,
@@ -289,7 +291,7 @@ impl Stream {
                             .iter_mut()
                             .map(|r| floats_mut(r).as_mut_ptr())
                             .collect(),
-                        rings,
+                        _rings: rings,
                         zeros: aligned_zeros(widest * lay.stride()),
                         scratch: rowconv::Scratch::default(),
                     }
@@ -349,9 +351,8 @@ impl Stream {
     /// Row `y` of buffer `b` to write.
     fn row_mut(&self, s: &Part, b: BufId, y: usize) -> *mut f32 {
         let buf = &self.buffers[b];
-        let rows = s.rings[b].len() * lanes::N / (buf.channels * s.lay.stride());
-        // SAFETY: the slot lies in the ring
-        unsafe { s.ring_at[b].add(y % rows * buf.channels * s.lay.stride()) }
+        // SAFETY: the ring holds `buf.rows` rows of `channels` strides (see `state`)
+        unsafe { s.ring_at[b].add(y % buf.rows * buf.channels * s.lay.stride()) }
     }
 
     /// The input rows of tile row `k`, in phases, into the input ring: the columns of

@@ -519,6 +519,14 @@ mod tests {
         (laid, plain)
     }
 
+    /// The rows of `bufs` (one buffer a row) as a set of `channels` channels.
+    fn rows_of<const R: usize>(bufs: &[Vec<Array>], channels: usize) -> Rows<R> {
+        Rows {
+            rows: std::array::from_fn(|r| floats(&bufs[r]).as_ptr()),
+            channels,
+        }
+    }
+
     /// Checks one output row set against `want` ([row][channel][x]) and that every other
     /// float of the rows stayed zero (the next conv's padding).
     fn check(lay: RowLayout, out: &[Vec<Array>], cout: usize, want: &[f32], what: &str) {
@@ -580,14 +588,7 @@ mod tests {
                 let mut out: Vec<Vec<Array>> = (0..TILE)
                     .map(|_| aligned_zeros(cout * lay.stride()))
                     .collect();
-                let src = Rows {
-                    rows: std::array::from_fn(|r| floats(&input[r]).as_ptr()),
-                    channels: cin,
-                };
-                let res = Rows {
-                    rows: std::array::from_fn(|a| floats(&residual[a]).as_ptr()),
-                    channels: cout,
-                };
+                let (src, res) = (rows_of(&input, cin), rows_of(&residual, cout));
                 // the outputs in two sets, the vectors of tiles in two calls (as threads share them)
                 let split = cout / 3;
                 let dst = [split, cout - split].into_iter().scan(0, |first, n| {
@@ -652,14 +653,7 @@ mod tests {
                 let mut out: Vec<Vec<Array>> = (0..TILE)
                     .map(|_| aligned_zeros(cout * lay.stride()))
                     .collect();
-                let src = Rows {
-                    rows: std::array::from_fn(|r| floats(&input[r]).as_ptr()),
-                    channels: cin,
-                };
-                let res = Rows {
-                    rows: std::array::from_fn(|a| floats(&residual[a]).as_ptr()),
-                    channels: cout,
-                };
+                let (src, res) = (rows_of(&input, cin), rows_of(&residual, cout));
                 let dst = RowsMut {
                     rows: std::array::from_fn(|a| floats_mut(&mut out[a]).as_mut_ptr()),
                     channels: cout,

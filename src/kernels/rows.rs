@@ -115,14 +115,10 @@ impl Isa {
     /// Those this CPU runs, widest first.
     #[cfg(test)]
     pub(super) fn available() -> Vec<Self> {
-        let mut out = vec![Isa::Avx512.up_to()];
-        while out.last() != Some(&Isa::Portable) {
-            let next = match out.last() {
-                Some(Isa::Avx512) => Isa::Avx2,
-                _ => Isa::Portable,
-            };
-            out.push(next.up_to());
-        }
+        let mut out: Vec<Self> = [Isa::Avx512, Isa::Avx2, Isa::Portable]
+            .map(Isa::up_to)
+            .to_vec();
+        out.dedup();
         out
     }
 }
