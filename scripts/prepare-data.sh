@@ -3,7 +3,7 @@
 # cut into 480×480 PNG tiles, in a cache outside the work tree (nothing here is committed).
 #
 #   scripts/prepare-data.sh [--out DIR] [--cache DIR] [--tile N] [--max-side N] [--extra-side N]
-#                           [--packages a,b,c] [--more] [--trixie]
+#                           [--packages a,b,c] [--more] [--trixie] [--share F | --no-structured]
 #
 #   --out DIR     tiles go to DIR/train and DIR/val, with DIR/manifest.json
 #                 (default: $IMDN_DATA or ~/.cache/imdn/data)
@@ -20,6 +20,12 @@
 #   --trixie      also the photographs of Budgie's backgrounds, a Debian 13 ("trixie") package,
 #                 for training only; fetched through a private apt setup in the cache (the
 #                 machine's own apt sources are not touched)
+#   --share F     procedural tiles with structure (facades, grids, stripes, text, line drawings,
+#                 screen content: scripts/structured_data.py) make this share of the training
+#                 tiles (default 1/3; 0 or --no-structured: none, the photographs alone, as the
+#                 sets before issue 45), and 60 of them (10 per kind) go to DIR/val-structured,
+#                 a validation set of their own; text is drawn in the fonts of Debian's
+#                 fonts-dejavu-core, fonts-liberation2 and (validation only) fonts-freefont-ttf
 #
 # The packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x` into the
 # cache: nothing is installed system-wide. Each package's licence file comes with it
@@ -42,6 +48,8 @@ more_packages=gcompris-qt-data,kphotoalbum,tuxpaint-data
 trixie_packages=budgie-backgrounds
 more=""
 trixie=""
+share=0.3333333333333333
+font_packages=fonts-dejavu-core,fonts-liberation2,fonts-freefont-ttf
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out=$2; shift 2 ;;
@@ -52,7 +60,9 @@ while [ $# -gt 0 ]; do
         --packages) packages=$2; shift 2 ;;
         --more) more=1; shift ;;
         --trixie) trixie=1; shift ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        --share) share=$2; shift 2 ;;
+        --no-structured) share=0; shift ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -78,7 +88,8 @@ fi
 
 versions=()
 candidate() { apt-cache "${apt[@]}" policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}'; }
-for pkg in ${packages//,/ }; do
+# downloads and extracts $pkg into the cache (once) and appends pkg=version to `versions`
+fetch() {
     apt=()
     archives="the configured Debian archives"
     if [[ ",$trixie_packages," == *",$pkg,"* ]]; then
@@ -113,9 +124,18 @@ for pkg in ${packages//,/ }; do
         dpkg-deb -x "$deb" "$cache/extract/$pkg"
         touch "$stamp"
     fi
-done
+}
+for pkg in ${packages//,/ }; do fetch; done
+photo_versions=("${versions[@]}")
+versions=()
+if [ "$share" != 0 ]; then
+    for pkg in ${font_packages//,/ }; do fetch; done
+fi
 
 py=$(scripts/python-env.sh)
-IFS=, ; vlist="${versions[*]}"; unset IFS
+IFS=, ; vlist="${photo_versions[*]}"; flist="${versions[*]:-}"; unset IFS
 "$py" scripts/prepare_data.py --extract "$cache/extract" --out "$out" --tile "$tile" \
     --max-side "$max_side" --extra-side "$extra_side" --packages "$packages" --versions "$vlist"
+# after the photographs: their count sets how many procedural tiles make the share
+"$py" scripts/structured_data.py --fonts "$cache/extract" --out "$out" --tile "$tile" \
+    --share "$share" --versions "$flist"

@@ -21,7 +21,8 @@ Called by scripts/prepare-data.sh, which downloads and extracts the packages. St
    Validation keeps the VAL_TILES_PER_IMAGE most detailed tiles of each of its photographs
    (at each size).
 
-Idempotent: tiles already present are not rewritten, stale ones are removed, and
+Idempotent: tiles already present are not rewritten, stale ones are removed (not the
+procedural `proc-` tiles of scripts/structured_data.py, which keeps its own), and
 `manifest.json` in the output folder records the sources, verdicts, licences and counts.
 """
 
@@ -343,6 +344,13 @@ def tile_grid(w, h, tile):
     return [(r, c, x0 + c * tile, y0 + r * tile) for r in range(ny) for c in range(nx)]
 
 
+def stale_tiles(dirs, plan):
+    """Files in `dirs` that `plan` does not hold, but for the procedural tiles (`proc-` names:
+    scripts/structured_data.py keeps those)."""
+    return sorted(p for d in dirs for p in d.iterdir()
+                  if p not in plan and not p.name.startswith("proc-"))
+
+
 def is_val(package, name, digest):
     # about one photograph in eight, fixed by content; MORE's only train
     return package not in MORE and int(digest[:8], 16) % 8 == 0
@@ -463,12 +471,10 @@ def main():
                 tiles += cut_tiles(scaled, side, val, package, name, path, args, plan)
             entry["tiles"] = tiles
 
-    stale = 0
-    for d in (train_dir, val_dir):
-        for p in d.iterdir():
-            if p not in plan:
-                p.unlink()
-                stale += 1
+    stale = stale_tiles((train_dir, val_dir), plan)
+    for p in stale:
+        p.unlink()
+    stale = len(stale)
     n_train = sum(1 for p in plan if p.parent == train_dir)
     n_val = len(plan) - n_train
     manifest = {
