@@ -81,6 +81,24 @@ fn synthetic_photos() -> TempDir {
     dir
 }
 
+/// Four 64×64 images of hard-edged stripes at different angles and periods: content unlike
+/// [`synthetic_photos`], for a second validation set.
+fn synthetic_stripes() -> TempDir {
+    let dir = TempDir::new("stripes");
+    for k in 0..4u32 {
+        let angle = 0.4 + f64::from(k) * 0.7;
+        let period = 3.0 + f64::from(k) * 2.5;
+        let (c, s) = (angle.cos(), angle.sin());
+        let img = image::RgbImage::from_fn(64, 64, |x, y| {
+            let t = (f64::from(x) * c + f64::from(y) * s) / period;
+            let v: u8 = if t.rem_euclid(1.0) < 0.5 { 30 } else { 220 };
+            image::Rgb([v, v, v / 2 + 60])
+        });
+        img.save(dir.join(&format!("stripes{k}.png"))).unwrap();
+    }
+    dir
+}
+
 /// The smallest networks: IMDN and IMDN_AS need 16 channels for their attention (reduction 16).
 fn tiny(variant: Variant, scale: usize) -> Config {
     Config {
@@ -138,6 +156,72 @@ fn loss_falls() {
         let meta = weights::load_metadata(&s.export).unwrap();
         assert_eq!(meta.get("loss").map(String::as_str), Some(loss.describe()));
     }
+}
+
+/// PSNR of `weights` on `dir` as `imdn eval` scores it (whole frames, LR by our bicubic).
+fn eval_psnr(weights: &Path, dir: &Path, scale: usize) -> (f64, f64) {
+    let tensors = weights::load(weights).unwrap();
+    let mut up = imdn::engine::Upscaler::from_tensors(tensors, &candle_core::Device::Cpu).unwrap();
+    up.acs.tile = 0;
+    let r =
+        imdn::eval::evaluate(&mut up, dir, imdn::eval::LrSource::Downscale, scale, |_| {}).unwrap();
+    (r.mean_sr().0, r.mean_bicubic().0)
+}
+
+/// A structured validation folder is scored beside the natural one at every validation, each
+/// as `imdn eval` scores the weights, and logged; without it validation is as before.
+#[test]
+fn validates_a_structured_set_beside_the_natural_one() {
+    let (photos, stripes) = (synthetic_photos(), synthetic_stripes());
+    let out = TempDir::new("val2");
+    let mut o = options(tiny(Variant::Rtc, 2), photos.path(), out.path());
+    o.steps = 4;
+    o.val = Some(photos.path().to_owned());
+    o.val_structured = Some(stripes.path().to_owned());
+    o.val_every = 2;
+    let s = train::train(&o).unwrap();
+    assert_eq!(
+        s.validations.iter().map(|v| v.step).collect::<Vec<_>>(),
+        [2, 4]
+    );
+    for v in &s.validations {
+        let structured = v
+            .structured
+            .as_ref()
+            .expect("structured scores at every validation");
+        assert_eq!((structured.len(), structured[0].0), (1, 2));
+        // different content, different bicubic baselines: the two sets are scored apart
+        assert!((structured[0].2 - v.scores[0].2).abs() > 0.5, "{v:?}");
+    }
+    let last = s.validations.last().unwrap();
+    let (p, b) = eval_psnr(&s.export, stripes.path(), 2);
+    let got = last.structured.as_ref().unwrap()[0];
+    assert!(
+        (got.1 - p).abs() < 1e-9 && (got.2 - b).abs() < 1e-9,
+        "{got:?} vs eval {p} {b}"
+    );
+    let (p, b) = eval_psnr(&s.export, photos.path(), 2);
+    assert!((last.scores[0].1 - p).abs() < 1e-9 && (last.scores[0].2 - b).abs() < 1e-9);
+    let log = std::fs::read_to_string(out.join(train::LOG_NAME)).unwrap();
+    assert_eq!(log.matches("\"structured_validation\"").count(), 2, "{log}");
+
+    // without the second folder: the natural scores alone
+    let plain = TempDir::new("val1");
+    let mut o1 = o.clone();
+    o1.out = plain.path().to_owned();
+    o1.val_structured = None;
+    let s1 = train::train(&o1).unwrap();
+    assert!(s1.validations.iter().all(|v| v.structured.is_none()));
+    assert_eq!(s1.validations.last().unwrap().scores, last.scores);
+
+    // a structured folder alone is refused before anything runs
+    let lone = TempDir::new("val-lone");
+    let mut o2 = o.clone();
+    o2.out = lone.path().to_owned();
+    o2.val = None;
+    let err = train::train(&o2).unwrap_err().to_string();
+    assert!(err.contains("give both"), "{err}");
+    assert!(checkpoint::list(lone.path()).unwrap().is_empty());
 }
 
 #[test]
@@ -342,6 +426,8 @@ fn cli_trains_validates_and_exports() {
         "2",
         "--val",
         d,
+        "--val-structured",
+        d,
         "--val-every",
         "2",
         "--device",
@@ -349,6 +435,8 @@ fn cli_trains_validates_and_exports() {
     ];
     let text = run(&[&common[..], &["--steps", "2"]].concat());
     assert!(text.contains("validation PSNR ×2"), "{text}");
+    assert!(text.contains("; structured ×2"), "{text}");
+    assert!(text.contains("\"structured_validation\":[{"), "{text}");
     let text = run(&[&common[..], &["--steps", "4", "--resume"]].concat());
     assert!(text.contains("resuming"), "{text}");
     assert!(text.contains("\"step\":4"), "{text}");

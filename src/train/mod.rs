@@ -86,6 +86,9 @@ pub struct TrainOptions {
     pub ema: f64,
     /// Folder of HR images for validation PSNR (LR made by our bicubic).
     pub val: Option<PathBuf>,
+    /// A second validation folder, scored beside `val` at every validation (the structured
+    /// tiles of `scripts/structured_data.py`: what the photographs lack); needs `val`.
+    pub val_structured: Option<PathBuf>,
     /// Validate every this many steps (0: only at the end, when `val` is set).
     pub val_every: u64,
     /// Save a checkpoint every this many steps (0: only at the end).
@@ -125,6 +128,7 @@ impl TrainOptions {
             init_from: None,
             ema: 0.0,
             val: None,
+            val_structured: None,
             val_every: 0,
             checkpoint_every: 0,
             keep: 3,
@@ -152,12 +156,17 @@ impl TrainOptions {
     }
 }
 
+/// (scale, network PSNR, bicubic PSNR), dB: one validation set's scores.
+pub type Scores = Vec<(usize, f64, f64)>;
+
 /// One validation: PSNR on Y of the network and of bicubic, per scale.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Validation {
     pub step: u64,
-    /// (scale, network PSNR, bicubic PSNR), dB.
-    pub scores: Vec<(usize, f64, f64)>,
+    /// On `val`.
+    pub scores: Scores,
+    /// On `val_structured`, when the run has one.
+    pub structured: Option<Scores>,
 }
 
 /// What a call to [`train`] did.
@@ -207,6 +216,11 @@ fn check_options(o: &TrainOptions) -> Result<()> {
     }
     if !(o.min_detail.is_finite() && o.min_detail >= 0.0) {
         return bad("the minimum detail must be a number ≥ 0");
+    }
+    if o.val_structured.is_some() && o.val.is_none() {
+        return bad(
+            "a structured validation folder is scored beside a validation folder: give both",
+        );
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use candle_core::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde_json::json;
 
-use super::{LOG_NAME, TrainOptions, Validation};
+use super::{LOG_NAME, Scores, TrainOptions, Validation};
 use crate::Result;
 use crate::engine::Upscaler;
 use crate::eval::{LrSource, evaluate};
@@ -60,12 +60,13 @@ impl Reporter {
     }
 }
 
-/// Validation PSNR (Y, the authors' protocol) of `weights` on `dir`, LR by our bicubic: at the
-/// model's scale, or at ×2, ×3, ×4 for IMDN_AS.
+/// Validation PSNR (Y, the authors' protocol) of `weights` on `dir` and, when given, on
+/// `structured`, LR by our bicubic: at the model's scale, or at ×2, ×3, ×4 for IMDN_AS.
 pub(super) fn validate(
     weights: Tensors,
     config: &Config,
     dir: &Path,
+    structured: Option<&Path>,
     device: &Device,
     step: u64,
 ) -> Result<Validation> {
@@ -75,28 +76,55 @@ pub(super) fn validate(
         Variant::As => vec![2, 3, 4],
         _ => vec![config.upsampler_scale],
     };
-    let mut scores = Vec::new();
-    for s in scales {
-        let report = evaluate(&mut up, dir, LrSource::Downscale, s, |_| {})?;
-        scores.push((s, report.mean_sr().0, report.mean_bicubic().0));
-    }
-    Ok(Validation { step, scores })
+    let mut scores_on = |dir: &Path| -> Result<Scores> {
+        let mut scores = Vec::new();
+        for &s in &scales {
+            let report = evaluate(&mut up, dir, LrSource::Downscale, s, |_| {})?;
+            scores.push((s, report.mean_sr().0, report.mean_bicubic().0));
+        }
+        Ok(scores)
+    };
+    let scores = scores_on(dir)?;
+    let structured = structured.map(&mut scores_on).transpose()?;
+    Ok(Validation {
+        step,
+        scores,
+        structured,
+    })
 }
 
-pub(super) fn validation_line(v: &Validation) -> String {
-    let parts: Vec<String> = v
-        .scores
+fn scores_text(scores: &Scores) -> String {
+    let parts: Vec<String> = scores
         .iter()
         .map(|(s, p, b)| format!("×{s} {p:.3} dB (bicubic {b:.3}, {:+.3})", p - b))
         .collect();
-    format!("step {}: validation PSNR {}", v.step, parts.join(", "))
+    parts.join(", ")
+}
+
+pub(super) fn validation_line(v: &Validation) -> String {
+    let structured = match &v.structured {
+        Some(s) => format!("; structured {}", scores_text(s)),
+        None => String::new(),
+    };
+    format!(
+        "step {}: validation PSNR {}{structured}",
+        v.step,
+        scores_text(&v.scores)
+    )
+}
+
+/// `[{"scale", "psnr_y", "bicubic_psnr_y"}, …]`: the log's and the CLI summary's form.
+fn scores_json(scores: &Scores) -> serde_json::Value {
+    scores
+        .iter()
+        .map(|(s, p, b)| json!({"scale": s, "psnr_y": p, "bicubic_psnr_y": b}))
+        .collect()
 }
 
 pub(super) fn validation_json(v: &Validation) -> serde_json::Value {
-    let scores: Vec<_> = v
-        .scores
-        .iter()
-        .map(|(s, p, b)| json!({"scale": s, "psnr_y": p, "bicubic_psnr_y": b}))
-        .collect();
-    json!({"step": v.step, "validation": scores})
+    let mut line = json!({"step": v.step, "validation": scores_json(&v.scores)});
+    if let Some(s) = &v.structured {
+        line["structured_validation"] = scores_json(s);
+    }
+    line
 }

@@ -1,6 +1,6 @@
 //! One session of a run: its steps, checkpoints, validations and export.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
@@ -242,14 +242,14 @@ impl<'a> Session<'a> {
                 let state = self.state(step, elapsed(&t0), ema);
                 last_checkpoint = Some(self.save(&state)?);
             }
-            if let Some(val) = &opts.val
+            if opts.val.is_some()
                 && opts.val_every > 0
                 && step.is_multiple_of(opts.val_every)
                 && step < opts.steps
             {
                 let tv = Instant::now();
                 let weights = scored_weights(&self.adam, self.average.as_ref())?;
-                validations.push(self.validate(weights, val, step)?);
+                validations.push(self.validate(weights, step)?);
                 validation_time += tv.elapsed();
             }
         }
@@ -260,8 +260,8 @@ impl<'a> Session<'a> {
             last_checkpoint = Some(self.save(&state)?);
         }
         let weights = scored_weights(&self.adam, self.average.as_ref())?;
-        if let Some(val) = &opts.val {
-            validations.push(self.validate(weights.clone(), val, step)?);
+        if opts.val.is_some() {
+            validations.push(self.validate(weights.clone(), step)?);
         }
         self.rep
             .log(json!({"step": step, "loss_ema": ema, "elapsed_s": elapsed_s, "end": true}));
@@ -408,9 +408,14 @@ impl<'a> Session<'a> {
         Ok(path)
     }
 
-    /// Validates `weights` on `dir` at `step`, reported and logged.
-    fn validate(&mut self, weights: Tensors, dir: &Path, step: u64) -> Result<Validation> {
-        let v = validate(weights, &self.opts.config, dir, &self.opts.device, step)?;
+    /// Validates `weights` at `step` on the run's validation folders, reported and logged.
+    fn validate(&mut self, weights: Tensors, step: u64) -> Result<Validation> {
+        let opts = self.opts;
+        let Some(dir) = &opts.val else {
+            return Err(Error::InvalidInput("no validation folder".into()));
+        };
+        let structured = opts.val_structured.as_deref();
+        let v = validate(weights, &opts.config, dir, structured, &opts.device, step)?;
         self.rep.say(&validation_line(&v));
         self.rep.log(validation_json(&v));
         Ok(v)

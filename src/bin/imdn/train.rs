@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use imdn::engine::DeviceChoice;
 use imdn::model::{Config, Variant};
-use imdn::train::{Loss, Summary, TrainOptions};
+use imdn::train::{Loss, Scores, Summary, TrainOptions};
 
 use crate::common::{named, parse_device};
 
@@ -74,6 +74,10 @@ pub struct TrainArgs {
     /// Folder of HR validation images (LR by our bicubic).
     #[arg(long)]
     val: Option<PathBuf>,
+    /// A second validation folder scored beside --val at every validation, e.g. the
+    /// structured tiles of scripts/prepare-data.sh (DATA/val-structured).
+    #[arg(long, requires = "val")]
+    val_structured: Option<PathBuf>,
     /// Validation PSNR every N steps (and at the end).
     #[arg(long, default_value_t = 0)]
     val_every: u64,
@@ -157,6 +161,7 @@ fn options(a: TrainArgs) -> Result<TrainOptions> {
     o.seed = a.seed;
     o.init_from = a.init_from;
     o.val = a.val;
+    o.val_structured = a.val_structured;
     o.val_every = a.val_every;
     o.checkpoint_every = a.checkpoint_every;
     o.keep = a.keep;
@@ -175,6 +180,12 @@ fn options(a: TrainArgs) -> Result<TrainOptions> {
 
 /// The line scripts read after a run: where it ended, its files, its last validation.
 fn summary_json(s: &Summary) -> serde_json::Value {
+    let scores = |v: &Scores| {
+        v.iter()
+            .map(|(sc, p, b)| serde_json::json!({"scale": sc, "psnr_y": p, "bicubic_psnr_y": b}))
+            .collect::<Vec<_>>()
+    };
+    let last = s.validations.last();
     serde_json::json!({
         "step": s.step,
         "start_step": s.start_step,
@@ -182,8 +193,7 @@ fn summary_json(s: &Summary) -> serde_json::Value {
         "checkpoint": s.checkpoint.display().to_string(),
         "weights": s.export.display().to_string(),
         "elapsed_s": s.elapsed_s,
-        "validation": s.validations.last().map(|v| v.scores.iter()
-            .map(|(sc, p, b)| serde_json::json!({"scale": sc, "psnr_y": p, "bicubic_psnr_y": b}))
-            .collect::<Vec<_>>()),
+        "validation": last.map(|v| scores(&v.scores)),
+        "structured_validation": last.and_then(|v| v.structured.as_ref().map(scores)),
     })
 }
