@@ -13,7 +13,9 @@
 # `scripts/prepare-data.sh --max-side 2040 --extra-side 1020 --out ...`), and those on the larger
 # set in $IMDN_DATA_MORE (default ~/.cache/imdn/data2k1k-more: the same command with --more;
 # validated on data2k1k's tiles, which it shares) or $IMDN_DATA_TRIXIE (default
-# ~/.cache/imdn/data2k1k-trixie: with --more --trixie). The binary is copied
+# ~/.cache/imdn/data2k1k-trixie: with --more --trixie). These runs predate the procedural tiles
+# of issue 45: add --no-structured to those commands to make their photograph-only sets (without
+# it, a third of the training tiles are procedural). The binary is copied
 # out of target/ first, so rebuilding while they run does not touch it.
 # Priorities: IMDN ×2 on two threads uses ≈ 1.4 cores (0.82 steps/s against 0.55 on one thread
 # on an AMD EPYC machine; 0.47–0.51 on two on an Intel Xeon one). Two 64-channel runs on one
