@@ -17,12 +17,25 @@
 //!   (avenc_aac, fdkaacenc or voaacenc, whichever is installed);
 //! - anything else (subtitles, data): `fakesink`.
 //!
+//! `--segment START_NS:STOP_NS` upscales only the frames with START_NS ≤ PTS < STOP_NS (no
+//! STOP_NS: to the end), video only, and keeps their original timestamps in OUT: the pieces a
+//! cluster job makes (`scripts/cluster-upscale.py`). Two subcommands serve it:
+//! `transcode plan IN [--segment-seconds S]` lists segments of about S seconds that start at
+//! keyframes (`plan.rs`), and `transcode join OUT --audio-from IN SEGMENT...` joins the pieces
+//! into one MP4 without re-encoding them and copies IN's audio packets as they are (`join.rs`).
+//!
 //! The plugin is registered statically, so no GST_PLUGIN_PATH is needed. Progress goes to
 //! stderr every second; an error on the bus is printed and the exit status is 1.
 
 mod common;
 #[path = "common/element_args.rs"]
 mod element_args;
+#[path = "transcode/join.rs"]
+mod join;
+#[path = "transcode/plan.rs"]
+mod plan;
+#[path = "transcode/segment.rs"]
+mod segment;
 
 use element_args::{ElementArgs, number};
 
@@ -36,14 +49,20 @@ use gst::prelude::*;
 
 const USAGE: &str = "usage: transcode IN OUT [--scale N] [--size WxH] [--model-path P] \
 [--model auto|imdn|rtc|as] [--device auto|cpu|cuda] [--n-threads T] [--max-frames-in-flight D] \
-[--codec h264|h265] [--quality Q] [--bitrate KBPS] [--compare]
+[--codec h264|h265] [--quality Q] [--bitrate KBPS] [--compare] [--segment START_NS:STOP_NS]
+       transcode plan IN [--segment-seconds S]
+       transcode join OUT --audio-from IN SEGMENT...
 
   --codec C                 h264 (x264enc, default) or h265 (x265enc)
   --quality Q               constant quality: x264's quantizer in quality mode, x265's QP
                             (default 16; lower = better and larger; 0 = lossless for h264)
   --bitrate KBPS            a constant bitrate instead of constant quality
   --compare                 a split screen: bicubic (Catmull-Rom) on the left, the network on
-                            the right, a black divider between them";
+                            the right, a black divider between them
+  --segment START:STOP      only the frames with START ≤ PTS < STOP (nanoseconds; STOP may be
+                            empty: to the end), video only, original timestamps kept
+  --segment-seconds S       (plan) about S seconds a segment (default 10)
+  --audio-from IN           (join) the file whose audio packets are copied into OUT";
 
 /// Constant-quality default: measured in BENCHMARKS.md ("What the encoder keeps").
 const DEFAULT_QUALITY: u32 = 16;
@@ -65,21 +84,63 @@ struct Args {
     quality: u32,
     bitrate: Option<u32>,
     compare: bool,
+    segment: Option<segment::Range>,
 }
 
-fn parse_args() -> Result<Args, String> {
+/// What the command line asks for.
+enum Command {
+    Transcode(Args),
+    Plan { input: String, seconds: f64 },
+    Join(join::Args),
+}
+
+fn parse_command() -> Result<Command, String> {
+    let usage = || format!("{USAGE}\n{}", element_args::USAGE);
+    let mut args = std::env::args().skip(1).peekable();
+    match args.peek().map(String::as_str) {
+        Some("plan") => {
+            args.next();
+            let (mut input, mut seconds) = (None, 10.0);
+            while let Some(arg) = args.next() {
+                match arg.as_str() {
+                    "--segment-seconds" => {
+                        let v = args.next().ok_or("--segment-seconds needs a value")?;
+                        seconds = number(&arg, &v, 0.001..=86_400.0)?;
+                    }
+                    a if a.starts_with("--") => {
+                        return Err(format!("unknown option {a}\n\n{}", usage()));
+                    }
+                    _ if input.is_none() => input = Some(arg),
+                    _ => return Err(format!("plan takes one input\n\n{}", usage())),
+                }
+            }
+            let input = input.ok_or_else(|| format!("plan: expected IN\n\n{}", usage()))?;
+            Ok(Command::Plan { input, seconds })
+        }
+        Some("join") => {
+            args.next();
+            join::Args::parse(args)
+                .map(Command::Join)
+                .map_err(|e| format!("{e}\n\n{}", usage()))
+        }
+        _ => parse_args(args).map(Command::Transcode),
+    }
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let usage = || format!("{USAGE}\n{}", element_args::USAGE);
     let mut positional = Vec::new();
     let mut element = ElementArgs::default();
     let (mut codec, mut quality, mut bitrate) = (Codec::H264, DEFAULT_QUALITY, None);
     let mut compare = false;
-    let mut args = std::env::args().skip(1);
+    let mut segment = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "-h" | "--help" => return Err(usage()),
             "--quality" | "--quantizer" => quality = number(&arg, &value()?, 0..=50)?,
             "--compare" => compare = true,
+            "--segment" => segment = Some(segment::Range::parse(&value()?)?),
             "--bitrate" => bitrate = Some(number(&arg, &value()?, 1..=2_048_000)?),
             "--codec" => {
                 codec = match value()?.as_str() {
@@ -104,6 +165,7 @@ fn parse_args() -> Result<Args, String> {
         quality,
         bitrate,
         compare,
+        segment,
     })
 }
 
@@ -145,7 +207,8 @@ fn split_screen((ow, oh): (i32, i32)) -> Result<gst::Bin, String> {
 }
 
 /// The encoder elements for `args`: constant quality (peak rate from `pixels_per_second`) or
-/// `--bitrate`.
+/// `--bitrate`. A segment is coded without B-frames: Matroska, which keeps its timestamps, keeps
+/// no decode timestamps, and without reordering none are needed.
 fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, String> {
     let peak_kbps =
         (pixels_per_second * PEAK_BITS_PER_PIXEL / 1000.0).clamp(1.0, 2_048_000.0) as u32;
@@ -161,6 +224,9 @@ fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, Str
                     enc.set_property("bitrate", peak_kbps);
                 }
             }
+            if args.segment.is_some() {
+                enc.set_property("bframes", 0u32);
+            }
             vec![enc]
         }
         Codec::H265 => {
@@ -168,6 +234,9 @@ fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, Str
             match args.bitrate {
                 Some(kbps) => set_bitrate(&enc, kbps)?,
                 None => enc.set_property("qp", args.quality as i32),
+            }
+            if args.segment.is_some() {
+                enc.set_property("option-string", "bframes=0");
             }
             vec![enc, make("h265parse", None)?]
         }
@@ -245,6 +314,8 @@ struct Output {
     mux: gst::Element,
     args: Arc<Args>,
     progress: Arc<Progress>,
+    /// With `--segment`: what holds the video back until the seek to the range.
+    gate: Option<Arc<segment::Gate>>,
 }
 
 fn video_branch(
@@ -257,6 +328,7 @@ fn video_branch(
         mux,
         args,
         progress,
+        gate,
     } = out;
     let info = gst_video::VideoInfo::from_caps(caps)
         .map_err(|e| format!("decoded video caps {caps}: {e}"))?;
@@ -333,8 +405,16 @@ fn video_branch(
         }
         gst::PadProbeReturn::Ok
     });
-    *progress.video_pad.lock().unwrap_or_else(|e| e.into_inner()) = Some(pad.clone());
+    if let Some(gate) = gate {
+        gate.install(pad);
+    }
+    if let Some(range) = args.segment {
+        // running time counts from the seek's start: with it added, the muxer gets stream time,
+        // the input's timeline
+        mux_pad.set_offset(range.start.nseconds() as i64);
+    }
     attach(pipeline, pad, &chain, Some(&mux_pad))?;
+    *progress.video_pad.lock().unwrap_or_else(|e| e.into_inner()) = Some(pad.clone());
     eprintln!(
         "video: {w}x{h} {:?} → {ow}x{oh} ({})",
         info.format(),
@@ -381,11 +461,15 @@ fn on_pad_added(pipeline: &gst::Pipeline, pad: &gst::Pad, out: &Output) -> Resul
         .unwrap_or_default();
     if name.starts_with("video/") {
         video_branch(pipeline, pad, &caps, out)
-    } else if name.starts_with("audio/") {
+    } else if name.starts_with("audio/") && out.gate.is_none() {
         audio_branch(pipeline, pad, &out.mux)
     } else {
         eprintln!("ignoring a {name} stream");
-        attach(pipeline, pad, &[make("fakesink", None)?], None)
+        let sink = make("fakesink", None)?;
+        // no preroll: the demuxer's one thread must reach the other streams too
+        sink.set_property("sync", false);
+        sink.set_property("async", false);
+        attach(pipeline, pad, &[sink], None)
     }
 }
 
@@ -406,7 +490,7 @@ fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let decode = make("decodebin", None)?;
-    let mux = make("mp4mux", None)?;
+    let mux = make(muxer_for(&args.output), None)?;
     let sink = gst::ElementFactory::make("filesink")
         .property("location", &args.output)
         .build()
@@ -419,6 +503,10 @@ fn run(args: Args) -> Result<(), String> {
 
     let progress = Arc::new(Progress::default());
     progress.position_ns.store(u64::MAX, Ordering::Relaxed);
+    let seek = args.segment.map(|r| (r, r.seek()));
+    let gate = seek
+        .as_ref()
+        .map(|(range, seek)| segment::Gate::new(*range, seek));
     let args = Arc::new(args);
     {
         let pipeline = pipeline.downgrade();
@@ -426,6 +514,7 @@ fn run(args: Args) -> Result<(), String> {
             mux: mux.clone(),
             args: args.clone(),
             progress: progress.clone(),
+            gate,
         };
         decode.connect_pad_added(move |decode, pad| {
             let Some(pipeline) = pipeline.upgrade() else {
@@ -439,6 +528,9 @@ fn run(args: Args) -> Result<(), String> {
 
     let bus = pipeline.bus().ok_or("pipeline without a bus")?;
     let result = (|| {
+        if let Some((_, seek)) = seek {
+            seek_when_ready(&pipeline, &bus, &progress, seek)?;
+        }
         common::play(&pipeline, &bus)?;
         let start = Instant::now();
         let mut last = (start, 0u64);
@@ -455,7 +547,7 @@ fn run(args: Args) -> Result<(), String> {
                 }
             }
             if last.0.elapsed() >= Duration::from_secs(1) {
-                last = report(&progress, start, last);
+                last = report(&progress, args.segment, start, last);
             }
         }
         let elapsed = start.elapsed().as_secs_f64();
@@ -474,8 +566,63 @@ fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Matroska for `.mkv` (it keeps timestamps as they come, so a segment's frames keep the
+/// input's), else MP4 (which starts every file at zero).
+fn muxer_for(output: &str) -> &'static str {
+    if output.to_ascii_lowercase().ends_with(".mkv") {
+        "matroskamux"
+    } else {
+        "mp4mux"
+    }
+}
+
+/// With `--segment`: brings the pipeline to PAUSED (the video held back by the gate), and once
+/// decodebin has given the video pad, seeks the demuxer to the range.
+fn seek_when_ready(
+    pipeline: &gst::Pipeline,
+    bus: &gst::Bus,
+    progress: &Progress,
+    seek: gst::Event,
+) -> Result<(), String> {
+    if pipeline.set_state(gst::State::Paused).is_err() {
+        return common::play(pipeline, bus);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let video_pad = || {
+        progress
+            .video_pad
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    };
+    let pad = loop {
+        if let Some(pad) = video_pad() {
+            break pad;
+        }
+        if let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(20),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        ) {
+            return Err(common::describe(&msg).unwrap_or_else(|| "the input has no video".into()));
+        }
+        if Instant::now() > deadline {
+            return Err("no video stream after 60 s".into());
+        }
+    };
+    // upstream from the decoder's pad, past muxers that refuse seeks (matroskamux)
+    if !pad.send_event(seek) {
+        return Err("the input cannot seek to the segment".into());
+    }
+    Ok(())
+}
+
 /// Prints position/duration, percent, fps over the last interval and the ETA.
-fn report(progress: &Progress, start: Instant, (t0, f0): (Instant, u64)) -> (Instant, u64) {
+fn report(
+    progress: &Progress,
+    range: Option<segment::Range>,
+    start: Instant,
+    (t0, f0): (Instant, u64),
+) -> (Instant, u64) {
     let now = Instant::now();
     let frames = progress.frames.load(Ordering::Relaxed);
     let fps = (frames - f0) as f64 / (now - t0).as_secs_f64();
@@ -491,9 +638,18 @@ fn report(progress: &Progress, start: Instant, (t0, f0): (Instant, u64)) -> (Ins
         .and_then(|p| p.query_duration::<gst::ClockTime>())
         .map(|d| Duration::from_nanos(d.nseconds()));
     let elapsed = start.elapsed();
-    let line = match (pos, dur) {
-        (Some(p), Some(d)) if !d.is_zero() => {
-            let frac = (p.as_secs_f64() / d.as_secs_f64()).min(1.0);
+    let whole = segment::Range {
+        start: gst::ClockTime::ZERO,
+        stop: None,
+    };
+    let clock_time = |d: Duration| gst::ClockTime::from_nseconds(d.as_nanos() as u64);
+    let frac = pos.and_then(|p| {
+        range
+            .unwrap_or(whole)
+            .fraction(clock_time(p), dur.map(clock_time))
+    });
+    let line = match (pos, dur, frac) {
+        (Some(p), Some(d), Some(frac)) => {
             let eta = if frac > 0.0 {
                 clock(elapsed.mul_f64((1.0 - frac) / frac))
             } else {
@@ -506,7 +662,7 @@ fn report(progress: &Progress, start: Instant, (t0, f0): (Instant, u64)) -> (Ins
                 100.0 * frac
             )
         }
-        (Some(p), _) => format!("{} / ?, {fps:.2} fps", clock(p)),
+        (Some(p), _, _) => format!("{} / ?, {fps:.2} fps", clock(p)),
         _ => format!("starting ({})", clock(elapsed)),
     };
     eprintln!("{line}");
@@ -514,5 +670,9 @@ fn report(progress: &Progress, start: Instant, (t0, f0): (Instant, u64)) -> (Ins
 }
 
 fn main() -> ExitCode {
-    common::main_with("transcode", parse_args, run)
+    common::main_with("transcode", parse_command, |command| match command {
+        Command::Transcode(args) => run(args),
+        Command::Plan { input, seconds } => plan::run(&input, seconds),
+        Command::Join(args) => join::run(&args),
+    })
 }

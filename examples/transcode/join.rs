@@ -1,0 +1,199 @@
+//! `transcode join OUT --audio-from IN SEGMENT...`: the segments' video, one after the other,
+//! and IN's audio, both as they are (parsed, never decoded), into one MP4.
+
+use std::sync::{Arc, Mutex};
+
+use gst::prelude::*;
+
+#[derive(Debug)]
+pub struct Args {
+    output: String,
+    audio_from: Option<String>,
+    segments: Vec<String>,
+}
+
+impl Args {
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+        let (mut positional, mut audio_from) = (Vec::new(), None);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--audio-from" => {
+                    audio_from = Some(args.next().ok_or("--audio-from needs a value")?);
+                }
+                a if a.starts_with("--") => return Err(format!("join: unknown option {a}")),
+                _ => positional.push(arg),
+            }
+        }
+        if positional.len() < 2 {
+            return Err("join: expected OUT and at least one SEGMENT".into());
+        }
+        let output = positional.remove(0);
+        Ok(Args {
+            output,
+            audio_from,
+            segments: positional,
+        })
+    }
+}
+
+fn make(factory: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| format!("no GStreamer element {factory} (scripts/install-deps.sh)"))
+}
+
+fn file_source(path: &str) -> Result<gst::Element, String> {
+    if !std::path::Path::new(path).is_file() {
+        return Err(format!("{path}: no such file"));
+    }
+    gst::ElementFactory::make("filesrc")
+        .property("location", path)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Links each stream `parsebin` finds whose caps start with `kind` to `target()` (through a
+/// queue, after `prepare(pad)`), and every other stream to a fakesink. `target` is asked once
+/// per matching stream.
+fn route(
+    pipeline: &gst::Pipeline,
+    parse: &gst::Element,
+    kind: &'static str,
+    prepare: fn(&gst::Pad),
+    target: impl Fn() -> Option<gst::Pad> + Send + Sync + 'static,
+) {
+    let pipeline = pipeline.downgrade();
+    parse.connect_pad_added(move |parse, pad| {
+        let Some(pipeline) = pipeline.upgrade() else {
+            return;
+        };
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let wanted = caps
+            .structure(0)
+            .is_some_and(|s| s.name().starts_with(kind));
+        let linked = (|| {
+            let sink = match wanted.then(&target).flatten() {
+                Some(sink) => {
+                    prepare(pad);
+                    let queue = make("queue")?;
+                    pipeline.add(&queue).map_err(|e| e.to_string())?;
+                    let src = queue.static_pad("src").ok_or("queue without src")?;
+                    src.link(&sink)
+                        .map_err(|e| format!("linking {kind}: {e:?}"))?;
+                    queue
+                }
+                None => {
+                    let fake = make("fakesink")?;
+                    // no preroll: the demuxer's one thread must reach the other streams too
+                    fake.set_property("sync", false);
+                    fake.set_property("async", false);
+                    pipeline.add(&fake).map_err(|e| e.to_string())?;
+                    fake
+                }
+            };
+            sink.sync_state_with_parent().map_err(|e| e.to_string())?;
+            let sink_pad = sink.static_pad("sink").ok_or("no sink pad")?;
+            pad.link(&sink_pad).map_err(|e| format!("{e:?}"))?;
+            Ok::<_, String>(())
+        })();
+        if let Err(e) = linked {
+            gst::element_error!(parse, gst::CoreError::Negotiation, ("{}", e));
+        }
+    });
+}
+
+/// Makes running time equal to the timestamps on `pad`: a demuxer starts each file's running
+/// time at zero, and the segments must instead land where their frames were in the input.
+fn keep_timestamps(pad: &gst::Pad) {
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+        let Some(gst::EventView::Segment(ev)) = info.event().map(|e| e.view()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(segment) = ev.segment().downcast_ref::<gst::ClockTime>() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut segment = segment.clone();
+        segment.set_base(segment.start());
+        let seqnum = ev.event().seqnum();
+        info.data = Some(gst::PadProbeData::Event(
+            gst::event::Segment::builder(&segment)
+                .seqnum(seqnum)
+                .build(),
+        ));
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// The audio as it is.
+fn no_change(_: &gst::Pad) {}
+
+pub fn run(args: &Args) -> Result<(), String> {
+    gst::init().map_err(|e| e.to_string())?;
+    let pipeline = gst::Pipeline::new();
+    let concat = make("concat")?;
+    // the segments carry the input's timestamps: keep them rather than make them adjacent
+    concat.set_property("adjust-base", false);
+    let mux = make("mp4mux")?;
+    let sink = gst::ElementFactory::make("filesink")
+        .property("location", &args.output)
+        .build()
+        .map_err(|e| e.to_string())?;
+    pipeline
+        .add_many([&concat, &mux, &sink])
+        .map_err(|e| e.to_string())?;
+    let video_pad = mux
+        .request_pad_simple("video_%u")
+        .ok_or("mp4mux gave no video pad")?;
+    concat
+        .static_pad("src")
+        .ok_or("concat without src")?
+        .link(&video_pad)
+        .map_err(|e| format!("{e:?}"))?;
+    mux.link(&sink).map_err(|e| e.to_string())?;
+    for path in &args.segments {
+        let src = file_source(path)?;
+        let parse = make("parsebin")?;
+        pipeline
+            .add_many([&src, &parse])
+            .map_err(|e| e.to_string())?;
+        src.link(&parse).map_err(|e| e.to_string())?;
+        // concat's sink pads in the segments' order, requested now, linked when parsed
+        let pad = concat
+            .request_pad_simple("sink_%u")
+            .ok_or("concat gave no sink pad")?;
+        let slot = Arc::new(Mutex::new(Some(pad)));
+        route(&pipeline, &parse, "video/", keep_timestamps, move || {
+            slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+        });
+    }
+    if let Some(input) = &args.audio_from {
+        let src = file_source(input)?;
+        let parse = make("parsebin")?;
+        pipeline
+            .add_many([&src, &parse])
+            .map_err(|e| e.to_string())?;
+        src.link(&parse).map_err(|e| e.to_string())?;
+        let mux = mux.clone();
+        route(&pipeline, &parse, "audio/", no_change, move || {
+            mux.request_pad_simple("audio_%u")
+        });
+    }
+    let bus = pipeline.bus().ok_or("pipeline without a bus")?;
+    let result = (|| {
+        super::common::play(&pipeline, &bus)?;
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::NONE,
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .ok_or("no message on the bus")?;
+        match super::common::describe(&msg) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    result?;
+    println!("{}", args.output);
+    Ok(())
+}

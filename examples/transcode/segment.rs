@@ -1,0 +1,145 @@
+//! `transcode --segment START:STOP`: a time range of the input. The pipeline prerolls with its
+//! video held back, seeks to the range (decoders then drop what lies before START, demuxers stop
+//! at STOP), and only then lets frames through, so the output holds exactly the range's frames.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gst::prelude::*;
+
+/// The stream time of `pts` on `pad`: the time seeks and ranges are in (a demuxer's edit list can
+/// put it apart from the PTS).
+pub fn stream_time(pad: &gst::Pad, pts: gst::ClockTime) -> Option<gst::ClockTime> {
+    pad.sticky_event::<gst::event::Segment>(0)?
+        .segment()
+        .downcast_ref::<gst::ClockTime>()?
+        .to_stream_time(pts)
+}
+
+/// Frames with `start <= stream time < stop` (no stop: to the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub start: gst::ClockTime,
+    pub stop: Option<gst::ClockTime>,
+}
+
+impl Range {
+    /// `START_NS:STOP_NS` or `START_NS:` in nanoseconds, as `transcode plan` prints them.
+    pub fn parse(s: &str) -> Result<Range, String> {
+        let bad = || format!("--segment {s}: expected START_NS:STOP_NS (or START_NS: to the end)");
+        let (start, stop) = s.split_once(':').ok_or_else(bad)?;
+        let start = gst::ClockTime::from_nseconds(start.parse().map_err(|_| bad())?);
+        let stop = match stop {
+            "" => None,
+            t => Some(gst::ClockTime::from_nseconds(t.parse().map_err(|_| bad())?)),
+        };
+        if stop.is_some_and(|t| t <= start) {
+            return Err(format!("--segment {s}: STOP must come after START"));
+        }
+        Ok(Range { start, stop })
+    }
+
+    /// The flushing, accurate seek to the range.
+    pub fn seek(&self) -> gst::Event {
+        let stop_type = match self.stop {
+            Some(_) => gst::SeekType::Set,
+            None => gst::SeekType::None,
+        };
+        gst::event::Seek::new(
+            1.0,
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+            gst::SeekType::Set,
+            self.start,
+            stop_type,
+            self.stop,
+        )
+    }
+
+    /// Where `position` (stream time) stands in the range, 0..=1, once the range's end is known.
+    pub fn fraction(
+        &self,
+        position: gst::ClockTime,
+        duration: Option<gst::ClockTime>,
+    ) -> Option<f64> {
+        let end = self.stop.or(duration)?;
+        let length = end.checked_sub(self.start)?.nseconds() as f64;
+        let done = position.saturating_sub(self.start).nseconds() as f64;
+        (length > 0.0).then(|| (done / length).min(1.0))
+    }
+}
+
+/// Holds the decoded video back until the segment event of the range's seek arrives (what the
+/// demuxer pushes before the seek must not reach the encoder or the muxer), then lets through
+/// the range's frames only: decoders pass frames past the seek's stop that the demuxer sent to
+/// complete a group of pictures.
+pub struct Gate {
+    range: Range,
+    seqnum: gst::Seqnum,
+    open: AtomicBool,
+}
+
+impl Gate {
+    pub fn new(range: Range, seek: &gst::Event) -> Arc<Gate> {
+        Arc::new(Gate {
+            range,
+            seqnum: seek.seqnum(),
+            open: AtomicBool::new(false),
+        })
+    }
+
+    fn passes(&self, pad: &gst::Pad, buffer: &gst::BufferRef) -> bool {
+        let in_range = |t: gst::ClockTime| {
+            t >= self.range.start && self.range.stop.is_none_or(|stop| t < stop)
+        };
+        self.open.load(Ordering::Acquire)
+            && buffer
+                .pts()
+                .is_none_or(|pts| stream_time(pad, pts).is_some_and(in_range))
+    }
+
+    /// Drops `pad`'s buffers until the seek's segment event passes it, and those outside the
+    /// range after it.
+    pub fn install(self: &Arc<Self>, pad: &gst::Pad) {
+        let gate = self.clone();
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |pad, info| {
+                if let Some(ev) = info.event() {
+                    if ev.type_() == gst::EventType::Segment && ev.seqnum() == gate.seqnum {
+                        gate.open.store(true, Ordering::Release);
+                    }
+                    return gst::PadProbeReturn::Ok;
+                }
+                match info.buffer() {
+                    Some(buffer) if !gate.passes(pad, buffer) => gst::PadProbeReturn::Drop,
+                    _ => gst::PadProbeReturn::Ok,
+                }
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_as_plan_prints_them() {
+        let r = Range::parse("2000000000:4000000000").unwrap();
+        assert_eq!(r.start, gst::ClockTime::from_seconds(2));
+        assert_eq!(r.stop, Some(gst::ClockTime::from_seconds(4)));
+        assert_eq!(Range::parse("8000000000:").unwrap().stop, None);
+        for bad in ["", "5", "a:b", "4:2", "3:3", "-1:5"] {
+            assert!(Range::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn progress_within_the_range() {
+        let r = Range::parse("2000000000:4000000000").unwrap();
+        let f = |s| r.fraction(gst::ClockTime::from_mseconds(s), None).unwrap();
+        assert_eq!(f(2000), 0.0);
+        assert_eq!(f(3000), 0.5);
+        assert_eq!(f(5000), 1.0);
+    }
+}
