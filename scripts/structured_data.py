@@ -8,8 +8,9 @@ Called by scripts/prepare-data.sh after scripts/prepare_data.py. Steps:
    so a tile never changes between runs and training and validation never share a seed.
 2. Anti-aliased like a photograph: everything but screen content is drawn at SS times the tile
    side and box-filtered down (a sensor integrates light over each pixel); training makes LR by
-   bicubic from these tiles, so aliased pixel art here would teach the wrong thing. Screen
-   content is drawn at 1x, pixel-aligned, as a screen is (its text anti-aliased by FreeType).
+   bicubic from these tiles, so aliased pixel art here would teach the wrong thing; and with
+   sensor noise (NOISE). Screen content is drawn at 1x, pixel-aligned, as a screen is (its text
+   anti-aliased by FreeType), without noise.
 3. Text uses fonts from Debian's font packages (`--fonts`, extracted by prepare-data.sh);
    fonts-freefont-ttf is held out: validation text uses only it, training text never.
 4. Training gets as many tiles as make `--share` of all training tiles (the photographs'
@@ -34,10 +35,14 @@ from PIL import Image, ImageDraw, ImageFont
 import prepare_data
 
 # bump when the drawing changes: the names change, so stale tiles go and new ones are drawn
-VERSION = 1
+VERSION = 2
 PREFIX = f"proc-v{VERSION}--"
 KINDS = ("facade", "grid", "stripes", "text", "drawing", "screen")
 SS = 4  # supersampling factor of the anti-aliased kinds
+# sensor noise of the anti-aliased kinds, σ in 8-bit levels drawn per tile: noise-free HR taught
+# the first fine-tuning to amplify every faint LR fluctuation (grain on the natural tiles lost up
+# to 4 dB), as if it were a stripe to restore
+NOISE = (0.5, 2.0)
 FONT_PACKAGES = ("fonts-dejavu-core", "fonts-liberation2", "fonts-freefont-ttf")
 VAL_FONT_PACKAGE = "fonts-freefont-ttf"
 WORDS = (
@@ -127,9 +132,11 @@ def to_image(arr):
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
 
 
-def reduced(img):
-    """Box-filtered down by SS: the anti-aliased tile."""
-    return img.reduce(SS)
+def camera(img, rng):
+    """What a camera makes of the scene `img` drawn at SS x: each pixel the mean of its SS x SS
+    area (anti-aliased), plus sensor noise."""
+    arr = np.asarray(img.reduce(SS), float)
+    return to_image(arr + rng.normal(0, rng.uniform(*NOISE), arr.shape))
 
 
 # --- the kinds: each returns an RGB tile of side `side` ---
@@ -194,8 +201,7 @@ def draw_facade(rng, side, fonts):
     img = to_image(np.asarray(img, float) * shade)
     sky = colour(rng, 120, 250)
     out = warp(img, random_view(rng, s, tex), s, sky)
-    arr = np.asarray(reduced(out), float)
-    return to_image(arr + rng.normal(0, rng.uniform(0, 1.5), arr.shape))
+    return camera(out, rng)
 
 
 def pattern_view(rng, side):
@@ -211,8 +217,8 @@ def draw_grid(rng, side, fonts):
     u, v = pattern_view(rng, side)
     if rng.random() < 0.3:  # a mesh: the axes at 45 degrees
         u, v = (u + v) / math.sqrt(2), (u - v) / math.sqrt(2)
-    period = math.exp(rng.uniform(math.log(5), math.log(48)))
-    width = rng.uniform(0.8, max(1.0, period / 4))
+    period = math.exp(rng.uniform(math.log(6), math.log(48)))
+    width = rng.uniform(1.0, max(1.2, period / 4))
     on = (np.mod(u, period) < width) | (np.mod(v, period * rng.choice([1, 1, 2])) < width)
     if rng.random() < 0.4:  # graph paper: a heavier line every fifth
         major = period * 5
@@ -227,7 +233,7 @@ def draw_grid(rng, side, fonts):
         arr = base * (1 - np.asarray(on, float)[..., None]) + np.array(fg) * np.asarray(on, float)[..., None]
     else:
         arr = mix(bg, fg, np.asarray(on, float))
-    return reduced(to_image(arr))
+    return camera(to_image(arr), rng)
 
 
 def draw_stripes(rng, side, fonts):
@@ -236,7 +242,9 @@ def draw_stripes(rng, side, fonts):
     waves = []
     for _ in range(1 if rng.random() < 0.6 else 2):
         angle = rng.uniform(0, math.pi)
-        period = math.exp(rng.uniform(math.log(2.5), math.log(48)))
+        # above ×2's LR Nyquist period (4 HR px): finer ones alias in LR and cannot be restored,
+        # so they only teach the network to invent contrast
+        period = math.exp(rng.uniform(math.log(5), math.log(64)))
         phase = (u * math.cos(angle) + v * math.sin(angle)) / period
         wave = rng.integers(3)
         if wave == 0:
@@ -250,7 +258,7 @@ def draw_stripes(rng, side, fonts):
     t = waves[0] if len(waves) == 1 else (
         np.maximum(*waves) if rng.random() < 0.5 else (waves[0] + waves[1]) / 2)
     bg = colour(rng)
-    return reduced(to_image(mix(bg, contrasting(rng, bg), t)))
+    return camera(to_image(mix(bg, contrasting(rng, bg), t)), rng)
 
 
 def font_files(fonts, split):
@@ -290,7 +298,7 @@ def draw_text(rng, side, fonts):
     if rng.random() < 0.5:
         tex = s
         img = warp(img, random_view(rng, s, tex), s, bg)
-    return reduced(img)
+    return camera(img, rng)
 
 
 def draw_drawing(rng, side, fonts):
@@ -336,7 +344,7 @@ def draw_drawing(rng, side, fonts):
         while k < s * 0.4:
             d.line([x0 + k, y0, x0, y0 + k], fill=c, width=max(1, SS // 2))
             k += gap
-    return reduced(img)
+    return camera(img, rng)
 
 
 def draw_screen(rng, side, fonts):

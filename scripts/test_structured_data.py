@@ -45,18 +45,24 @@ class DrawingTest(unittest.TestCase):
     def test_supersampled_kinds_are_anti_aliased(self):
         # line art in at most three inks on one paper colour: drawn at 1x (Pillow's lines are
         # not anti-aliased) it holds at most four colours; box-filtered from SS x it holds the
-        # blends in between along every stroke
+        # blends in between along every stroke (without the sensor noise, which adds colours)
+        def colours(ss, i):
+            saved = sd.SS, sd.NOISE
+            sd.SS, sd.NOISE = ss, (0.0, 0.0)
+            try:
+                img = pixels(sd.draw_drawing(sd.tile_rng("train", "drawing", i), SIDE, []))
+            finally:
+                sd.SS, sd.NOISE = saved
+            return len({tuple(c) for c in img.reshape(-1, 3)})
         for i in range(4):
-            img = pixels(sd.tile("train", "drawing", i, SIDE, []))
-            colours = {tuple(c) for c in img.reshape(-1, 3)}
-            self.assertGreater(len(colours), 20, i)
-        # the premise: the same drawing without supersampling
-        ss, sd.SS = sd.SS, 1
-        try:
-            aliased = pixels(sd.draw_drawing(sd.tile_rng("train", "drawing", 0), SIDE, []))
-        finally:
-            sd.SS = ss
-        self.assertLessEqual(len({tuple(c) for c in aliased.reshape(-1, 3)}), 4)
+            self.assertGreater(colours(sd.SS, i), 20, i)
+            self.assertLessEqual(colours(1, i), 4, i)  # the premise
+
+    def test_sensor_noise_on_flat_areas(self):
+        img = Image.new("RGB", (SIDE * sd.SS, SIDE * sd.SS), (128, 128, 128))
+        arr = pixels(sd.camera(img, sd.tile_rng("train", "x", 0))).astype(float)
+        self.assertTrue(0.4 < arr.std() < 2.2, arr.std())
+        self.assertAlmostEqual(arr.mean(), 128, delta=0.2)
 
     def test_homography_maps_the_four_points(self):
         src = [(0, 0), (10, 0), (10, 10), (0, 10)]
