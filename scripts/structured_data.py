@@ -8,8 +8,8 @@ Called by scripts/prepare-data.sh after scripts/prepare_data.py. Steps:
    so a tile never changes between runs and training and validation never share a seed.
 2. Anti-aliased like a photograph: everything but screen content is drawn at SS times the tile
    side and box-filtered down (a sensor integrates light over each pixel); training makes LR by
-   bicubic from these tiles, so aliased pixel art here would teach the wrong thing; and with
-   sensor noise (NOISE). Screen content is drawn at 1x, pixel-aligned, as a screen is (its text
+   bicubic from these tiles, so aliased pixel art here would teach the wrong thing; and with a
+   lens's blur (BLUR) and sensor noise (NOISE), as a camera's pictures have. Screen content is drawn at 1x, pixel-aligned, as a screen is (its text
    anti-aliased by FreeType), without noise.
 3. Text uses fonts from Debian's font packages (`--fonts`, extracted by prepare-data.sh);
    fonts-freefont-ttf is held out: validation text uses only it, training text never.
@@ -30,12 +30,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 import prepare_data
 
 # bump when the drawing changes: the names change, so stale tiles go and new ones are drawn
-VERSION = 2
+VERSION = 3
 PREFIX = f"proc-v{VERSION}--"
 KINDS = ("facade", "grid", "stripes", "text", "drawing", "screen")
 SS = 4  # supersampling factor of the anti-aliased kinds
@@ -43,6 +43,10 @@ SS = 4  # supersampling factor of the anti-aliased kinds
 # the first fine-tuning to amplify every faint LR fluctuation (grain on the natural tiles lost up
 # to 4 dB), as if it were a stripe to restore
 NOISE = (0.5, 2.0)
+# a lens's blur before the pixels, σ in HR pixels drawn per tile: with edges as crisp as the box
+# filter alone makes them, the fine-tuning learned to sharpen every soft edge (the natural tiles'
+# soft textures lost up to 4 dB)
+BLUR = (0.3, 0.8)
 FONT_PACKAGES = ("fonts-dejavu-core", "fonts-liberation2", "fonts-freefont-ttf")
 VAL_FONT_PACKAGE = "fonts-freefont-ttf"
 WORDS = (
@@ -133,8 +137,11 @@ def to_image(arr):
 
 
 def camera(img, rng):
-    """What a camera makes of the scene `img` drawn at SS x: each pixel the mean of its SS x SS
-    area (anti-aliased), plus sensor noise."""
+    """What a camera makes of the scene `img` drawn at SS x: the lens's blur, each pixel the
+    mean of its SS x SS area (anti-aliased), plus sensor noise."""
+    sigma = rng.uniform(*BLUR) * SS
+    if sigma > 0:
+        img = img.filter(ImageFilter.GaussianBlur(sigma))
     arr = np.asarray(img.reduce(SS), float)
     return to_image(arr + rng.normal(0, rng.uniform(*NOISE), arr.shape))
 

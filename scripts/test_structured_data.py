@@ -47,16 +47,31 @@ class DrawingTest(unittest.TestCase):
         # not anti-aliased) it holds at most four colours; box-filtered from SS x it holds the
         # blends in between along every stroke (without the sensor noise, which adds colours)
         def colours(ss, i):
-            saved = sd.SS, sd.NOISE
-            sd.SS, sd.NOISE = ss, (0.0, 0.0)
+            saved = sd.SS, sd.NOISE, sd.BLUR
+            sd.SS, sd.NOISE, sd.BLUR = ss, (0.0, 0.0), (0.0, 0.0)
             try:
                 img = pixels(sd.draw_drawing(sd.tile_rng("train", "drawing", i), SIDE, []))
             finally:
-                sd.SS, sd.NOISE = saved
+                sd.SS, sd.NOISE, sd.BLUR = saved
             return len({tuple(c) for c in img.reshape(-1, 3)})
         for i in range(4):
             self.assertGreater(colours(sd.SS, i), 20, i)
             self.assertLessEqual(colours(1, i), 4, i)  # the premise
+
+    def test_the_lens_spreads_an_edge_over_more_pixels_than_the_box_filter(self):
+        edge = np.zeros((SIDE * sd.SS, SIDE * sd.SS, 3), np.uint8)
+        edge[:, SIDE * sd.SS // 2 + 1:] = 255  # a step inside a pixel's SS x SS area
+        saved = sd.NOISE, sd.BLUR
+        widths = []
+        try:
+            for blur in ((0.0, 0.0), (0.6, 0.6)):
+                sd.NOISE, sd.BLUR = (0.0, 0.0), blur
+                row = pixels(sd.camera(Image.fromarray(edge), sd.tile_rng("t", "x", 0)))[0, :, 0]
+                widths.append(int(((row > 0) & (row < 255)).sum()))
+        finally:
+            sd.NOISE, sd.BLUR = saved
+        self.assertEqual(widths[0], 1)  # the box filter alone: one blended pixel
+        self.assertGreaterEqual(widths[1], 3)
 
     def test_sensor_noise_on_flat_areas(self):
         img = Image.new("RGB", (SIDE * sd.SS, SIDE * sd.SS), (128, 128, 128))
