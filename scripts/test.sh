@@ -91,6 +91,12 @@ assert max(divider) <= 20, f"divider not black: {divider}"
 assert column(w // 2 - 8) > 40 and column(w // 2 + 8) > 40, "no picture beside the divider"
 PY
 
+# The cluster job (scripts/cluster-upscale.py) on a local Ray cluster of two nodes, with and
+# without a worker killed, against a single-machine transcode (scripts/cluster_test.py)
+scripts/sample-data.sh
+TRANSCODE=target/debug/examples/transcode SAMPLE_VIDEO=target/debug/examples/sample-video \
+    "$py" scripts/cluster_test.py
+
 # GLib warnings (bad property values, pad template mistakes) abort the GStreamer tests.
 export G_DEBUG=fatal_warnings
 if command -v cargo-nextest >/dev/null; then

@@ -1,6 +1,7 @@
 //! `transcode join OUT --audio-from IN SEGMENT...`: the segments' video, one after the other,
 //! and IN's audio, both as they are (parsed, never decoded), into one MP4.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
@@ -54,7 +55,7 @@ fn file_source(path: &str) -> Result<gst::Element, String> {
 
 /// Links each stream `parsebin` finds whose caps start with `kind` to `target()` (through a
 /// queue, after `prepare(pad)`), and every other stream to a fakesink. `target` is asked once
-/// per matching stream.
+/// per matching stream; a stream it has no pad for is an error.
 fn route(
     pipeline: &gst::Pipeline,
     parse: &gst::Element,
@@ -72,8 +73,9 @@ fn route(
             .structure(0)
             .is_some_and(|s| s.name().starts_with(kind));
         let linked = (|| {
-            let sink = match wanted.then(&target).flatten() {
-                Some(sink) => {
+            let sink = match wanted.then(&target) {
+                Some(None) => return Err(format!("no muxer pad for a {kind} stream")),
+                Some(Some(sink)) => {
                     prepare(pad);
                     let queue = make("queue")?;
                     pipeline.add(&queue).map_err(|e| e.to_string())?;
@@ -82,14 +84,7 @@ fn route(
                         .map_err(|e| format!("linking {kind}: {e:?}"))?;
                     queue
                 }
-                None => {
-                    let fake = make("fakesink")?;
-                    // no preroll: the demuxer's one thread must reach the other streams too
-                    fake.set_property("sync", false);
-                    fake.set_property("async", false);
-                    pipeline.add(&fake).map_err(|e| e.to_string())?;
-                    fake
-                }
+                None => return discard(&pipeline, pad),
             };
             sink.sync_state_with_parent().map_err(|e| e.to_string())?;
             let sink_pad = sink.static_pad("sink").ok_or("no sink pad")?;
@@ -124,8 +119,80 @@ fn keep_timestamps(pad: &gst::Pad) {
     });
 }
 
+/// Links `pad` to a fakesink of its own.
+fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), String> {
+    let fake = make("fakesink")?;
+    // no preroll: the demuxer's one thread must reach the other streams too
+    fake.set_property("sync", false);
+    fake.set_property("async", false);
+    pipeline.add(&fake).map_err(|e| e.to_string())?;
+    fake.sync_state_with_parent().map_err(|e| e.to_string())?;
+    let sink = fake.static_pad("sink").ok_or("no sink pad")?;
+    pad.link(&sink).map(|_| ()).map_err(|e| format!("{e:?}"))
+}
+
 /// The audio as it is.
 fn no_change(_: &gst::Pad) {}
+
+/// How many audio streams `input` has: the muxer's pads must all exist before it starts (it
+/// gives none afterwards), and parsebin finds the streams only once data flows.
+fn count_audio_streams(input: &str) -> Result<usize, String> {
+    let pipeline = gst::Pipeline::new();
+    let src = file_source(input)?;
+    let parse = make("parsebin")?;
+    pipeline
+        .add_many([&src, &parse])
+        .map_err(|e| e.to_string())?;
+    src.link(&parse).map_err(|e| e.to_string())?;
+    // (streams, audio streams)
+    let count = Arc::new(Mutex::new((0usize, 0usize)));
+    {
+        let (count, pipeline) = (count.clone(), pipeline.downgrade());
+        parse.connect_pad_added(move |_, pad| {
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            let audio = caps
+                .structure(0)
+                .is_some_and(|s| s.name().starts_with("audio/"));
+            let mut count = count.lock().unwrap_or_else(|e| e.into_inner());
+            count.0 += 1;
+            count.1 += usize::from(audio);
+            // a queue each, so that every stream prerolls: PAUSED is reached once all are found
+            let (Some(pipeline), Ok(queue), Ok(fake)) =
+                (pipeline.upgrade(), make("queue"), make("fakesink"))
+            else {
+                return;
+            };
+            let _ = pipeline.add_many([&queue, &fake]);
+            let _ = queue.link(&fake);
+            let _ = fake.sync_state_with_parent();
+            let _ = queue.sync_state_with_parent();
+            let _ = pad.link(&queue.static_pad("sink").expect("a queue has a sink pad"));
+        });
+    }
+    let bus = pipeline.bus().ok_or("pipeline without a bus")?;
+    let streams = || count.lock().unwrap_or_else(|e| e.into_inner()).0;
+    let _ = pipeline.set_state(gst::State::Paused);
+    // parsebin adds all its pads at once, each with a sink that then prerolls: PAUSED is
+    // reached again once every stream has been found
+    let mut found = Err(format!("{input}: no streams found within 30 s"));
+    for _ in 0..3000 {
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            found = Err(super::common::describe(&msg).unwrap_or_default());
+            break;
+        }
+        if streams() > 0 {
+            let (reached, _, _) = pipeline.state(gst::ClockTime::from_seconds(30));
+            found = reached
+                .map(|_| ())
+                .map_err(|_| format!("{input}: does not preroll"));
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    found?;
+    Ok(count.lock().unwrap_or_else(|e| e.into_inner()).1)
+}
 
 pub fn run(args: &Args) -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
@@ -173,9 +240,15 @@ pub fn run(args: &Args) -> Result<(), String> {
             .add_many([&src, &parse])
             .map_err(|e| e.to_string())?;
         src.link(&parse).map_err(|e| e.to_string())?;
-        let mux = mux.clone();
+        let pads = (0..count_audio_streams(input)?)
+            .map(|_| {
+                mux.request_pad_simple("audio_%u")
+                    .ok_or("mp4mux gave no audio pad")
+            })
+            .collect::<Result<VecDeque<_>, _>>()?;
+        let pads = Mutex::new(pads);
         route(&pipeline, &parse, "audio/", no_change, move || {
-            mux.request_pad_simple("audio_%u")
+            pads.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
         });
     }
     let bus = pipeline.bus().ok_or("pipeline without a bus")?;

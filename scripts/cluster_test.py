@@ -1,0 +1,177 @@
+"""The cluster job end to end (issue 46): a local Ray cluster of two nodes on loopback upscales a
+real clip of ten segments through scripts/cluster-upscale.py, once as it is and once with a
+worker killed in the middle of a task, and each result is checked against the input and against
+a single-machine `transcode` of the same file.
+
+    python scripts/cluster_test.py   (env: TRANSCODE, SAMPLE_VIDEO = the example binaries)
+
+Run by scripts/test.sh after the build. Needs Ray (scripts/requirements.txt) and the sample
+photograph (scripts/sample-data.sh).
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+import numpy as np
+
+# Ray on Linux swaps 127.0.0.1 for the machine's address when it connects; this keeps the
+# cluster, the driver and the workers (which inherit it) on loopback
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSCODE = Path(os.environ.get("TRANSCODE", ROOT / "target/debug/examples/transcode"))
+SAMPLE_VIDEO = Path(os.environ.get("SAMPLE_VIDEO", ROOT / "target/debug/examples/sample-video"))
+DRIVER = ROOT / "scripts" / "cluster-upscale.py"
+# 20 s at 10 fps with a keyframe every 2 s (sample-video's GOP is 2 s): ten 2-second segments
+SIZE, SECONDS, FPS, SEGMENT_SECONDS = (160, 96), 20, 10, 2
+SCALE = 2
+
+CHAIN = re.compile(r"chain .*?\((\d+) bytes, dts: [^,]*, pts: (\d+):(\d+):(\d+)\.(\d+)")
+SEGMENT = re.compile(r"type: segment.*?start=\(guint64\)(\d+).*?time=\(guint64\)(\d+)")
+
+
+def gst(*args):
+    return subprocess.run(["gst-launch-1.0", *args], check=True, capture_output=True, text=True).stdout
+
+
+def packets(path, stream):
+    """(stream time ns, size) of each packet of `stream` (video_0, audio_0), in file order."""
+    out = gst("-v", "filesrc", f"location={path}", "!", "qtdemux", "name=d", f"d.{stream}", "!",
+              "fakesink", "silent=false")
+    start = time_ = 0
+    result = []
+    for line in out.splitlines():
+        if m := SEGMENT.search(line):
+            start, time_ = int(m[1]), int(m[2])
+        elif m := CHAIN.search(line):
+            h, mi, s, ns = map(int, m.groups()[1:])
+            pts = ((h * 60 + mi) * 60 + s) * 10**9 + ns
+            result.append((pts - start + time_, int(m[1])))
+    return result
+
+
+def audio_bytes(path, folder):
+    dump = Path(folder) / (Path(path).stem + ".aac")
+    gst("filesrc", f"location={path}", "!", "qtdemux", "name=d", "d.audio_0", "!", "filesink",
+        f"location={dump}")
+    return dump.read_bytes()
+
+
+def decoded(path, size, folder):
+    """The decoded frames, (n, h·3/2, w) I420 planes stacked, u8."""
+    raw = Path(folder) / (Path(path).stem + ".yuv")
+    w, h = size
+    gst("filesrc", f"location={path}", "!", "qtdemux", "name=d", "d.video_0", "!", "decodebin", "!",
+        "videoconvert", "!", f"video/x-raw,format=I420,width={w},height={h}", "!", "filesink",
+        f"location={raw}")
+    data = np.fromfile(raw, np.uint8)
+    raw.unlink()
+    return data.reshape(-1, h * 3 // 2, w)
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+class ClusterUpscale(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="cluster-test-")
+        cls.dir = Path(cls.tmp.name)
+        # Ray's sessions (logs, sockets) in the test's folder, removed with it; the driver and
+        # the workers inherit it
+        os.environ["RAY_TMPDIR"] = str(cls.dir)
+        import ray
+        from ray.cluster_utils import Cluster
+
+        cls.input = cls.dir / "clip.mp4"
+        subprocess.run([str(SAMPLE_VIDEO), str(ROOT / "data/samples/coffee.png"), str(cls.input),
+                        "--size", f"{SIZE[0]}x{SIZE[1]}", "--seconds", str(SECONDS),
+                        "--fps", str(FPS)], check=True, capture_output=True)
+        cls.reference = cls.dir / "single.mp4"
+        subprocess.run([str(TRANSCODE), str(cls.input), str(cls.reference), "--scale", str(SCALE),
+                        "--n-threads", "1"], check=True, capture_output=True)
+        node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 80 << 20}
+        cls.cluster = Cluster(initialize_head=True,
+                              head_node_args={**node, "include_dashboard": False})
+        cls.worker_node = cls.cluster.add_node(**node)
+        cls.cluster.wait_for_nodes()
+        ray.shutdown()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.shutdown()
+        cls.tmp.cleanup()
+
+    def driver(self, out):
+        cmd = [sys.executable, str(DRIVER), str(self.input), "--out", str(out), "--scale",
+               str(SCALE), "--segment-seconds", str(SEGMENT_SECONDS), "--address",
+               self.cluster.address, "--transcode", str(TRANSCODE)]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finish(self, proc):
+        out, err = proc.communicate(timeout=900)
+        self.assertEqual(proc.returncode, 0, err[-3000:])
+        return Path(out.strip().splitlines()[-1]), err
+
+    def check_output(self, output):
+        """Every frame once at its time, the audio as it was, the size ×SCALE, the pictures those
+        of the single-machine run."""
+        src, got = packets(self.input, "video_0"), packets(output, "video_0")
+        self.assertEqual(len(got), SECONDS * FPS)
+        times = sorted(t for t, _ in got)
+        self.assertEqual(times, sorted(t for t, _ in src), "output frame times differ from the input's")
+        steps = set(np.diff(times).tolist())
+        self.assertEqual(steps, {10**9 // FPS}, "a frame missing or duplicated at a join")
+        self.assertEqual(packets(output, "audio_0"), packets(self.input, "audio_0"))
+        self.assertEqual(audio_bytes(output, self.dir), audio_bytes(self.input, self.dir))
+        big = (SIZE[0] * SCALE, SIZE[1] * SCALE)
+        ours, single = decoded(output, big, self.dir), decoded(self.reference, big, self.dir)
+        self.assertEqual(ours.shape, single.shape)
+        self.assertGreaterEqual(psnr(ours, single), 45.0)
+
+    def test_a_cluster_job_equals_one_machine_and_a_rerun_skips_what_is_done(self):
+        out = self.dir / "job"
+        output, err = self.finish(self.driver(out))
+        self.assertIn('"nodes": 2', err, "both nodes should have taken segments")
+        self.check_output(output)
+        segments = sorted((out / "segments").glob("*.mkv"))
+        self.assertEqual(len(segments), SECONDS // SEGMENT_SECONDS)
+        mtimes = [p.stat().st_mtime_ns for p in segments]
+        _, err = self.finish(self.driver(out))
+        self.assertIn('"skipped": 10', err)
+        self.assertEqual([p.stat().st_mtime_ns for p in segments], mtimes)
+        self.check_output(output)
+
+    def test_a_worker_killed_mid_task_is_retried(self):
+        out = self.dir / "killed"
+        proc = self.driver(out)
+        running = out / "segments" / ".running"
+        deadline, killed = time.time() + 300, None
+        while killed is None and time.time() < deadline and proc.poll() is None:
+            for marker in running.glob("*") if running.is_dir() else []:
+                try:
+                    pid = int(marker.read_text())
+                    os.kill(pid, signal.SIGKILL)
+                    killed = pid
+                    break
+                except (ValueError, OSError):
+                    continue
+            time.sleep(0.05)
+        self.assertIsNotNone(killed, "no task was seen running")
+        output, err = self.finish(proc)
+        self.check_output(output)
+        self.assertEqual(list((out / "segments").glob("*.part-*")), [], "a half-written segment left")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
