@@ -207,8 +207,7 @@ fn split_screen((ow, oh): (i32, i32)) -> Result<gst::Bin, String> {
 }
 
 /// The encoder elements for `args`: constant quality (peak rate from `pixels_per_second`) or
-/// `--bitrate`. A segment is coded without B-frames: Matroska, which keeps its timestamps, keeps
-/// no decode timestamps, and without reordering none are needed.
+/// `--bitrate`.
 fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, String> {
     let peak_kbps =
         (pixels_per_second * PEAK_BITS_PER_PIXEL / 1000.0).clamp(1.0, 2_048_000.0) as u32;
@@ -224,9 +223,6 @@ fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, Str
                     enc.set_property("bitrate", peak_kbps);
                 }
             }
-            if args.segment.is_some() {
-                enc.set_property("bframes", 0u32);
-            }
             vec![enc]
         }
         Codec::H265 => {
@@ -234,9 +230,6 @@ fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, Str
             match args.bitrate {
                 Some(kbps) => set_bitrate(&enc, kbps)?,
                 None => enc.set_property("qp", args.quality as i32),
-            }
-            if args.segment.is_some() {
-                enc.set_property("option-string", "bframes=0");
             }
             vec![enc, make("h265parse", None)?]
         }

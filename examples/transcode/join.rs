@@ -53,14 +53,14 @@ fn file_source(path: &str) -> Result<gst::Element, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Links each stream `parsebin` finds whose caps start with `kind` to `target()` (through a
-/// queue, after `prepare(pad)`), and every other stream to a fakesink. `target` is asked once
-/// per matching stream; a stream it has no pad for is an error.
+/// Links each stream `parsebin` finds whose caps start with `kind` to `target()` (through
+/// `prepare(pad, caps)`'s elements and a queue), and every other stream to a fakesink. `target`
+/// is asked once per matching stream; a stream it has no pad for is an error.
 fn route(
     pipeline: &gst::Pipeline,
     parse: &gst::Element,
     kind: &'static str,
-    prepare: fn(&gst::Pad),
+    prepare: fn(&gst::Pad, &gst::Caps) -> Result<Vec<gst::Element>, String>,
     target: impl Fn() -> Option<gst::Pad> + Send + Sync + 'static,
 ) {
     let pipeline = pipeline.downgrade();
@@ -76,18 +76,22 @@ fn route(
             let sink = match wanted.then(&target) {
                 Some(None) => return Err(format!("no muxer pad for a {kind} stream")),
                 Some(Some(sink)) => {
-                    prepare(pad);
-                    let queue = make("queue")?;
-                    pipeline.add(&queue).map_err(|e| e.to_string())?;
-                    let src = queue.static_pad("src").ok_or("queue without src")?;
-                    src.link(&sink)
+                    let mut chain = prepare(pad, &caps)?;
+                    chain.push(make("queue")?);
+                    pipeline.add_many(&chain).map_err(|e| e.to_string())?;
+                    gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
+                    let last = chain.last().and_then(|e| e.static_pad("src"));
+                    last.ok_or("queue without src")?
+                        .link(&sink)
                         .map_err(|e| format!("linking {kind}: {e:?}"))?;
-                    queue
+                    chain
                 }
                 None => return discard(&pipeline, pad),
             };
-            sink.sync_state_with_parent().map_err(|e| e.to_string())?;
-            let sink_pad = sink.static_pad("sink").ok_or("no sink pad")?;
+            for e in sink.iter().rev() {
+                e.sync_state_with_parent().map_err(|e| e.to_string())?;
+            }
+            let sink_pad = sink[0].static_pad("sink").ok_or("no sink pad")?;
             pad.link(&sink_pad).map_err(|e| format!("{e:?}"))?;
             Ok::<_, String>(())
         })();
@@ -95,6 +99,18 @@ fn route(
             gst::element_error!(parse, gst::CoreError::Negotiation, ("{}", e));
         }
     });
+}
+
+/// A segment's video: its running time made its timestamps (`keep_timestamps`), and decode
+/// timestamps computed again where the codec reorders frames (Matroska stores none).
+fn segment_video(pad: &gst::Pad, caps: &gst::Caps) -> Result<Vec<gst::Element>, String> {
+    keep_timestamps(pad);
+    let name = caps.structure(0).map(|s| s.name().to_string());
+    Ok(match name.as_deref() {
+        Some("video/x-h264") => vec![make("h264timestamper")?],
+        Some("video/x-h265") => vec![make("h265timestamper")?],
+        _ => Vec::new(),
+    })
 }
 
 /// Makes running time equal to the timestamps on `pad`: a demuxer starts each file's running
@@ -132,7 +148,9 @@ fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), String> {
 }
 
 /// The audio as it is.
-fn no_change(_: &gst::Pad) {}
+fn no_change(_: &gst::Pad, _: &gst::Caps) -> Result<Vec<gst::Element>, String> {
+    Ok(Vec::new())
+}
 
 /// How many audio streams `input` has: the muxer's pads must all exist before it starts (it
 /// gives none afterwards), and parsebin finds the streams only once data flows.
@@ -229,7 +247,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             .request_pad_simple("sink_%u")
             .ok_or("concat gave no sink pad")?;
         let slot = Arc::new(Mutex::new(Some(pad)));
-        route(&pipeline, &parse, "video/", keep_timestamps, move || {
+        route(&pipeline, &parse, "video/", segment_video, move || {
             slot.lock().unwrap_or_else(|e| e.into_inner()).take()
         });
     }
