@@ -62,7 +62,7 @@ while [ $# -gt 0 ]; do
         --trixie) trixie=1; shift ;;
         --share) share=$2; shift 2 ;;
         --no-structured) share=0; shift ;;
-        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
