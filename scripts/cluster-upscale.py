@@ -4,7 +4,7 @@
 picks it up, and the segments are joined into one MP4 with the input's audio copied as it is
 (`transcode join`).
 
-    cluster-upscale.py IN... --out DIR [--scale 2] [--segment-seconds 10] [--address auto|HOST:PORT|ray://...]
+    cluster-upscale.py IN... --out DIR [--scale 2] [--segment-seconds 10] [--address auto|HOST:PORT]
 
 - DIR and the transcode binary must be at the same path on every node (a shared folder); DIR
   receives DIR/<name>_x<scale>.mp4 per input and the segments under DIR/segments/. One job at
@@ -42,7 +42,7 @@ def parse_args(argv=None):
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument("--segment-seconds", type=float, default=10.0)
     p.add_argument("--address", default=None,
-                   help="Ray cluster to join (auto, HOST:PORT or ray://...); default: a Ray of this machine's own")
+                   help="Ray cluster to join (auto, or HOST:PORT of its head; ray://HOST:10001 needs ray[client]); default: a Ray of this machine's own")
     p.add_argument("--transcode", type=Path, default=DEFAULT_TRANSCODE,
                    help=f"the transcode binary, the same path on every node (default {DEFAULT_TRANSCODE})")
     p.add_argument("--cpus-per-task", type=int, default=1)
