@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 py=$(scripts/python-env.sh ${CI:+--fresh})
-# the data script's own parsing and rules (scripts/test_prepare_data.py)
+# the Python scripts' own tests: the data scripts (test_prepare_data.py, test_structured_data.py,
+# test_eval_sets.py); the cluster job's end-to-end test runs after the build, below
 "$py" -m unittest discover -s scripts -p 'test_*.py'
 export RUST_BACKTRACE=1
 # the element's test backends (model-path=test:...) are built for the tests only
