@@ -123,10 +123,10 @@ class ClusterUpscale(unittest.TestCase):
         cls.cluster.shutdown()
         cls.tmp.cleanup()
 
-    def driver(self, out, quality):
+    def driver(self, out, quality, *extra):
         cmd = [sys.executable, str(DRIVER), str(self.input), "--out", str(out), "--scale",
                str(SCALE), "--segment-seconds", str(SEGMENT_SECONDS), "--address",
-               self.cluster.address, "--transcode", str(TRANSCODE), *quality_args(quality)]
+               self.cluster.address, "--transcode", str(TRANSCODE), *quality_args(quality), *extra]
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def finish(self, proc):
@@ -187,6 +187,16 @@ class ClusterUpscale(unittest.TestCase):
         output, err = self.finish(proc)
         self.check_output(output, "lossless")
         self.assertEqual(list((out / "segments").glob("*.part-*")), [], "a half-written segment left")
+
+    def test_a_segment_that_cannot_be_made_fails_the_job_with_its_reason(self):
+        out = self.dir / "failing"
+        proc = self.driver(out, "default", "--model-path", str(self.dir / "missing.safetensors"),
+                           "--retries", "0")
+        _, err = proc.communicate(timeout=600)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("missing.safetensors", err)
+        self.assertIn("cluster-upscale: clip-", err, "the message names the segment")
+        self.assertEqual(list(out.glob("*.mp4")), [], "no output from a failed job")
 
 
 if __name__ == "__main__":
