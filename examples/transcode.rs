@@ -57,6 +57,8 @@ const USAGE: &str = "usage: transcode IN OUT [--scale N] [--size WxH] [--model-p
   --quality Q               constant quality: x264's quantizer in quality mode, x265's QP
                             (default 16; lower = better and larger; 0 = lossless for h264)
   --bitrate KBPS            a constant bitrate instead of constant quality
+  --n-threads T             (T > 0) also caps the decoder's and the encoder's threads at T, so
+                            that a job given T CPUs (a cluster task) uses T cores
   --compare                 a split screen: bicubic (Catmull-Rom) on the left, the network on
                             the right, a black divider between them
   --segment START:STOP      only the frames with START ≤ PTS < STOP (nanoseconds; STOP may be
@@ -211,9 +213,13 @@ fn split_screen((ow, oh): (i32, i32)) -> Result<gst::Bin, String> {
 fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, String> {
     let peak_kbps =
         (pixels_per_second * PEAK_BITS_PER_PIXEL / 1000.0).clamp(1.0, 2_048_000.0) as u32;
+    let threads = args.element.n_threads.filter(|&t| t > 0);
     Ok(match args.codec {
         Codec::H264 => {
             let enc = make("x264enc", None)?;
+            if let Some(t) = threads {
+                enc.set_property("threads", t);
+            }
             match args.bitrate {
                 Some(kbps) => set_bitrate(&enc, kbps)?,
                 None => {
@@ -230,6 +236,9 @@ fn encoder(args: &Args, pixels_per_second: f64) -> Result<Vec<gst::Element>, Str
             match args.bitrate {
                 Some(kbps) => set_bitrate(&enc, kbps)?,
                 None => enc.set_property("qp", args.quality as i32),
+            }
+            if let Some(t) = threads {
+                enc.set_property("option-string", format!("pools={t}"));
             }
             vec![enc, make("h265parse", None)?]
         }
@@ -483,6 +492,9 @@ fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let decode = make("decodebin", None)?;
+    if let Some(t) = args.element.n_threads.filter(|&t| t > 0) {
+        cap_decoder_threads(&decode, t);
+    }
     let mux = make(muxer_for(&args.output), None)?;
     let sink = gst::ElementFactory::make("filesink")
         .property("location", &args.output)
@@ -557,6 +569,18 @@ fn run(args: Args) -> Result<(), String> {
     result?;
     println!("{}", args.output);
     Ok(())
+}
+
+/// Caps the threads of the libav decoders `decode` picks at `threads`.
+fn cap_decoder_threads(decode: &gst::Element, threads: u32) {
+    let Some(bin) = decode.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    bin.connect_deep_element_added(move |_, _, element| {
+        if element.find_property("max-threads").is_some() {
+            element.set_property("max-threads", threads as i32);
+        }
+    });
 }
 
 /// Matroska for `.mkv` (it keeps timestamps as they come, so a segment's frames keep the
