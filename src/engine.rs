@@ -379,14 +379,14 @@ impl Upscaler {
     fn check_memory(&self, (w, h): (usize, usize)) -> Result<()> {
         // below this, reading the system's figures costs more than it could save
         const CHECK_ABOVE: u64 = 256 << 20;
-        if self.cpu.is_none() {
+        let Some(cpu) = &self.cpu else {
             return Ok(());
-        }
+        };
         let c = self.config;
         let floats =
             self.acs
                 .peak_floats((w, h), c.net_scale(), c.input_multiple(), |tw, th, n| {
-                    CpuNet::working_floats(&c, n, th, tw)
+                    cpu.working_floats(n, th, tw)
                 });
         let needed = floats as u64 * 4;
         if needed < CHECK_ABOVE {
@@ -411,7 +411,7 @@ impl Upscaler {
                     (w, h),
                     c.net_scale(),
                     c.input_multiple(),
-                    |tw, th, n| { CpuNet::working_floats(&c, n, th, tw) }
+                    |tw, th, n| { cpu.working_floats(n, th, tw) }
                 ) as u64
                     * 4)
                     >> 20

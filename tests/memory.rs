@@ -36,12 +36,32 @@ fn a_frame_beyond_available_memory_is_refused_and_tiles_fit() {
         ..up.acs
     };
     let floats = tiled.peak_floats((w, h), 4, 1, |tw, th, n| {
-        imdn::cpu::CpuNet::working_floats(&config, n, th, tw)
+        imdn::cpu::CpuNet::layerwise_working_floats(&config, n, th, tw)
     });
     let whole = up.acs.peak_floats((w, h), 4, 1, |tw, th, n| {
-        imdn::cpu::CpuNet::working_floats(&config, n, th, tw)
+        imdn::cpu::CpuNet::layerwise_working_floats(&config, n, th, tw)
     });
     // tiles bound the activations; what is left is mostly the ×4 output itself
     assert!(floats < whole / 8, "tiles: {floats} floats, whole: {whole}");
     assert!((floats * 4) as u64 <= available, "tiles: {floats} floats");
+}
+
+#[test]
+fn a_streamed_network_counts_its_rings_not_whole_frame_activations() {
+    use imdn::cpu::CpuNet;
+    let config = Config::rtc(2);
+    let t = init_tensors(&config, &Device::Cpu).unwrap();
+    let streamed = CpuNet::new(&config, &t, 2).unwrap();
+    assert!(streamed.streams());
+    let (h, w) = (4320, 7680);
+    let output = 3 * h * w * 4;
+    let floats = streamed.working_floats(1, h, w);
+    // the 8K ×2 output itself, plus rings of a few rows a strip: not the ~90 floats a pixel of
+    // whole-frame activations the layer-by-layer executor holds
+    assert!(floats >= output, "{floats} < the output's {output}");
+    assert!(
+        floats < output + output / 10,
+        "{floats} floats for an {w}×{h} frame"
+    );
+    assert!(floats * 3 < CpuNet::layerwise_working_floats(&config, 1, h, w));
 }

@@ -374,9 +374,21 @@ impl CpuNet {
         Ok(())
     }
 
-    /// Floats [`CpuNet::forward`] holds for `n` frames of `h`×`w` beyond its input: the
-    /// activations of `Buffers` and the output.
-    pub fn working_floats(config: &Config, n: usize, h: usize, w: usize) -> usize {
+    /// Floats [`CpuNet::forward`] holds for `n` frames of `h`×`w` beyond its input: the output,
+    /// and the streamed pipeline's rings or the layer-by-layer activations.
+    pub fn working_floats(&self, n: usize, h: usize, w: usize) -> usize {
+        match &self.stream {
+            Some((stream, _)) => {
+                let s = self.config.net_scale();
+                n * 3 * h * w * s * s + stream.state_floats((h, w), self.threads())
+            }
+            None => Self::layerwise_working_floats(&self.config, n, h, w),
+        }
+    }
+
+    /// [`CpuNet::working_floats`] of the layer-by-layer executor: the activations of `Buffers`
+    /// and the output.
+    pub fn layerwise_working_floats(config: &Config, n: usize, h: usize, w: usize) -> usize {
         let c = config.channels;
         let s = config.upsampler_scale;
         let full = Geom { h, w };

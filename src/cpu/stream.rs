@@ -263,6 +263,27 @@ impl Stream {
         }
     }
 
+    /// Floats the state for `h`×`w` frames on `threads` threads holds: each part's rings and
+    /// its row of zeros (the kernels' scratch aside), growing with the width only.
+    pub fn state_floats(&self, (h, w): (usize, usize), threads: usize) -> usize {
+        let widest = self.widest();
+        let per_stride = self
+            .buffers
+            .iter()
+            .map(|b| b.rows * b.channels)
+            .sum::<usize>()
+            + widest;
+        self.cut((h, w), threads)
+            .iter()
+            .map(|(_, cols)| per_stride * RowLayout::new(cols.end - cols.start).stride())
+            .sum()
+    }
+
+    /// The most channels of any activation (the zero row's height).
+    fn widest(&self) -> usize {
+        self.buffers.iter().map(|b| b.channels).max().unwrap_or(0)
+    }
+
     /// The state for frames of `h`×`w` on `threads` threads, from `state` when it fits.
     pub fn state<'a>(
         &self,
@@ -271,7 +292,7 @@ impl Stream {
         threads: usize,
     ) -> &'a mut State {
         if state.as_ref().is_none_or(|s| s.size != (h, w)) {
-            let widest = self.buffers.iter().map(|b| b.channels).max().unwrap_or(0);
+            let widest = self.widest();
             let parts = self
                 .cut((h, w), threads)
                 .into_iter()
@@ -508,6 +529,7 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::lanes::floats;
 
     /// A pipeline of `n` 3×3 convs 3 → 3 (reach n) with an upsampler of scale 2.
     fn chain(n: usize) -> Stream {
@@ -519,6 +541,33 @@ mod tests {
         let up = ConvParams::new(vec![0.0; 12 * 27], vec![0.0; 12], 3, 12, 3);
         let out = b.conv(&up, &[x], &[12], None, Act::None)[0];
         b.finish(out, 2)
+    }
+
+    #[test]
+    fn the_state_holds_the_floats_state_floats_counts() {
+        let s = chain(21);
+        for (size, threads) in [
+            ((360, 640), 2),
+            ((2160, 3840), 2),
+            ((7, 3), 3),
+            ((100, 1500), 1),
+        ] {
+            let mut state = None;
+            let st = s.state(&mut state, size, threads);
+            let held: usize = st
+                .parts
+                .iter()
+                .map(|p| {
+                    p._rings.iter().map(|r| floats(r).len()).sum::<usize>() + floats(&p.zeros).len()
+                })
+                .sum();
+            assert_eq!(held, s.state_floats(size, threads), "{size:?} on {threads}");
+        }
+        // rows of 4K take no more than a 1080p frame's width of rings
+        assert_eq!(
+            s.state_floats((2160, 1920), 1),
+            s.state_floats((1080, 1920), 1)
+        );
     }
 
     #[test]
