@@ -6,8 +6,10 @@ picks it up, and the segments are joined into one MP4 with the input's audio cop
 
     cluster-upscale.py IN... --out DIR [--scale 2] [--segment-seconds 10] [--address auto|HOST:PORT]
 
-- DIR and the transcode binary must be at the same path on every node (a shared folder); DIR
-  receives DIR/<name>_x<scale>.mp4 per input and the segments under DIR/segments/. One job at
+- The inputs and the transcode binary must be at the same path on every node (a shared folder).
+  DIR receives DIR/<name>_x<scale>.mp4 per input and the segments under DIR/segments/; it is a
+  shared folder too, or object storage: a URL such as s3://bucket/prefix, through fsspec (with
+  that protocol's package installed, e.g. s3fs; the tests use fsspec's own file://). One job at
   a time works in a DIR.
 - A segment's file is named by a hash of the input's content, its time range and the settings,
   and written under a temporary name first: a rerun skips what is done, a killed task leaves
@@ -27,6 +29,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -38,7 +41,8 @@ DEFAULT_TRANSCODE = ROOT / "target" / "release" / "examples" / "transcode"
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", metavar="IN")
-    p.add_argument("--out", required=True, type=Path, help="output folder (shared by all nodes)")
+    p.add_argument("--out", required=True,
+                   help="output folder shared by all nodes, or an object storage URL (s3://...)")
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument("--segment-seconds", type=float, default=10.0)
     p.add_argument("--address", default=None,
@@ -99,18 +103,83 @@ def _die_with_parent():
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def upscale_segment(transcode, source, target, segment, options, threads):
+class Store:
+    """Where a job's files go: a folder every node sees, or object storage through fsspec. A
+    file is made under a temporary name and moved into place, so a name that exists is whole."""
+
+    def __init__(self, out):
+        self.remote = "://" in str(out)
+        if self.remote:
+            import fsspec
+            self.fs, self.root = fsspec.core.url_to_fs(str(out))
+            self.root = self.root.rstrip("/")
+        else:
+            self.fs, self.root = None, str(Path(out).resolve())
+
+    def name(self, *parts):
+        return "/".join([self.root, *parts])
+
+    def url(self, name):
+        """`name` as the user would write it (with its protocol)."""
+        return self.fs.unstrip_protocol(name) if self.remote else name
+
+    def exists(self, name):
+        return self.fs.exists(name) if self.remote else os.path.exists(name)
+
+    def scratch(self, name):
+        """A temporary local file to make `name` in: beside it in a folder (the move is then a
+        rename), in this node's temporary folder for object storage. Keeps the extension."""
+        stem, ext = os.path.splitext(os.path.basename(name))
+        folder = tempfile.gettempdir() if self.remote else os.path.dirname(name)
+        return Path(folder) / f"{stem}.part-{uuid.uuid4().hex[:8]}{ext}"
+
+    def publish(self, local, name):
+        """Moves the finished local file `local` to `name`."""
+        if self.remote:
+            part = f"{name}.part-{uuid.uuid4().hex[:8]}"
+            self.fs.put_file(str(local), part)
+            self.fs.mv(part, name)
+            Path(local).unlink(missing_ok=True)
+        else:
+            os.replace(local, name)
+
+    def fetch(self, name, folder):
+        """A local path holding `name`: itself in a folder, a copy in `folder` otherwise."""
+        if not self.remote:
+            return name
+        local = Path(folder) / os.path.basename(name)
+        self.fs.get_file(name, str(local))
+        return str(local)
+
+    def make_folder(self, name):
+        if self.remote:
+            self.fs.makedirs(name, exist_ok=True)
+        else:
+            os.makedirs(name, exist_ok=True)
+
+    def remove_stale(self, folder):
+        """What killed tasks left in `folder`: temporary files and running markers."""
+        if self.remote:
+            for stale in self.fs.glob(f"{folder}/*.part-*"):
+                self.fs.rm(stale)
+        else:
+            for stale in [*Path(folder).glob("*.part-*"), *Path(folder).glob(".running/*")]:
+                stale.unlink(missing_ok=True)
+
+
+def upscale_segment(transcode, source, out, target, segment, options, threads):
     """One Ray task: `transcode --segment` into a temporary file, its frames checked against the
-    plan, then renamed into place. Returns (frames, seconds, node)."""
+    plan, then moved into place in the store `out`. Returns (frames, seconds, node)."""
     import ray
 
     started = time.time()
-    target = Path(target)
-    running = target.parent / ".running"
+    store = Store(out)
+    part = store.scratch(target)
+    # which process runs which segment, for whoever must find it (cluster_test.py kills one)
+    running = part.parent / ".running"
     running.mkdir(exist_ok=True)
-    marker = running / f"{target.stem}.{os.getpid()}"
+    marker = running / f"{Path(target).stem}.{os.getpid()}"
     marker.write_text(str(os.getpid()))
-    part = target.with_name(f"{target.stem}.part-{uuid.uuid4().hex[:8]}.mkv")
     try:
         cmd = [str(transcode), str(source), str(part), "--segment", range_arg(segment),
                "--n-threads", str(threads), *options]
@@ -119,8 +188,8 @@ def upscale_segment(transcode, source, target, segment, options, threads):
             raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
         _, frames = plan(transcode, part, 3600)
         if frames != segment["frames"]:
-            raise RuntimeError(f"{target.name}: {frames} frames, the plan says {segment['frames']}")
-        os.replace(part, target)
+            raise RuntimeError(f"{Path(target).name}: {frames} frames, the plan says {segment['frames']}")
+        store.publish(part, target)
     finally:
         part.unlink(missing_ok=True)
         marker.unlink(missing_ok=True)
@@ -161,8 +230,9 @@ def main(argv=None):
     if not transcode.is_file():
         sys.exit(f"cluster-upscale: no transcode binary at {transcode} "
                  "(cargo build --release -p gst-plugin-imdn --example transcode)")
-    segments_dir = args.out.resolve() / "segments"
-    segments_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(args.out)
+    segments_dir = store.name("segments")
+    store.make_folder(segments_dir)
     options = encoder_options(args)
     times = {"plan_s": 0.0, "upscale_s": 0.0, "join_s": 0.0}
 
@@ -173,13 +243,13 @@ def main(argv=None):
             sys.exit(f"cluster-upscale: {source}: no such file")
         digest = file_hash(source)
         segments, _ = plan(transcode, source, args.segment_seconds)
-        paths = [segments_dir / f"{source.stem}-{i:05d}-{segment_key(digest, s, options)}.mkv"
+        paths = [f"{segments_dir}/{source.stem}-{i:05d}-{segment_key(digest, s, options)}.mkv"
                  for i, s in enumerate(segments)]
-        output = args.out.resolve() / f"{source.stem}_x{args.scale}.mp4"
+        output = store.name(f"{source.stem}_x{args.scale}.mp4")
         jobs.append((source.resolve(), output, list(zip(segments, paths))))
     times["plan_s"] = time.time() - t
 
-    todo = [(source, s, p) for source, _, pairs in jobs for s, p in pairs if not p.exists()]
+    todo = [(source, s, p) for source, _, pairs in jobs for s, p in pairs if not store.exists(p)]
     skipped = sum(len(pairs) for _, _, pairs in jobs) - len(todo)
     if skipped:
         print(f"{skipped} segments already done: skipped", file=sys.stderr)
@@ -191,7 +261,8 @@ def main(argv=None):
             num_cpus=args.cpus_per_task, num_gpus=args.gpus_per_task,
             max_retries=args.retries, retry_exceptions=True)
         progress = Progress(len(todo), sum(s["frames"] for _, s, _ in todo))
-        pending = {task.remote(str(transcode), str(source), str(path), s, options, args.cpus_per_task): path
+        pending = {task.remote(str(transcode), str(source), args.out, path, s, options,
+                               args.cpus_per_task): path
                    for source, s, path in todo}
         nodes = set()
         while pending:
@@ -203,7 +274,7 @@ def main(argv=None):
                 except Exception as e:  # the task failed after its retries
                     for other in pending:
                         ray.cancel(other, force=True)
-                    sys.exit(f"cluster-upscale: {path.name}: {e}")
+                    sys.exit(f"cluster-upscale: {os.path.basename(path)}: {e}")
                 nodes.add(node)
                 progress.add(frames)
             progress.report()
@@ -211,22 +282,22 @@ def main(argv=None):
         times["nodes"] = len(nodes)
     times["upscale_s"] = time.time() - t
 
-    # what killed tasks left: their temporary files and running markers (no task runs now)
-    for stale in [*segments_dir.glob("*.part-*"), *segments_dir.glob(".running/*")]:
-        stale.unlink(missing_ok=True)
+    store.remove_stale(segments_dir)  # no task runs now
 
     t = time.time()
     for source, output, pairs in jobs:
-        part = output.with_name(f".{output.stem}.part-{uuid.uuid4().hex[:8]}.mp4")
-        try:
-            subprocess.run([str(transcode), "join", str(part), "--audio-from", str(source),
-                            *[str(p) for _, p in pairs]], check=True, capture_output=True, text=True)
-            os.replace(part, output)
-        except subprocess.CalledProcessError as e:
-            sys.exit(f"cluster-upscale: joining {output.name} failed:\n{e.stderr[-2000:]}")
-        finally:
-            part.unlink(missing_ok=True)
-        print(output)
+        part = store.scratch(output)
+        with tempfile.TemporaryDirectory(prefix="cluster-join-") as fetched:
+            try:
+                local = [store.fetch(p, fetched) for _, p in pairs]
+                subprocess.run([str(transcode), "join", str(part), "--audio-from", str(source), *local],
+                               check=True, capture_output=True, text=True)
+                store.publish(part, output)
+            except subprocess.CalledProcessError as e:
+                sys.exit(f"cluster-upscale: joining {os.path.basename(output)} failed:\n{e.stderr[-2000:]}")
+            finally:
+                part.unlink(missing_ok=True)
+        print(store.url(output))
     times["join_s"] = time.time() - t
     summary = {"segments": len(todo) + skipped, "skipped": skipped,
                **{k: round(v, 3) if isinstance(v, float) else v for k, v in times.items()}}

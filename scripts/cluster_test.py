@@ -188,6 +188,16 @@ class ClusterUpscale(unittest.TestCase):
         self.check_output(output, "lossless")
         self.assertEqual(list((out / "segments").glob("*.part-*")), [], "a half-written segment left")
 
+    def test_a_job_into_object_storage(self):
+        bucket = self.dir / "bucket"
+        proc = self.driver(f"file://{bucket}", "default")
+        out, err = proc.communicate(timeout=900)
+        self.assertEqual(proc.returncode, 0, err[-3000:])
+        self.assertEqual(out.strip().splitlines()[-1], f"file://{bucket}/clip_x2.mp4")
+        self.check_output(bucket / "clip_x2.mp4", "default")
+        self.assertEqual(len(list((bucket / "segments").glob("*.mkv"))), SECONDS // SEGMENT_SECONDS)
+        self.assertEqual(list(bucket.rglob("*.part-*")), [])
+
     def test_a_segment_that_cannot_be_made_fails_the_job_with_its_reason(self):
         out = self.dir / "failing"
         proc = self.driver(out, "default", "--model-path", str(self.dir / "missing.safetensors"),

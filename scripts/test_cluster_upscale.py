@@ -72,5 +72,48 @@ class ProgressLine(unittest.TestCase):
         self.assertRegex(line, r"ETA (8[0-9]|9[0-9]) s")
 
 
+class Stores(unittest.TestCase):
+    """A folder and object storage (fsspec's file:// here; s3:// and the like the same way)."""
+
+    def check(self, out):
+        import tempfile
+        store = cu.Store(out)
+        folder = store.name("segments")
+        store.make_folder(folder)
+        name = f"{folder}/clip-00001-abc.mkv"
+        self.assertFalse(store.exists(name))
+        part = store.scratch(name)
+        self.assertEqual(part.suffix, ".mkv", "the muxer is chosen by the extension")
+        part.write_bytes(b"segment")
+        store.publish(part, name)
+        self.assertTrue(store.exists(name))
+        self.assertFalse(part.exists())
+        with tempfile.TemporaryDirectory() as d:
+            self.assertEqual(Path(store.fetch(name, d)).read_bytes(), b"segment")
+        return store, folder
+
+    def test_a_folder(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            store, folder = self.check(d)
+            self.assertFalse(store.remote)
+            stale = Path(folder, "clip-00002-def.part-1234abcd.mkv")
+            stale.write_bytes(b"half")
+            store.remove_stale(folder)
+            self.assertFalse(stale.exists())
+            self.assertTrue(Path(folder, "clip-00001-abc.mkv").exists())
+
+    def test_object_storage(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            store, folder = self.check(f"file://{d}/bucket")
+            self.assertTrue(store.remote)
+            self.assertTrue(Path(d, "bucket/segments/clip-00001-abc.mkv").is_file())
+            store.fs.pipe_file(f"{folder}/clip-00002-def.mkv.part-1234abcd", b"half")
+            store.remove_stale(folder)
+            self.assertEqual(sorted(p.name for p in Path(d, "bucket/segments").iterdir()),
+                             ["clip-00001-abc.mkv"])
+
+
 if __name__ == "__main__":
     unittest.main()
