@@ -52,3 +52,21 @@ pub fn play(pipeline: &gst::Pipeline, bus: &gst::Bus) -> Result<(), String> {
         .and_then(|m| describe(&m));
     Err(why.unwrap_or_else(|| "the pipeline could not start".into()))
 }
+
+/// Plays `pipeline` to its end: Ok at end of stream, the error posted otherwise; it is left
+/// stopped either way.
+#[allow(dead_code)] // each example compiles this module; those that report progress wait their own way
+pub fn run_to_end(pipeline: &gst::Pipeline) -> Result<(), String> {
+    let bus = pipeline.bus().ok_or("pipeline without a bus")?;
+    let result = play(pipeline, &bus).and_then(|()| {
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::NONE,
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .ok_or("no message on the bus")?;
+        describe(&msg).map_or(Ok(()), Err)
+    });
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}

@@ -43,14 +43,21 @@ fn make(factory: &str) -> Result<gst::Element, String> {
         .map_err(|_| format!("no GStreamer element {factory} (scripts/install-deps.sh)"))
 }
 
-fn file_source(path: &str) -> Result<gst::Element, String> {
+/// `filesrc location=path ! parsebin` in `pipeline`; returns the parsebin.
+fn parsed_file(pipeline: &gst::Pipeline, path: &str) -> Result<gst::Element, String> {
     if !std::path::Path::new(path).is_file() {
         return Err(format!("{path}: no such file"));
     }
-    gst::ElementFactory::make("filesrc")
+    let src = gst::ElementFactory::make("filesrc")
         .property("location", path)
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    let parse = make("parsebin")?;
+    pipeline
+        .add_many([&src, &parse])
+        .map_err(|e| e.to_string())?;
+    src.link(&parse).map_err(|e| e.to_string())?;
+    Ok(parse)
 }
 
 /// Links each stream `parsebin` finds whose caps start with `kind` to `target()` (through
@@ -156,12 +163,7 @@ fn no_change(_: &gst::Pad, _: &gst::Caps) -> Result<Vec<gst::Element>, String> {
 /// gives none afterwards), and parsebin finds the streams only once data flows.
 fn count_audio_streams(input: &str) -> Result<usize, String> {
     let pipeline = gst::Pipeline::new();
-    let src = file_source(input)?;
-    let parse = make("parsebin")?;
-    pipeline
-        .add_many([&src, &parse])
-        .map_err(|e| e.to_string())?;
-    src.link(&parse).map_err(|e| e.to_string())?;
+    let parse = parsed_file(&pipeline, input)?;
     // (streams, audio streams)
     let count = Arc::new(Mutex::new((0usize, 0usize)));
     {
@@ -236,12 +238,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("{e:?}"))?;
     mux.link(&sink).map_err(|e| e.to_string())?;
     for path in &args.segments {
-        let src = file_source(path)?;
-        let parse = make("parsebin")?;
-        pipeline
-            .add_many([&src, &parse])
-            .map_err(|e| e.to_string())?;
-        src.link(&parse).map_err(|e| e.to_string())?;
+        let parse = parsed_file(&pipeline, path)?;
         // concat's sink pads in the segments' order, requested now, linked when parsed
         let pad = concat
             .request_pad_simple("sink_%u")
@@ -252,12 +249,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         });
     }
     if let Some(input) = &args.audio_from {
-        let src = file_source(input)?;
-        let parse = make("parsebin")?;
-        pipeline
-            .add_many([&src, &parse])
-            .map_err(|e| e.to_string())?;
-        src.link(&parse).map_err(|e| e.to_string())?;
+        let parse = parsed_file(&pipeline, input)?;
         let pads = (0..count_audio_streams(input)?)
             .map(|_| {
                 mux.request_pad_simple("audio_%u")
@@ -269,22 +261,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             pads.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
         });
     }
-    let bus = pipeline.bus().ok_or("pipeline without a bus")?;
-    let result = (|| {
-        super::common::play(&pipeline, &bus)?;
-        let msg = bus
-            .timed_pop_filtered(
-                gst::ClockTime::NONE,
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            )
-            .ok_or("no message on the bus")?;
-        match super::common::describe(&msg) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    })();
-    let _ = pipeline.set_state(gst::State::Null);
-    result?;
+    super::common::run_to_end(&pipeline)?;
     println!("{}", args.output);
     Ok(())
 }

@@ -112,22 +112,7 @@ fn read_frames(input: &str) -> Result<Vec<Frame>, String> {
             let _ = pad.link(&sink.static_pad("sink").expect("fakesink has a sink pad"));
         });
     }
-    let bus = pipeline.bus().ok_or("pipeline without a bus")?;
-    let result = (|| {
-        super::common::play(&pipeline, &bus)?;
-        let msg = bus
-            .timed_pop_filtered(
-                gst::ClockTime::NONE,
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            )
-            .ok_or("no message on the bus")?;
-        match super::common::describe(&msg) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    })();
-    let _ = pipeline.set_state(gst::State::Null);
-    result?;
+    super::common::run_to_end(&pipeline)?;
     let frames = std::mem::take(&mut *lock(&frames));
     if frames.is_empty() {
         return Err(format!("{input}: no video frames with timestamps"));
