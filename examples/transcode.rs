@@ -411,9 +411,9 @@ fn video_branch(
         gate.install(pad);
     }
     if let Some(range) = args.segment {
-        // running time counts from the seek's start: with it added, the muxer gets stream time,
-        // the input's timeline
-        mux_pad.set_offset(range.start.nseconds() as i64);
+        // running time counts from the seek's position: with it added, the muxer gets stream
+        // time, the input's timeline
+        mux_pad.set_offset(range.seek_position().nseconds() as i64);
     }
     attach(pipeline, pad, &chain, Some(&mux_pad))?;
     *progress.video_pad.lock().unwrap_or_else(|e| e.into_inner()) = Some(pad.clone());

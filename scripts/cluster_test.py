@@ -198,6 +198,39 @@ class ClusterUpscale(unittest.TestCase):
         self.assertEqual(len(list((bucket / "segments").glob("*.mkv"))), SECONDS // SEGMENT_SECONDS)
         self.assertEqual(list(bucket.rglob("*.part-*")), [])
 
+    def test_segments_of_open_groups_of_pictures_hold_every_frame(self):
+        """Frames an open group of pictures shows before its keyframe decode after it, and libav
+        drops such a group's first frame when it starts there: `transcode plan`, `--segment`
+        and `join` without Ray, against one machine, lossless."""
+        clip = self.dir / "open-gop.mp4"
+        gst("videotestsrc", "num-buffers=250", "pattern=ball", "!",
+            f"video/x-raw,width={SIZE[0]},height={SIZE[1]},framerate=25/1", "!", "x264enc",
+            "key-int-max=50", "option-string=open-gop=1:bframes=3", "!", "h264parse", "!",
+            "mp4mux", "!", "filesink", f"location={clip}")
+        lossless = ["--scale", str(SCALE), "--n-threads", "1", *quality_args("lossless")]
+        plan = subprocess.run([str(TRANSCODE), "plan", str(clip), "--segment-seconds", "2"],
+                              check=True, capture_output=True, text=True).stdout
+        ranges = [re.search(r'"start_ns": (\d+), "stop_ns": (\d+|null)', line).groups()
+                  for line in plan.splitlines() if '"segment"' in line]
+        self.assertEqual(len(ranges), 5)
+        pieces = []
+        for i, (start, stop) in enumerate(ranges):
+            piece = self.dir / f"open-{i}.mkv"
+            subprocess.run([str(TRANSCODE), str(clip), str(piece), "--segment",
+                            f"{start}:{'' if stop == 'null' else stop}", *lossless],
+                           check=True, capture_output=True)
+            pieces.append(str(piece))
+        joined, single = self.dir / "open-joined.mp4", self.dir / "open-single.mp4"
+        subprocess.run([str(TRANSCODE), "join", str(joined), *pieces], check=True, capture_output=True)
+        subprocess.run([str(TRANSCODE), str(clip), str(single), *lossless], check=True,
+                       capture_output=True)
+        self.assertEqual(sorted(t for t, _ in packets(joined, "video_0")),
+                         sorted(t for t, _ in packets(clip, "video_0")))
+        big = (SIZE[0] * SCALE, SIZE[1] * SCALE)
+        ours, one = decoded(joined, big, self.dir), decoded(single, big, self.dir)
+        self.assertEqual(ours.shape[0], 250)
+        self.assertTrue(np.array_equal(ours, one), "joined frames differ from one machine's")
+
     def test_a_segment_that_cannot_be_made_fails_the_job_with_its_reason(self):
         out = self.dir / "failing"
         proc = self.driver(out, "default", "--model-path", str(self.dir / "missing.safetensors"),

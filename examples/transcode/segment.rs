@@ -16,6 +16,10 @@ pub fn stream_time(pad: &gst::Pad, pts: gst::ClockTime) -> Option<gst::ClockTime
         .to_stream_time(pts)
 }
 
+/// How far before and past a range the demuxer reads. Past the end: with open groups of
+/// pictures, frames shown before the next segment's keyframe are decoded after it.
+const MARGIN: gst::ClockTime = gst::ClockTime::from_seconds(1);
+
 /// Frames with `start <= stream time < stop` (no stop: to the end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
@@ -39,7 +43,16 @@ impl Range {
         Ok(Range { start, stop })
     }
 
-    /// The flushing, accurate seek to the range.
+    /// Where the seek goes: [`MARGIN`] before the range, so that decoding starts at a keyframe
+    /// before the range's own (libav drops the first frame of an open group of pictures it starts
+    /// at) and the frame a decoder clips to the seek's start lies outside the range. The gate
+    /// drops what comes before the range.
+    pub fn seek_position(&self) -> gst::ClockTime {
+        self.start.saturating_sub(MARGIN)
+    }
+
+    /// The flushing, accurate seek to the range, from [`Range::seek_position`] to [`MARGIN`]
+    /// past its end.
     pub fn seek(&self) -> gst::Event {
         let stop_type = match self.stop {
             Some(_) => gst::SeekType::Set,
@@ -49,9 +62,9 @@ impl Range {
             1.0,
             gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
             gst::SeekType::Set,
-            self.start,
+            self.seek_position(),
             stop_type,
-            self.stop,
+            self.stop.map(|t| t + MARGIN),
         )
     }
 
