@@ -222,83 +222,114 @@ class Progress:
             print(self.line(), file=sys.stderr, flush=True)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+class JobError(Exception):
+    """What stops a job, said to the user without a traceback."""
+
+
+def run(cmd):
+    """Runs a transcode command; its stderr's end is the error if it fails."""
+    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise JobError(f"{' '.join(map(str, cmd))} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def plan_jobs(args, transcode, store, options):
+    """Per input: (input, output name, [(segment, segment file name)])."""
+    jobs = []
+    for source in map(Path, args.inputs):
+        if not source.is_file():
+            raise JobError(f"{source}: no such file")
+        digest = file_hash(source)
+        try:
+            segments, frames = plan(transcode, source, args.segment_seconds)
+        except subprocess.CalledProcessError as e:
+            raise JobError(f"planning {source} failed:\n{e.stderr[-2000:]}") from e
+        print(f"{source.name}: {frames} frames in {len(segments)} segments", file=sys.stderr)
+        names = [store.name("segments", f"{source.stem}-{i:05d}-{segment_key(digest, s, options)}.mkv")
+                 for i, s in enumerate(segments)]
+        jobs.append((source.resolve(), store.name(f"{source.stem}_x{args.scale}.mp4"),
+                     list(zip(segments, names))))
+    return jobs
+
+
+def upscale_segments(args, transcode, todo, options):
+    """Runs `todo` ([(input, segment, name)]) as Ray tasks with progress; returns how many
+    nodes took part."""
     import ray
 
+    ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(upscale_segment).options(
+        num_cpus=args.cpus_per_task, num_gpus=args.gpus_per_task,
+        max_retries=args.retries, retry_exceptions=True)
+    progress = Progress(len(todo), sum(s["frames"] for _, s, _ in todo))
+    pending = {task.remote(str(transcode), str(source), args.out, name, s, options,
+                           args.cpus_per_task): name
+               for source, s, name in todo}
+    nodes = set()
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+        for ref in ready:
+            name = pending.pop(ref)
+            try:
+                frames, _, node = ray.get(ref)
+            except Exception as e:  # the task failed after its retries
+                for other in pending:
+                    ray.cancel(other, force=True)
+                raise JobError(f"{os.path.basename(name)}: {e}") from e
+            nodes.add(node)
+            progress.add(frames)
+        progress.report()
+    progress.report(force=True)
+    return len(nodes)
+
+
+def join_output(transcode, store, source, output, names):
+    """Joins the segments `names` and `source`'s audio into `output`."""
+    part = store.scratch(output)
+    with tempfile.TemporaryDirectory(prefix="cluster-join-") as fetched:
+        try:
+            local = [store.fetch(name, fetched) for name in names]
+            run([transcode, "join", part, "--audio-from", source, *local])
+            store.publish(part, output)
+        finally:
+            part.unlink(missing_ok=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     transcode = args.transcode.resolve()
     if not transcode.is_file():
         sys.exit(f"cluster-upscale: no transcode binary at {transcode} "
                  "(cargo build --release -p gst-plugin-imdn --example transcode)")
     store = Store(args.out)
-    segments_dir = store.name("segments")
-    store.make_folder(segments_dir)
+    store.make_folder(store.name("segments"))
     options = encoder_options(args)
-    times = {"plan_s": 0.0, "upscale_s": 0.0, "join_s": 0.0}
+    times = {}
+    try:
+        t = time.time()
+        jobs = plan_jobs(args, transcode, store, options)
+        times["plan_s"] = time.time() - t
 
-    t = time.time()
-    jobs = []  # (input, output, [(segment, path)])
-    for source in map(Path, args.inputs):
-        if not source.is_file():
-            sys.exit(f"cluster-upscale: {source}: no such file")
-        digest = file_hash(source)
-        segments, _ = plan(transcode, source, args.segment_seconds)
-        paths = [f"{segments_dir}/{source.stem}-{i:05d}-{segment_key(digest, s, options)}.mkv"
-                 for i, s in enumerate(segments)]
-        output = store.name(f"{source.stem}_x{args.scale}.mp4")
-        jobs.append((source.resolve(), output, list(zip(segments, paths))))
-    times["plan_s"] = time.time() - t
+        todo = [(source, s, name) for source, _, pairs in jobs for s, name in pairs
+                if not store.exists(name)]
+        skipped = sum(len(pairs) for _, _, pairs in jobs) - len(todo)
+        if skipped:
+            print(f"{skipped} segments already done: skipped", file=sys.stderr)
+        t = time.time()
+        if todo:
+            times["nodes"] = upscale_segments(args, transcode, todo, options)
+        times["upscale_s"] = time.time() - t
+        store.remove_stale(store.name("segments"))  # no task runs now
 
-    todo = [(source, s, p) for source, _, pairs in jobs for s, p in pairs if not store.exists(p)]
-    skipped = sum(len(pairs) for _, _, pairs in jobs) - len(todo)
-    if skipped:
-        print(f"{skipped} segments already done: skipped", file=sys.stderr)
-
-    t = time.time()
-    if todo:
-        ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
-        task = ray.remote(upscale_segment).options(
-            num_cpus=args.cpus_per_task, num_gpus=args.gpus_per_task,
-            max_retries=args.retries, retry_exceptions=True)
-        progress = Progress(len(todo), sum(s["frames"] for _, s, _ in todo))
-        pending = {task.remote(str(transcode), str(source), args.out, path, s, options,
-                               args.cpus_per_task): path
-                   for source, s, path in todo}
-        nodes = set()
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-            for ref in ready:
-                path = pending.pop(ref)
-                try:
-                    frames, _, node = ray.get(ref)
-                except Exception as e:  # the task failed after its retries
-                    for other in pending:
-                        ray.cancel(other, force=True)
-                    sys.exit(f"cluster-upscale: {os.path.basename(path)}: {e}")
-                nodes.add(node)
-                progress.add(frames)
-            progress.report()
-        progress.report(force=True)
-        times["nodes"] = len(nodes)
-    times["upscale_s"] = time.time() - t
-
-    store.remove_stale(segments_dir)  # no task runs now
-
-    t = time.time()
-    for source, output, pairs in jobs:
-        part = store.scratch(output)
-        with tempfile.TemporaryDirectory(prefix="cluster-join-") as fetched:
-            try:
-                local = [store.fetch(p, fetched) for _, p in pairs]
-                subprocess.run([str(transcode), "join", str(part), "--audio-from", str(source), *local],
-                               check=True, capture_output=True, text=True)
-                store.publish(part, output)
-            except subprocess.CalledProcessError as e:
-                sys.exit(f"cluster-upscale: joining {os.path.basename(output)} failed:\n{e.stderr[-2000:]}")
-            finally:
-                part.unlink(missing_ok=True)
-        print(store.url(output))
-    times["join_s"] = time.time() - t
+        t = time.time()
+        for source, output, pairs in jobs:
+            join_output(transcode, store, source, output, [name for _, name in pairs])
+            print(store.url(output))
+        times["join_s"] = time.time() - t
+    except JobError as e:
+        sys.exit(f"cluster-upscale: {e}")
     summary = {"segments": len(todo) + skipped, "skipped": skipped,
                **{k: round(v, 3) if isinstance(v, float) else v for k, v in times.items()}}
     print(json.dumps(summary), file=sys.stderr)
