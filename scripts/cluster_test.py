@@ -233,6 +233,29 @@ class ClusterUpscale(unittest.TestCase):
         self.assertEqual(ours.shape[0], 250)
         self.assertTrue(np.array_equal(ours, one), "joined frames differ from one machine's")
 
+    def test_segments_of_a_short_matroska_input_and_audio_mp4_cannot_hold(self):
+        """A demuxer can reach the end of a short input before the seek: that end must not
+        finish the segment's muxer. The join copies audio, so one MP4 cannot hold is refused
+        by name."""
+        clip = self.dir / "short.mkv"
+        gst("videotestsrc", "num-buffers=50", "!", "video/x-raw,width=64,height=48,framerate=25/1",
+            "!", "x264enc", "!", "h264parse", "!", "matroskamux", "name=m", "!", "filesink",
+            f"location={clip}", "audiotestsrc", "num-buffers=20", "!", "audioconvert", "!",
+            "vorbisenc", "!", "m.")
+        counts = []
+        for i, segment in enumerate(["0:", "1000000000:"]):
+            piece = self.dir / f"short-{i}.mkv"
+            subprocess.run([str(TRANSCODE), str(clip), str(piece), "--segment", segment,
+                            "--n-threads", "1"], check=True, capture_output=True)
+            summary = subprocess.run([str(TRANSCODE), "plan", str(piece)], check=True,
+                                     capture_output=True, text=True).stdout.splitlines()[-1]
+            counts.append(int(re.search(r'"frames": (\d+)', summary)[1]))
+        self.assertEqual(counts, [50, 25])
+        joined = subprocess.run([str(TRANSCODE), "join", str(self.dir / "short.mp4"), "--audio-from",
+                                 str(clip), str(self.dir / "short-0.mkv")], capture_output=True, text=True)
+        self.assertNotEqual(joined.returncode, 0)
+        self.assertIn("audio/x-vorbis cannot go into an MP4 file", joined.stderr)
+
     def test_a_segment_that_cannot_be_made_fails_the_job_with_its_reason(self):
         out = self.dir / "failing"
         proc = self.driver(out, "default", "--model-path", str(self.dir / "missing.safetensors"),

@@ -90,7 +90,7 @@ fn route(
                     let last = chain.last().and_then(|e| e.static_pad("src"));
                     last.ok_or("queue without src")?
                         .link(&sink)
-                        .map_err(|e| format!("linking {kind}: {e:?}"))?;
+                        .map_err(|e| format!("linking a {kind} stream to the muxer: {e:?}"))?;
                     chain
                 }
                 None => return discard(&pipeline, pad),
@@ -99,7 +99,12 @@ fn route(
                 e.sync_state_with_parent().map_err(|e| e.to_string())?;
             }
             let sink_pad = sink[0].static_pad("sink").ok_or("no sink pad")?;
-            pad.link(&sink_pad).map_err(|e| format!("{e:?}"))?;
+            pad.link(&sink_pad).map_err(|e| {
+                let codec = caps
+                    .structure(0)
+                    .map_or("?".into(), |s| s.name().to_string());
+                format!("{codec} cannot go into an MP4 file ({e:?})")
+            })?;
             Ok::<_, String>(())
         })();
         if let Err(e) = linked {

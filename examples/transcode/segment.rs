@@ -81,8 +81,8 @@ impl Range {
     }
 }
 
-/// Holds the decoded video back until the segment event of the range's seek arrives (what the
-/// demuxer pushes before the seek must not reach the encoder or the muxer), then lets through
+/// Holds the decoded video (and its end) back until the segment event of the range's seek
+/// arrives (what the demuxer pushes before the seek must not reach the encoder or the muxer), then lets through
 /// the range's frames only: decoders pass frames past the seek's stop that the demuxer sent to
 /// complete a group of pictures.
 pub struct Gate {
@@ -121,7 +121,13 @@ impl Gate {
                     if ev.type_() == gst::EventType::Segment && ev.seqnum() == gate.seqnum {
                         gate.open.store(true, Ordering::Release);
                     }
-                    return gst::PadProbeReturn::Ok;
+                    // a short input can end before the seek: that end must not finish the muxer
+                    let early_end = matches!(ev.type_(), gst::EventType::Eos | gst::EventType::Gap);
+                    return if early_end && !gate.open.load(Ordering::Acquire) {
+                        gst::PadProbeReturn::Drop
+                    } else {
+                        gst::PadProbeReturn::Ok
+                    };
                 }
                 match info.buffer() {
                     Some(buffer) if !gate.passes(pad, buffer) => gst::PadProbeReturn::Drop,
