@@ -17,8 +17,8 @@
 //!   (avenc_aac, fdkaacenc or voaacenc, whichever is installed);
 //! - anything else (subtitles, data): `fakesink`.
 //!
-//! `--segment START_NS:STOP_NS` upscales only the frames with START_NS ≤ PTS < STOP_NS (no
-//! STOP_NS: to the end), video only, and keeps their original timestamps in OUT: the pieces a
+//! `--segment START_NS:STOP_NS` upscales only the frames with START_NS ≤ stream time < STOP_NS
+//! (no STOP_NS: to the end), video only, and keeps their timestamps in OUT (.mkv): the pieces a
 //! cluster job makes (`scripts/cluster-upscale.py`). Two subcommands serve it:
 //! `transcode plan IN [--segment-seconds S]` lists segments of about S seconds that start at
 //! keyframes (`plan.rs`), and `transcode join OUT --audio-from IN SEGMENT...` joins the pieces
@@ -61,8 +61,9 @@ const USAGE: &str = "usage: transcode IN OUT [--scale N] [--size WxH] [--model-p
                             that a job given T CPUs (a cluster task) uses T cores
   --compare                 a split screen: bicubic (Catmull-Rom) on the left, the network on
                             the right, a black divider between them
-  --segment START:STOP      only the frames with START ≤ PTS < STOP (nanoseconds; STOP may be
-                            empty: to the end), video only, original timestamps kept
+  --segment START:STOP      only the frames with START ≤ stream time < STOP (nanoseconds, as
+                            plan prints them; STOP may be empty: to the end), video only,
+                            their timestamps kept in a .mkv OUT
   --segment-seconds S       (plan) about S seconds a segment (default 10)
   --audio-from IN           (join) the file whose audio packets are copied into OUT";
 
@@ -393,15 +394,10 @@ fn video_branch(
     out.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         if let Some(buf) = info.buffer() {
             p.frames.fetch_add(1, Ordering::Relaxed);
-            let stream_time = pad
-                .sticky_event::<gst::event::Segment>(0)
-                .and_then(|ev| {
-                    ev.segment()
-                        .downcast_ref::<gst::ClockTime>()
-                        .and_then(|seg| seg.to_stream_time(buf.pts()?))
-                })
-                .or(buf.pts());
-            if let Some(t) = stream_time {
+            let time = buf
+                .pts()
+                .map(|pts| segment::stream_time(pad, pts).unwrap_or(pts));
+            if let Some(t) = time {
                 p.position_ns.store(t.nseconds(), Ordering::Relaxed);
             }
         }
@@ -409,11 +405,7 @@ fn video_branch(
     });
     if let Some(gate) = gate {
         gate.install(pad);
-    }
-    if let Some(range) = args.segment {
-        // running time counts from the seek's position: with it added, the muxer gets stream
-        // time, the input's timeline
-        mux_pad.set_offset(range.seek_position().nseconds() as i64);
+        mux_pad.set_offset(gate.running_time_offset());
     }
     attach(pipeline, pad, &chain, Some(&mux_pad))?;
     *progress.video_pad.lock().unwrap_or_else(|e| e.into_inner()) = Some(pad.clone());
@@ -508,10 +500,7 @@ fn run(args: Args) -> Result<(), String> {
 
     let progress = Arc::new(Progress::default());
     progress.position_ns.store(u64::MAX, Ordering::Relaxed);
-    let seek = args.segment.map(|r| (r, r.seek()));
-    let gate = seek
-        .as_ref()
-        .map(|(range, seek)| segment::Gate::new(*range, seek));
+    let gate = args.segment.map(segment::Gate::new);
     let args = Arc::new(args);
     {
         let pipeline = pipeline.downgrade();
@@ -519,7 +508,7 @@ fn run(args: Args) -> Result<(), String> {
             mux: mux.clone(),
             args: args.clone(),
             progress: progress.clone(),
-            gate,
+            gate: gate.clone(),
         };
         decode.connect_pad_added(move |decode, pad| {
             let Some(pipeline) = pipeline.upgrade() else {
@@ -533,8 +522,8 @@ fn run(args: Args) -> Result<(), String> {
 
     let bus = pipeline.bus().ok_or("pipeline without a bus")?;
     let result = (|| {
-        if let Some((_, seek)) = seek {
-            seek_when_ready(&pipeline, &bus, &progress, seek)?;
+        if let Some(gate) = &gate {
+            seek_when_ready(&pipeline, &bus, &progress, gate.seek())?;
         }
         common::play(&pipeline, &bus)?;
         let start = Instant::now();

@@ -109,7 +109,9 @@ fn read_frames(input: &str) -> Result<Vec<Frame>, String> {
             }
             let _ = pipeline.add(&sink);
             let _ = sink.sync_state_with_parent();
-            let _ = pad.link(&sink.static_pad("sink").expect("fakesink has a sink pad"));
+            if let Some(sink_pad) = sink.static_pad("sink") {
+                let _ = pad.link(&sink_pad);
+            }
         });
     }
     super::common::run_to_end(&pipeline)?;

@@ -1,6 +1,6 @@
-//! `transcode --segment START:STOP`: a time range of the input. The pipeline prerolls with its
-//! video held back, seeks to the range (decoders then drop what lies before START, demuxers stop
-//! at STOP), and only then lets frames through, so the output holds exactly the range's frames.
+//! `transcode --segment START:STOP`: a time range of the input, in stream time. The pipeline
+//! prerolls with its video held back, seeks to a little before and past the range, and only
+//! then lets frames through, those of the range alone, so the output holds exactly its frames.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,22 +82,32 @@ impl Range {
 }
 
 /// Holds the decoded video (and its end) back until the segment event of the range's seek
-/// arrives (what the demuxer pushes before the seek must not reach the encoder or the muxer), then lets through
-/// the range's frames only: decoders pass frames past the seek's stop that the demuxer sent to
-/// complete a group of pictures.
+/// arrives (what the demuxer pushes before the seek must not reach the encoder or the muxer),
+/// then lets through the range's frames only (the seek reads a margin around the range).
 pub struct Gate {
     range: Range,
-    seqnum: gst::Seqnum,
+    seek: gst::Event,
     open: AtomicBool,
 }
 
 impl Gate {
-    pub fn new(range: Range, seek: &gst::Event) -> Arc<Gate> {
+    pub fn new(range: Range) -> Arc<Gate> {
         Arc::new(Gate {
             range,
-            seqnum: seek.seqnum(),
+            seek: range.seek(),
             open: AtomicBool::new(false),
         })
+    }
+
+    /// The seek whose segment event opens the gate.
+    pub fn seek(&self) -> gst::Event {
+        self.seek.clone()
+    }
+
+    /// What to add to running time (which counts from the seek's position) to make it stream
+    /// time, the input's timeline.
+    pub fn running_time_offset(&self) -> i64 {
+        self.range.seek_position().nseconds() as i64
     }
 
     fn passes(&self, pad: &gst::Pad, buffer: &gst::BufferRef) -> bool {
@@ -118,7 +128,7 @@ impl Gate {
             gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
             move |pad, info| {
                 if let Some(ev) = info.event() {
-                    if ev.type_() == gst::EventType::Segment && ev.seqnum() == gate.seqnum {
+                    if ev.type_() == gst::EventType::Segment && ev.seqnum() == gate.seek.seqnum() {
                         gate.open.store(true, Ordering::Release);
                     }
                     // a short input can end before the seek: that end must not finish the muxer
