@@ -10,8 +10,15 @@
 //!   from the one tile whose share (the middle of the overlaps) covers it, so tile borders,
 //!   where the convolutions saw padding, are cropped away. With the overlap twice the
 //!   network's reach ([`Acs::for_reach`]) every share sees all the context it depends on, and
-//!   tiles equal the whole frame (but for CCA's per-tile statistics). Peak memory is bounded by
-//!   the batch of tiles, whatever the frame size.
+//!   tiles equal the whole frame. Peak memory is bounded by the batch of tiles, whatever the
+//!   frame size.
+//! - **Whole-frame statistics**: IMDN's and IMDN_AS's blocks scale their channels by
+//!   statistics of the whole frame (contrast-aware channel attention), which no tile sees.
+//!   On our CPU kernels the tiles run once per block to gather that block's statistics over
+//!   their shares (which partition the frame), given the blocks before it, then once more
+//!   for the output ([`Forward::frame_stages`]): about 4.5× the blocks' work of one pass.
+//!   Through candle (CUDA) each tile still uses its own statistics, off the whole frame by up
+//!   to a few hundredths a pixel.
 //!
 //! Frames here are planar RGB f32 (CHW, 3 planes).
 
@@ -181,10 +188,118 @@ fn crop_into(
 
 /// What ACS needs of a network: `n` planar RGB frames of `h`×`w` in (NCHW f32), the same
 /// number out, `scale ×` larger.
+///
+/// A network whose output depends on statistics of the whole frame (IMDN's channel attention)
+/// says how many it needs in [`Forward::frame_stages`]; tiles then run once per stage to
+/// gather each over the tiles' shares, and a last time with all of them. A network that
+/// leaves it at 0 gets each tile alone.
 pub trait Forward {
     /// Runs `(n, h, w)` frames, writing the result into `out`, resized to fit: a buffer
     /// reused across frames saves the allocation.
     fn forward_batch_into(&self, input: &[f32], nhw: Nhw, out: &mut Vec<f32>) -> Result<()>;
+
+    /// Statistics over the whole frame the output depends on, each needing the ones before
+    /// it: one stage each. 0: a tile's output depends on the tile alone.
+    fn frame_stages(&self) -> usize {
+        0
+    }
+
+    /// Runs `(n, h, w)` tiles as far as `stage` needs, with the earlier stages taken from
+    /// `stats`, and adds the stage's sums over each tile's share (`shares[i]`, in the tile's
+    /// input pixels) into `stats.stages[stage]`.
+    fn add_stage_sums(
+        &self,
+        _input: &[f32],
+        _nhw: Nhw,
+        _shares: &[Rect],
+        stage: usize,
+        _stats: &mut FrameStats,
+    ) -> Result<()> {
+        Err(Error::Model(format!(
+            "this network gathers no frame statistics (stage {stage} asked)"
+        )))
+    }
+
+    /// As [`Forward::forward_batch_into`], every stage's statistics taken from `stats`
+    /// instead of each tile's own.
+    fn forward_batch_with_stats_into(
+        &self,
+        input: &[f32],
+        nhw: Nhw,
+        _stats: &FrameStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        self.forward_batch_into(input, nhw, out)
+    }
+}
+
+/// A rectangle of a tile in its own pixels: columns `x0..x1`, rows `y0..y1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    pub x0: usize,
+    pub x1: usize,
+    pub y0: usize,
+    pub y1: usize,
+}
+
+impl Rect {
+    /// The whole of a `w`×`h` frame.
+    pub fn whole((w, h): (usize, usize)) -> Self {
+        Self {
+            x0: 0,
+            x1: w,
+            y0: 0,
+            y1: h,
+        }
+    }
+
+    /// Pixels inside.
+    pub fn area(&self) -> usize {
+        self.x1.saturating_sub(self.x0) * self.y1.saturating_sub(self.y0)
+    }
+}
+
+/// Per-channel sums over a set of pixels: a mean and a population standard deviation over a
+/// whole frame, gathered from the parts of it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChannelSums {
+    /// Per channel: the sum of the values and the sum of their squares.
+    pub sums: Vec<[f64; 2]>,
+    /// Pixels summed in each channel.
+    pub pixels: usize,
+}
+
+impl ChannelSums {
+    /// Zero sums for `channels` channels (keeping the allocation).
+    pub fn reset(&mut self, channels: usize) {
+        self.sums.clear();
+        self.sums.resize(channels, [0.0; 2]);
+        self.pixels = 0;
+    }
+
+    /// Channel `c`'s mean and population standard deviation.
+    pub fn mean_std(&self, c: usize) -> (f64, f64) {
+        let n = self.pixels as f64;
+        let [sum, sum2] = self.sums[c];
+        let mean = sum / n;
+        let var = (sum2 / n - mean * mean).max(0.0);
+        (mean, var.sqrt())
+    }
+}
+
+/// The statistics of the whole frame a network needs while it runs in tiles
+/// ([`Forward::frame_stages`]): per stage, per-channel sums over the frame.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FrameStats {
+    pub stages: Vec<ChannelSums>,
+}
+
+impl FrameStats {
+    /// `stages` stages of empty sums (the network sizes each as it adds to it).
+    pub fn clear(&mut self, stages: usize) {
+        self.stages.resize_with(stages, ChannelSums::default);
+        self.stages.iter_mut().for_each(|s| s.reset(0));
+    }
 }
 
 /// A batch's shape: frames, height, width.
@@ -258,6 +373,8 @@ impl Acs {
             xs,
             ys,
             tiles,
+            shares,
+            stats,
         } = scratch;
         let m = multiple.max(1);
         let (pw, ph, margin) = self.padded((w, h), m);
@@ -296,13 +413,24 @@ impl Acs {
         }
         tiles.clear();
         tiles.extend(ys.iter().flat_map(|&y| xs.iter().map(move |&x| (x, y))));
-        for group in tiles.chunks(self.batch.max(1)) {
-            batch_in.resize(group.len() * 3 * tw * th, 0.0);
-            for (i, (x, y)) in group.iter().enumerate() {
-                let dst = &mut batch_in[i * 3 * tw * th..][..3 * tw * th];
-                crop_into(frame, (pw, ph), (x.start, y.start), (tw, th), dst);
+        let cut = Tiles {
+            frame,
+            size: (pw, ph),
+            tile: (tw, th),
+            all: tiles,
+            batch: self.batch.max(1),
+        };
+        let stages = net.frame_stages();
+        if stages > 0 {
+            cut.gather_stats(net, batch_in, shares, stats)?;
+        }
+        for group in tiles.chunks(cut.batch) {
+            cut.crop(group, batch_in);
+            let nhw = (group.len(), th, tw);
+            match stages {
+                0 => net.forward_batch_into(batch_in, nhw, batch_out)?,
+                _ => net.forward_batch_with_stats_into(batch_in, nhw, stats, batch_out)?,
             }
-            net.forward_batch_into(batch_in, (group.len(), th, tw), batch_out)?;
             check_len(
                 batch_out.len(),
                 group.len() * 3 * th * scale * tw * scale,
@@ -327,6 +455,61 @@ pub struct AcsScratch {
     xs: Vec<Span>,
     ys: Vec<Span>,
     tiles: Vec<(Span, Span)>,
+    shares: Vec<Rect>,
+    stats: FrameStats,
+}
+
+/// A padded frame cut into tiles, run `batch` at a time.
+struct Tiles<'a> {
+    frame: &'a [f32],
+    size: (usize, usize),
+    tile: (usize, usize),
+    all: &'a [(Span, Span)],
+    batch: usize,
+}
+
+impl Tiles<'_> {
+    /// Copies `group`'s tiles into `batch_in` (resized to fit).
+    fn crop(&self, group: &[(Span, Span)], batch_in: &mut Vec<f32>) {
+        let (tw, th) = self.tile;
+        batch_in.resize(group.len() * 3 * tw * th, 0.0);
+        for (i, (x, y)) in group.iter().enumerate() {
+            let dst = &mut batch_in[i * 3 * tw * th..][..3 * tw * th];
+            crop_into(self.frame, self.size, (x.start, y.start), (tw, th), dst);
+        }
+    }
+
+    /// Every stage of the whole frame's statistics, a pass over the tiles each: the shares
+    /// partition the frame, so their sums are the frame's.
+    fn gather_stats(
+        &self,
+        net: &dyn Forward,
+        batch_in: &mut Vec<f32>,
+        shares: &mut Vec<Rect>,
+        stats: &mut FrameStats,
+    ) -> Result<()> {
+        let (tw, th) = self.tile;
+        stats.clear(net.frame_stages());
+        for stage in 0..net.frame_stages() {
+            for group in self.all.chunks(self.batch) {
+                self.crop(group, batch_in);
+                shares.clear();
+                shares.extend(group.iter().map(|(x, y)| share_in_tile(x, y)));
+                net.add_stage_sums(batch_in, (group.len(), th, tw), shares, stage, stats)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The share of the tile at (`x`, `y`), in the tile's pixels.
+fn share_in_tile(x: &Span, y: &Span) -> Rect {
+    Rect {
+        x0: x.own_start - x.start,
+        x1: x.own_end - x.start,
+        y0: y.own_start - y.start,
+        y1: y.own_end - y.start,
+    }
 }
 
 fn check_len(got: usize, expected: usize, tiles: usize, (tw, th): (usize, usize)) -> Result<()> {

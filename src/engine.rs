@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::acs::{Acs, AcsScratch, EdgeMode, Forward, Nhw};
+use crate::acs::{Acs, AcsScratch, EdgeMode, Forward, FrameStats, Nhw, Rect};
 use crate::cpu::CpuNet;
 use crate::image_ops::{self, Resizer};
 use crate::kernels::Kernels;
@@ -202,6 +202,44 @@ impl Forward for Runner<'_> {
                     .to_vec1::<f32>()?;
                 Ok(())
             }
+        }
+    }
+
+    /// Our kernels take the whole frame's attention statistics from its tiles; candle's tiles
+    /// each use their own.
+    fn frame_stages(&self) -> usize {
+        match *self {
+            Runner::Cpu(cpu, _) => cpu.frame_stages(),
+            Runner::Candle(..) => 0,
+        }
+    }
+
+    fn add_stage_sums(
+        &self,
+        input: &[f32],
+        nhw: Nhw,
+        shares: &[Rect],
+        stage: usize,
+        stats: &mut FrameStats,
+    ) -> Result<()> {
+        match *self {
+            Runner::Cpu(cpu, code) => {
+                cpu.add_block_sums_at(input, nhw, code, (shares, stage), stats)
+            }
+            Runner::Candle(..) => Err(Error::Model("candle gathers no frame statistics".into())),
+        }
+    }
+
+    fn forward_batch_with_stats_into(
+        &self,
+        input: &[f32],
+        nhw: Nhw,
+        stats: &FrameStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        match *self {
+            Runner::Cpu(cpu, code) => cpu.forward_with_stats_at_into(input, nhw, code, stats, out),
+            Runner::Candle(..) => self.forward_batch_into(input, nhw, out),
         }
     }
 }

@@ -2,10 +2,15 @@
 
 mod common;
 
+use std::cell::RefCell;
+
 use candle_core::{DType, Device, Tensor};
+use imdn::Result;
+use imdn::acs::{Acs, Forward, FrameStats, Nhw, Rect};
 use imdn::cpu::CpuNet;
 use imdn::kernels::Kernels;
-use imdn::model::{Config, Network, init_tensors};
+use imdn::model::{Config, Network, init_tensors, scale_code};
+use imdn::weights::shipped;
 
 fn compare(config: Config, n: usize, h: usize, w: usize, threads: usize) {
     let tensors = init_tensors(&config, &Device::Cpu).unwrap();
@@ -393,6 +398,119 @@ fn cca_op_and_its_gradients_match_candle() {
                 diff < 1e-4,
                 "gradient {i} ({n}, {c}): relative difference {diff}"
             );
+        }
+    }
+}
+
+/// Our executor behind ACS with the scale code IMDN_AS needs, keeping the whole frame's
+/// statistics that ACS gathered from the tiles.
+struct StatsSpy<'a> {
+    cpu: &'a CpuNet,
+    code: Option<f32>,
+    gathered: RefCell<Option<FrameStats>>,
+}
+
+impl Forward for StatsSpy<'_> {
+    fn forward_batch_into(&self, x: &[f32], (n, h, w): Nhw, out: &mut Vec<f32>) -> Result<()> {
+        self.cpu.forward_at_into(x, n, h, w, self.code, out)
+    }
+
+    fn frame_stages(&self) -> usize {
+        self.cpu.frame_stages()
+    }
+
+    fn add_stage_sums(
+        &self,
+        x: &[f32],
+        nhw: Nhw,
+        shares: &[Rect],
+        stage: usize,
+        stats: &mut FrameStats,
+    ) -> Result<()> {
+        self.cpu
+            .add_block_sums_at(x, nhw, self.code, (shares, stage), stats)
+    }
+
+    fn forward_batch_with_stats_into(
+        &self,
+        x: &[f32],
+        nhw: Nhw,
+        stats: &FrameStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        *self.gathered.borrow_mut() = Some(stats.clone());
+        self.cpu
+            .forward_with_stats_at_into(x, nhw, self.code, stats, out)
+    }
+}
+
+/// The whole frame's attention statistics, block after block, with the frame as one tile.
+fn whole_frame_stats(
+    cpu: &CpuNet,
+    frame: &[f32],
+    (w, h): (usize, usize),
+    code: Option<f32>,
+) -> FrameStats {
+    let mut stats = FrameStats::default();
+    stats.clear(cpu.frame_stages());
+    for block in 0..cpu.frame_stages() {
+        let whole = [Rect::whole((w, h))];
+        cpu.add_block_sums_at(frame, (1, h, w), code, (&whole, block), &mut stats)
+            .unwrap();
+    }
+    stats
+}
+
+/// The tiles' shares partition the frame, so the sums ACS gathers over them are the whole
+/// frame's: IMDN on an odd-sized frame, IMDN_AS where shares end mid-way through its ¼-size
+/// block pixels. The overlaps are twice the receptive fields, where tiles see all their
+/// shares depend on (IMDN_AS's 110, not the 48 its tiles run with: at that reach its
+/// statistics differ by up to 2e-5 of a channel's deviation, which `tests/acs.rs` bounds in
+/// the output).
+#[test]
+fn tile_shares_gather_the_whole_frames_attention_statistics() {
+    for (name, (w, h), (tile, reach)) in [
+        ("imdn_x2", (157, 123), (96, 27)),
+        ("imdn_as", (300, 260), (256, 112)),
+    ] {
+        let tensors = shipped::by_name(name).unwrap().tensors().unwrap();
+        let config = Config::detect(&tensors).unwrap();
+        let cpu = CpuNet::new(&config, &tensors, 2).unwrap();
+        let code = config.scale_input.then(|| scale_code(2.0));
+        let frame: Vec<f32> = (0..3 * h * w)
+            .map(|i| {
+                let (x, y) = ((i % w) as f32, (i / w % h) as f32);
+                0.5 + 0.3 * (0.11 * x).sin() * (0.07 * y).cos()
+                    + 0.1 * ((i * 7919) % 13) as f32 / 13.0
+            })
+            .collect();
+        let spy = StatsSpy {
+            cpu: &cpu,
+            code,
+            gathered: RefCell::new(None),
+        };
+        let acs = Acs {
+            tile,
+            ..Acs::for_reach(reach)
+        };
+        let (m, s) = (config.input_multiple(), config.net_scale());
+        acs.run(&spy, &frame, (w, h), s, m).unwrap();
+        let tiled = spy
+            .gathered
+            .take()
+            .expect("tiles ran with gathered statistics");
+        let whole = whole_frame_stats(&cpu, &frame, (w, h), code);
+        assert_eq!(tiled.stages.len(), config.blocks, "{name}");
+        for (block, (t, f)) in tiled.stages.iter().zip(&whole.stages).enumerate() {
+            assert_eq!(t.pixels, f.pixels, "{name} block {block}");
+            for c in 0..f.sums.len() {
+                let ((tm, ts), (fm, fs)) = (t.mean_std(c), f.mean_std(c));
+                let off = (tm - fm).abs().max((ts - fs).abs()) / fs;
+                assert!(
+                    off <= 1e-5,
+                    "{name} block {block} channel {c}: {off:.1e} of its std"
+                );
+            }
         }
     }
 }

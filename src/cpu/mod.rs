@@ -3,18 +3,22 @@
 //!
 //! What makes it fast besides the kernels: split and concatenation as channel ranges of
 //! preallocated buffers; CCA as one statistics pass whose attention is folded into the
-//! following 1×1 conv's weights; the 1×1 fusion of all block outputs accumulated block by
-//! block; buffers kept across frames of the same size; a thread pool of the caller's size.
+//! following 1×1 conv's weights (for tiles, the whole frame's statistics, gathered over the
+//! tiles' shares by [`CpuNet::add_block_sums_at`]); the 1×1 fusion of all block outputs
+//! accumulated block by block; buffers kept across frames of the same size; a thread pool of
+//! the caller's size.
 
+mod cca;
 mod stream;
 
 use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use cca::{CcaScratch, add_region_sums, attention_weights};
 use stream::{Builder, Stream};
 
-use crate::acs::Nhw;
+use crate::acs::{ChannelSums, FrameStats, Nhw, Rect};
 use crate::kernels::Kernels;
 use crate::kernels::conv::conv3x3_s2;
 use crate::kernels::plan::conv_same;
@@ -323,6 +327,89 @@ impl CpuNet {
         scale_code: Option<f32>,
         out: &mut Vec<f32>,
     ) -> Result<()> {
+        self.run_frames(input, (n, h, w), scale_code, None, out)
+    }
+
+    /// Stages of statistics over the whole frame that a tile's output depends on
+    /// ([`crate::acs::Forward::frame_stages`]): one per block with channel attention (IMDN,
+    /// IMDN_AS), none for IMDN_RTC.
+    pub fn frame_stages(&self) -> usize {
+        match &self.layers {
+            Layers::Imdn { blocks, .. } => blocks.len(),
+            Layers::Rtc { .. } => 0,
+        }
+    }
+
+    /// For `n` tiles of one frame (`h`×`w` each): runs them through the head and the blocks
+    /// before `block`, their attention from the whole frame's statistics in
+    /// `stats.stages[..block]`, then through `block`'s distillation, and adds its distilled
+    /// channels' sums over each tile's share (`shares[i]`, in the tile's input pixels; IMDN_AS
+    /// maps it to its ¼-size blocks) into `stats.stages[block]`.
+    pub fn add_block_sums_at(
+        &self,
+        input: &[f32],
+        (n, h, w): Nhw,
+        scale_code: Option<f32>,
+        (shares, block): (&[Rect], usize),
+        stats: &mut FrameStats,
+    ) -> Result<()> {
+        self.check_frames(input, (n, h, w), scale_code)?;
+        if block >= self.frame_stages() || stats.stages.len() <= block {
+            return Err(Error::InvalidInput(format!(
+                "block {block}: {} has {} blocks with attention, {} stages given",
+                self.config,
+                self.frame_stages(),
+                stats.stages.len()
+            )));
+        }
+        check_shares(shares, (n, h, w))?;
+        let (given, rest) = stats.stages.split_at_mut(block);
+        self.check_stats(given)?;
+        let sums = &mut rest[0];
+        self.check_sums_channels(block, sums)?;
+        let mut guard = self
+            .buffers
+            .lock()
+            .map_err(|_| Error::Model("CPU buffers poisoned".into()))?;
+        let slot = &mut *guard;
+        let g = self.block_geom(Geom { h, w });
+        self.pool.install(|| {
+            for (frame, share) in input.chunks_exact(3 * h * w).zip(shares) {
+                let b = self.buffers_for(slot, h, w);
+                let share = share_at_blocks(*share, (w, h), g);
+                self.gather_one(b, (frame, scale_code), given, share, sums);
+            }
+        });
+        Ok(())
+    }
+
+    /// As [`CpuNet::forward_at_into`] on tiles of a frame, every block's attention from the
+    /// whole frame's statistics (`stats`, from [`CpuNet::add_block_sums_at`]) instead of the
+    /// tile's own.
+    pub fn forward_with_stats_at_into(
+        &self,
+        input: &[f32],
+        nhw: Nhw,
+        scale_code: Option<f32>,
+        stats: &FrameStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let given = &stats.stages[..];
+        if given.len() != self.frame_stages() {
+            return Err(Error::InvalidInput(format!(
+                "{} needs {} stages of frame statistics, {} given",
+                self.config,
+                self.frame_stages(),
+                given.len()
+            )));
+        }
+        self.check_stats(given)?;
+        self.run_frames(input, nhw, scale_code, Some(given), out)
+    }
+
+    /// Refuses frames that are not `n`×3×`h`×`w` floats with sides the network takes, or
+    /// without the scale code a network with a scale input needs.
+    fn check_frames(&self, input: &[f32], (n, h, w): Nhw, scale_code: Option<f32>) -> Result<()> {
         if self.config.scale_input && scale_code.is_none() {
             return Err(Error::InvalidInput(format!(
                 "{} needs the scale its frames were upscaled by",
@@ -342,6 +429,47 @@ impl CpuNet {
                 input.len()
             )));
         }
+        Ok(())
+    }
+
+    /// Refuses statistics for the first blocks that are empty or of another channel count.
+    fn check_stats(&self, given: &[ChannelSums]) -> Result<()> {
+        for (block, sums) in given.iter().enumerate() {
+            if sums.pixels == 0 {
+                return Err(Error::InvalidInput(format!(
+                    "frame statistics of block {block} hold no pixels"
+                )));
+            }
+            self.check_sums_channels(block, sums)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses sums for `block` that are neither empty nor of its distilled channels.
+    fn check_sums_channels(&self, block: usize, sums: &ChannelSums) -> Result<()> {
+        let channels = match &self.layers {
+            Layers::Imdn { blocks, .. } => blocks.get(block).map_or(0, |b| b.c5.cin),
+            Layers::Rtc { .. } => 0,
+        };
+        if !sums.sums.is_empty() && sums.sums.len() != channels {
+            return Err(Error::InvalidInput(format!(
+                "frame statistics of block {block}: {} channels, the block has {channels}",
+                sums.sums.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `n` frames into `out`, their blocks' attention from `given` statistics or their own.
+    fn run_frames(
+        &self,
+        input: &[f32],
+        (n, h, w): Nhw,
+        scale_code: Option<f32>,
+        given: Option<&[ChannelSums]>,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        self.check_frames(input, (n, h, w), scale_code)?;
         let s = self.config.net_scale();
         let frame_out = 3 * h * s * w * s;
         out.resize(n * frame_out, 0.0);
@@ -368,7 +496,7 @@ impl CpuNet {
             for (i, dst) in out.chunks_exact_mut(frame_out).enumerate() {
                 let frame = &input[i * 3 * h * w..][..3 * h * w];
                 let b = self.buffers_for(slot, h, w);
-                self.run_one(b, frame, scale_code, dst);
+                self.run_one(b, frame, scale_code, given, dst);
             }
         });
         Ok(())
@@ -404,6 +532,15 @@ impl CpuNet {
         per_pixel * g.plane() + front + output
     }
 
+    /// The size the blocks run at for frames of `full`: IMDN_AS's two stride-2 convs quarter
+    /// it.
+    fn block_geom(&self, full: Geom) -> Geom {
+        match self.config.variant {
+            Variant::As => half(half(full)),
+            _ => full,
+        }
+    }
+
     /// The buffers for this size, reallocated (zeroed) only when the size changes.
     fn buffers_for<'a>(
         &self,
@@ -412,11 +549,7 @@ impl CpuNet {
         w: usize,
     ) -> &'a mut Buffers {
         let full = Geom { h, w };
-        let g = if self.config.variant == Variant::As {
-            half(half(full))
-        } else {
-            full
-        };
+        let g = self.block_geom(full);
         if slot.as_ref().is_none_or(|b| {
             b.g != g || (b.front.len() != 3 * full.plane() && self.config.variant == Variant::As)
         }) {
@@ -450,43 +583,31 @@ impl CpuNet {
         slot.as_mut().expect("just set")
     }
 
-    fn run_one(&self, b: &mut Buffers, frame: &[f32], scale_code: Option<f32>, out: &mut [f32]) {
+    /// One frame into `out`; the blocks' attention from `given` statistics (a whole frame's,
+    /// for a tile; checked by the caller) or else the frame's own.
+    fn run_one(
+        &self,
+        b: &mut Buffers,
+        frame: &[f32],
+        scale_code: Option<f32>,
+        given: Option<&[ChannelSums]>,
+        out: &mut [f32],
+    ) {
         let g = b.g;
         match &self.layers {
             Layers::Imdn {
-                head,
-                head2,
                 blocks,
                 fuse,
                 lr_conv,
                 up,
-                scale_embed,
                 ..
             } => {
-                match head2 {
-                    Some(head2) => {
-                        let head = match (scale_embed, scale_code) {
-                            (Some(embed), Some(code)) => {
-                                scaled_head(&mut b.scaled_head, head, embed, code)
-                            }
-                            _ => head,
-                        };
-                        let full = Geom {
-                            h: 4 * g.h,
-                            w: 4 * g.w,
-                        };
-                        to_bordered(full, frame, &mut b.front);
-                        conv3x3_s2(full, &b.front, head, &mut b.front_half, Act::LRelu);
-                        conv3x3_s2(half(full), &b.front_half, head2, &mut b.fea, Act::None);
-                    }
-                    None => {
-                        to_bordered(g, frame, &mut b.input);
-                        conv_into(g, &b.input, head, &mut b.fea, Prefill::Bias, Act::None);
-                    }
-                }
+                self.layers.run_imdn_head(b, frame, scale_code);
                 for (i, (block, fuse)) in blocks.iter().zip(fuse).enumerate() {
                     let (src, dst) = block_io(&b.fea, &mut b.x, i);
-                    run_block(g, block, (src, dst), &mut b.cat, &mut b.rest, &mut b.cca);
+                    let sums = given.and_then(|given| given.get(i));
+                    let scratch = (&mut b.cat[..], &mut b.rest);
+                    run_block(g, block, (src, dst), scratch, &mut b.cca, sums);
                     let prefill = if i == 0 { Prefill::Bias } else { Prefill::Keep };
                     conv_into(g, dst, fuse, &mut b.acc, prefill, Act::None);
                 }
@@ -506,7 +627,8 @@ impl CpuNet {
                 conv_into(g, &b.input, head, &mut b.fea, Prefill::Bias, Act::None);
                 for (i, block) in blocks.iter().enumerate() {
                     let (src, dst) = block_io(&b.fea, &mut b.x, i);
-                    run_block(g, block, (src, dst), &mut b.cat, &mut b.rest, &mut b.cca);
+                    let scratch = (&mut b.cat[..], &mut b.rest);
+                    run_block(g, block, (src, dst), scratch, &mut b.cca, None);
                 }
                 let last = if blocks.len() % 2 == 1 {
                     &b.x[0]
@@ -531,6 +653,70 @@ impl CpuNet {
         } = &self.layers
         {
             add_scaled_planes(out, frame, gains);
+        }
+    }
+
+    /// For a tile: the head, the blocks before `given.len()` (their attention from `given`),
+    /// then the next block's distillation, whose channels' sums over `share` (in block
+    /// pixels) go into `sums`.
+    fn gather_one(
+        &self,
+        b: &mut Buffers,
+        (frame, scale_code): (&[f32], Option<f32>),
+        given: &[ChannelSums],
+        share: Rect,
+        sums: &mut ChannelSums,
+    ) {
+        let Layers::Imdn { blocks, .. } = &self.layers else {
+            return;
+        };
+        let Some(next) = blocks.get(given.len()) else {
+            return;
+        };
+        let g = b.g;
+        self.layers.run_imdn_head(b, frame, scale_code);
+        for (i, (block, block_sums)) in blocks.iter().zip(given).enumerate() {
+            let (src, dst) = block_io(&b.fea, &mut b.x, i);
+            let scratch = (&mut b.cat[..], &mut b.rest);
+            run_block(g, block, (src, dst), scratch, &mut b.cca, Some(block_sums));
+        }
+        let (src, _) = block_io(&b.fea, &mut b.x, given.len());
+        distil(g, next, src, &mut b.cat, &mut b.rest);
+        add_region_sums(g, &b.cat, next.c5.cin, share, sums);
+    }
+}
+
+impl Layers {
+    /// IMDN's and IMDN_AS's head: `frame` into `b.fea` (nothing for IMDN_RTC).
+    fn run_imdn_head(&self, b: &mut Buffers, frame: &[f32], scale_code: Option<f32>) {
+        let Layers::Imdn {
+            head,
+            head2,
+            scale_embed,
+            ..
+        } = self
+        else {
+            return;
+        };
+        let g = b.g;
+        match head2 {
+            Some(head2) => {
+                let head = match (scale_embed, scale_code) {
+                    (Some(embed), Some(code)) => scaled_head(&mut b.scaled_head, head, embed, code),
+                    _ => head,
+                };
+                let full = Geom {
+                    h: 4 * g.h,
+                    w: 4 * g.w,
+                };
+                to_bordered(full, frame, &mut b.front);
+                conv3x3_s2(full, &b.front, head, &mut b.front_half, Act::LRelu);
+                conv3x3_s2(half(full), &b.front_half, head2, &mut b.fea, Act::None);
+            }
+            None => {
+                to_bordered(g, frame, &mut b.input);
+                conv_into(g, &b.input, head, &mut b.fea, Prefill::Bias, Act::None);
+            }
         }
     }
 }
@@ -627,15 +813,46 @@ fn block_io<'a>(fea: &'a [f32], x: &'a mut [Vec<f32>; 2], i: usize) -> (&'a [f32
 }
 
 /// One distillation block from `x` into `out`: `cat` collects the distilled channels, `rest`
-/// ping-pongs the remaining ones, `cca` gets c5's attention-scaled weights.
+/// ping-pongs the remaining ones, `cca` gets c5's attention-scaled weights, its statistics
+/// `given` (a whole frame's, for a tile) or else the frame's own.
 fn run_block(
     g: Geom,
     blk: &Block,
     (x, out): (&[f32], &mut [f32]),
-    cat: &mut [f32],
-    rest: &mut [Vec<f32>; 2],
+    (cat, rest): (&mut [f32], &mut [Vec<f32>; 2]),
     cca: &mut CcaScratch,
+    given: Option<&ChannelSums>,
 ) {
+    distil(g, blk, x, cat, rest);
+    let c = blk.c5.cout;
+    match &blk.cca {
+        Some((down, upc)) => {
+            let sums = match given {
+                Some(sums) => sums,
+                None => {
+                    cca.sums.reset(blk.c5.cin);
+                    add_region_sums(g, cat, blk.c5.cin, Rect::whole((g.w, g.h)), &mut cca.sums);
+                    &cca.sums
+                }
+            };
+            attention_weights((down, upc), &blk.c5, sums, &mut cca.attention);
+            conv_same(
+                g,
+                cat,
+                &blk.c5,
+                Some(&cca.attention.weights),
+                &mut [Out { dst: out, rows: c }],
+                Prefill::BiasPlus(x),
+                Act::None,
+            );
+        }
+        None => conv_into(g, cat, &blk.c5, out, Prefill::BiasPlus(x), Act::None),
+    }
+}
+
+/// A block's c1..c4 from `x`: the distilled channels into `cat`, the remaining ones
+/// ping-ponged through `rest`.
+fn distil(g: Geom, blk: &Block, x: &[f32], cat: &mut [f32], rest: &mut [Vec<f32>; 2]) {
     let p = g.plane();
     let d = blk.c4.cout;
     let r = blk.c1.cout - d;
@@ -671,84 +888,6 @@ fn run_block(
         Act::LRelu,
     );
     conv_into(g, ra, &blk.c4, d4, Prefill::Bias, Act::None);
-    let c = blk.c5.cout;
-    match &blk.cca {
-        Some((down, upc)) => {
-            cca_scaled_weights(g, cat, 4 * d, (down, upc), &blk.c5, cca);
-            conv_same(
-                g,
-                cat,
-                &blk.c5,
-                Some(&cca.weights),
-                &mut [Out { dst: out, rows: c }],
-                Prefill::BiasPlus(x),
-                Act::None,
-            );
-        }
-        None => conv_into(g, cat, &blk.c5, out, Prefill::BiasPlus(x), Act::None),
-    }
-}
-
-/// The channel attention's small vectors and c5's scaled weights, kept between frames.
-#[derive(Default)]
-struct CcaScratch {
-    stats: Vec<f32>,
-    hidden: Vec<f32>,
-    attn: Vec<f32>,
-    weights: Vec<f32>,
-}
-
-/// Contrast-aware channel attention folded into the next 1×1 conv: c5(cat · a) = (W5 · diag a) cat;
-/// the scaled weights go into `s.weights`.
-fn cca_scaled_weights(
-    g: Geom,
-    cat: &[f32],
-    ch: usize,
-    (down, up): (&ConvParams, &ConvParams),
-    c5: &ConvParams,
-    s: &mut CcaScratch,
-) {
-    let p = g.plane();
-    let n = (g.h * g.w) as f64;
-    // one pass per channel: mean and population std over the interior (borders are zero)
-    s.stats.resize(ch, 0.0);
-    s.stats.par_iter_mut().enumerate().for_each(|(c, stat)| {
-        let plane = &cat[c * p..][..p];
-        let (mut sum, mut sum2) = (0f64, 0f64);
-        for y in 0..g.h {
-            for &v in &plane[g.at(y, 0)..][..g.w] {
-                sum += v as f64;
-                sum2 += (v as f64) * (v as f64);
-            }
-        }
-        let mean = sum / n;
-        let var = (sum2 / n - mean * mean).max(0.0);
-        *stat = (var.sqrt() + mean) as f32;
-    });
-    dense_into(down, &s.stats, &mut s.hidden);
-    s.hidden.iter_mut().for_each(|v| *v = v.max(0.0));
-    dense_into(up, &s.hidden, &mut s.attn);
-    s.attn
-        .iter_mut()
-        .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp()));
-    s.weights.clear();
-    s.weights.extend_from_slice(&c5.weight);
-    for row in s.weights.chunks_exact_mut(c5.cin) {
-        row.iter_mut().zip(&s.attn).for_each(|(wv, a)| *wv *= a);
-    }
-}
-
-/// A 1×1 conv on one pixel's channel vector `x` into `out`.
-fn dense_into(p: &ConvParams, x: &[f32], out: &mut Vec<f32>) {
-    out.clear();
-    out.extend((0..p.cout).map(|o| {
-        p.bias[o]
-            + p.weight[o * p.cin..][..p.cin]
-                .iter()
-                .zip(x)
-                .map(|(w, v)| w * v)
-                .sum::<f32>()
-    }));
 }
 
 /// Copies a planar 3×h×w frame into bordered planes (borders stay zero).
@@ -781,8 +920,63 @@ fn pixel_shuffle(g: Geom, src: &[f32], s: usize, out: &mut [f32]) {
         });
 }
 
+/// Refuses shares that are not one per tile or reach outside a `w`×`h` tile.
+fn check_shares(shares: &[Rect], (n, h, w): Nhw) -> Result<()> {
+    if shares.len() != n {
+        return Err(Error::InvalidInput(format!(
+            "{} shares for {n} tiles",
+            shares.len()
+        )));
+    }
+    match shares
+        .iter()
+        .find(|r| r.x0 > r.x1 || r.x1 > w || r.y0 > r.y1 || r.y1 > h)
+    {
+        Some(r) => Err(Error::InvalidInput(format!(
+            "share {r:?} outside a {w}×{h} tile"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A share in a `w`×`h` tile's input pixels as block pixels (`g`), rounded down at both ends
+/// so that neighbouring shares still meet.
+fn share_at_blocks(r: Rect, (w, h): (usize, usize), g: Geom) -> Rect {
+    Rect {
+        x0: r.x0 * g.w / w,
+        x1: r.x1 * g.w / w,
+        y0: r.y0 * g.h / h,
+        y1: r.y1 * g.h / h,
+    }
+}
+
 impl crate::acs::Forward for CpuNet {
     fn forward_batch_into(&self, input: &[f32], (n, h, w): Nhw, out: &mut Vec<f32>) -> Result<()> {
         self.forward_into(input, n, h, w, out)
+    }
+
+    fn frame_stages(&self) -> usize {
+        CpuNet::frame_stages(self)
+    }
+
+    fn add_stage_sums(
+        &self,
+        input: &[f32],
+        nhw: Nhw,
+        shares: &[Rect],
+        stage: usize,
+        stats: &mut FrameStats,
+    ) -> Result<()> {
+        self.add_block_sums_at(input, nhw, None, (shares, stage), stats)
+    }
+
+    fn forward_batch_with_stats_into(
+        &self,
+        input: &[f32],
+        nhw: Nhw,
+        stats: &FrameStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        self.forward_with_stats_at_into(input, nhw, None, stats, out)
     }
 }

@@ -123,7 +123,8 @@ impl Config {
 
     /// How far, in input pixels, an output pixel depends on the input: the radius that tiles
     /// need as context past their share and that edge replication pads (CCA's per-channel
-    /// statistics, which see the whole tile, aside). Each block has four 3×3 convs.
+    /// statistics, which see the whole frame, aside: tiles gather them, [`crate::acs`]). Each
+    /// block has four 3×3 convs.
     /// - IMDN: head + blocks + `LR_conv` + upsampler, 1 + 4·6 + 1 + 1 = 27 (receptive field).
     /// - IMDN_RTC: head + blocks + upsampler, 1 + 4·5 + 1 = 22 (receptive field).
     /// - IMDN_AS: its receptive field is 110 (the body's 26 convs run at ¼ size, so count 4×),
