@@ -411,10 +411,10 @@ impl Upscaler {
         )
     }
 
-    /// On the CPU, refuses a frame whose working set (ACS buffers and activations) exceeds the
-    /// memory available, naming the cure: a failed allocation would abort the process. CUDA
-    /// reports its own out-of-memory errors.
-    fn check_memory(&self, (w, h): (usize, usize)) -> Result<()> {
+    /// On the CPU, refuses a `w`×`h` network input whose working set under the current ACS
+    /// (buffers and activations) exceeds the memory available, naming the cure: a failed
+    /// allocation would abort the process. CUDA reports its own out-of-memory errors.
+    pub fn check_memory(&self, (w, h): (usize, usize)) -> Result<()> {
         // below this, reading the system's figures costs more than it could save
         const CHECK_ABOVE: u64 = 256 << 20;
         let Some(cpu) = &self.cpu else {

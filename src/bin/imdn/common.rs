@@ -25,8 +25,9 @@ pub struct RunArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto", value_parser = parse_device)]
     pub device: DeviceChoice,
-    /// ACS tile side in input pixels; 0 = whole frame. Default: whole frame up to 512×512
-    /// network input pixels, 256-pixel tiles above (IMDN_RTC on the CPU: whole frames).
+    /// ACS tile side in input pixels; 0 = whole frame. Default: on the CPU whole frames, or
+    /// 256-pixel tiles when a whole frame would not fit the memory available; on CUDA whole
+    /// frames up to 512×512 network input pixels, 256-pixel tiles above.
     #[arg(long)]
     pub tile: Option<usize>,
     /// Overlap between ACS tiles, in input pixels. Default: twice the model's reach (IMDN 54,
@@ -199,14 +200,22 @@ pub fn load(run: &RunArgs, scale: usize, edge: EdgeMode) -> Result<Upscaler> {
     Ok(up)
 }
 
-/// With no --tile: whole frames up to 512×512 network-input pixels, 256-pixel tiles above,
-/// where the executor holds whole-frame activations (a streamed network holds a few rows).
+/// With no --tile: on the CPU, whole frames where they fit the memory available and 256-pixel
+/// tiles where not (IMDN's and IMDN_AS's tiles equal the whole frame but take several times
+/// as long: each block's attention needs a pass over the tiles for the frame's statistics);
+/// through candle (CUDA), whose memory is not checked, whole frames up to 512×512
+/// network-input pixels and 256-pixel tiles above (each tile's attention on its own
+/// statistics).
 pub fn auto_tile(up: &mut Upscaler, run: &RunArgs, net_input: (usize, usize)) {
-    if run.tile.is_none() {
-        up.acs.tile = if net_input.0 * net_input.1 > 512 * 512 && !up.streams() {
-            256
-        } else {
-            0
-        };
+    if run.tile.is_some() {
+        return;
+    }
+    up.acs.tile = 0;
+    let tile = match up.device().is_cpu() {
+        true => up.check_memory(net_input).is_err(),
+        false => net_input.0 * net_input.1 > 512 * 512,
+    };
+    if tile {
+        up.acs.tile = 256;
     }
 }
