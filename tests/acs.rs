@@ -26,18 +26,9 @@ const MAX_DB: f64 = 0.005;
 /// `tile-size`.
 const TILES: [usize; 2] = [256, 128];
 
-/// A shipped model; with `frozen_cca`, its CCA attention made constant (the weights of its
-/// two 1×1 convs zeroed, their biases kept) so that nothing in it sees the whole tile: what is
-/// left of a tile's difference from the whole frame is then the reach alone.
-fn shipped_model(name: &str, frozen_cca: bool) -> Upscaler {
-    let mut tensors = shipped::by_name(name).unwrap().tensors().unwrap();
-    if frozen_cca {
-        for (name, t) in tensors.iter_mut() {
-            if name.contains(".cca.") && name.ends_with(".weight") {
-                *t = t.zeros_like().unwrap();
-            }
-        }
-    }
+/// A shipped model (IMDN_AS told ×2).
+fn shipped_model(name: &str) -> Upscaler {
+    let tensors = shipped::by_name(name).unwrap().tensors().unwrap();
     let mut up = Upscaler::from_tensors(tensors, &Device::Cpu).unwrap();
     up.set_refine_scale(2.0).unwrap();
     up
@@ -155,24 +146,20 @@ fn rtc_tiles_equal_the_whole_frame() {
     let Some(cases) = cases(Variant::Rtc, 512) else {
         return;
     };
-    let mut up = shipped_model("imdn_rtc_x2", false);
+    let mut up = shipped_model("imdn_rtc_x2");
     assert_eq!(up.acs.overlap, 44);
     let (pixel, db) = tiled_against_whole(&mut up, &cases);
     assert!(pixel <= MAX_PIXEL && db <= MAX_DB, "max {pixel}, {db} dB");
 }
 
 #[test]
-fn imdn_and_as_tiles_equal_the_whole_frame_but_for_cca() {
-    // with the attention constant, what differs is what a tile does not see: nothing at twice
-    // the reach (IMDN: the receptive field, 27; IMDN_AS: its measured 48 of 110)
-    imdn_and_as_tiles_equal_the_whole_frame(true);
-}
-
-/// IMDN ×2 and IMDN_AS tiled against the whole frame, with their attention frozen or not;
-/// their overlaps twice their reach (IMDN 27, IMDN_AS 48).
-fn imdn_and_as_tiles_equal_the_whole_frame(frozen_cca: bool) {
+fn imdn_and_as_tiles_equal_the_whole_frame() {
+    // overlaps twice the reach (IMDN 27, IMDN_AS 48); CCA scales each block's channels by
+    // statistics of the whole frame: the tiles gather them over their shares, a pass per
+    // block, before the pass that makes the output (with each tile's own, IMDN_AS on the
+    // large photograph lost 0.097 dB at 256-pixel tiles, 0.21 dB at 128, up to 3e-2 a pixel)
     for (name, side, overlap) in [("imdn_x2", 264, 54), ("imdn_as", 320, 96)] {
-        let mut up = shipped_model(name, frozen_cca);
+        let mut up = shipped_model(name);
         assert_eq!(up.acs.overlap, overlap, "{name}");
         let Some(cases) = cases(up.config().variant, side) else {
             return;
@@ -197,7 +184,7 @@ fn edge_replication_keeps_flat_frames_flat() {
         "imdn_x4",
         "imdn_as",
     ] {
-        let mut up = shipped_model(name, false);
+        let mut up = shipped_model(name);
         let (w, h) = (23, 18);
         for mode in [EdgeMode::Zero, EdgeMode::Replicate] {
             up.set_edge_mode(mode);
@@ -219,15 +206,6 @@ fn edge_replication_keeps_flat_frames_flat() {
             }
         }
     }
-}
-
-#[test]
-fn imdn_and_as_tiles_keep_the_whole_frames_psnr() {
-    // CCA scales each block's channels by statistics of the whole frame: the tiles gather
-    // them over their shares, a pass per block, before the pass that makes the output (with
-    // each tile's own, IMDN_AS on the large photograph lost 0.097 dB at 256-pixel tiles,
-    // 0.21 dB at 128, up to 3e-2 a pixel)
-    imdn_and_as_tiles_equal_the_whole_frame(false);
 }
 
 /// Our executor with IMDN_AS's scale code; `per_tile` hides its frame statistics from ACS, so

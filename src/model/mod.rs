@@ -128,8 +128,8 @@ impl Config {
     /// - IMDN: head + blocks + `LR_conv` + upsampler, 1 + 4·6 + 1 + 1 = 27 (receptive field).
     /// - IMDN_RTC: head + blocks + upsampler, 1 + 4·5 + 1 = 22 (receptive field).
     /// - IMDN_AS: its receptive field is 110 (the body's 26 convs run at ¼ size, so count 4×),
-    ///   but its measured influence fades much sooner: with CCA's statistics frozen, tiles with
-    ///   48 pixels of context equal the whole frame within 5e-6 (32: 3.4e-4), so 48, which
+    ///   but its measured influence fades much sooner: tiles with 48 pixels of context equal
+    ///   the whole frame within 5e-6 (32: 3.4e-4; the attention frozen), so 48, which
     ///   keeps 256-pixel tiles at 1.4× the whole frame's work instead of 15× (`tests/acs.rs`).
     pub fn reach(&self) -> usize {
         let blocks = 4 * self.blocks;
