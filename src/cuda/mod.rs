@@ -11,12 +11,18 @@
 //! - [`reference`](mod@reference): the schedule executed on the CPU in plain loops, on buffers allocated once
 //!   per frame size: the specification the kernels will be checked against
 //!   (`tests/cuda_schedule.rs` checks it against candle's networks).
+//! - [`args`]: each step as a launch of a kernel of `kernels.cu` (the direct kernels: f32
+//!   arithmetic, activations in f32 or f16), with its argument struct; `tests/cuda_kernels.rs`
+//!   runs those launches on the CPU, `kernels.cu` compiled for the host with `host_shim.h`,
+//!   against the reference.
 //!
-//! What waits for a GPU: the kernels (implicit-GEMM convs on tensor cores with these
-//! epilogues, or cuDNN/cuBLASLt), the device buffers of the plan, the per-(size, precision)
+//! What waits for a GPU: running the kernels there (compiled by NVRTC), the tensor-core convs
+//! that replace the direct ones (implicit GEMM with these epilogues, or cuDNN/cuBLASLt), the
+//! device buffers of the plan, the per-(size, precision)
 //! CUDA graph of the steps, the upload/compute/download streams, and `Upscaler` using it on
 //! `Device::Cuda`.
 
+pub mod args;
 pub mod pack;
 pub mod reference;
 pub mod schedule;

@@ -1,0 +1,367 @@
+//! Each step of a [`Schedule`] as a kernel launch: the kernel's name in `kernels.cu`, its grid
+//! and its argument struct (the structs of `kernels.cu`, field for field), built from the
+//! buffer plan and the addresses where the executor put buffers and weights.
+//!
+//! The same launches run on a GPU (addresses in device memory) and, in the tests, on the CPU
+//! through `kernels.cu` compiled for the host (`tests/cuda_kernels.rs`, host addresses).
+
+use super::schedule::{Act, BufferPlan, Grid, Schedule, Step, View, Write};
+use crate::{Error, Result};
+
+/// The most output channels of a conv the direct kernel holds (`MAX_COUT`).
+pub const MAX_COUT: usize = 64;
+/// The most hidden channels of an attention (`MAX_MID`).
+pub const MAX_MID: usize = 16;
+
+/// The activations' element type: pixel buffers hold it, per-frame buffers are always f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    F32,
+    F16,
+}
+
+impl Storage {
+    fn suffix(self) -> &'static str {
+        match self {
+            Storage::F32 => "f32",
+            Storage::F16 => "f16",
+        }
+    }
+
+    pub fn bytes(self) -> usize {
+        match self {
+            Storage::F32 => 4,
+            Storage::F16 => 2,
+        }
+    }
+}
+
+/// Where the executor put what the kernels read and write.
+#[derive(Clone, Debug, Default)]
+pub struct Addresses {
+    /// Each buffer's first byte, in [`Schedule::buffers`] order.
+    pub buffers: Vec<u64>,
+    /// Each conv's packed weight ([`crate::cuda::PackedConv`]) in the storage type, in
+    /// [`Schedule::convs`] order.
+    pub weights: Vec<u64>,
+    /// Each conv's packed weight in f32 (the attention's 1×1 convs read these).
+    pub weights_f32: Vec<u64>,
+    /// Each conv's f32 bias.
+    pub biases: Vec<u64>,
+    /// Per step: its embed's weights (f32; 0 for none).
+    pub embeds: Vec<u64>,
+    /// Per step: its residual's gains (f32; 0 for none).
+    pub gains: Vec<u64>,
+}
+
+/// `kernels.cu`'s `struct ViewArg`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ViewArg {
+    pub base: u64,
+    pub stride: i32,
+    pub channels: i32,
+    pub h: i32,
+    pub w: i32,
+}
+
+/// `kernels.cu`'s `struct ConvArgs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ConvArgs {
+    pub src: ViewArg,
+    pub dst: [ViewArg; 2],
+    pub res: ViewArg,
+    pub res_gains: u64,
+    pub src_scale: u64,
+    pub weight: u64,
+    pub bias: u64,
+    pub embed_code: u64,
+    pub embed_w: u64,
+    pub scale_stride: i32,
+    pub code_stride: i32,
+    pub n: i32,
+    pub oh: i32,
+    pub ow: i32,
+    pub k: i32,
+    pub stride: i32,
+    pub cin: i32,
+    pub cin_pad: i32,
+    pub cout: i32,
+    pub shuffle: i32,
+    pub act: i32,
+    pub slope: f32,
+}
+
+/// `kernels.cu`'s `struct StatsArgs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsArgs {
+    pub src: ViewArg,
+    pub dst: u64,
+    pub dst_stride: i32,
+    pub n: i32,
+}
+
+/// `kernels.cu`'s `struct AttentionArgs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttentionArgs {
+    pub src: u64,
+    pub dst: u64,
+    pub down_w: u64,
+    pub down_b: u64,
+    pub up_w: u64,
+    pub up_b: u64,
+    pub src_stride: i32,
+    pub dst_stride: i32,
+    pub cin: i32,
+    pub cin_pad: i32,
+    pub mid: i32,
+    pub mid_pad: i32,
+    pub n: i32,
+}
+
+/// A launch's argument struct.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Args {
+    Conv(ConvArgs),
+    Stats(StatsArgs),
+    Attention(AttentionArgs),
+}
+
+impl Args {
+    /// The struct's bytes, as a kernel takes its one parameter.
+    pub fn bytes(&self) -> &[u8] {
+        fn raw<T>(v: &T) -> &[u8] {
+            // SAFETY: plain `repr(C)` data of integers and floats, read as bytes
+            unsafe { std::slice::from_raw_parts((v as *const T).cast(), size_of::<T>()) }
+        }
+        match self {
+            Args::Conv(a) => raw(a),
+            Args::Stats(a) => raw(a),
+            Args::Attention(a) => raw(a),
+        }
+    }
+}
+
+/// One kernel launch: `grid` blocks of `block` threads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Launch {
+    pub kernel: String,
+    pub grid: u32,
+    pub block: u32,
+    pub args: Args,
+}
+
+/// Threads per block of the direct convs and the attention.
+const BLOCK: u32 = 128;
+/// Warps per block of the statistics.
+const STATS_WARPS: u32 = 8;
+
+/// Every step of `s` as a launch, for the buffers of `plan` at `at`, activations in `storage`.
+pub fn launches(
+    s: &Schedule,
+    plan: &BufferPlan,
+    at: &Addresses,
+    storage: Storage,
+) -> Result<Vec<Launch>> {
+    let count = |what: &str, got: usize, want: usize| match got == want {
+        true => Ok(()),
+        false => Err(Error::InvalidInput(format!(
+            "{what}: {got} addresses for {want}"
+        ))),
+    };
+    count("buffers", at.buffers.len(), s.buffers.len())?;
+    count("weights", at.weights.len(), s.convs.len())?;
+    count("f32 weights", at.weights_f32.len(), s.convs.len())?;
+    count("biases", at.biases.len(), s.convs.len())?;
+    count("embeds", at.embeds.len(), s.steps.len())?;
+    count("gains", at.gains.len(), s.steps.len())?;
+    let b = Builder {
+        s,
+        plan,
+        at,
+        storage,
+    };
+    s.steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| b.launch(i, step))
+        .collect()
+}
+
+struct Builder<'a> {
+    s: &'a Schedule,
+    plan: &'a BufferPlan,
+    at: &'a Addresses,
+    storage: Storage,
+}
+
+impl Builder<'_> {
+    fn launch(&self, i: usize, step: &Step) -> Result<Launch> {
+        let n = self.plan.nhw.0;
+        let suffix = self.storage.suffix();
+        Ok(match step {
+            Step::Conv(c) => {
+                let a = self.conv(i, c)?;
+                let threads = (a.n as u64) * (a.oh as u64) * (a.ow as u64);
+                Launch {
+                    kernel: format!("conv_direct_{suffix}"),
+                    grid: blocks(threads, BLOCK as u64)?,
+                    block: BLOCK,
+                    args: Args::Conv(a),
+                }
+            }
+            Step::CcaStats { src, dst } => {
+                let warps = (n * src.channels) as u64;
+                Launch {
+                    kernel: format!("cca_stats_{suffix}"),
+                    grid: blocks(warps, STATS_WARPS as u64)?,
+                    block: 32 * STATS_WARPS,
+                    args: Args::Stats(StatsArgs {
+                        src: self.view(src),
+                        dst: self.address(dst),
+                        dst_stride: self.per_frame_stride(dst),
+                        n: n as i32,
+                    }),
+                }
+            }
+            Step::CcaAttention { src, down, up, dst } => {
+                let (d, u) = (self.s.convs[*down].shape, self.s.convs[*up].shape);
+                if d.cout > MAX_MID {
+                    return Err(Error::Model(format!(
+                        "attention with {} hidden channels: the kernel holds {MAX_MID}",
+                        d.cout
+                    )));
+                }
+                Launch {
+                    kernel: "cca_attention_f32".into(),
+                    grid: blocks(n as u64, BLOCK as u64)?,
+                    block: BLOCK,
+                    args: Args::Attention(AttentionArgs {
+                        src: self.address(src),
+                        dst: self.address(dst),
+                        down_w: self.at.weights_f32[*down],
+                        down_b: self.at.biases[*down],
+                        up_w: self.at.weights_f32[*up],
+                        up_b: self.at.biases[*up],
+                        src_stride: self.per_frame_stride(src),
+                        dst_stride: self.per_frame_stride(dst),
+                        cin: d.cin as i32,
+                        cin_pad: d.cin_pad as i32,
+                        mid: d.cout as i32,
+                        mid_pad: u.cin_pad as i32,
+                        n: n as i32,
+                    }),
+                }
+            }
+        })
+    }
+
+    fn conv(&self, i: usize, c: &super::schedule::Conv) -> Result<ConvArgs> {
+        let shape = self.s.convs[c.conv].shape;
+        if shape.cout > MAX_COUT {
+            return Err(Error::Model(format!(
+                "a conv with {} output channels: the direct kernel holds {MAX_COUT}",
+                shape.cout
+            )));
+        }
+        let [n, sh, sw, _] = self.plan.buffers[c.src.buf].dims;
+        let pad = (shape.k - 1) / 2;
+        let out = |side: usize| (side + 2 * pad - shape.k) / c.stride + 1;
+        let (dst, shuffle) = match &c.write {
+            Write::Views(views) => match views.as_slice() {
+                [one] => ([self.view(one), ViewArg::default()], 1),
+                [first, second] => ([self.view(first), self.view(second)], 1),
+                _ => {
+                    return Err(Error::Model(format!(
+                        "a conv writing {} views: the kernel writes at most 2",
+                        views.len()
+                    )));
+                }
+            },
+            Write::Shuffle { dst, s } => ([self.view(dst), ViewArg::default()], *s),
+        };
+        let (act, slope) = match c.act {
+            Act::None => (0, 0.0),
+            Act::LeakyRelu(slope) => (1, slope),
+            Act::Relu => (2, 0.0),
+        };
+        let (res, res_gains) = match &c.residual {
+            Some(r) => (self.view(&r.src), self.at.gains[i]),
+            None => (ViewArg::default(), 0),
+        };
+        let (embed_code, code_stride, embed_w) = match &c.embed {
+            Some(e) => (
+                self.address(&e.code),
+                self.per_frame_stride(&e.code),
+                self.at.embeds[i],
+            ),
+            None => (0, 0, 0),
+        };
+        let (src_scale, scale_stride) = match &c.src_scale {
+            Some(v) => (self.address(v), self.per_frame_stride(v)),
+            None => (0, 0),
+        };
+        Ok(ConvArgs {
+            src: self.view(&c.src),
+            dst,
+            res,
+            res_gains,
+            src_scale,
+            weight: self.at.weights[c.conv],
+            bias: self.at.biases[c.conv],
+            embed_code,
+            embed_w,
+            scale_stride,
+            code_stride,
+            n: n as i32,
+            oh: out(sh) as i32,
+            ow: out(sw) as i32,
+            k: shape.k as i32,
+            stride: c.stride as i32,
+            cin: shape.cin as i32,
+            cin_pad: shape.cin_pad as i32,
+            cout: shape.cout as i32,
+            shuffle: shuffle as i32,
+            act,
+            slope,
+        })
+    }
+
+    /// Bytes per element of buffer `buf`: per-frame buffers are f32 whatever the storage.
+    fn element_bytes(&self, buf: usize) -> usize {
+        match self.s.buffers[buf].grid {
+            Grid::PerFrame => 4,
+            Grid::Pixels { .. } => self.storage.bytes(),
+        }
+    }
+
+    /// The address of the view's first channel at pixel 0 of frame 0.
+    fn address(&self, v: &View) -> u64 {
+        self.at.buffers[v.buf] + (v.offset * self.element_bytes(v.buf)) as u64
+    }
+
+    /// Elements from one frame's values to the next in a per-frame buffer.
+    fn per_frame_stride(&self, v: &View) -> i32 {
+        self.plan.buffers[v.buf].dims[3] as i32
+    }
+
+    fn view(&self, v: &View) -> ViewArg {
+        let [_, h, w, c] = self.plan.buffers[v.buf].dims;
+        ViewArg {
+            base: self.address(v),
+            stride: c as i32,
+            channels: v.channels as i32,
+            h: h as i32,
+            w: w as i32,
+        }
+    }
+}
+
+/// Blocks of `per_block` for `items`, refused past what a launch takes.
+fn blocks(items: u64, per_block: u64) -> Result<u32> {
+    u32::try_from(items.div_ceil(per_block).max(1))
+        .map_err(|_| Error::InvalidInput(format!("{items} threads: too many for one launch")))
+}

@@ -1,0 +1,216 @@
+// The CUDA executor's kernels (issue 43): one launch per step of a cuda::Schedule, on NHWC
+// activations read and written through channel views. src/cuda/args.rs builds their
+// arguments (the structs below, field for field) and launch sizes.
+//
+// One source, two compilers: NVRTC on a GPU machine, and the host C++ compiler in the tests
+// with host_shim.h standing in for CUDA's built-ins (tests/cuda_kernels.rs runs every step on
+// the CPU against cuda::Reference). Hence no CUDA headers (f16 conversions in PTX), and warp
+// kernels written per warp: a lane loop over the warp's work (LANE, LANES) and warp_sum,
+// which on the CPU are one lane doing all of it.
+//
+// These are the direct kernels: plain f32 arithmetic on CUDA cores, one thread per output
+// pixel; correct first, the reference for the tensor-core convs that replace them.
+
+#ifndef IMDN_HOST
+#define DEVICE __device__ __forceinline__
+#define LANE ((int)(threadIdx.x & 31))
+#define LANES 32
+#define GLOBAL_INDEX ((long long)blockIdx.x * blockDim.x + threadIdx.x)
+typedef unsigned short half_bits;
+DEVICE float half_to_float(half_bits h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+DEVICE half_bits float_to_half(float f) {
+    half_bits h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+DEVICE double warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+#endif
+
+// The most output channels of a conv (IMDN's 64), and hidden channels of an attention.
+#define MAX_COUT 64
+#define MAX_MID 16
+
+enum { ACT_NONE = 0, ACT_LEAKY_RELU = 1, ACT_RELU = 2 };
+
+// Channels base[0 .. channels) of every pixel of an h×w grid of frames, `stride` elements
+// per pixel (the buffer's channel count): pixel (f, y, x) at ((f·h + y)·w + x)·stride.
+struct ViewArg {
+    void* base;
+    int stride;
+    int channels;
+    int h;
+    int w;
+};
+
+struct ConvArgs {
+    struct ViewArg src;
+    // output channels in order across the views (dst[1].channels is 0 for one view)
+    struct ViewArg dst[2];
+    // added after the activation, at the element written (base null: none)
+    struct ViewArg res;
+    const float* res_gains;  // per channel of res; null: 1
+    const float* src_scale;  // per frame, src_scale[f·scale_stride + ci]; null: none
+    const void* weight;      // KRSC, [cout_pad][k][k][cin_pad]
+    const float* bias;       // [cout_pad]
+    const float* embed_code; // per frame, embed_code[f·code_stride]; null: none
+    const float* embed_w;    // [cout]
+    int scale_stride;
+    int code_stride;
+    int n;
+    int oh;  // the output grid before a pixel shuffle
+    int ow;
+    int k;
+    int stride;
+    int cin;
+    int cin_pad;
+    int cout;
+    int shuffle;  // s > 1: output channel c·s² + i·s + j to channel c of dst[0] at (s·y + i, s·x + j)
+    int act;
+    float slope;
+};
+
+struct StatsArgs {
+    struct ViewArg src;
+    float* dst;  // per frame, dst[f·dst_stride + c] = mean + std of channel c
+    int dst_stride;
+    int n;
+};
+
+struct AttentionArgs {
+    const float* src;  // per frame, src[f·src_stride + c]
+    float* dst;        // per frame, dst[f·dst_stride + c]
+    const float* down_w;  // [mid_pad][cin_pad]
+    const float* down_b;
+    const float* up_w;  // [cin_pad][mid_pad]
+    const float* up_b;
+    int src_stride;
+    int dst_stride;
+    int cin;
+    int cin_pad;
+    int mid;
+    int mid_pad;
+    int n;
+};
+
+DEVICE float load(const float* p) { return *p; }
+DEVICE float load(const half_bits* p) { return half_to_float(*p); }
+DEVICE void store(float* p, float v) { *p = v; }
+DEVICE void store(half_bits* p, float v) { *p = float_to_half(v); }
+
+// Element index of channel 0 of pixel (f, y, x) in a view.
+DEVICE long long pixel(const struct ViewArg& v, int f, int y, int x) {
+    return (((long long)f * v.h + y) * v.w + x) * v.stride;
+}
+
+DEVICE float activate(float v, int act, float slope) {
+    if (act == ACT_LEAKY_RELU) return v >= 0.0f ? v : slope * v;
+    if (act == ACT_RELU) return v > 0.0f ? v : 0.0f;
+    return v;
+}
+
+// A k×k conv (zero padding (k−1)/2, stride 1 or 2) with its epilogue: + code · embed, the
+// activation, + residual · gain, the write through the views or the pixel shuffle.
+template <typename T>
+DEVICE void conv_direct(const struct ConvArgs& a) {
+    long long i = GLOBAL_INDEX;
+    if (i >= (long long)a.n * a.oh * a.ow) return;
+    int ox = (int)(i % a.ow);
+    int oy = (int)((i / a.ow) % a.oh);
+    int f = (int)(i / ((long long)a.ow * a.oh));
+    float acc[MAX_COUT];
+    for (int co = 0; co < a.cout; co++) acc[co] = a.bias[co];
+    const T* src = (const T*)a.src.base;
+    const T* weight = (const T*)a.weight;
+    const float* scale = a.src_scale ? a.src_scale + (long long)f * a.scale_stride : 0;
+    const int pad = (a.k - 1) / 2, per_cout = a.k * a.k * a.cin_pad;
+    for (int ky = 0; ky < a.k; ky++) {
+        int iy = oy * a.stride + ky - pad;
+        if (iy < 0 || iy >= a.src.h) continue;
+        for (int kx = 0; kx < a.k; kx++) {
+            int ix = ox * a.stride + kx - pad;
+            if (ix < 0 || ix >= a.src.w) continue;
+            const T* x = src + pixel(a.src, f, iy, ix);
+            const T* w = weight + (ky * a.k + kx) * a.cin_pad;
+            for (int ci = 0; ci < a.cin; ci++) {
+                float v = load(x + ci);
+                if (scale) v *= scale[ci];
+                for (int co = 0; co < a.cout; co++) acc[co] += load(w + co * per_cout + ci) * v;
+            }
+        }
+    }
+    float code = a.embed_code ? a.embed_code[(long long)f * a.code_stride] : 0.0f;
+    for (int co = 0; co < a.cout; co++) {
+        float v = acc[co];
+        if (a.embed_code) v += code * a.embed_w[co];
+        v = activate(v, a.act, a.slope);
+        int view = 0, ch = co, y = oy, x = ox;
+        if (a.shuffle > 1) {
+            int s = a.shuffle, sub = co % (s * s);
+            ch = co / (s * s);
+            y = oy * s + sub / s;
+            x = ox * s + sub % s;
+        } else if (co >= a.dst[0].channels) {
+            view = 1;
+            ch = co - a.dst[0].channels;
+        }
+        if (a.res.base) {
+            float gain = a.res_gains ? a.res_gains[ch] : 1.0f;
+            v += gain * load((const T*)a.res.base + pixel(a.res, f, y, x) + ch);
+        }
+        store((T*)a.dst[view].base + pixel(a.dst[view], f, y, x) + ch, v);
+    }
+}
+
+// One warp per frame and channel: mean + population std over the pixels (f64 sums).
+template <typename T>
+DEVICE void cca_stats(const struct StatsArgs& a) {
+    long long warp = GLOBAL_INDEX / 32;
+    int c = (int)(warp % a.src.channels);
+    int f = (int)(warp / a.src.channels);
+    if (f >= a.n) return;
+    long long pixels = (long long)a.src.h * a.src.w;
+    const T* base = (const T*)a.src.base + pixel(a.src, f, 0, 0) + c;
+    double sum = 0.0, sum2 = 0.0;
+    for (long long p = LANE; p < pixels; p += LANES) {
+        double v = load(base + p * a.src.stride);
+        sum += v;
+        sum2 += v * v;
+    }
+    sum = warp_sum(sum);
+    sum2 = warp_sum(sum2);
+    if (LANE == 0) {
+        double mean = sum / pixels, var = sum2 / pixels - mean * mean;
+        a.dst[(long long)f * a.dst_stride + c] = (float)(sqrt(var > 0.0 ? var : 0.0) + mean);
+    }
+}
+
+// One thread per frame: 1×1 → ReLU → 1×1 → sigmoid on the statistics vector.
+DEVICE void cca_attention(const struct AttentionArgs& a) {
+    long long f = GLOBAL_INDEX;
+    if (f >= a.n) return;
+    const float* x = a.src + f * a.src_stride;
+    float hidden[MAX_MID];
+    for (int m = 0; m < a.mid; m++) {
+        float v = a.down_b[m];
+        for (int c = 0; c < a.cin; c++) v += a.down_w[m * a.cin_pad + c] * x[c];
+        hidden[m] = v > 0.0f ? v : 0.0f;
+    }
+    for (int c = 0; c < a.cin; c++) {
+        float v = a.up_b[c];
+        for (int m = 0; m < a.mid; m++) v += a.up_w[c * a.mid_pad + m] * hidden[m];
+        a.dst[f * a.dst_stride + c] = 1.0f / (1.0f + expf(-v));
+    }
+}
+
+extern "C" __global__ void conv_direct_f32(struct ConvArgs a) { conv_direct<float>(a); }
+extern "C" __global__ void conv_direct_f16(struct ConvArgs a) { conv_direct<half_bits>(a); }
+extern "C" __global__ void cca_stats_f32(struct StatsArgs a) { cca_stats<float>(a); }
+extern "C" __global__ void cca_stats_f16(struct StatsArgs a) { cca_stats<half_bits>(a); }
+extern "C" __global__ void cca_attention_f32(struct AttentionArgs a) { cca_attention(a); }
