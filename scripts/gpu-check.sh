@@ -2,9 +2,11 @@
 # One prepared run for a GPU machine (H100/H200: no package registry, no GStreamer there).
 # Takes what was built here: target/cuda/release/imdn (scripts/build-cuda.sh) and the reference
 # data copied into .gpu/reference (scripts/gpu-prepare.sh; never committed). Runs:
-#   1. Set5 parity on the GPU: IMDN ×2/×3/×4 and RTC ×2 in f32 and f16 (table ±0.01 / ±0.05 dB);
+#   1. Set5 parity on the GPU: IMDN ×2/×3/×4 and RTC ×2 in f32 and f16 (table ±0.01 / ±0.05 dB),
+#      by candle's network and by our executor (--cuda-kernels ours: src/cuda's direct
+#      kernels, compiled by NVRTC when it opens);
 #   2. benchmarks: IMDN ×2 and RTC ×2 at 1920×1080, IMDN ×4 at 960×540, in f32/TF32/f16,
-#      our frame path (host in/out) and network alone;
+#      our frame path (host in/out) and network alone; our executor in f32 and f16;
 #   3. PyTorch (on the machine's image) on the same weights, sizes and precisions;
 #   4. the phases of a training step (forward, backward, Adam) of IMDN ×3 and RTC ×2, as
 #      scripts/gpu-train.sh runs them, and again with cudarc's event tracking on
@@ -28,24 +30,26 @@ fail=0
 source scripts/gpu-env.sh
 
 echo "== 1. Set5 parity on the GPU"
-check() { # name scale precision reference-psnr tolerance
+check() { # name scale precision reference-psnr tolerance kernels
     local j
     if [ ! -f "$ck/$1.pth" ]; then echo "$1: not carried, skipped"; return; fi
-    j=$("$bin" eval --device cuda --precision "$3" --weights "$ck/$1.pth" --hr "$ref/Set5/HR" \
-        --lr "$ref/Set5/LR_bicubic/x$2" --scale "$2" --json | tail -n 1)
+    j=$("$bin" eval --device cuda --precision "$3" --cuda-kernels "$6" --weights "$ck/$1.pth" \
+        --hr "$ref/Set5/HR" --lr "$ref/Set5/LR_bicubic/x$2" --scale "$2" --json | tail -n 1)
     echo "$j" | python3 -c "
 import json, sys
 j = json.load(sys.stdin); p = j['mean']['psnr_y']; ok = abs(p - $4) <= $5
-j.update(check='parity', precision='$3', reference=$4, ok=ok)
-print(json.dumps(j)); print(f'$1 ×$2 $3: {p:.4f} dB (reference $4 ± $5):', 'ok' if ok else 'FAIL', file=sys.stderr)
+j.update(check='parity', precision='$3', kernels='$6', reference=$4, ok=ok)
+print(json.dumps(j)); print(f'$1 ×$2 $3 $6: {p:.4f} dB (reference $4 ± $5):', 'ok' if ok else 'FAIL', file=sys.stderr)
 sys.exit(0 if ok else 1)" >> "$res" || fail=1
 }
-for p in $([ "${PARITY:-1}" = 1 ] && echo f32 f16); do
-    tol=0.01; [ $p = f16 ] && tol=0.05
-    check IMDN_x2 2 $p 37.9105 $tol
-    check IMDN_x3 3 $p 34.3233 $tol
-    check IMDN_x4 4 $p 32.1867 $tol
-    check model_RTC 2 $p 37.2406 $tol
+for kernels in ours candle; do
+    for p in $([ "${PARITY:-1}" = 1 ] && echo f32 f16); do
+        tol=0.01; [ $p = f16 ] && tol=0.05
+        check IMDN_x2 2 $p 37.9105 $tol $kernels
+        check IMDN_x3 3 $p 34.3233 $tol $kernels
+        check IMDN_x4 4 $p 32.1867 $tol $kernels
+        check model_RTC 2 $p 37.2406 $tol $kernels
+    done
 done
 
 echo "== 2. benchmarks (ours), 3. PyTorch on the same weights and sizes"
@@ -56,6 +60,12 @@ for spec in ${BENCH_SPECS-IMDN_x2:1920x1080 model_RTC:1920x1080 IMDN_x4:960x540}
         "$bin" bench --device cuda --precision $p --tile 0 --weights "$ck/$m.pth" --size "$size" \
             --iters 10 --json | tail -n 1 | sed "s/^{/{\"check\":\"bench\",\"weights\":\"$m\",/" >> "$res" || fail=1
         tail -n 1 "$res"
+        if [ $p != tf32 ]; then # our executor: the direct kernels, a first measure
+            "$bin" bench --device cuda --precision $p --cuda-kernels ours --tile 0 \
+                --weights "$ck/$m.pth" --size "$size" --iters 3 --json | tail -n 1 |
+                sed "s/^{/{\"check\":\"bench\",\"kernels\":\"ours\",\"weights\":\"$m\",/" >> "$res" || fail=1
+            tail -n 1 "$res"
+        fi
         cl=""; [ $p = f16 ] && cl=--channels-last
         for layout in "" $cl; do
             python3 scripts/torch_imdn.py "$ck/$m.pth" "$size" --precision $p $layout --iters 10 |

@@ -7,6 +7,8 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::acs::{Acs, AcsScratch, EdgeMode, Forward, FrameStats, Nhw, Rect};
 use crate::cpu::CpuNet;
+use crate::cuda::CudaNet;
+use crate::cuda::args::Storage;
 use crate::image_ops::{self, Resizer};
 use crate::kernels::Kernels;
 use crate::model::{Config, Network, Variant, scale_code, scale_code_between};
@@ -119,10 +121,22 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// What runs the network on CUDA.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CudaKernels {
+    /// candle's network (cuDNN convs).
+    #[default]
+    Candle,
+    /// Our executor ([`crate::cuda`]: the schedule's fused steps, kernels compiled by NVRTC),
+    /// in f32 or f16.
+    Ours,
+}
+
 /// How to build an [`Upscaler`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     pub precision: Precision,
+    pub cuda_kernels: CudaKernels,
     /// Threads of our CPU kernels; 0 = all cores (or `RAYON_NUM_THREADS`).
     pub cpu_threads: usize,
     /// Our CPU kernels (the fastest by default).
@@ -134,6 +148,8 @@ pub struct Upscaler {
     candle: CandleNet,
     /// On the CPU: the same network on our kernels, which run every frame.
     cpu: Option<CpuNet>,
+    /// On CUDA, when asked: the same network on our executor, which runs every frame.
+    gpu: Option<CudaNet>,
     config: Config,
     device: Device,
     pub acs: Acs,
@@ -175,17 +191,24 @@ impl CandleNet {
 enum Runner<'a> {
     /// Our kernels (on the CPU).
     Cpu(&'a CpuNet, Option<f32>),
+    /// Our executor on CUDA.
+    Gpu(&'a CudaNet, Option<f32>),
     /// candle (CUDA).
     Candle(&'a CandleNet, Option<f32>),
 }
 
 impl<'a> Runner<'a> {
-    /// Our kernels where the upscaler has them (the CPU), candle elsewhere. Takes the fields,
-    /// not the upscaler, so that its ACS scratch can be borrowed beside it.
-    fn new(cpu: Option<&'a CpuNet>, candle: &'a CandleNet, scale_code: Option<f32>) -> Self {
-        match cpu {
-            Some(cpu) => Runner::Cpu(cpu, scale_code),
-            None => Runner::Candle(candle, scale_code),
+    /// Our kernels where the upscaler has them, candle elsewhere. Takes the fields, not the
+    /// upscaler, so that its ACS scratch can be borrowed beside it.
+    fn new(
+        (cpu, gpu): (Option<&'a CpuNet>, Option<&'a CudaNet>),
+        candle: &'a CandleNet,
+        scale_code: Option<f32>,
+    ) -> Self {
+        match (cpu, gpu) {
+            (Some(cpu), _) => Runner::Cpu(cpu, scale_code),
+            (None, Some(gpu)) => Runner::Gpu(gpu, scale_code),
+            (None, None) => Runner::Candle(candle, scale_code),
         }
     }
 }
@@ -194,6 +217,7 @@ impl Forward for Runner<'_> {
     fn forward_batch_into(&self, input: &[f32], (n, h, w): Nhw, out: &mut Vec<f32>) -> Result<()> {
         match *self {
             Runner::Cpu(cpu, code) => cpu.forward_at_into(input, n, h, w, code, out),
+            Runner::Gpu(gpu, code) => gpu.forward_at_into(input, (n, h, w), code, out),
             Runner::Candle(net, code) => {
                 let x = Tensor::from_slice(input, (n, 3, h, w), &net.device)?;
                 *out = net
@@ -210,7 +234,7 @@ impl Forward for Runner<'_> {
     fn frame_stages(&self) -> usize {
         match *self {
             Runner::Cpu(cpu, _) => cpu.frame_stages(),
-            Runner::Candle(..) => 0,
+            Runner::Gpu(..) | Runner::Candle(..) => 0,
         }
     }
 
@@ -226,7 +250,9 @@ impl Forward for Runner<'_> {
             Runner::Cpu(cpu, code) => {
                 cpu.add_block_sums_at(input, nhw, code, (shares, stage), stats)
             }
-            Runner::Candle(..) => Err(Error::Model("candle gathers no frame statistics".into())),
+            Runner::Gpu(..) | Runner::Candle(..) => {
+                Err(Error::Model("only the CPU gathers frame statistics".into()))
+            }
         }
     }
 
@@ -239,7 +265,7 @@ impl Forward for Runner<'_> {
     ) -> Result<()> {
         match *self {
             Runner::Cpu(cpu, code) => cpu.forward_with_stats_at_into(input, nhw, code, stats, out),
-            Runner::Candle(..) => self.forward_batch_into(input, nhw, out),
+            Runner::Gpu(..) | Runner::Candle(..) => self.forward_batch_into(input, nhw, out),
         }
     }
 }
@@ -290,6 +316,26 @@ impl Upscaler {
         } else {
             None
         };
+        let gpu = match (options.cuda_kernels, device.is_cuda()) {
+            (CudaKernels::Candle, _) => None,
+            (CudaKernels::Ours, true) => {
+                let storage = match precision {
+                    Precision::F32 | Precision::Tf32 => Storage::F32,
+                    Precision::F16 => Storage::F16,
+                    Precision::Bf16 => {
+                        return Err(Error::InvalidInput(
+                            "our CUDA executor runs f32 or f16, not bf16".into(),
+                        ));
+                    }
+                };
+                Some(CudaNet::open(&config, &tensors, device, storage)?)
+            }
+            (CudaKernels::Ours, false) => {
+                return Err(Error::InvalidInput(
+                    "our CUDA executor needs a CUDA device".into(),
+                ));
+            }
+        };
         let candle = CandleNet {
             net,
             dtype,
@@ -298,6 +344,7 @@ impl Upscaler {
         Ok(Self {
             candle,
             cpu,
+            gpu,
             config,
             device: device.clone(),
             acs: Acs::for_reach(config.reach()),
@@ -354,16 +401,21 @@ impl Upscaler {
     /// The network alone on an f32 NCHW tensor (no padding, no tiling, no clamping), by the
     /// path frames take: our kernels on the CPU, candle elsewhere.
     pub fn forward_raw(&self, input: &Tensor) -> Result<Tensor> {
-        match &self.cpu {
-            Some(cpu) => {
+        let runner = Runner::new(
+            (self.cpu.as_ref(), self.gpu.as_ref()),
+            &self.candle,
+            self.refine_code,
+        );
+        match runner {
+            Runner::Candle(..) => self.candle.forward_tensor(input, self.refine_code),
+            _ => {
                 let (n, _, h, w) = input.dims4()?;
                 let s = self.config.net_scale();
                 let mut out = Vec::new();
                 let x = input.flatten_all()?.to_vec1::<f32>()?;
-                cpu.forward_at_into(&x, n, h, w, self.refine_code, &mut out)?;
-                Ok(Tensor::from_vec(out, (n, 3, h * s, w * s), &Device::Cpu)?)
+                runner.forward_batch_into(&x, (n, h, w), &mut out)?;
+                Ok(Tensor::from_vec(out, (n, 3, h * s, w * s), input.device())?)
             }
-            None => self.candle.forward_tensor(input, self.refine_code),
         }
     }
 
@@ -378,7 +430,11 @@ impl Upscaler {
         let c = &self.config;
         self.check_memory(size)?;
         self.acs.run(
-            &Runner::new(self.cpu.as_ref(), &self.candle, self.refine_code),
+            &Runner::new(
+                (self.cpu.as_ref(), self.gpu.as_ref()),
+                &self.candle,
+                self.refine_code,
+            ),
             input,
             size,
             c.net_scale(),
@@ -399,7 +455,11 @@ impl Upscaler {
             self.check_memory(size)?;
             self.memory_checked = Some((size, self.acs));
         }
-        let net = Runner::new(self.cpu.as_ref(), &self.candle, self.refine_code);
+        let net = Runner::new(
+            (self.cpu.as_ref(), self.gpu.as_ref()),
+            &self.candle,
+            self.refine_code,
+        );
         self.acs.run_into(
             &net,
             input,

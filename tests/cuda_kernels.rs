@@ -9,11 +9,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use half::f16;
-use imdn::cuda::args::{
-    Addresses, Args, AttentionArgs, ConvArgs, StatsArgs, Storage, ViewArg, launches,
-};
-use imdn::cuda::schedule::Grid;
-use imdn::cuda::{Reference, Schedule, Step};
+use imdn::cuda::args::{AttentionArgs, ConvArgs, Launch, StatsArgs, Storage, ViewArg};
+use imdn::cuda::executor::{Executor, Gpu};
+use imdn::cuda::{Reference, Schedule};
 use imdn::model::Config;
 use imdn::weights::shipped;
 use libloading::{Library, Symbol};
@@ -56,7 +54,7 @@ fn host_sizeof(name: &str) -> usize {
 }
 
 /// Runs each launch on the CPU.
-fn run_on_host(launches: &[imdn::cuda::args::Launch]) {
+fn run_on_host(launches: &[Launch]) {
     // SAFETY: host_launch.cpp's `int host_launch(const char*, const void*, unsigned, unsigned)`;
     // the launches' addresses point into the caller's live host buffers
     unsafe {
@@ -64,7 +62,7 @@ fn run_on_host(launches: &[imdn::cuda::args::Launch]) {
             unsafe extern "C" fn(*const std::ffi::c_char, *const u8, u32, u32) -> i32,
         > = host_kernels().get(b"host_launch").unwrap();
         for l in launches {
-            let name = std::ffi::CString::new(l.kernel.as_str()).unwrap();
+            let name = std::ffi::CString::new(l.kernel).unwrap();
             let rc = launch(name.as_ptr(), l.args.bytes().as_ptr(), l.grid, l.block);
             assert_eq!(rc, 0, "kernel {} unknown to the host launcher", l.kernel);
         }
@@ -126,40 +124,50 @@ fn frames(n: usize, h: usize, w: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Host memory for one buffer: f32, or f16 bits.
-enum HostBuffer {
-    F32(Vec<f32>),
-    F16(Vec<u16>),
+/// The host as the executor's device: memory in host allocations, launches through
+/// `kernels.cu` compiled for the CPU.
+struct Host;
+
+impl Gpu for Host {
+    /// u64s: 8-byte aligned, as the kernels' f64 and pointer-sized reads want.
+    type Memory = Vec<u64>;
+
+    fn alloc(&self, bytes: usize) -> imdn::Result<Vec<u64>> {
+        Ok(vec![0; bytes.div_ceil(8)])
+    }
+
+    fn address(&self, m: &Vec<u64>) -> u64 {
+        m.as_ptr() as u64
+    }
+
+    fn upload(&self, m: &mut Vec<u64>, bytes: &[u8]) -> imdn::Result<()> {
+        // SAFETY: the allocation holds at least `bytes` (alloc rounds up)
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), m.as_mut_ptr().cast(), bytes.len())
+        };
+        Ok(())
+    }
+
+    fn download(&self, m: &Vec<u64>, out: &mut [u8]) -> imdn::Result<()> {
+        // SAFETY: as upload
+        unsafe { std::ptr::copy_nonoverlapping(m.as_ptr().cast(), out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    fn launch(&self, l: &Launch) -> imdn::Result<()> {
+        run_on_host(std::slice::from_ref(l));
+        Ok(())
+    }
 }
 
-impl HostBuffer {
-    fn address(&self) -> u64 {
-        match self {
-            HostBuffer::F32(v) => v.as_ptr() as u64,
-            HostBuffer::F16(v) => v.as_ptr() as u64,
-        }
-    }
-
-    fn write(&mut self, values: &[f32]) {
-        match self {
-            HostBuffer::F32(v) => v.copy_from_slice(values),
-            HostBuffer::F16(v) => v
-                .iter_mut()
-                .zip(values)
-                .for_each(|(d, s)| *d = f16::from_f32(*s).to_bits()),
-        }
-    }
-
-    fn read(&self) -> Vec<f32> {
-        match self {
-            HostBuffer::F32(v) => v.clone(),
-            HostBuffer::F16(v) => v.iter().map(|&b| f16::from_bits(b).to_f32()).collect(),
-        }
-    }
+/// The scale codes of `n` frames: frame `i` is told `0.3 − 0.4·i` (IMDN_AS with a scale
+/// input; the others ignore them).
+fn codes(n: usize) -> Vec<f32> {
+    (0..n).map(|i| 0.3 - 0.4 * i as f32).collect()
 }
 
-/// The schedule of `tensors` on `n` frames of `h`×`w` through the host kernels with
-/// activations in `storage`; returns the output and the reference's.
+/// The schedule of `tensors` on `n` frames of `h`×`w` through the executor on the host, with
+/// activations in `storage`; returns its output and the reference's.
 fn run_both(
     tensors: imdn::weights::Tensors,
     (n, h, w): (usize, usize, usize),
@@ -167,65 +175,18 @@ fn run_both(
 ) -> (Vec<f32>, Vec<f32>) {
     let config = Config::detect(&tensors).unwrap();
     let schedule = Schedule::new(&config, &tensors).unwrap();
-    let input = frames(n, h, w);
-    let codes: Vec<f32> = (0..n).map(|i| 0.3 - 0.4 * i as f32).collect();
+    let (input, codes) = (frames(n, h, w), codes(n));
     let mut reference = Reference::new(schedule.clone());
     let want = reference
         .run(&input, (n, h, w), Some(&codes))
         .unwrap()
         .to_vec();
-
-    let s = &schedule;
-    let plan = s.plan(n, h, w).unwrap();
-    let mut bufs: Vec<HostBuffer> = s
-        .buffers
-        .iter()
-        .zip(&plan.buffers)
-        .map(|(b, p)| match (b.grid, storage) {
-            (Grid::Pixels { .. }, Storage::F16) => HostBuffer::F16(vec![0; p.elements]),
-            _ => HostBuffer::F32(vec![0.0; p.elements]),
-        })
-        .collect();
-    bufs[s.input].write(&input);
-    if let Some(c) = s.codes {
-        bufs[c].write(&codes);
-    }
-    // per step: the embed's weights and the residual's gains, kept alive for the launches
-    let per_step = |pick: &dyn Fn(&imdn::cuda::schedule::Conv) -> Option<Vec<f32>>| {
-        s.steps
-            .iter()
-            .map(|step| match step {
-                Step::Conv(c) => pick(c),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-    };
-    let embeds = per_step(&|c| c.embed.as_ref().map(|e| e.weights.clone()));
-    let gains = per_step(&|c| c.residual.as_ref().and_then(|r| r.gains.clone()));
-    let address = |v: &Option<Vec<f32>>| v.as_ref().map_or(0, |v| v.as_ptr() as u64);
-    let at = Addresses {
-        buffers: bufs.iter().map(HostBuffer::address).collect(),
-        weights: s
-            .convs
-            .iter()
-            .map(|c| match storage {
-                Storage::F32 => c.f32.as_ptr() as u64,
-                Storage::F16 => c.f16.as_ptr() as u64,
-            })
-            .collect(),
-        weights_f32: s.convs.iter().map(|c| c.f32.as_ptr() as u64).collect(),
-        biases: s.convs.iter().map(|c| c.bias.as_ptr() as u64).collect(),
-        embeds: embeds.iter().map(address).collect(),
-        gains: gains.iter().map(address).collect(),
-    };
-    let launches = launches(s, &plan, &at, storage).unwrap();
-    assert_eq!(launches.len(), s.steps.len());
-    assert!(launches.iter().all(|l| matches!(
-        (&l.args, l.kernel.as_str()),
-        (Args::Conv(_), k) if k.starts_with("conv_direct_"))
-        || !matches!(l.args, Args::Conv(_))));
-    run_on_host(&launches);
-    (bufs[s.output].read(), want)
+    let mut executor = Executor::new(Host, schedule, storage).unwrap();
+    let mut got = Vec::new();
+    executor
+        .run(&input, (n, h, w), Some(&codes), &mut got)
+        .unwrap();
+    (got, want)
 }
 
 fn shipped_tensors(name: &str) -> imdn::weights::Tensors {
@@ -278,4 +239,58 @@ fn f16_activations_stay_near_the_reference() {
         // value, compounding over the network's depth
         assert!(max < 5e-3 && mean < 5e-4, "{name}: max {max}, mean {mean}");
     }
+}
+
+#[test]
+fn buffers_are_allocated_once_per_frame_size() {
+    let tensors = shipped_tensors("imdn_x2");
+    let config = Config::detect(&tensors).unwrap();
+    let schedule = Schedule::new(&config, &tensors).unwrap();
+    let mut executor = Executor::new(Host, schedule.clone(), Storage::F32).unwrap();
+    let mut reference = Reference::new(schedule);
+    let mut out = Vec::new();
+    // a size, again, another, the first again: three allocations, every output right
+    for (i, size) in [(1, 9, 14), (1, 9, 14), (2, 6, 5), (1, 9, 14)]
+        .into_iter()
+        .enumerate()
+    {
+        let (n, h, w) = size;
+        // each run different frames, so that nothing stale could pass
+        let input: Vec<f32> = frames(n, h, w)
+            .iter()
+            .map(|v| (v + 0.1 * i as f32) % 1.0)
+            .collect();
+        executor.run(&input, size, None, &mut out).unwrap();
+        let want = reference.run(&input, size, None).unwrap();
+        let (max, _) = differences(&out, want);
+        assert!(max < 1e-4, "run {i} {size:?}: {max}");
+    }
+    assert_eq!(executor.allocations(), 3);
+}
+
+#[test]
+fn bad_frames_are_refused() {
+    let tensors = shipped_tensors("imdn_as");
+    let config = Config::detect(&tensors).unwrap();
+    let schedule = Schedule::new(&config, &tensors).unwrap();
+    let scale = schedule.config.net_scale();
+    let mut executor = Executor::new(Host, schedule, Storage::F16).unwrap();
+    let mut out = Vec::new();
+    let input = frames(1, 8, 8);
+    // a short input, a side not a multiple of 4, no scale codes
+    assert!(
+        executor
+            .run(&input[1..], (1, 8, 8), Some(&codes(1)), &mut out)
+            .is_err()
+    );
+    assert!(
+        executor
+            .run(&frames(1, 8, 6), (1, 8, 6), Some(&codes(1)), &mut out)
+            .is_err()
+    );
+    assert!(executor.run(&input, (1, 8, 8), None, &mut out).is_err());
+    executor
+        .run(&input, (1, 8, 8), Some(&codes(1)), &mut out)
+        .unwrap();
+    assert_eq!(out.len(), (scale * 8).pow(2) * 3);
 }

@@ -20,11 +20,29 @@ pub enum Storage {
     F16,
 }
 
+/// Every kernel of `kernels.cu` a launch names.
+pub const KERNELS: [&str; 5] = [
+    "conv_direct_f32",
+    "conv_direct_f16",
+    "cca_stats_f32",
+    "cca_stats_f16",
+    "cca_attention_f32",
+];
+
 impl Storage {
-    fn suffix(self) -> &'static str {
+    /// The direct conv for activations of this type.
+    fn conv_kernel(self) -> &'static str {
         match self {
-            Storage::F32 => "f32",
-            Storage::F16 => "f16",
+            Storage::F32 => KERNELS[0],
+            Storage::F16 => KERNELS[1],
+        }
+    }
+
+    /// The statistics for activations of this type.
+    fn stats_kernel(self) -> &'static str {
+        match self {
+            Storage::F32 => KERNELS[2],
+            Storage::F16 => KERNELS[3],
         }
     }
 
@@ -148,7 +166,7 @@ impl Args {
 /// One kernel launch: `grid` blocks of `block` threads.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Launch {
-    pub kernel: String,
+    pub kernel: &'static str,
     pub grid: u32,
     pub block: u32,
     pub args: Args,
@@ -201,13 +219,12 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn launch(&self, i: usize, step: &Step) -> Result<Launch> {
         let n = self.plan.nhw.0;
-        let suffix = self.storage.suffix();
         Ok(match step {
             Step::Conv(c) => {
                 let a = self.conv(i, c)?;
                 let threads = (a.n as u64) * (a.oh as u64) * (a.ow as u64);
                 Launch {
-                    kernel: format!("conv_direct_{suffix}"),
+                    kernel: self.storage.conv_kernel(),
                     grid: blocks(threads, BLOCK as u64)?,
                     block: BLOCK,
                     args: Args::Conv(a),
@@ -216,7 +233,7 @@ impl Builder<'_> {
             Step::CcaStats { src, dst } => {
                 let warps = (n * src.channels) as u64;
                 Launch {
-                    kernel: format!("cca_stats_{suffix}"),
+                    kernel: self.storage.stats_kernel(),
                     grid: blocks(warps, STATS_WARPS as u64)?,
                     block: 32 * STATS_WARPS,
                     args: Args::Stats(StatsArgs {
@@ -236,7 +253,7 @@ impl Builder<'_> {
                     )));
                 }
                 Launch {
-                    kernel: "cca_attention_f32".into(),
+                    kernel: KERNELS[4],
                     grid: blocks(n as u64, BLOCK as u64)?,
                     block: BLOCK,
                     args: Args::Attention(AttentionArgs {

@@ -23,6 +23,9 @@
 //! `Device::Cuda`.
 
 pub mod args;
+#[cfg(feature = "cuda")]
+pub mod device;
+pub mod executor;
 pub mod pack;
 pub mod reference;
 pub mod schedule;
@@ -30,3 +33,35 @@ pub mod schedule;
 pub use pack::{ConvShape, PackedConv};
 pub use reference::Reference;
 pub use schedule::{BufferPlan, Schedule, Step, View};
+
+#[cfg(feature = "cuda")]
+pub use device::CudaNet;
+
+/// Our executor on CUDA ([`device`](self)'s, with the `cuda` feature); without it there is
+/// no CUDA device, and no value of this type.
+#[cfg(not(feature = "cuda"))]
+pub enum CudaNet {}
+
+#[cfg(not(feature = "cuda"))]
+impl CudaNet {
+    pub fn open(
+        _: &crate::model::Config,
+        _: &crate::weights::Tensors,
+        _: &candle_core::Device,
+        _: args::Storage,
+    ) -> crate::Result<Self> {
+        Err(crate::Error::InvalidInput(
+            "our CUDA executor needs a build with the `cuda` feature".into(),
+        ))
+    }
+
+    pub fn forward_at_into(
+        &self,
+        _: &[f32],
+        _: (usize, usize, usize),
+        _: Option<f32>,
+        _: &mut Vec<f32>,
+    ) -> crate::Result<()> {
+        match *self {}
+    }
+}

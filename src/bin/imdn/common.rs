@@ -9,7 +9,7 @@ use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{Args, ValueEnum};
 
 use imdn::acs::EdgeMode;
-use imdn::engine::{DeviceChoice, Precision, Upscaler};
+use imdn::engine::{CudaKernels, DeviceChoice, Precision, Upscaler};
 use imdn::kernels::Kernels;
 use imdn::kernels::rowconv::Isa;
 use imdn::model::Variant;
@@ -50,6 +50,14 @@ pub struct RunArgs {
     /// or portable. Default: the CPU's widest.
     #[arg(long, default_value = "avx512")]
     pub isa: Isa,
+    /// What runs the network on CUDA: candle (its cuDNN convs) or ours (the fused steps of
+    /// src/cuda, direct kernels compiled by NVRTC; f32 or f16).
+    #[arg(
+        long,
+        default_value = "candle",
+        value_parser = named::<CudaKernelsArg>("CUDA kernels").map(CudaKernels::from)
+    )]
+    pub cuda_kernels: CudaKernels,
 }
 
 /// `--device`: not a closed set (`cuda:N` carries the ordinal), so parsed by hand.
@@ -81,6 +89,22 @@ impl From<EdgeArg> for EdgeMode {
         match e {
             EdgeArg::Replicate => EdgeMode::Replicate,
             EdgeArg::Zero => EdgeMode::Zero,
+        }
+    }
+}
+
+/// `--cuda-kernels` (the library's [`CudaKernels`] has no clap derive).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CudaKernelsArg {
+    Candle,
+    Ours,
+}
+
+impl From<CudaKernelsArg> for CudaKernels {
+    fn from(k: CudaKernelsArg) -> Self {
+        match k {
+            CudaKernelsArg::Candle => CudaKernels::Candle,
+            CudaKernelsArg::Ours => CudaKernels::Ours,
         }
     }
 }
@@ -183,6 +207,7 @@ pub fn load(run: &RunArgs, scale: usize, edge: EdgeMode) -> Result<Upscaler> {
     let device = run.device.open()?;
     let options = imdn::engine::Options {
         precision: run.precision,
+        cuda_kernels: run.cuda_kernels,
         kernels: Kernels {
             isa: run.isa,
             ..Kernels::default()

@@ -1,0 +1,146 @@
+//! Our executor on CUDA (feature `cuda`): the [`Gpu`] of candle's device (its context and
+//! stream), with `kernels.cu` compiled by NVRTC for the device's architecture when it opens,
+//! and [`CudaNet`], the network on it behind ACS's planar f32 interface.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use candle_core::cuda_backend::cudarc::driver::{
+    CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, DriverError, LaunchConfig,
+    PushKernelArg,
+};
+use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+
+use super::args::{Args, AttentionArgs, ConvArgs, KERNELS, Launch, StatsArgs, Storage};
+use super::executor::{Executor, Gpu, nhwc_to_planar, planar_to_nhwc};
+use super::schedule::Schedule;
+use crate::acs::Nhw;
+use crate::model::Config;
+use crate::weights::Tensors;
+use crate::{Error, Result};
+
+// SAFETY: plain `repr(C)` structs of integers, floats and device addresses, passed by value
+unsafe impl DeviceRepr for ConvArgs {}
+unsafe impl DeviceRepr for StatsArgs {}
+unsafe impl DeviceRepr for AttentionArgs {}
+
+fn cuda<T>(r: std::result::Result<T, DriverError>) -> Result<T> {
+    r.map_err(|e| Error::Model(format!("CUDA: {e}")))
+}
+
+/// A CUDA device's stream and our kernels on it.
+pub struct CudaGpu {
+    stream: Arc<CudaStream>,
+    functions: HashMap<&'static str, CudaFunction>,
+}
+
+impl CudaGpu {
+    /// Compiles and loads the kernels on candle's CUDA `device`.
+    pub fn new(device: &candle_core::Device) -> Result<Self> {
+        let stream = device.as_cuda_device()?.cuda_stream();
+        let ctx = stream.context();
+        let (major, minor) = cuda(ctx.compute_capability())?;
+        let options = CompileOptions {
+            options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
+            ..Default::default()
+        };
+        let ptx = compile_ptx_with_opts(include_str!("kernels.cu"), options)
+            .map_err(|e| Error::Model(format!("compiling kernels.cu: {e}")))?;
+        let module = cuda(ctx.load_module(ptx))?;
+        let functions = KERNELS
+            .iter()
+            .map(|&name| Ok((name, cuda(module.load_function(name))?)))
+            .collect::<Result<_>>()?;
+        Ok(Self { stream, functions })
+    }
+}
+
+impl Gpu for CudaGpu {
+    type Memory = CudaSlice<u8>;
+
+    fn alloc(&self, bytes: usize) -> Result<CudaSlice<u8>> {
+        cuda(self.stream.alloc_zeros::<u8>(bytes.max(1)))
+    }
+
+    fn address(&self, m: &CudaSlice<u8>) -> u64 {
+        let (at, _sync) = m.device_ptr(&self.stream);
+        at
+    }
+
+    fn upload(&self, m: &mut CudaSlice<u8>, bytes: &[u8]) -> Result<()> {
+        cuda(
+            self.stream
+                .memcpy_htod(bytes, &mut m.slice_mut(..bytes.len())),
+        )
+    }
+
+    fn download(&self, m: &CudaSlice<u8>, out: &mut [u8]) -> Result<()> {
+        cuda(self.stream.memcpy_dtoh(&m.slice(..out.len()), out))
+    }
+
+    fn launch(&self, l: &Launch) -> Result<()> {
+        let f = self
+            .functions
+            .get(l.kernel)
+            .ok_or_else(|| Error::Model(format!("no kernel {}", l.kernel)))?;
+        let config = LaunchConfig {
+            grid_dim: (l.grid, 1, 1),
+            block_dim: (l.block, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(f);
+        match &l.args {
+            Args::Conv(a) => b.arg(a),
+            Args::Stats(a) => b.arg(a),
+            Args::Attention(a) => b.arg(a),
+        };
+        // SAFETY: the argument is the kernel's struct (args.rs), its addresses the executor's
+        // live allocations
+        cuda(unsafe { b.launch(config) }.map(drop))
+    }
+}
+
+/// The network on our CUDA executor, frames in and out as planar f32 on the host.
+pub struct CudaNet {
+    executor: Mutex<Executor<CudaGpu>>,
+    /// Frames in NHWC, the scale codes and the output, kept between calls.
+    staging: Mutex<(Vec<f32>, Vec<f32>, Vec<f32>)>,
+}
+
+impl CudaNet {
+    /// The network of `tensors` on candle's CUDA `device`, activations in `storage`.
+    pub fn open(
+        config: &Config,
+        tensors: &Tensors,
+        device: &candle_core::Device,
+        storage: Storage,
+    ) -> Result<Self> {
+        let schedule = Schedule::new(config, tensors)?;
+        let executor = Executor::new(CudaGpu::new(device)?, schedule, storage)?;
+        Ok(Self {
+            executor: Mutex::new(executor),
+            staging: Mutex::new(Default::default()),
+        })
+    }
+
+    /// `n` planar RGB frames of `h`×`w` with the scale `code` (IMDN_AS with a scale input)
+    /// into `out`, planar at `net_scale ×` the size.
+    pub fn forward_at_into(
+        &self,
+        input: &[f32],
+        (n, h, w): Nhw,
+        code: Option<f32>,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let mut executor = self.executor.lock().expect("executor lock");
+        let mut staging = self.staging.lock().expect("staging lock");
+        let (nhwc, codes, result) = &mut *staging;
+        planar_to_nhwc(input, (n, h, w), nhwc);
+        codes.clear();
+        codes.resize(n, code.unwrap_or(0.0));
+        let s = executor.schedule().config.net_scale();
+        executor.run(nhwc, (n, h, w), code.map(|_| codes.as_slice()), result)?;
+        nhwc_to_planar(result, (n, h * s, w * s), out);
+        Ok(())
+    }
+}

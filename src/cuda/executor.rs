@@ -1,0 +1,279 @@
+//! Runs a [`Schedule`] on a device behind the [`Gpu`] trait: the weights uploaded once, the
+//! buffers allocated and the launches ([`args::launches`]) built once per frame size, then per
+//! batch of frames: the input uploaded, every step launched, the output downloaded.
+//!
+//! [`Gpu`] is CUDA through cudarc (`super::device`, feature `cuda`) in the product, and in
+//! the tests the host running `kernels.cu` compiled for the CPU (`tests/cuda_kernels.rs`).
+
+use half::f16;
+
+use super::args::{self, Addresses, Launch, Storage};
+use super::schedule::{BufferPlan, Grid, Schedule, Step};
+use crate::{Error, Result};
+
+/// What the executor needs of a device: memory and launches, in stream order.
+pub trait Gpu {
+    /// A device allocation, freed when dropped.
+    type Memory;
+    /// `bytes` of zeroed memory.
+    fn alloc(&self, bytes: usize) -> Result<Self::Memory>;
+    /// The allocation's first byte, as the kernels address it.
+    fn address(&self, m: &Self::Memory) -> u64;
+    /// Copies `bytes` to the start of `m`.
+    fn upload(&self, m: &mut Self::Memory, bytes: &[u8]) -> Result<()>;
+    /// Copies the start of `m` into `out`, after every launch before it.
+    fn download(&self, m: &Self::Memory, out: &mut [u8]) -> Result<()>;
+    fn launch(&self, l: &Launch) -> Result<()>;
+}
+
+/// A schedule's parameters on the device, uploaded once.
+struct Parameters<M> {
+    /// Everything uploaded; `addresses` points into these.
+    _memory: Vec<M>,
+    /// The parameters' addresses, the buffers' left empty.
+    addresses: Addresses,
+}
+
+/// What one frame size needs: its buffers and its launches.
+struct Sized<M> {
+    plan: BufferPlan,
+    buffers: Vec<M>,
+    launches: Vec<Launch>,
+}
+
+pub struct Executor<G: Gpu> {
+    gpu: G,
+    schedule: Schedule,
+    storage: Storage,
+    params: Parameters<G::Memory>,
+    sized: Option<Sized<G::Memory>>,
+    /// How many times buffers were allocated (once per new frame size).
+    allocations: usize,
+    staging: Vec<u8>,
+}
+
+/// The bytes of f32 values.
+fn f32_bytes(v: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding and any bytes are valid u8
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
+}
+
+/// The bytes of f16 values.
+fn f16_bytes(v: &[f16]) -> &[u8] {
+    // SAFETY: as f32_bytes
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
+}
+
+impl<G: Gpu> Executor<G> {
+    /// Uploads the schedule's weights for activations in `storage`.
+    pub fn new(gpu: G, schedule: Schedule, storage: Storage) -> Result<Self> {
+        let mut memory = Vec::new();
+        let mut upload = |bytes: &[u8]| -> Result<u64> {
+            if bytes.is_empty() {
+                return Ok(0);
+            }
+            let mut m = gpu.alloc(bytes.len())?;
+            gpu.upload(&mut m, bytes)?;
+            let at = gpu.address(&m);
+            memory.push(m);
+            Ok(at)
+        };
+        let mut addresses = Addresses::default();
+        for c in &schedule.convs {
+            addresses.weights_f32.push(upload(f32_bytes(&c.f32))?);
+            addresses.weights.push(match storage {
+                Storage::F32 => *addresses.weights_f32.last().expect("pushed"),
+                Storage::F16 => upload(f16_bytes(&c.f16))?,
+            });
+            addresses.biases.push(upload(f32_bytes(&c.bias))?);
+        }
+        for step in &schedule.steps {
+            let (embed, gains) = match step {
+                Step::Conv(c) => (
+                    c.embed.as_ref().map(|e| e.weights.as_slice()),
+                    c.residual.as_ref().and_then(|r| r.gains.as_deref()),
+                ),
+                _ => (None, None),
+            };
+            addresses
+                .embeds
+                .push(upload(f32_bytes(embed.unwrap_or(&[])))?);
+            addresses
+                .gains
+                .push(upload(f32_bytes(gains.unwrap_or(&[])))?);
+        }
+        Ok(Self {
+            gpu,
+            schedule,
+            storage,
+            params: Parameters {
+                _memory: memory,
+                addresses,
+            },
+            sized: None,
+            allocations: 0,
+            staging: Vec::new(),
+        })
+    }
+
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// How many times buffers were allocated: once per change of frame size.
+    pub fn allocations(&self) -> usize {
+        self.allocations
+    }
+
+    /// Runs `n` frames of `h`×`w`, NHWC RGB f32 in `input`, with their scale `codes` (IMDN_AS
+    /// with a scale input; ignored otherwise), into `out`: NHWC RGB f32 at `net_scale ×` the
+    /// size.
+    pub fn run(
+        &mut self,
+        input: &[f32],
+        (n, h, w): (usize, usize, usize),
+        codes: Option<&[f32]>,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        if input.len() != n * h * w * 3 {
+            return Err(Error::InvalidInput(format!(
+                "expected {n}×{h}×{w}×3 floats, got {}",
+                input.len()
+            )));
+        }
+        let codes = match (self.schedule.codes, codes) {
+            (Some(_), Some(c)) if c.len() == n => Some(c),
+            (Some(_), _) => {
+                return Err(Error::InvalidInput(format!(
+                    "{} needs one scale code per frame",
+                    self.schedule.config
+                )));
+            }
+            (None, _) => None,
+        };
+        self.ensure(n, h, w)?;
+        let sized = self.sized.as_mut().expect("ensured");
+        let s = &self.schedule;
+        self.staging.clear();
+        match self.storage {
+            Storage::F32 => self.staging.extend_from_slice(f32_bytes(input)),
+            Storage::F16 => self.staging.extend(
+                input
+                    .iter()
+                    .flat_map(|&v| f16::from_f32(v).to_bits().to_le_bytes()),
+            ),
+        }
+        self.gpu
+            .upload(&mut sized.buffers[s.input], &self.staging)?;
+        if let (Some(buf), Some(codes)) = (s.codes, codes) {
+            self.gpu.upload(&mut sized.buffers[buf], f32_bytes(codes))?;
+        }
+        for l in &sized.launches {
+            self.gpu.launch(l)?;
+        }
+        let elements = sized.plan.buffers[s.output].elements;
+        self.staging.resize(elements * self.storage.bytes(), 0);
+        self.gpu
+            .download(&sized.buffers[s.output], &mut self.staging)?;
+        out.clear();
+        match self.storage {
+            Storage::F32 => out.extend(
+                self.staging
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            ),
+            Storage::F16 => out.extend(
+                self.staging
+                    .chunks_exact(2)
+                    .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()),
+            ),
+        }
+        Ok(())
+    }
+
+    /// The buffers and launches for `n`×`h`×`w`, made only when the size differs from the
+    /// last.
+    fn ensure(&mut self, n: usize, h: usize, w: usize) -> Result<()> {
+        if self.sized.as_ref().is_some_and(|z| z.plan.nhw == (n, h, w)) {
+            return Ok(());
+        }
+        // the old size's buffers go first: both sizes may not fit at once
+        self.sized = None;
+        let s = &self.schedule;
+        let plan = s.plan(n, h, w)?;
+        let buffers = s
+            .buffers
+            .iter()
+            .zip(&plan.buffers)
+            .map(|(b, p)| {
+                let bytes = match b.grid {
+                    Grid::PerFrame => p.bytes_f32(),
+                    Grid::Pixels { .. } => p.elements * self.storage.bytes(),
+                };
+                self.gpu.alloc(bytes)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let at = Addresses {
+            buffers: buffers.iter().map(|m| self.gpu.address(m)).collect(),
+            ..self.params.addresses.clone()
+        };
+        let launches = args::launches(s, &plan, &at, self.storage)?;
+        self.sized = Some(Sized {
+            plan,
+            buffers,
+            launches,
+        });
+        self.allocations += 1;
+        Ok(())
+    }
+}
+
+/// Planar frames `[n][3][h][w]` as NHWC `[n][h][w][3]` into `out`.
+pub fn planar_to_nhwc(src: &[f32], (n, h, w): (usize, usize, usize), out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(src.len(), 0.0);
+    let plane = h * w;
+    for f in 0..n {
+        for c in 0..3 {
+            let from = &src[(f * 3 + c) * plane..][..plane];
+            for (p, &v) in from.iter().enumerate() {
+                out[(f * plane + p) * 3 + c] = v;
+            }
+        }
+    }
+}
+
+/// NHWC frames as planar into `out`.
+pub fn nhwc_to_planar(src: &[f32], (n, h, w): (usize, usize, usize), out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(src.len(), 0.0);
+    let plane = h * w;
+    for f in 0..n {
+        for c in 0..3 {
+            let to = &mut out[(f * 3 + c) * plane..][..plane];
+            for (p, v) in to.iter_mut().enumerate() {
+                *v = src[(f * plane + p) * 3 + c];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planar_and_nhwc_round_trip() {
+        let (n, h, w) = (2, 3, 5);
+        let planar: Vec<f32> = (0..n * 3 * h * w).map(|i| i as f32).collect();
+        let (mut nhwc, mut back) = (Vec::new(), Vec::new());
+        planar_to_nhwc(&planar, (n, h, w), &mut nhwc);
+        // frame 1, channel 2, pixel (1, 4)
+        assert_eq!(
+            nhwc[((h + 1) * w + 4) * 3 + 2],
+            planar[((3 + 2) * h + 1) * w + 4]
+        );
+        nhwc_to_planar(&nhwc, (n, h, w), &mut back);
+        assert_eq!(back, planar);
+    }
+}
