@@ -8,7 +8,8 @@
 use super::schedule::{Act, BufferPlan, Grid, Schedule, Step, View, Write};
 use crate::{Error, Result};
 
-/// The most output channels of a conv the direct kernel holds (`MAX_COUT`).
+/// The most output channels of a conv the kernels hold (`MAX_COUT`; the tensor-core conv:
+/// 8 tiles of 8).
 pub const MAX_COUT: usize = 64;
 /// The most hidden channels of an attention (`MAX_MID`).
 pub const MAX_MID: usize = 16;
@@ -23,14 +24,14 @@ pub enum Storage {
 /// Every kernel of `kernels.cu` a launch names.
 pub const KERNELS: [&str; 5] = [
     "conv_direct_f32",
-    "conv_direct_f16",
+    "conv_mma_f16",
     "cca_stats_f32",
     "cca_stats_f16",
     "cca_attention_f32",
 ];
 
 impl Storage {
-    /// The direct conv for activations of this type.
+    /// The conv for activations of this type: the direct kernel in f32, tensor cores in f16.
     fn conv_kernel(self) -> &'static str {
         match self {
             Storage::F32 => KERNELS[0],
@@ -172,8 +173,10 @@ pub struct Launch {
     pub args: Args,
 }
 
-/// Threads per block of the direct convs and the attention.
+/// Threads per block of the convs and the attention (the tensor-core conv: 4 warps).
 const BLOCK: u32 = 128;
+/// Output pixels of a warp of the tensor-core conv (the rows of its A fragment).
+const MMA_PIXELS: u64 = 16;
 /// Warps per block of the statistics.
 const STATS_WARPS: u32 = 8;
 
@@ -222,7 +225,12 @@ impl Builder<'_> {
         Ok(match step {
             Step::Conv(c) => {
                 let a = self.conv(i, c)?;
-                let threads = (a.n as u64) * (a.oh as u64) * (a.ow as u64);
+                let pixels = (a.n as u64) * (a.oh as u64) * (a.ow as u64);
+                // the direct kernel: a thread a pixel; on tensor cores: a warp 16 pixels
+                let threads = match self.storage {
+                    Storage::F32 => pixels,
+                    Storage::F16 => pixels.div_ceil(MMA_PIXELS) * 32,
+                };
                 Launch {
                     kernel: self.storage.conv_kernel(),
                     grid: blocks(threads, BLOCK as u64)?,
@@ -280,7 +288,7 @@ impl Builder<'_> {
         let shape = self.s.convs[c.conv].shape;
         if shape.cout > MAX_COUT {
             return Err(Error::Model(format!(
-                "a conv with {} output channels: the direct kernel holds {MAX_COUT}",
+                "a conv with {} output channels: the kernels hold {MAX_COUT}",
                 shape.cout
             )));
         }

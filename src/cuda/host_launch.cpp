@@ -5,6 +5,8 @@
 #include "host_shim.h"
 #include "kernels.cu"
 
+#include <vector>
+
 template <typename Args>
 static void run(void (*kernel)(Args), const void* args, unsigned grid, unsigned block,
                 unsigned step) {
@@ -20,12 +22,56 @@ static void run(void (*kernel)(Args), const void* args, unsigned grid, unsigned 
     }
 }
 
+// What a lane's fiber runs: the kernel, with the launch's arguments.
+static void (*fiber_kernel)(const void*);
+static const void* fiber_args;
+
+static void lane_main(int lane) {
+    fiber_kernel(fiber_args);
+    warp->done[lane] = true;
+    yield_lane(lane);
+}
+
+// Each warp of the grid as 32 fibers that meet at its tensor-core products.
+template <typename Args>
+static void run_warps(void (*kernel)(Args), const void* args, unsigned grid, unsigned block) {
+    static void (*typed)(Args);
+    typed = kernel;
+    fiber_kernel = [](const void* p) {
+        Args a;
+        memcpy(&a, p, sizeof a);
+        typed(a);
+    };
+    fiber_args = args;
+    blockDim.x = block;
+    std::vector<char> stacks(32 * 256 * 1024);
+    Warp w;
+    warp = &w;
+    for (unsigned b = 0; b < grid; b++) {
+        for (unsigned wi = 0; wi < block / 32; wi++) {
+            memset(&w, 0, sizeof w);
+            w.call[0] = w.call[1] = -1;
+            for (int lane = 0; lane < 32; lane++) {
+                getcontext(&w.lanes[lane]);
+                w.lanes[lane].uc_stack.ss_sp = &stacks[lane * 256 * 1024];
+                w.lanes[lane].uc_stack.ss_size = 256 * 1024;
+                w.lanes[lane].uc_link = nullptr;
+                makecontext(&w.lanes[lane], (void (*)())lane_main, 1, lane);
+            }
+            blockIdx.x = b;
+            w.first_thread = wi * 32;
+            threadIdx.x = w.first_thread;
+            swapcontext(&w.launcher, &w.lanes[0]);
+        }
+    }
+}
+
 // 0, or -1 for a kernel not known here.
 extern "C" int host_launch(const char* name, const void* args, unsigned grid, unsigned block) {
     if (!strcmp(name, "conv_direct_f32")) {
         run(conv_direct_f32, args, grid, block, 1);
-    } else if (!strcmp(name, "conv_direct_f16")) {
-        run(conv_direct_f16, args, grid, block, 1);
+    } else if (!strcmp(name, "conv_mma_f16")) {
+        run_warps(conv_mma_f16, args, grid, block);
     } else if (!strcmp(name, "cca_stats_f32")) {
         run(cca_stats_f32, args, grid, block, 32);
     } else if (!strcmp(name, "cca_stats_f16")) {

@@ -1,12 +1,12 @@
 // CUDA's built-ins for kernels.cu compiled by a host C++ compiler (tests only): the thread
-// indices as thread-locals the launcher sets, f16 conversions in software, and warps run by
-// one lane that does all of the warp's work (LANES 1), so kernels.cu's warp kernels need no
-// lane exchange. host_launch runs a kernel over its whole grid, one thread at a time.
-//
-// Compiled as `c++ -x c++ -std=c++17 -O2 -shared -fPIC -include host_shim.h kernels.cu`.
+// indices as thread-locals the launcher sets, f16 conversions in software, warp reductions
+// run by one lane that does all of the warp's work (LANES 1), and the tensor-core product
+// (mma_16816) by the 32 lanes of a warp as fibers that trade their fragment registers, so
+// that the kernels' per-lane fragment layouts are checked as the GPU reads them.
 
 #include <math.h>
 #include <string.h>
+#include <ucontext.h>
 
 #define IMDN_HOST 1
 #define DEVICE static inline
@@ -59,3 +59,68 @@ static inline half_bits float_to_half(float f) {
 }
 
 static inline double warp_sum(double v) { return v; }
+
+// A warp as 32 fibers on one thread, switched round-robin (host_launch.cpp's run_warps).
+struct Warp {
+    ucontext_t lanes[32];
+    ucontext_t launcher;
+    bool done[32];
+    // the registers handed to the mma of each parity of call, how many lanes have, and for
+    // which call: a lane may hand in call c + 1 while others still read call c
+    unsigned a[2][32][4];
+    unsigned b[2][32][2];
+    int arrived[2];
+    long long call[2];
+    long long calls[32];
+    // threadIdx.x of lane 0 (set on each switch: the fibers share the launcher's thread)
+    unsigned first_thread;
+};
+static Warp* warp;
+
+// Switches from `lane` to the next lane not finished, or back to the launcher.
+static inline void yield_lane(int lane) {
+    for (int i = 1; i <= 32; i++) {
+        int next = (lane + i) % 32;
+        if (!warp->done[next]) {
+            threadIdx.x = warp->first_thread + next;
+            if (next != lane) swapcontext(&warp->lanes[lane], &warp->lanes[next]);
+            threadIdx.x = warp->first_thread + lane;
+            return;
+        }
+    }
+    swapcontext(&warp->lanes[lane], &warp->launcher);
+}
+
+// The fragments' layouts (PTX ISA, mma.m16n8k16 .f16): lane 4g + t holds
+// A (16×16, row-major): a0 (g, 2t..2t+1), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..);
+// B (16×8, k × n): b0 (k 2t..2t+1, n g), b1 (k 2t+8..2t+9, n g);
+// D (16×8): d0, d1 (g, 2t..2t+1), d2, d3 (g+8, 2t..2t+1); each pair's first in the low half.
+static inline float fragment_a(int parity, int row, int col) {
+    int lane = (row % 8) * 4 + (col % 8) / 2, reg = row / 8 + 2 * (col / 8);
+    return half_to_float((half_bits)(warp->a[parity][lane][reg] >> (16 * (col % 2))));
+}
+
+static inline float fragment_b(int parity, int k, int n) {
+    int lane = n * 4 + (k % 8) / 2, reg = k / 8;
+    return half_to_float((half_bits)(warp->b[parity][lane][reg] >> (16 * (k % 2))));
+}
+
+static inline void mma_16816(float d[4], const unsigned a[4], const unsigned b[2]) {
+    int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    long long c = warp->calls[lane]++;
+    int parity = (int)(c % 2);
+    if (warp->call[parity] != c) {
+        warp->call[parity] = c;
+        warp->arrived[parity] = 0;
+    }
+    memcpy(warp->a[parity][lane], a, sizeof warp->a[parity][lane]);
+    memcpy(warp->b[parity][lane], b, sizeof warp->b[parity][lane]);
+    warp->arrived[parity]++;
+    while (warp->arrived[parity] < 32) yield_lane(lane);
+    for (int e = 0; e < 4; e++) {
+        int row = g + 8 * (e >> 1), col = 2 * t + (e & 1);
+        float sum = 0.0f;
+        for (int k = 0; k < 16; k++) sum += fragment_a(parity, row, k) * fragment_b(parity, k, col);
+        d[e] += sum;
+    }
+}

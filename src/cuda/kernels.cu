@@ -8,8 +8,8 @@
 // kernels written per warp: a lane loop over the warp's work (LANE, LANES) and warp_sum,
 // which on the CPU are one lane doing all of it.
 //
-// These are the direct kernels: plain f32 arithmetic on CUDA cores, one thread per output
-// pixel; correct first, the reference for the tensor-core convs that replace them.
+// The convs: with f32 activations the direct kernel (f32 arithmetic on CUDA cores, one thread
+// per output pixel); with f16 ones the implicit GEMM on tensor cores (mma.sync, f32 sums).
 
 #ifndef IMDN_HOST
 #define DEVICE __device__ __forceinline__
@@ -30,6 +30,15 @@ DEVICE half_bits float_to_half(float f) {
 DEVICE double warp_sum(double v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
+}
+// D += A·B on tensor cores: A 16×16 f16 (row), B 16×8 f16 (col), D 16×8 f32, each lane
+// holding its fragment registers (PTX ISA, "Matrix Fragments for mma.m16n8k16").
+DEVICE void mma_16816(float d[4], const unsigned a[4], const unsigned b[2]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 #endif
 
@@ -168,6 +177,111 @@ DEVICE void conv_direct(const struct ConvArgs& a) {
     }
 }
 
+// Two f16 values in one register, the first in the low half (a fragment's lower column).
+DEVICE unsigned pack(half_bits lo, half_bits hi) { return (unsigned)lo | ((unsigned)hi << 16); }
+
+// An output pixel of a conv: its frame and position, and whether it exists (a warp's last
+// tile may run past the frames).
+struct OutPixel {
+    int f, y, x;
+    bool valid;
+};
+
+DEVICE struct OutPixel out_pixel(const struct ConvArgs& a, long long p) {
+    struct OutPixel o;
+    o.valid = p < (long long)a.n * a.oh * a.ow;
+    if (!o.valid) p = 0;
+    o.x = (int)(p % a.ow);
+    o.y = (int)((p / a.ow) % a.oh);
+    o.f = (int)(p / ((long long)a.ow * a.oh));
+    return o;
+}
+
+// Element kk of the implicit GEMM's row for output pixel o: kk = tap·cin_pad + ci (the
+// packed weight's order), zero past the taps, in the channel padding and outside the frame.
+DEVICE half_bits im2col_at(const struct ConvArgs& a, const struct OutPixel& o, int kk,
+                           const float* scale) {
+    int tap = kk / a.cin_pad, ci = kk % a.cin_pad;
+    if (!o.valid || tap >= a.k * a.k || ci >= a.cin) return 0;
+    int pad = (a.k - 1) / 2;
+    int iy = o.y * a.stride + tap / a.k - pad, ix = o.x * a.stride + tap % a.k - pad;
+    if (iy < 0 || iy >= a.src.h || ix < 0 || ix >= a.src.w) return 0;
+    half_bits v = ((const half_bits*)a.src.base)[pixel(a.src, o.f, iy, ix) + ci];
+    return scale ? float_to_half(half_to_float(v) * scale[ci]) : v;
+}
+
+// The epilogue of one output element (a pixel o, an output channel co) of accumulated
+// products `v`: bias, + code · embed, the activation, + residual · gain, the write.
+template <typename T>
+DEVICE void epilogue(const struct ConvArgs& a, const struct OutPixel& o, int co, float v) {
+    v += a.bias[co];
+    if (a.embed_code) v += a.embed_code[(long long)o.f * a.code_stride] * a.embed_w[co];
+    v = activate(v, a.act, a.slope);
+    int view = 0, ch = co, y = o.y, x = o.x;
+    if (a.shuffle > 1) {
+        int s = a.shuffle, sub = co % (s * s);
+        ch = co / (s * s);
+        y = o.y * s + sub / s;
+        x = o.x * s + sub % s;
+    } else if (co >= a.dst[0].channels) {
+        view = 1;
+        ch = co - a.dst[0].channels;
+    }
+    if (a.res.base) {
+        float gain = a.res_gains ? a.res_gains[ch] : 1.0f;
+        v += gain * load((const T*)a.res.base + pixel(a.res, o.f, y, x) + ch);
+    }
+    store((T*)a.dst[view].base + pixel(a.dst[view], o.f, y, x) + ch, v);
+}
+
+// A conv on tensor cores, f16 activations and weights, f32 sums: the implicit GEMM of
+// 16 output pixels (a warp) × NT·8 output channels, over k·k·cin_pad in steps of 16. Lane
+// (g, t) = (lane / 4, lane % 4) loads its fragments' elements itself: rows g and g + 8 of A
+// (pixels), columns 2t, 2t + 1 (+ 8) (the reduction); of B (the weights, KRSC: one output
+// channel's reduction is contiguous) channel g, reduction 2t, 2t + 1 (+ 8).
+template <int NT>
+DEVICE void conv_mma(const struct ConvArgs& a) {
+    long long p0 = GLOBAL_INDEX / 32 * 16;
+    if (p0 >= (long long)a.n * a.oh * a.ow) return;  // a whole warp leaves together
+    const int lane = (int)(threadIdx.x & 31), g = lane >> 2, t = lane & 3;
+    const struct OutPixel rows[2] = {out_pixel(a, p0 + g), out_pixel(a, p0 + g + 8)};
+    const float* scale[2] = {0, 0};
+    for (int r = 0; r < 2; r++)
+        if (a.src_scale) scale[r] = a.src_scale + (long long)rows[r].f * a.scale_stride;
+    const int ktot = a.k * a.k * a.cin_pad;
+    const half_bits* weight = (const half_bits*)a.weight;
+    float acc[NT][4];
+    for (int nt = 0; nt < NT; nt++)
+        for (int e = 0; e < 4; e++) acc[nt][e] = 0.0f;
+    for (int k0 = 0; k0 < ktot; k0 += 16) {
+        unsigned af[4];
+        for (int r = 0; r < 4; r++) {
+            // a0: (g, 2t), a1: (g + 8, 2t), a2: (g, 2t + 8), a3: (g + 8, 2t + 8)
+            int row = r & 1, kk = k0 + 2 * t + (r >> 1) * 8;
+            af[r] = pack(im2col_at(a, rows[row], kk, scale[row]),
+                         im2col_at(a, rows[row], kk + 1, scale[row]));
+        }
+        for (int nt = 0; nt < NT; nt++) {
+            const half_bits* w = weight + (long long)(nt * 8 + g) * ktot;
+            unsigned bf[2];
+            for (int r = 0; r < 2; r++) {
+                // b0: reduction 2t, 2t + 1; b1: 2t + 8, 2t + 9
+                int kk = k0 + 2 * t + r * 8;
+                bf[r] = pack(kk < ktot ? w[kk] : 0, kk + 1 < ktot ? w[kk + 1] : 0);
+            }
+            mma_16816(acc[nt], af, bf);
+        }
+    }
+    for (int nt = 0; nt < NT; nt++) {
+        // d0, d1: pixel g, channels 2t, 2t + 1; d2, d3: pixel g + 8
+        for (int e = 0; e < 4; e++) {
+            int co = nt * 8 + 2 * t + (e & 1);
+            const struct OutPixel& o = rows[e >> 1];
+            if (co < a.cout && o.valid) epilogue<half_bits>(a, o, co, acc[nt][e]);
+        }
+    }
+}
+
 // One warp per frame and channel: mean + population std over the pixels (f64 sums).
 template <typename T>
 DEVICE void cca_stats(const struct StatsArgs& a) {
@@ -210,7 +324,18 @@ DEVICE void cca_attention(const struct AttentionArgs& a) {
 }
 
 extern "C" __global__ void conv_direct_f32(struct ConvArgs a) { conv_direct<float>(a); }
-extern "C" __global__ void conv_direct_f16(struct ConvArgs a) { conv_direct<half_bits>(a); }
+extern "C" __global__ void conv_mma_f16(struct ConvArgs a) {
+    switch ((a.cout + 7) / 8) {
+        case 1: conv_mma<1>(a); break;
+        case 2: conv_mma<2>(a); break;
+        case 3: conv_mma<3>(a); break;
+        case 4: conv_mma<4>(a); break;
+        case 5: conv_mma<5>(a); break;
+        case 6: conv_mma<6>(a); break;
+        case 7: conv_mma<7>(a); break;
+        default: conv_mma<8>(a); break;
+    }
+}
 extern "C" __global__ void cca_stats_f32(struct StatsArgs a) { cca_stats<float>(a); }
 extern "C" __global__ void cca_stats_f16(struct StatsArgs a) { cca_stats<half_bits>(a); }
 extern "C" __global__ void cca_attention_f32(struct AttentionArgs a) { cca_attention(a); }
