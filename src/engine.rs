@@ -419,6 +419,11 @@ impl Upscaler {
         }
     }
 
+    /// Our CUDA executor, when it runs the frames ([`CudaKernels::Ours`]).
+    pub fn cuda_net(&self) -> Option<&CudaNet> {
+        self.gpu.as_ref()
+    }
+
     /// candle's own implementation of the network (the reference for our CPU kernels).
     pub fn forward_candle(&self, input: &Tensor) -> Result<Tensor> {
         self.candle.forward_tensor(input, self.refine_code)

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use half::f16;
-use imdn::cuda::args::{AttentionArgs, ConvArgs, Launch, StatsArgs, Storage, ViewArg};
+use imdn::cuda::args::{AttentionArgs, ConvArgs, FramesArgs, Launch, StatsArgs, Storage, ViewArg};
 use imdn::cuda::executor::{Executor, Gpu};
 use imdn::cuda::{Reference, Schedule};
 use imdn::model::Config;
@@ -77,6 +77,7 @@ fn argument_structs_are_the_kernels() {
         ("ConvArgs", size_of::<ConvArgs>()),
         ("StatsArgs", size_of::<StatsArgs>()),
         ("AttentionArgs", size_of::<AttentionArgs>()),
+        ("FramesArgs", size_of::<FramesArgs>()),
     ] {
         assert_eq!(host_sizeof(name), size, "{name}");
     }
@@ -115,6 +116,36 @@ fn host_f16_rounds_as_the_gpu() {
             want.to_f32().to_bits(),
             "{v}"
         );
+    }
+}
+
+/// Planar frames `[n][3][h][w]` as NHWC `[n][h][w][3]` into `out`.
+fn planar_to_nhwc(src: &[f32], (n, h, w): (usize, usize, usize), out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(src.len(), 0.0);
+    let plane = h * w;
+    for f in 0..n {
+        for c in 0..3 {
+            let from = &src[(f * 3 + c) * plane..][..plane];
+            for (p, &v) in from.iter().enumerate() {
+                out[(f * plane + p) * 3 + c] = v;
+            }
+        }
+    }
+}
+
+/// NHWC frames as planar into `out`.
+fn nhwc_to_planar(src: &[f32], (n, h, w): (usize, usize, usize), out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(src.len(), 0.0);
+    let plane = h * w;
+    for f in 0..n {
+        for c in 0..3 {
+            let to = &mut out[(f * 3 + c) * plane..][..plane];
+            for (p, v) in to.iter_mut().enumerate() {
+                *v = src[(f * plane + p) * 3 + c];
+            }
+        }
     }
 }
 
@@ -159,6 +190,10 @@ impl Gpu for Host {
         run_on_host(std::slice::from_ref(l));
         Ok(())
     }
+
+    fn synchronize(&self) -> imdn::Result<()> {
+        Ok(())
+    }
 }
 
 /// The scale codes of `n` frames: frame `i` is told `0.3 − 0.4·i` (IMDN_AS with a scale
@@ -183,11 +218,14 @@ fn run_both(
         .unwrap()
         .to_vec();
     let mut executor = Executor::new(Host, schedule, storage).unwrap();
-    let mut got = Vec::new();
+    let (mut planar, mut got, mut got_nhwc) = (Vec::new(), Vec::new(), Vec::new());
+    nhwc_to_planar(&input, (n, h, w), &mut planar);
     executor
-        .run(&input, (n, h, w), Some(&codes), &mut got)
+        .run(&planar, (n, h, w), Some(&codes), &mut got)
         .unwrap();
-    (got, want)
+    let s = config.net_scale();
+    planar_to_nhwc(&got, (n, h * s, w * s), &mut got_nhwc);
+    (got_nhwc, want)
 }
 
 fn shipped_tensors(name: &str) -> imdn::weights::Tensors {
@@ -261,9 +299,12 @@ fn buffers_are_allocated_once_per_frame_size() {
             .iter()
             .map(|v| (v + 0.1 * i as f32) % 1.0)
             .collect();
-        executor.run(&input, size, None, &mut out).unwrap();
+        let (mut planar, mut got) = (Vec::new(), Vec::new());
+        nhwc_to_planar(&input, size, &mut planar);
+        executor.run(&planar, size, None, &mut out).unwrap();
+        planar_to_nhwc(&out, (n, 2 * h, 2 * w), &mut got);
         let want = reference.run(&input, size, None).unwrap();
-        let (max, _) = differences(&out, want);
+        let (max, _) = differences(&got, want);
         assert!(max < 1e-4, "run {i} {size:?}: {max}");
     }
     assert_eq!(executor.allocations(), 3);
@@ -294,4 +335,19 @@ fn bad_frames_are_refused() {
         .run(&input, (1, 8, 8), Some(&codes(1)), &mut out)
         .unwrap();
     assert_eq!(out.len(), (scale * 8).pow(2) * 3);
+}
+
+#[test]
+fn planar_and_nhwc_round_trip() {
+    let (n, h, w) = (2, 3, 5);
+    let planar: Vec<f32> = (0..n * 3 * h * w).map(|i| i as f32).collect();
+    let (mut nhwc, mut back) = (Vec::new(), Vec::new());
+    planar_to_nhwc(&planar, (n, h, w), &mut nhwc);
+    // frame 1, channel 2, pixel (1, 4)
+    assert_eq!(
+        nhwc[((h + 1) * w + 4) * 3 + 2],
+        planar[((3 + 2) * h + 1) * w + 4]
+    );
+    nhwc_to_planar(&nhwc, (n, h, w), &mut back);
+    assert_eq!(back, planar);
 }

@@ -22,12 +22,16 @@ pub enum Storage {
 }
 
 /// Every kernel of `kernels.cu` a launch names.
-pub const KERNELS: [&str; 5] = [
+pub const KERNELS: [&str; 9] = [
     "conv_direct_f32",
     "conv_mma_f16",
     "cca_stats_f32",
     "cca_stats_f16",
     "cca_attention_f32",
+    "frames_in_f32",
+    "frames_in_f16",
+    "frames_out_f32",
+    "frames_out_f16",
 ];
 
 impl Storage {
@@ -36,6 +40,16 @@ impl Storage {
         match self {
             Storage::F32 => KERNELS[0],
             Storage::F16 => KERNELS[1],
+        }
+    }
+
+    /// Planar f32 frames into the input (`to_nhwc`), or the output back.
+    fn frames_kernel(self, to_nhwc: bool) -> &'static str {
+        match (self, to_nhwc) {
+            (Storage::F32, true) => KERNELS[5],
+            (Storage::F16, true) => KERNELS[6],
+            (Storage::F32, false) => KERNELS[7],
+            (Storage::F16, false) => KERNELS[8],
         }
     }
 
@@ -141,12 +155,22 @@ pub struct AttentionArgs {
     pub n: i32,
 }
 
+/// `kernels.cu`'s `struct FramesArgs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FramesArgs {
+    pub planar: u64,
+    pub nhwc: ViewArg,
+    pub n: i32,
+}
+
 /// A launch's argument struct.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Args {
     Conv(ConvArgs),
     Stats(StatsArgs),
     Attention(AttentionArgs),
+    Frames(FramesArgs),
 }
 
 impl Args {
@@ -160,6 +184,7 @@ impl Args {
             Args::Conv(a) => raw(a),
             Args::Stats(a) => raw(a),
             Args::Attention(a) => raw(a),
+            Args::Frames(a) => raw(a),
         }
     }
 }
@@ -179,6 +204,39 @@ const BLOCK: u32 = 128;
 const MMA_PIXELS: u64 = 16;
 /// Warps per block of the statistics.
 const STATS_WARPS: u32 = 8;
+
+/// The frames' planar f32 at `planar` into the schedule's input (`to_nhwc`), or its output
+/// into them.
+pub fn frames(
+    s: &Schedule,
+    plan: &BufferPlan,
+    (at, storage): (&Addresses, Storage),
+    (planar, to_nhwc): (u64, bool),
+) -> Result<Launch> {
+    let b = Builder {
+        s,
+        plan,
+        at,
+        storage,
+    };
+    let buf = if to_nhwc { s.input } else { s.output };
+    let nhwc = b.view(&View {
+        buf,
+        offset: 0,
+        channels: 3,
+    });
+    let pixels = plan.buffers[buf].elements as u64 / 3;
+    Ok(Launch {
+        kernel: storage.frames_kernel(to_nhwc),
+        grid: blocks(pixels, BLOCK as u64)?,
+        block: BLOCK,
+        args: Args::Frames(FramesArgs {
+            planar,
+            nhwc,
+            n: plan.nhw.0 as i32,
+        }),
+    })
+}
 
 /// Every step of `s` as a launch, for the buffers of `plan` at `at`, activations in `storage`.
 pub fn launches(

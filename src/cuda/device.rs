@@ -12,7 +12,7 @@ use candle_core::cuda_backend::cudarc::driver::{
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 use super::args::{Args, AttentionArgs, ConvArgs, KERNELS, Launch, StatsArgs, Storage};
-use super::executor::{Executor, Gpu, nhwc_to_planar, planar_to_nhwc};
+use super::executor::{Executor, Gpu};
 use super::schedule::Schedule;
 use crate::acs::Nhw;
 use crate::model::Config;
@@ -98,13 +98,17 @@ impl Gpu for CudaGpu {
         // live allocations
         cuda(unsafe { b.launch(config) }.map(drop))
     }
+
+    fn synchronize(&self) -> Result<()> {
+        cuda(self.stream.synchronize())
+    }
 }
 
 /// The network on our CUDA executor, frames in and out as planar f32 on the host.
 pub struct CudaNet {
     executor: Mutex<Executor<CudaGpu>>,
-    /// Frames in NHWC, the scale codes and the output, kept between calls.
-    staging: Mutex<(Vec<f32>, Vec<f32>, Vec<f32>)>,
+    /// The frames' scale codes, kept between calls.
+    codes: Mutex<Vec<f32>>,
 }
 
 impl CudaNet {
@@ -119,7 +123,7 @@ impl CudaNet {
         let executor = Executor::new(CudaGpu::new(device)?, schedule, storage)?;
         Ok(Self {
             executor: Mutex::new(executor),
-            staging: Mutex::new(Default::default()),
+            codes: Mutex::new(Vec::new()),
         })
     }
 
@@ -133,14 +137,14 @@ impl CudaNet {
         out: &mut Vec<f32>,
     ) -> Result<()> {
         let mut executor = self.executor.lock().expect("executor lock");
-        let mut staging = self.staging.lock().expect("staging lock");
-        let (nhwc, codes, result) = &mut *staging;
-        planar_to_nhwc(input, (n, h, w), nhwc);
+        let mut codes = self.codes.lock().expect("codes lock");
         codes.clear();
         codes.resize(n, code.unwrap_or(0.0));
-        let s = executor.schedule().config.net_scale();
-        executor.run(nhwc, (n, h, w), code.map(|_| codes.as_slice()), result)?;
-        nhwc_to_planar(result, (n, h * s, w * s), out);
-        Ok(())
+        executor.run(input, (n, h, w), code.map(|_| codes.as_slice()), out)
+    }
+
+    /// The network again on the frames last run, waited for: its time alone.
+    pub fn rerun(&self) -> Result<()> {
+        self.executor.lock().expect("executor lock").rerun()
     }
 }

@@ -1,6 +1,7 @@
 //! Runs a [`Schedule`] on a device behind the [`Gpu`] trait: the weights uploaded once, the
 //! buffers allocated and the launches ([`args::launches`]) built once per frame size, then per
-//! batch of frames: the input uploaded, every step launched, the output downloaded.
+//! batch of frames: the planar f32 frames uploaded as they are, made NHWC (and f16) on the
+//! device, every step launched, the output made planar f32 on the device and downloaded.
 //!
 //! [`Gpu`] is CUDA through cudarc (`super::device`, feature `cuda`) in the product, and in
 //! the tests the host running `kernels.cu` compiled for the CPU (`tests/cuda_kernels.rs`).
@@ -24,6 +25,8 @@ pub trait Gpu {
     /// Copies the start of `m` into `out`, after every launch before it.
     fn download(&self, m: &Self::Memory, out: &mut [u8]) -> Result<()>;
     fn launch(&self, l: &Launch) -> Result<()>;
+    /// Waits for everything launched.
+    fn synchronize(&self) -> Result<()>;
 }
 
 /// A schedule's parameters on the device, uploaded once.
@@ -34,10 +37,12 @@ struct Parameters<M> {
     addresses: Addresses,
 }
 
-/// What one frame size needs: its buffers and its launches.
+/// What one frame size needs: its buffers, the planar frames in and out, its launches.
 struct Sized<M> {
     plan: BufferPlan,
     buffers: Vec<M>,
+    frames_in: M,
+    frames_out: M,
     launches: Vec<Launch>,
 }
 
@@ -49,13 +54,18 @@ pub struct Executor<G: Gpu> {
     sized: Option<Sized<G::Memory>>,
     /// How many times buffers were allocated (once per new frame size).
     allocations: usize,
-    staging: Vec<u8>,
 }
 
 /// The bytes of f32 values.
 fn f32_bytes(v: &[f32]) -> &[u8] {
     // SAFETY: f32 has no padding and any bytes are valid u8
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
+}
+
+/// The bytes of f32 values, to write.
+fn f32_bytes_mut(v: &mut [f32]) -> &mut [u8] {
+    // SAFETY: as f32_bytes; any bytes are a valid f32
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), std::mem::size_of_val(v)) }
 }
 
 /// The bytes of f16 values.
@@ -112,7 +122,6 @@ impl<G: Gpu> Executor<G> {
             },
             sized: None,
             allocations: 0,
-            staging: Vec::new(),
         })
     }
 
@@ -125,9 +134,9 @@ impl<G: Gpu> Executor<G> {
         self.allocations
     }
 
-    /// Runs `n` frames of `h`×`w`, NHWC RGB f32 in `input`, with their scale `codes` (IMDN_AS
-    /// with a scale input; ignored otherwise), into `out`: NHWC RGB f32 at `net_scale ×` the
-    /// size.
+    /// Runs `n` frames of `h`×`w`, planar RGB f32 in `input` (`[n][3][h][w]`), with their
+    /// scale `codes` (IMDN_AS with a scale input; ignored otherwise), into `out`: planar RGB
+    /// f32 at `net_scale ×` the size.
     pub fn run(
         &mut self,
         input: &[f32],
@@ -154,41 +163,29 @@ impl<G: Gpu> Executor<G> {
         self.ensure(n, h, w)?;
         let sized = self.sized.as_mut().expect("ensured");
         let s = &self.schedule;
-        self.staging.clear();
-        match self.storage {
-            Storage::F32 => self.staging.extend_from_slice(f32_bytes(input)),
-            Storage::F16 => self.staging.extend(
-                input
-                    .iter()
-                    .flat_map(|&v| f16::from_f32(v).to_bits().to_le_bytes()),
-            ),
-        }
-        self.gpu
-            .upload(&mut sized.buffers[s.input], &self.staging)?;
+        self.gpu.upload(&mut sized.frames_in, f32_bytes(input))?;
         if let (Some(buf), Some(codes)) = (s.codes, codes) {
             self.gpu.upload(&mut sized.buffers[buf], f32_bytes(codes))?;
         }
         for l in &sized.launches {
             self.gpu.launch(l)?;
         }
-        let elements = sized.plan.buffers[s.output].elements;
-        self.staging.resize(elements * self.storage.bytes(), 0);
-        self.gpu
-            .download(&sized.buffers[s.output], &mut self.staging)?;
         out.clear();
-        match self.storage {
-            Storage::F32 => out.extend(
-                self.staging
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            ),
-            Storage::F16 => out.extend(
-                self.staging
-                    .chunks_exact(2)
-                    .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()),
-            ),
+        out.resize(sized.plan.buffers[s.output].elements, 0.0);
+        self.gpu.download(&sized.frames_out, f32_bytes_mut(out))
+    }
+
+    /// Launches every step again on the frames last run and waits for them: the network
+    /// alone (with the frames' layout conversions on the device), for timing.
+    pub fn rerun(&mut self) -> Result<()> {
+        let sized = self
+            .sized
+            .as_ref()
+            .ok_or_else(|| Error::InvalidInput("no frames run yet".into()))?;
+        for l in &sized.launches {
+            self.gpu.launch(l)?;
         }
-        Ok(())
+        self.gpu.synchronize()
     }
 
     /// The buffers and launches for `n`×`h`×`w`, made only when the size differs from the
@@ -213,67 +210,27 @@ impl<G: Gpu> Executor<G> {
                 self.gpu.alloc(bytes)
             })
             .collect::<Result<Vec<_>>>()?;
+        let frame_bytes = |buf: usize| plan.buffers[buf].elements * 4;
+        let frames_in = self.gpu.alloc(frame_bytes(s.input))?;
+        let frames_out = self.gpu.alloc(frame_bytes(s.output))?;
         let at = Addresses {
             buffers: buffers.iter().map(|m| self.gpu.address(m)).collect(),
             ..self.params.addresses.clone()
         };
-        let launches = args::launches(s, &plan, &at, self.storage)?;
+        let with = (&at, self.storage);
+        let into = (self.gpu.address(&frames_in), true);
+        let mut launches = vec![args::frames(s, &plan, with, into)?];
+        launches.extend(args::launches(s, &plan, &at, self.storage)?);
+        let back = (self.gpu.address(&frames_out), false);
+        launches.push(args::frames(s, &plan, with, back)?);
         self.sized = Some(Sized {
             plan,
             buffers,
+            frames_in,
+            frames_out,
             launches,
         });
         self.allocations += 1;
         Ok(())
-    }
-}
-
-/// Planar frames `[n][3][h][w]` as NHWC `[n][h][w][3]` into `out`.
-pub fn planar_to_nhwc(src: &[f32], (n, h, w): (usize, usize, usize), out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(src.len(), 0.0);
-    let plane = h * w;
-    for f in 0..n {
-        for c in 0..3 {
-            let from = &src[(f * 3 + c) * plane..][..plane];
-            for (p, &v) in from.iter().enumerate() {
-                out[(f * plane + p) * 3 + c] = v;
-            }
-        }
-    }
-}
-
-/// NHWC frames as planar into `out`.
-pub fn nhwc_to_planar(src: &[f32], (n, h, w): (usize, usize, usize), out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(src.len(), 0.0);
-    let plane = h * w;
-    for f in 0..n {
-        for c in 0..3 {
-            let to = &mut out[(f * 3 + c) * plane..][..plane];
-            for (p, v) in to.iter_mut().enumerate() {
-                *v = src[(f * plane + p) * 3 + c];
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn planar_and_nhwc_round_trip() {
-        let (n, h, w) = (2, 3, 5);
-        let planar: Vec<f32> = (0..n * 3 * h * w).map(|i| i as f32).collect();
-        let (mut nhwc, mut back) = (Vec::new(), Vec::new());
-        planar_to_nhwc(&planar, (n, h, w), &mut nhwc);
-        // frame 1, channel 2, pixel (1, 4)
-        assert_eq!(
-            nhwc[((h + 1) * w + 4) * 3 + 2],
-            planar[((3 + 2) * h + 1) * w + 4]
-        );
-        nhwc_to_planar(&nhwc, (n, h, w), &mut back);
-        assert_eq!(back, planar);
     }
 }

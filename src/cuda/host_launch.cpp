@@ -70,6 +70,14 @@ static void run_warps(void (*kernel)(Args), const void* args, unsigned grid, uns
 extern "C" int host_launch(const char* name, const void* args, unsigned grid, unsigned block) {
     if (!strcmp(name, "conv_direct_f32")) {
         run(conv_direct_f32, args, grid, block, 1);
+    } else if (!strcmp(name, "frames_in_f32")) {
+        run(frames_in_f32, args, grid, block, 1);
+    } else if (!strcmp(name, "frames_in_f16")) {
+        run(frames_in_f16, args, grid, block, 1);
+    } else if (!strcmp(name, "frames_out_f32")) {
+        run(frames_out_f32, args, grid, block, 1);
+    } else if (!strcmp(name, "frames_out_f16")) {
+        run(frames_out_f16, args, grid, block, 1);
     } else if (!strcmp(name, "conv_mma_f16")) {
         run_warps(conv_mma_f16, args, grid, block);
     } else if (!strcmp(name, "cca_stats_f32")) {
@@ -90,6 +98,7 @@ extern "C" unsigned long host_sizeof(const char* name) {
     if (!strcmp(name, "ConvArgs")) return sizeof(struct ConvArgs);
     if (!strcmp(name, "StatsArgs")) return sizeof(struct StatsArgs);
     if (!strcmp(name, "AttentionArgs")) return sizeof(struct AttentionArgs);
+    if (!strcmp(name, "FramesArgs")) return sizeof(struct FramesArgs);
     return 0;
 }
 

@@ -108,6 +108,13 @@ struct AttentionArgs {
     int n;
 };
 
+// Frames between the host's planar f32 ([n][3][h][w]) and the network's NHWC view.
+struct FramesArgs {
+    float* planar;
+    struct ViewArg nhwc;
+    int n;
+};
+
 DEVICE float load(const float* p) { return *p; }
 DEVICE float load(const half_bits* p) { return half_to_float(*p); }
 DEVICE void store(float* p, float v) { *p = v; }
@@ -323,6 +330,27 @@ DEVICE void cca_attention(const struct AttentionArgs& a) {
     }
 }
 
+// One thread a pixel: planar f32 frames into the NHWC input, or the NHWC output back.
+template <typename T, bool TO_NHWC>
+DEVICE void frames(const struct FramesArgs& a) {
+    long long i = GLOBAL_INDEX, plane = (long long)a.nhwc.h * a.nhwc.w;
+    if (i >= a.n * plane) return;
+    long long f = i / plane, p = i % plane;
+    T* px = (T*)a.nhwc.base + (f * plane + p) * a.nhwc.stride;
+    for (int c = 0; c < 3; c++) {
+        float* v = a.planar + (f * 3 + c) * plane + p;
+        if (TO_NHWC) {
+            store(px + c, *v);
+        } else {
+            *v = load(px + c);
+        }
+    }
+}
+
+extern "C" __global__ void frames_in_f32(struct FramesArgs a) { frames<float, true>(a); }
+extern "C" __global__ void frames_in_f16(struct FramesArgs a) { frames<half_bits, true>(a); }
+extern "C" __global__ void frames_out_f32(struct FramesArgs a) { frames<float, false>(a); }
+extern "C" __global__ void frames_out_f16(struct FramesArgs a) { frames<half_bits, false>(a); }
 extern "C" __global__ void conv_direct_f32(struct ConvArgs a) { conv_direct<float>(a); }
 extern "C" __global__ void conv_mma_f16(struct ConvArgs a) {
     switch ((a.cout + 7) / 8) {

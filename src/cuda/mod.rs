@@ -64,4 +64,8 @@ impl CudaNet {
     ) -> crate::Result<()> {
         match *self {}
     }
+
+    pub fn rerun(&self) -> crate::Result<()> {
+        match *self {}
+    }
 }

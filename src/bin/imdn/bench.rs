@@ -503,6 +503,11 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     } else {
         None
     };
+    // our CUDA executor's launches alone, on the frame the lines above ran last
+    let launches = match up.cuda_net() {
+        Some(gpu) => Some(time_ms(a.iters, "our CUDA launches", || Ok(gpu.rerun()?))?),
+        None => None,
+    };
     // candle's conv2d on the same frame, interleaved with ours so both see the same machine
     let candle = if a.compare_candle {
         let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
@@ -590,6 +595,12 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             n.median, n.min, n.max
         );
     }
+    if let Some(l) = launches {
+        println!(
+            "  our CUDA executor's launches alone (frames already on the GPU): median {:.2} ms (min {:.2}, max {:.2})",
+            l.median, l.min, l.max
+        );
+    }
     if a.json {
         let out = serde_json::json!({
             "model": config.to_string(),
@@ -603,6 +614,7 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             "ms_min": min,
             "ms_max": max,
             "network_ms": net.map(|n| n.median),
+            "launches_ms": launches.map(|l| l.median),
             "candle_ms": candle.map(|c| c.1),
             "ours_interleaved_ms": candle.map(|c| c.0),
             "winograd_interleaved_ms": im2col.map(|c| c.0),
