@@ -22,16 +22,17 @@ pub enum Storage {
 }
 
 /// Every kernel of `kernels.cu` a launch names.
-pub const KERNELS: [&str; 9] = [
+pub const KERNELS: [&str; 10] = [
     "conv_direct_f32",
     "conv_mma_f16",
-    "cca_stats_f32",
-    "cca_stats_f16",
+    "cca_sums_f32",
+    "cca_sums_f16",
     "cca_attention_f32",
     "frames_in_f32",
     "frames_in_f16",
     "frames_out_f32",
     "frames_out_f16",
+    "cca_finish_f32",
 ];
 
 impl Storage {
@@ -53,8 +54,8 @@ impl Storage {
         }
     }
 
-    /// The statistics for activations of this type.
-    fn stats_kernel(self) -> &'static str {
+    /// The statistics' sums for activations of this type.
+    fn sums_kernel(self) -> &'static str {
         match self {
             Storage::F32 => KERNELS[2],
             Storage::F16 => KERNELS[3],
@@ -85,6 +86,23 @@ pub struct Addresses {
     pub embeds: Vec<u64>,
     /// Per step: its residual's gains (f32; 0 for none).
     pub gains: Vec<u64>,
+    /// The statistics' accumulators: two f64 per frame and channel ([`stats_sums_bytes`]),
+    /// zero before each statistics step (its last kernel leaves them so).
+    pub stats_sums: u64,
+}
+
+/// Bytes of the statistics' accumulators for `n` frames of schedule `s`.
+pub fn stats_sums_bytes(s: &Schedule, n: usize) -> usize {
+    let widest = s
+        .steps
+        .iter()
+        .map(|step| match step {
+            Step::CcaStats { src, .. } => src.channels,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    n * widest * 2 * 8
 }
 
 /// `kernels.cu`'s `struct ViewArg`.
@@ -132,6 +150,7 @@ pub struct ConvArgs {
 pub struct StatsArgs {
     pub src: ViewArg,
     pub dst: u64,
+    pub acc: u64,
     pub dst_stride: i32,
     pub n: i32,
 }
@@ -202,8 +221,10 @@ pub struct Launch {
 const BLOCK: u32 = 128;
 /// Output pixels of a warp of the tensor-core conv (the rows of its A fragment).
 const MMA_PIXELS: u64 = 16;
-/// Warps per block of the statistics.
+/// Warps per block of the statistics' sums.
 const STATS_WARPS: u32 = 8;
+/// Pixels a warp of the statistics sums (`STATS_PIXELS`).
+const STATS_PIXELS: u64 = 256;
 
 /// The frames' planar f32 at `planar` into the schedule's input (`to_nhwc`), or its output
 /// into them.
@@ -263,11 +284,11 @@ pub fn launches(
         at,
         storage,
     };
-    s.steps
-        .iter()
-        .enumerate()
-        .map(|(i, step)| b.launch(i, step))
-        .collect()
+    let mut out = Vec::with_capacity(s.steps.len() + 4);
+    for (i, step) in s.steps.iter().enumerate() {
+        b.launch(i, step, &mut out)?;
+    }
+    Ok(out)
 }
 
 struct Builder<'a> {
@@ -278,9 +299,10 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn launch(&self, i: usize, step: &Step) -> Result<Launch> {
+    /// The launches of step `i` (one, or two for the statistics) onto `out`.
+    fn launch(&self, i: usize, step: &Step, out: &mut Vec<Launch>) -> Result<()> {
         let n = self.plan.nhw.0;
-        Ok(match step {
+        let last = match step {
             Step::Conv(c) => {
                 let a = self.conv(i, c)?;
                 let pixels = (a.n as u64) * (a.oh as u64) * (a.ow as u64);
@@ -297,17 +319,26 @@ impl Builder<'_> {
                 }
             }
             Step::CcaStats { src, dst } => {
-                let warps = (n * src.channels) as u64;
-                Launch {
-                    kernel: self.storage.stats_kernel(),
+                let a = StatsArgs {
+                    src: self.view(src),
+                    dst: self.address(dst),
+                    acc: self.at.stats_sums,
+                    dst_stride: self.per_frame_stride(dst),
+                    n: n as i32,
+                };
+                let [_, h, w, _] = self.plan.buffers[src.buf].dims;
+                let warps = n as u64 * ((h * w) as u64).div_ceil(STATS_PIXELS);
+                out.push(Launch {
+                    kernel: self.storage.sums_kernel(),
                     grid: blocks(warps, STATS_WARPS as u64)?,
                     block: 32 * STATS_WARPS,
-                    args: Args::Stats(StatsArgs {
-                        src: self.view(src),
-                        dst: self.address(dst),
-                        dst_stride: self.per_frame_stride(dst),
-                        n: n as i32,
-                    }),
+                    args: Args::Stats(a),
+                });
+                Launch {
+                    kernel: KERNELS[9],
+                    grid: blocks((n * src.channels) as u64, BLOCK as u64)?,
+                    block: BLOCK,
+                    args: Args::Stats(a),
                 }
             }
             Step::CcaAttention { src, down, up, dst } => {
@@ -339,7 +370,9 @@ impl Builder<'_> {
                     }),
                 }
             }
-        })
+        };
+        out.push(last);
+        Ok(())
     }
 
     fn conv(&self, i: usize, c: &super::schedule::Conv) -> Result<ConvArgs> {

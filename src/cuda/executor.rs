@@ -37,12 +37,14 @@ struct Parameters<M> {
     addresses: Addresses,
 }
 
-/// What one frame size needs: its buffers, the planar frames in and out, its launches.
+/// What one frame size needs: its buffers, the planar frames in and out, the statistics'
+/// accumulators, its launches.
 struct Sized<M> {
     plan: BufferPlan,
     buffers: Vec<M>,
     frames_in: M,
     frames_out: M,
+    _stats_sums: M,
     launches: Vec<Launch>,
 }
 
@@ -213,8 +215,10 @@ impl<G: Gpu> Executor<G> {
         let frame_bytes = |buf: usize| plan.buffers[buf].elements * 4;
         let frames_in = self.gpu.alloc(frame_bytes(s.input))?;
         let frames_out = self.gpu.alloc(frame_bytes(s.output))?;
+        let stats_sums = self.gpu.alloc(args::stats_sums_bytes(s, n))?;
         let at = Addresses {
             buffers: buffers.iter().map(|m| self.gpu.address(m)).collect(),
+            stats_sums: self.gpu.address(&stats_sums),
             ..self.params.addresses.clone()
         };
         let with = (&at, self.storage);
@@ -228,6 +232,7 @@ impl<G: Gpu> Executor<G> {
             buffers,
             frames_in,
             frames_out,
+            _stats_sums: stats_sums,
             launches,
         });
         self.allocations += 1;

@@ -80,10 +80,12 @@ extern "C" int host_launch(const char* name, const void* args, unsigned grid, un
         run(frames_out_f16, args, grid, block, 1);
     } else if (!strcmp(name, "conv_mma_f16")) {
         run_warps(conv_mma_f16, args, grid, block);
-    } else if (!strcmp(name, "cca_stats_f32")) {
-        run(cca_stats_f32, args, grid, block, 32);
-    } else if (!strcmp(name, "cca_stats_f16")) {
-        run(cca_stats_f16, args, grid, block, 32);
+    } else if (!strcmp(name, "cca_sums_f32")) {
+        run(cca_sums_f32, args, grid, block, 32);
+    } else if (!strcmp(name, "cca_sums_f16")) {
+        run(cca_sums_f16, args, grid, block, 32);
+    } else if (!strcmp(name, "cca_finish_f32")) {
+        run(cca_finish_f32, args, grid, block, 1);
     } else if (!strcmp(name, "cca_attention_f32")) {
         run(cca_attention_f32, args, grid, block, 1);
     } else {

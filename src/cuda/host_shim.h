@@ -1,6 +1,6 @@
 // CUDA's built-ins for kernels.cu compiled by a host C++ compiler (tests only): the thread
-// indices as thread-locals the launcher sets, f16 conversions in software, warp reductions
-// run by one lane that does all of the warp's work (LANES 1), and the tensor-core product
+// indices as thread-locals the launcher sets, f16 conversions in software, warp loops run by
+// one lane that does all of the warp's work (LANES 1), and the tensor-core product
 // (mma_16816) by the 32 lanes of a warp as fibers that trade their fragment registers, so
 // that the kernels' per-lane fragment layouts are checked as the GPU reads them.
 
@@ -58,7 +58,8 @@ static inline half_bits float_to_half(float f) {
     return (half_bits)(sign | h);
 }
 
-static inline double warp_sum(double v) { return v; }
+// Threads run one at a time here.
+static inline void add_to(double* at, double v) { *at += v; }
 
 // A warp as 32 fibers on one thread, switched round-robin (host_launch.cpp's run_warps).
 struct Warp {

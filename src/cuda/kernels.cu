@@ -5,8 +5,8 @@
 // One source, two compilers: NVRTC on a GPU machine, and the host C++ compiler in the tests
 // with host_shim.h standing in for CUDA's built-ins (tests/cuda_kernels.rs runs every step on
 // the CPU against cuda::Reference). Hence no CUDA headers (f16 conversions in PTX), and warp
-// kernels written per warp: a lane loop over the warp's work (LANE, LANES) and warp_sum,
-// which on the CPU are one lane doing all of it.
+// kernels written per warp: a lane loop over the warp's work (LANE, LANES), which on the CPU
+// is one lane doing all of it.
 //
 // The convs: with f32 activations the direct kernel (f32 arithmetic on CUDA cores, one thread
 // per output pixel); with f16 ones the implicit GEMM on tensor cores (mma.sync, f32 sums).
@@ -27,10 +27,7 @@ DEVICE half_bits float_to_half(float f) {
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
     return h;
 }
-DEVICE double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+DEVICE void add_to(double* at, double v) { atomicAdd(at, v); }
 // D += A·B on tensor cores: A 16×16 f16 (row), B 16×8 f16 (col), D 16×8 f32, each lane
 // holding its fragment registers (PTX ISA, "Matrix Fragments for mma.m16n8k16").
 DEVICE void mma_16816(float d[4], const unsigned a[4], const unsigned b[2]) {
@@ -85,9 +82,13 @@ struct ConvArgs {
     float slope;
 };
 
+// Pixels a warp of the statistics sums.
+#define STATS_PIXELS 256
+
 struct StatsArgs {
     struct ViewArg src;
-    float* dst;  // per frame, dst[f·dst_stride + c] = mean + std of channel c
+    float* dst;   // per frame, dst[f·dst_stride + c] = mean + std of channel c
+    double* acc;  // per frame and channel, the sum and the sum of squares; zero between steps
     int dst_stride;
     int n;
 };
@@ -289,27 +290,40 @@ DEVICE void conv_mma(const struct ConvArgs& a) {
     }
 }
 
-// One warp per frame and channel: mean + population std over the pixels (f64 sums).
+// One warp per frame and STATS_PIXELS pixels, a lane per channel (its loads coalesced across
+// the lanes), adding its sums to the frame's accumulators.
 template <typename T>
-DEVICE void cca_stats(const struct StatsArgs& a) {
+DEVICE void cca_sums(const struct StatsArgs& a) {
     long long warp = GLOBAL_INDEX / 32;
-    int c = (int)(warp % a.src.channels);
-    int f = (int)(warp / a.src.channels);
-    if (f >= a.n) return;
-    long long pixels = (long long)a.src.h * a.src.w;
-    const T* base = (const T*)a.src.base + pixel(a.src, f, 0, 0) + c;
-    double sum = 0.0, sum2 = 0.0;
-    for (long long p = LANE; p < pixels; p += LANES) {
-        double v = load(base + p * a.src.stride);
-        sum += v;
-        sum2 += v * v;
+    long long pixels = (long long)a.src.h * a.src.w, chunks = (pixels + STATS_PIXELS - 1) / STATS_PIXELS;
+    if (warp >= a.n * chunks) return;
+    int f = (int)(warp / chunks);
+    long long p0 = warp % chunks * STATS_PIXELS, p1 = p0 + STATS_PIXELS < pixels ? p0 + STATS_PIXELS : pixels;
+    const T* base = (const T*)a.src.base + pixel(a.src, f, 0, 0);
+    for (int c = LANE; c < a.src.channels; c += LANES) {
+        double sum = 0.0, sum2 = 0.0;
+        for (long long p = p0; p < p1; p++) {
+            double v = load(base + p * a.src.stride + c);
+            sum += v;
+            sum2 += v * v;
+        }
+        add_to(a.acc + ((long long)f * a.src.channels + c) * 2, sum);
+        add_to(a.acc + ((long long)f * a.src.channels + c) * 2 + 1, sum2);
     }
-    sum = warp_sum(sum);
-    sum2 = warp_sum(sum2);
-    if (LANE == 0) {
-        double mean = sum / pixels, var = sum2 / pixels - mean * mean;
-        a.dst[(long long)f * a.dst_stride + c] = (float)(sqrt(var > 0.0 ? var : 0.0) + mean);
-    }
+}
+
+// One thread per frame and channel: mean + population std from the sums, which it zeroes
+// for the next step.
+DEVICE void cca_finish(const struct StatsArgs& a) {
+    long long i = GLOBAL_INDEX;
+    if (i >= (long long)a.n * a.src.channels) return;
+    int f = (int)(i / a.src.channels), c = (int)(i % a.src.channels);
+    double* acc = a.acc + i * 2;
+    double pixels = (double)a.src.h * a.src.w, mean = acc[0] / pixels;
+    double var = acc[1] / pixels - mean * mean;
+    a.dst[(long long)f * a.dst_stride + c] = (float)(sqrt(var > 0.0 ? var : 0.0) + mean);
+    acc[0] = 0.0;
+    acc[1] = 0.0;
 }
 
 // One thread per frame: 1×1 → ReLU → 1×1 → sigmoid on the statistics vector.
@@ -364,6 +378,7 @@ extern "C" __global__ void conv_mma_f16(struct ConvArgs a) {
         default: conv_mma<8>(a); break;
     }
 }
-extern "C" __global__ void cca_stats_f32(struct StatsArgs a) { cca_stats<float>(a); }
-extern "C" __global__ void cca_stats_f16(struct StatsArgs a) { cca_stats<half_bits>(a); }
+extern "C" __global__ void cca_sums_f32(struct StatsArgs a) { cca_sums<float>(a); }
+extern "C" __global__ void cca_sums_f16(struct StatsArgs a) { cca_sums<half_bits>(a); }
+extern "C" __global__ void cca_finish_f32(struct StatsArgs a) { cca_finish(a); }
 extern "C" __global__ void cca_attention_f32(struct AttentionArgs a) { cca_attention(a); }
