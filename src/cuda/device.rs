@@ -11,7 +11,9 @@ use candle_core::cuda_backend::cudarc::driver::{
 };
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
-use super::args::{Args, AttentionArgs, ConvArgs, KERNELS, Launch, StatsArgs, Storage};
+use super::args::{
+    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, StatsArgs, Storage,
+};
 use super::executor::{Executor, Gpu};
 use super::schedule::Schedule;
 use crate::acs::Nhw;
@@ -23,6 +25,7 @@ use crate::{Error, Result};
 unsafe impl DeviceRepr for ConvArgs {}
 unsafe impl DeviceRepr for StatsArgs {}
 unsafe impl DeviceRepr for AttentionArgs {}
+unsafe impl DeviceRepr for FramesArgs {}
 
 fn cuda<T>(r: std::result::Result<T, DriverError>) -> Result<T> {
     r.map_err(|e| Error::Model(format!("CUDA: {e}")))
@@ -93,6 +96,7 @@ impl Gpu for CudaGpu {
             Args::Conv(a) => b.arg(a),
             Args::Stats(a) => b.arg(a),
             Args::Attention(a) => b.arg(a),
+            Args::Frames(a) => b.arg(a),
         };
         // SAFETY: the argument is the kernel's struct (args.rs), its addresses the executor's
         // live allocations
