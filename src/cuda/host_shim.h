@@ -58,6 +58,12 @@ static inline half_bits float_to_half(float f) {
     return (half_bits)(sign | h);
 }
 
+static inline unsigned load_pair(const half_bits* p) {
+    unsigned v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 // Threads run one at a time here.
 static inline void add_to(double* at, double v) { *at += v; }
 

@@ -28,6 +28,8 @@ DEVICE half_bits float_to_half(float f) {
     return h;
 }
 DEVICE void add_to(double* at, double v) { atomicAdd(at, v); }
+// Two f16 values at a 4-byte aligned address, as one register.
+DEVICE unsigned load_pair(const half_bits* p) { return *(const unsigned*)p; }
 // D += A·B on tensor cores: A 16×16 f16 (row), B 16×8 f16 (col), D 16×8 f32, each lane
 // holding its fragment registers (PTX ISA, "Matrix Fragments for mma.m16n8k16").
 DEVICE void mma_16816(float d[4], const unsigned a[4], const unsigned b[2]) {
@@ -242,11 +244,47 @@ DEVICE void epilogue(const struct ConvArgs& a, const struct OutPixel& o, int co,
     store((T*)a.dst[view].base + pixel(a.dst[view], o.f, y, x) + ch, v);
 }
 
+// Channels c, c + 1 of the pixel at `px` (null: outside the frame) as a fragment register,
+// zero from channel `cin` on, times the attention `scale` if any: one 32-bit load where the
+// pair is whole, aligned and unscaled.
+DEVICE unsigned channel_pair(const half_bits* px, int c, int cin, const float* scale) {
+    if (!px || c >= cin) return 0;
+    const half_bits* at = px + c;
+    if (c + 1 < cin && !scale && ((unsigned long long)at & 3) == 0)
+        return load_pair(at);
+    half_bits hi = c + 1 < cin ? at[1] : 0;
+    if (!scale) return pack(at[0], hi);
+    half_bits lo = float_to_half(half_to_float(at[0]) * scale[c]);
+    if (c + 1 < cin) hi = float_to_half(half_to_float(hi) * scale[c + 1]);
+    return pack(lo, hi);
+}
+
+// The B fragments of reduction kk..kk + 15 for every tile of 8 output channels, and the
+// products with `af` into `acc`. Weight rows (one output channel's reduction) are
+// contiguous and start on multiples of 8, so a pair is one aligned 32-bit load; past `ktot`
+// (the last chunk of a reduction that is not a multiple of 16) the weights are zero.
+template <int NT>
+DEVICE void mma_chunk(float acc[NT][4], const unsigned af[4], const half_bits* weight,
+                      int ktot, int kk, int g, int t) {
+    for (int nt = 0; nt < NT; nt++) {
+        const half_bits* w = weight + (long long)(nt * 8 + g) * ktot;
+        unsigned bf[2];
+        for (int r = 0; r < 2; r++) {
+            // b0: reduction 2t, 2t + 1; b1: 2t + 8, 2t + 9
+            int at = kk + 2 * t + r * 8;
+            bf[r] = at < ktot ? load_pair(w + at) : 0;
+        }
+        mma_16816(acc[nt], af, bf);
+    }
+}
+
 // A conv on tensor cores, f16 activations and weights, f32 sums: the implicit GEMM of
 // 16 output pixels (a warp) × NT·8 output channels, over k·k·cin_pad in steps of 16. Lane
 // (g, t) = (lane / 4, lane % 4) loads its fragments' elements itself: rows g and g + 8 of A
 // (pixels), columns 2t, 2t + 1 (+ 8) (the reduction); of B (the weights, KRSC: one output
-// channel's reduction is contiguous) channel g, reduction 2t, 2t + 1 (+ 8).
+// channel's reduction is contiguous) channel g, reduction 2t, 2t + 1 (+ 8). With cin_pad a
+// multiple of 16 the reduction runs tap by tap, each tap's pixels found once; otherwise (the
+// 3-channel heads) element by element.
 template <int NT>
 DEVICE void conv_mma(const struct ConvArgs& a) {
     long long p0 = GLOBAL_INDEX / 32 * 16;
@@ -256,28 +294,37 @@ DEVICE void conv_mma(const struct ConvArgs& a) {
     const float* scale[2] = {0, 0};
     for (int r = 0; r < 2; r++)
         if (a.src_scale) scale[r] = a.src_scale + (long long)rows[r].f * a.scale_stride;
-    const int ktot = a.k * a.k * a.cin_pad;
+    const int ktot = a.k * a.k * a.cin_pad, pad = (a.k - 1) / 2;
     const half_bits* weight = (const half_bits*)a.weight;
+    const half_bits* src = (const half_bits*)a.src.base;
     float acc[NT][4];
     for (int nt = 0; nt < NT; nt++)
         for (int e = 0; e < 4; e++) acc[nt][e] = 0.0f;
-    for (int k0 = 0; k0 < ktot; k0 += 16) {
-        unsigned af[4];
-        for (int r = 0; r < 4; r++) {
-            // a0: (g, 2t), a1: (g + 8, 2t), a2: (g, 2t + 8), a3: (g + 8, 2t + 8)
-            int row = r & 1, kk = k0 + 2 * t + (r >> 1) * 8;
-            af[r] = pack(im2col_at(a, rows[row], kk, scale[row]),
-                         im2col_at(a, rows[row], kk + 1, scale[row]));
-        }
-        for (int nt = 0; nt < NT; nt++) {
-            const half_bits* w = weight + (long long)(nt * 8 + g) * ktot;
-            unsigned bf[2];
+    unsigned af[4];
+    if (a.cin_pad % 16 == 0) {
+        for (int tap = 0; tap < a.k * a.k; tap++) {
+            const half_bits* px[2];
             for (int r = 0; r < 2; r++) {
-                // b0: reduction 2t, 2t + 1; b1: 2t + 8, 2t + 9
-                int kk = k0 + 2 * t + r * 8;
-                bf[r] = pack(kk < ktot ? w[kk] : 0, kk + 1 < ktot ? w[kk + 1] : 0);
+                const struct OutPixel& o = rows[r];
+                int iy = o.y * a.stride + tap / a.k - pad, ix = o.x * a.stride + tap % a.k - pad;
+                bool inside = o.valid && iy >= 0 && iy < a.src.h && ix >= 0 && ix < a.src.w;
+                px[r] = inside ? src + pixel(a.src, o.f, iy, ix) : 0;
             }
-            mma_16816(acc[nt], af, bf);
+            for (int c0 = 0; c0 < a.cin_pad; c0 += 16) {
+                // a0: (g, 2t), a1: (g + 8, 2t), a2: (g, 2t + 8), a3: (g + 8, 2t + 8)
+                for (int r = 0; r < 4; r++)
+                    af[r] = channel_pair(px[r & 1], c0 + 2 * t + (r >> 1) * 8, a.cin, scale[r & 1]);
+                mma_chunk<NT>(acc, af, weight, ktot, tap * a.cin_pad + c0, g, t);
+            }
+        }
+    } else {
+        for (int k0 = 0; k0 < ktot; k0 += 16) {
+            for (int r = 0; r < 4; r++) {
+                int row = r & 1, kk = k0 + 2 * t + (r >> 1) * 8;
+                af[r] = pack(im2col_at(a, rows[row], kk, scale[row]),
+                             im2col_at(a, rows[row], kk + 1, scale[row]));
+            }
+            mma_chunk<NT>(acc, af, weight, ktot, k0, g, t);
         }
     }
     for (int nt = 0; nt < NT; nt++) {
