@@ -157,8 +157,12 @@ fn frames(n: usize, h: usize, w: usize) -> Vec<f32> {
 }
 
 /// The host as the executor's device: memory in host allocations, launches through
-/// `kernels.cu` compiled for the CPU.
-struct Host;
+/// `kernels.cu` compiled for the CPU; with `graphs`, launches recorded to replay.
+struct Host {
+    graphs: bool,
+}
+
+const HOST: Host = Host { graphs: true };
 
 impl Gpu for Host {
     /// u64s: 8-byte aligned, as the kernels' f64 and pointer-sized reads want.
@@ -194,6 +198,18 @@ impl Gpu for Host {
     fn synchronize(&self) -> imdn::Result<()> {
         Ok(())
     }
+
+    /// The launches themselves, replayed in order.
+    type Graph = Vec<Launch>;
+
+    fn record(&self, launches: &[Launch]) -> imdn::Result<Option<Vec<Launch>>> {
+        Ok(self.graphs.then(|| launches.to_vec()))
+    }
+
+    fn replay(&self, graph: &Vec<Launch>) -> imdn::Result<()> {
+        run_on_host(graph);
+        Ok(())
+    }
 }
 
 /// The scale codes of `n` frames: frame `i` is told `0.3 − 0.4·i` (IMDN_AS with a scale
@@ -217,12 +233,13 @@ fn run_both(
         .run(&input, (n, h, w), Some(&codes))
         .unwrap()
         .to_vec();
-    let mut executor = Executor::new(Host, schedule, storage).unwrap();
+    let mut executor = Executor::new(HOST, schedule, storage).unwrap();
     let (mut planar, mut got, mut got_nhwc) = (Vec::new(), Vec::new(), Vec::new());
     nhwc_to_planar(&input, (n, h, w), &mut planar);
     executor
         .run(&planar, (n, h, w), Some(&codes), &mut got)
         .unwrap();
+    assert!(executor.replays_a_graph());
     let s = config.net_scale();
     planar_to_nhwc(&got, (n, h * s, w * s), &mut got_nhwc);
     (got_nhwc, want)
@@ -285,7 +302,9 @@ fn buffers_are_allocated_once_per_frame_size() {
     let tensors = shipped_tensors("imdn_x2");
     let config = Config::detect(&tensors).unwrap();
     let schedule = Schedule::new(&config, &tensors).unwrap();
-    let mut executor = Executor::new(Host, schedule.clone(), Storage::F32).unwrap();
+    // launched one by one (the other tests replay recorded launches)
+    let host = Host { graphs: false };
+    let mut executor = Executor::new(host, schedule.clone(), Storage::F32).unwrap();
     let mut reference = Reference::new(schedule);
     let mut out = Vec::new();
     // a size, again, another, the first again: three allocations, every output right
@@ -308,6 +327,7 @@ fn buffers_are_allocated_once_per_frame_size() {
         assert!(max < 1e-4, "run {i} {size:?}: {max}");
     }
     assert_eq!(executor.allocations(), 3);
+    assert!(!executor.replays_a_graph());
 }
 
 #[test]
@@ -316,7 +336,7 @@ fn bad_frames_are_refused() {
     let config = Config::detect(&tensors).unwrap();
     let schedule = Schedule::new(&config, &tensors).unwrap();
     let scale = schedule.config.net_scale();
-    let mut executor = Executor::new(Host, schedule, Storage::F16).unwrap();
+    let mut executor = Executor::new(HOST, schedule, Storage::F16).unwrap();
     let mut out = Vec::new();
     let input = frames(1, 8, 8);
     // a short input, a side not a multiple of 4, no scale codes

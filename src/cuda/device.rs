@@ -5,15 +5,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use candle_core::cuda_backend::cudarc::driver::sys::{
+    CUgraphInstantiate_flags, CUstreamCaptureMode,
+};
 use candle_core::cuda_backend::cudarc::driver::{
-    CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, DriverError, LaunchConfig,
-    PushKernelArg,
+    CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr, DeviceRepr, DriverError,
+    LaunchConfig, PushKernelArg,
 };
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
-use super::args::{
-    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, StatsArgs, Storage,
-};
+use super::args::{Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, StatsArgs, Storage};
 use super::executor::{Executor, Gpu};
 use super::schedule::Schedule;
 use crate::acs::Nhw;
@@ -31,7 +32,12 @@ fn cuda<T>(r: std::result::Result<T, DriverError>) -> Result<T> {
     r.map_err(|e| Error::Model(format!("CUDA: {e}")))
 }
 
-/// A CUDA device's stream and our kernels on it.
+/// Stream capture that records only this thread's launches.
+const CAPTURE_THIS_THREAD: CUstreamCaptureMode =
+    CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL;
+
+/// A stream of its own on a CUDA device (candle's may be the legacy default stream, which
+/// cannot be captured into a graph) and our kernels.
 pub struct CudaGpu {
     stream: Arc<CudaStream>,
     functions: HashMap<&'static str, CudaFunction>,
@@ -40,8 +46,8 @@ pub struct CudaGpu {
 impl CudaGpu {
     /// Compiles and loads the kernels on candle's CUDA `device`.
     pub fn new(device: &candle_core::Device) -> Result<Self> {
-        let stream = device.as_cuda_device()?.cuda_stream();
-        let ctx = stream.context();
+        let ctx = device.as_cuda_device()?.cuda_stream().context().clone();
+        let stream = cuda(ctx.new_stream())?;
         let (major, minor) = cuda(ctx.compute_capability())?;
         let options = CompileOptions {
             options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
@@ -105,6 +111,21 @@ impl Gpu for CudaGpu {
 
     fn synchronize(&self) -> Result<()> {
         cuda(self.stream.synchronize())
+    }
+
+    type Graph = CudaGraph;
+
+    fn record(&self, launches: &[Launch]) -> Result<Option<CudaGraph>> {
+        cuda(self.stream.begin_capture(CAPTURE_THIS_THREAD))?;
+        let launched = launches.iter().try_for_each(|l| self.launch(l));
+        // the capture ends whatever happened, or the stream stays capturing
+        let graph = self.stream.end_capture(CUgraphInstantiate_flags(0));
+        launched?;
+        cuda(graph)
+    }
+
+    fn replay(&self, graph: &CudaGraph) -> Result<()> {
+        cuda(graph.launch())
     }
 }
 

@@ -1,7 +1,8 @@
 //! Runs a [`Schedule`] on a device behind the [`Gpu`] trait: the weights uploaded once, the
 //! buffers allocated and the launches ([`args::launches`]) built once per frame size, then per
 //! batch of frames: the planar f32 frames uploaded as they are, made NHWC (and f16) on the
-//! device, every step launched, the output made planar f32 on the device and downloaded.
+//! device, every step launched (recorded once per size as one graph where the device can),
+//! the output made planar f32 on the device and downloaded.
 //!
 //! [`Gpu`] is CUDA through cudarc (`super::device`, feature `cuda`) in the product, and in
 //! the tests the host running `kernels.cu` compiled for the CPU (`tests/cuda_kernels.rs`).
@@ -27,6 +28,11 @@ pub trait Gpu {
     fn launch(&self, l: &Launch) -> Result<()>;
     /// Waits for everything launched.
     fn synchronize(&self) -> Result<()>;
+    /// Launches recorded once to replay as one (a CUDA graph: no launch costs per kernel).
+    type Graph;
+    /// `launches` recorded, not run; `None` where the device records none.
+    fn record(&self, launches: &[Launch]) -> Result<Option<Self::Graph>>;
+    fn replay(&self, graph: &Self::Graph) -> Result<()>;
 }
 
 /// A schedule's parameters on the device, uploaded once.
@@ -39,13 +45,15 @@ struct Parameters<M> {
 
 /// What one frame size needs: its buffers, the planar frames in and out, the statistics'
 /// accumulators, its launches.
-struct Sized<M> {
+struct Sized<M, R> {
     plan: BufferPlan,
     buffers: Vec<M>,
     frames_in: M,
     frames_out: M,
     _stats_sums: M,
     launches: Vec<Launch>,
+    /// The launches as one graph, where the device recorded them.
+    graph: Option<R>,
 }
 
 pub struct Executor<G: Gpu> {
@@ -53,7 +61,7 @@ pub struct Executor<G: Gpu> {
     schedule: Schedule,
     storage: Storage,
     params: Parameters<G::Memory>,
-    sized: Option<Sized<G::Memory>>,
+    sized: Option<Sized<G::Memory, G::Graph>>,
     /// How many times buffers were allocated (once per new frame size).
     allocations: usize,
 }
@@ -169,9 +177,7 @@ impl<G: Gpu> Executor<G> {
         if let (Some(buf), Some(codes)) = (s.codes, codes) {
             self.gpu.upload(&mut sized.buffers[buf], f32_bytes(codes))?;
         }
-        for l in &sized.launches {
-            self.gpu.launch(l)?;
-        }
+        launch_all(&self.gpu, sized)?;
         out.clear();
         out.resize(sized.plan.buffers[s.output].elements, 0.0);
         self.gpu.download(&sized.frames_out, f32_bytes_mut(out))
@@ -184,10 +190,13 @@ impl<G: Gpu> Executor<G> {
             .sized
             .as_ref()
             .ok_or_else(|| Error::InvalidInput("no frames run yet".into()))?;
-        for l in &sized.launches {
-            self.gpu.launch(l)?;
-        }
+        launch_all(&self.gpu, sized)?;
         self.gpu.synchronize()
+    }
+
+    /// Whether the last frame size's launches replay as one graph.
+    pub fn replays_a_graph(&self) -> bool {
+        self.sized.as_ref().is_some_and(|z| z.graph.is_some())
     }
 
     /// The buffers and launches for `n`×`h`×`w`, made only when the size differs from the
@@ -227,6 +236,7 @@ impl<G: Gpu> Executor<G> {
         launches.extend(args::launches(s, &plan, &at, self.storage)?);
         let back = (self.gpu.address(&frames_out), false);
         launches.push(args::frames(s, &plan, with, back)?);
+        let graph = self.gpu.record(&launches)?;
         self.sized = Some(Sized {
             plan,
             buffers,
@@ -234,8 +244,17 @@ impl<G: Gpu> Executor<G> {
             frames_out,
             _stats_sums: stats_sums,
             launches,
+            graph,
         });
         self.allocations += 1;
         Ok(())
+    }
+}
+
+/// A size's launches: its graph replayed, or each launched.
+fn launch_all<G: Gpu>(gpu: &G, sized: &Sized<G::Memory, G::Graph>) -> Result<()> {
+    match &sized.graph {
+        Some(graph) => gpu.replay(graph),
+        None => sized.launches.iter().try_for_each(|l| gpu.launch(l)),
     }
 }
