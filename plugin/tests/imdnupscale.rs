@@ -28,7 +28,9 @@ fn element(props: &[(&str, &dyn ToValue)]) -> gst::Element {
         let value = value.to_value();
         match value.get::<&str>() {
             // enums are set by nick
-            Ok(nick) if ["device", "model", "edge-mode"].contains(name) => {
+            Ok(nick)
+                if ["device", "model", "edge-mode", "precision", "cuda-kernels"].contains(name) =>
+            {
                 elem.set_property_from_str(name, nick)
             }
             _ => elem.set_property_from_value(name, &value),
@@ -1750,6 +1752,45 @@ fn steady_averages_still_frames_and_restarts_after_a_discont() {
     );
     // a change above the threshold is motion: taken as it is
     assert_eq!(run(3), [100, 104, 104]);
+}
+
+/// `precision` and `cuda-kernels` read back as set and apply on CUDA only: on the CPU the
+/// network runs f32 on our kernels whatever they say, and the frame comes out as without them.
+#[test]
+fn precision_and_cuda_kernels_apply_on_cuda_only() {
+    init();
+    let vinfo = info(VideoFormat::Rgb, 24, 16);
+    let input = frame(&vinfo, |_, x, y| ((x * 7 + y * 13) % 256) as u8);
+    let mut outputs = Vec::new();
+    for (precision, kernels) in [("f32", "candle"), ("f16", "ours"), ("tf32", "candle")] {
+        let props: [(&str, &dyn ToValue); 6] = [
+            ("model-path", &"imdn_rtc_x2"),
+            ("device", &"cpu"),
+            ("n-threads", &1u32),
+            ("max-frames-in-flight", &0i32),
+            ("precision", &precision),
+            ("cuda-kernels", &kernels),
+        ];
+        let elem = element(&props);
+        let nick = |name: &str| {
+            let v = elem.property_value(name);
+            glib::EnumValue::from_value(&v)
+                .unwrap()
+                .1
+                .nick()
+                .to_string()
+        };
+        assert_eq!(
+            (nick("precision"), nick("cuda-kernels")),
+            (precision.into(), kernels.into())
+        );
+        let mut h = harness(&props);
+        h.set_src_caps(vinfo.to_caps().unwrap());
+        h.push(input.clone()).unwrap();
+        let out = h.pull().unwrap();
+        outputs.push(out.map_readable().unwrap().to_vec());
+    }
+    assert!(outputs.iter().all(|o| o == &outputs[0]));
 }
 
 /// Flat frames through the shipped IMDN_RTC ×2 come back flat to their corners with the

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use imdn::acs::EdgeMode;
-use imdn::engine::{DeviceChoice, Options, Precision, Upscaler};
+use imdn::engine::{CudaKernels, DeviceChoice, Options, Precision, Upscaler};
 use imdn::model::Variant;
 use imdn::weights::shipped::{self, SHIPPED, Shipped};
 
@@ -52,6 +52,9 @@ pub struct ImdnSpec {
     /// `model-path`: a weights file or a shipped model's name; `None`: the shipped default.
     pub path: Option<PathBuf>,
     pub device: DeviceChoice,
+    /// `precision` and `cuda-kernels`: on CUDA only (the CPU runs f32 on our kernels).
+    pub precision: Precision,
+    pub cuda_kernels: CudaKernels,
     pub tile: usize,
     /// `edge-mode`.
     pub edge: EdgeMode,
@@ -153,8 +156,16 @@ impl ImdnSpec {
             .map_err(|e| BuildError::Device(e.to_string()))?;
         let (dev, warning) = (opened.device, opened.fallback);
         // n-threads sizes the thread pool of the library's CPU kernels (0 = all cores)
+        let on_cuda = dev.is_cuda();
         let options = Options {
-            precision: Precision::F32,
+            precision: match on_cuda {
+                true => self.precision,
+                false => Precision::F32,
+            },
+            cuda_kernels: match on_cuda {
+                true => self.cuda_kernels,
+                false => CudaKernels::Candle,
+            },
             cpu_threads: self.threads,
             ..Options::default()
         };
@@ -167,7 +178,7 @@ impl ImdnSpec {
                 (tensors, format!("model-path {}", path.display()))
             }
             None => {
-                let m = self.default_model(dev.is_cuda())?;
+                let m = self.default_model(on_cuda)?;
                 let tensors = m
                     .tensors()
                     .map_err(|e| BuildError::BadWeights(e.to_string()))?;
@@ -215,7 +226,7 @@ impl ImdnSpec {
         upscaler.set_edge_mode(self.edge);
         // device=auto on the CPU without a fallback to explain: a build without CUDA
         let cpu_only_build =
-            matches!(self.device, DeviceChoice::Auto(_)) && !dev.is_cuda() && warning.is_none();
+            matches!(self.device, DeviceChoice::Auto(_)) && !on_cuda && warning.is_none();
         let description = format!(
             "{} {} on {:?}{}{}",
             config.variant.name(),
@@ -235,7 +246,6 @@ impl ImdnSpec {
                 ""
             }
         );
-        let on_cuda = dev.is_cuda();
         let preferred_scale = match config.variant {
             Variant::As => 2,
             _ => config.net_scale() as u32,

@@ -91,6 +91,60 @@ pub enum EdgeMode {
     Zero = 1,
 }
 
+/// The network's arithmetic on CUDA (`precision`); the CPU runs f32.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstImdnPrecision")]
+pub enum Precision {
+    #[default]
+    #[enum_value(name = "F32: single precision", nick = "f32")]
+    F32 = 0,
+    #[enum_value(
+        name = "TF32: f32 data, tensor-core products (candle's kernels)",
+        nick = "tf32"
+    )]
+    Tf32 = 1,
+    #[enum_value(name = "F16: half precision, tensor cores", nick = "f16")]
+    F16 = 2,
+}
+
+impl From<Precision> for imdn::engine::Precision {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::F32 => imdn::engine::Precision::F32,
+            Precision::Tf32 => imdn::engine::Precision::Tf32,
+            Precision::F16 => imdn::engine::Precision::F16,
+        }
+    }
+}
+
+/// What runs the network on CUDA (`cuda-kernels`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstImdnCudaKernels")]
+pub enum CudaKernels {
+    #[default]
+    #[enum_value(
+        name = "Candle: candle's network (cuDNN convolutions)",
+        nick = "candle"
+    )]
+    Candle = 0,
+    #[enum_value(
+        name = "Ours: our executor (fused kernels; f16 convolutions on tensor cores)",
+        nick = "ours"
+    )]
+    Ours = 1,
+}
+
+impl From<CudaKernels> for imdn::engine::CudaKernels {
+    fn from(k: CudaKernels) -> Self {
+        match k {
+            CudaKernels::Candle => imdn::engine::CudaKernels::Candle,
+            CudaKernels::Ours => imdn::engine::CudaKernels::Ours,
+        }
+    }
+}
+
 impl From<EdgeMode> for imdn::acs::EdgeMode {
     fn from(mode: EdgeMode) -> Self {
         match mode {

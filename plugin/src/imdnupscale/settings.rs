@@ -13,7 +13,7 @@ use super::backend::{BackendSpec, ImdnSpec};
 use super::caps::MAX_SIDE;
 use super::imp::{ImdnUpscale, lock};
 use super::worker::MAX_DEPTH;
-use super::{Device, EdgeMode, Model};
+use super::{CudaKernels, Device, EdgeMode, Model, Precision};
 
 const DEFAULT_SCALE: u32 = 2;
 const DEFAULT_DEVICE_ID: u32 = 0;
@@ -34,6 +34,8 @@ pub struct Settings {
     pub device: Device,
     pub fallback_to_cpu: bool,
     pub device_id: u32,
+    pub precision: Precision,
+    pub cuda_kernels: CudaKernels,
     pub tile_size: u32,
     pub edge_mode: EdgeMode,
     pub max_frames_in_flight: i32,
@@ -52,6 +54,8 @@ impl Default for Settings {
             device: Device::default(),
             fallback_to_cpu: DEFAULT_FALLBACK_TO_CPU,
             device_id: DEFAULT_DEVICE_ID,
+            precision: Precision::default(),
+            cuda_kernels: CudaKernels::default(),
             tile_size: DEFAULT_TILE_SIZE,
             edge_mode: EdgeMode::default(),
             max_frames_in_flight: DEFAULT_MAX_FRAMES_IN_FLIGHT,
@@ -76,6 +80,8 @@ pub fn backend_spec(settings: &Settings) -> BackendSpec {
             Device::Cpu => DeviceChoice::Cpu,
             Device::Cuda => DeviceChoice::Cuda(settings.device_id as usize),
         },
+        precision: settings.precision.into(),
+        cuda_kernels: settings.cuda_kernels.into(),
         tile: settings.tile_size as usize,
         edge: settings.edge_mode.into(),
         threads: settings.n_threads as usize,
@@ -116,6 +122,16 @@ impl ObjectImpl for ImdnUpscale {
                     .blurb("CUDA device ordinal")
                     .maximum(255)
                     .default_value(DEFAULT_DEVICE_ID)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("precision", Precision::default())
+                    .nick("Precision")
+                    .blurb("The network's arithmetic on CUDA (the CPU runs f32)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("cuda-kernels", CudaKernels::default())
+                    .nick("CUDA kernels")
+                    .blurb("What runs the network on CUDA: candle's network or our executor")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("fallback-to-cpu")
@@ -186,6 +202,8 @@ impl ObjectImpl for ImdnUpscale {
             "fallback-to-cpu" => settings.fallback_to_cpu = value.get().expect(CHECKED),
             "device" => settings.device = value.get().expect(CHECKED),
             "device-id" => settings.device_id = value.get().expect(CHECKED),
+            "precision" => settings.precision = value.get().expect(CHECKED),
+            "cuda-kernels" => settings.cuda_kernels = value.get().expect(CHECKED),
             "tile-size" => settings.tile_size = value.get().expect(CHECKED),
             "edge-mode" => settings.edge_mode = value.get().expect(CHECKED),
             "steady" => settings.steady = value.get().expect(CHECKED),
@@ -210,6 +228,8 @@ impl ObjectImpl for ImdnUpscale {
             "fallback-to-cpu" => settings.fallback_to_cpu.to_value(),
             "device" => settings.device.to_value(),
             "device-id" => settings.device_id.to_value(),
+            "precision" => settings.precision.to_value(),
+            "cuda-kernels" => settings.cuda_kernels.to_value(),
             "tile-size" => settings.tile_size.to_value(),
             "edge-mode" => settings.edge_mode.to_value(),
             "steady" => settings.steady.to_value(),
