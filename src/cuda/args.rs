@@ -21,44 +21,69 @@ pub enum Storage {
     F16,
 }
 
+const CONV_DIRECT_F32: &str = "conv_direct_f32";
+/// The tensor-core conv: an entry per count of 8-channel output tiles and of 16-pixel tiles
+/// a warp computes ([`mma_tiles`]).
+const CONV_MMA_F16: [[&str; 2]; 8] = [
+    ["conv_mma_f16_n1_m1", "conv_mma_f16_n1_m2"],
+    ["conv_mma_f16_n2_m1", "conv_mma_f16_n2_m2"],
+    ["conv_mma_f16_n3_m1", "conv_mma_f16_n3_m2"],
+    ["conv_mma_f16_n4_m1", "conv_mma_f16_n4_m2"],
+    ["conv_mma_f16_n5_m1", "conv_mma_f16_n5_m2"],
+    ["conv_mma_f16_n6_m1", "conv_mma_f16_n6_m2"],
+    ["conv_mma_f16_n7_m1", "conv_mma_f16_n7_m2"],
+    ["conv_mma_f16_n8_m1", "conv_mma_f16_n8_m2"],
+];
+const CCA_SUMS: [&str; 2] = ["cca_sums_f32", "cca_sums_f16"];
+const CCA_FINISH: &str = "cca_finish_f32";
+const CCA_ATTENTION: &str = "cca_attention_f32";
+const FRAMES_IN: [&str; 2] = ["frames_in_f32", "frames_in_f16"];
+const FRAMES_OUT: [&str; 2] = ["frames_out_f32", "frames_out_f16"];
+
 /// Every kernel of `kernels.cu` a launch names.
-pub const KERNELS: [&str; 10] = [
-    "conv_direct_f32",
-    "conv_mma_f16",
-    "cca_sums_f32",
-    "cca_sums_f16",
-    "cca_attention_f32",
-    "frames_in_f32",
-    "frames_in_f16",
-    "frames_out_f32",
-    "frames_out_f16",
-    "cca_finish_f32",
+pub const KERNELS: [&str; 25] = [
+    CONV_DIRECT_F32,
+    CONV_MMA_F16[0][0],
+    CONV_MMA_F16[0][1],
+    CONV_MMA_F16[1][0],
+    CONV_MMA_F16[1][1],
+    CONV_MMA_F16[2][0],
+    CONV_MMA_F16[2][1],
+    CONV_MMA_F16[3][0],
+    CONV_MMA_F16[3][1],
+    CONV_MMA_F16[4][0],
+    CONV_MMA_F16[4][1],
+    CONV_MMA_F16[5][0],
+    CONV_MMA_F16[5][1],
+    CONV_MMA_F16[6][0],
+    CONV_MMA_F16[6][1],
+    CONV_MMA_F16[7][0],
+    CONV_MMA_F16[7][1],
+    CCA_SUMS[0],
+    CCA_SUMS[1],
+    CCA_FINISH,
+    CCA_ATTENTION,
+    FRAMES_IN[0],
+    FRAMES_IN[1],
+    FRAMES_OUT[0],
+    FRAMES_OUT[1],
 ];
 
 impl Storage {
-    /// The conv for activations of this type: the direct kernel in f32, tensor cores in f16.
-    fn conv_kernel(self) -> &'static str {
+    /// Index of this type's kernel in pairs of (f32, f16) entries.
+    fn index(self) -> usize {
         match self {
-            Storage::F32 => KERNELS[0],
-            Storage::F16 => KERNELS[1],
+            Storage::F32 => 0,
+            Storage::F16 => 1,
         }
     }
 
-    /// Planar f32 frames into the input (`to_nhwc`), or the output back.
-    fn frames_kernel(self, to_nhwc: bool) -> &'static str {
-        match (self, to_nhwc) {
-            (Storage::F32, true) => KERNELS[5],
-            (Storage::F16, true) => KERNELS[6],
-            (Storage::F32, false) => KERNELS[7],
-            (Storage::F16, false) => KERNELS[8],
-        }
-    }
-
-    /// The statistics' sums for activations of this type.
-    fn sums_kernel(self) -> &'static str {
+    /// The conv for activations of this type and `cout` output channels: the direct kernel
+    /// in f32, on tensor cores in f16.
+    fn conv_kernel(self, cout: usize) -> &'static str {
         match self {
-            Storage::F32 => KERNELS[2],
-            Storage::F16 => KERNELS[3],
+            Storage::F32 => CONV_DIRECT_F32,
+            Storage::F16 => CONV_MMA_F16[cout.div_ceil(8).clamp(1, 8) - 1][mma_tiles(cout) - 1],
         }
     }
 
@@ -219,8 +244,12 @@ pub struct Launch {
 
 /// Threads per block of the convs and the attention (the tensor-core conv: 4 warps).
 const BLOCK: u32 = 128;
-/// Output pixels of a warp of the tensor-core conv (the rows of its A fragment).
-const MMA_PIXELS: u64 = 16;
+/// Tiles of 16 output pixels a warp of the tensor-core conv computes for `cout` output
+/// channels: two up to 32 channels (each weight fragment loaded serves both), one above,
+/// where two would hold so many accumulators that fewer warps fit.
+fn mma_tiles(cout: usize) -> usize {
+    if cout <= 32 { 2 } else { 1 }
+}
 /// Warps per block of the statistics' sums.
 const STATS_WARPS: u32 = 8;
 /// Pixels a warp of the statistics sums (`STATS_PIXELS`).
@@ -248,7 +277,10 @@ pub fn frames(
     });
     let pixels = plan.buffers[buf].elements as u64 / 3;
     Ok(Launch {
-        kernel: storage.frames_kernel(to_nhwc),
+        kernel: match to_nhwc {
+            true => FRAMES_IN[storage.index()],
+            false => FRAMES_OUT[storage.index()],
+        },
         grid: blocks(pixels, BLOCK as u64)?,
         block: BLOCK,
         args: Args::Frames(FramesArgs {
@@ -306,13 +338,13 @@ impl Builder<'_> {
             Step::Conv(c) => {
                 let a = self.conv(i, c)?;
                 let pixels = (a.n as u64) * (a.oh as u64) * (a.ow as u64);
-                // the direct kernel: a thread a pixel; on tensor cores: a warp 16 pixels
+                // the direct kernel: a thread a pixel; on tensor cores: a warp 16·tiles pixels
                 let threads = match self.storage {
                     Storage::F32 => pixels,
-                    Storage::F16 => pixels.div_ceil(MMA_PIXELS) * 32,
+                    Storage::F16 => pixels.div_ceil(16 * mma_tiles(a.cout as usize) as u64) * 32,
                 };
                 Launch {
-                    kernel: self.storage.conv_kernel(),
+                    kernel: self.storage.conv_kernel(a.cout as usize),
                     grid: blocks(threads, BLOCK as u64)?,
                     block: BLOCK,
                     args: Args::Conv(a),
@@ -329,13 +361,13 @@ impl Builder<'_> {
                 let [_, h, w, _] = self.plan.buffers[src.buf].dims;
                 let warps = n as u64 * ((h * w) as u64).div_ceil(STATS_PIXELS);
                 out.push(Launch {
-                    kernel: self.storage.sums_kernel(),
+                    kernel: CCA_SUMS[self.storage.index()],
                     grid: blocks(warps, STATS_WARPS as u64)?,
                     block: 32 * STATS_WARPS,
                     args: Args::Stats(a),
                 });
                 Launch {
-                    kernel: KERNELS[9],
+                    kernel: CCA_FINISH,
                     grid: blocks((n * src.channels) as u64, BLOCK as u64)?,
                     block: BLOCK,
                     args: Args::Stats(a),
@@ -350,7 +382,7 @@ impl Builder<'_> {
                     )));
                 }
                 Launch {
-                    kernel: KERNELS[4],
+                    kernel: CCA_ATTENTION,
                     grid: blocks(n as u64, BLOCK as u64)?,
                     block: BLOCK,
                     args: Args::Attention(AttentionArgs {

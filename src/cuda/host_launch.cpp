@@ -78,8 +78,38 @@ extern "C" int host_launch(const char* name, const void* args, unsigned grid, un
         run(frames_out_f32, args, grid, block, 1);
     } else if (!strcmp(name, "frames_out_f16")) {
         run(frames_out_f16, args, grid, block, 1);
-    } else if (!strcmp(name, "conv_mma_f16")) {
-        run_warps(conv_mma_f16, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n1_m1")) {
+        run_warps(conv_mma_f16_n1_m1, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n1_m2")) {
+        run_warps(conv_mma_f16_n1_m2, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n2_m1")) {
+        run_warps(conv_mma_f16_n2_m1, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n2_m2")) {
+        run_warps(conv_mma_f16_n2_m2, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n3_m1")) {
+        run_warps(conv_mma_f16_n3_m1, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n3_m2")) {
+        run_warps(conv_mma_f16_n3_m2, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n4_m1")) {
+        run_warps(conv_mma_f16_n4_m1, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n4_m2")) {
+        run_warps(conv_mma_f16_n4_m2, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n5_m1")) {
+        run_warps(conv_mma_f16_n5_m1, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n5_m2")) {
+        run_warps(conv_mma_f16_n5_m2, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n6_m1")) {
+        run_warps(conv_mma_f16_n6_m1, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n6_m2")) {
+        run_warps(conv_mma_f16_n6_m2, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n7_m1")) {
+        run_warps(conv_mma_f16_n7_m1, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n7_m2")) {
+        run_warps(conv_mma_f16_n7_m2, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n8_m1")) {
+        run_warps(conv_mma_f16_n8_m1, args, grid, block);
+    } else if (!strcmp(name, "conv_mma_f16_n8_m2")) {
+        run_warps(conv_mma_f16_n8_m2, args, grid, block);
     } else if (!strcmp(name, "cca_sums_f32")) {
         run(cca_sums_f32, args, grid, block, 32);
     } else if (!strcmp(name, "cca_sums_f16")) {

@@ -10,6 +10,7 @@
 
 #define IMDN_HOST 1
 #define DEVICE static inline
+#define UNROLL
 #define __global__
 #define LANE 0
 #define LANES 1

@@ -13,6 +13,8 @@
 
 #ifndef IMDN_HOST
 #define DEVICE __device__ __forceinline__
+// loops over fragments and tiles unrolled, so that their arrays stay in registers
+#define UNROLL _Pragma("unroll")
 #define LANE ((int)(threadIdx.x & 31))
 #define LANES 32
 #define GLOBAL_INDEX ((long long)blockIdx.x * blockDim.x + threadIdx.x)
@@ -259,52 +261,65 @@ DEVICE unsigned channel_pair(const half_bits* px, int c, int cin, const float* s
     return pack(lo, hi);
 }
 
-// The B fragments of reduction kk..kk + 15 for every tile of 8 output channels, and the
-// products with `af` into `acc`. Weight rows (one output channel's reduction) are
-// contiguous and start on multiples of 8, so a pair is one aligned 32-bit load; past `ktot`
-// (the last chunk of a reduction that is not a multiple of 16) the weights are zero.
-template <int NT>
-DEVICE void mma_chunk(float acc[NT][4], const unsigned af[4], const half_bits* weight,
+// The B fragments of reduction kk..kk + 15 for every tile of 8 output channels, and their
+// products with each pixel tile's `af` into `acc`. Weight rows (one output channel's
+// reduction) are contiguous and start on multiples of 8, so a pair is one aligned 32-bit
+// load; past `ktot` (the last chunk of a reduction not a multiple of 16) the weights are zero.
+template <int NT, int MT>
+DEVICE void mma_chunk(float acc[MT][NT][4], const unsigned af[MT][4], const half_bits* weight,
                       int ktot, int kk, int g, int t) {
+    UNROLL
     for (int nt = 0; nt < NT; nt++) {
         const half_bits* w = weight + (long long)(nt * 8 + g) * ktot;
         unsigned bf[2];
+        UNROLL
         for (int r = 0; r < 2; r++) {
             // b0: reduction 2t, 2t + 1; b1: 2t + 8, 2t + 9
             int at = kk + 2 * t + r * 8;
             bf[r] = at < ktot ? load_pair(w + at) : 0;
         }
-        mma_16816(acc[nt], af, bf);
+        UNROLL
+        for (int m = 0; m < MT; m++) mma_16816(acc[m][nt], af[m], bf);
     }
 }
 
-// A conv on tensor cores, f16 activations and weights, f32 sums: the implicit GEMM of
-// 16 output pixels (a warp) × NT·8 output channels, over k·k·cin_pad in steps of 16. Lane
-// (g, t) = (lane / 4, lane % 4) loads its fragments' elements itself: rows g and g + 8 of A
-// (pixels), columns 2t, 2t + 1 (+ 8) (the reduction); of B (the weights, KRSC: one output
-// channel's reduction is contiguous) channel g, reduction 2t, 2t + 1 (+ 8). With cin_pad a
-// multiple of 16 the reduction runs tap by tap, each tap's pixels found once; otherwise (the
-// 3-channel heads) element by element.
-template <int NT>
+// A conv on tensor cores, f16 activations and weights, f32 sums: the implicit GEMM of MT × 16
+// output pixels (a warp; each B fragment serves the MT tiles) × NT·8 output channels, over
+// k·k·cin_pad in steps of 16. Lane (g, t) = (lane / 4, lane % 4) loads its fragments' elements itself: of each pixel
+// tile's A, rows g and g + 8 (pixels), columns 2t, 2t + 1 (+ 8) (the reduction); of B (the
+// weights, KRSC: one output channel's reduction is contiguous) channel g, reduction 2t,
+// 2t + 1 (+ 8). With cin_pad a multiple of 16 the reduction runs tap by tap, each tap's
+// pixels found once; otherwise (the 3-channel heads) element by element.
+template <int NT, int MT>
 DEVICE void conv_mma(const struct ConvArgs& a) {
-    long long p0 = GLOBAL_INDEX / 32 * 16;
+    const int per_warp = 16 * MT;
+    long long p0 = GLOBAL_INDEX / 32 * per_warp;
     if (p0 >= (long long)a.n * a.oh * a.ow) return;  // a whole warp leaves together
     const int lane = (int)(threadIdx.x & 31), g = lane >> 2, t = lane & 3;
-    const struct OutPixel rows[2] = {out_pixel(a, p0 + g), out_pixel(a, p0 + g + 8)};
-    const float* scale[2] = {0, 0};
-    for (int r = 0; r < 2; r++)
-        if (a.src_scale) scale[r] = a.src_scale + (long long)rows[r].f * a.scale_stride;
+    // rows[2m + h]: pixel g + 8h of tile m
+    struct OutPixel rows[2 * MT];
+    const float* scale[2 * MT];
+    UNROLL
+    for (int r = 0; r < 2 * MT; r++) {
+        rows[r] = out_pixel(a, p0 + 16 * (r >> 1) + g + 8 * (r & 1));
+        scale[r] = a.src_scale ? a.src_scale + (long long)rows[r].f * a.scale_stride : 0;
+    }
     const int ktot = a.k * a.k * a.cin_pad, pad = (a.k - 1) / 2;
     const half_bits* weight = (const half_bits*)a.weight;
     const half_bits* src = (const half_bits*)a.src.base;
-    float acc[NT][4];
-    for (int nt = 0; nt < NT; nt++)
-        for (int e = 0; e < 4; e++) acc[nt][e] = 0.0f;
-    unsigned af[4];
+    float acc[MT][NT][4];
+    UNROLL
+    for (int m = 0; m < MT; m++)
+        UNROLL
+        for (int nt = 0; nt < NT; nt++)
+            UNROLL
+            for (int e = 0; e < 4; e++) acc[m][nt][e] = 0.0f;
+    unsigned af[MT][4];
     if (a.cin_pad % 16 == 0) {
         for (int tap = 0; tap < a.k * a.k; tap++) {
-            const half_bits* px[2];
-            for (int r = 0; r < 2; r++) {
+            const half_bits* px[2 * MT];
+            UNROLL
+            for (int r = 0; r < 2 * MT; r++) {
                 const struct OutPixel& o = rows[r];
                 int iy = o.y * a.stride + tap / a.k - pad, ix = o.x * a.stride + tap % a.k - pad;
                 bool inside = o.valid && iy >= 0 && iy < a.src.h && ix >= 0 && ix < a.src.w;
@@ -312,29 +327,41 @@ DEVICE void conv_mma(const struct ConvArgs& a) {
             }
             for (int c0 = 0; c0 < a.cin_pad; c0 += 16) {
                 // a0: (g, 2t), a1: (g + 8, 2t), a2: (g, 2t + 8), a3: (g + 8, 2t + 8)
-                for (int r = 0; r < 4; r++)
-                    af[r] = channel_pair(px[r & 1], c0 + 2 * t + (r >> 1) * 8, a.cin, scale[r & 1]);
-                mma_chunk<NT>(acc, af, weight, ktot, tap * a.cin_pad + c0, g, t);
+                UNROLL
+                for (int m = 0; m < MT; m++)
+                    UNROLL
+                    for (int r = 0; r < 4; r++) {
+                        int row = 2 * m + (r & 1), c = c0 + 2 * t + (r >> 1) * 8;
+                        af[m][r] = channel_pair(px[row], c, a.cin, scale[row]);
+                    }
+                mma_chunk<NT, MT>(acc, af, weight, ktot, tap * a.cin_pad + c0, g, t);
             }
         }
     } else {
         for (int k0 = 0; k0 < ktot; k0 += 16) {
-            for (int r = 0; r < 4; r++) {
-                int row = r & 1, kk = k0 + 2 * t + (r >> 1) * 8;
-                af[r] = pack(im2col_at(a, rows[row], kk, scale[row]),
-                             im2col_at(a, rows[row], kk + 1, scale[row]));
+            UNROLL
+            for (int m = 0; m < MT; m++)
+                UNROLL
+                for (int r = 0; r < 4; r++) {
+                    int row = 2 * m + (r & 1), kk = k0 + 2 * t + (r >> 1) * 8;
+                    af[m][r] = pack(im2col_at(a, rows[row], kk, scale[row]),
+                                    im2col_at(a, rows[row], kk + 1, scale[row]));
+                }
+            mma_chunk<NT, MT>(acc, af, weight, ktot, k0, g, t);
+        }
+    }
+    UNROLL
+    for (int m = 0; m < MT; m++)
+        UNROLL
+        for (int nt = 0; nt < NT; nt++) {
+            // d0, d1: pixel g, channels 2t, 2t + 1; d2, d3: pixel g + 8
+            UNROLL
+            for (int e = 0; e < 4; e++) {
+                int co = nt * 8 + 2 * t + (e & 1);
+                const struct OutPixel& o = rows[2 * m + (e >> 1)];
+                if (co < a.cout && o.valid) epilogue<half_bits>(a, o, co, acc[m][nt][e]);
             }
-            mma_chunk<NT>(acc, af, weight, ktot, k0, g, t);
         }
-    }
-    for (int nt = 0; nt < NT; nt++) {
-        // d0, d1: pixel g, channels 2t, 2t + 1; d2, d3: pixel g + 8
-        for (int e = 0; e < 4; e++) {
-            int co = nt * 8 + 2 * t + (e & 1);
-            const struct OutPixel& o = rows[e >> 1];
-            if (co < a.cout && o.valid) epilogue<half_bits>(a, o, co, acc[nt][e]);
-        }
-    }
 }
 
 // One warp per frame and STATS_PIXELS pixels, a lane per channel (its loads coalesced across
@@ -413,18 +440,25 @@ extern "C" __global__ void frames_in_f16(struct FramesArgs a) { frames<half_bits
 extern "C" __global__ void frames_out_f32(struct FramesArgs a) { frames<float, false>(a); }
 extern "C" __global__ void frames_out_f16(struct FramesArgs a) { frames<half_bits, false>(a); }
 extern "C" __global__ void conv_direct_f32(struct ConvArgs a) { conv_direct<float>(a); }
-extern "C" __global__ void conv_mma_f16(struct ConvArgs a) {
-    switch ((a.cout + 7) / 8) {
-        case 1: conv_mma<1>(a); break;
-        case 2: conv_mma<2>(a); break;
-        case 3: conv_mma<3>(a); break;
-        case 4: conv_mma<4>(a); break;
-        case 5: conv_mma<5>(a); break;
-        case 6: conv_mma<6>(a); break;
-        case 7: conv_mma<7>(a); break;
-        default: conv_mma<8>(a); break;
-    }
-}
+// One entry per count of 8-channel output tiles (n) and 16-pixel tiles a warp (m), each with
+// the registers it needs; args.rs picks one (both m for every n, so that a measurement on the
+// GPU can move its rule without touching this file).
+extern "C" __global__ void conv_mma_f16_n1_m1(struct ConvArgs a) { conv_mma<1, 1>(a); }
+extern "C" __global__ void conv_mma_f16_n1_m2(struct ConvArgs a) { conv_mma<1, 2>(a); }
+extern "C" __global__ void conv_mma_f16_n2_m1(struct ConvArgs a) { conv_mma<2, 1>(a); }
+extern "C" __global__ void conv_mma_f16_n2_m2(struct ConvArgs a) { conv_mma<2, 2>(a); }
+extern "C" __global__ void conv_mma_f16_n3_m1(struct ConvArgs a) { conv_mma<3, 1>(a); }
+extern "C" __global__ void conv_mma_f16_n3_m2(struct ConvArgs a) { conv_mma<3, 2>(a); }
+extern "C" __global__ void conv_mma_f16_n4_m1(struct ConvArgs a) { conv_mma<4, 1>(a); }
+extern "C" __global__ void conv_mma_f16_n4_m2(struct ConvArgs a) { conv_mma<4, 2>(a); }
+extern "C" __global__ void conv_mma_f16_n5_m1(struct ConvArgs a) { conv_mma<5, 1>(a); }
+extern "C" __global__ void conv_mma_f16_n5_m2(struct ConvArgs a) { conv_mma<5, 2>(a); }
+extern "C" __global__ void conv_mma_f16_n6_m1(struct ConvArgs a) { conv_mma<6, 1>(a); }
+extern "C" __global__ void conv_mma_f16_n6_m2(struct ConvArgs a) { conv_mma<6, 2>(a); }
+extern "C" __global__ void conv_mma_f16_n7_m1(struct ConvArgs a) { conv_mma<7, 1>(a); }
+extern "C" __global__ void conv_mma_f16_n7_m2(struct ConvArgs a) { conv_mma<7, 2>(a); }
+extern "C" __global__ void conv_mma_f16_n8_m1(struct ConvArgs a) { conv_mma<8, 1>(a); }
+extern "C" __global__ void conv_mma_f16_n8_m2(struct ConvArgs a) { conv_mma<8, 2>(a); }
 extern "C" __global__ void cca_sums_f32(struct StatsArgs a) { cca_sums<float>(a); }
 extern "C" __global__ void cca_sums_f16(struct StatsArgs a) { cca_sums<half_bits>(a); }
 extern "C" __global__ void cca_finish_f32(struct StatsArgs a) { cca_finish(a); }
