@@ -285,11 +285,12 @@ DEVICE void mma_chunk(float acc[MT][NT][4], const unsigned af[MT][4], const half
 
 // A conv on tensor cores, f16 activations and weights, f32 sums: the implicit GEMM of MT × 16
 // output pixels (a warp; each B fragment serves the MT tiles) × NT·8 output channels, over
-// k·k·cin_pad in steps of 16. Lane (g, t) = (lane / 4, lane % 4) loads its fragments' elements itself: of each pixel
-// tile's A, rows g and g + 8 (pixels), columns 2t, 2t + 1 (+ 8) (the reduction); of B (the
-// weights, KRSC: one output channel's reduction is contiguous) channel g, reduction 2t,
-// 2t + 1 (+ 8). With cin_pad a multiple of 16 the reduction runs tap by tap, each tap's
-// pixels found once; otherwise (the 3-channel heads) element by element.
+// k·k·cin_pad in steps of 16. Lane (g, t) = (lane / 4, lane % 4) loads its fragments'
+// elements itself: of each pixel tile's A, rows g and g + 8 (pixels), columns 2t, 2t + 1
+// (+ 8) (the reduction); of B (the weights, KRSC: one output channel's reduction is
+// contiguous) channel g, reduction 2t, 2t + 1 (+ 8). With cin_pad a multiple of 16 the
+// reduction runs tap by tap, each tap's pixels found once; otherwise (the 3-channel heads)
+// element by element.
 template <int NT, int MT>
 DEVICE void conv_mma(const struct ConvArgs& a) {
     const int per_warp = 16 * MT;
