@@ -327,6 +327,9 @@ fn buffers_are_allocated_once_per_frame_size() {
         assert!(max < 1e-4, "run {i} {size:?}: {max}");
     }
     assert_eq!(executor.allocations(), 3);
+    // the weights (f32 and biases: about 4 bytes a parameter) and one size's buffers
+    let plan = schedule_bytes(&executor, (1, 9, 14));
+    assert!(executor.device_bytes() >= plan && executor.device_bytes() < plan + (3 << 20));
     assert!(!executor.replays_a_graph());
 }
 
@@ -370,4 +373,9 @@ fn planar_and_nhwc_round_trip() {
     );
     nhwc_to_planar(&nhwc, (n, h, w), &mut back);
     assert_eq!(back, planar);
+}
+
+/// Bytes of the buffers of a frame size in f32 (what the executor must hold at least).
+fn schedule_bytes(executor: &Executor<Host>, (n, h, w): (usize, usize, usize)) -> usize {
+    executor.schedule().plan(n, h, w).unwrap().bytes_f32()
 }

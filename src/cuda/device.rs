@@ -168,6 +168,11 @@ impl CudaNet {
         executor.run(input, (n, h, w), code.map(|_| codes.as_slice()), out)
     }
 
+    /// Device memory the executor holds (weights and the last frame size's buffers).
+    pub fn device_bytes(&self) -> usize {
+        self.executor.lock().expect("executor lock").device_bytes()
+    }
+
     /// The network again on the frames last run, waited for: its time alone.
     pub fn rerun(&self) -> Result<()> {
         self.executor.lock().expect("executor lock").rerun()

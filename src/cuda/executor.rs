@@ -39,6 +39,7 @@ pub trait Gpu {
 struct Parameters<M> {
     /// Everything uploaded; `addresses` points into these.
     _memory: Vec<M>,
+    bytes: usize,
     /// The parameters' addresses, the buffers' left empty.
     addresses: Addresses,
 }
@@ -47,6 +48,8 @@ struct Parameters<M> {
 /// accumulators, its launches.
 struct Sized<M, R> {
     plan: BufferPlan,
+    /// Bytes of everything below.
+    bytes: usize,
     buffers: Vec<M>,
     frames_in: M,
     frames_out: M,
@@ -87,11 +90,12 @@ fn f16_bytes(v: &[f16]) -> &[u8] {
 impl<G: Gpu> Executor<G> {
     /// Uploads the schedule's weights for activations in `storage`.
     pub fn new(gpu: G, schedule: Schedule, storage: Storage) -> Result<Self> {
-        let mut memory = Vec::new();
+        let (mut memory, mut total) = (Vec::new(), 0);
         let mut upload = |bytes: &[u8]| -> Result<u64> {
             if bytes.is_empty() {
                 return Ok(0);
             }
+            total += bytes.len();
             let mut m = gpu.alloc(bytes.len())?;
             gpu.upload(&mut m, bytes)?;
             let at = gpu.address(&m);
@@ -128,6 +132,7 @@ impl<G: Gpu> Executor<G> {
             storage,
             params: Parameters {
                 _memory: memory,
+                bytes: total,
                 addresses,
             },
             sized: None,
@@ -194,6 +199,11 @@ impl<G: Gpu> Executor<G> {
         self.gpu.synchronize()
     }
 
+    /// Device memory held: the parameters and the last frame size's buffers.
+    pub fn device_bytes(&self) -> usize {
+        self.params.bytes + self.sized.as_ref().map_or(0, |z| z.bytes)
+    }
+
     /// Whether the last frame size's launches replay as one graph.
     pub fn replays_a_graph(&self) -> bool {
         self.sized.as_ref().is_some_and(|z| z.graph.is_some())
@@ -209,22 +219,26 @@ impl<G: Gpu> Executor<G> {
         self.sized = None;
         let s = &self.schedule;
         let plan = s.plan(n, h, w)?;
+        let mut bytes = 0;
+        let mut alloc = |len: usize| {
+            bytes += len;
+            self.gpu.alloc(len)
+        };
         let buffers = s
             .buffers
             .iter()
             .zip(&plan.buffers)
             .map(|(b, p)| {
-                let bytes = match b.grid {
+                alloc(match b.grid {
                     Grid::PerFrame => p.bytes_f32(),
                     Grid::Pixels { .. } => p.elements * self.storage.bytes(),
-                };
-                self.gpu.alloc(bytes)
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let frame_bytes = |buf: usize| plan.buffers[buf].elements * 4;
-        let frames_in = self.gpu.alloc(frame_bytes(s.input))?;
-        let frames_out = self.gpu.alloc(frame_bytes(s.output))?;
-        let stats_sums = self.gpu.alloc(args::stats_sums_bytes(s, n))?;
+        let frames_in = alloc(frame_bytes(s.input))?;
+        let frames_out = alloc(frame_bytes(s.output))?;
+        let stats_sums = alloc(args::stats_sums_bytes(s, n))?;
         let at = Addresses {
             buffers: buffers.iter().map(|m| self.gpu.address(m)).collect(),
             stats_sums: self.gpu.address(&stats_sums),
@@ -239,6 +253,7 @@ impl<G: Gpu> Executor<G> {
         let graph = self.gpu.record(&launches)?;
         self.sized = Some(Sized {
             plan,
+            bytes,
             buffers,
             frames_in,
             frames_out,

@@ -68,4 +68,8 @@ impl CudaNet {
     pub fn rerun(&self) -> crate::Result<()> {
         match *self {}
     }
+
+    pub fn device_bytes(&self) -> usize {
+        match *self {}
+    }
 }

@@ -595,10 +595,13 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             n.median, n.min, n.max
         );
     }
-    if let Some(l) = launches {
+    if let (Some(l), Some(gpu)) = (launches, up.cuda_net()) {
         println!(
-            "  our CUDA executor's launches alone (frames already on the GPU): median {:.2} ms (min {:.2}, max {:.2})",
-            l.median, l.min, l.max
+            "  our CUDA executor's launches alone (frames already on the GPU): median {:.2} ms (min {:.2}, max {:.2}); it holds {} MiB",
+            l.median,
+            l.min,
+            l.max,
+            gpu.device_bytes() >> 20
         );
     }
     if a.json {
@@ -615,6 +618,7 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             "ms_max": max,
             "network_ms": net.map(|n| n.median),
             "launches_ms": launches.map(|l| l.median),
+            "gpu_bytes": up.cuda_net().map(|g| g.device_bytes()),
             "candle_ms": candle.map(|c| c.1),
             "ours_interleaved_ms": candle.map(|c| c.0),
             "winograd_interleaved_ms": im2col.map(|c| c.0),
