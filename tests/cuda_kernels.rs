@@ -4,69 +4,39 @@
 //! against candle's networks): IMDN, IMDN_RTC and IMDN_AS, batches of frames, f32 and f16
 //! activations. Needs a C++ compiler (`c++`, or `$CXX`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod common;
 
+use common::host_kernels;
 use half::f16;
-use imdn::cuda::args::{AttentionArgs, ConvArgs, FramesArgs, Launch, StatsArgs, Storage, ViewArg};
+use imdn::cuda::args::{
+    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, StatsArgs, Storage, Tap, ViewArg,
+    YuvInArgs,
+};
 use imdn::cuda::executor::{Executor, Gpu};
 use imdn::cuda::{Reference, Schedule};
 use imdn::model::Config;
 use imdn::weights::shipped;
-use libloading::{Library, Symbol};
-
-/// `kernels.cu` and its host launcher, compiled once per test run.
-fn host_kernels() -> &'static Library {
-    static LIB: OnceLock<Library> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cuda");
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("imdn-host-kernels.so");
-        let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-        let status = Command::new(&cxx)
-            .args([
-                "-std=c++20",
-                "-pthread",
-                "-O2",
-                "-shared",
-                "-fPIC",
-                "-Wall",
-                "-Werror",
-                "-o",
-            ])
-            .arg(&out)
-            .arg(dir.join("host_launch.cpp"))
-            .status()
-            .unwrap_or_else(|e| panic!("{cxx} (a C++ compiler) cannot run: {e}"));
-        assert!(status.success(), "{cxx} failed on kernels.cu");
-        // SAFETY: our own library, with no initialisers
-        unsafe { Library::new(&out) }.unwrap()
-    })
-}
-
-fn host_sizeof(name: &str) -> usize {
-    let name = std::ffi::CString::new(name).unwrap();
-    // SAFETY: host_launch.cpp's `unsigned long host_sizeof(const char*)`
-    unsafe {
-        let f: Symbol<unsafe extern "C" fn(*const std::ffi::c_char) -> u64> =
-            host_kernels().get(b"host_sizeof").unwrap();
-        f(name.as_ptr()) as usize
-    }
-}
 
 /// Runs each launch on the CPU.
 fn run_on_host(launches: &[Launch]) {
-    // SAFETY: host_launch.cpp's `int host_launch(const char*, const void*, unsigned, unsigned)`;
-    // the launches' addresses point into the caller's live host buffers
-    unsafe {
-        let launch: Symbol<
-            unsafe extern "C" fn(*const std::ffi::c_char, *const u8, u32, u32) -> i32,
-        > = host_kernels().get(b"host_launch").unwrap();
-        for l in launches {
-            let name = std::ffi::CString::new(l.kernel).unwrap();
-            let rc = launch(name.as_ptr(), l.args.bytes().as_ptr(), l.grid, l.block);
-            assert_eq!(rc, 0, "kernel {} unknown to the host launcher", l.kernel);
-        }
+    for l in launches {
+        // SAFETY: the launches' argument structs are their kernels', their addresses in the
+        // caller's live host buffers
+        let known = unsafe { host_kernels::launch(l.kernel, l.args.bytes(), l.grid, l.block) };
+        assert!(known, "kernel {} unknown to the host launcher", l.kernel);
+    }
+}
+
+#[test]
+fn every_kernel_is_known_to_the_host() {
+    // an empty grid runs nothing: only the name is looked up
+    let zero = Args::Conv(ConvArgs::default());
+    for name in KERNELS {
+        // SAFETY: no thread runs
+        assert!(
+            unsafe { host_kernels::launch(name, zero.bytes(), 0, 32) },
+            "{name}"
+        );
     }
 }
 
@@ -78,8 +48,10 @@ fn argument_structs_are_the_kernels() {
         ("StatsArgs", size_of::<StatsArgs>()),
         ("AttentionArgs", size_of::<AttentionArgs>()),
         ("FramesArgs", size_of::<FramesArgs>()),
+        ("YuvInArgs", size_of::<YuvInArgs>()),
+        ("Tap", size_of::<Tap>()),
     ] {
-        assert_eq!(host_sizeof(name), size, "{name}");
+        assert_eq!(host_kernels::size_of_struct(name), size, "{name}");
     }
 }
 
@@ -87,14 +59,7 @@ fn argument_structs_are_the_kernels() {
 fn host_f16_rounds_as_the_gpu() {
     // PTX cvt.rn.f16.f32 rounds to nearest even, as the half crate does: normals, ties,
     // subnormals, overflow
-    // SAFETY: host_launch.cpp's conversions
-    let (to_half, to_float) = unsafe {
-        let a: Symbol<unsafe extern "C" fn(f32) -> u16> =
-            host_kernels().get(b"host_float_to_half").unwrap();
-        let b: Symbol<unsafe extern "C" fn(u16) -> f32> =
-            host_kernels().get(b"host_half_to_float").unwrap();
-        (*a, *b)
-    };
+    let (to_half, to_float) = host_kernels::f16_conversions();
     let mut values = vec![
         0.0,
         -0.0,

@@ -22,43 +22,37 @@ pub enum Storage {
 }
 
 const CONV_DIRECT_F32: &str = "conv_direct_f32";
-/// The tensor-core conv: an entry per count of 8-channel output tiles and of 16-pixel tiles
-/// a warp computes ([`mma_tiles`]).
-const CONV_MMA_F16: [[&str; 2]; 8] = [
-    ["conv_mma_f16_n1_m1", "conv_mma_f16_n1_m2"],
-    ["conv_mma_f16_n2_m1", "conv_mma_f16_n2_m2"],
-    ["conv_mma_f16_n3_m1", "conv_mma_f16_n3_m2"],
-    ["conv_mma_f16_n4_m1", "conv_mma_f16_n4_m2"],
-    ["conv_mma_f16_n5_m1", "conv_mma_f16_n5_m2"],
-    ["conv_mma_f16_n6_m1", "conv_mma_f16_n6_m2"],
-    ["conv_mma_f16_n7_m1", "conv_mma_f16_n7_m2"],
-    ["conv_mma_f16_n8_m1", "conv_mma_f16_n8_m2"],
+/// The tensor-core conv: an entry per count of 8-channel output tiles, computing the 16-pixel
+/// tiles a warp that [`mma_tiles`] gives (its name says which: a new rule needs new entries).
+const CONV_MMA_F16: [&str; 8] = [
+    "conv_mma_f16_n1_m2",
+    "conv_mma_f16_n2_m2",
+    "conv_mma_f16_n3_m2",
+    "conv_mma_f16_n4_m2",
+    "conv_mma_f16_n5_m1",
+    "conv_mma_f16_n6_m1",
+    "conv_mma_f16_n7_m1",
+    "conv_mma_f16_n8_m1",
 ];
 const CCA_SUMS: [&str; 2] = ["cca_sums_f32", "cca_sums_f16"];
 const CCA_FINISH: &str = "cca_finish_f32";
 const CCA_ATTENTION: &str = "cca_attention_f32";
 const FRAMES_IN: [&str; 2] = ["frames_in_f32", "frames_in_f16"];
 const FRAMES_OUT: [&str; 2] = ["frames_out_f32", "frames_out_f16"];
+/// A Y'CbCr or gray frame into planar R'G'B' f32 ([`YuvInArgs`]).
+pub const YUV_IN: &str = "yuv_in_f32";
 
 /// Every kernel of `kernels.cu` a launch names.
-pub const KERNELS: [&str; 25] = [
+pub const KERNELS: [&str; 18] = [
     CONV_DIRECT_F32,
-    CONV_MMA_F16[0][0],
-    CONV_MMA_F16[0][1],
-    CONV_MMA_F16[1][0],
-    CONV_MMA_F16[1][1],
-    CONV_MMA_F16[2][0],
-    CONV_MMA_F16[2][1],
-    CONV_MMA_F16[3][0],
-    CONV_MMA_F16[3][1],
-    CONV_MMA_F16[4][0],
-    CONV_MMA_F16[4][1],
-    CONV_MMA_F16[5][0],
-    CONV_MMA_F16[5][1],
-    CONV_MMA_F16[6][0],
-    CONV_MMA_F16[6][1],
-    CONV_MMA_F16[7][0],
-    CONV_MMA_F16[7][1],
+    CONV_MMA_F16[0],
+    CONV_MMA_F16[1],
+    CONV_MMA_F16[2],
+    CONV_MMA_F16[3],
+    CONV_MMA_F16[4],
+    CONV_MMA_F16[5],
+    CONV_MMA_F16[6],
+    CONV_MMA_F16[7],
     CCA_SUMS[0],
     CCA_SUMS[1],
     CCA_FINISH,
@@ -67,6 +61,7 @@ pub const KERNELS: [&str; 25] = [
     FRAMES_IN[1],
     FRAMES_OUT[0],
     FRAMES_OUT[1],
+    YUV_IN,
 ];
 
 impl Storage {
@@ -83,7 +78,7 @@ impl Storage {
     fn conv_kernel(self, cout: usize) -> &'static str {
         match self {
             Storage::F32 => CONV_DIRECT_F32,
-            Storage::F16 => CONV_MMA_F16[cout.div_ceil(8).clamp(1, 8) - 1][mma_tiles(cout) - 1],
+            Storage::F16 => CONV_MMA_F16[cout.div_ceil(8).clamp(1, 8) - 1],
         }
     }
 
@@ -208,6 +203,63 @@ pub struct FramesArgs {
     pub n: i32,
 }
 
+/// `kernels.cu`'s `struct YuvComp`: sample i of row y at byte `offset + i·step` of the row at
+/// `plane + y·stride`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct YuvComp {
+    pub plane: u64,
+    pub stride: i64,
+    pub offset: i32,
+    pub step: i32,
+}
+
+/// `kernels.cu`'s `struct Tap`: output sample i lerps input samples `i0` and `i1` by `f`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tap {
+    pub i0: i32,
+    pub i1: i32,
+    pub f: f32,
+}
+
+/// `kernels.cu`'s `struct YuvInArgs`: a Y'CbCr (or gray) frame read into planar R'G'B' f32 as
+/// the element's CPU reader does, `xs`/`ys` its chroma upsampling taps, the constants its
+/// matrix and range.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct YuvInArgs {
+    pub comp: [YuvComp; 3],
+    pub xs: u64,
+    pub ys: u64,
+    pub rgb: u64,
+    pub kr: f32,
+    pub kb: f32,
+    pub y_off: f32,
+    pub y_scale: f32,
+    pub c_off: f32,
+    pub c_scale: f32,
+    pub w: i32,
+    pub h: i32,
+    pub wide: i32,
+    pub shift: i32,
+    pub mask: i32,
+    pub gray: i32,
+}
+
+impl YuvInArgs {
+    /// The launch: a thread a pixel.
+    pub fn launch(self) -> Result<Launch> {
+        let pixels = self.w as u64 * self.h as u64;
+        Ok(Launch {
+            kernel: YUV_IN,
+            grid: blocks(pixels, BLOCK as u64)?,
+            block: BLOCK,
+            args: Args::YuvIn(self),
+        })
+    }
+}
+
 /// A launch's argument struct.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Args {
@@ -215,6 +267,7 @@ pub enum Args {
     Stats(StatsArgs),
     Attention(AttentionArgs),
     Frames(FramesArgs),
+    YuvIn(YuvInArgs),
 }
 
 impl Args {
@@ -229,6 +282,7 @@ impl Args {
             Args::Stats(a) => raw(a),
             Args::Attention(a) => raw(a),
             Args::Frames(a) => raw(a),
+            Args::YuvIn(a) => raw(a),
         }
     }
 }
@@ -512,4 +566,22 @@ impl Builder<'_> {
 fn blocks(items: u64, per_block: u64) -> Result<u32> {
     u32::try_from(items.div_ceil(per_block).max(1))
         .map_err(|_| Error::InvalidInput(format!("{items} threads: too many for one launch")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_conv_entry_computes_the_tiles_the_rule_gives() {
+        for cout in 1..=MAX_COUT {
+            let name = Storage::F16.conv_kernel(cout);
+            let (n, m) = name
+                .strip_prefix("conv_mma_f16_n")
+                .and_then(|rest| rest.split_once("_m"))
+                .unwrap();
+            assert_eq!(n.parse::<usize>().unwrap(), cout.div_ceil(8), "{cout}");
+            assert_eq!(m.parse::<usize>().unwrap(), mma_tiles(cout), "{cout}");
+        }
+    }
 }

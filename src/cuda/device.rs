@@ -14,7 +14,9 @@ use candle_core::cuda_backend::cudarc::driver::{
 };
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
-use super::args::{Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, StatsArgs, Storage};
+use super::args::{
+    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, StatsArgs, Storage, YuvInArgs,
+};
 use super::executor::{Executor, Gpu};
 use super::schedule::Schedule;
 use crate::acs::Nhw;
@@ -27,6 +29,7 @@ unsafe impl DeviceRepr for ConvArgs {}
 unsafe impl DeviceRepr for StatsArgs {}
 unsafe impl DeviceRepr for AttentionArgs {}
 unsafe impl DeviceRepr for FramesArgs {}
+unsafe impl DeviceRepr for YuvInArgs {}
 
 fn cuda<T>(r: std::result::Result<T, DriverError>) -> Result<T> {
     r.map_err(|e| Error::Model(format!("CUDA: {e}")))
@@ -103,6 +106,7 @@ impl Gpu for CudaGpu {
             Args::Stats(a) => b.arg(a),
             Args::Attention(a) => b.arg(a),
             Args::Frames(a) => b.arg(a),
+            Args::YuvIn(a) => b.arg(a),
         };
         // SAFETY: the argument is the kernel's struct (args.rs), its addresses the executor's
         // live allocations

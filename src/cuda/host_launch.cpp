@@ -70,6 +70,8 @@ static void run_warps(void (*kernel)(Args), const void* args, unsigned grid, uns
 extern "C" int host_launch(const char* name, const void* args, unsigned grid, unsigned block) {
     if (!strcmp(name, "conv_direct_f32")) {
         run(conv_direct_f32, args, grid, block, 1);
+    } else if (!strcmp(name, "yuv_in_f32")) {
+        run(yuv_in_f32, args, grid, block, 1);
     } else if (!strcmp(name, "frames_in_f32")) {
         run(frames_in_f32, args, grid, block, 1);
     } else if (!strcmp(name, "frames_in_f16")) {
@@ -78,38 +80,22 @@ extern "C" int host_launch(const char* name, const void* args, unsigned grid, un
         run(frames_out_f32, args, grid, block, 1);
     } else if (!strcmp(name, "frames_out_f16")) {
         run(frames_out_f16, args, grid, block, 1);
-    } else if (!strcmp(name, "conv_mma_f16_n1_m1")) {
-        run_warps(conv_mma_f16_n1_m1, args, grid, block);
     } else if (!strcmp(name, "conv_mma_f16_n1_m2")) {
         run_warps(conv_mma_f16_n1_m2, args, grid, block);
-    } else if (!strcmp(name, "conv_mma_f16_n2_m1")) {
-        run_warps(conv_mma_f16_n2_m1, args, grid, block);
     } else if (!strcmp(name, "conv_mma_f16_n2_m2")) {
         run_warps(conv_mma_f16_n2_m2, args, grid, block);
-    } else if (!strcmp(name, "conv_mma_f16_n3_m1")) {
-        run_warps(conv_mma_f16_n3_m1, args, grid, block);
     } else if (!strcmp(name, "conv_mma_f16_n3_m2")) {
         run_warps(conv_mma_f16_n3_m2, args, grid, block);
-    } else if (!strcmp(name, "conv_mma_f16_n4_m1")) {
-        run_warps(conv_mma_f16_n4_m1, args, grid, block);
     } else if (!strcmp(name, "conv_mma_f16_n4_m2")) {
         run_warps(conv_mma_f16_n4_m2, args, grid, block);
     } else if (!strcmp(name, "conv_mma_f16_n5_m1")) {
         run_warps(conv_mma_f16_n5_m1, args, grid, block);
-    } else if (!strcmp(name, "conv_mma_f16_n5_m2")) {
-        run_warps(conv_mma_f16_n5_m2, args, grid, block);
     } else if (!strcmp(name, "conv_mma_f16_n6_m1")) {
         run_warps(conv_mma_f16_n6_m1, args, grid, block);
-    } else if (!strcmp(name, "conv_mma_f16_n6_m2")) {
-        run_warps(conv_mma_f16_n6_m2, args, grid, block);
     } else if (!strcmp(name, "conv_mma_f16_n7_m1")) {
         run_warps(conv_mma_f16_n7_m1, args, grid, block);
-    } else if (!strcmp(name, "conv_mma_f16_n7_m2")) {
-        run_warps(conv_mma_f16_n7_m2, args, grid, block);
     } else if (!strcmp(name, "conv_mma_f16_n8_m1")) {
         run_warps(conv_mma_f16_n8_m1, args, grid, block);
-    } else if (!strcmp(name, "conv_mma_f16_n8_m2")) {
-        run_warps(conv_mma_f16_n8_m2, args, grid, block);
     } else if (!strcmp(name, "cca_sums_f32")) {
         run(cca_sums_f32, args, grid, block, 32);
     } else if (!strcmp(name, "cca_sums_f16")) {
@@ -131,6 +117,8 @@ extern "C" unsigned long host_sizeof(const char* name) {
     if (!strcmp(name, "StatsArgs")) return sizeof(struct StatsArgs);
     if (!strcmp(name, "AttentionArgs")) return sizeof(struct AttentionArgs);
     if (!strcmp(name, "FramesArgs")) return sizeof(struct FramesArgs);
+    if (!strcmp(name, "YuvInArgs")) return sizeof(struct YuvInArgs);
+    if (!strcmp(name, "Tap")) return sizeof(struct Tap);
     return 0;
 }
 

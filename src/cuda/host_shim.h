@@ -10,7 +10,13 @@
 
 #define IMDN_HOST 1
 #define DEVICE static inline
+#define CALLED static
 #define UNROLL
+// plain IEEE arithmetic: x86-64's SSE, as Rust's f32 (no contraction without -mfma)
+#define __fadd_rn(a, b) ((a) + (b))
+#define __fsub_rn(a, b) ((a) - (b))
+#define __fmul_rn(a, b) ((a) * (b))
+#define __fdiv_rn(a, b) ((a) / (b))
 #define __global__
 #define LANE 0
 #define LANES 1

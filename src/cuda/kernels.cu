@@ -13,6 +13,8 @@
 
 #ifndef IMDN_HOST
 #define DEVICE __device__ __forceinline__
+// called, not inlined: code that unrolled loops would otherwise repeat many times over
+#define CALLED __device__ __noinline__
 // loops over fragments and tiles unrolled, so that their arrays stay in registers
 #define UNROLL _Pragma("unroll")
 #define LANE ((int)(threadIdx.x & 31))
@@ -30,6 +32,7 @@ DEVICE half_bits float_to_half(float f) {
     return h;
 }
 DEVICE void add_to(double* at, double v) { atomicAdd(at, v); }
+
 // Two f16 values at a 4-byte aligned address, as one register.
 DEVICE unsigned load_pair(const half_bits* p) { return *(const unsigned*)p; }
 // D += A·B on tensor cores: A 16×16 f16 (row), B 16×8 f16 (col), D 16×8 f32, each lane
@@ -42,6 +45,13 @@ DEVICE void mma_16816(float d[4], const unsigned a[4], const unsigned b[2]) {
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 #endif
+
+// IEEE arithmetic, never contracted into FMAs: the colour conversions match the element's CPU
+// code (pixels.rs) to the bit.
+#define ADD(a, b) __fadd_rn(a, b)
+#define SUB(a, b) __fsub_rn(a, b)
+#define MUL(a, b) __fmul_rn(a, b)
+#define DIV(a, b) __fdiv_rn(a, b)
 
 // The most output channels of a conv (IMDN's 64), and hidden channels of an attention.
 #define MAX_COUT 64
@@ -111,6 +121,36 @@ struct AttentionArgs {
     int mid;
     int mid_pad;
     int n;
+};
+
+// A Y'CbCr component of a frame: sample i of row y at byte offset + i·step of row y
+// (row y at plane + y·stride).
+struct YuvComp {
+    const unsigned char* plane;
+    long long stride;
+    int offset;
+    int step;
+};
+
+// One axis of the chroma upsampling: output sample i lerps input samples i0 and i1 by f.
+struct Tap {
+    int i0;
+    int i1;
+    float f;
+};
+
+// A Y'CbCr or gray frame into planar R'G'B' f32 in [0, 1] (the element's read_yuv).
+struct YuvInArgs {
+    struct YuvComp comp[3];  // Y, Cb, Cr
+    const struct Tap* xs;    // per output column
+    const struct Tap* ys;    // per output row
+    float* rgb;              // [3][h][w]
+    float kr, kb, y_off, y_scale, c_off, c_scale;
+    int w, h;
+    int wide;   // 16-bit little-endian samples, the code in bits shift..shift + depth
+    int shift;
+    int mask;
+    int gray;
 };
 
 // Frames between the host's planar f32 ([n][3][h][w]) and the network's NHWC view.
@@ -225,7 +265,7 @@ DEVICE half_bits im2col_at(const struct ConvArgs& a, const struct OutPixel& o, i
 // The epilogue of one output element (a pixel o, an output channel co) of accumulated
 // products `v`: bias, + code · embed, the activation, + residual · gain, the write.
 template <typename T>
-DEVICE void epilogue(const struct ConvArgs& a, const struct OutPixel& o, int co, float v) {
+CALLED void epilogue(const struct ConvArgs& a, struct OutPixel o, int co, float v) {
     v += a.bias[co];
     if (a.embed_code) v += a.embed_code[(long long)o.f * a.code_stride] * a.embed_w[co];
     v = activate(v, a.act, a.slope);
@@ -436,30 +476,66 @@ DEVICE void frames(const struct FramesArgs& a) {
     }
 }
 
+// Sample i of row y of component c, as a float code.
+DEVICE float yuv_sample(const struct YuvInArgs& a, int c, int y, int i) {
+    const struct YuvComp& k = a.comp[c];
+    const unsigned char* at = k.plane + y * k.stride + k.offset + (long long)i * k.step;
+    if (!a.wide) return (float)at[0];
+    return (float)(((at[0] | (at[1] << 8)) >> a.shift) & a.mask);
+}
+
+// Chroma component c at output pixel (x, y): each of the two chroma rows lerped horizontally,
+// then the two rows vertically (the element's order).
+DEVICE float yuv_chroma(const struct YuvInArgs& a, int c, const struct Tap& tx, const struct Tap& ty) {
+    float top0 = yuv_sample(a, c, ty.i0, tx.i0), top1 = yuv_sample(a, c, ty.i0, tx.i1);
+    float bot0 = yuv_sample(a, c, ty.i1, tx.i0), bot1 = yuv_sample(a, c, ty.i1, tx.i1);
+    float top = ADD(top0, MUL(SUB(top1, top0), tx.f));
+    float bottom = ADD(bot0, MUL(SUB(bot1, bot0), tx.f));
+    return ADD(top, MUL(SUB(bottom, top), ty.f));
+}
+
+DEVICE float unit(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
+
+// One thread a pixel.
+DEVICE void yuv_in(const struct YuvInArgs& a) {
+    long long i = GLOBAL_INDEX, n = (long long)a.w * a.h;
+    if (i >= n) return;
+    int x = (int)(i % a.w), y = (int)(i / a.w);
+    float luma = DIV(SUB(yuv_sample(a, 0, y, x), a.y_off), a.y_scale);
+    float r, g, b;
+    if (a.gray) {
+        r = g = b = unit(luma);
+    } else {
+        float cb = DIV(SUB(yuv_chroma(a, 1, a.xs[x], a.ys[y]), a.c_off), a.c_scale);
+        float cr = DIV(SUB(yuv_chroma(a, 2, a.xs[x], a.ys[y]), a.c_off), a.c_scale);
+        r = ADD(luma, MUL(MUL(2.0f, SUB(1.0f, a.kr)), cr));
+        b = ADD(luma, MUL(MUL(2.0f, SUB(1.0f, a.kb)), cb));
+        g = DIV(SUB(SUB(luma, MUL(a.kr, r)), MUL(a.kb, b)), SUB(SUB(1.0f, a.kr), a.kb));
+        r = unit(r);
+        g = unit(g);
+        b = unit(b);
+    }
+    a.rgb[i] = r;
+    a.rgb[n + i] = g;
+    a.rgb[2 * n + i] = b;
+}
+
+extern "C" __global__ void yuv_in_f32(struct YuvInArgs a) { yuv_in(a); }
 extern "C" __global__ void frames_in_f32(struct FramesArgs a) { frames<float, true>(a); }
 extern "C" __global__ void frames_in_f16(struct FramesArgs a) { frames<half_bits, true>(a); }
 extern "C" __global__ void frames_out_f32(struct FramesArgs a) { frames<float, false>(a); }
 extern "C" __global__ void frames_out_f16(struct FramesArgs a) { frames<half_bits, false>(a); }
 extern "C" __global__ void conv_direct_f32(struct ConvArgs a) { conv_direct<float>(a); }
-// One entry per count of 8-channel output tiles (n) and 16-pixel tiles a warp (m), each with
-// the registers it needs; args.rs picks one (both m for every n, so that a measurement on the
-// GPU can move its rule without touching this file).
-extern "C" __global__ void conv_mma_f16_n1_m1(struct ConvArgs a) { conv_mma<1, 1>(a); }
+// One entry per count of 8-channel output tiles (n), with the 16-pixel tiles a warp computes
+// (m) that args.rs's rule gives it, each with the registers it needs.
 extern "C" __global__ void conv_mma_f16_n1_m2(struct ConvArgs a) { conv_mma<1, 2>(a); }
-extern "C" __global__ void conv_mma_f16_n2_m1(struct ConvArgs a) { conv_mma<2, 1>(a); }
 extern "C" __global__ void conv_mma_f16_n2_m2(struct ConvArgs a) { conv_mma<2, 2>(a); }
-extern "C" __global__ void conv_mma_f16_n3_m1(struct ConvArgs a) { conv_mma<3, 1>(a); }
 extern "C" __global__ void conv_mma_f16_n3_m2(struct ConvArgs a) { conv_mma<3, 2>(a); }
-extern "C" __global__ void conv_mma_f16_n4_m1(struct ConvArgs a) { conv_mma<4, 1>(a); }
 extern "C" __global__ void conv_mma_f16_n4_m2(struct ConvArgs a) { conv_mma<4, 2>(a); }
 extern "C" __global__ void conv_mma_f16_n5_m1(struct ConvArgs a) { conv_mma<5, 1>(a); }
-extern "C" __global__ void conv_mma_f16_n5_m2(struct ConvArgs a) { conv_mma<5, 2>(a); }
 extern "C" __global__ void conv_mma_f16_n6_m1(struct ConvArgs a) { conv_mma<6, 1>(a); }
-extern "C" __global__ void conv_mma_f16_n6_m2(struct ConvArgs a) { conv_mma<6, 2>(a); }
 extern "C" __global__ void conv_mma_f16_n7_m1(struct ConvArgs a) { conv_mma<7, 1>(a); }
-extern "C" __global__ void conv_mma_f16_n7_m2(struct ConvArgs a) { conv_mma<7, 2>(a); }
 extern "C" __global__ void conv_mma_f16_n8_m1(struct ConvArgs a) { conv_mma<8, 1>(a); }
-extern "C" __global__ void conv_mma_f16_n8_m2(struct ConvArgs a) { conv_mma<8, 2>(a); }
 extern "C" __global__ void cca_sums_f32(struct StatsArgs a) { cca_sums<float>(a); }
 extern "C" __global__ void cca_sums_f16(struct StatsArgs a) { cca_sums<half_bits>(a); }
 extern "C" __global__ void cca_finish_f32(struct StatsArgs a) { cca_finish(a); }

@@ -1,9 +1,10 @@
 //! Shared by the integration tests: where the verification data lives, and the policy when it
 //! is missing (fail under CI, skip with a message elsewhere); temp files; the `.npy` reader and
-//! writer ([`npy`]).
+//! writer ([`npy`]); `kernels.cu` on the host ([`host_kernels`]).
 // Each test file uses a subset of these helpers: the rest would be dead code in its crate.
 #![allow(dead_code)]
 
+pub mod host_kernels;
 pub mod npy;
 
 use std::path::{Path, PathBuf};

@@ -10,7 +10,7 @@ use super::reference::{self, RefScratch};
 use super::{FORMATS, Scratch, read_frame, write_frame};
 
 /// xorshift64*: reproducible bytes and floats without a dependency.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -20,7 +20,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
+    pub(super) fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| (self.next() >> 56) as u8).collect()
     }
 
@@ -46,7 +46,7 @@ impl Rng {
     }
 }
 
-fn info(
+pub(super) fn info(
     format: VideoFormat,
     (w, h): (u32, u32),
     colorimetry: &str,
@@ -66,17 +66,18 @@ fn info(
     info
 }
 
-fn buffer(bytes: Vec<u8>) -> gst::Buffer {
+pub(super) fn buffer(bytes: Vec<u8>) -> gst::Buffer {
     gst::Buffer::from_mut_slice(bytes)
 }
 
-fn bits(v: &[f32]) -> Vec<u32> {
+pub(super) fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-const SIZES: [(u32, u32); 7] = [(1, 1), (2, 2), (3, 1), (1, 4), (5, 3), (33, 17), (64, 48)];
+pub(super) const SIZES: [(u32, u32); 7] =
+    [(1, 1), (2, 2), (3, 1), (1, 4), (5, 3), (33, 17), (64, 48)];
 
-fn cases() -> Vec<(VideoFormat, &'static str, VideoChromaSite, u32)> {
+pub(super) fn cases() -> Vec<(VideoFormat, &'static str, VideoChromaSite, u32)> {
     let sites = [
         VideoChromaSite::JPEG,
         VideoChromaSite::MPEG2,

@@ -23,6 +23,8 @@ use gst_video::{VideoFormat, VideoInfo};
 
 #[cfg(test)]
 mod equivalence;
+#[cfg(test)]
+mod gpu_reader;
 mod packed;
 #[cfg(test)]
 mod reference;

@@ -445,7 +445,7 @@ pub(super) fn read_yuv<const WIDE: bool>(
 
 /// The chroma upsampling axes for a `(w, h)` frame of `yl` at `info`'s chroma siting, built
 /// when the geometry changes.
-fn chroma_axes_for<'a>(
+pub(super) fn chroma_axes_for<'a>(
     axes: &'a mut Option<(ChromaKey, Vec<Tap>, Vec<Tap>)>,
     info: &VideoInfo,
     yl: &YuvLayout,
@@ -619,6 +619,50 @@ pub(super) fn write_yuv<const WIDE: bool>(
         }
     }
     Ok(())
+}
+
+/// The GPU reader's arguments (`kernels.cu`'s `yuv_in_f32`) for a mapped frame of `yl` with
+/// `yuv`'s constants, the chroma taps at `taps` (as `[imdn::cuda::args::Tap]`, one per column
+/// and one per row) and the planar output at `rgb`. Tests only, until the element converts
+/// frames on the GPU (issue 43).
+#[cfg(test)]
+pub(super) fn gpu_reader_args(
+    frame: &Frame<'_>,
+    yl: &YuvLayout,
+    yuv: &Yuv,
+    (xs, ys): (u64, u64),
+    rgb: u64,
+) -> Result<imdn::cuda::args::YuvInArgs, String> {
+    use imdn::cuda::args::{YuvComp, YuvInArgs};
+    let mut comp = [YuvComp::default(); 3];
+    let n = if yl.gray { 1 } else { 3 };
+    for (k, c) in comp.iter_mut().zip(&yl.comps).take(n) {
+        let (data, stride) = plane_of(frame, c.plane)?;
+        *k = YuvComp {
+            plane: data.as_ptr() as u64,
+            stride: stride as i64,
+            offset: c.offset as i32,
+            step: c.step as i32,
+        };
+    }
+    Ok(YuvInArgs {
+        comp,
+        xs,
+        ys,
+        rgb,
+        kr: yuv.kr,
+        kb: yuv.kb,
+        y_off: yuv.y_off,
+        y_scale: yuv.y_scale,
+        c_off: yuv.c_off,
+        c_scale: yuv.c_scale,
+        w: frame.width() as i32,
+        h: frame.height() as i32,
+        wide: yl.wide as i32,
+        shift: yl.shift as i32,
+        mask: yl.mask() as i32,
+        gray: yl.gray as i32,
+    })
 }
 
 #[cfg(test)]

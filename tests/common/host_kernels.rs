@@ -1,0 +1,92 @@
+//! `src/cuda/kernels.cu` compiled for the host with `host_shim.h` (by `c++`, or `$CXX`) and
+//! loaded once per test process, for the tests of the library (`tests/cuda_kernels.rs`) and of
+//! the element's conversions (included there by path).
+
+use std::ffi::{CString, c_char};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use libloading::{Library, Symbol};
+
+/// The project's root: the first folder at or above the test's (cargo runs a crate's tests in
+/// the crate's folder) that holds `src/cuda/kernels.cu`.
+fn root() -> PathBuf {
+    let here = std::env::current_dir().unwrap();
+    here.ancestors()
+        .find(|p| p.join("src/cuda/kernels.cu").exists())
+        .expect("the project's root at or above the test's folder")
+        .to_path_buf()
+}
+
+fn library() -> &'static Library {
+    static LIB: OnceLock<Library> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let dir = root().join("src/cuda");
+        let out = std::env::temp_dir().join(format!("imdn-host-kernels-{}.so", std::process::id()));
+        let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        let status = Command::new(&cxx)
+            .args([
+                "-std=c++20",
+                "-pthread",
+                "-O2",
+                "-shared",
+                "-fPIC",
+                "-Wall",
+                "-Werror",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(dir.join("host_launch.cpp"))
+            .status()
+            .unwrap_or_else(|e| panic!("{cxx} (a C++ compiler) cannot run: {e}"));
+        assert!(status.success(), "{cxx} failed on kernels.cu");
+        // SAFETY: our own library, with no initialisers
+        let lib = unsafe { Library::new(&out) }.unwrap();
+        // loaded: the file may go
+        let _ = std::fs::remove_file(&out);
+        lib
+    })
+}
+
+/// Runs kernel `name` over `grid` blocks of `block` threads with the argument struct `args`;
+/// false for a kernel the host launcher does not know.
+///
+/// # Safety
+/// `args` must be the kernel's argument struct, every address in it valid for what the kernel
+/// reads and writes.
+pub unsafe fn launch(name: &str, args: &[u8], grid: u32, block: u32) -> bool {
+    let name = CString::new(name).unwrap();
+    // SAFETY: host_launch.cpp's `int host_launch(const char*, const void*, unsigned, unsigned)`
+    unsafe {
+        let f: Symbol<unsafe extern "C" fn(*const c_char, *const u8, u32, u32) -> i32> =
+            library().get(b"host_launch").unwrap();
+        f(name.as_ptr(), args.as_ptr(), grid, block) == 0
+    }
+}
+
+/// The size the C compiler gives the struct `name` (0 for one the launcher does not know).
+pub fn size_of_struct(name: &str) -> usize {
+    let name = CString::new(name).unwrap();
+    // SAFETY: host_launch.cpp's `unsigned long host_sizeof(const char*)`
+    unsafe {
+        let f: Symbol<unsafe extern "C" fn(*const c_char) -> u64> =
+            library().get(b"host_sizeof").unwrap();
+        f(name.as_ptr()) as usize
+    }
+}
+
+/// `(float → f16 bits, f16 bits → float)` as the host kernels convert.
+pub fn f16_conversions() -> (
+    unsafe extern "C" fn(f32) -> u16,
+    unsafe extern "C" fn(u16) -> f32,
+) {
+    // SAFETY: host_launch.cpp's conversions
+    unsafe {
+        let a: Symbol<unsafe extern "C" fn(f32) -> u16> =
+            library().get(b"host_float_to_half").unwrap();
+        let b: Symbol<unsafe extern "C" fn(u16) -> f32> =
+            library().get(b"host_half_to_float").unwrap();
+        (*a, *b)
+    }
+}
