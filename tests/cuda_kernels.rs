@@ -10,7 +10,7 @@ use common::host_kernels;
 use half::f16;
 use imdn::cuda::args::{
     Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, StatsArgs, Storage, Tap, ViewArg,
-    YuvInArgs,
+    YuvInArgs, YuvOutArgs,
 };
 use imdn::cuda::executor::{Executor, Gpu};
 use imdn::cuda::{Reference, Schedule};
@@ -49,6 +49,7 @@ fn argument_structs_are_the_kernels() {
         ("AttentionArgs", size_of::<AttentionArgs>()),
         ("FramesArgs", size_of::<FramesArgs>()),
         ("YuvInArgs", size_of::<YuvInArgs>()),
+        ("YuvOutArgs", size_of::<YuvOutArgs>()),
         ("Tap", size_of::<Tap>()),
     ] {
         assert_eq!(host_kernels::size_of_struct(name), size, "{name}");

@@ -41,9 +41,11 @@ const FRAMES_IN: [&str; 2] = ["frames_in_f32", "frames_in_f16"];
 const FRAMES_OUT: [&str; 2] = ["frames_out_f32", "frames_out_f16"];
 /// A Y'CbCr or gray frame into planar R'G'B' f32 ([`YuvInArgs`]).
 pub const YUV_IN: &str = "yuv_in_f32";
+/// Planar R'G'B' f32 written as a Y'CbCr or gray frame ([`YuvOutArgs`]): luma, then chroma.
+const YUV_OUT: [&str; 2] = ["yuv_out_luma_f32", "yuv_out_chroma_f32"];
 
 /// Every kernel of `kernels.cu` a launch names.
-pub const KERNELS: [&str; 18] = [
+pub const KERNELS: [&str; 20] = [
     CONV_DIRECT_F32,
     CONV_MMA_F16[0],
     CONV_MMA_F16[1],
@@ -62,6 +64,8 @@ pub const KERNELS: [&str; 18] = [
     FRAMES_OUT[0],
     FRAMES_OUT[1],
     YUV_IN,
+    YUV_OUT[0],
+    YUV_OUT[1],
 ];
 
 impl Storage {
@@ -260,6 +264,49 @@ impl YuvInArgs {
     }
 }
 
+/// `kernels.cu`'s `struct YuvOutArgs`: planar R'G'B' f32 written as a Y'CbCr (or gray) frame
+/// as the element's CPU writer does.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct YuvOutArgs {
+    pub comp: [YuvComp; 3],
+    pub rgb: u64,
+    pub kr: f32,
+    pub kb: f32,
+    pub y_off: f32,
+    pub y_scale: f32,
+    pub c_off: f32,
+    pub c_scale: f32,
+    pub max: f32,
+    pub w: i32,
+    pub h: i32,
+    pub y_count: i32,
+    pub cw: i32,
+    pub ch: i32,
+    pub sub_x: i32,
+    pub sub_y: i32,
+    pub wide: i32,
+    pub shift: i32,
+    pub gray: i32,
+}
+
+impl YuvOutArgs {
+    /// The launches: a thread a luma sample, then a thread a chroma sample.
+    pub fn launches(self) -> Result<[Launch; 2]> {
+        let luma = self.y_count as u64 * self.h as u64;
+        let chroma = self.cw as u64 * self.ch as u64;
+        let launch = |kernel, items| -> Result<Launch> {
+            Ok(Launch {
+                kernel,
+                grid: blocks(items, BLOCK as u64)?,
+                block: BLOCK,
+                args: Args::YuvOut(self),
+            })
+        };
+        Ok([launch(YUV_OUT[0], luma)?, launch(YUV_OUT[1], chroma)?])
+    }
+}
+
 /// A launch's argument struct.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Args {
@@ -268,6 +315,7 @@ pub enum Args {
     Attention(AttentionArgs),
     Frames(FramesArgs),
     YuvIn(YuvInArgs),
+    YuvOut(YuvOutArgs),
 }
 
 impl Args {
@@ -283,6 +331,7 @@ impl Args {
             Args::Attention(a) => raw(a),
             Args::Frames(a) => raw(a),
             Args::YuvIn(a) => raw(a),
+            Args::YuvOut(a) => raw(a),
         }
     }
 }

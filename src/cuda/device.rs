@@ -16,6 +16,7 @@ use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_
 
 use super::args::{
     Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, StatsArgs, Storage, YuvInArgs,
+    YuvOutArgs,
 };
 use super::executor::{Executor, Gpu};
 use super::schedule::Schedule;
@@ -30,6 +31,7 @@ unsafe impl DeviceRepr for StatsArgs {}
 unsafe impl DeviceRepr for AttentionArgs {}
 unsafe impl DeviceRepr for FramesArgs {}
 unsafe impl DeviceRepr for YuvInArgs {}
+unsafe impl DeviceRepr for YuvOutArgs {}
 
 fn cuda<T>(r: std::result::Result<T, DriverError>) -> Result<T> {
     r.map_err(|e| Error::Model(format!("CUDA: {e}")))
@@ -107,6 +109,7 @@ impl Gpu for CudaGpu {
             Args::Attention(a) => b.arg(a),
             Args::Frames(a) => b.arg(a),
             Args::YuvIn(a) => b.arg(a),
+            Args::YuvOut(a) => b.arg(a),
         };
         // SAFETY: the argument is the kernel's struct (args.rs), its addresses the executor's
         // live allocations

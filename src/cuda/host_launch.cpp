@@ -72,6 +72,10 @@ extern "C" int host_launch(const char* name, const void* args, unsigned grid, un
         run(conv_direct_f32, args, grid, block, 1);
     } else if (!strcmp(name, "yuv_in_f32")) {
         run(yuv_in_f32, args, grid, block, 1);
+    } else if (!strcmp(name, "yuv_out_luma_f32")) {
+        run(yuv_out_luma_f32, args, grid, block, 1);
+    } else if (!strcmp(name, "yuv_out_chroma_f32")) {
+        run(yuv_out_chroma_f32, args, grid, block, 1);
     } else if (!strcmp(name, "frames_in_f32")) {
         run(frames_in_f32, args, grid, block, 1);
     } else if (!strcmp(name, "frames_in_f16")) {
@@ -118,6 +122,7 @@ extern "C" unsigned long host_sizeof(const char* name) {
     if (!strcmp(name, "AttentionArgs")) return sizeof(struct AttentionArgs);
     if (!strcmp(name, "FramesArgs")) return sizeof(struct FramesArgs);
     if (!strcmp(name, "YuvInArgs")) return sizeof(struct YuvInArgs);
+    if (!strcmp(name, "YuvOutArgs")) return sizeof(struct YuvOutArgs);
     if (!strcmp(name, "Tap")) return sizeof(struct Tap);
     return 0;
 }

@@ -153,6 +153,21 @@ struct YuvInArgs {
     int gray;
 };
 
+// Planar R'G'B' f32 written as a Y'CbCr or gray frame (the element's write_yuv): luma per
+// pixel, chroma as the mean over each subsampling block (clipped at odd edges).
+struct YuvOutArgs {
+    struct YuvComp comp[3];  // Y, Cb, Cr (their planes written)
+    const float* rgb;        // [3][h][w]
+    float kr, kb, y_off, y_scale, c_off, c_scale, max;
+    int w, h;
+    int y_count;  // luma samples a row holds: w, or more for packed 4:2:2 at an odd width
+    int cw, ch;   // chroma samples a row, chroma rows
+    int sub_x, sub_y;  // log2 of the chroma subsampling
+    int wide;
+    int shift;
+    int gray;
+};
+
 // Frames between the host's planar f32 ([n][3][h][w]) and the network's NHWC view.
 struct FramesArgs {
     float* planar;
@@ -521,6 +536,64 @@ DEVICE void yuv_in(const struct YuvInArgs& a) {
 }
 
 extern "C" __global__ void yuv_in_f32(struct YuvInArgs a) { yuv_in(a); }
+
+// A code: the value clamped to [0, max], rounded half up (NaN: 0), as the element rounds.
+DEVICE unsigned code(const struct YuvOutArgs& a, float v) {
+    return (unsigned)floorf(ADD(fminf(fmaxf(v, 0.0f), a.max), 0.5f));
+}
+
+DEVICE void put_sample(const struct YuvOutArgs& a, int c, int y, int i, unsigned v) {
+    const struct YuvComp& k = a.comp[c];
+    unsigned char* at = (unsigned char*)k.plane + y * k.stride + k.offset + (long long)i * k.step;
+    if (a.wide) {
+        unsigned s = v << a.shift;
+        at[0] = (unsigned char)(s & 0xff);
+        at[1] = (unsigned char)((s >> 8) & 0xff);
+    } else {
+        at[0] = (unsigned char)v;
+    }
+}
+
+// Pixel p's R'G'B', clamped to [0, 1], and its luma.
+DEVICE void rgb_luma(const struct YuvOutArgs& a, long long p, float rgb[3], float* luma) {
+    long long n = (long long)a.w * a.h;
+    for (int c = 0; c < 3; c++) rgb[c] = unit(a.rgb[c * n + p]);
+    *luma = ADD(ADD(MUL(a.kr, rgb[0]), MUL(SUB(SUB(1.0f, a.kr), a.kb), rgb[1])), MUL(a.kb, rgb[2]));
+}
+
+// One thread a luma sample: past the width (packed 4:2:2 at an odd width) the last pixel's.
+extern "C" __global__ void yuv_out_luma_f32(struct YuvOutArgs a) {
+    long long i = GLOBAL_INDEX;
+    if (i >= (long long)a.y_count * a.h) return;
+    int x = (int)(i % a.y_count), y = (int)(i / a.y_count);
+    float rgb[3], luma;
+    rgb_luma(a, (long long)y * a.w + (x < a.w ? x : a.w - 1), rgb, &luma);
+    put_sample(a, 0, y, x, code(a, ADD(a.y_off, MUL(luma, a.y_scale))));
+}
+
+// One thread a chroma sample: Cb and Cr summed over its block, a row at a time and left to
+// right within a row (the element's order), then their means.
+extern "C" __global__ void yuv_out_chroma_f32(struct YuvOutArgs a) {
+    long long k = GLOBAL_INDEX;
+    if (a.gray || k >= (long long)a.cw * a.ch) return;
+    int i = (int)(k % a.cw), j = (int)(k / a.cw);
+    int y0 = j << a.sub_y, y1 = (j + 1) << a.sub_y;
+    if (y1 > a.h) y1 = a.h;
+    int x0 = i << a.sub_x, x1 = (i + 1) << a.sub_x;
+    if (x1 > a.w) x1 = a.w;
+    float cb = 0.0f, cr = 0.0f;
+    for (int y = y0; y < y1; y++) {
+        for (int x = x0; x < x1; x++) {
+            float rgb[3], luma;
+            rgb_luma(a, (long long)y * a.w + x, rgb, &luma);
+            cb = ADD(cb, DIV(SUB(rgb[2], luma), MUL(2.0f, SUB(1.0f, a.kb))));
+            cr = ADD(cr, DIV(SUB(rgb[0], luma), MUL(2.0f, SUB(1.0f, a.kr))));
+        }
+    }
+    float per = DIV(1.0f, (float)((y1 - y0) * (x1 - x0)));
+    put_sample(a, 1, j, i, code(a, ADD(a.c_off, MUL(MUL(cb, per), a.c_scale))));
+    put_sample(a, 2, j, i, code(a, ADD(a.c_off, MUL(MUL(cr, per), a.c_scale))));
+}
 extern "C" __global__ void frames_in_f32(struct FramesArgs a) { frames<float, true>(a); }
 extern "C" __global__ void frames_in_f16(struct FramesArgs a) { frames<half_bits, true>(a); }
 extern "C" __global__ void frames_out_f32(struct FramesArgs a) { frames<float, false>(a); }

@@ -25,7 +25,7 @@ impl Rng {
     }
 
     /// Mostly in [−0.25, 1.25], with the values that test clamping and rounding edges.
-    fn unit(&mut self) -> f32 {
+    pub(super) fn unit(&mut self) -> f32 {
         const EDGES: [f32; 9] = [
             0.0,
             -0.0,

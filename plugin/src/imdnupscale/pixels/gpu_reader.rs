@@ -1,6 +1,7 @@
-//! The GPU's Y'CbCr reader (`kernels.cu`'s `yuv_in_f32`, compiled for the host as the
-//! library's tests compile it) against the element's: the same R'G'B', bit for bit, for every
-//! Y'CbCr and gray format, colorimetry, chroma siting, odd size and padded stride.
+//! The GPU's Y'CbCr reader and writer (`kernels.cu`'s `yuv_in_f32` and `yuv_out_*_f32`,
+//! compiled for the host as the library's tests compile them) against the element's: the same
+//! R'G'B' and the same bytes, bit for bit, for every Y'CbCr and gray format, colorimetry,
+//! chroma siting, odd size and padded stride.
 
 // the shared test support; this test uses only its launcher
 #[allow(dead_code)]
@@ -11,8 +12,8 @@ use gst_video::VideoFrameRef;
 use imdn::cuda::args::Tap;
 
 use super::equivalence::{Rng, SIZES, bits, buffer, cases, info};
-use super::yuv::{Yuv, chroma_axes_for, gpu_reader_args};
-use super::{Layout, Scratch, layout, read_frame};
+use super::yuv::{Yuv, chroma_axes_for, gpu_reader_args, gpu_writer_args};
+use super::{Layout, Scratch, layout, read_frame, write_frame};
 
 fn taps(axis: &[(usize, usize, f32)]) -> Vec<Tap> {
     axis.iter()
@@ -56,5 +57,47 @@ fn the_gpu_reader_reads_as_the_element_does() {
         }
     }
     // every Y'CbCr and gray format, at every size and colorimetry
+    assert!(checked >= 9 * 4 * SIZES.len(), "{checked}");
+}
+
+#[test]
+fn the_gpu_writer_writes_as_the_element_does() {
+    gst::init().unwrap();
+    let mut rng = Rng(0x3c6e_f372_fe94_f82b);
+    let mut scratch = Scratch::default();
+    let mut checked = 0;
+    for (f, cm, site, pad) in cases() {
+        for size in SIZES {
+            let info = info(f, size, cm, site, pad);
+            let Layout::Yuv(yl) = layout(&info).unwrap() else {
+                continue;
+            };
+            let n = (size.0 * size.1) as usize;
+            // values past [0, 1], NaN and infinities among them: the clamping and rounding
+            let rgb: Vec<f32> = (0..3 * n).map(|_| rng.unit()).collect();
+            // the bytes neither writer touches (padding) must stay as they were
+            let before = rng.bytes(info.size());
+            let (mut want, mut got) = (buffer(before.clone()), buffer(before));
+            write_frame(want.make_mut(), &info, &rgb, None, &mut scratch).unwrap();
+            {
+                let yuv = Yuv::for_info(&info, yl.depth);
+                let mut frame =
+                    VideoFrameRef::from_buffer_ref_writable(got.make_mut(), &info).unwrap();
+                let args = gpu_writer_args(&mut frame, &yl, &yuv, rgb.as_ptr() as u64).unwrap();
+                for l in args.launches().unwrap() {
+                    // SAFETY: the arguments point into the mapped frame and `rgb`, both alive
+                    assert!(unsafe {
+                        host_kernels::launch(l.kernel, l.args.bytes(), l.grid, l.block)
+                    });
+                }
+            }
+            let (want, got) = (want.map_readable().unwrap(), got.map_readable().unwrap());
+            assert!(
+                got.as_slice() == want.as_slice(),
+                "{f:?} {cm} {site:?} {size:?}"
+            );
+            checked += 1;
+        }
+    }
     assert!(checked >= 9 * 4 * SIZES.len(), "{checked}");
 }

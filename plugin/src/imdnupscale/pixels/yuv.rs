@@ -665,6 +665,59 @@ pub(super) fn gpu_reader_args(
     })
 }
 
+/// The GPU writer's arguments (`kernels.cu`'s `yuv_out_*_f32`) for a writable mapped frame of
+/// `yl` with `yuv`'s constants and the planar input at `rgb`. Tests only, as
+/// [`gpu_reader_args`].
+#[cfg(test)]
+pub(super) fn gpu_writer_args(
+    frame: &mut FrameMut<'_>,
+    yl: &YuvLayout,
+    yuv: &Yuv,
+    rgb: u64,
+) -> Result<imdn::cuda::args::YuvOutArgs, String> {
+    use imdn::cuda::args::{YuvComp, YuvOutArgs};
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let (cw, ch) = yl.chroma_size(w, h);
+    let mut comp = [YuvComp::default(); 3];
+    let n = if yl.gray { 1 } else { 3 };
+    for (k, c) in comp.iter_mut().zip(&yl.comps).take(n) {
+        let (data, stride) = plane_mut(frame, c.plane)?;
+        *k = YuvComp {
+            plane: data.as_mut_ptr() as u64,
+            stride: stride as i64,
+            offset: c.offset as i32,
+            step: c.step as i32,
+        };
+    }
+    // as write_yuv: a packed 4:2:2 row holds luma for whole chroma pairs
+    let y_count = if !yl.gray && yl.comps[1].plane == yl.comps[0].plane {
+        cw << yl.sub.0
+    } else {
+        w
+    };
+    Ok(YuvOutArgs {
+        comp,
+        rgb,
+        kr: yuv.kr,
+        kb: yuv.kb,
+        y_off: yuv.y_off,
+        y_scale: yuv.y_scale,
+        c_off: yuv.c_off,
+        c_scale: yuv.c_scale,
+        max: yuv.max,
+        w: w as i32,
+        h: h as i32,
+        y_count: y_count as i32,
+        cw: cw as i32,
+        ch: ch as i32,
+        sub_x: yl.sub.0 as i32,
+        sub_y: yl.sub.1 as i32,
+        wide: yl.wide as i32,
+        shift: yl.shift as i32,
+        gray: yl.gray as i32,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
