@@ -9,8 +9,8 @@ mod common;
 use common::host_kernels;
 use half::f16;
 use imdn::cuda::args::{
-    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, StatsArgs, Storage, Tap, ViewArg,
-    YuvInArgs, YuvOutArgs,
+    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, PackedArgs, StatsArgs, Storage,
+    Tap, ViewArg, YuvInArgs, YuvOutArgs,
 };
 use imdn::cuda::executor::{Executor, Gpu};
 use imdn::cuda::{Reference, Schedule};
@@ -50,6 +50,7 @@ fn argument_structs_are_the_kernels() {
         ("FramesArgs", size_of::<FramesArgs>()),
         ("YuvInArgs", size_of::<YuvInArgs>()),
         ("YuvOutArgs", size_of::<YuvOutArgs>()),
+        ("PackedArgs", size_of::<PackedArgs>()),
         ("Tap", size_of::<Tap>()),
     ] {
         assert_eq!(host_kernels::size_of_struct(name), size, "{name}");

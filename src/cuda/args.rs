@@ -43,9 +43,11 @@ const FRAMES_OUT: [&str; 2] = ["frames_out_f32", "frames_out_f16"];
 pub const YUV_IN: &str = "yuv_in_f32";
 /// Planar R'G'B' f32 written as a Y'CbCr or gray frame ([`YuvOutArgs`]): luma, then chroma.
 const YUV_OUT: [&str; 2] = ["yuv_out_luma_f32", "yuv_out_chroma_f32"];
+/// A packed R'G'B' frame read into planar f32, and written from it ([`PackedArgs`]).
+const PACKED: [&str; 2] = ["packed_in_f32", "packed_out_f32"];
 
 /// Every kernel of `kernels.cu` a launch names.
-pub const KERNELS: [&str; 20] = [
+pub const KERNELS: [&str; 22] = [
     CONV_DIRECT_F32,
     CONV_MMA_F16[0],
     CONV_MMA_F16[1],
@@ -66,6 +68,8 @@ pub const KERNELS: [&str; 20] = [
     YUV_IN,
     YUV_OUT[0],
     YUV_OUT[1],
+    PACKED[0],
+    PACKED[1],
 ];
 
 impl Storage {
@@ -307,6 +311,35 @@ impl YuvOutArgs {
     }
 }
 
+/// `kernels.cu`'s `struct PackedArgs`: a packed R'G'B' frame (3 or 4 bytes a pixel) and
+/// planar f32, as the element's CPU code converts them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PackedArgs {
+    pub plane: u64,
+    pub stride: i64,
+    pub rgb: u64,
+    pub alpha: u64,
+    pub bpp: i32,
+    pub rgb_at: [i32; 3],
+    pub fourth: i32,
+    pub has_alpha: i32,
+    pub w: i32,
+    pub h: i32,
+}
+
+impl PackedArgs {
+    /// The launch that reads the frame (`read`) or writes it: a thread a pixel.
+    pub fn launch(self, read: bool) -> Result<Launch> {
+        Ok(Launch {
+            kernel: PACKED[!read as usize],
+            grid: blocks(self.w as u64 * self.h as u64, BLOCK as u64)?,
+            block: BLOCK,
+            args: Args::Packed(self),
+        })
+    }
+}
+
 /// A launch's argument struct.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Args {
@@ -316,6 +349,7 @@ pub enum Args {
     Frames(FramesArgs),
     YuvIn(YuvInArgs),
     YuvOut(YuvOutArgs),
+    Packed(PackedArgs),
 }
 
 impl Args {
@@ -332,6 +366,7 @@ impl Args {
             Args::Frames(a) => raw(a),
             Args::YuvIn(a) => raw(a),
             Args::YuvOut(a) => raw(a),
+            Args::Packed(a) => raw(a),
         }
     }
 }

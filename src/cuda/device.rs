@@ -15,8 +15,8 @@ use candle_core::cuda_backend::cudarc::driver::{
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 use super::args::{
-    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, StatsArgs, Storage, YuvInArgs,
-    YuvOutArgs,
+    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, PackedArgs, StatsArgs, Storage,
+    YuvInArgs, YuvOutArgs,
 };
 use super::executor::{Executor, Gpu};
 use super::schedule::Schedule;
@@ -32,6 +32,7 @@ unsafe impl DeviceRepr for AttentionArgs {}
 unsafe impl DeviceRepr for FramesArgs {}
 unsafe impl DeviceRepr for YuvInArgs {}
 unsafe impl DeviceRepr for YuvOutArgs {}
+unsafe impl DeviceRepr for PackedArgs {}
 
 fn cuda<T>(r: std::result::Result<T, DriverError>) -> Result<T> {
     r.map_err(|e| Error::Model(format!("CUDA: {e}")))
@@ -110,6 +111,7 @@ impl Gpu for CudaGpu {
             Args::Frames(a) => b.arg(a),
             Args::YuvIn(a) => b.arg(a),
             Args::YuvOut(a) => b.arg(a),
+            Args::Packed(a) => b.arg(a),
         };
         // SAFETY: the argument is the kernel's struct (args.rs), its addresses the executor's
         // live allocations

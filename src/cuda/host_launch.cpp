@@ -70,6 +70,10 @@ static void run_warps(void (*kernel)(Args), const void* args, unsigned grid, uns
 extern "C" int host_launch(const char* name, const void* args, unsigned grid, unsigned block) {
     if (!strcmp(name, "conv_direct_f32")) {
         run(conv_direct_f32, args, grid, block, 1);
+    } else if (!strcmp(name, "packed_in_f32")) {
+        run(packed_in_f32, args, grid, block, 1);
+    } else if (!strcmp(name, "packed_out_f32")) {
+        run(packed_out_f32, args, grid, block, 1);
     } else if (!strcmp(name, "yuv_in_f32")) {
         run(yuv_in_f32, args, grid, block, 1);
     } else if (!strcmp(name, "yuv_out_luma_f32")) {
@@ -122,6 +126,7 @@ extern "C" unsigned long host_sizeof(const char* name) {
     if (!strcmp(name, "AttentionArgs")) return sizeof(struct AttentionArgs);
     if (!strcmp(name, "FramesArgs")) return sizeof(struct FramesArgs);
     if (!strcmp(name, "YuvInArgs")) return sizeof(struct YuvInArgs);
+    if (!strcmp(name, "PackedArgs")) return sizeof(struct PackedArgs);
     if (!strcmp(name, "YuvOutArgs")) return sizeof(struct YuvOutArgs);
     if (!strcmp(name, "Tap")) return sizeof(struct Tap);
     return 0;

@@ -168,6 +168,21 @@ struct YuvOutArgs {
     int gray;
 };
 
+// A packed R'G'B' frame (3 or 4 bytes a pixel) and planar R'G'B' f32, both ways (the element's
+// unpack_row and pack_row): component c at byte rgb[c] of a pixel, the 4th byte (if any) at
+// `fourth`, alpha where `has_alpha`.
+struct PackedArgs {
+    unsigned char* plane;
+    long long stride;
+    float* rgb;              // [3][h][w]
+    unsigned char* alpha;    // [h][w]: read into where the format has alpha; written from (null: 255)
+    int bpp;
+    int rgb_at[3];
+    int fourth;     // byte of the 4th component, −1 for none
+    int has_alpha;
+    int w, h;
+};
+
 // Frames between the host's planar f32 ([n][3][h][w]) and the network's NHWC view.
 struct FramesArgs {
     float* planar;
@@ -536,6 +551,28 @@ DEVICE void yuv_in(const struct YuvInArgs& a) {
 }
 
 extern "C" __global__ void yuv_in_f32(struct YuvInArgs a) { yuv_in(a); }
+
+// One thread a pixel: bytes / 255, and the alpha byte where there is one.
+extern "C" __global__ void packed_in_f32(struct PackedArgs a) {
+    long long i = GLOBAL_INDEX, n = (long long)a.w * a.h;
+    if (i >= n) return;
+    int x = (int)(i % a.w), y = (int)(i / a.w);
+    const unsigned char* px = a.plane + y * a.stride + (long long)x * a.bpp;
+    for (int c = 0; c < 3; c++) a.rgb[c * n + i] = DIV((float)px[a.rgb_at[c]], 255.0f);
+    if (a.has_alpha && a.alpha) a.alpha[i] = px[a.fourth];
+}
+
+// One thread a pixel: each value clamped to [0, 1] (NaN: 0) times 255, rounded to nearest
+// even; the 4th byte from `alpha` where the format has alpha and it is given, else 255.
+extern "C" __global__ void packed_out_f32(struct PackedArgs a) {
+    long long i = GLOBAL_INDEX, n = (long long)a.w * a.h;
+    if (i >= n) return;
+    int x = (int)(i % a.w), y = (int)(i / a.w);
+    unsigned char* px = a.plane + y * a.stride + (long long)x * a.bpp;
+    for (int c = 0; c < 3; c++)
+        px[a.rgb_at[c]] = (unsigned char)rintf(MUL(fminf(fmaxf(a.rgb[c * n + i], 0.0f), 1.0f), 255.0f));
+    if (a.fourth >= 0) px[a.fourth] = a.has_alpha && a.alpha ? a.alpha[i] : 255;
+}
 
 // A code: the value clamped to [0, max], rounded half up (NaN: 0), as the element rounds.
 DEVICE unsigned code(const struct YuvOutArgs& a, float v) {

@@ -24,7 +24,7 @@ use gst_video::{VideoFormat, VideoInfo};
 #[cfg(test)]
 mod equivalence;
 #[cfg(test)]
-mod gpu_reader;
+mod gpu_conversions;
 mod packed;
 #[cfg(test)]
 mod reference;

@@ -132,3 +132,27 @@ mod tests {
         }
     }
 }
+
+/// The GPU's arguments (`kernels.cu`'s `packed_in_f32` / `packed_out_f32`) for a frame of
+/// `px` at `plane` (rows `stride` bytes apart), planar R'G'B' at `rgb`, alpha at `alpha`.
+/// Tests only, until the element converts frames on the GPU (issue 43).
+#[cfg(test)]
+pub(super) fn gpu_args(
+    px: &Packed,
+    (plane, stride): (u64, usize),
+    (rgb, alpha): (u64, u64),
+    (w, h): (usize, usize),
+) -> imdn::cuda::args::PackedArgs {
+    imdn::cuda::args::PackedArgs {
+        plane,
+        stride: stride as i64,
+        rgb,
+        alpha,
+        bpp: px.bpp as i32,
+        rgb_at: px.rgb.map(|o| o as i32),
+        fourth: px.fourth.map_or(-1, |(o, _)| o as i32),
+        has_alpha: px.fourth.is_some_and(|(_, a)| a) as i32,
+        w: w as i32,
+        h: h as i32,
+    }
+}

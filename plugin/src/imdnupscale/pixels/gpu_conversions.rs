@@ -1,7 +1,7 @@
-//! The GPU's Y'CbCr reader and writer (`kernels.cu`'s `yuv_in_f32` and `yuv_out_*_f32`,
+//! The GPU's frame conversions (`kernels.cu`'s `yuv_in_f32`, `yuv_out_*_f32`, `packed_*_f32`,
 //! compiled for the host as the library's tests compile them) against the element's: the same
-//! R'G'B' and the same bytes, bit for bit, for every Y'CbCr and gray format, colorimetry,
-//! chroma siting, odd size and padded stride.
+//! R'G'B' (and alpha) read and the same bytes written, bit for bit, for every format the
+//! element accepts, colorimetry, chroma siting, odd size and padded stride.
 
 // the shared test support; this test uses only its launcher
 #[allow(dead_code)]
@@ -13,7 +13,9 @@ use imdn::cuda::args::Tap;
 
 use super::equivalence::{Rng, SIZES, bits, buffer, cases, info};
 use super::yuv::{Yuv, chroma_axes_for, gpu_reader_args, gpu_writer_args};
-use super::{Layout, Scratch, layout, read_frame, write_frame};
+use super::{
+    FORMATS, Layout, Scratch, layout, packed, plane_mut, plane_of, read_frame, write_frame,
+};
 
 fn taps(axis: &[(usize, usize, f32)]) -> Vec<Tap> {
     axis.iter()
@@ -100,4 +102,65 @@ fn the_gpu_writer_writes_as_the_element_does() {
         }
     }
     assert!(checked >= 9 * 4 * SIZES.len(), "{checked}");
+}
+
+/// Runs a launch on the host.
+fn run(l: &imdn::cuda::args::Launch) {
+    // SAFETY: the callers' arguments point into mapped frames and buffers alive for the call
+    assert!(unsafe { host_kernels::launch(l.kernel, l.args.bytes(), l.grid, l.block) });
+}
+
+#[test]
+fn the_gpu_reads_and_writes_packed_rgb_as_the_element_does() {
+    gst::init().unwrap();
+    let mut rng = Rng(0xa54f_f53a_5f1d_36f1);
+    let mut scratch = Scratch::default();
+    let mut checked = 0;
+    for (f, cm, site, pad) in cases() {
+        for size in SIZES {
+            let info = info(f, size, cm, site, pad);
+            let Layout::Packed(px) = layout(&info).unwrap() else {
+                continue;
+            };
+            let (w, h) = (size.0 as usize, size.1 as usize);
+            let n = w * h;
+            // reading
+            let buf = buffer(rng.bytes(info.size()));
+            let want = read_frame(&buf, &info, Vec::new(), Vec::new, &mut scratch).unwrap();
+            let (mut rgb, mut alpha) = (vec![f32::NAN; 3 * n], vec![0u8; n]);
+            {
+                let frame = VideoFrameRef::from_buffer_ref_readable(buf.as_ref(), &info).unwrap();
+                let (data, stride) = plane_of(&frame, 0).unwrap();
+                let at = (rgb.as_mut_ptr() as u64, alpha.as_mut_ptr() as u64);
+                let args = packed::gpu_args(&px, (data.as_ptr() as u64, stride), at, (w, h));
+                run(&args.launch(true).unwrap());
+            }
+            assert_eq!(bits(&rgb), bits(&want.rgb), "{f:?} {size:?}");
+            if let Some(a) = &want.alpha {
+                assert_eq!(&alpha, a, "{f:?} {size:?}");
+            }
+            // writing, with an alpha plane (used where the format has alpha)
+            let rgb: Vec<f32> = (0..3 * n).map(|_| rng.unit()).collect();
+            let alpha = rng.bytes(n);
+            let before = rng.bytes(info.size());
+            let (mut want, mut got) = (buffer(before.clone()), buffer(before));
+            write_frame(want.make_mut(), &info, &rgb, Some(&alpha), &mut scratch).unwrap();
+            {
+                let mut frame =
+                    VideoFrameRef::from_buffer_ref_writable(got.make_mut(), &info).unwrap();
+                let (data, stride) = plane_mut(&mut frame, 0).unwrap();
+                let plane = (data.as_mut_ptr() as u64, stride);
+                let at = (rgb.as_ptr() as u64, alpha.as_ptr() as u64);
+                run(&packed::gpu_args(&px, plane, at, (w, h))
+                    .launch(false)
+                    .unwrap());
+            }
+            let (want, got) = (want.map_readable().unwrap(), got.map_readable().unwrap());
+            assert!(got.as_slice() == want.as_slice(), "{f:?} {size:?}");
+            checked += 1;
+        }
+    }
+    // the ten packed R'G'B' formats
+    let packed = FORMATS.len() - 10;
+    assert_eq!(checked, packed * 4 * SIZES.len());
 }
