@@ -111,28 +111,6 @@ fn pack3<const R: usize, const B: usize>([r, g, b]: [&[f32]; 3], line: &mut [u8]
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use imdn::image_ops::f32_to_u8;
-
-    #[test]
-    fn bytes_round_as_the_library_does() {
-        // every tie (k + 0.5) / 255, its neighbours, and values outside [0, 1]
-        let mut values = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 2.0, -1.0];
-        for k in 0..=255u32 {
-            let tie = (k as f32 + 0.5) / 255.0;
-            values.extend([k as f32 / 255.0, tie, tie.next_up(), tie.next_down()]);
-        }
-        for i in 0..=1_000_000u32 {
-            values.push(i as f32 / 1e6);
-        }
-        for v in values {
-            assert_eq!(unit_to_u8(v), f32_to_u8(v), "{v:e}");
-        }
-    }
-}
-
 /// The GPU's arguments (`kernels.cu`'s `packed_in_f32` / `packed_out_f32`) for a frame of
 /// `px` at `plane` (rows `stride` bytes apart), planar R'G'B' at `rgb`, alpha at `alpha`.
 /// Tests only, until the element converts frames on the GPU (issue 43).
@@ -154,5 +132,27 @@ pub(super) fn gpu_args(
         has_alpha: px.fourth.is_some_and(|(_, a)| a) as i32,
         w: w as i32,
         h: h as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imdn::image_ops::f32_to_u8;
+
+    #[test]
+    fn bytes_round_as_the_library_does() {
+        // every tie (k + 0.5) / 255, its neighbours, and values outside [0, 1]
+        let mut values = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 2.0, -1.0];
+        for k in 0..=255u32 {
+            let tie = (k as f32 + 0.5) / 255.0;
+            values.extend([k as f32 / 255.0, tie, tie.next_up(), tie.next_down()]);
+        }
+        for i in 0..=1_000_000u32 {
+            values.push(i as f32 / 1e6);
+        }
+        for v in values {
+            assert_eq!(unit_to_u8(v), f32_to_u8(v), "{v:e}");
+        }
     }
 }
