@@ -1,5 +1,5 @@
-//! The CUDA executor's device-independent foundation (issue 43): what the GPU will run,
-//! built and tested without a GPU (and without the `cuda` feature).
+//! Our CUDA executor (issue 43): the network as fused steps, run by our own kernels
+//! (`kernels.cu`, compiled by NVRTC when it opens), built and tested without a GPU.
 //!
 //! - [`schedule`]: a network of the family as a flat list of fused steps over named NHWC
 //!   buffers read and written through channel-offset views (the IMDB's split and concatenation
@@ -8,19 +8,22 @@
 //!   and residual are each conv's epilogue), and the buffers' sizes per frame size.
 //! - [`pack`]: the weights packed once into the GPU layout (KRSC, channels padded to 8), in
 //!   f32 and f16, and back.
-//! - [`reference`](mod@reference): the schedule executed on the CPU in plain loops, on buffers allocated once
-//!   per frame size: the specification the kernels will be checked against
+//! - [`reference`](mod@reference): the schedule executed on the CPU in plain loops, on buffers
+//!   allocated once per frame size: the specification the kernels are checked against
 //!   (`tests/cuda_schedule.rs` checks it against candle's networks).
-//! - [`args`]: each step as a launch of a kernel of `kernels.cu` (the direct kernels: f32
-//!   arithmetic, activations in f32 or f16), with its argument struct; `tests/cuda_kernels.rs`
-//!   runs those launches on the CPU, `kernels.cu` compiled for the host with `host_shim.h`,
-//!   against the reference.
+//! - [`args`]: each step as a launch of a kernel of `kernels.cu` (f32 convs direct, f16 convs
+//!   on tensor cores; the statistics, the attention, the frames' layout), with its argument
+//!   struct; and the element's frame conversions (Y'CbCr, gray and packed R'G'B', both ways)
+//!   as kernels, not yet used by the element.
+//! - [`executor`]: the launches per frame size on a [`executor::Gpu`], recorded as one graph;
+//!   `device` (feature `cuda`): that `Gpu` on CUDA, and [`CudaNet`] behind `Upscaler`.
 //!
-//! What waits for a GPU: running the kernels there (compiled by NVRTC), the tensor-core convs
-//! that replace the direct ones (implicit GEMM with these epilogues, or cuDNN/cuBLASLt), the
-//! device buffers of the plan, the per-(size, precision)
-//! CUDA graph of the steps, the upload/compute/download streams, and `Upscaler` using it on
-//! `Device::Cuda`.
+//! `host_shim.h` stands in for CUDA's built-ins so that `kernels.cu` also compiles for the
+//! host: `tests/cuda_kernels.rs` runs the executor's launches there against the reference
+//! (a warp's lanes as fibers for the tensor-core products), and the element's
+//! `pixels/gpu_conversions.rs` runs the conversions against its own CPU code.
+//!
+//! Not yet run on a GPU.
 
 pub mod args;
 #[cfg(feature = "cuda")]
