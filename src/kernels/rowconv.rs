@@ -1,4 +1,4 @@
-//! Convolutions on four rows at a time, for the streaming executor ([`crate::cpu::stream`]),
+//! Convolutions on four rows at a time, for the streaming executor (`cpu/stream.rs`),
 //! which keeps only the few rows of each activation its next layers still need.
 //!
 //! A row of one channel is stored in four phases ([`RowLayout`], in [`rows`](super::rows)): columns 4j, then 4j+1, 4j+2
@@ -34,7 +34,7 @@ pub struct Conv3 {
 }
 
 impl Conv3 {
-    /// From weights [cout, cin, 3, 3] (row-major) and bias [cout].
+    /// From weights `[cout, cin, 3, 3]` (row-major) and bias `[cout]`.
     pub fn new(weight: &[f32], bias: &[f32], cin: usize, cout: usize) -> Self {
         assert_eq!(weight.len(), cout * cin * 9, "3×3 weights");
         assert!(cin <= MAX_CHANNELS && cout <= MAX_CHANNELS);
@@ -71,7 +71,7 @@ pub struct Conv1 {
 }
 
 impl Conv1 {
-    /// From weights [cout, cin] (row-major) and bias [cout].
+    /// From weights `[cout, cin]` (row-major) and bias `[cout]`.
     pub fn new(weight: &[f32], bias: &[f32], cin: usize, cout: usize) -> Self {
         assert_eq!(weight.len(), cout * cin, "1×1 weights");
         assert!(cin <= MAX_CHANNELS && cout <= MAX_CHANNELS);
