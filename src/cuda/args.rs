@@ -181,6 +181,7 @@ pub struct StatsArgs {
     pub acc: u64,
     pub dst_stride: i32,
     pub n: i32,
+    pub chunk: i32,
 }
 
 /// `kernels.cu`'s `struct AttentionArgs`.
@@ -390,7 +391,7 @@ fn mma_tiles(cout: usize) -> usize {
 }
 /// Warps per block of the statistics' sums.
 const STATS_WARPS: u32 = 8;
-/// Pixels a warp of the statistics sums (`STATS_PIXELS`).
+/// Pixels a warp of the statistics sums.
 const STATS_PIXELS: u64 = 256;
 
 /// The frames' planar f32 at `planar` into the schedule's input (`to_nhwc`), or its output
@@ -495,6 +496,7 @@ impl Builder<'_> {
                     acc: self.at.stats_sums,
                     dst_stride: self.per_frame_stride(dst),
                     n: n as i32,
+                    chunk: STATS_PIXELS as i32,
                 };
                 let [_, h, w, _] = self.plan.buffers[src.buf].dims;
                 let warps = n as u64 * ((h * w) as u64).div_ceil(STATS_PIXELS);

@@ -10,6 +10,8 @@
 //
 // The convs: with f32 activations the direct kernel (f32 arithmetic on CUDA cores, one thread
 // per output pixel); with f16 ones the implicit GEMM on tensor cores (mma.sync, f32 sums).
+// Then the attention's statistics and vectors, the frames' layout, and the element's frame
+// conversions (Y'CbCr, gray and packed R'G'B', both ways), bit for bit as its CPU code.
 
 #ifndef IMDN_HOST
 #define DEVICE __device__ __forceinline__
@@ -96,15 +98,13 @@ struct ConvArgs {
     float slope;
 };
 
-// Pixels a warp of the statistics sums.
-#define STATS_PIXELS 256
-
 struct StatsArgs {
     struct ViewArg src;
     float* dst;   // per frame, dst[f·dst_stride + c] = mean + std of channel c
     double* acc;  // per frame and channel, the sum and the sum of squares; zero between steps
     int dst_stride;
     int n;
+    int chunk;  // pixels a warp of the sums adds up
 };
 
 struct AttentionArgs {
@@ -435,15 +435,15 @@ DEVICE void conv_mma(const struct ConvArgs& a) {
         }
 }
 
-// One warp per frame and STATS_PIXELS pixels, a lane per channel (its loads coalesced across
+// One warp per frame and `chunk` pixels, a lane per channel (its loads coalesced across
 // the lanes), adding its sums to the frame's accumulators.
 template <typename T>
 DEVICE void cca_sums(const struct StatsArgs& a) {
     long long warp = GLOBAL_INDEX / 32;
-    long long pixels = (long long)a.src.h * a.src.w, chunks = (pixels + STATS_PIXELS - 1) / STATS_PIXELS;
+    long long pixels = (long long)a.src.h * a.src.w, chunks = (pixels + a.chunk - 1) / a.chunk;
     if (warp >= a.n * chunks) return;
     int f = (int)(warp / chunks);
-    long long p0 = warp % chunks * STATS_PIXELS, p1 = p0 + STATS_PIXELS < pixels ? p0 + STATS_PIXELS : pixels;
+    long long p0 = warp % chunks * a.chunk, p1 = p0 + a.chunk < pixels ? p0 + a.chunk : pixels;
     const T* base = (const T*)a.src.base + pixel(a.src, f, 0, 0);
     for (int c = LANE; c < a.src.channels; c += LANES) {
         double sum = 0.0, sum2 = 0.0;
