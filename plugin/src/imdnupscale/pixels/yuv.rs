@@ -113,6 +113,15 @@ impl YuvLayout {
     pub(super) fn chroma_size(&self, w: usize, h: usize) -> (usize, usize) {
         (w.div_ceil(1 << self.sub.0), h.div_ceil(1 << self.sub.1))
     }
+
+    /// Luma samples a row of a `w`-wide frame holds: `w`, but a packed 4:2:2 row holds two
+    /// for each chroma pair, also past an odd width (the last pixel's luma repeated there).
+    pub(super) fn luma_per_row(&self, w: usize) -> usize {
+        match !self.gray && self.comps[1].plane == self.comps[0].plane {
+            true => self.chroma_size(w, 1).0 << self.sub.0,
+            false => w,
+        }
+    }
 }
 /// Y'CbCr ↔ R'G'B' constants for samples of one depth: codes on one side, [0, 1] R'G'B' and
 /// normalised luma/chroma on the other.
@@ -567,13 +576,7 @@ pub(super) fn write_yuv<const WIDE: bool>(
     let (sx, sy) = yl.sub;
     let (cw, _) = yl.chroma_size(w, h);
     let yc = yl.comps[0];
-    // A packed 4:2:2 row holds two luma samples per chroma pair, also past an odd width: the
-    // last pixel's luma is repeated there.
-    let y_count = if !yl.gray && yl.comps[1].plane == yc.plane {
-        cw << sx
-    } else {
-        w
-    };
+    let y_count = yl.luma_per_row(w);
     let y_len = yc.row_len(y_count, bytes);
     let Rows {
         u,
@@ -621,6 +624,27 @@ pub(super) fn write_yuv<const WIDE: bool>(
     Ok(())
 }
 
+/// The components of `yl` as the GPU kernels address them, each plane's address and stride
+/// from `plane` (the components a gray format lacks stay empty).
+#[cfg(test)]
+fn gpu_comps(
+    yl: &YuvLayout,
+    mut plane: impl FnMut(usize) -> Result<(u64, usize), String>,
+) -> Result<[imdn::cuda::args::YuvComp; 3], String> {
+    let mut comps = [imdn::cuda::args::YuvComp::default(); 3];
+    let n = if yl.gray { 1 } else { 3 };
+    for (k, c) in comps.iter_mut().zip(&yl.comps).take(n) {
+        let (at, stride) = plane(c.plane)?;
+        *k = imdn::cuda::args::YuvComp {
+            plane: at,
+            stride: stride as i64,
+            offset: c.offset as i32,
+            step: c.step as i32,
+        };
+    }
+    Ok(comps)
+}
+
 /// The GPU reader's arguments (`kernels.cu`'s `yuv_in_f32`) for a mapped frame of `yl` with
 /// `yuv`'s constants, the chroma taps at `taps` (as `[imdn::cuda::args::Tap]`, one per column
 /// and one per row) and the planar output at `rgb`. Tests only, until the element converts
@@ -633,20 +657,10 @@ pub(super) fn gpu_reader_args(
     (xs, ys): (u64, u64),
     rgb: u64,
 ) -> Result<imdn::cuda::args::YuvInArgs, String> {
-    use imdn::cuda::args::{YuvComp, YuvInArgs};
-    let mut comp = [YuvComp::default(); 3];
-    let n = if yl.gray { 1 } else { 3 };
-    for (k, c) in comp.iter_mut().zip(&yl.comps).take(n) {
-        let (data, stride) = plane_of(frame, c.plane)?;
-        *k = YuvComp {
-            plane: data.as_ptr() as u64,
-            stride: stride as i64,
-            offset: c.offset as i32,
-            step: c.step as i32,
-        };
-    }
+    use imdn::cuda::args::YuvInArgs;
+    let plane = |p| plane_of(frame, p).map(|(data, stride)| (data.as_ptr() as u64, stride));
     Ok(YuvInArgs {
-        comp,
+        comp: gpu_comps(yl, plane)?,
         xs,
         ys,
         rgb,
@@ -675,26 +689,12 @@ pub(super) fn gpu_writer_args(
     yuv: &Yuv,
     rgb: u64,
 ) -> Result<imdn::cuda::args::YuvOutArgs, String> {
-    use imdn::cuda::args::{YuvComp, YuvOutArgs};
+    use imdn::cuda::args::YuvOutArgs;
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     let (cw, ch) = yl.chroma_size(w, h);
-    let mut comp = [YuvComp::default(); 3];
-    let n = if yl.gray { 1 } else { 3 };
-    for (k, c) in comp.iter_mut().zip(&yl.comps).take(n) {
-        let (data, stride) = plane_mut(frame, c.plane)?;
-        *k = YuvComp {
-            plane: data.as_mut_ptr() as u64,
-            stride: stride as i64,
-            offset: c.offset as i32,
-            step: c.step as i32,
-        };
-    }
-    // as write_yuv: a packed 4:2:2 row holds luma for whole chroma pairs
-    let y_count = if !yl.gray && yl.comps[1].plane == yl.comps[0].plane {
-        cw << yl.sub.0
-    } else {
-        w
-    };
+    let comp = gpu_comps(yl, |p| {
+        plane_mut(frame, p).map(|(data, stride)| (data.as_mut_ptr() as u64, stride))
+    })?;
     Ok(YuvOutArgs {
         comp,
         rgb,
@@ -707,7 +707,7 @@ pub(super) fn gpu_writer_args(
         max: yuv.max,
         w: w as i32,
         h: h as i32,
-        y_count: y_count as i32,
+        y_count: yl.luma_per_row(w) as i32,
         cw: cw as i32,
         ch: ch as i32,
         sub_x: yl.sub.0 as i32,
