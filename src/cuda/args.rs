@@ -260,12 +260,7 @@ impl YuvInArgs {
     /// The launch: a thread a pixel.
     pub fn launch(self) -> Result<Launch> {
         let pixels = self.w as u64 * self.h as u64;
-        Ok(Launch {
-            kernel: YUV_IN,
-            grid: blocks(pixels, BLOCK as u64)?,
-            block: BLOCK,
-            args: Args::YuvIn(self),
-        })
+        thread_each(YUV_IN, pixels, Args::YuvIn(self))
     }
 }
 
@@ -300,15 +295,10 @@ impl YuvOutArgs {
     pub fn launches(self) -> Result<[Launch; 2]> {
         let luma = self.y_count as u64 * self.h as u64;
         let chroma = self.cw as u64 * self.ch as u64;
-        let launch = |kernel, items| -> Result<Launch> {
-            Ok(Launch {
-                kernel,
-                grid: blocks(items, BLOCK as u64)?,
-                block: BLOCK,
-                args: Args::YuvOut(self),
-            })
-        };
-        Ok([launch(YUV_OUT[0], luma)?, launch(YUV_OUT[1], chroma)?])
+        Ok([
+            thread_each(YUV_OUT[0], luma, Args::YuvOut(self))?,
+            thread_each(YUV_OUT[1], chroma, Args::YuvOut(self))?,
+        ])
     }
 }
 
@@ -332,12 +322,8 @@ pub struct PackedArgs {
 impl PackedArgs {
     /// The launch that reads the frame (`read`) or writes it: a thread a pixel.
     pub fn launch(self, read: bool) -> Result<Launch> {
-        Ok(Launch {
-            kernel: PACKED[!read as usize],
-            grid: blocks(self.w as u64 * self.h as u64, BLOCK as u64)?,
-            block: BLOCK,
-            args: Args::Packed(self),
-        })
+        let pixels = self.w as u64 * self.h as u64;
+        thread_each(PACKED[!read as usize], pixels, Args::Packed(self))
     }
 }
 
@@ -415,19 +401,16 @@ pub fn frames(
         channels: 3,
     });
     let pixels = plan.buffers[buf].elements as u64 / 3;
-    Ok(Launch {
-        kernel: match to_nhwc {
-            true => FRAMES_IN[storage.index()],
-            false => FRAMES_OUT[storage.index()],
-        },
-        grid: blocks(pixels, BLOCK as u64)?,
-        block: BLOCK,
-        args: Args::Frames(FramesArgs {
-            planar,
-            nhwc,
-            n: plan.nhw.0 as i32,
-        }),
-    })
+    let kernel = match to_nhwc {
+        true => FRAMES_IN[storage.index()],
+        false => FRAMES_OUT[storage.index()],
+    };
+    let args = FramesArgs {
+        planar,
+        nhwc,
+        n: plan.nhw.0 as i32,
+    };
+    thread_each(kernel, pixels, Args::Frames(args))
 }
 
 /// Every step of `s` as a launch, for the buffers of `plan` at `at`, activations in `storage`.
@@ -482,12 +465,11 @@ impl Builder<'_> {
                     Storage::F32 => pixels,
                     Storage::F16 => pixels.div_ceil(16 * mma_tiles(a.cout as usize) as u64) * 32,
                 };
-                Launch {
-                    kernel: self.storage.conv_kernel(a.cout as usize),
-                    grid: blocks(threads, BLOCK as u64)?,
-                    block: BLOCK,
-                    args: Args::Conv(a),
-                }
+                thread_each(
+                    self.storage.conv_kernel(a.cout as usize),
+                    threads,
+                    Args::Conv(a),
+                )?
             }
             Step::CcaStats { src, dst } => {
                 let a = StatsArgs {
@@ -506,12 +488,7 @@ impl Builder<'_> {
                     block: 32 * STATS_WARPS,
                     args: Args::Stats(a),
                 });
-                Launch {
-                    kernel: CCA_FINISH,
-                    grid: blocks((n * src.channels) as u64, BLOCK as u64)?,
-                    block: BLOCK,
-                    args: Args::Stats(a),
-                }
+                thread_each(CCA_FINISH, (n * src.channels) as u64, Args::Stats(a))?
             }
             Step::CcaAttention { src, down, up, dst } => {
                 let (d, u) = (self.s.convs[*down].shape, self.s.convs[*up].shape);
@@ -521,26 +498,22 @@ impl Builder<'_> {
                         d.cout
                     )));
                 }
-                Launch {
-                    kernel: CCA_ATTENTION,
-                    grid: blocks(n as u64, BLOCK as u64)?,
-                    block: BLOCK,
-                    args: Args::Attention(AttentionArgs {
-                        src: self.address(src),
-                        dst: self.address(dst),
-                        down_w: self.at.weights_f32[*down],
-                        down_b: self.at.biases[*down],
-                        up_w: self.at.weights_f32[*up],
-                        up_b: self.at.biases[*up],
-                        src_stride: self.per_frame_stride(src),
-                        dst_stride: self.per_frame_stride(dst),
-                        cin: d.cin as i32,
-                        cin_pad: d.cin_pad as i32,
-                        mid: d.cout as i32,
-                        mid_pad: u.cin_pad as i32,
-                        n: n as i32,
-                    }),
-                }
+                let args = AttentionArgs {
+                    src: self.address(src),
+                    dst: self.address(dst),
+                    down_w: self.at.weights_f32[*down],
+                    down_b: self.at.biases[*down],
+                    up_w: self.at.weights_f32[*up],
+                    up_b: self.at.biases[*up],
+                    src_stride: self.per_frame_stride(src),
+                    dst_stride: self.per_frame_stride(dst),
+                    cin: d.cin as i32,
+                    cin_pad: d.cin_pad as i32,
+                    mid: d.cout as i32,
+                    mid_pad: u.cin_pad as i32,
+                    n: n as i32,
+                };
+                thread_each(CCA_ATTENTION, n as u64, Args::Attention(args))?
             }
         };
         out.push(last);
@@ -646,6 +619,16 @@ impl Builder<'_> {
             w: w as i32,
         }
     }
+}
+
+/// A launch of `kernel` with a thread for each of `items`.
+fn thread_each(kernel: &'static str, items: u64, args: Args) -> Result<Launch> {
+    Ok(Launch {
+        kernel,
+        grid: blocks(items, BLOCK as u64)?,
+        block: BLOCK,
+        args,
+    })
 }
 
 /// Blocks of `per_block` for `items`, refused past what a launch takes.
