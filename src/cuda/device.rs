@@ -3,7 +3,7 @@
 //! and [`CudaNet`], the network on it behind ACS's planar f32 interface.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use candle_core::cuda_backend::cudarc::driver::sys::{
     CUgraphInstantiate_flags, CUstreamCaptureMode,
@@ -140,9 +140,8 @@ impl Gpu for CudaGpu {
 
 /// The network on our CUDA executor, frames in and out as planar f32 on the host.
 pub struct CudaNet {
-    executor: Mutex<Executor<CudaGpu>>,
-    /// The frames' scale codes, kept between calls.
-    codes: Mutex<Vec<f32>>,
+    /// The executor and the frames' scale codes (kept between calls), under one lock.
+    state: Mutex<(Executor<CudaGpu>, Vec<f32>)>,
 }
 
 impl CudaNet {
@@ -156,9 +155,14 @@ impl CudaNet {
         let schedule = Schedule::new(config, tensors)?;
         let executor = Executor::new(CudaGpu::new(device)?, schedule, storage)?;
         Ok(Self {
-            executor: Mutex::new(executor),
-            codes: Mutex::new(Vec::new()),
+            state: Mutex::new((executor, Vec::new())),
         })
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, (Executor<CudaGpu>, Vec<f32>)>> {
+        self.state
+            .lock()
+            .map_err(|_| Error::Model("the CUDA executor failed in an earlier frame".into()))
     }
 
     /// `n` planar RGB frames of `h`×`w` with the scale `code` (IMDN_AS with a scale input)
@@ -170,20 +174,25 @@ impl CudaNet {
         code: Option<f32>,
         out: &mut Vec<f32>,
     ) -> Result<()> {
-        let mut executor = self.executor.lock().expect("executor lock");
-        let mut codes = self.codes.lock().expect("codes lock");
+        let mut state = self.state()?;
+        let (executor, codes) = &mut *state;
         codes.clear();
         codes.resize(n, code.unwrap_or(0.0));
         executor.run(input, (n, h, w), code.map(|_| codes.as_slice()), out)
     }
 
     /// Device memory the executor holds (weights and the last frame size's buffers).
-    pub fn device_bytes(&self) -> usize {
-        self.executor.lock().expect("executor lock").device_bytes()
+    pub fn device_bytes(&self) -> Result<usize> {
+        Ok(self.state()?.0.device_bytes())
+    }
+
+    /// Whether the last frame size's launches replay as one CUDA graph.
+    pub fn replays_a_graph(&self) -> Result<bool> {
+        Ok(self.state()?.0.replays_a_graph())
     }
 
     /// The network again on the frames last run, waited for: its time alone.
     pub fn rerun(&self) -> Result<()> {
-        self.executor.lock().expect("executor lock").rerun()
+        self.state()?.0.rerun()
     }
 }

@@ -72,7 +72,11 @@ impl CudaNet {
         match *self {}
     }
 
-    pub fn device_bytes(&self) -> usize {
+    pub fn device_bytes(&self) -> crate::Result<usize> {
+        match *self {}
+    }
+
+    pub fn replays_a_graph(&self) -> crate::Result<bool> {
         match *self {}
     }
 }

@@ -597,11 +597,15 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     }
     if let (Some(l), Some(gpu)) = (launches, up.cuda_net()) {
         println!(
-            "  our CUDA executor's launches alone (frames already on the GPU): median {:.2} ms (min {:.2}, max {:.2}); it holds {} MiB",
+            "  our CUDA executor's launches alone (frames already on the GPU): median {:.2} ms (min {:.2}, max {:.2}); it holds {} MiB{}",
             l.median,
             l.min,
             l.max,
-            gpu.device_bytes() >> 20
+            gpu.device_bytes()? >> 20,
+            match gpu.replays_a_graph()? {
+                true => ", one CUDA graph a frame",
+                false => ", launched one by one (no CUDA graph)",
+            }
         );
     }
     if a.json {
@@ -618,7 +622,8 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             "ms_max": max,
             "network_ms": net.map(|n| n.median),
             "launches_ms": launches.map(|l| l.median),
-            "gpu_bytes": up.cuda_net().map(|g| g.device_bytes()),
+            "gpu_bytes": up.cuda_net().map(|g| g.device_bytes()).transpose()?,
+            "cuda_graph": up.cuda_net().map(|g| g.replays_a_graph()).transpose()?,
             "candle_ms": candle.map(|c| c.1),
             "ours_interleaved_ms": candle.map(|c| c.0),
             "winograd_interleaved_ms": im2col.map(|c| c.0),
