@@ -83,6 +83,14 @@ impl Acs {
         let side = |len: usize| (len + 2 * margin).next_multiple_of(m);
         (side(w), side(h), margin)
     }
+
+    /// The padded frame `(pw, ph, margin)` of [`Acs::padded`] where the network runs it as
+    /// one tile, `None` where it is cut into tiles.
+    pub fn whole_frame(&self, size: (usize, usize), m: usize) -> Option<(usize, usize, usize)> {
+        let (pw, ph, margin) = self.padded(size, m.max(1));
+        let tile = self.tile.next_multiple_of(m.max(1));
+        (tile == 0 || (tile >= pw && tile >= ph)).then_some((pw, ph, margin))
+    }
 }
 
 /// One tile's placement along one axis: the tile covers `start..start + len` and owns

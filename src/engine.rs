@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::acs::{Acs, AcsScratch, EdgeMode, Forward, FrameStats, Nhw, Rect};
 use crate::cpu::CpuNet;
 use crate::cuda::CudaNet;
-use crate::cuda::args::Storage;
+use crate::cuda::args::{Framing, Storage};
 use crate::image_ops::{self, Resizer};
 use crate::kernels::Kernels;
 use crate::model::{Config, Network, Variant, scale_code, scale_code_between};
@@ -422,6 +422,29 @@ impl Upscaler {
     /// Our CUDA executor, when it runs the frames ([`CudaKernels::Ours`]).
     pub fn cuda_net(&self) -> Option<&CudaNet> {
         self.gpu.as_ref()
+    }
+
+    /// Where a `size` frame goes as bytes to our CUDA executor ([`CudaNet::run_raw`]), which
+    /// converts, pads and crops it on the device: the network's frames and the frame's place
+    /// in them. `None` where the frame goes through [`Upscaler::upscale_planar_into`] instead:
+    /// not our executor, an output not the network's scale × `size`, IMDN_AS (resampled on
+    /// the host first), or a frame cut into tiles.
+    pub fn raw_framing(
+        &self,
+        (w, h): (usize, usize),
+        out: (usize, usize),
+    ) -> Option<(Nhw, Framing)> {
+        let c = self.config;
+        let s = c.net_scale();
+        if self.gpu.is_none() || c.variant == Variant::As || out != (w * s, h * s) || w * h == 0 {
+            return None;
+        }
+        let (pw, ph, margin) = self.acs.whole_frame((w, h), c.input_multiple())?;
+        let framing = Framing {
+            frame: (h, w),
+            margin,
+        };
+        Some(((1, ph, pw), framing))
     }
 
     /// candle's own implementation of the network (the reference for our CPU kernels).

@@ -6,26 +6,16 @@
 
 mod common;
 
-use common::host_kernels;
+use common::host_kernels::{self, HOST, Host, run_on_host};
 use half::f16;
 use imdn::cuda::args::{
-    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, PackedArgs, StatsArgs, Storage,
+    Args, AttentionArgs, ConvArgs, FramesArgs, Framing, KERNELS, PackedArgs, StatsArgs, Storage,
     Tap, ViewArg, YuvInArgs, YuvOutArgs,
 };
-use imdn::cuda::executor::{Executor, Gpu};
+use imdn::cuda::executor::{Executor, RawFrame};
 use imdn::cuda::{Reference, Schedule};
 use imdn::model::Config;
 use imdn::weights::shipped;
-
-/// Runs each launch on the CPU.
-fn run_on_host(launches: &[Launch]) {
-    for l in launches {
-        // SAFETY: the launches' argument structs are their kernels', their addresses in the
-        // caller's live host buffers
-        let known = unsafe { host_kernels::launch(l.kernel, l.args.bytes(), l.grid, l.block) };
-        assert!(known, "kernel {} unknown to the host launcher", l.kernel);
-    }
-}
 
 #[test]
 fn every_kernel_is_known_to_the_host() {
@@ -121,62 +111,6 @@ fn frames(n: usize, h: usize, w: usize) -> Vec<f32> {
     (0..n * h * w * 3)
         .map(|i| ((i * 7919 + 13) % 1000) as f32 / 1000.0)
         .collect()
-}
-
-/// The host as the executor's device: memory in host allocations, launches through
-/// `kernels.cu` compiled for the CPU; with `graphs`, launches recorded to replay.
-struct Host {
-    graphs: bool,
-}
-
-const HOST: Host = Host { graphs: true };
-
-impl Gpu for Host {
-    /// u64s: 8-byte aligned, as the kernels' f64 and pointer-sized reads want.
-    type Memory = Vec<u64>;
-
-    fn alloc(&self, bytes: usize) -> imdn::Result<Vec<u64>> {
-        Ok(vec![0; bytes.div_ceil(8)])
-    }
-
-    fn address(&self, m: &Vec<u64>) -> u64 {
-        m.as_ptr() as u64
-    }
-
-    fn upload(&self, m: &mut Vec<u64>, bytes: &[u8]) -> imdn::Result<()> {
-        // SAFETY: the allocation holds at least `bytes` (alloc rounds up)
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), m.as_mut_ptr().cast(), bytes.len())
-        };
-        Ok(())
-    }
-
-    fn download(&self, m: &Vec<u64>, out: &mut [u8]) -> imdn::Result<()> {
-        // SAFETY: as upload
-        unsafe { std::ptr::copy_nonoverlapping(m.as_ptr().cast(), out.as_mut_ptr(), out.len()) };
-        Ok(())
-    }
-
-    fn launch(&self, l: &Launch) -> imdn::Result<()> {
-        run_on_host(std::slice::from_ref(l));
-        Ok(())
-    }
-
-    fn synchronize(&self) -> imdn::Result<()> {
-        Ok(())
-    }
-
-    /// The launches themselves, replayed in order.
-    type Graph = Vec<Launch>;
-
-    fn record(&self, launches: &[Launch]) -> imdn::Result<Option<Vec<Launch>>> {
-        Ok(self.graphs.then(|| launches.to_vec()))
-    }
-
-    fn replay(&self, graph: &Vec<Launch>) -> imdn::Result<()> {
-        run_on_host(graph);
-        Ok(())
-    }
 }
 
 /// The scale codes of `n` frames: frame `i` is told `0.3 − 0.4·i` (IMDN_AS with a scale
@@ -345,4 +279,123 @@ fn planar_and_nhwc_round_trip() {
 /// Bytes of the buffers of a frame size in f32 (what the executor must hold at least).
 fn schedule_bytes(executor: &Executor<Host>, (n, h, w): (usize, usize, usize)) -> usize {
     executor.schedule().plan(n, h, w).unwrap().bytes_f32()
+}
+
+/// A packed R'G'B' frame (3 bytes a pixel, rows of `stride` bytes at `plane`) and planar f32
+/// at `rgb`, for a launch either way.
+fn packed_rgb(plane: u64, stride: usize, rgb: u64, (w, h): (usize, usize)) -> PackedArgs {
+    PackedArgs {
+        plane,
+        stride: stride as i64,
+        rgb,
+        alpha: 0,
+        bpp: 3,
+        rgb_at: [0, 1, 2],
+        fourth: -1,
+        has_alpha: 0,
+        w: w as i32,
+        h: h as i32,
+    }
+}
+
+/// Planar frame `src` (`w`×`h`) in a `pw`×`ph` one, `margin` pixels from its top left, its
+/// border pixels replicated out to the edges.
+fn replicate(
+    src: &[f32],
+    (w, h): (usize, usize),
+    (pw, ph): (usize, usize),
+    margin: usize,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(3 * pw * ph);
+    for c in 0..3 {
+        for y in 0..ph {
+            for x in 0..pw {
+                let sy = y.saturating_sub(margin).min(h - 1);
+                let sx = x.saturating_sub(margin).min(w - 1);
+                out.push(src[(c * h + sy) * w + sx]);
+            }
+        }
+    }
+    out
+}
+
+/// The `w`×`h` window at (`at`, `at`) of planar frame `src` of width `sw` and height `sh`.
+fn window(src: &[f32], (sw, sh): (usize, usize), at: usize, (w, h): (usize, usize)) -> Vec<f32> {
+    (0..3)
+        .flat_map(|c| (0..h).flat_map(move |y| (0..w).map(move |x| (c, y, x))))
+        .map(|(c, y, x)| src[(c * sh + y + at) * sw + x + at])
+        .collect()
+}
+
+#[test]
+fn raw_frames_are_converted_padded_and_cropped_on_the_device() {
+    // IMDN_RTC ×2, frames in and out as packed R'G'B' bytes with padded rows, the network's
+    // frames their pixels replicated 3 out (more at the right and bottom): two frames of a
+    // size (recorded, then replayed), then another size
+    let tensors = shipped_tensors("imdn_rtc_x2");
+    let config = Config::detect(&tensors).unwrap();
+    let schedule = Schedule::new(&config, &tensors).unwrap();
+    let s = config.net_scale();
+    let margin = 3;
+    let mut executor = Executor::new(HOST, schedule.clone(), Storage::F32).unwrap();
+    let mut plain = Executor::new(HOST, schedule, Storage::F32).unwrap();
+    for (i, (w, h)) in [(11, 7), (11, 7), (6, 9)].into_iter().enumerate() {
+        let (stride, out_stride) = (3 * w + 5, 3 * w * s + 2);
+        let (pw, ph) = (w + 2 * margin + 1, h + 2 * margin + 2);
+        let bytes: Vec<u8> = (0..stride * h)
+            .map(|k| ((k * 37 + i * 101) % 256) as u8)
+            .collect();
+        // on the host: read, pad, the network, crop, write
+        let mut planar = vec![0f32; 3 * w * h];
+        let read = packed_rgb(
+            bytes.as_ptr() as u64,
+            stride,
+            planar.as_mut_ptr() as u64,
+            (w, h),
+        );
+        run_on_host(&[read.launch(true).unwrap()]);
+        let mut out = Vec::new();
+        let padded = replicate(&planar, (w, h), (pw, ph), margin);
+        plain.run(&padded, (1, ph, pw), None, &mut out).unwrap();
+        let cropped = window(&out, (pw * s, ph * s), margin * s, (w * s, h * s));
+        let mut want = vec![0u8; out_stride * h * s];
+        let at = (want.as_mut_ptr() as u64, cropped.as_ptr() as u64);
+        let write = packed_rgb(at.0, out_stride, at.1, (w * s, h * s));
+        run_on_host(&[write.launch(false).unwrap()]);
+        // on the device
+        let mut got = vec![0u8; want.len()];
+        let framing = Framing {
+            frame: (h, w),
+            margin,
+        };
+        let frame = RawFrame {
+            inputs: &[&bytes],
+            tables: &[],
+            outputs: &mut [&mut got],
+        };
+        executor
+            .run_raw(((1, ph, pw), framing), None, frame, |at| {
+                let read = packed_rgb(at.inputs[0], stride, at.planar_in, (w, h));
+                let write = packed_rgb(at.outputs[0], out_stride, at.planar_out, (w * s, h * s));
+                Ok((vec![read.launch(true)?], vec![write.launch(false)?]))
+            })
+            .unwrap();
+        assert!(got == want, "frame {i}");
+        assert!(executor.replays_a_graph());
+    }
+    assert_eq!(executor.allocations(), 2);
+    // frames that do not fit the network's with their margin
+    let framing = Framing {
+        frame: (9, 6),
+        margin: 4,
+    };
+    let frame = RawFrame {
+        inputs: &[],
+        tables: &[],
+        outputs: &mut [],
+    };
+    let refused = executor.run_raw(((1, 12, 12), framing), None, frame, |_| {
+        Ok((vec![], vec![]))
+    });
+    assert!(refused.is_err());
 }

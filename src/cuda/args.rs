@@ -210,6 +210,52 @@ pub struct FramesArgs {
     pub planar: u64,
     pub nhwc: ViewArg,
     pub n: i32,
+    pub planar_h: i32,
+    pub planar_w: i32,
+    pub margin: i32,
+}
+
+/// Where the planar frames (in and out) sit in the network's: the input frames' `(h, w)`,
+/// with `margin` pixels replicated around them on the way in (and more at the right and
+/// bottom up to the network's size) and cropped off (at the output's scale) on the way out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Framing {
+    pub frame: (usize, usize),
+    pub margin: usize,
+}
+
+impl Framing {
+    /// The network's own frames, neither padded nor cropped.
+    pub fn whole(plan: &BufferPlan) -> Self {
+        Framing {
+            frame: (plan.nhw.1, plan.nhw.2),
+            margin: 0,
+        }
+    }
+
+    /// The planar frames' `(h, w)` and margin for the input (`to_nhwc`) or the output of
+    /// `plan`, or an error where they do not fit in the network's frames.
+    pub fn planar(
+        &self,
+        s: &Schedule,
+        plan: &BufferPlan,
+        to_nhwc: bool,
+    ) -> Result<(usize, usize, usize)> {
+        let (_, nh, nw) = plan.nhw;
+        let (h, w) = self.frame;
+        let fits = h > 0 && w > 0 && h + self.margin <= nh && w + self.margin <= nw;
+        if !fits {
+            return Err(Error::InvalidInput(format!(
+                "{w}×{h} frames with a margin of {} do not fit the network's {nw}×{nh}",
+                self.margin
+            )));
+        }
+        if to_nhwc {
+            return Ok((h, w, self.margin));
+        }
+        let scale = plan.buffers[s.output].dims[1] / nh;
+        Ok((h * scale, w * scale, self.margin * scale))
+    }
 }
 
 /// `kernels.cu`'s `struct YuvComp`: sample i of row y at byte `offset + i·step` of the row at
@@ -381,12 +427,13 @@ const STATS_WARPS: u32 = 8;
 const STATS_PIXELS: u64 = 256;
 
 /// The frames' planar f32 at `planar` into the schedule's input (`to_nhwc`), or its output
-/// into them.
+/// into them, placed by `framing`.
 pub fn frames(
     s: &Schedule,
     plan: &BufferPlan,
     (at, storage): (&Addresses, Storage),
     (planar, to_nhwc): (u64, bool),
+    framing: Framing,
 ) -> Result<Launch> {
     let b = Builder {
         s,
@@ -400,15 +447,22 @@ pub fn frames(
         offset: 0,
         channels: 3,
     });
-    let pixels = plan.buffers[buf].elements as u64 / 3;
-    let kernel = match to_nhwc {
-        true => FRAMES_IN[storage.index()],
-        false => FRAMES_OUT[storage.index()],
+    let (ph, pw, margin) = framing.planar(s, plan, to_nhwc)?;
+    // a thread for each pixel written
+    let (kernel, pixels) = match to_nhwc {
+        true => (
+            FRAMES_IN[storage.index()],
+            plan.buffers[buf].elements as u64 / 3,
+        ),
+        false => (FRAMES_OUT[storage.index()], (plan.nhw.0 * ph * pw) as u64),
     };
     let args = FramesArgs {
         planar,
         nhwc,
         n: plan.nhw.0 as i32,
+        planar_h: ph as i32,
+        planar_w: pw as i32,
+        margin: margin as i32,
     };
     thread_each(kernel, pixels, Args::Frames(args))
 }

@@ -15,10 +15,10 @@ use candle_core::cuda_backend::cudarc::driver::{
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 use super::args::{
-    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, PackedArgs, StatsArgs, Storage,
-    YuvInArgs, YuvOutArgs,
+    Args, AttentionArgs, ConvArgs, FramesArgs, Framing, KERNELS, Launch, PackedArgs, StatsArgs,
+    Storage, YuvInArgs, YuvOutArgs,
 };
-use super::executor::{Executor, Gpu};
+use super::executor::{Conversions, Executor, Gpu, RawAddresses, RawFrame};
 use super::schedule::Schedule;
 use crate::acs::Nhw;
 use crate::model::Config;
@@ -179,6 +179,18 @@ impl CudaNet {
         codes.clear();
         codes.resize(n, code.unwrap_or(0.0));
         executor.run(input, (n, h, w), code.map(|_| codes.as_slice()), out)
+    }
+
+    /// A frame as bytes converted on the device ([`Executor::run_raw`]), its place in the
+    /// network's frames from [`crate::engine::Upscaler::raw_framing`].
+    pub fn run_raw(
+        &self,
+        at: (Nhw, Framing),
+        frame: RawFrame,
+        convert: impl FnOnce(&RawAddresses) -> Result<Conversions>,
+    ) -> Result<()> {
+        // IMDN_AS never comes here (the upscaler resamples it on the host first)
+        self.state()?.0.run_raw(at, None, frame, convert)
     }
 
     /// Device memory the executor holds (weights and the last frame size's buffers).

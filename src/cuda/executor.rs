@@ -9,7 +9,7 @@
 
 use half::f16;
 
-use super::args::{self, Addresses, Launch, Storage};
+use super::args::{self, Addresses, Framing, Launch, Storage};
 use super::schedule::{BufferPlan, Grid, Schedule, Step};
 use crate::{Error, Result};
 
@@ -48,6 +48,7 @@ struct Parameters<M> {
 /// accumulators, its launches.
 struct Sized<M, R> {
     plan: BufferPlan,
+    framing: Framing,
     /// Bytes of everything below.
     bytes: usize,
     buffers: Vec<M>,
@@ -56,6 +57,50 @@ struct Sized<M, R> {
     _stats_sums: M,
     launches: Vec<Launch>,
     /// The launches as one graph, where the device recorded them.
+    graph: Option<R>,
+    /// Frames' bytes converted on the device ([`Executor::run_raw`]), once asked for.
+    raw: Option<Raw<M, R>>,
+}
+
+/// A frame's bytes in and out of the device, converted there by the caller's launches:
+/// see [`Executor::run_raw`].
+pub struct RawFrame<'a, 'b> {
+    /// Byte regions (a frame's planes), each uploaded into a device buffer of its own.
+    pub inputs: &'a [&'b [u8]],
+    /// What the conversions read beside the frame (e.g. chroma taps), uploaded when it
+    /// changes.
+    pub tables: &'a [u8],
+    /// Byte regions, each downloaded from a device buffer of its own after the launches.
+    pub outputs: &'a mut [&'b mut [u8]],
+}
+
+/// Where a raw frame's buffers are on the device, for the caller's conversions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawAddresses {
+    pub inputs: Vec<u64>,
+    pub tables: u64,
+    /// The network's planar f32 frames, in (`[n][3][h][w]` at the framing's size) and out.
+    pub planar_in: u64,
+    pub planar_out: u64,
+    pub outputs: Vec<u64>,
+}
+
+/// The conversions into the planar input frames and out of the planar output frames.
+pub type Conversions = (Vec<Launch>, Vec<Launch>);
+
+/// A frame size's buffers for raw frames, and their launches recorded with the network's.
+struct Raw<M, R> {
+    inputs: Vec<M>,
+    outputs: Vec<M>,
+    tables: M,
+    /// The tables as last uploaded.
+    uploaded_tables: Vec<u8>,
+    /// The byte sizes the buffers were made for: inputs, outputs, tables.
+    sizes: (Vec<usize>, Vec<usize>, usize),
+    /// Their sum.
+    bytes: usize,
+    /// The conversions last launched, and with the network's launches as one graph.
+    conversions: Option<Conversions>,
     graph: Option<R>,
 }
 
@@ -165,23 +210,15 @@ impl<G: Gpu> Executor<G> {
                 input.len()
             )));
         }
-        let codes = match (self.schedule.codes, codes) {
-            (Some(_), Some(c)) if c.len() == n => Some(c),
-            (Some(_), _) => {
-                return Err(Error::InvalidInput(format!(
-                    "{} needs one scale code per frame",
-                    self.schedule.config
-                )));
-            }
-            (None, _) => None,
+        let framing = Framing {
+            frame: (h, w),
+            margin: 0,
         };
-        self.ensure(n, h, w)?;
+        self.ensure((n, h, w), framing)?;
+        self.upload_codes(codes, n)?;
         let sized = self.sized.as_mut().expect("ensured");
         let s = &self.schedule;
         self.gpu.upload(&mut sized.frames_in, f32_bytes(input))?;
-        if let (Some(buf), Some(codes)) = (s.codes, codes) {
-            self.gpu.upload(&mut sized.buffers[buf], f32_bytes(codes))?;
-        }
         launch_all(&self.gpu, sized)?;
         // every value is downloaded over: no zero fill for frames of the size before
         let len = sized.plan.buffers[s.output].elements;
@@ -190,6 +227,103 @@ impl<G: Gpu> Executor<G> {
             out.resize(len, 0.0);
         }
         self.gpu.download(&sized.frames_out, f32_bytes_mut(out))
+    }
+
+    /// Runs the network's `nhw` frames from and into bytes converted on the device: `frame`'s
+    /// inputs uploaded, the caller's conversions (made by `convert` from the buffers'
+    /// addresses) into the planar input frames (at `framing`'s size: the network pads them
+    /// by replicating their borders), the network, the conversions out of the planar output
+    /// frames (cropped back), the outputs downloaded. The conversions are recorded with the
+    /// network's launches as one graph and replayed while they stay the same.
+    pub fn run_raw(
+        &mut self,
+        (nhw, framing): ((usize, usize, usize), Framing),
+        codes: Option<&[f32]>,
+        frame: RawFrame,
+        convert: impl FnOnce(&RawAddresses) -> Result<Conversions>,
+    ) -> Result<()> {
+        self.ensure(nhw, framing)?;
+        self.upload_codes(codes, nhw.0)?;
+        let gpu = &self.gpu;
+        let sized = self.sized.as_mut().expect("ensured");
+        let sizes = (
+            frame.inputs.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            frame.outputs.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            frame.tables.len(),
+        );
+        if sized.raw.as_ref().is_none_or(|r| r.sizes != sizes) {
+            sized.raw = None;
+            let alloc_all = |lens: &[usize]| -> Result<Vec<G::Memory>> {
+                lens.iter().map(|&l| gpu.alloc(l)).collect()
+            };
+            sized.raw = Some(Raw {
+                inputs: alloc_all(&sizes.0)?,
+                outputs: alloc_all(&sizes.1)?,
+                tables: gpu.alloc(sizes.2)?,
+                uploaded_tables: Vec::new(),
+                bytes: sizes.0.iter().chain(&sizes.1).sum::<usize>() + sizes.2,
+                sizes,
+                conversions: None,
+                graph: None,
+            });
+        }
+        let raw = sized.raw.as_mut().expect("made");
+        if raw.uploaded_tables != frame.tables {
+            gpu.upload(&mut raw.tables, frame.tables)?;
+            raw.uploaded_tables.clear();
+            raw.uploaded_tables.extend_from_slice(frame.tables);
+        }
+        for (m, bytes) in raw.inputs.iter_mut().zip(frame.inputs) {
+            gpu.upload(m, bytes)?;
+        }
+        let at = RawAddresses {
+            inputs: raw.inputs.iter().map(|m| gpu.address(m)).collect(),
+            tables: gpu.address(&raw.tables),
+            planar_in: gpu.address(&sized.frames_in),
+            planar_out: gpu.address(&sized.frames_out),
+            outputs: raw.outputs.iter().map(|m| gpu.address(m)).collect(),
+        };
+        let conversions = convert(&at)?;
+        if raw.conversions.as_ref() != Some(&conversions) {
+            let all: Vec<Launch> = (conversions.0.iter())
+                .chain(&sized.launches)
+                .chain(&conversions.1)
+                .cloned()
+                .collect();
+            raw.graph = None;
+            raw.graph = gpu.record(&all).unwrap_or(None);
+            raw.conversions = Some(conversions);
+        }
+        match (&raw.graph, &raw.conversions) {
+            (Some(graph), _) => gpu.replay(graph)?,
+            (None, Some((into, out_of))) => (into.iter())
+                .chain(&sized.launches)
+                .chain(out_of)
+                .try_for_each(|l| gpu.launch(l))?,
+            (None, None) => unreachable!("set above"),
+        }
+        for (m, bytes) in raw.outputs.iter().zip(frame.outputs.iter_mut()) {
+            gpu.download(m, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The frames' scale codes into the schedule's code buffer, checked: one per frame for
+    /// IMDN_AS with a scale input, ignored otherwise.
+    fn upload_codes(&mut self, codes: Option<&[f32]>, n: usize) -> Result<()> {
+        let Some(buf) = self.schedule.codes else {
+            return Ok(());
+        };
+        match codes {
+            Some(c) if c.len() == n => {
+                let sized = self.sized.as_mut().expect("ensured first");
+                self.gpu.upload(&mut sized.buffers[buf], f32_bytes(c))
+            }
+            _ => Err(Error::InvalidInput(format!(
+                "{} needs one scale code per frame",
+                self.schedule.config
+            ))),
+        }
     }
 
     /// Launches every step again on the frames last run and waits for them: the network
@@ -205,7 +339,8 @@ impl<G: Gpu> Executor<G> {
 
     /// Device memory held: the parameters and the last frame size's buffers.
     pub fn device_bytes(&self) -> usize {
-        self.params.bytes + self.sized.as_ref().map_or(0, |z| z.bytes)
+        let sized = |z: &Sized<_, _>| z.bytes + z.raw.as_ref().map_or(0, |r| r.bytes);
+        self.params.bytes + self.sized.as_ref().map_or(0, sized)
     }
 
     /// Whether the last frame size's launches replay as one graph.
@@ -213,10 +348,10 @@ impl<G: Gpu> Executor<G> {
         self.sized.as_ref().is_some_and(|z| z.graph.is_some())
     }
 
-    /// The buffers and launches for `n`×`h`×`w`, made only when the size differs from the
-    /// last.
-    fn ensure(&mut self, n: usize, h: usize, w: usize) -> Result<()> {
-        if self.sized.as_ref().is_some_and(|z| z.plan.nhw == (n, h, w)) {
+    /// The buffers and launches for the network's `n`×`h`×`w` frames holding planar frames
+    /// placed by `framing`, made only when these differ from the last.
+    fn ensure(&mut self, (n, h, w): (usize, usize, usize), framing: Framing) -> Result<()> {
+        if (self.sized.as_ref()).is_some_and(|z| z.plan.nhw == (n, h, w) && z.framing == framing) {
             return Ok(());
         }
         // the old size's buffers go first: both sizes may not fit at once
@@ -239,9 +374,12 @@ impl<G: Gpu> Executor<G> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let frame_bytes = |buf: usize| plan.buffers[buf].elements * 4;
-        let frames_in = alloc(frame_bytes(s.input))?;
-        let frames_out = alloc(frame_bytes(s.output))?;
+        let planar_bytes = |to_nhwc| -> Result<usize> {
+            let (h, w, _) = framing.planar(s, &plan, to_nhwc)?;
+            Ok(4 * 3 * n * h * w)
+        };
+        let frames_in = alloc(planar_bytes(true)?)?;
+        let frames_out = alloc(planar_bytes(false)?)?;
         let stats_sums = alloc(args::stats_sums_bytes(s, n))?;
         let at = Addresses {
             buffers: buffers.iter().map(|m| self.gpu.address(m)).collect(),
@@ -250,14 +388,15 @@ impl<G: Gpu> Executor<G> {
         };
         let with = (&at, self.storage);
         let into = (self.gpu.address(&frames_in), true);
-        let mut launches = vec![args::frames(s, &plan, with, into)?];
+        let mut launches = vec![args::frames(s, &plan, with, into, framing)?];
         launches.extend(args::launches(s, &plan, &at, self.storage)?);
         let back = (self.gpu.address(&frames_out), false);
-        launches.push(args::frames(s, &plan, with, back)?);
+        launches.push(args::frames(s, &plan, with, back, framing)?);
         // a device that cannot record (a capture refused) launches one by one: slower, not wrong
         let graph = self.gpu.record(&launches).unwrap_or(None);
         self.sized = Some(Sized {
             plan,
+            framing,
             bytes,
             buffers,
             frames_in,
@@ -265,6 +404,7 @@ impl<G: Gpu> Executor<G> {
             _stats_sums: stats_sums,
             launches,
             graph,
+            raw: None,
         });
         self.allocations += 1;
         Ok(())

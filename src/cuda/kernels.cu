@@ -183,11 +183,16 @@ struct PackedArgs {
     int w, h;
 };
 
-// Frames between the host's planar f32 ([n][3][h][w]) and the network's NHWC view.
+// Frames between planar f32 ([n][3][planar_h][planar_w]) and the network's NHWC view. On
+// the way in the network's frames are the planar ones with their border pixels replicated
+// `margin` pixels out (and further right and down to the view's size); on the way out the
+// planar frames are the view's cropped at (margin, margin).
 struct FramesArgs {
     float* planar;
     struct ViewArg nhwc;
     int n;
+    int planar_h, planar_w;
+    int margin;
 };
 
 DEVICE float load(const float* p) { return *p; }
@@ -489,20 +494,26 @@ DEVICE void cca_attention(const struct AttentionArgs& a) {
     }
 }
 
-// One thread a pixel: planar f32 frames into the NHWC input, or the NHWC output back.
+DEVICE int clamp_index(int i, int n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
+
+// One thread a pixel of the frames written: planar f32 into the NHWC input, or the NHWC
+// output back.
 template <typename T, bool TO_NHWC>
 DEVICE void frames(const struct FramesArgs& a) {
-    long long i = GLOBAL_INDEX, plane = (long long)a.nhwc.h * a.nhwc.w;
+    int h = TO_NHWC ? a.nhwc.h : a.planar_h, w = TO_NHWC ? a.nhwc.w : a.planar_w;
+    long long i = GLOBAL_INDEX, plane = (long long)h * w;
     if (i >= a.n * plane) return;
-    long long f = i / plane, p = i % plane;
-    T* px = (T*)a.nhwc.base + (f * plane + p) * a.nhwc.stride;
-    for (int c = 0; c < 3; c++) {
-        float* v = a.planar + (f * 3 + c) * plane + p;
-        if (TO_NHWC) {
-            store(px + c, *v);
-        } else {
-            *v = load(px + c);
-        }
+    int f = (int)(i / plane), y = (int)(i % plane / w), x = (int)(i % w);
+    long long planar_plane = (long long)a.planar_h * a.planar_w;
+    if (TO_NHWC) {
+        T* px = (T*)a.nhwc.base + pixel(a.nhwc, f, y, x);
+        long long at = (long long)clamp_index(y - a.margin, a.planar_h) * a.planar_w +
+                       clamp_index(x - a.margin, a.planar_w);
+        for (int c = 0; c < 3; c++) store(px + c, a.planar[(f * 3 + c) * planar_plane + at]);
+    } else {
+        const T* px = (const T*)a.nhwc.base + pixel(a.nhwc, f, y + a.margin, x + a.margin);
+        long long at = (long long)y * a.planar_w + x;
+        for (int c = 0; c < 3; c++) a.planar[(f * 3 + c) * planar_plane + at] = load(px + c);
     }
 }
 

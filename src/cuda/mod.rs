@@ -14,7 +14,7 @@
 //! - [`args`]: each step as a launch of a kernel of `kernels.cu` (f32 convs direct, f16 convs
 //!   on tensor cores; the statistics, the attention, the frames' layout), with its argument
 //!   struct; and the element's frame conversions (Y'CbCr, gray and packed R'G'B', both ways)
-//!   as kernels, not yet used by the element.
+//!   as kernels.
 //! - [`executor`]: the launches per frame size on a [`executor::Gpu`], recorded as one graph;
 //!   `device` (feature `cuda`): that `Gpu` on CUDA, and [`CudaNet`] behind `Upscaler`.
 //!
@@ -69,6 +69,15 @@ impl CudaNet {
     }
 
     pub fn rerun(&self) -> crate::Result<()> {
+        match *self {}
+    }
+
+    pub fn run_raw(
+        &self,
+        _: (crate::acs::Nhw, args::Framing),
+        _: executor::RawFrame,
+        _: impl FnOnce(&executor::RawAddresses) -> crate::Result<executor::Conversions>,
+    ) -> crate::Result<()> {
         match *self {}
     }
 

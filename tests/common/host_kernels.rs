@@ -1,12 +1,15 @@
 //! `src/cuda/kernels.cu` compiled for the host with `host_shim.h` (by `c++`, or `$CXX`) and
-//! loaded once per test process, for the tests of the library (`tests/cuda_kernels.rs`) and of
-//! the element's conversions (included there by path).
+//! loaded once per test process, and the host as the executor's device ([`Host`]), for the
+//! tests of the library (`tests/cuda_kernels.rs`) and of the element's conversions and frame
+//! path (included there by path).
 
 use std::ffi::{CString, c_char};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+use imdn::cuda::args::Launch;
+use imdn::cuda::executor::Gpu;
 use libloading::{Library, Symbol};
 
 /// The project's root: the first folder at or above the test's (cargo runs a crate's tests in
@@ -88,5 +91,71 @@ pub fn f16_conversions() -> (
         let b: Symbol<unsafe extern "C" fn(u16) -> f32> =
             library().get(b"host_half_to_float").unwrap();
         (*a, *b)
+    }
+}
+
+/// Runs each launch on the CPU.
+pub fn run_on_host(launches: &[Launch]) {
+    for l in launches {
+        // SAFETY: the launches' argument structs are their kernels', their addresses in the
+        // caller's live host buffers
+        let known = unsafe { launch(l.kernel, l.args.bytes(), l.grid, l.block) };
+        assert!(known, "kernel {} unknown to the host launcher", l.kernel);
+    }
+}
+
+/// The host as the executor's device: memory in host allocations, launches through
+/// `kernels.cu` compiled for the CPU; with `graphs`, launches recorded to replay.
+pub struct Host {
+    pub graphs: bool,
+}
+
+pub const HOST: Host = Host { graphs: true };
+
+impl Gpu for Host {
+    /// u64s: 8-byte aligned, as the kernels' f64 and pointer-sized reads want.
+    type Memory = Vec<u64>;
+
+    fn alloc(&self, bytes: usize) -> imdn::Result<Vec<u64>> {
+        Ok(vec![0; bytes.div_ceil(8)])
+    }
+
+    fn address(&self, m: &Vec<u64>) -> u64 {
+        m.as_ptr() as u64
+    }
+
+    fn upload(&self, m: &mut Vec<u64>, bytes: &[u8]) -> imdn::Result<()> {
+        // SAFETY: the allocation holds at least `bytes` (alloc rounds up)
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), m.as_mut_ptr().cast(), bytes.len())
+        };
+        Ok(())
+    }
+
+    fn download(&self, m: &Vec<u64>, out: &mut [u8]) -> imdn::Result<()> {
+        // SAFETY: as upload
+        unsafe { std::ptr::copy_nonoverlapping(m.as_ptr().cast(), out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    fn launch(&self, l: &Launch) -> imdn::Result<()> {
+        run_on_host(std::slice::from_ref(l));
+        Ok(())
+    }
+
+    fn synchronize(&self) -> imdn::Result<()> {
+        Ok(())
+    }
+
+    /// The launches themselves, replayed in order.
+    type Graph = Vec<Launch>;
+
+    fn record(&self, launches: &[Launch]) -> imdn::Result<Option<Vec<Launch>>> {
+        Ok(self.graphs.then(|| launches.to_vec()))
+    }
+
+    fn replay(&self, graph: &Vec<Launch>) -> imdn::Result<()> {
+        run_on_host(graph);
+        Ok(())
     }
 }

@@ -3,11 +3,14 @@
 
 use std::path::PathBuf;
 
+use gst_video::VideoInfo;
+
 use imdn::acs::EdgeMode;
 use imdn::engine::{CudaKernels, DeviceChoice, Options, Precision, Upscaler};
 use imdn::model::Variant;
 use imdn::weights::shipped::{self, SHIPPED, Shipped};
 
+use super::pixels::device::{self, DeviceScratch};
 #[cfg(feature = "test-backends")]
 use super::test_backends::TestBackend;
 
@@ -17,6 +20,22 @@ pub trait Backend: Send {
     /// RGB f32, not clamped) into `dst`, resized to fit: the worker passes the buffer of an
     /// earlier frame, so a backend that writes in place allocates nothing per frame.
     fn upscale(&mut self, input: &[f32], sizes: Sizes, dst: &mut Vec<f32>) -> Result<(), String>;
+
+    /// Whether frames may come to [`Backend::upscale_on_device`] unconverted.
+    fn converts_on_device(&self) -> bool {
+        false
+    }
+
+    /// Upscales `input` into `output` (exactly its size), the frames converted on the device
+    /// itself; `Ok(false)` where it does not take these frames so (the worker then converts
+    /// them on the host for [`Backend::upscale`]).
+    fn upscale_on_device(
+        &mut self,
+        _input: (&gst::BufferRef, &VideoInfo),
+        _output: (&mut gst::BufferRef, &VideoInfo),
+    ) -> Result<bool, String> {
+        Ok(false)
+    }
 }
 
 /// A frame's (input, output) sizes, each (width, height).
@@ -25,6 +44,7 @@ pub type Sizes = ((usize, usize), (usize, usize));
 /// IMDN, IMDN_RTC or IMDN_AS from a weights file.
 pub struct Imdn {
     upscaler: Upscaler,
+    device_scratch: DeviceScratch,
 }
 
 impl Backend for Imdn {
@@ -34,6 +54,28 @@ impl Backend for Imdn {
         self.upscaler
             .upscale_planar_into(input, size, out, dst)
             .map_err(|e| e.to_string())
+    }
+
+    /// Our CUDA executor converts, pads and crops whole frames itself
+    /// ([`Upscaler::raw_framing`]).
+    fn converts_on_device(&self) -> bool {
+        self.upscaler.cuda_net().is_some()
+    }
+
+    fn upscale_on_device(
+        &mut self,
+        input: (&gst::BufferRef, &VideoInfo),
+        output: (&mut gst::BufferRef, &VideoInfo),
+    ) -> Result<bool, String> {
+        let size = |i: &VideoInfo| (i.width() as usize, i.height() as usize);
+        let at = self.upscaler.raw_framing(size(input.1), size(output.1));
+        let (Some(net), Some(at)) = (self.upscaler.cuda_net(), at) else {
+            return Ok(false);
+        };
+        device::with_raw_frame(input, output, &mut self.device_scratch, |frame, convert| {
+            (net.run_raw(at, frame, convert)).map_err(|e| e.to_string())
+        })?;
+        Ok(true)
     }
 }
 
@@ -251,7 +293,10 @@ impl ImdnSpec {
             _ => config.net_scale() as u32,
         };
         Ok(Loaded {
-            backend: Box::new(Imdn { upscaler }),
+            backend: Box::new(Imdn {
+                upscaler,
+                device_scratch: DeviceScratch::default(),
+            }),
             description,
             warning,
             on_cuda,

@@ -71,11 +71,18 @@ enum Work {
     Skip,
     Failed(String),
     Input(Planar),
+    /// The input unconverted, for a backend that converts frames on its device.
+    Unconverted {
+        inbuf: gst::Buffer,
+        in_info: VideoInfo,
+    },
     Output {
         rgb: Vec<f32>,
         /// Input-size alpha and its size.
         alpha: Option<(Vec<u8>, (usize, usize))>,
     },
+    /// The output buffer written by the backend.
+    Written,
 }
 
 struct Shared {
@@ -85,6 +92,9 @@ struct Shared {
     stopping: AtomicBool,
     /// Running maximum of a frame's busy time in ns (pre + infer + post).
     max_busy_ns: AtomicU64,
+    /// Set by infer while its backend converts frames on its device: pre then passes the
+    /// frames it can take unconverted.
+    on_device: AtomicBool,
 }
 
 impl Shared {
@@ -148,6 +158,7 @@ impl Worker {
             flushing,
             stopping: AtomicBool::new(false),
             max_busy_ns: AtomicU64::new(0),
+            on_device: AtomicBool::new(false),
         });
         // Sized so that sends never block: the element keeps at most MAX_DEPTH + 1 in flight.
         let (jobs_tx, jobs_rx) = bounded::<Job>(MAX_DEPTH + 1);
@@ -245,8 +256,17 @@ fn pre_stage(
     let mut scratch = pixels::Scratch::default();
     for job in jobs {
         let start = Instant::now();
+        let discont = job.inbuf.flags().contains(gst::BufferFlags::DISCONT);
+        let unconverted = shared.on_device.load(Ordering::Acquire)
+            && pixels::device::converts(&job.in_info)
+            && pixels::device::converts(&job.out_info);
         let work = if shared.skip() {
             Work::Skip
+        } else if unconverted {
+            Work::Unconverted {
+                inbuf: job.inbuf.clone(),
+                in_info: job.in_info,
+            }
         } else {
             let rgb = returned.try_recv().unwrap_or_default();
             match stage_work("converting the input", || {
@@ -257,7 +277,6 @@ fn pre_stage(
                 Err(e) => Work::Failed(e),
             }
         };
-        let discont = job.inbuf.flags().contains(gst::BufferFlags::DISCONT);
         // Release the input buffer to upstream's pool as early as possible.
         drop(job.inbuf);
         let frame = InFlight {
@@ -316,11 +335,19 @@ fn infer_stage(
     }
     // blend 0.5: keeps √(1/3) of still noise, and a still picture settles within a few frames
     let mut steady = (conduct.steady > 0).then(|| Steady::new(conduct.steady, 0.5));
+    // steady averages planar frames on the host
+    let on_device = backend.converts_on_device() && steady.is_none();
+    shared.on_device.store(on_device, Ordering::Release);
     if ready.send(Ok(loaded)).is_err() {
         return;
     }
+    let mut scratch = pixels::Scratch::default();
     for mut frame in input {
         let start = Instant::now();
+        if let Work::Unconverted { .. } = frame.work {
+            let device = (&mut backend, &mut fallback);
+            frame.work = upscale_on_device(&mut frame, device, shared, &mut scratch);
+        }
         frame.work = match frame.work {
             Work::Input(_) if shared.skip() => Work::Skip,
             Work::Input(p) => {
@@ -381,6 +408,50 @@ fn infer_stage(
         if next.send(frame).is_err() {
             break;
         }
+    }
+}
+
+/// A frame that came unconverted: upscaled by the backend with its conversions on the device
+/// ([`Work::Written`]), or converted on the host for the planar path ([`Work::Input`]) where
+/// the backend does not take it or failed and the CPU took over.
+fn upscale_on_device(
+    frame: &mut InFlight,
+    (backend, fallback): (&mut Box<dyn Backend>, &mut Option<BackendSpec>),
+    shared: &Shared,
+    scratch: &mut pixels::Scratch,
+) -> Work {
+    let Work::Unconverted { inbuf, in_info } = std::mem::replace(&mut frame.work, Work::Skip)
+    else {
+        unreachable!("called for unconverted frames");
+    };
+    if shared.skip() {
+        return Work::Skip;
+    }
+    let output = (frame.outbuf.make_mut(), &frame.out_info);
+    match stage_work("running the network", || {
+        backend.upscale_on_device((&inbuf, &in_info), output)
+    }) {
+        Ok(true) => return Work::Written,
+        // not these frames (their sizes): the host converts them from now on
+        Ok(false) => shared.on_device.store(false, Ordering::Release),
+        Err(e) => match fallback.take().map(|spec| rebuild(spec, backend)) {
+            None => return Work::Failed(e),
+            Some(Ok(description)) => {
+                shared.on_device.store(false, Ordering::Release);
+                frame.warning = Some(format!(
+                    "{e}; fallback-to-cpu: continuing on the CPU ({description})"
+                ));
+            }
+            Some(Err(e2)) => {
+                return Work::Failed(format!("{e}; rebuilding on the CPU failed too: {e2}"));
+            }
+        },
+    }
+    match stage_work("converting the input", || {
+        pixels::read_frame(&inbuf, &in_info, Vec::new(), Vec::new, scratch)
+    }) {
+        Ok(planar) => Work::Input(planar),
+        Err(e) => Work::Failed(e),
     }
 }
 
@@ -451,8 +522,15 @@ fn post_stage(
                     Err(e) => Outcome::Failed(e),
                 }
             }
+            Work::Written if shared.skip() => Outcome::Discarded,
+            Work::Written => {
+                let total = busy + start.elapsed();
+                let ns = u64::try_from(total.as_nanos()).unwrap_or(u64::MAX);
+                shared.max_busy_ns.fetch_max(ns, Ordering::Relaxed);
+                Outcome::Frame(outbuf)
+            }
             Work::Failed(e) => Outcome::Failed(e),
-            Work::Skip | Work::Input(_) => Outcome::Discarded,
+            Work::Skip | Work::Input(_) | Work::Unconverted { .. } => Outcome::Discarded,
         };
         if done
             .send(Done {

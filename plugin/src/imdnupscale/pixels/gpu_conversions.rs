@@ -50,7 +50,9 @@ fn the_gpu_reader_reads_as_the_element_does() {
             let mut got = vec![f32::NAN; 3 * w * h];
             let yuv = Yuv::for_info(&info, yl.depth);
             let at = (xs.as_ptr() as u64, ys.as_ptr() as u64);
-            let args = gpu_reader_args(&frame, &yl, &yuv, at, got.as_mut_ptr() as u64).unwrap();
+            let plane = |p| plane_of(&frame, p).map(|(data, s)| (data.as_ptr() as u64, s));
+            let args = gpu_reader_args((&yl, &yuv), (w, h), plane, at, got.as_mut_ptr() as u64);
+            let args = args.unwrap();
             let l = args.launch().unwrap();
             // SAFETY: the arguments point into the mapped frame, the taps and `got`, all alive
             assert!(unsafe { host_kernels::launch(l.kernel, l.args.bytes(), l.grid, l.block) });
@@ -85,7 +87,11 @@ fn the_gpu_writer_writes_as_the_element_does() {
                 let yuv = Yuv::for_info(&info, yl.depth);
                 let mut frame =
                     VideoFrameRef::from_buffer_ref_writable(got.make_mut(), &info).unwrap();
-                let args = gpu_writer_args(&mut frame, &yl, &yuv, rgb.as_ptr() as u64).unwrap();
+                let (w, h) = (size.0 as usize, size.1 as usize);
+                let plane =
+                    |p| plane_mut(&mut frame, p).map(|(data, s)| (data.as_mut_ptr() as u64, s));
+                let args = gpu_writer_args((&yl, &yuv), (w, h), plane, rgb.as_ptr() as u64);
+                let args = args.unwrap();
                 for l in args.launches().unwrap() {
                     // SAFETY: the arguments point into the mapped frame and `rgb`, both alive
                     assert!(unsafe {
@@ -163,4 +169,102 @@ fn the_gpu_reads_and_writes_packed_rgb_as_the_element_does() {
     // the ten packed R'G'B' formats
     let packed = FORMATS.len() - 10;
     assert_eq!(checked, packed * 4 * SIZES.len());
+}
+
+/// Planar frame `src` (`w`×`h`) in a `pw`×`ph` one, `margin` pixels from its top left, its
+/// border pixels replicated out to the edges (the library's edge mode).
+fn replicate(
+    src: &[f32],
+    (w, h): (usize, usize),
+    (pw, ph): (usize, usize),
+    margin: usize,
+) -> Vec<f32> {
+    (0..3)
+        .flat_map(|c| (0..ph).flat_map(move |y| (0..pw).map(move |x| (c, y, x))))
+        .map(|(c, y, x)| {
+            let (sy, sx) = (
+                y.saturating_sub(margin).min(h - 1),
+                x.saturating_sub(margin).min(w - 1),
+            );
+            src[(c * h + sy) * w + sx]
+        })
+        .collect()
+}
+
+/// The `w`×`h` window at (`at`, `at`) of planar frame `src` (`sw` wide, `sh` high).
+fn window(src: &[f32], (sw, sh): (usize, usize), at: usize, (w, h): (usize, usize)) -> Vec<f32> {
+    (0..3)
+        .flat_map(|c| (0..h).flat_map(move |y| (0..w).map(move |x| (c, y, x))))
+        .map(|(c, y, x)| src[(c * sh + y + at) * sw + x + at])
+        .collect()
+}
+
+#[test]
+fn frames_converted_on_the_device_come_out_as_on_the_host() {
+    // the shipped RTC ×2 on our executor (the host standing in for the GPU) with the edge
+    // mode's margin: the element's host path (read, replicate, the network, crop, write)
+    // against `device::with_raw_frame` (planes up, conversions, padding and cropping on the
+    // device, planes down), for every format converted on the device
+    use super::device::{self, DeviceScratch};
+    use imdn::cuda::Schedule;
+    use imdn::cuda::args::{Framing, Storage};
+    use imdn::cuda::executor::Executor;
+
+    gst::init().unwrap();
+    let tensors = imdn::weights::shipped::by_name("imdn_rtc_x2")
+        .unwrap()
+        .tensors()
+        .unwrap();
+    let config = imdn::model::Config::detect(&tensors).unwrap();
+    let schedule = Schedule::new(&config, &tensors).unwrap();
+    let (s, margin) = (config.net_scale(), config.edge_margin());
+    let mut on_device = Executor::new(host_kernels::HOST, schedule.clone(), Storage::F32).unwrap();
+    let mut on_host = Executor::new(host_kernels::HOST, schedule, Storage::F32).unwrap();
+    let mut rng = Rng(0x2f8b_9e4c_1d37_a605);
+    let (mut scratch, mut device_scratch) = (Scratch::default(), DeviceScratch::default());
+    let mut checked = 0;
+    for (f, cm, site, pad) in cases() {
+        for size in [(5, 3), (18, 11)] {
+            let (info, out_info) = (
+                info(f, size, cm, site, pad),
+                info(f, (2 * size.0, 2 * size.1), cm, site, pad),
+            );
+            if !device::converts(&info) {
+                continue;
+            }
+            let (w, h) = (size.0 as usize, size.1 as usize);
+            let (pw, ph) = (w + 2 * margin, h + 2 * margin);
+            let buf = buffer(rng.bytes(info.size()));
+            // on the host
+            let planar = read_frame(&buf, &info, Vec::new(), Vec::new, &mut scratch).unwrap();
+            let mut out = Vec::new();
+            let padded = replicate(&planar.rgb, (w, h), (pw, ph), margin);
+            on_host.run(&padded, (1, ph, pw), None, &mut out).unwrap();
+            let cropped = window(&out, (pw * s, ph * s), margin * s, (w * s, h * s));
+            let mut want = buffer(vec![0; out_info.size()]);
+            write_frame(want.make_mut(), &out_info, &cropped, None, &mut scratch).unwrap();
+            // on the device
+            let mut got = buffer(vec![0; out_info.size()]);
+            let framing = Framing {
+                frame: (h, w),
+                margin,
+            };
+            let input = (buf.as_ref(), &info);
+            let output = (got.make_mut(), &out_info);
+            device::with_raw_frame(input, output, &mut device_scratch, |frame, convert| {
+                on_device
+                    .run_raw(((1, ph, pw), framing), None, frame, convert)
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap();
+            let (want, got) = (want.map_readable().unwrap(), got.map_readable().unwrap());
+            assert!(
+                got.as_slice() == want.as_slice(),
+                "{f:?} {cm} {site:?} {size:?}"
+            );
+            checked += 1;
+        }
+    }
+    // every format but the four with alpha, at every colorimetry
+    assert_eq!(checked, (FORMATS.len() - 4) * 4 * 2);
 }

@@ -21,6 +21,7 @@
 use gst_video::prelude::*;
 use gst_video::{VideoFormat, VideoInfo};
 
+pub mod device;
 #[cfg(test)]
 mod equivalence;
 #[cfg(test)]

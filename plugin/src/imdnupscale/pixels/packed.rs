@@ -113,8 +113,6 @@ fn pack3<const R: usize, const B: usize>([r, g, b]: [&[f32]; 3], line: &mut [u8]
 
 /// The GPU's arguments (`kernels.cu`'s `packed_in_f32` / `packed_out_f32`) for a frame of
 /// `px` at `plane` (rows `stride` bytes apart), planar R'G'B' at `rgb`, alpha at `alpha`.
-/// Tests only, until the element converts frames on the GPU (issue 43).
-#[cfg(test)]
 pub(super) fn gpu_args(
     px: &Packed,
     (plane, stride): (u64, usize),

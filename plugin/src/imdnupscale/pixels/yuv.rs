@@ -2,6 +2,7 @@
 
 use gst_video::prelude::*;
 use gst_video::{VideoChromaSite, VideoColorMatrix, VideoColorRange, VideoInfo};
+use imdn::cuda::args::{YuvComp, YuvInArgs, YuvOutArgs};
 
 use super::{
     ChromaKey, Frame, FrameMut, Scratch, Tap, bilinear_axis, plane_mut, plane_of, reuse, row,
@@ -626,16 +627,15 @@ pub(super) fn write_yuv<const WIDE: bool>(
 
 /// The components of `yl` as the GPU kernels address them, each plane's address and stride
 /// from `plane` (the components a gray format lacks stay empty).
-#[cfg(test)]
 fn gpu_comps(
     yl: &YuvLayout,
     mut plane: impl FnMut(usize) -> Result<(u64, usize), String>,
-) -> Result<[imdn::cuda::args::YuvComp; 3], String> {
-    let mut comps = [imdn::cuda::args::YuvComp::default(); 3];
+) -> Result<[YuvComp; 3], String> {
+    let mut comps = [YuvComp::default(); 3];
     let n = if yl.gray { 1 } else { 3 };
     for (k, c) in comps.iter_mut().zip(&yl.comps).take(n) {
         let (at, stride) = plane(c.plane)?;
-        *k = imdn::cuda::args::YuvComp {
+        *k = YuvComp {
             plane: at,
             stride: stride as i64,
             offset: c.offset as i32,
@@ -645,20 +645,17 @@ fn gpu_comps(
     Ok(comps)
 }
 
-/// The GPU reader's arguments (`kernels.cu`'s `yuv_in_f32`) for a mapped frame of `yl` with
-/// `yuv`'s constants, the chroma taps at `taps` (as `[imdn::cuda::args::Tap]`, one per column
-/// and one per row) and the planar output at `rgb`. Tests only, until the element converts
-/// frames on the GPU (issue 43).
-#[cfg(test)]
+/// The GPU reader's arguments (`kernels.cu`'s `yuv_in_f32`) for a `w`×`h` frame of `yl` with
+/// `yuv`'s constants, its planes where `plane` says (address and stride), the chroma taps at
+/// `taps` (as `[imdn::cuda::args::Tap]`, one per column and one per row) and the planar
+/// output at `rgb`.
 pub(super) fn gpu_reader_args(
-    frame: &Frame<'_>,
-    yl: &YuvLayout,
-    yuv: &Yuv,
+    (yl, yuv): (&YuvLayout, &Yuv),
+    (w, h): (usize, usize),
+    plane: impl FnMut(usize) -> Result<(u64, usize), String>,
     (xs, ys): (u64, u64),
     rgb: u64,
-) -> Result<imdn::cuda::args::YuvInArgs, String> {
-    use imdn::cuda::args::YuvInArgs;
-    let plane = |p| plane_of(frame, p).map(|(data, stride)| (data.as_ptr() as u64, stride));
+) -> Result<YuvInArgs, String> {
     Ok(YuvInArgs {
         comp: gpu_comps(yl, plane)?,
         xs,
@@ -670,8 +667,8 @@ pub(super) fn gpu_reader_args(
         y_scale: yuv.y_scale,
         c_off: yuv.c_off,
         c_scale: yuv.c_scale,
-        w: frame.width() as i32,
-        h: frame.height() as i32,
+        w: w as i32,
+        h: h as i32,
         wide: yl.wide as i32,
         shift: yl.shift as i32,
         mask: yl.mask() as i32,
@@ -679,24 +676,17 @@ pub(super) fn gpu_reader_args(
     })
 }
 
-/// The GPU writer's arguments (`kernels.cu`'s `yuv_out_*_f32`) for a writable mapped frame of
-/// `yl` with `yuv`'s constants and the planar input at `rgb`. Tests only, as
-/// [`gpu_reader_args`].
-#[cfg(test)]
+/// The GPU writer's arguments (`kernels.cu`'s `yuv_out_*_f32`) for a `w`×`h` frame of `yl`
+/// with `yuv`'s constants, its planes where `plane` says and the planar input at `rgb`.
 pub(super) fn gpu_writer_args(
-    frame: &mut FrameMut<'_>,
-    yl: &YuvLayout,
-    yuv: &Yuv,
+    (yl, yuv): (&YuvLayout, &Yuv),
+    (w, h): (usize, usize),
+    plane: impl FnMut(usize) -> Result<(u64, usize), String>,
     rgb: u64,
-) -> Result<imdn::cuda::args::YuvOutArgs, String> {
-    use imdn::cuda::args::YuvOutArgs;
-    let (w, h) = (frame.width() as usize, frame.height() as usize);
+) -> Result<YuvOutArgs, String> {
     let (cw, ch) = yl.chroma_size(w, h);
-    let comp = gpu_comps(yl, |p| {
-        plane_mut(frame, p).map(|(data, stride)| (data.as_mut_ptr() as u64, stride))
-    })?;
     Ok(YuvOutArgs {
-        comp,
+        comp: gpu_comps(yl, plane)?,
         rgb,
         kr: yuv.kr,
         kb: yuv.kb,

@@ -1,0 +1,120 @@
+//! Frames converted on the device (issue 43), by `kernels.cu`'s conversions, which
+//! `gpu_conversions.rs` holds to the CPU's bit for bit: a mapped input and output frame as an
+//! [`imdn::cuda::executor::RawFrame`] (their planes, uploaded and downloaded as they are), and
+//! the launches that read the input into the network's planar input and write its planar
+//! output into the output, at the addresses the device gives.
+
+use gst_video::VideoInfo;
+use gst_video::prelude::*;
+use imdn::cuda::args::Launch;
+use imdn::cuda::executor::{Conversions, RawAddresses, RawFrame};
+
+use super::yuv::{Yuv, chroma_axes_for, gpu_reader_args, gpu_writer_args};
+use super::{ChromaKey, Layout, Tap, layout, packed, stride};
+
+/// Whether frames of `info` convert on the device: every format the element takes but those
+/// with alpha, whose alpha the host resizes.
+pub fn converts(info: &VideoInfo) -> bool {
+    match layout(info) {
+        Ok(Layout::Packed(px)) => !px.fourth.is_some_and(|(_, alpha)| alpha),
+        Ok(Layout::Yuv(_)) => true,
+        Err(_) => false,
+    }
+}
+
+/// What a stream's device conversions keep between frames: the input's chroma taps and the
+/// table of them the device reads.
+#[derive(Default)]
+pub struct DeviceScratch {
+    axes: Option<(ChromaKey, Vec<Tap>, Vec<Tap>)>,
+    /// The taps, columns then rows, as `kernels.cu`'s `struct Tap`s.
+    table: Vec<u8>,
+}
+
+/// Bytes of one `kernels.cu` `struct Tap`.
+const TAP_BYTES: usize = size_of::<imdn::cuda::args::Tap>();
+
+/// Maps `input` (at `in_info`) and `output` (at `out_info`) and hands `run` them as a raw
+/// frame, with the conversions between them and the network's planar frames.
+pub fn with_raw_frame(
+    (input, in_info): (&gst::BufferRef, &VideoInfo),
+    (output, out_info): (&mut gst::BufferRef, &VideoInfo),
+    scratch: &mut DeviceScratch,
+    run: impl FnOnce(
+        RawFrame,
+        &dyn Fn(&RawAddresses) -> imdn::Result<Conversions>,
+    ) -> Result<(), String>,
+) -> Result<(), String> {
+    let (in_layout, out_layout) = (layout(in_info)?, layout(out_info)?);
+    let inframe = gst_video::VideoFrameRef::from_buffer_ref_readable(input, in_info)
+        .map_err(|e| format!("cannot map the input frame: {e}"))?;
+    let mut outframe = gst_video::VideoFrameRef::from_buffer_ref_writable(output, out_info)
+        .map_err(|e| format!("cannot map the output frame: {e}"))?;
+    let size = |f: &VideoInfo| (f.width() as usize, f.height() as usize);
+    let (in_size, out_size) = (size(in_info), size(out_info));
+    let in_strides = strides(inframe.plane_stride(), inframe.n_planes())?;
+    let out_strides = strides(outframe.plane_stride(), outframe.n_planes())?;
+    let (xs_at, table) = match &in_layout {
+        Layout::Yuv(yl) => {
+            let (xs, ys) = chroma_axes_for(&mut scratch.axes, in_info, yl, in_size);
+            scratch.table.clear();
+            for &(i0, i1, f) in xs.iter().chain(ys) {
+                scratch.table.extend((i0 as i32).to_ne_bytes());
+                scratch.table.extend((i1 as i32).to_ne_bytes());
+                scratch.table.extend(f.to_ne_bytes());
+            }
+            (xs.len() * TAP_BYTES, scratch.table.as_slice())
+        }
+        Layout::Packed(_) => (0, &[][..]),
+    };
+    let convert = |at: &RawAddresses| -> imdn::Result<Conversions> {
+        let bad = |e: String| imdn::Error::InvalidInput(e);
+        let read: Launch = match &in_layout {
+            Layout::Packed(px) => {
+                let plane = (at.inputs[0], in_strides[0]);
+                packed::gpu_args(px, plane, (at.planar_in, 0), in_size).launch(true)?
+            }
+            Layout::Yuv(yl) => {
+                let yuv = Yuv::for_info(in_info, yl.depth);
+                let plane = |p: usize| Ok((at.inputs[p], in_strides[p]));
+                let taps = (at.tables, at.tables + xs_at as u64);
+                gpu_reader_args((yl, &yuv), in_size, plane, taps, at.planar_in)
+                    .map_err(bad)?
+                    .launch()?
+            }
+        };
+        let write: Vec<Launch> = match &out_layout {
+            Layout::Packed(px) => {
+                let plane = (at.outputs[0], out_strides[0]);
+                vec![packed::gpu_args(px, plane, (at.planar_out, 0), out_size).launch(false)?]
+            }
+            Layout::Yuv(yl) => {
+                let yuv = Yuv::for_info(out_info, yl.depth);
+                let plane = |p: usize| Ok((at.outputs[p], out_strides[p]));
+                gpu_writer_args((yl, &yuv), out_size, plane, at.planar_out)
+                    .map_err(bad)?
+                    .launches()?
+                    .to_vec()
+            }
+        };
+        Ok((vec![read], write))
+    };
+    let inputs = inframe.planes_data();
+    let n_out = outframe.n_planes() as usize;
+    let mut outputs = outframe.planes_data_mut();
+    let frame = RawFrame {
+        inputs: &inputs[..inframe.n_planes() as usize],
+        tables: table,
+        outputs: &mut outputs[..n_out],
+    };
+    run(frame, &convert)
+}
+
+/// The first `n` plane strides (of at most 4).
+fn strides(all: &[i32], n: u32) -> Result<[usize; 4], String> {
+    let mut out = [0; 4];
+    for (p, s) in out.iter_mut().enumerate().take(n as usize) {
+        *s = stride(all, p)?;
+    }
+    Ok(out)
+}
