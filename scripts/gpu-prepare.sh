@@ -10,6 +10,15 @@
 #   --train-data   a folder of training tiles (scripts/prepare-data.sh's DIR/train) for
 #                  gpu-train.sh: copied into .gpu/train, the sharper m1020 tiles first, then the
 #                  others in a fixed shuffled order, up to --train-mib (default 24)
+#
+# Also carried: the CUDA builds of scripts/build-cuda.sh, stripped and xz-compressed
+# (.gpu/imdn.xz, and .gpu/libgstimdn.so.xz, the element, where it was built), taken from
+# CUDA_TARGET (default target/cuda/release; another worktree's build, e.g.
+# CUDA_TARGET=../bf16/target/cuda/release); and for gpu-check.sh's element step
+# (scripts/gpu-element.sh) GStreamer, which the GPU machine lacks: the Debian packages of
+# scripts/gpu-gst-packages.txt as .deb files in .gpu/gst (about 5.5 MB), downloaded with
+# `apt-get download` (no root needed; with a private copy of the package lists where this
+# machine has none) only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 checkpoints="IMDN_x2 IMDN_x3 IMDN_x4 model_RTC"
@@ -23,7 +32,10 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+# the common git dir's exclude file: in a worktree .git is a file
+exclude=$(git rev-parse --git-common-dir)/info/exclude
+mkdir -p "$(dirname "$exclude")"
+grep -qx '/.gpu/' "$exclude" 2>/dev/null || echo '/.gpu/' >> "$exclude"
 rm -rf .gpu/reference .gpu/train
 mkdir -p .gpu/reference/imdn-checkpoints
 cp -r ../shared/reference/Set5 .gpu/reference/
@@ -45,10 +57,48 @@ if [ -n "$train_data" ]; then
     done; }
     echo "training tiles: $(ls .gpu/train | wc -l) of $(ls "$train_data" | wc -l)"
 fi
-# the CUDA binary, stripped and compressed to fit the device tool's 64 MiB
-if [ -f target/cuda/release/imdn ]; then
-    strip -o .gpu/imdn target/cuda/release/imdn
-    xz -9 -T2 -f .gpu/imdn
+# the CUDA binary and element, stripped and compressed to fit the device tool's 64 MiB
+cuda_target=${CUDA_TARGET:-target/cuda/release}
+pack() { # built-file packed-name
+    strip -o ".gpu/$2" "$1"
+    xz -9 -T2 -f ".gpu/$2"
+}
+if [ -f "$cuda_target/imdn" ]; then
+    pack "$cuda_target/imdn" imdn
     rm -f .gpu/imdn.gz
 fi
+if [ -f "$cuda_target/libgstimdn.so" ]; then
+    pack "$cuda_target/libgstimdn.so" libgstimdn.so
+else # an older build's element would be timed against this binary's figures: none instead
+    rm -f .gpu/libgstimdn.so.xz
+    echo "no $cuda_target/libgstimdn.so (scripts/build-cuda.sh without CLI_ONLY): the element step will be skipped"
+fi
+# GStreamer for the element step: the packages' .deb files as they are (their data is xz
+# already), in the versions this machine's package lists offer (those its GStreamer -dev
+# packages, which the plugin builds against, come from)
+mkdir -p .gpu/gst
+pkgs=$(sed 's/#.*//' scripts/gpu-gst-packages.txt | xargs)
+missing=""
+for p in $pkgs; do
+    compgen -G ".gpu/gst/${p}_*.deb" >/dev/null || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    apt=(apt-get)
+    # without the package lists (a fresh container), a private copy: no root, / untouched
+    # shellcheck disable=SC2086 # one word a package
+    if ! apt-cache show $missing >/dev/null 2>&1; then
+        lists=$(mktemp -d)
+        mkdir -p "$lists/partial"
+        apt=(apt-get "-oDir::State::Lists=$lists")
+        "${apt[@]}" update -qq
+    fi
+    # shellcheck disable=SC2086 # one word a package
+    (cd .gpu/gst && "${apt[@]}" download $missing)
+fi
+# the files of packages no longer listed would be unpacked too: removed
+for f in .gpu/gst/*.deb; do
+    name=$(basename "$f"); name=${name%%_*}
+    case " $pkgs " in *" $name "*) ;; *) rm -f "$f" ;; esac
+done
+du -sh .gpu/*
 du -sh .gpu
