@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # One prepared run for a GPU machine (H100/H200: no package registry, no GStreamer there).
-# Takes what was built here: target/cuda/release/imdn (scripts/build-cuda.sh) and the reference
-# data copied into .gpu/reference (scripts/gpu-prepare.sh; never committed). Runs:
+# Takes what was built here and carried in .gpu/ (scripts/gpu-prepare.sh; never committed): the
+# CUDA builds of imdn and of the element (scripts/build-cuda.sh), the reference data, and
+# GStreamer as Debian packages. Runs:
 #   1. Set5 parity on the GPU: IMDN ×2/×3/×4 and RTC ×2 in f32 and f16 (table ±0.01 / ±0.05 dB),
 #      by candle's network and by our executor (--cuda-kernels ours: src/cuda's kernels,
 #      compiled by NVRTC when it opens; f16 convs on tensor cores, f32 ones direct);
 #   2. benchmarks: IMDN ×2 and RTC ×2 at 1920×1080, IMDN ×4 at 960×540, in f32/TF32/f16,
 #      our frame path (host in/out) and network alone; our executor in f16;
 #   3. PyTorch (on the machine's image) on the same weights, sizes and precisions;
-#   4. the phases of a training step (forward, backward, Adam) of IMDN ×3 and RTC ×2, as
+#   4. the element in a pipeline (scripts/gpu-element.sh): videotestsrc, NV12 at the
+#      benchmarks' sizes, into imdnupscale on CUDA in f16 (cuda-kernels=ours, 300 frames;
+#      candle, 40) into fakesink, frames per second at the sink after start-up, from the carried
+#      GStreamer (ELEMENT_SPECS, ELEMENT_KERNELS narrow it; an empty ELEMENT_SPECS: none);
+#   5. the phases of a training step (forward, backward, Adam) of IMDN ×3 and RTC ×2, as
 #      scripts/gpu-train.sh runs them, and again with cudarc's event tracking on
-#      (PHASE_SPECS="model:batch ..."; empty: none).
+#      (PHASE_SPECS="model:batch ..."; empty: none);
+# and last prints one `gpu-result:` line per model of the benchmarks (scripts/gpu_results.py:
+# our network alone and whole frame, the element's rate, PyTorch f16 channels-last; NA for a
+# figure missing), the lines BENCHMARKS.md records.
 # Everything is logged to $OUT/gpu-check.log, one JSON object a line in $OUT/results.jsonl.
 # Checkpoints not carried are skipped; BENCH_SPECS (model:WxH ...) and BENCH_PRECISIONS narrow
 # the benchmarks (an empty BENCH_SPECS: none); PARITY=0 skips the parity checks.
@@ -74,7 +82,10 @@ for spec in ${BENCH_SPECS-IMDN_x2:1920x1080 model_RTC:1920x1080 IMDN_x4:960x540}
         done
     done
 done
-echo "== 4. training step phases (imdn train's step, alone on the GPU)"
+echo "== 4. the element in a pipeline (GStreamer carried in .gpu/gst)"
+# its own process: the carried GStreamer's libraries go on its LD_LIBRARY_PATH only
+RES=$res CK=$ck scripts/gpu-element.sh || fail=1
+echo "== 5. training step phases (imdn train's step, alone on the GPU)"
 for spec in ${PHASE_SPECS-imdn_x3:32 imdn_rtc_x2:64}; do
     for events in "" --cuda-events; do # as training runs, then with cudarc's event tracking
         "$bin" bench --device cuda --weights "${spec%%:*}" --size 64x64 \
@@ -83,4 +94,5 @@ for spec in ${PHASE_SPECS-imdn_x3:32 imdn_rtc_x2:64}; do
 done
 nvidia-smi --query-gpu=name,memory.used --format=csv
 echo "gpu-check finished, failures: $fail"
+python3 scripts/gpu_results.py "$res" --specs "${BENCH_SPECS-IMDN_x2:1920x1080 model_RTC:1920x1080 IMDN_x4:960x540}"
 exit $fail
