@@ -167,6 +167,12 @@ pub struct Upscaler {
     staging: Vec<f32>,
 }
 
+// The element builds an upscaler on one thread and keeps it on its infer thread.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<Upscaler>();
+};
+
 /// candle's network in its working precision behind ACS's f32 interface.
 struct CandleNet {
     net: Network,

@@ -1843,3 +1843,76 @@ fn flat_frames_come_back_flat() {
         }
     }
 }
+
+/// The frames `model` makes of five `format` frames of 6×4 (each different), one at a time.
+fn five_frames(model: &str, format: VideoFormat) -> Result<Vec<Vec<Vec<u8>>>, gst::FlowError> {
+    let vinfo = info(format, 6, 4);
+    let mut h = harness(&[("model-path", &model), ("max-frames-in-flight", &0i32)]);
+    h.set_src_caps(vinfo.to_caps().unwrap());
+    (0..5)
+        .map(|k| {
+            h.push(frame(&vinfo, move |p, xb, y| {
+                (p * 31 + xb * 7 + y * 13 + k * 50) as u8
+            }))?;
+            let out = h.pull().map_err(|_| gst::FlowError::Error)?;
+            Ok(planes(&out, &out_info(&h)))
+        })
+        .collect()
+}
+
+#[test]
+fn frames_a_backend_converts_on_its_device_skip_the_host_conversions() {
+    init();
+    // test:device-only fails every frame that comes to the host path: these all go round it,
+    // and come out as the host path makes them
+    let formats = [
+        VideoFormat::I420,
+        VideoFormat::Nv12,
+        VideoFormat::Yuy2,
+        VideoFormat::P01010le,
+        VideoFormat::Gray8,
+        VideoFormat::Rgb,
+        VideoFormat::Bgrx,
+    ];
+    for format in formats {
+        let on_device = five_frames("test:device-only", format).expect("device path");
+        assert_eq!(
+            on_device,
+            five_frames("test:nearest", format).unwrap(),
+            "{format:?}"
+        );
+    }
+    // alpha is resized on the host: such frames take the host path
+    assert!(five_frames("test:device-only", VideoFormat::Rgba).is_err());
+}
+
+#[test]
+fn a_device_path_failure_falls_back_to_the_cpu_with_no_frame_lost() {
+    init();
+    let vinfo = info(VideoFormat::I420, 6, 4);
+    let mut h = harness(&[
+        ("model-path", &"test:device-fail-once"),
+        ("max-frames-in-flight", &0i32),
+    ]);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps(vinfo.to_caps().unwrap());
+    let mut got = Vec::new();
+    for k in 0..3 {
+        h.push(frame(&vinfo, move |p, xb, y| {
+            (p * 31 + xb * 7 + y * 13 + k * 50) as u8
+        }))
+        .expect("frames go on after the fallback");
+        got.push(planes(&h.pull().unwrap(), &out_info(&h)));
+    }
+    assert_eq!(
+        got,
+        five_frames("test:nearest", VideoFormat::I420).unwrap()[..3]
+    );
+    let msg = bus_message(&bus, &[gst::MessageType::Warning, gst::MessageType::Error])
+        .expect("a warning");
+    let gst::MessageView::Warning(w) = msg.view() else {
+        panic!("expected a warning, got {msg:?}");
+    };
+    assert!(w.error().message().contains("simulated CUDA error"));
+}

@@ -42,6 +42,16 @@ fn cuda<T>(r: std::result::Result<T, DriverError>) -> Result<T> {
 const CAPTURE_THIS_THREAD: CUstreamCaptureMode =
     CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL;
 
+/// A recorded CUDA graph that may move between threads: the element builds its network on
+/// one thread and runs it there, but `Backend` is `Send`. cudarc leaves `CudaGraph` `!Send`
+/// for its raw handles; the driver's graph handles are not tied to a thread, and cudarc binds
+/// the graph's context to the calling thread when it launches or drops one, as it does for
+/// the `Send` stream the graph was captured on.
+pub struct Graph(CudaGraph);
+
+// SAFETY: see above; `CudaNet` uses it under its lock, one thread at a time
+unsafe impl Send for Graph {}
+
 /// A stream of its own on a CUDA device (candle's may be the legacy default stream, which
 /// cannot be captured into a graph) and our kernels.
 pub struct CudaGpu {
@@ -122,19 +132,19 @@ impl Gpu for CudaGpu {
         cuda(self.stream.synchronize())
     }
 
-    type Graph = CudaGraph;
+    type Graph = Graph;
 
-    fn record(&self, launches: &[Launch]) -> Result<Option<CudaGraph>> {
+    fn record(&self, launches: &[Launch]) -> Result<Option<Graph>> {
         cuda(self.stream.begin_capture(CAPTURE_THIS_THREAD))?;
         let launched = launches.iter().try_for_each(|l| self.launch(l));
         // the capture ends whatever happened, or the stream stays capturing
         let graph = self.stream.end_capture(CUgraphInstantiate_flags(0));
         launched?;
-        cuda(graph)
+        Ok(cuda(graph)?.map(Graph))
     }
 
-    fn replay(&self, graph: &CudaGraph) -> Result<()> {
-        cuda(graph.launch())
+    fn replay(&self, graph: &Graph) -> Result<()> {
+        cuda(graph.0.launch())
     }
 }
 

@@ -4,16 +4,30 @@
 
 use std::time::{Duration, Instant};
 
+use gst_video::VideoInfo;
+
 use super::backend::{Backend, BackendSpec, Loaded, Sizes};
+use super::pixels;
 
 /// A test backend chosen by `model-path`.
 #[derive(Clone, Copy, Debug)]
 pub enum TestBackend {
     Nearest,
-    Failing { panic: bool },
+    Failing {
+        panic: bool,
+    },
     FailOnce,
-    Slow { ms: u64 },
-    ErrorAfter { frames: u64 },
+    Slow {
+        ms: u64,
+    },
+    ErrorAfter {
+        frames: u64,
+    },
+    /// Nearest with the frames "converted on its device" (here: by the host, inside
+    /// [`Backend::upscale_on_device`]); the host path fails.
+    DeviceOnly,
+    /// As `DeviceOnly`, but the first frame fails and the fallback is `Nearest`.
+    DeviceFailOnce,
 }
 
 /// `model-path` values that select test backends (never a default):
@@ -22,7 +36,10 @@ pub enum TestBackend {
 /// - `test:fail-once`: a stand-in for a CUDA backend whose first frame fails, to exercise
 ///   `fallback-to-cpu` (its CPU rebuild is `test:nearest`);
 /// - `test:slow:MS`: nearest, taking at least MS milliseconds a frame (QoS, latency);
-/// - `test:error-after:N`: nearest for N frames, then errors (a fault mid-stream).
+/// - `test:error-after:N`: nearest for N frames, then errors (a fault mid-stream);
+/// - `test:device-only`: nearest, taking frames unconverted as a backend converting on its
+///   device does (whole multiples of the input only); any frame on the host path fails;
+/// - `test:device-fail-once`: the same, its first frame failing, rebuilt as `test:nearest`.
 pub fn parse(model_path: &str) -> Option<TestBackend> {
     let number = |prefix: &str| model_path.strip_prefix(prefix)?.parse::<u64>().ok();
     match model_path {
@@ -30,6 +47,8 @@ pub fn parse(model_path: &str) -> Option<TestBackend> {
         "test:error" => Some(TestBackend::Failing { panic: false }),
         "test:panic" => Some(TestBackend::Failing { panic: true }),
         "test:fail-once" => Some(TestBackend::FailOnce),
+        "test:device-only" => Some(TestBackend::DeviceOnly),
+        "test:device-fail-once" => Some(TestBackend::DeviceFailOnce),
         _ => {
             if let Some(ms) = number("test:slow:") {
                 Some(TestBackend::Slow { ms })
@@ -47,7 +66,7 @@ impl TestBackend {
             frames: 0,
         });
         match self {
-            TestBackend::FailOnce => Loaded {
+            TestBackend::FailOnce | TestBackend::DeviceFailOnce => Loaded {
                 fallback: Some(BackendSpec::Test(TestBackend::Nearest)),
                 ..Loaded::test(backend, "fail-once test backend (stands in for CUDA)")
             },
@@ -73,6 +92,9 @@ impl Backend for Stand {
             TestBackend::FailOnce if frame == 0 => {
                 Err("test:fail-once backend: simulated CUDA error".into())
             }
+            TestBackend::DeviceOnly | TestBackend::DeviceFailOnce => Err(
+                "test:device backend: a frame it takes unconverted came to the host path".into(),
+            ),
             TestBackend::ErrorAfter { frames } if frame >= frames => Err(format!(
                 "test:error-after:{frames} backend: injected fault at frame {frame}"
             )),
@@ -84,6 +106,37 @@ impl Backend for Stand {
             }
             _ => nearest(input, size, out, dst),
         }
+    }
+
+    fn converts_on_device(&self) -> bool {
+        matches!(
+            self.kind,
+            TestBackend::DeviceOnly | TestBackend::DeviceFailOnce
+        )
+    }
+
+    fn upscale_on_device(
+        &mut self,
+        (input, in_info): (&gst::BufferRef, &VideoInfo),
+        (output, out_info): (&mut gst::BufferRef, &VideoInfo),
+    ) -> Result<bool, String> {
+        let frame = self.frames;
+        self.frames += 1;
+        if matches!(self.kind, TestBackend::DeviceFailOnce) && frame == 0 {
+            return Err("test:device-fail-once backend: simulated CUDA error".into());
+        }
+        let size = |i: &VideoInfo| (i.width() as usize, i.height() as usize);
+        let ((w, h), (ow, oh)) = (size(in_info), size(out_info));
+        // as our CUDA executor: only the network's whole multiples
+        if ow % w != 0 || oh % h != 0 || ow / w != oh / h {
+            return Ok(false);
+        }
+        let mut scratch = pixels::Scratch::default();
+        let planar = pixels::read_frame(input, in_info, Vec::new(), Vec::new, &mut scratch)?;
+        let mut rgb = Vec::new();
+        nearest(&planar.rgb, (w, h), (ow, oh), &mut rgb)?;
+        pixels::write_frame(output, out_info, &rgb, None, &mut scratch)?;
+        Ok(true)
     }
 }
 

@@ -7,6 +7,10 @@
 //! - infer owns the backend (and so the device): it builds it and is the only thread to use it.
 //! - post resizes alpha and writes the result into the output buffer's format and strides.
 //!
+//! A backend that converts frames on its device (our CUDA executor) takes them unconverted:
+//! pre passes the input buffer on, infer has the backend write the output buffer, post only
+//! hands it on. Frames it does not take (alpha, sizes it does not run whole) take the host path.
+//!
 //! The channels between stages hold one frame each (the double buffers), so frame k+1's pre and
 //! frame k−1's post overlap frame k's inference. The planar buffers travel back (infer → pre,
 //! post → infer) to be refilled, so a stream of same-sized frames allocates none after the first. Every job comes back on `done`, in order, as a
@@ -491,6 +495,13 @@ fn post_stage(
             warning,
             ..
         } = frame;
+        // a frame out: its busy time counted
+        let finished = |buf| {
+            let total = busy + start.elapsed();
+            let ns = u64::try_from(total.as_nanos()).unwrap_or(u64::MAX);
+            shared.max_busy_ns.fetch_max(ns, Ordering::Relaxed);
+            Outcome::Frame(buf)
+        };
         let outcome = match work {
             Work::Output { .. } if shared.skip() => Outcome::Discarded,
             Work::Output { rgb, alpha } => {
@@ -513,22 +524,12 @@ fn post_stage(
                     let _ = give_back_alpha.try_send(a);
                 }
                 match written {
-                    Ok(buf) => {
-                        let total = busy + start.elapsed();
-                        let ns = u64::try_from(total.as_nanos()).unwrap_or(u64::MAX);
-                        shared.max_busy_ns.fetch_max(ns, Ordering::Relaxed);
-                        Outcome::Frame(buf)
-                    }
+                    Ok(buf) => finished(buf),
                     Err(e) => Outcome::Failed(e),
                 }
             }
             Work::Written if shared.skip() => Outcome::Discarded,
-            Work::Written => {
-                let total = busy + start.elapsed();
-                let ns = u64::try_from(total.as_nanos()).unwrap_or(u64::MAX);
-                shared.max_busy_ns.fetch_max(ns, Ordering::Relaxed);
-                Outcome::Frame(outbuf)
-            }
+            Work::Written => finished(outbuf),
             Work::Failed(e) => Outcome::Failed(e),
             Work::Skip | Work::Input(_) | Work::Unconverted { .. } => Outcome::Discarded,
         };
