@@ -281,23 +281,6 @@ fn schedule_bytes(executor: &Executor<Host>, (n, h, w): (usize, usize, usize)) -
     executor.schedule().plan(n, h, w).unwrap().bytes_f32()
 }
 
-/// A packed R'G'B' frame (3 bytes a pixel, rows of `stride` bytes at `plane`) and planar f32
-/// at `rgb`, for a launch either way.
-fn packed_rgb(plane: u64, stride: usize, rgb: u64, (w, h): (usize, usize)) -> PackedArgs {
-    PackedArgs {
-        plane,
-        stride: stride as i64,
-        rgb,
-        alpha: 0,
-        bpp: 3,
-        rgb_at: [0, 1, 2],
-        fourth: -1,
-        has_alpha: 0,
-        w: w as i32,
-        h: h as i32,
-    }
-}
-
 /// Planar frame `src` (`w`×`h`) in a `pw`×`ph` one, `margin` pixels from its top left, its
 /// border pixels replicated out to the edges.
 fn replicate(
@@ -347,7 +330,7 @@ fn raw_frames_are_converted_padded_and_cropped_on_the_device() {
             .collect();
         // on the host: read, pad, the network, crop, write
         let mut planar = vec![0f32; 3 * w * h];
-        let read = packed_rgb(
+        let read = PackedArgs::rgb(
             bytes.as_ptr() as u64,
             stride,
             planar.as_mut_ptr() as u64,
@@ -360,7 +343,7 @@ fn raw_frames_are_converted_padded_and_cropped_on_the_device() {
         let cropped = window(&out, (pw * s, ph * s), margin * s, (w * s, h * s));
         let mut want = vec![0u8; out_stride * h * s];
         let at = (want.as_mut_ptr() as u64, cropped.as_ptr() as u64);
-        let write = packed_rgb(at.0, out_stride, at.1, (w * s, h * s));
+        let write = PackedArgs::rgb(at.0, out_stride, at.1, (w * s, h * s));
         run_on_host(&[write.launch(false).unwrap()]);
         // on the device
         let mut got = vec![0u8; want.len()];
@@ -375,8 +358,9 @@ fn raw_frames_are_converted_padded_and_cropped_on_the_device() {
         };
         executor
             .run_raw(((1, ph, pw), framing), None, frame, |at| {
-                let read = packed_rgb(at.inputs[0], stride, at.planar_in, (w, h));
-                let write = packed_rgb(at.outputs[0], out_stride, at.planar_out, (w * s, h * s));
+                let read = PackedArgs::rgb(at.inputs[0], stride, at.planar_in, (w, h));
+                let write =
+                    PackedArgs::rgb(at.outputs[0], out_stride, at.planar_out, (w * s, h * s));
                 Ok((vec![read.launch(true)?], vec![write.launch(false)?]))
             })
             .unwrap();

@@ -366,6 +366,23 @@ pub struct PackedArgs {
 }
 
 impl PackedArgs {
+    /// An R'G'B' frame of 3 bytes a pixel, rows `stride` bytes apart at `plane`, and planar
+    /// f32 at `rgb`.
+    pub fn rgb(plane: u64, stride: usize, rgb: u64, (w, h): (usize, usize)) -> Self {
+        PackedArgs {
+            plane,
+            stride: stride as i64,
+            rgb,
+            alpha: 0,
+            bpp: 3,
+            rgb_at: [0, 1, 2],
+            fourth: -1,
+            has_alpha: 0,
+            w: w as i32,
+            h: h as i32,
+        }
+    }
+
     /// The launch that reads the frame (`read`) or writes it: a thread a pixel.
     pub fn launch(self, read: bool) -> Result<Launch> {
         let pixels = self.w as u64 * self.h as u64;

@@ -7,6 +7,8 @@ use anyhow::{Context, Result, bail};
 use candle_core::{Device, Tensor};
 use clap::Args;
 use imdn::acs::EdgeMode;
+use imdn::cuda::args::PackedArgs;
+use imdn::cuda::executor::RawFrame;
 
 use imdn::cpu::CpuNet;
 use imdn::engine::Upscaler;
@@ -508,6 +510,30 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
         Some(gpu) => Some(time_ms(a.iters, "our CUDA launches", || Ok(gpu.rerun()?))?),
         None => None,
     };
+    // our CUDA executor on whole frames as bytes (R'G'B', 3 bytes a pixel): uploaded,
+    // converted, padded and cropped on the device, downloaded
+    let s = config.net_scale();
+    let raw_frames = match (up.cuda_net(), up.raw_framing((w, h), (w * s, h * s))) {
+        (Some(gpu), Some(at)) => {
+            let input: Vec<u8> = frame.iter().map(|v| (v * 255.0) as u8).collect();
+            let mut output = vec![0u8; input.len() * s * s];
+            Some(time_ms(a.iters, "our CUDA whole frames", || {
+                let frame = RawFrame {
+                    inputs: &[&input],
+                    tables: &[],
+                    outputs: &mut [&mut output],
+                };
+                gpu.run_raw(at, frame, |at| {
+                    let read = PackedArgs::rgb(at.inputs[0], 3 * w, at.planar_in, (w, h));
+                    let out = (w * s, h * s);
+                    let write = PackedArgs::rgb(at.outputs[0], 3 * out.0, at.planar_out, out);
+                    Ok((vec![read.launch(true)?], vec![write.launch(false)?]))
+                })?;
+                Ok(())
+            })?)
+        }
+        _ => None,
+    };
     // candle's conv2d on the same frame, interleaved with ours so both see the same machine
     let candle = if a.compare_candle {
         let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
@@ -608,6 +634,12 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             }
         );
     }
+    if let Some(r) = raw_frames {
+        println!(
+            "  our CUDA executor on whole R'G'B' byte frames (upload, conversions, padding, network, crop, download): median {:.2} ms (min {:.2}, max {:.2})",
+            r.median, r.min, r.max
+        );
+    }
     if a.json {
         let out = serde_json::json!({
             "model": config.to_string(),
@@ -622,6 +654,7 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             "ms_max": max,
             "network_ms": net.map(|n| n.median),
             "launches_ms": launches.map(|l| l.median),
+            "raw_frame_ms": raw_frames.map(|r| r.median),
             "gpu_bytes": up.cuda_net().map(|g| g.device_bytes()).transpose()?,
             "cuda_graph": up.cuda_net().map(|g| g.replays_a_graph()).transpose()?,
             "candle_ms": candle.map(|c| c.1),
