@@ -11,7 +11,8 @@ NA without one). Per model and size, from the lines gpu-check.sh wrote:
   network_ms    our executor (`imdn bench --cuda-kernels ours --precision f16`): its launches
                 alone on a frame already on the GPU (`launches_ms`; the bench's `network_ms`
                 goes through the host for our executor, so it is not the network alone)
-  frame_ms      the same bench run's whole frame, host in and out (`ms_per_frame`)
+  frame_ms      the same bench run's whole frame as bytes: R'G'B' u8 uploaded, converted,
+                padded, the network, cropped, converted, downloaded (`raw_frame_ms`)
   element_fps   the element in a pipeline on CUDA (scripts/gpu-element.sh), cuda-kernels=ours,
                 f16: the steady rate at the sink
   torch_f16_ms  PyTorch f16 channels-last, cudnn.benchmark (scripts/torch_imdn.py)
@@ -75,7 +76,7 @@ def figures(rows, weights, size):
 
     return {
         "network_ms": last(rows, ours_bench, "launches_ms"),
-        "frame_ms": last(rows, ours_bench, "ms_per_frame"),
+        "frame_ms": last(rows, ours_bench, "raw_frame_ms"),
         "element_fps": last(rows, element, "fps"),
         "torch_f16_ms": last(rows, torch, "ms_per_frame"),
     }
