@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::host_kernels::{self, HOST, Host, run_on_host};
+use common::host_kernels::{self, HOST, Host, replicate, run_on_host, window};
 use half::f16;
 use imdn::cuda::args::{
     Args, AttentionArgs, ConvArgs, FramesArgs, Framing, KERNELS, PackedArgs, StatsArgs, Storage,
@@ -279,35 +279,6 @@ fn planar_and_nhwc_round_trip() {
 /// Bytes of the buffers of a frame size in f32 (what the executor must hold at least).
 fn schedule_bytes(executor: &Executor<Host>, (n, h, w): (usize, usize, usize)) -> usize {
     executor.schedule().plan(n, h, w).unwrap().bytes_f32()
-}
-
-/// Planar frame `src` (`w`×`h`) in a `pw`×`ph` one, `margin` pixels from its top left, its
-/// border pixels replicated out to the edges.
-fn replicate(
-    src: &[f32],
-    (w, h): (usize, usize),
-    (pw, ph): (usize, usize),
-    margin: usize,
-) -> Vec<f32> {
-    let mut out = Vec::with_capacity(3 * pw * ph);
-    for c in 0..3 {
-        for y in 0..ph {
-            for x in 0..pw {
-                let sy = y.saturating_sub(margin).min(h - 1);
-                let sx = x.saturating_sub(margin).min(w - 1);
-                out.push(src[(c * h + sy) * w + sx]);
-            }
-        }
-    }
-    out
-}
-
-/// The `w`×`h` window at (`at`, `at`) of planar frame `src` of width `sw` and height `sh`.
-fn window(src: &[f32], (sw, sh): (usize, usize), at: usize, (w, h): (usize, usize)) -> Vec<f32> {
-    (0..3)
-        .flat_map(|c| (0..h).flat_map(move |y| (0..w).map(move |x| (c, y, x))))
-        .map(|(c, y, x)| src[(c * sh + y + at) * sw + x + at])
-        .collect()
 }
 
 #[test]

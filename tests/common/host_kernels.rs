@@ -159,3 +159,37 @@ impl Gpu for Host {
         Ok(())
     }
 }
+
+/// Planar frame `src` (`w`×`h`) in a `pw`×`ph` one, `margin` pixels from its top left, its
+/// border pixels replicated out to the edges: what the frame kernels pad on the way in.
+pub fn replicate(
+    src: &[f32],
+    (w, h): (usize, usize),
+    (pw, ph): (usize, usize),
+    margin: usize,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(3 * pw * ph);
+    for c in 0..3 {
+        for y in 0..ph {
+            for x in 0..pw {
+                let sy = y.saturating_sub(margin).min(h - 1);
+                let sx = x.saturating_sub(margin).min(w - 1);
+                out.push(src[(c * h + sy) * w + sx]);
+            }
+        }
+    }
+    out
+}
+
+/// The `w`×`h` window at (`at`, `at`) of planar frame `src` of width `sw` and height `sh`.
+pub fn window(
+    src: &[f32],
+    (sw, sh): (usize, usize),
+    at: usize,
+    (w, h): (usize, usize),
+) -> Vec<f32> {
+    (0..3)
+        .flat_map(|c| (0..h).flat_map(move |y| (0..w).map(move |x| (c, y, x))))
+        .map(|(c, y, x)| src[(c * sh + y + at) * sw + x + at])
+        .collect()
+}

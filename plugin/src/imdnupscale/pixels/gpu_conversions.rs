@@ -3,7 +3,7 @@
 //! R'G'B' (and alpha) read and the same bytes written, bit for bit, for every format the
 //! element accepts, colorimetry, chroma siting, odd size and padded stride.
 
-// the shared test support; this test uses only its launcher
+// the shared test support
 #[allow(dead_code)]
 #[path = "../../../../tests/common/host_kernels.rs"]
 mod host_kernels;
@@ -171,34 +171,6 @@ fn the_gpu_reads_and_writes_packed_rgb_as_the_element_does() {
     assert_eq!(checked, packed * 4 * SIZES.len());
 }
 
-/// Planar frame `src` (`w`×`h`) in a `pw`×`ph` one, `margin` pixels from its top left, its
-/// border pixels replicated out to the edges (the library's edge mode).
-fn replicate(
-    src: &[f32],
-    (w, h): (usize, usize),
-    (pw, ph): (usize, usize),
-    margin: usize,
-) -> Vec<f32> {
-    (0..3)
-        .flat_map(|c| (0..ph).flat_map(move |y| (0..pw).map(move |x| (c, y, x))))
-        .map(|(c, y, x)| {
-            let (sy, sx) = (
-                y.saturating_sub(margin).min(h - 1),
-                x.saturating_sub(margin).min(w - 1),
-            );
-            src[(c * h + sy) * w + sx]
-        })
-        .collect()
-}
-
-/// The `w`×`h` window at (`at`, `at`) of planar frame `src` (`sw` wide, `sh` high).
-fn window(src: &[f32], (sw, sh): (usize, usize), at: usize, (w, h): (usize, usize)) -> Vec<f32> {
-    (0..3)
-        .flat_map(|c| (0..h).flat_map(move |y| (0..w).map(move |x| (c, y, x))))
-        .map(|(c, y, x)| src[(c * sh + y + at) * sw + x + at])
-        .collect()
-}
-
 #[test]
 fn frames_converted_on_the_device_come_out_as_on_the_host() {
     // the shipped RTC ×2 on our executor (the host standing in for the GPU) with the edge
@@ -238,9 +210,9 @@ fn frames_converted_on_the_device_come_out_as_on_the_host() {
             // on the host
             let planar = read_frame(&buf, &info, Vec::new(), Vec::new, &mut scratch).unwrap();
             let mut out = Vec::new();
-            let padded = replicate(&planar.rgb, (w, h), (pw, ph), margin);
+            let padded = host_kernels::replicate(&planar.rgb, (w, h), (pw, ph), margin);
             on_host.run(&padded, (1, ph, pw), None, &mut out).unwrap();
-            let cropped = window(&out, (pw * s, ph * s), margin * s, (w * s, h * s));
+            let cropped = host_kernels::window(&out, (pw * s, ph * s), margin * s, (w * s, h * s));
             let mut want = buffer(vec![0; out_info.size()]);
             write_frame(want.make_mut(), &out_info, &cropped, None, &mut scratch).unwrap();
             // on the device
