@@ -206,6 +206,20 @@ pub trait Forward {
     /// reused across frames saves the allocation.
     fn forward_batch_into(&self, input: &[f32], nhw: Nhw, out: &mut Vec<f32>) -> Result<()>;
 
+    /// Runs one `(h, w)` frame (`size`) as if `margin` pixels into a `(ph, pw)` one of its
+    /// border pixels replicated, its output cropped back to the frame's: where the network
+    /// pads and crops as it reads and writes (`true`); `false`, nothing run, where the caller
+    /// must pad and crop in memory.
+    fn forward_framed_into(
+        &self,
+        _input: &[f32],
+        _frame: ((usize, usize), usize),
+        _padded: (usize, usize),
+        _out: &mut Vec<f32>,
+    ) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Statistics over the whole frame the output depends on, each needing the ones before
     /// it: one stage each. 0: a tile's output depends on the tile alone.
     fn frame_stages(&self) -> usize {
@@ -395,6 +409,9 @@ impl Acs {
         if single && (pw, ph) == (w, h) {
             // one tile, no padding: the network reads the input and writes the output itself
             net.forward_batch_into(input, (1, h, w), out)?;
+            return check_len(out.len(), 3 * ow * oh, 1, (w, h));
+        }
+        if single && net.forward_framed_into(input, ((h, w), margin), (ph, pw), out)? {
             return check_len(out.len(), 3 * ow * oh, 1, (w, h));
         }
         let frame: &[f32] = if (pw, ph) == (w, h) {

@@ -235,6 +235,20 @@ impl Forward for Runner<'_> {
         }
     }
 
+    /// Our streamed CPU network pads and crops as it reads and writes.
+    fn forward_framed_into(
+        &self,
+        input: &[f32],
+        frame: ((usize, usize), usize),
+        padded: (usize, usize),
+        out: &mut Vec<f32>,
+    ) -> Result<bool> {
+        match *self {
+            Runner::Cpu(cpu, _) => cpu.forward_framed_into(input, frame, padded, out),
+            Runner::Gpu(..) | Runner::Candle(..) => Ok(false),
+        }
+    }
+
     /// Our kernels take the whole frame's attention statistics from its tiles; candle's tiles
     /// each use their own.
     fn frame_stages(&self) -> usize {

@@ -115,3 +115,56 @@ fn timing() {
         ms * 1e6 / (h * w) as f64
     );
 }
+
+/// Planar frame `src` (`w`×`h`) `margin` pixels into a `pw`×`ph` one of its border pixels
+/// replicated.
+fn replicate(src: &[f32], (w, h): (usize, usize), (pw, ph): (usize, usize), m: usize) -> Vec<f32> {
+    (0..3)
+        .flat_map(|c| (0..ph).flat_map(move |y| (0..pw).map(move |x| (c, y, x))))
+        .map(|(c, y, x)| {
+            src[(c * h + y.saturating_sub(m).min(h - 1)) * w + x.saturating_sub(m).min(w - 1)]
+        })
+        .collect()
+}
+
+#[test]
+fn framed_frames_equal_padded_then_cropped_ones() {
+    // the edge mode without the padded frame in memory: bit for bit what padding the frame,
+    // running it and cropping the output gives, across strips (1100 wide), bands, single
+    // pixels, margins beyond the frame and padding beyond the margin, on 1–3 threads
+    for s in [2, 3] {
+        let config = Config::rtc(s);
+        let t = init_tensors(&config, &Device::Cpu).unwrap();
+        for (h, w) in [(1, 1), (5, 3), (37, 61), (6, 1100), (45, 200)] {
+            for (m, extra) in [(8, 0), (3, 2), (0, 5)] {
+                for threads in [1, 2, 3] {
+                    let net = CpuNet::new(&config, &t, threads).unwrap();
+                    let input: Vec<f32> = (0..3 * h * w)
+                        .map(|i| ((i * 7919 + 13) % 1000) as f32 / 1000.0)
+                        .collect();
+                    let (ph, pw) = (h + 2 * m + extra, w + 2 * m + extra);
+                    let padded = replicate(&input, (w, h), (pw, ph), m);
+                    let whole = net.forward(&padded, 1, ph, pw).unwrap();
+                    let (ow, oh, opw) = (w * s, h * s, pw * s);
+                    let want: Vec<f32> = (0..3)
+                        .flat_map(|c| (0..oh).flat_map(move |y| (0..ow).map(move |x| (c, y, x))))
+                        .map(|(c, y, x)| whole[(c * ph * s + y + m * s) * opw + x + m * s])
+                        .collect();
+                    let mut got = Vec::new();
+                    let ran = net.forward_framed_into(&input, ((h, w), m), (ph, pw), &mut got);
+                    assert!(ran.unwrap());
+                    assert!(
+                        got == want,
+                        "×{s} {h}×{w} margin {m}+{extra}, {threads} threads"
+                    );
+                }
+            }
+        }
+    }
+    // the layer-by-layer executor leaves padding to the caller
+    let config = Config::rtc(2);
+    let t = init_tensors(&config, &Device::Cpu).unwrap();
+    let net = CpuNet::with_kernels(&config, &t, 1, Kernels::LAYERWISE).unwrap();
+    let ran = net.forward_framed_into(&[0.5; 12], ((2, 2), 1), (4, 4), &mut Vec::new());
+    assert!(!ran.unwrap());
+}

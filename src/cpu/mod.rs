@@ -330,6 +330,41 @@ impl CpuNet {
         self.run_frames(input, (n, h, w), scale_code, None, out)
     }
 
+    /// One planar frame of `size` (`(h, w)`) as the network runs it `margin` pixels into a
+    /// larger `(nh, nw)` frame of its border pixels replicated, the output cropped back to
+    /// the frame's, into `out`; without the padded frame or the uncropped output in memory.
+    /// `false` (nothing run) where the network does not stream: the caller pads.
+    pub fn forward_framed_into(
+        &self,
+        input: &[f32],
+        (size, margin): ((usize, usize), usize),
+        (nh, nw): (usize, usize),
+        out: &mut Vec<f32>,
+    ) -> Result<bool> {
+        let Some((stream, state)) = &self.stream else {
+            return Ok(false);
+        };
+        let (h, w) = size;
+        if h == 0 || w == 0 || input.len() != 3 * h * w || h + margin > nh || w + margin > nw {
+            return Err(Error::InvalidInput(format!(
+                "a {w}×{h} frame ({} floats) with a margin of {margin} in a {nw}×{nh} one",
+                input.len()
+            )));
+        }
+        let s = self.config.net_scale();
+        out.resize(3 * h * s * w * s, 0.0);
+        let mut guard = state
+            .lock()
+            .map_err(|_| Error::Model("CPU stream state poisoned".into()))?;
+        let (threads, slot) = (self.threads(), &mut *guard);
+        let framing = stream::Framing { size, margin };
+        self.pool.install(|| {
+            let st = stream.state(slot, (nh, nw), threads);
+            stream.run_framed(st, (input, framing), out);
+        });
+        Ok(true)
+    }
+
     /// Stages of statistics over the whole frame that a tile's output depends on
     /// ([`crate::acs::Forward::frame_stages`]): one per block with channel attention (IMDN,
     /// IMDN_AS), none for IMDN_RTC.

@@ -17,6 +17,10 @@
 //! the whole frame's to float rounding. (Threads that share every row and meet at a barrier
 //! compute no halo, but were faster only on an idle machine and an evenly split width, and
 //! much slower whenever other threads want the cores: BENCHMARKS.md.)
+//!
+//! The edge mode's padding costs no copy: a frame placed `margin` pixels into the network's
+//! larger one ([`Framing`]) is read through its nearest pixel as the input rows load, and
+//! only the frame's own output pixels are written.
 
 use std::ops::Range;
 
@@ -212,6 +216,13 @@ struct Part {
 // SAFETY: `ring_at` points into the part's own rings, which go wherever the part goes.
 unsafe impl Send for Part {}
 
+/// Where a frame sits in the network's: its `(h, w)`, `margin` pixels in from the top left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Framing {
+    pub size: (usize, usize),
+    pub margin: usize,
+}
+
 /// Per-frame-size state: the parts.
 pub struct State {
     size: (usize, usize),
@@ -329,25 +340,43 @@ impl Stream {
     /// Runs one planar 3×h×w frame into `out` (3×sh×sw), the parts in parallel on the
     /// current rayon pool.
     pub fn run(&self, state: &mut State, frame: &[f32], out: &mut [f32]) {
-        let (h, w) = state.size;
+        let framing = Framing {
+            size: state.size,
+            margin: 0,
+        };
+        self.run_framed(state, (frame, framing), out);
+    }
+
+    /// Runs one planar 3×h×w frame placed in the state's larger frame by `framing` (its
+    /// border pixels replicated out to the edges) into `out` (3×sh×sw): the network's output
+    /// cropped back to the frame, neither padded nor cropped in memory.
+    pub fn run_framed(
+        &self,
+        state: &mut State,
+        (frame, framing): (&[f32], Framing),
+        out: &mut [f32],
+    ) {
+        let (h, w) = framing.size;
+        let (nh, nw) = state.size;
+        assert!(h > 0 && w > 0 && h + framing.margin <= nh && w + framing.margin <= nw);
         assert_eq!(frame.len(), 3 * h * w);
         assert_eq!(out.len(), 3 * h * w * self.scale * self.scale);
         let out = OutPtr(out.as_mut_ptr());
         state
             .parts
             .par_iter_mut()
-            .for_each(|part| self.run_part(part, frame, (h, w), out));
+            .for_each(|part| self.run_part(part, (frame, framing), out));
     }
 
     /// Every layer of `part` over the whole frame.
-    fn run_part(&self, part: &mut Part, frame: &[f32], size: (usize, usize), out: OutPtr) {
+    fn run_part(&self, part: &mut Part, (frame, framing): (&[f32], Framing), out: OutPtr) {
         let units = (part.rows.end - part.rows.start).div_ceil(TILE);
         let last = self.layers.iter().map(|l| l.lag).max().unwrap_or(0);
         let chunks = 0..part.lay.chunks();
         let mut scratch = std::mem::take(&mut part.scratch);
         for step in 0..units + last {
             if step < units {
-                self.load_input(part, frame, size, step, chunks.clone());
+                self.load_input(part, (frame, framing), step, chunks.clone());
             }
             for layer in &self.layers {
                 if let Some(k) = step.checked_sub(layer.lag).filter(|&k| k < units) {
@@ -355,7 +384,7 @@ impl Stream {
                 }
             }
             if let Some(k) = step.checked_sub(last).filter(|&k| k < units) {
-                self.shuffle_out(part, k, size, out, chunks.clone());
+                self.shuffle_out(part, k, framing, out, chunks.clone());
             }
         }
         part.scratch = scratch;
@@ -377,27 +406,43 @@ impl Stream {
     }
 
     /// The input rows of tile row `k`, in phases, into the input ring: the columns of
-    /// `chunks`.
+    /// `chunks`, each pixel read from the frame's nearest pixel (the frame sits `margin`
+    /// pixels in).
     fn load_input(
         &self,
         s: &Part,
-        frame: &[f32],
-        (h, w): (usize, usize),
+        (frame, framing): (&[f32], Framing),
         k: usize,
         chunks: Range<usize>,
     ) {
+        let ((h, w), m) = (framing.size, framing.margin);
         let columns = s.lay.columns(chunks);
         let stride = s.lay.stride();
         let channels = self.buffers[self.input].channels;
         let rows = s.rows.end - s.rows.start;
+        // the columns inside the frame (from its column `first`), and those replicating its
+        // first or last column
+        let lo = m
+            .saturating_sub(s.cols.start)
+            .clamp(columns.start, columns.end);
+        let hi = (m + w).saturating_sub(s.cols.start).clamp(lo, columns.end);
+        let first = (s.cols.start + lo).saturating_sub(m);
         for y in (TILE * k..TILE * k + TILE).filter(|&y| y < rows) {
             let row = self.row_mut(s, self.input, y);
+            let frame_y = (s.rows.start + y).saturating_sub(m).min(h - 1);
             for c in 0..channels {
-                let from = &frame[(c * h + s.rows.start + y) * w + s.cols.start..][columns.clone()];
-                for (&v, &at) in from.iter().zip(&s.index[columns.clone()]) {
+                let line = &frame[(c * h + frame_y) * w..][..w];
+                let from = &line[first.min(w)..][..hi - lo];
+                for (&v, &at) in from.iter().zip(&s.index[lo..hi]) {
                     // SAFETY: the ring row holds `channels` rows of `stride` floats; this
                     // thread alone writes these columns
                     unsafe { *row.add(c * stride + at) = v };
+                }
+                let edges = (columns.start..lo).chain(hi..columns.end);
+                for x in edges {
+                    let v = line[(s.cols.start + x).saturating_sub(m).min(w - 1)];
+                    // SAFETY: as above
+                    unsafe { *row.add(c * stride + s.index[x]) = v };
                 }
             }
         }
@@ -477,35 +522,35 @@ impl Stream {
     /// Pixel shuffle of the output rows of tile row `k` into the part's own pixels of `out`
     /// in the columns of `chunks`: output channel c, sub-pixel (i, j) comes from channel
     /// c·s² + i·s + j.
-    fn shuffle_out(
-        &self,
-        s: &Part,
-        k: usize,
-        (h, w): (usize, usize),
-        out: OutPtr,
-        chunks: Range<usize>,
-    ) {
+    fn shuffle_out(&self, s: &Part, k: usize, framing: Framing, out: OutPtr, chunks: Range<usize>) {
         let sc = self.scale;
+        let ((h, w), m) = (framing.size, framing.margin);
         let (ow, oh) = (w * sc, h * sc);
         let stride = s.lay.stride();
         let columns = s.lay.columns(chunks);
+        // the part's own columns inside the frame
+        let (own0, own1) = (s.cols.own.0.max(m), s.cols.own.1.min(m + w));
+        if own0 >= own1 {
+            return;
+        }
         let (from, to) = (
-            columns.start.max(s.cols.own.0 - s.cols.start),
-            columns.end.min(s.cols.own.1 - s.cols.start),
+            columns.start.max(own0 - s.cols.start),
+            columns.end.min(own1 - s.cols.start),
         );
         if from >= to {
             return;
         }
         let index = &s.index[from..to];
         for y in TILE * k..TILE * k + TILE {
-            let frame_y = s.rows.start + y;
-            if frame_y < s.rows.own.0 || frame_y >= s.rows.own.1 {
+            let net_y = s.rows.start + y;
+            if net_y < s.rows.own.0.max(m) || net_y >= s.rows.own.1.min(m + h) {
                 continue;
             }
+            let frame_y = net_y - m;
             let row = self.row(s, self.output, y as isize);
             for c in 0..3 {
                 for i in 0..sc {
-                    let first = (c * oh + frame_y * sc + i) * ow + (s.cols.start + from) * sc;
+                    let first = (c * oh + frame_y * sc + i) * ow + (s.cols.start + from - m) * sc;
                     for j in 0..sc {
                         // SAFETY: the ring row holds 3·s² channel rows
                         let src = unsafe {
