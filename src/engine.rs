@@ -235,7 +235,8 @@ impl Forward for Runner<'_> {
         }
     }
 
-    /// Our streamed CPU network pads and crops as it reads and writes.
+    /// Our streamed CPU network pads and crops as it reads and writes, our CUDA executor on
+    /// the device.
     fn forward_framed_into(
         &self,
         input: &[f32],
@@ -245,7 +246,10 @@ impl Forward for Runner<'_> {
     ) -> Result<bool> {
         match *self {
             Runner::Cpu(cpu, _) => cpu.forward_framed_into(input, frame, padded, out),
-            Runner::Gpu(..) | Runner::Candle(..) => Ok(false),
+            Runner::Gpu(gpu, code) => {
+                (gpu.forward_framed_into(input, frame, padded, code, out)).map(|()| true)
+            }
+            Runner::Candle(..) => Ok(false),
         }
     }
 

@@ -354,3 +354,38 @@ fn raw_frames_are_converted_padded_and_cropped_on_the_device() {
     });
     assert!(refused.is_err());
 }
+
+#[test]
+fn framed_frames_are_padded_and_cropped_on_the_device() {
+    // planar frames padded by replication and cropped back by the frame kernels: what padding
+    // on the host, running and cropping gives, bit for bit (IMDN_AS with its scale code and
+    // its sides padded up to multiples of 4)
+    for (name, (h, w), margin, (ph, pw)) in [
+        ("imdn_rtc_x2", (7, 11), 3, (14, 18)),
+        ("imdn_as", (5, 6), 4, (16, 16)),
+    ] {
+        let tensors = shipped_tensors(name);
+        let config = Config::detect(&tensors).unwrap();
+        let schedule = Schedule::new(&config, &tensors).unwrap();
+        let s = config.net_scale();
+        let mut framed = Executor::new(HOST, schedule.clone(), Storage::F32).unwrap();
+        let mut plain = Executor::new(HOST, schedule, Storage::F32).unwrap();
+        let mut input = Vec::new();
+        nhwc_to_planar(&frames(1, h, w), (1, h, w), &mut input);
+        let code = codes(1);
+        let (mut out, mut got) = (Vec::new(), Vec::new());
+        let padded = replicate(&input, (w, h), (pw, ph), margin);
+        plain
+            .run(&padded, (1, ph, pw), Some(&code), &mut out)
+            .unwrap();
+        let want = window(&out, (pw * s, ph * s), margin * s, (w * s, h * s));
+        let framing = Framing {
+            frame: (h, w),
+            margin,
+        };
+        framed
+            .run_framed(&input, ((1, ph, pw), framing), Some(&code), &mut got)
+            .unwrap();
+        assert!(got == want, "{name}");
+    }
+}

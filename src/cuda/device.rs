@@ -191,6 +191,28 @@ impl CudaNet {
         executor.run(input, (n, h, w), code.map(|_| codes.as_slice()), out)
     }
 
+    /// One planar frame of `size` (`(h, w)`) `margin` pixels into the network's `(nh, nw)`
+    /// frame, padded and cropped on the device ([`Executor::run_framed`]), into `out`.
+    pub fn forward_framed_into(
+        &self,
+        input: &[f32],
+        (size, margin): ((usize, usize), usize),
+        (nh, nw): (usize, usize),
+        code: Option<f32>,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let mut state = self.state()?;
+        let (executor, codes) = &mut *state;
+        codes.clear();
+        codes.push(code.unwrap_or(0.0));
+        let framing = Framing {
+            frame: size,
+            margin,
+        };
+        let codes = code.map(|_| codes.as_slice());
+        executor.run_framed(input, ((1, nh, nw), framing), codes, out)
+    }
+
     /// A frame as bytes converted on the device ([`Executor::run_raw`]), its place in the
     /// network's frames from [`crate::engine::Upscaler::raw_framing`].
     pub fn run_raw(

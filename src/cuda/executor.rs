@@ -54,6 +54,8 @@ struct Sized<M, R> {
     buffers: Vec<M>,
     frames_in: M,
     frames_out: M,
+    /// The planar output frames' bytes.
+    frames_out_bytes: usize,
     _stats_sums: M,
     launches: Vec<Launch>,
     /// The launches as one graph, where the device recorded them.
@@ -204,24 +206,37 @@ impl<G: Gpu> Executor<G> {
         codes: Option<&[f32]>,
         out: &mut Vec<f32>,
     ) -> Result<()> {
+        let framing = Framing {
+            frame: (h, w),
+            margin: 0,
+        };
+        self.run_framed(input, ((n, h, w), framing), codes, out)
+    }
+
+    /// As [`Executor::run`] for the network's `nhw` frames holding the planar frames of
+    /// `input` where `framing` says: padded by replicating their borders on the way in,
+    /// cropped back on the way out, on the device.
+    pub fn run_framed(
+        &mut self,
+        input: &[f32],
+        (nhw, framing): ((usize, usize, usize), Framing),
+        codes: Option<&[f32]>,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let (n, (h, w)) = (nhw.0, framing.frame);
         if input.len() != n * h * w * 3 {
             return Err(Error::InvalidInput(format!(
                 "expected {n}×{h}×{w}×3 floats, got {}",
                 input.len()
             )));
         }
-        let framing = Framing {
-            frame: (h, w),
-            margin: 0,
-        };
-        self.ensure((n, h, w), framing)?;
+        self.ensure(nhw, framing)?;
         self.upload_codes(codes, n)?;
         let sized = self.sized.as_mut().expect("ensured");
-        let s = &self.schedule;
         self.gpu.upload(&mut sized.frames_in, f32_bytes(input))?;
         launch_all(&self.gpu, sized)?;
         // every value is downloaded over: no zero fill for frames of the size before
-        let len = sized.plan.buffers[s.output].elements;
+        let len = sized.frames_out_bytes / 4;
         if out.len() != len {
             out.clear();
             out.resize(len, 0.0);
@@ -379,7 +394,8 @@ impl<G: Gpu> Executor<G> {
             Ok(4 * 3 * n * h * w)
         };
         let frames_in = alloc(planar_bytes(true)?)?;
-        let frames_out = alloc(planar_bytes(false)?)?;
+        let frames_out_bytes = planar_bytes(false)?;
+        let frames_out = alloc(frames_out_bytes)?;
         let stats_sums = alloc(args::stats_sums_bytes(s, n))?;
         let at = Addresses {
             buffers: buffers.iter().map(|m| self.gpu.address(m)).collect(),
@@ -401,6 +417,7 @@ impl<G: Gpu> Executor<G> {
             buffers,
             frames_in,
             frames_out,
+            frames_out_bytes,
             _stats_sums: stats_sums,
             launches,
             graph,

@@ -72,6 +72,17 @@ impl CudaNet {
         match *self {}
     }
 
+    pub fn forward_framed_into(
+        &self,
+        _: &[f32],
+        _: ((usize, usize), usize),
+        _: (usize, usize),
+        _: Option<f32>,
+        _: &mut Vec<f32>,
+    ) -> crate::Result<()> {
+        match *self {}
+    }
+
     pub fn run_raw(
         &self,
         _: (crate::acs::Nhw, args::Framing),
