@@ -328,11 +328,13 @@ fn raw_frames_are_converted_padded_and_cropped_on_the_device() {
             outputs: &mut [&mut got],
         };
         executor
-            .run_raw(((1, ph, pw), framing), None, frame, |at| {
+            .run_raw(((1, ph, pw), framing), None, frame, |at, (into, out_of)| {
                 let read = PackedArgs::rgb(at.inputs[0], stride, at.planar_in, (w, h));
                 let write =
                     PackedArgs::rgb(at.outputs[0], out_stride, at.planar_out, (w * s, h * s));
-                Ok((vec![read.launch(true)?], vec![write.launch(false)?]))
+                into.push(read.launch(true)?);
+                out_of.push(write.launch(false)?);
+                Ok(())
             })
             .unwrap();
         assert!(got == want, "frame {i}");
@@ -349,9 +351,7 @@ fn raw_frames_are_converted_padded_and_cropped_on_the_device() {
         tables: &[],
         outputs: &mut [],
     };
-    let refused = executor.run_raw(((1, 12, 12), framing), None, frame, |_| {
-        Ok((vec![], vec![]))
-    });
+    let refused = executor.run_raw(((1, 12, 12), framing), None, frame, |_, _| Ok(()));
     assert!(refused.is_err());
 }
 

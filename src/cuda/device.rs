@@ -219,7 +219,7 @@ impl CudaNet {
         &self,
         at: (Nhw, Framing),
         frame: RawFrame,
-        convert: impl FnOnce(&RawAddresses) -> Result<Conversions>,
+        convert: impl FnOnce(&RawAddresses, &mut Conversions) -> Result<()>,
     ) -> Result<()> {
         // IMDN_AS never comes here (the upscaler resamples it on the host first)
         self.state()?.0.run_raw(at, None, frame, convert)

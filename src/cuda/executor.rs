@@ -76,19 +76,26 @@ pub struct RawFrame<'a, 'b> {
     pub outputs: &'a mut [&'b mut [u8]],
 }
 
-/// Where a raw frame's buffers are on the device, for the caller's conversions.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Most byte regions a raw frame has each way (a video frame's planes).
+pub const MAX_PLANES: usize = 4;
+
+/// Where a raw frame's buffers are on the device, for the caller's conversions (0 past the
+/// frame's regions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawAddresses {
-    pub inputs: Vec<u64>,
+    pub inputs: [u64; MAX_PLANES],
     pub tables: u64,
     /// The network's planar f32 frames, in (`[n][3][h][w]` at the framing's size) and out.
     pub planar_in: u64,
     pub planar_out: u64,
-    pub outputs: Vec<u64>,
+    pub outputs: [u64; MAX_PLANES],
 }
 
 /// The conversions into the planar input frames and out of the planar output frames.
 pub type Conversions = (Vec<Launch>, Vec<Launch>);
+
+/// The byte sizes of a raw frame's regions: inputs, outputs (0 past the frame's), tables.
+type RawSizes = ([usize; MAX_PLANES], [usize; MAX_PLANES], usize);
 
 /// A frame size's buffers for raw frames, and their launches recorded with the network's.
 struct Raw<M, R> {
@@ -97,13 +104,16 @@ struct Raw<M, R> {
     tables: M,
     /// The tables as last uploaded.
     uploaded_tables: Vec<u8>,
-    /// The byte sizes the buffers were made for: inputs, outputs, tables.
-    sizes: (Vec<usize>, Vec<usize>, usize),
+    /// The byte sizes the buffers were made for.
+    sizes: RawSizes,
     /// Their sum.
     bytes: usize,
-    /// The conversions last launched, and with the network's launches as one graph.
+    /// The conversions last launched (none yet: `None`), and with the network's launches as
+    /// one graph.
     conversions: Option<Conversions>,
     graph: Option<R>,
+    /// The caller's conversions of this frame, made into these (kept: no allocation a frame).
+    fresh: Conversions,
 }
 
 pub struct Executor<G: Gpu> {
@@ -255,31 +265,40 @@ impl<G: Gpu> Executor<G> {
         (nhw, framing): ((usize, usize, usize), Framing),
         codes: Option<&[f32]>,
         frame: RawFrame,
-        convert: impl FnOnce(&RawAddresses) -> Result<Conversions>,
+        convert: impl FnOnce(&RawAddresses, &mut Conversions) -> Result<()>,
     ) -> Result<()> {
+        let (ins, outs) = (frame.inputs.len(), frame.outputs.len());
+        if ins > MAX_PLANES || outs > MAX_PLANES {
+            return Err(Error::InvalidInput(format!(
+                "{ins} regions in, {outs} out: at most {MAX_PLANES} each way"
+            )));
+        }
         self.ensure(nhw, framing)?;
         self.upload_codes(codes, nhw.0)?;
         let gpu = &self.gpu;
         let sized = self.sized.as_mut().expect("ensured");
-        let sizes = (
-            frame.inputs.iter().map(|b| b.len()).collect::<Vec<_>>(),
-            frame.outputs.iter().map(|b| b.len()).collect::<Vec<_>>(),
-            frame.tables.len(),
-        );
+        let mut sizes: RawSizes = ([0; MAX_PLANES], [0; MAX_PLANES], frame.tables.len());
+        for (s, b) in sizes.0.iter_mut().zip(frame.inputs) {
+            *s = b.len();
+        }
+        for (s, b) in sizes.1.iter_mut().zip(frame.outputs.iter()) {
+            *s = b.len();
+        }
         if sized.raw.as_ref().is_none_or(|r| r.sizes != sizes) {
             sized.raw = None;
             let alloc_all = |lens: &[usize]| -> Result<Vec<G::Memory>> {
                 lens.iter().map(|&l| gpu.alloc(l)).collect()
             };
             sized.raw = Some(Raw {
-                inputs: alloc_all(&sizes.0)?,
-                outputs: alloc_all(&sizes.1)?,
+                inputs: alloc_all(&sizes.0[..ins])?,
+                outputs: alloc_all(&sizes.1[..outs])?,
                 tables: gpu.alloc(sizes.2)?,
                 uploaded_tables: Vec::new(),
                 bytes: sizes.0.iter().chain(&sizes.1).sum::<usize>() + sizes.2,
                 sizes,
                 conversions: None,
                 graph: None,
+                fresh: Conversions::default(),
             });
         }
         let raw = sized.raw.as_mut().expect("made");
@@ -291,23 +310,31 @@ impl<G: Gpu> Executor<G> {
         for (m, bytes) in raw.inputs.iter_mut().zip(frame.inputs) {
             gpu.upload(m, bytes)?;
         }
-        let at = RawAddresses {
-            inputs: raw.inputs.iter().map(|m| gpu.address(m)).collect(),
+        let mut at = RawAddresses {
+            inputs: [0; MAX_PLANES],
             tables: gpu.address(&raw.tables),
             planar_in: gpu.address(&sized.frames_in),
             planar_out: gpu.address(&sized.frames_out),
-            outputs: raw.outputs.iter().map(|m| gpu.address(m)).collect(),
+            outputs: [0; MAX_PLANES],
         };
-        let conversions = convert(&at)?;
-        if raw.conversions.as_ref() != Some(&conversions) {
-            let all: Vec<Launch> = (conversions.0.iter())
-                .chain(&sized.launches)
-                .chain(&conversions.1)
+        for (a, m) in at.inputs.iter_mut().zip(&raw.inputs) {
+            *a = gpu.address(m);
+        }
+        for (a, m) in at.outputs.iter_mut().zip(&raw.outputs) {
+            *a = gpu.address(m);
+        }
+        raw.fresh.0.clear();
+        raw.fresh.1.clear();
+        convert(&at, &mut raw.fresh)?;
+        if raw.conversions.as_ref() != Some(&raw.fresh) {
+            let (into, out_of) = &raw.fresh;
+            let all: Vec<Launch> = (into.iter().chain(&sized.launches).chain(out_of))
                 .cloned()
                 .collect();
             raw.graph = None;
             raw.graph = gpu.record(&all).unwrap_or(None);
-            raw.conversions = Some(conversions);
+            let recorded = raw.conversions.get_or_insert_with(Conversions::default);
+            std::mem::swap(recorded, &mut raw.fresh);
         }
         match (&raw.graph, &raw.conversions) {
             (Some(graph), _) => gpu.replay(graph)?,

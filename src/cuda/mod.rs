@@ -87,7 +87,7 @@ impl CudaNet {
         &self,
         _: (crate::acs::Nhw, args::Framing),
         _: executor::RawFrame,
-        _: impl FnOnce(&executor::RawAddresses) -> crate::Result<executor::Conversions>,
+        _: impl FnOnce(&executor::RawAddresses, &mut executor::Conversions) -> crate::Result<()>,
     ) -> crate::Result<()> {
         match *self {}
     }

@@ -523,11 +523,13 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
                     tables: &[],
                     outputs: &mut [&mut output],
                 };
-                gpu.run_raw(at, frame, |at| {
+                gpu.run_raw(at, frame, |at, (into, out_of)| {
                     let read = PackedArgs::rgb(at.inputs[0], 3 * w, at.planar_in, (w, h));
                     let out = (w * s, h * s);
                     let write = PackedArgs::rgb(at.outputs[0], 3 * out.0, at.planar_out, out);
-                    Ok((vec![read.launch(true)?], vec![write.launch(false)?]))
+                    into.push(read.launch(true)?);
+                    out_of.push(write.launch(false)?);
+                    Ok(())
                 })?;
                 Ok(())
             })?)

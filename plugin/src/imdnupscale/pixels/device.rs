@@ -6,7 +6,6 @@
 
 use gst_video::VideoInfo;
 use gst_video::prelude::*;
-use imdn::cuda::args::Launch;
 use imdn::cuda::executor::{Conversions, RawAddresses, RawFrame};
 
 use super::yuv::{Yuv, chroma_axes_for, gpu_reader_args, gpu_writer_args};
@@ -42,7 +41,7 @@ pub fn with_raw_frame(
     scratch: &mut DeviceScratch,
     run: impl FnOnce(
         RawFrame,
-        &dyn Fn(&RawAddresses) -> imdn::Result<Conversions>,
+        &dyn Fn(&RawAddresses, &mut Conversions) -> imdn::Result<()>,
     ) -> Result<(), String>,
 ) -> Result<(), String> {
     let (in_layout, out_layout) = (layout(in_info)?, layout(out_info)?);
@@ -67,9 +66,9 @@ pub fn with_raw_frame(
         }
         Layout::Packed(_) => (0, &[][..]),
     };
-    let convert = |at: &RawAddresses| -> imdn::Result<Conversions> {
+    let convert = |at: &RawAddresses, (into, out_of): &mut Conversions| -> imdn::Result<()> {
         let bad = |e: String| imdn::Error::InvalidInput(e);
-        let read: Launch = match &in_layout {
+        into.push(match &in_layout {
             Layout::Packed(px) => {
                 let plane = (at.inputs[0], in_strides[0]);
                 packed::gpu_args(px, plane, (at.planar_in, 0), in_size).launch(true)?
@@ -82,22 +81,21 @@ pub fn with_raw_frame(
                     .map_err(bad)?
                     .launch()?
             }
-        };
-        let write: Vec<Launch> = match &out_layout {
+        });
+        match &out_layout {
             Layout::Packed(px) => {
                 let plane = (at.outputs[0], out_strides[0]);
-                vec![packed::gpu_args(px, plane, (at.planar_out, 0), out_size).launch(false)?]
+                let args = packed::gpu_args(px, plane, (at.planar_out, 0), out_size);
+                out_of.push(args.launch(false)?);
             }
             Layout::Yuv(yl) => {
                 let yuv = Yuv::for_info(out_info, yl.depth);
                 let plane = |p: usize| Ok((at.outputs[p], out_strides[p]));
-                gpu_writer_args((yl, &yuv), out_size, plane, at.planar_out)
-                    .map_err(bad)?
-                    .launches()?
-                    .to_vec()
+                let args = gpu_writer_args((yl, &yuv), out_size, plane, at.planar_out);
+                out_of.extend(args.map_err(bad)?.launches()?);
             }
-        };
-        Ok((vec![read], write))
+        }
+        Ok(())
     };
     let inputs = inframe.planes_data();
     let n_out = outframe.n_planes() as usize;
