@@ -1916,3 +1916,29 @@ fn a_device_path_failure_falls_back_to_the_cpu_with_no_frame_lost() {
     };
     assert!(w.error().message().contains("simulated CUDA error"));
 }
+
+#[test]
+fn frames_refused_by_the_device_path_go_to_the_host_until_their_sizes_change() {
+    init();
+    // scale=0 with downstream fixed at 13×9: from 6×4 not a whole multiple (the backend
+    // refuses it, the host converts), then from 13×9 (1×: taken; test:device-only fails it on
+    // the host path)
+    let mut h = harness(&[
+        ("model-path", &"test:device-only"),
+        ("scale", &0u32),
+        ("max-frames-in-flight", &0i32),
+    ]);
+    h.set_sink_caps_str("video/x-raw,width=13,height=9");
+    for (w, hgt) in [(6, 4), (13, 9)] {
+        let vinfo = info(VideoFormat::I420, w, hgt);
+        h.set_src_caps(vinfo.to_caps().unwrap());
+        for k in 0..2 {
+            let pushed = h.push(frame(&vinfo, move |p, xb, y| {
+                (p * 31 + xb * 7 + y * 13 + k) as u8
+            }));
+            pushed.unwrap_or_else(|e| panic!("{w}×{hgt} frame {k}: {e:?}"));
+            let out = h.pull().unwrap();
+            assert_eq!(planes(&out, &out_info(&h))[0].len(), 13 * 9);
+        }
+    }
+}

@@ -24,7 +24,8 @@ pub enum TestBackend {
         frames: u64,
     },
     /// Nearest with the frames "converted on its device" (here: by the host, inside
-    /// [`Backend::upscale_on_device`]); the host path fails.
+    /// [`Backend::upscale_on_device`]); a frame it would take that way fails on the host
+    /// path.
     DeviceOnly,
     /// As `DeviceOnly`, but the first frame fails and the fallback is `Nearest`.
     DeviceFailOnce,
@@ -38,7 +39,7 @@ pub enum TestBackend {
 /// - `test:slow:MS`: nearest, taking at least MS milliseconds a frame (QoS, latency);
 /// - `test:error-after:N`: nearest for N frames, then errors (a fault mid-stream);
 /// - `test:device-only`: nearest, taking frames unconverted as a backend converting on its
-///   device does (whole multiples of the input only); any frame on the host path fails;
+///   device does (whole multiples of the input only); such a frame on the host path fails;
 /// - `test:device-fail-once`: the same, its first frame failing, rebuilt as `test:nearest`.
 pub fn parse(model_path: &str) -> Option<TestBackend> {
     let number = |prefix: &str| model_path.strip_prefix(prefix)?.parse::<u64>().ok();
@@ -92,7 +93,7 @@ impl Backend for Stand {
             TestBackend::FailOnce if frame == 0 => {
                 Err("test:fail-once backend: simulated CUDA error".into())
             }
-            TestBackend::DeviceOnly | TestBackend::DeviceFailOnce => Err(
+            TestBackend::DeviceOnly | TestBackend::DeviceFailOnce if takes(size, out) => Err(
                 "test:device backend: a frame it takes unconverted came to the host path".into(),
             ),
             TestBackend::ErrorAfter { frames } if frame >= frames => Err(format!(
@@ -127,8 +128,7 @@ impl Backend for Stand {
         }
         let size = |i: &VideoInfo| (i.width() as usize, i.height() as usize);
         let ((w, h), (ow, oh)) = (size(in_info), size(out_info));
-        // as our CUDA executor: only the network's whole multiples
-        if ow % w != 0 || oh % h != 0 || ow / w != oh / h {
+        if !takes((w, h), (ow, oh)) {
             return Ok(false);
         }
         let mut scratch = pixels::Scratch::default();
@@ -138,6 +138,12 @@ impl Backend for Stand {
         pixels::write_frame(output, out_info, &rgb, None, &mut scratch)?;
         Ok(true)
     }
+}
+
+/// Whether the device test backends take frames of these sizes unconverted: as our CUDA
+/// executor, only whole multiples (here any factor) of the input.
+fn takes((w, h): (usize, usize), (ow, oh): (usize, usize)) -> bool {
+    ow % w == 0 && oh % h == 0 && ow / w == oh / h
 }
 
 /// Every output pixel copies the input pixel it falls in (`x_in = ⌊x_out · w / out_w⌋`, so an

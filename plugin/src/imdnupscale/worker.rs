@@ -99,6 +99,22 @@ struct Shared {
     /// Set by infer while its backend converts frames on its device: pre then passes the
     /// frames it can take unconverted.
     on_device: AtomicBool,
+    /// The sizes the backend last did not take unconverted ([`sizes_key`]; 0: none): pre
+    /// converts frames of these sizes itself, and passes others (after a caps change) again.
+    refused: AtomicU64,
+}
+
+/// A frame's input and output sizes as one number (each side saturated at 16 bits: a
+/// mistaken match only sends a frame the other way, where infer still handles it).
+fn sizes_key(input: &VideoInfo, output: &VideoInfo) -> u64 {
+    [
+        input.width(),
+        input.height(),
+        output.width(),
+        output.height(),
+    ]
+    .into_iter()
+    .fold(0, |key, side| key << 16 | u64::from(side.min(0xffff)))
 }
 
 impl Shared {
@@ -163,6 +179,7 @@ impl Worker {
             stopping: AtomicBool::new(false),
             max_busy_ns: AtomicU64::new(0),
             on_device: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
         });
         // Sized so that sends never block: the element keeps at most MAX_DEPTH + 1 in flight.
         let (jobs_tx, jobs_rx) = bounded::<Job>(MAX_DEPTH + 1);
@@ -262,6 +279,7 @@ fn pre_stage(
         let start = Instant::now();
         let discont = job.inbuf.flags().contains(gst::BufferFlags::DISCONT);
         let unconverted = shared.on_device.load(Ordering::Acquire)
+            && shared.refused.load(Ordering::Acquire) != sizes_key(&job.in_info, &job.out_info)
             && pixels::device::converts(&job.in_info)
             && pixels::device::converts(&job.out_info);
         let work = if shared.skip() {
@@ -436,8 +454,11 @@ fn upscale_on_device(
         backend.upscale_on_device((&inbuf, &in_info), output)
     }) {
         Ok(true) => return Work::Written,
-        // not these frames (their sizes): the host converts them from now on
-        Ok(false) => shared.on_device.store(false, Ordering::Release),
+        // not frames of these sizes: pre converts them from now on
+        Ok(false) => {
+            let key = sizes_key(&in_info, &frame.out_info);
+            shared.refused.store(key, Ordering::Release);
+        }
         Err(e) => match fallback.take().map(|spec| rebuild(spec, backend)) {
             None => return Work::Failed(e),
             Some(Ok(description)) => {
