@@ -184,11 +184,11 @@ impl CudaNet {
         code: Option<f32>,
         out: &mut Vec<f32>,
     ) -> Result<()> {
-        let mut state = self.state()?;
-        let (executor, codes) = &mut *state;
-        codes.clear();
-        codes.resize(n, code.unwrap_or(0.0));
-        executor.run(input, (n, h, w), code.map(|_| codes.as_slice()), out)
+        let framing = Framing {
+            frame: (h, w),
+            margin: 0,
+        };
+        self.run_framed(input, ((n, h, w), framing), code, out)
     }
 
     /// One planar frame of `size` (`(h, w)`) `margin` pixels into the network's `(nh, nw)`
@@ -201,16 +201,26 @@ impl CudaNet {
         code: Option<f32>,
         out: &mut Vec<f32>,
     ) -> Result<()> {
-        let mut state = self.state()?;
-        let (executor, codes) = &mut *state;
-        codes.clear();
-        codes.push(code.unwrap_or(0.0));
         let framing = Framing {
             frame: size,
             margin,
         };
-        let codes = code.map(|_| codes.as_slice());
-        executor.run_framed(input, ((1, nh, nw), framing), codes, out)
+        self.run_framed(input, ((1, nh, nw), framing), code, out)
+    }
+
+    /// [`Executor::run_framed`] with every frame's scale code `code`.
+    fn run_framed(
+        &self,
+        input: &[f32],
+        at: (Nhw, Framing),
+        code: Option<f32>,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let mut state = self.state()?;
+        let (executor, codes) = &mut *state;
+        codes.clear();
+        codes.resize(at.0.0, code.unwrap_or(0.0));
+        executor.run_framed(input, at, code.map(|_| codes.as_slice()), out)
     }
 
     /// A frame as bytes converted on the device ([`Executor::run_raw`]), its place in the
