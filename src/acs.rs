@@ -84,8 +84,9 @@ impl Acs {
         (side(w), side(h), margin)
     }
 
-    /// The padded frame `(pw, ph, margin)` of [`Acs::padded`] where the network runs it as
-    /// one tile, `None` where it is cut into tiles.
+    /// The frame the network runs for a `size` input, `(pw, ph, margin)` (the margin on
+    /// every side, sides up to the multiple `m`), where it runs it as one tile; `None` where
+    /// it is cut into tiles.
     pub fn whole_frame(&self, size: (usize, usize), m: usize) -> Option<(usize, usize, usize)> {
         let (pw, ph, margin) = self.padded(size, m.max(1));
         let tile = self.tile.next_multiple_of(m.max(1));
