@@ -39,6 +39,22 @@ pub struct Acs {
     pub margin: usize,
 }
 
+/// Where a frame sits in the larger one the network runs: the frame's `(h, w)`, `margin`
+/// pixels in from the top left, its border pixels replicated out to the edges (and further
+/// right and down to the network's size); the output is cropped back to the frame's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Framing {
+    pub frame: (usize, usize),
+    pub margin: usize,
+}
+
+impl Framing {
+    /// A frame that is the network's own, neither padded nor cropped.
+    pub fn whole(frame: (usize, usize)) -> Self {
+        Framing { frame, margin: 0 }
+    }
+}
+
 /// What the network sees past the frame border.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EdgeMode {
@@ -88,9 +104,14 @@ impl Acs {
     /// every side, sides up to the multiple `m`), where it runs it as one tile; `None` where
     /// it is cut into tiles.
     pub fn whole_frame(&self, size: (usize, usize), m: usize) -> Option<(usize, usize, usize)> {
-        let (pw, ph, margin) = self.padded(size, m.max(1));
-        let tile = self.tile.next_multiple_of(m.max(1));
-        (tile == 0 || (tile >= pw && tile >= ph)).then_some((pw, ph, margin))
+        let m = m.max(1);
+        let (pw, ph, margin) = self.padded(size, m);
+        let (tile, overlap) = (
+            self.tile.next_multiple_of(m),
+            self.overlap.next_multiple_of(m),
+        );
+        let one = |len| span_count(len, tile, overlap) == 1;
+        (one(pw) && one(ph)).then_some((pw, ph, margin))
     }
 }
 
@@ -207,14 +228,13 @@ pub trait Forward {
     /// reused across frames saves the allocation.
     fn forward_batch_into(&self, input: &[f32], nhw: Nhw, out: &mut Vec<f32>) -> Result<()>;
 
-    /// Runs one `(h, w)` frame (`size`) as if `margin` pixels into a `(ph, pw)` one of its
-    /// border pixels replicated, its output cropped back to the frame's: where the network
-    /// pads and crops as it reads and writes (`true`); `false`, nothing run, where the caller
-    /// must pad and crop in memory.
+    /// Runs one frame placed by `framing` in a `(ph, pw)` one, where the network pads and
+    /// crops as it reads and writes (`true`); `false`, nothing run, where the caller must pad
+    /// and crop in memory.
     fn forward_framed_into(
         &self,
         _input: &[f32],
-        _frame: ((usize, usize), usize),
+        _framing: Framing,
         _padded: (usize, usize),
         _out: &mut Vec<f32>,
     ) -> Result<bool> {
@@ -412,7 +432,11 @@ impl Acs {
             net.forward_batch_into(input, (1, h, w), out)?;
             return check_len(out.len(), 3 * ow * oh, 1, (w, h));
         }
-        if single && net.forward_framed_into(input, ((h, w), margin), (ph, pw), out)? {
+        let framing = Framing {
+            frame: (h, w),
+            margin,
+        };
+        if single && net.forward_framed_into(input, framing, (ph, pw), out)? {
             return check_len(out.len(), 3 * ow * oh, 1, (w, h));
         }
         let frame: &[f32] = if (pw, ph) == (w, h) {
@@ -587,6 +611,27 @@ fn paste(tile: &[f32], (x, y): (&Span, &Span), p: &Placement, out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_frame_is_the_one_tile_case() {
+        // the frame runs whole exactly where it is padded into a single span each way
+        for (tile, margin, m) in [(0, 8, 1), (64, 8, 1), (96, 12, 4), (200, 0, 1)] {
+            let acs = Acs {
+                tile,
+                overlap: 16,
+                batch: 1,
+                margin,
+            };
+            for size in [(1, 1), (40, 30), (48, 48), (90, 50), (300, 20)] {
+                let (pw, ph, _) = acs.padded(size, m);
+                let (t, o) = (tile.next_multiple_of(m), 16usize.next_multiple_of(m));
+                let single = spans(pw, t, o).len() == 1 && spans(ph, t, o).len() == 1;
+                let whole = acs.whole_frame(size, m);
+                assert_eq!(whole.is_some(), single, "tile {tile} {size:?}");
+                assert!(whole.is_none_or(|w| w == acs.padded(size, m)));
+            }
+        }
+    }
 
     #[test]
     fn span_count_is_the_number_of_spans() {

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::acs::{Acs, AcsScratch, EdgeMode, Forward, FrameStats, Nhw, Rect};
+use crate::acs::{Acs, AcsScratch, EdgeMode, Forward, FrameStats, Framing, Nhw, Rect};
 use crate::cpu::CpuNet;
 use crate::cuda::CudaNet;
-use crate::cuda::args::{Framing, Storage};
+use crate::cuda::args::Storage;
 use crate::image_ops::{self, Resizer};
 use crate::kernels::Kernels;
 use crate::model::{Config, Network, Variant, scale_code, scale_code_between};
@@ -240,14 +240,14 @@ impl Forward for Runner<'_> {
     fn forward_framed_into(
         &self,
         input: &[f32],
-        frame: ((usize, usize), usize),
+        framing: Framing,
         padded: (usize, usize),
         out: &mut Vec<f32>,
     ) -> Result<bool> {
         match *self {
-            Runner::Cpu(cpu, _) => cpu.forward_framed_into(input, frame, padded, out),
+            Runner::Cpu(cpu, _) => cpu.forward_framed_into(input, framing, padded, out),
             Runner::Gpu(gpu, code) => {
-                (gpu.forward_framed_into(input, frame, padded, code, out)).map(|()| true)
+                (gpu.forward_framed_into(input, framing, padded, code, out)).map(|()| true)
             }
             Runner::Candle(..) => Ok(false),
         }

@@ -8,9 +8,10 @@ mod common;
 
 use common::host_kernels::{self, HOST, Host, replicate, run_on_host, window};
 use half::f16;
+use imdn::acs::Framing;
 use imdn::cuda::args::{
-    Args, AttentionArgs, ConvArgs, FramesArgs, Framing, KERNELS, PackedArgs, StatsArgs, Storage,
-    Tap, ViewArg, YuvInArgs, YuvOutArgs,
+    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, PackedArgs, StatsArgs, Storage, Tap,
+    ViewArg, YuvInArgs, YuvOutArgs,
 };
 use imdn::cuda::executor::{Executor, RawFrame};
 use imdn::cuda::{Reference, Schedule};

@@ -4,6 +4,7 @@
 mod common;
 
 use candle_core::Device;
+use imdn::acs::Framing;
 use imdn::cpu::CpuNet;
 use imdn::kernels::Kernels;
 use imdn::model::{Config, init_tensors};
@@ -151,7 +152,11 @@ fn framed_frames_equal_padded_then_cropped_ones() {
                         .map(|(c, y, x)| whole[(c * ph * s + y + m * s) * opw + x + m * s])
                         .collect();
                     let mut got = Vec::new();
-                    let ran = net.forward_framed_into(&input, ((h, w), m), (ph, pw), &mut got);
+                    let framing = Framing {
+                        frame: (h, w),
+                        margin: m,
+                    };
+                    let ran = net.forward_framed_into(&input, framing, (ph, pw), &mut got);
                     assert!(ran.unwrap());
                     assert!(
                         got == want,
@@ -165,6 +170,10 @@ fn framed_frames_equal_padded_then_cropped_ones() {
     let config = Config::rtc(2);
     let t = init_tensors(&config, &Device::Cpu).unwrap();
     let net = CpuNet::with_kernels(&config, &t, 1, Kernels::LAYERWISE).unwrap();
-    let ran = net.forward_framed_into(&[0.5; 12], ((2, 2), 1), (4, 4), &mut Vec::new());
+    let framing = Framing {
+        frame: (2, 2),
+        margin: 1,
+    };
+    let ran = net.forward_framed_into(&[0.5; 12], framing, (4, 4), &mut Vec::new());
     assert!(!ran.unwrap());
 }

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use cca::{CcaScratch, add_region_sums, attention_weights};
 use stream::{Builder, Stream};
 
-use crate::acs::{ChannelSums, FrameStats, Nhw, Rect};
+use crate::acs::{ChannelSums, FrameStats, Framing, Nhw, Rect};
 use crate::kernels::Kernels;
 use crate::kernels::conv::conv3x3_s2;
 use crate::kernels::plan::conv_same;
@@ -337,14 +337,14 @@ impl CpuNet {
     pub fn forward_framed_into(
         &self,
         input: &[f32],
-        (size, margin): ((usize, usize), usize),
+        framing: Framing,
         (nh, nw): (usize, usize),
         out: &mut Vec<f32>,
     ) -> Result<bool> {
-        let Some((stream, state)) = &self.stream else {
+        let Some(streamed) = &self.stream else {
             return Ok(false);
         };
-        let (h, w) = size;
+        let ((h, w), margin) = (framing.frame, framing.margin);
         if h == 0 || w == 0 || input.len() != 3 * h * w || h + margin > nh || w + margin > nw {
             return Err(Error::InvalidInput(format!(
                 "a {w}×{h} frame ({} floats) with a margin of {margin} in a {nw}×{nh} one",
@@ -353,16 +353,30 @@ impl CpuNet {
         }
         let s = self.config.net_scale();
         out.resize(3 * h * s * w * s, 0.0);
+        let frame = std::iter::once((input, out.as_mut_slice()));
+        self.run_streamed(streamed, ((nh, nw), framing), frame)?;
+        Ok(true)
+    }
+
+    /// Each (planar input, output) of `frames` through the streamed pipeline, placed by
+    /// `framing` in the network's `net` frames, on this network's threads.
+    fn run_streamed<'a>(
+        &self,
+        (stream, state): &(Stream, Mutex<Option<stream::State>>),
+        (net, framing): ((usize, usize), Framing),
+        frames: impl Iterator<Item = (&'a [f32], &'a mut [f32])> + Send,
+    ) -> Result<()> {
         let mut guard = state
             .lock()
             .map_err(|_| Error::Model("CPU stream state poisoned".into()))?;
         let (threads, slot) = (self.threads(), &mut *guard);
-        let framing = stream::Framing { size, margin };
         self.pool.install(|| {
-            let st = stream.state(slot, (nh, nw), threads);
-            stream.run_framed(st, (input, framing), out);
+            for (frame, dst) in frames {
+                let st = stream.state(slot, net, threads);
+                stream.run(st, (frame, framing), dst);
+            }
         });
-        Ok(true)
+        Ok(())
     }
 
     /// Stages of statistics over the whole frame that a tile's output depends on
@@ -508,19 +522,12 @@ impl CpuNet {
         let s = self.config.net_scale();
         let frame_out = 3 * h * s * w * s;
         out.resize(n * frame_out, 0.0);
-        if let Some((stream, state)) = &self.stream {
-            let mut guard = state
-                .lock()
-                .map_err(|_| Error::Model("CPU stream state poisoned".into()))?;
-            let (threads, slot) = (self.threads(), &mut *guard);
-            self.pool.install(|| {
-                for (i, dst) in out.chunks_exact_mut(frame_out).enumerate() {
-                    let frame = &input[i * 3 * h * w..][..3 * h * w];
-                    let st = stream.state(slot, (h, w), threads);
-                    stream.run(st, frame, dst);
-                }
-            });
-            return Ok(());
+        if let Some(streamed) = &self.stream {
+            let framing = Framing::whole((h, w));
+            let frames = input
+                .chunks_exact(3 * h * w)
+                .zip(out.chunks_exact_mut(frame_out));
+            return self.run_streamed(streamed, ((h, w), framing), frames);
         }
         let mut guard = self
             .buffers

@@ -26,6 +26,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::acs::Framing;
 use crate::kernels::lanes::{Array, aligned_zeros, floats_mut};
 use crate::kernels::rowconv::{self, Conv1, Conv3, Isa, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
@@ -216,13 +217,6 @@ struct Part {
 // SAFETY: `ring_at` points into the part's own rings, which go wherever the part goes.
 unsafe impl Send for Part {}
 
-/// Where a frame sits in the network's: its `(h, w)`, `margin` pixels in from the top left.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Framing {
-    pub size: (usize, usize),
-    pub margin: usize,
-}
-
 /// Per-frame-size state: the parts.
 pub struct State {
     size: (usize, usize),
@@ -337,26 +331,12 @@ impl Stream {
         state.as_mut().expect("just set")
     }
 
-    /// Runs one planar 3×h×w frame into `out` (3×sh×sw), the parts in parallel on the
-    /// current rayon pool.
-    pub fn run(&self, state: &mut State, frame: &[f32], out: &mut [f32]) {
-        let framing = Framing {
-            size: state.size,
-            margin: 0,
-        };
-        self.run_framed(state, (frame, framing), out);
-    }
-
-    /// Runs one planar 3×h×w frame placed in the state's larger frame by `framing` (its
-    /// border pixels replicated out to the edges) into `out` (3×sh×sw): the network's output
-    /// cropped back to the frame, neither padded nor cropped in memory.
-    pub fn run_framed(
-        &self,
-        state: &mut State,
-        (frame, framing): (&[f32], Framing),
-        out: &mut [f32],
-    ) {
-        let (h, w) = framing.size;
+    /// Runs one planar 3×h×w frame placed in the state's frame by `framing` (its border
+    /// pixels replicated out to the edges) into `out` (3×sh×sw), the parts in parallel on the
+    /// current rayon pool: the network's output cropped back to the frame, neither padded nor
+    /// cropped in memory.
+    pub fn run(&self, state: &mut State, (frame, framing): (&[f32], Framing), out: &mut [f32]) {
+        let (h, w) = framing.frame;
         let (nh, nw) = state.size;
         assert!(h > 0 && w > 0 && h + framing.margin <= nh && w + framing.margin <= nw);
         assert_eq!(frame.len(), 3 * h * w);
@@ -415,7 +395,7 @@ impl Stream {
         k: usize,
         chunks: Range<usize>,
     ) {
-        let ((h, w), m) = (framing.size, framing.margin);
+        let ((h, w), m) = (framing.frame, framing.margin);
         let columns = s.lay.columns(chunks);
         let stride = s.lay.stride();
         let channels = self.buffers[self.input].channels;
@@ -524,7 +504,7 @@ impl Stream {
     /// c·s² + i·s + j.
     fn shuffle_out(&self, s: &Part, k: usize, framing: Framing, out: OutPtr, chunks: Range<usize>) {
         let sc = self.scale;
-        let ((h, w), m) = (framing.size, framing.margin);
+        let ((h, w), m) = (framing.frame, framing.margin);
         let (ow, oh) = (w * sc, h * sc);
         let stride = s.lay.stride();
         let columns = s.lay.columns(chunks);

@@ -6,6 +6,7 @@
 //! through `kernels.cu` compiled for the host (`tests/cuda_kernels.rs`, host addresses).
 
 use super::schedule::{Act, BufferPlan, Grid, Schedule, Step, View, Write};
+use crate::acs::Framing;
 use crate::{Error, Result};
 
 /// The most output channels of a conv the kernels hold (`MAX_COUT`; the tensor-core conv:
@@ -215,47 +216,27 @@ pub struct FramesArgs {
     pub margin: i32,
 }
 
-/// Where the planar frames (in and out) sit in the network's: the input frames' `(h, w)`,
-/// with `margin` pixels replicated around them on the way in (and more at the right and
-/// bottom up to the network's size) and cropped off (at the output's scale) on the way out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Framing {
-    pub frame: (usize, usize),
-    pub margin: usize,
-}
-
-impl Framing {
-    /// The network's own frames, neither padded nor cropped.
-    pub fn whole(plan: &BufferPlan) -> Self {
-        Framing {
-            frame: (plan.nhw.1, plan.nhw.2),
-            margin: 0,
-        }
+/// The planar frames' `(h, w)` and margin, placed by `framing`, for the input (`to_nhwc`)
+/// or the output of `plan` (the output's at its scale), or an error where they do not fit in
+/// the network's frames.
+pub fn planar_frames(
+    framing: Framing,
+    s: &Schedule,
+    plan: &BufferPlan,
+    to_nhwc: bool,
+) -> Result<(usize, usize, usize)> {
+    let (_, nh, nw) = plan.nhw;
+    let ((h, w), margin) = (framing.frame, framing.margin);
+    if h == 0 || w == 0 || h + margin > nh || w + margin > nw {
+        return Err(Error::InvalidInput(format!(
+            "{w}×{h} frames with a margin of {margin} do not fit the network's {nw}×{nh}"
+        )));
     }
-
-    /// The planar frames' `(h, w)` and margin for the input (`to_nhwc`) or the output of
-    /// `plan`, or an error where they do not fit in the network's frames.
-    pub fn planar(
-        &self,
-        s: &Schedule,
-        plan: &BufferPlan,
-        to_nhwc: bool,
-    ) -> Result<(usize, usize, usize)> {
-        let (_, nh, nw) = plan.nhw;
-        let (h, w) = self.frame;
-        let fits = h > 0 && w > 0 && h + self.margin <= nh && w + self.margin <= nw;
-        if !fits {
-            return Err(Error::InvalidInput(format!(
-                "{w}×{h} frames with a margin of {} do not fit the network's {nw}×{nh}",
-                self.margin
-            )));
-        }
-        if to_nhwc {
-            return Ok((h, w, self.margin));
-        }
-        let scale = plan.buffers[s.output].dims[1] / nh;
-        Ok((h * scale, w * scale, self.margin * scale))
+    if to_nhwc {
+        return Ok((h, w, margin));
     }
+    let scale = plan.buffers[s.output].dims[1] / nh;
+    Ok((h * scale, w * scale, margin * scale))
 }
 
 /// `kernels.cu`'s `struct YuvComp`: sample i of row y at byte `offset + i·step` of the row at
@@ -464,7 +445,7 @@ pub fn frames(
         offset: 0,
         channels: 3,
     });
-    let (ph, pw, margin) = framing.planar(s, plan, to_nhwc)?;
+    let (ph, pw, margin) = planar_frames(framing, s, plan, to_nhwc)?;
     // a thread for each pixel written
     let (kernel, pixels) = match to_nhwc {
         true => (

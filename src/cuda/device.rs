@@ -15,12 +15,12 @@ use candle_core::cuda_backend::cudarc::driver::{
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 use super::args::{
-    Args, AttentionArgs, ConvArgs, FramesArgs, Framing, KERNELS, Launch, PackedArgs, StatsArgs,
-    Storage, YuvInArgs, YuvOutArgs,
+    Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, PackedArgs, StatsArgs, Storage,
+    YuvInArgs, YuvOutArgs,
 };
 use super::executor::{Conversions, Executor, Gpu, RawAddresses, RawFrame};
 use super::schedule::Schedule;
-use crate::acs::Nhw;
+use crate::acs::{Framing, Nhw};
 use crate::model::Config;
 use crate::weights::Tensors;
 use crate::{Error, Result};
@@ -184,27 +184,19 @@ impl CudaNet {
         code: Option<f32>,
         out: &mut Vec<f32>,
     ) -> Result<()> {
-        let framing = Framing {
-            frame: (h, w),
-            margin: 0,
-        };
-        self.run_framed(input, ((n, h, w), framing), code, out)
+        self.run_framed(input, ((n, h, w), Framing::whole((h, w))), code, out)
     }
 
-    /// One planar frame of `size` (`(h, w)`) `margin` pixels into the network's `(nh, nw)`
-    /// frame, padded and cropped on the device ([`Executor::run_framed`]), into `out`.
+    /// One planar frame placed by `framing` in the network's `(nh, nw)` frame, padded and
+    /// cropped on the device ([`Executor::run_framed`]), into `out`.
     pub fn forward_framed_into(
         &self,
         input: &[f32],
-        (size, margin): ((usize, usize), usize),
+        framing: Framing,
         (nh, nw): (usize, usize),
         code: Option<f32>,
         out: &mut Vec<f32>,
     ) -> Result<()> {
-        let framing = Framing {
-            frame: size,
-            margin,
-        };
         self.run_framed(input, ((1, nh, nw), framing), code, out)
     }
 

@@ -9,8 +9,9 @@
 
 use half::f16;
 
-use super::args::{self, Addresses, Framing, Launch, Storage};
+use super::args::{self, Addresses, Launch, Storage};
 use super::schedule::{BufferPlan, Grid, Schedule, Step};
+use crate::acs::Framing;
 use crate::{Error, Result};
 
 /// What the executor needs of a device: memory and launches, in stream order.
@@ -216,11 +217,7 @@ impl<G: Gpu> Executor<G> {
         codes: Option<&[f32]>,
         out: &mut Vec<f32>,
     ) -> Result<()> {
-        let framing = Framing {
-            frame: (h, w),
-            margin: 0,
-        };
-        self.run_framed(input, ((n, h, w), framing), codes, out)
+        self.run_framed(input, ((n, h, w), Framing::whole((h, w))), codes, out)
     }
 
     /// As [`Executor::run`] for the network's `nhw` frames holding the planar frames of
@@ -417,7 +414,7 @@ impl<G: Gpu> Executor<G> {
             })
             .collect::<Result<Vec<_>>>()?;
         let planar_bytes = |to_nhwc| -> Result<usize> {
-            let (h, w, _) = framing.planar(s, &plan, to_nhwc)?;
+            let (h, w, _) = args::planar_frames(framing, s, &plan, to_nhwc)?;
             Ok(4 * 3 * n * h * w)
         };
         let frames_in = alloc(planar_bytes(true)?)?;

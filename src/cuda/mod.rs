@@ -75,7 +75,7 @@ impl CudaNet {
     pub fn forward_framed_into(
         &self,
         _: &[f32],
-        _: ((usize, usize), usize),
+        _: crate::acs::Framing,
         _: (usize, usize),
         _: Option<f32>,
         _: &mut Vec<f32>,
@@ -85,7 +85,7 @@ impl CudaNet {
 
     pub fn run_raw(
         &self,
-        _: (crate::acs::Nhw, args::Framing),
+        _: (crate::acs::Nhw, crate::acs::Framing),
         _: executor::RawFrame,
         _: impl FnOnce(&executor::RawAddresses, &mut executor::Conversions) -> crate::Result<()>,
     ) -> crate::Result<()> {

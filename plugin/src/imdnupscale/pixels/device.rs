@@ -26,8 +26,10 @@ pub fn converts(info: &VideoInfo) -> bool {
 #[derive(Default)]
 pub struct DeviceScratch {
     axes: Option<(ChromaKey, Vec<Tap>, Vec<Tap>)>,
-    /// The taps, columns then rows, as `kernels.cu`'s `struct Tap`s.
+    /// The taps, columns then rows, as `kernels.cu`'s `struct Tap`s, and the geometry they
+    /// were made for.
     table: Vec<u8>,
+    table_key: Option<ChromaKey>,
 }
 
 /// Bytes of one `kernels.cu` `struct Tap`.
@@ -55,14 +57,26 @@ pub fn with_raw_frame(
     let out_strides = strides(outframe.plane_stride(), outframe.n_planes())?;
     let (xs_at, table) = match &in_layout {
         Layout::Yuv(yl) => {
-            let (xs, ys) = chroma_axes_for(&mut scratch.axes, in_info, yl, in_size);
-            scratch.table.clear();
-            for &(i0, i1, f) in xs.iter().chain(ys) {
-                scratch.table.extend((i0 as i32).to_ne_bytes());
-                scratch.table.extend((i1 as i32).to_ne_bytes());
-                scratch.table.extend(f.to_ne_bytes());
+            chroma_axes_for(&mut scratch.axes, in_info, yl, in_size);
+            let DeviceScratch {
+                axes: Some((key, xs, ys)),
+                table,
+                table_key,
+            } = scratch
+            else {
+                return Err("no chroma axes for the input".into());
+            };
+            // made again only when the axes were
+            if *table_key != Some(*key) {
+                table.clear();
+                for &(i0, i1, f) in xs.iter().chain(ys.iter()) {
+                    table.extend((i0 as i32).to_ne_bytes());
+                    table.extend((i1 as i32).to_ne_bytes());
+                    table.extend(f.to_ne_bytes());
+                }
+                *table_key = Some(*key);
             }
-            (xs.len() * TAP_BYTES, scratch.table.as_slice())
+            (xs.len() * TAP_BYTES, table.as_slice())
         }
         Layout::Packed(_) => (0, &[][..]),
     };

@@ -178,8 +178,9 @@ fn frames_converted_on_the_device_come_out_as_on_the_host() {
     // against `device::with_raw_frame` (planes up, conversions, padding and cropping on the
     // device, planes down), for every format converted on the device
     use super::device::{self, DeviceScratch};
+    use imdn::acs::Framing;
     use imdn::cuda::Schedule;
-    use imdn::cuda::args::{Framing, Storage};
+    use imdn::cuda::args::Storage;
     use imdn::cuda::executor::Executor;
 
     gst::init().unwrap();
