@@ -251,10 +251,10 @@ impl Stream {
             .into_iter()
             .map(|r| (r, whole(w)))
             .collect();
-        // vectors of tiles computed: the largest part, or all of them over the threads
+        // (half) vectors of tiles computed: the largest part, or all of them over the threads
         let time = |parts: &[(Span, Span)]| -> usize {
             let work = parts.iter().map(|(r, c)| {
-                (r.end - r.start).div_ceil(TILE) * RowLayout::new(c.end - c.start).chunks()
+                (r.end - r.start).div_ceil(TILE) * RowLayout::new(c.end - c.start).cost(self.isa)
             });
             work.clone()
                 .max()
@@ -558,7 +558,12 @@ mod tests {
 
     /// A pipeline of `n` 3×3 convs 3 → 3 (reach n) with an upsampler of scale 2.
     fn chain(n: usize) -> Stream {
-        let (mut b, mut x) = Builder::new(3, Isa::Avx512);
+        chain_on(n, Isa::Avx512)
+    }
+
+    /// [`chain`] on the kernels for `isa` at most.
+    fn chain_on(n: usize, isa: Isa) -> Stream {
+        let (mut b, mut x) = Builder::new(3, isa);
         let p = ConvParams::new(vec![0.0; 81], vec![0.0; 3], 3, 3, 3);
         for _ in 0..n {
             x = b.conv(&p, &[x], &[3], None, Act::None)[0];
@@ -629,18 +634,25 @@ mod tests {
     #[test]
     fn the_cut_counts_whole_vectors_of_tiles() {
         let s = chain(21);
-        // 640 columns are 10 whole vectors of tiles; two strips of 342 would be 6 each
-        let parts = s.cut((360, 640), 2);
+        // 640 columns are 10 whole vectors of tiles; two strips of 342 would be 6 each (5½
+        // with the half registers of AVX-512)
+        let portable = chain_on(21, Isa::Portable);
+        let parts = portable.cut((360, 640), 2);
         assert!(
             parts.iter().all(|(_, c)| (c.start, c.end) == (0, 640)),
             "bands of rows"
         );
         // 656 columns are 11 vectors: two strips of 350 (6 each) beat bands of 11
-        let parts = s.cut((376, 656), 2);
+        let parts = portable.cut((376, 656), 2);
         assert!(
             parts.iter().all(|(r, _)| (r.start, r.end) == (0, 376)),
             "strips of columns"
         );
+        if s.isa == Isa::Avx512 {
+            // 5½ vectors a strip (2 × 90 × 11 halves) beat bands of 10 (2 × 51 × 20)
+            let parts = s.cut((360, 640), 2);
+            assert!(parts.iter().all(|(r, _)| (r.start, r.end) == (0, 360)));
+        }
         // wider than a part may be: strips
         assert_eq!(s.cut((100, 1500), 1).len(), 2);
     }

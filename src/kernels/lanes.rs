@@ -1,6 +1,8 @@
 //! Sixteen f32 lanes as one value, so the streaming kernels ([`rowconv`](super::rowconv)) are
 //! written once and run on AVX-512 registers where the CPU has them and on plain arrays
-//! (which the compiler vectorises for AVX2) elsewhere.
+//! (which the compiler vectorises for AVX2) elsewhere. A row's last vector, when it holds
+//! eight tiles or fewer, runs on half registers ([`Ymm`]): the lanes past eight are never
+//! computed, so they keep the zeros they were allocated with.
 //!
 //! The kernels use these values without closures: a closure is compiled without its caller's
 //! `target_feature`, and where it is not inlined every lane operation becomes a call.
@@ -10,7 +12,7 @@ use std::ops::{Add, Mul, Sub};
 /// Lanes per value.
 pub const N: usize = 16;
 
-/// Sixteen f32 lanes.
+/// Sixteen f32 lanes (or the first eight of sixteen: [`Ymm`]).
 pub trait Lanes:
     Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Mul<f32, Output = Self>
 {
@@ -22,7 +24,7 @@ pub trait Lanes:
     /// `p` must be valid for reading 16 floats.
     unsafe fn load(p: *const f32) -> Self;
     /// # Safety
-    /// `p` must be valid for writing 16 floats.
+    /// `p` must be valid for writing 16 floats (a [`Ymm`] writes the first 8).
     unsafe fn store(self, p: *mut f32);
     /// `self + a·b`.
     fn mul_add(self, a: Self, b: Self) -> Self;
@@ -185,12 +187,20 @@ pub fn floats_mut(buf: &mut [Array]) -> &mut [f32] {
 #[derive(Clone, Copy)]
 pub struct Zmm(std::arch::x86_64::__m512);
 
+/// The first eight of sixteen lanes in an AVX-512VL half register, for a row's last vector
+/// of tiles when it holds eight or fewer: half the work of a [`Zmm`]. Loads and stores touch
+/// the first eight floats; only built inside `target_feature(enable = "avx512f,avx512vl")`
+/// functions.
 #[cfg(target_arch = "x86_64")]
-mod zmm {
+#[derive(Clone, Copy)]
+pub struct Ymm(std::arch::x86_64::__m256);
+
+#[cfg(target_arch = "x86_64")]
+mod registers {
     use std::arch::x86_64::*;
     use std::ops::{Add, Mul, Sub};
 
-    use super::{Lanes, Zmm};
+    use super::{Lanes, Ymm, Zmm};
 
     // SAFETY (every block below): a `Zmm` exists only inside kernels that run where
     // AVX-512F is present (checked by `avx512()` before they are called).
@@ -261,6 +271,76 @@ mod zmm {
             Self(unsafe { _mm512_maskz_mov_ps(mask, self.0) })
         }
     }
+
+    // SAFETY (every block below): a `Ymm` exists only inside kernels that run where
+    // AVX-512F and AVX-512VL are present (checked by `avx512()` before they are called).
+    impl Add for Ymm {
+        type Output = Self;
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            Self(unsafe { _mm256_add_ps(self.0, o.0) })
+        }
+    }
+
+    impl Sub for Ymm {
+        type Output = Self;
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            Self(unsafe { _mm256_sub_ps(self.0, o.0) })
+        }
+    }
+
+    impl Mul for Ymm {
+        type Output = Self;
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            Self(unsafe { _mm256_mul_ps(self.0, o.0) })
+        }
+    }
+
+    impl Mul<f32> for Ymm {
+        type Output = Self;
+        #[inline(always)]
+        fn mul(self, k: f32) -> Self {
+            Self(unsafe { _mm256_mul_ps(self.0, _mm256_set1_ps(k)) })
+        }
+    }
+
+    impl Lanes for Ymm {
+        const ACCUMULATORS: usize = 16;
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            Self(unsafe { _mm256_set1_ps(v) })
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Self(unsafe { _mm256_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm256_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            Self(unsafe { _mm256_fmadd_ps(a.0, b.0, self.0) })
+        }
+        #[inline(always)]
+        fn times_plus(self, k: f32, c: Self) -> Self {
+            Self(unsafe { _mm256_fmadd_ps(self.0, _mm256_set1_ps(k), c.0) })
+        }
+        #[inline(always)]
+        fn minus_times(self, k: f32, c: Self) -> Self {
+            Self(unsafe { _mm256_fnmadd_ps(self.0, _mm256_set1_ps(k), c.0) })
+        }
+        #[inline(always)]
+        fn lrelu(self) -> Self {
+            Self(unsafe { _mm256_max_ps(self.0, _mm256_mul_ps(self.0, _mm256_set1_ps(0.05))) })
+        }
+        #[inline(always)]
+        fn keep(self, mask: u16) -> Self {
+            Self(unsafe { _mm256_maskz_mov_ps(mask as u8, self.0) })
+        }
+    }
 }
 
 /// Whether the AVX-512 kernels can run here.
@@ -268,6 +348,7 @@ pub fn avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

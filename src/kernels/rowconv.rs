@@ -166,15 +166,31 @@ pub unsafe fn conv3(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl")]
 unsafe fn conv3_avx512(
     k: &Conv3,
-    lay: (RowLayout, Range<usize>),
+    (lay, chunks): (RowLayout, Range<usize>),
     io: &Io<SPAN>,
     act: Act,
     s: (*mut f32, *mut f32),
 ) {
-    unsafe { conv3_lanes::<lanes::Zmm>(k, lay, io, act, s) }
+    let (whole, half) = split_half(lay, chunks);
+    unsafe {
+        conv3_lanes::<lanes::Zmm>(k, (lay, whole), io, act, s);
+        if let Some(c) = half {
+            conv3_lanes::<lanes::Ymm>(k, (lay, c..c + 1), io, act, s);
+        }
+    }
+}
+
+/// `chunks` as the vectors run on whole registers and the row's last vector, when it is in
+/// the range and holds eight tiles or fewer, to run on half registers.
+#[cfg(target_arch = "x86_64")]
+fn split_half(lay: RowLayout, chunks: Range<usize>) -> (Range<usize>, Option<usize>) {
+    match lay.half_vector() {
+        Some(c) if chunks.contains(&c) => (chunks.start..c, Some(c)),
+        _ => (chunks, None),
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -361,9 +377,20 @@ pub unsafe fn conv1(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn conv1_avx512(k: &Conv1, lay: (RowLayout, Range<usize>), io: &Io<TILE>, act: Act) {
-    unsafe { conv1_lanes::<lanes::Zmm>(k, lay, io, act) }
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn conv1_avx512(
+    k: &Conv1,
+    (lay, chunks): (RowLayout, Range<usize>),
+    io: &Io<TILE>,
+    act: Act,
+) {
+    let (whole, half) = split_half(lay, chunks);
+    unsafe {
+        conv1_lanes::<lanes::Zmm>(k, (lay, whole), io, act);
+        if let Some(c) = half {
+            conv1_lanes::<lanes::Ymm>(k, (lay, c..c + 1), io, act);
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -549,11 +576,15 @@ mod tests {
 
     #[test]
     fn conv3_matches_a_direct_conv_on_every_path() {
+        // the last vector of tiles holding 1, 2, 4, 8 (half registers) and 9, 16 tiles
         for (w, cin, cout) in [
             (1, 3, 12),
             (5, 9, 3),
             (13, 12, 12),
+            (36, 9, 12),
             (70, 12, 27),
+            (96, 12, 12),
+            (128, 3, 12),
             (131, 4, 48),
         ] {
             let lay = RowLayout::new(w);
@@ -630,7 +661,14 @@ mod tests {
 
     #[test]
     fn conv1_matches_a_direct_conv_on_every_path() {
-        for (w, cin, cout) in [(1, 12, 12), (7, 3, 4), (66, 12, 12), (129, 16, 20)] {
+        for (w, cin, cout) in [
+            (1, 12, 12),
+            (7, 3, 4),
+            (36, 12, 12),
+            (66, 12, 12),
+            (96, 9, 12),
+            (129, 16, 20),
+        ] {
             let lay = RowLayout::new(w);
             let (input, plain) = rows(lay, TILE, cin, w);
             let (residual, res_plain) = rows(lay, TILE, cout, 5 * w);

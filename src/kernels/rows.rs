@@ -69,6 +69,18 @@ impl RowLayout {
         self.phase(x % TILE) + x / TILE
     }
 
+    /// The last vector of tiles, when it holds eight tiles or fewer: the AVX-512 kernels run
+    /// it on half registers.
+    pub(super) fn half_vector(&self) -> Option<usize> {
+        let last = self.chunks - 1;
+        (self.w.div_ceil(TILE) <= last * N + N / 2).then_some(last)
+    }
+
+    /// What computing a row costs on `isa`, in half vectors of tiles.
+    pub fn cost(&self, isa: Isa) -> usize {
+        2 * self.chunks - usize::from(isa == Isa::Avx512 && self.half_vector().is_some())
+    }
+
     /// The lanes of chunk `c` of phase `p` that hold columns of the row.
     pub(super) fn mask(&self, c: usize, p: usize) -> u16 {
         let valid = self.w.saturating_sub(p).div_ceil(TILE);
