@@ -413,11 +413,10 @@ impl Stream {
             for c in 0..channels {
                 let line = &frame[(c * h + frame_y) * w..][..w];
                 let from = &line[first.min(w)..][..hi - lo];
-                for (&v, &at) in from.iter().zip(&s.index[lo..hi]) {
-                    // SAFETY: the ring row holds `channels` rows of `stride` floats; this
-                    // thread alone writes these columns
-                    unsafe { *row.add(c * stride + at) = v };
-                }
+                // SAFETY: the ring row holds `channels` rows of `stride` floats; this thread
+                // alone uses the part's rings
+                let dst = unsafe { std::slice::from_raw_parts_mut(row.add(c * stride), stride) };
+                s.lay.scatter_columns(lo..hi, from, dst);
                 let edges = (columns.start..lo).chain(hi..columns.end);
                 for x in edges {
                     let v = line[(s.cols.start + x).saturating_sub(m).min(w - 1)];
@@ -531,18 +530,35 @@ impl Stream {
             for c in 0..3 {
                 for i in 0..sc {
                     let first = (c * oh + frame_y * sc + i) * ow + (s.cols.start + from - m) * sc;
-                    for j in 0..sc {
-                        // SAFETY: the ring row holds 3·s² channel rows
-                        let src = unsafe {
-                            std::slice::from_raw_parts(
-                                row.add((c * sc * sc + i * sc + j) * stride),
-                                stride,
-                            )
-                        };
-                        for (x, &at) in index.iter().enumerate() {
-                            // SAFETY: (c, y·s + i, x·s + j) lies in the output; this part
-                            // alone writes its own pixels
-                            unsafe { *out.0.add(first + x * sc + j) = src[at] };
+                    // SAFETY: output row c, y·s + i, columns from·s … to·s lie in the output;
+                    // this part alone writes its own pixels
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(out.0.add(first), (to - from) * sc)
+                    };
+                    // SAFETY: the ring row holds 3·s² channel rows
+                    let src = |j: usize| unsafe {
+                        std::slice::from_raw_parts(
+                            row.add((c * sc * sc + i * sc + j) * stride),
+                            stride,
+                        )
+                    };
+                    match sc {
+                        2 => s.lay.interleave_columns(from..to, [src(0), src(1)], dst),
+                        3 => s
+                            .lay
+                            .interleave_columns(from..to, [src(0), src(1), src(2)], dst),
+                        4 => s.lay.interleave_columns(
+                            from..to,
+                            [src(0), src(1), src(2), src(3)],
+                            dst,
+                        ),
+                        _ => {
+                            for j in 0..sc {
+                                let src = src(j);
+                                for (x, &at) in index.iter().enumerate() {
+                                    dst[x * sc + j] = src[at];
+                                }
+                            }
                         }
                     }
                 }

@@ -81,6 +81,73 @@ impl RowLayout {
         2 * self.chunks - usize::from(isa == Isa::Avx512 && self.half_vector().is_some())
     }
 
+    /// Columns `cols` of the channel rows `src` (one per `j`), interleaved into `dst`:
+    /// `dst[(x − cols.start)·S + j]` = column x of `src[j]` (the pixel shuffle's order).
+    pub fn interleave_columns<const S: usize>(
+        &self,
+        cols: Range<usize>,
+        src: [&[f32]; S],
+        dst: &mut [f32],
+    ) {
+        assert!(cols.end <= self.w && dst.len() == cols.len() * S);
+        let mut x = cols.start;
+        let mut out = dst.chunks_exact_mut(S);
+        let one = |x: usize, o: &mut [f32]| {
+            for (o, s) in o.iter_mut().zip(src) {
+                *o = s[self.index(x)];
+            }
+        };
+        while x < cols.end && x % TILE != 0 {
+            one(x, out.next().expect("sized"));
+            x += 1;
+        }
+        let (t0, tiles) = (x / TILE, (cols.end - x) / TILE);
+        let ph: [usize; TILE] = std::array::from_fn(|p| self.phase(p));
+        for s in src {
+            assert!(ph[TILE - 1] + t0 + tiles <= s.len());
+        }
+        for t in t0..t0 + tiles {
+            for p in ph {
+                let o = out.next().expect("sized");
+                for j in 0..S {
+                    // SAFETY: phase p's slot t lies in every row (asserted above)
+                    o[j] = unsafe { *src[j].get_unchecked(p + t) };
+                }
+            }
+        }
+        x += TILE * tiles;
+        while x < cols.end {
+            one(x, out.next().expect("sized"));
+            x += 1;
+        }
+    }
+
+    /// `src`, the values of columns `cols`, into their places in the channel row `dst`.
+    pub fn scatter_columns(&self, cols: Range<usize>, src: &[f32], dst: &mut [f32]) {
+        assert!(cols.end <= self.w && src.len() == cols.len());
+        let mut x = cols.start;
+        let mut vals = src.iter();
+        while x < cols.end && x % TILE != 0 {
+            dst[self.index(x)] = *vals.next().expect("sized");
+            x += 1;
+        }
+        let (t0, tiles) = (x / TILE, (cols.end - x) / TILE);
+        let ph: [usize; TILE] = std::array::from_fn(|p| self.phase(p));
+        assert!(ph[TILE - 1] + t0 + tiles <= dst.len());
+        let whole = &src[x - cols.start..][..TILE * tiles];
+        for (t, v) in (t0..).zip(whole.chunks_exact(TILE)) {
+            for (p, &v) in ph.iter().zip(v) {
+                // SAFETY: phase p's slot t lies in the row (asserted above)
+                unsafe { *dst.get_unchecked_mut(p + t) = v };
+            }
+        }
+        x += TILE * tiles;
+        for v in &src[x - cols.start..] {
+            dst[self.index(x)] = *v;
+            x += 1;
+        }
+    }
+
     /// The lanes of chunk `c` of phase `p` that hold columns of the row.
     pub(super) fn mask(&self, c: usize, p: usize) -> u16 {
         let valid = self.w.saturating_sub(p).div_ceil(TILE);
@@ -248,5 +315,44 @@ impl<const R: usize> Io<R> {
         // SAFETY: `new` wrote cout entries when there is a residual
         self.with_res
             .then(|| unsafe { written(&self.res, self.cout) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every column range of a few widths: the tile loops equal column-by-column indexing.
+    #[test]
+    fn columns_move_to_and_from_their_places_as_index_says() {
+        for w in [1, 3, 4, 9, 64, 70, 131] {
+            let lay = RowLayout::new(w);
+            let rows: [Vec<f32>; 3] =
+                std::array::from_fn(|j| (0..lay.stride()).map(|i| (i * 3 + j) as f32).collect());
+            for start in 0..w.min(9) {
+                for end in (start..=w).rev().take(9) {
+                    let cols = start..end;
+                    let mut got = vec![-1.0; cols.len() * 3];
+                    lay.interleave_columns(cols.clone(), [&rows[0], &rows[1], &rows[2]], &mut got);
+                    let want: Vec<f32> = cols
+                        .clone()
+                        .flat_map(|x| rows.iter().map(move |r| r[lay.index(x)]))
+                        .collect();
+                    assert_eq!(got, want, "w {w} {cols:?}");
+                    let vals: Vec<f32> = cols.clone().map(|x| x as f32 + 0.5).collect();
+                    let mut row = vec![-1.0; lay.stride()];
+                    lay.scatter_columns(cols.clone(), &vals, &mut row);
+                    for x in 0..w {
+                        let want = if cols.contains(&x) {
+                            x as f32 + 0.5
+                        } else {
+                            -1.0
+                        };
+                        assert_eq!(row[lay.index(x)], want, "w {w} {cols:?} column {x}");
+                    }
+                    assert_eq!(row.iter().filter(|&&v| v != -1.0).count(), cols.len());
+                }
+            }
+        }
     }
 }
