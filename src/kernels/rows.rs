@@ -97,7 +97,7 @@ impl RowLayout {
                 *o = s[self.index(x)];
             }
         };
-        while x < cols.end && x % TILE != 0 {
+        while x < cols.end && !x.is_multiple_of(TILE) {
             one(x, out.next().expect("sized"));
             x += 1;
         }
@@ -127,7 +127,7 @@ impl RowLayout {
         assert!(cols.end <= self.w && src.len() == cols.len());
         let mut x = cols.start;
         let mut vals = src.iter();
-        while x < cols.end && x % TILE != 0 {
+        while x < cols.end && !x.is_multiple_of(TILE) {
             dst[self.index(x)] = *vals.next().expect("sized");
             x += 1;
         }
