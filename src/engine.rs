@@ -6,7 +6,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use crate::acs::{Acs, AcsScratch, EdgeMode, Forward, FrameStats, Framing, Nhw, Rect};
-use crate::cpu::CpuNet;
+use crate::cpu::{CpuNet, Threads};
 use crate::cuda::CudaNet;
 use crate::cuda::args::Storage;
 use crate::image_ops::{self, Resizer};
@@ -378,6 +378,11 @@ impl Upscaler {
             resizer: Resizer::default(),
             staging: Vec::new(),
         })
+    }
+
+    /// The threads our CPU network runs on (none on CUDA): see [`Threads`].
+    pub fn cpu_threads(&self) -> Option<Threads> {
+        self.cpu.as_ref().map(CpuNet::thread_pool)
     }
 
     /// Whether the network runs streamed on the CPU ([`CpuNet::streams`]): whole frames then

@@ -11,7 +11,7 @@
 mod cca;
 mod stream;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -180,11 +180,26 @@ struct Buffers {
     scaled_head: Option<(f32, ConvParams)>,
 }
 
+/// The threads a [`CpuNet`] runs on, shared. Work that runs beside the network (a
+/// video element's pixel conversions) runs best on them: on a machine with as many cores as
+/// threads, more runnable threads only take cores from the network's, whose parts then wait
+/// for each other. Work given to [`Threads::run`] waits until a thread is free (between
+/// frames, or one that finished its part of the frame early).
+#[derive(Clone)]
+pub struct Threads(Arc<rayon::ThreadPool>);
+
+impl Threads {
+    /// Runs `op` on one of the threads, waiting until it has run.
+    pub fn run<R: Send>(&self, op: impl FnOnce() -> R + Send) -> R {
+        self.0.install(op)
+    }
+}
+
 /// A network of the family on our CPU kernels.
 pub struct CpuNet {
     config: Config,
     layers: Layers,
-    pool: rayon::ThreadPool,
+    pool: Arc<rayon::ThreadPool>,
     buffers: Mutex<Option<Buffers>>,
     /// The streaming pipeline, for the networks that run so ([`Kernels::stream`]).
     stream: Option<(Stream, Mutex<Option<stream::State>>)>,
@@ -268,6 +283,7 @@ impl CpuNet {
             .num_threads(threads)
             .thread_name(|i| format!("imdn-cpu-{i}"))
             .build()
+            .map(Arc::new)
             .map_err(|e| Error::Model(format!("cannot start CPU threads: {e}")))?;
         let stream = match kernels.stream {
             true => layers
@@ -286,6 +302,11 @@ impl CpuNet {
 
     pub fn threads(&self) -> usize {
         self.pool.current_num_threads()
+    }
+
+    /// The network's threads, for a caller's own per-frame work ([`Threads`]).
+    pub fn thread_pool(&self) -> Threads {
+        Threads(self.pool.clone())
     }
 
     /// Whether frames run streamed: then the activations held grow with the frame's width

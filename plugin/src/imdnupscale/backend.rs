@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use gst_video::VideoInfo;
 
 use imdn::acs::EdgeMode;
+use imdn::cpu::Threads;
 use imdn::engine::{CudaKernels, DeviceChoice, Options, Precision, Upscaler};
 use imdn::model::Variant;
 use imdn::weights::shipped::{self, SHIPPED, Shipped};
@@ -24,6 +25,11 @@ pub trait Backend: Send {
     /// Whether frames may come to [`Backend::upscale_on_device`] unconverted.
     fn converts_on_device(&self) -> bool {
         false
+    }
+
+    /// The threads a CPU network runs on, for the worker's conversions ([`Threads`]).
+    fn cpu_threads(&self) -> Option<Threads> {
+        None
     }
 
     /// Upscales `input` into `output` (exactly its size), the frames converted on the device
@@ -60,6 +66,10 @@ impl Backend for Imdn {
     /// ([`Upscaler::raw_framing`]).
     fn converts_on_device(&self) -> bool {
         self.upscaler.cuda_net().is_some()
+    }
+
+    fn cpu_threads(&self) -> Option<Threads> {
+        self.upscaler.cpu_threads()
     }
 
     fn upscale_on_device(

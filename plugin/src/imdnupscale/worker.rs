@@ -7,6 +7,11 @@
 //! - infer owns the backend (and so the device): it builds it and is the only thread to use it.
 //! - post resizes alpha and writes the result into the output buffer's format and strides.
 //!
+//! With a CPU network, pre and post run their conversions on the network's own threads
+//! ([`Threads`]): on a machine with as many cores as network threads, a conversion running
+//! beside the network would take a core from one of its parts, and the other part would
+//! wait at the end of the frame; on the network's threads it runs when one is free.
+//!
 //! A backend that converts frames on its device (our CUDA executor) takes them unconverted:
 //! pre passes the input buffer on, infer has the backend write the output buffer, post only
 //! hands it on. Frames it does not take (alpha, sizes it does not run whole) take the host path.
@@ -18,13 +23,14 @@
 //! frame, so a bug becomes an error for that frame instead of a silently closed channel.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use gst_video::VideoInfo;
+use imdn::cpu::Threads;
 use imdn::temporal::Steady;
 
 use super::backend::{Backend, BackendSpec, BuildError, Loaded};
@@ -102,6 +108,9 @@ struct Shared {
     /// The sizes the backend last did not take unconverted ([`sizes_key`]; 0: none): pre
     /// converts frames of these sizes itself, and passes others (after a caps change) again.
     refused: AtomicU64,
+    /// The CPU network's threads, set by infer whenever it builds a backend: pre and post
+    /// convert frames on them rather than beside them ([`Threads`]).
+    network_threads: Mutex<Option<Threads>>,
 }
 
 /// A frame's input and output sizes as one number (each side saturated at 16 bits: a
@@ -120,6 +129,26 @@ fn sizes_key(input: &VideoInfo, output: &VideoInfo) -> u64 {
 impl Shared {
     fn skip(&self) -> bool {
         self.flushing.load(Ordering::Acquire) || self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Runs a stage's per-frame conversion on the CPU network's threads, if it has any.
+    fn on_network_threads<T: Send>(&self, op: impl FnOnce() -> T + Send) -> T {
+        let threads = match self.network_threads.lock() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        match threads {
+            Some(t) => t.run(op),
+            None => op(),
+        }
+    }
+
+    fn set_backend(&self, backend: &dyn Backend) {
+        let threads = backend.cpu_threads();
+        match self.network_threads.lock() {
+            Ok(mut t) => *t = threads,
+            Err(poisoned) => *poisoned.into_inner() = threads,
+        }
     }
 }
 
@@ -180,6 +209,7 @@ impl Worker {
             max_busy_ns: AtomicU64::new(0),
             on_device: AtomicBool::new(false),
             refused: AtomicU64::new(0),
+            network_threads: Mutex::new(None),
         });
         // Sized so that sends never block: the element keeps at most MAX_DEPTH + 1 in flight.
         let (jobs_tx, jobs_rx) = bounded::<Job>(MAX_DEPTH + 1);
@@ -293,7 +323,9 @@ fn pre_stage(
             let rgb = returned.try_recv().unwrap_or_default();
             match stage_work("converting the input", || {
                 let spare_alpha = || returned_alpha.try_recv().unwrap_or_default();
-                pixels::read_frame(&job.inbuf, &job.in_info, rgb, spare_alpha, &mut scratch)
+                shared.on_network_threads(|| {
+                    pixels::read_frame(&job.inbuf, &job.in_info, rgb, spare_alpha, &mut scratch)
+                })
             }) {
                 Ok(planar) => Work::Input(planar),
                 Err(e) => Work::Failed(e),
@@ -357,6 +389,7 @@ fn infer_stage(
     }
     // blend 0.5: keeps √(1/3) of still noise, and a still picture settles within a few frames
     let mut steady = (conduct.steady > 0).then(|| Steady::new(conduct.steady, 0.5));
+    shared.set_backend(backend.as_ref());
     // steady averages planar frames on the host
     let on_device = backend.converts_on_device() && steady.is_none();
     shared.on_device.store(on_device, Ordering::Release);
@@ -393,7 +426,7 @@ fn infer_stage(
                 if let Err(e) = &result
                     && let Some(spec) = fallback.take()
                 {
-                    result = match rebuild(spec, &mut backend) {
+                    result = match rebuild(spec, &mut backend, shared) {
                         Ok(description) => {
                             frame.warning = Some(format!(
                                 "{e}; fallback-to-cpu: continuing on the CPU ({description})"
@@ -459,7 +492,7 @@ fn upscale_on_device(
             let key = sizes_key(&in_info, &frame.out_info);
             shared.refused.store(key, Ordering::Release);
         }
-        Err(e) => match fallback.take().map(|spec| rebuild(spec, backend)) {
+        Err(e) => match fallback.take().map(|spec| rebuild(spec, backend, shared)) {
             None => return Work::Failed(e),
             Some(Ok(description)) => {
                 shared.on_device.store(false, Ordering::Release);
@@ -482,10 +515,15 @@ fn upscale_on_device(
 
 /// Replaces `backend` by `spec` built on the CPU; returns its description. The old backend is
 /// dropped under `catch_unwind`: a device in a bad state may panic while freeing memory.
-fn rebuild(spec: BackendSpec, backend: &mut Box<dyn Backend>) -> Result<String, String> {
+fn rebuild(
+    spec: BackendSpec,
+    backend: &mut Box<dyn Backend>,
+    shared: &Shared,
+) -> Result<String, String> {
     let loaded = stage_work("rebuilding the network on the CPU", || {
         spec.build().map_err(|e| e.to_string())
     })?;
+    shared.set_backend(loaded.backend.as_ref());
     let old = std::mem::replace(backend, loaded.backend);
     if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(old))) {
         return Err(format!(
@@ -537,7 +575,9 @@ fn post_stage(
                         None => None,
                     };
                     let mut outbuf = outbuf;
-                    pixels::write_frame(outbuf.make_mut(), &out_info, &rgb, alpha, &mut scratch)?;
+                    shared.on_network_threads(|| {
+                        pixels::write_frame(outbuf.make_mut(), &out_info, &rgb, alpha, &mut scratch)
+                    })?;
                     Ok(outbuf)
                 });
                 let _ = give_back.try_send(rgb);
@@ -564,5 +604,51 @@ fn post_stage(
         {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imdnupscale::backend::ImdnSpec;
+    use imdn::acs::EdgeMode;
+    use imdn::engine::{CudaKernels, DeviceChoice, Precision};
+
+    fn thread_name() -> String {
+        thread::current().name().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn conversions_run_on_the_cpu_networks_threads() {
+        gst::init().unwrap();
+        let spec = ImdnSpec {
+            path: None,
+            device: DeviceChoice::Cpu,
+            precision: Precision::F32,
+            cuda_kernels: CudaKernels::Candle,
+            tile: 0,
+            edge: EdgeMode::Replicate,
+            threads: 2,
+            scale: 2,
+            expect: None,
+        };
+        let conduct = Conduct {
+            fallback_to_cpu: false,
+            steady: 0,
+        };
+        let flushing = Arc::new(AtomicBool::new(false));
+        let (worker, _) = Worker::new(BackendSpec::Imdn(spec), conduct, flushing).unwrap();
+        let name = worker.shared.on_network_threads(thread_name);
+        assert!(name.starts_with("imdn-cpu-"), "ran on {name:?}");
+        // without a CPU network (CUDA, test backends), on the stage's own thread
+        let shared = Shared {
+            flushing: Arc::new(AtomicBool::new(false)),
+            stopping: AtomicBool::new(false),
+            max_busy_ns: AtomicU64::new(0),
+            on_device: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
+            network_threads: Mutex::new(None),
+        };
+        assert_eq!(shared.on_network_threads(thread_name), thread_name());
     }
 }
