@@ -189,6 +189,11 @@ struct Buffers {
 pub struct Threads(Arc<rayon::ThreadPool>);
 
 impl Threads {
+    /// How many threads.
+    pub fn count(&self) -> usize {
+        self.0.current_num_threads()
+    }
+
     /// Runs `op` on one of the threads, waiting until it has run.
     pub fn run<R: Send>(&self, op: impl FnOnce() -> R + Send) -> R {
         self.0.install(op)

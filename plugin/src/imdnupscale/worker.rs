@@ -7,10 +7,10 @@
 //! - infer owns the backend (and so the device): it builds it and is the only thread to use it.
 //! - post resizes alpha and writes the result into the output buffer's format and strides.
 //!
-//! With a CPU network, pre and post run their conversions on the network's own threads
-//! ([`Threads`]): on a machine with as many cores as network threads, a conversion running
-//! beside the network would take a core from one of its parts, and the other part would
-//! wait at the end of the frame; on the network's threads it runs when one is free.
+//! When the CPU network has a thread for every core (`n-threads` 0, the default), pre and post
+//! run their conversions on the network's own threads ([`Threads`]): a conversion running
+//! beside the network would take a core from one of its parts, and the other part would wait
+//! at the end of the frame; on the network's threads it runs when one is free.
 //!
 //! A backend that converts frames on its device (our CUDA executor) takes them unconverted:
 //! pre passes the input buffer on, infer has the backend write the output buffer, post only
@@ -143,8 +143,12 @@ impl Shared {
         }
     }
 
+    /// Takes the threads of `backend`'s CPU network when they are as many as the cores:
+    /// with fewer (`n-threads` set low to leave cores to other elements), conversions on
+    /// their own threads use cores the network does not.
     fn set_backend(&self, backend: &dyn Backend) {
-        let threads = backend.cpu_threads();
+        let cores = thread::available_parallelism().map_or(1, usize::from);
+        let threads = backend.cpu_threads().filter(|t| t.count() >= cores);
         match self.network_threads.lock() {
             Ok(mut t) => *t = threads,
             Err(poisoned) => *poisoned.into_inner() = threads,
@@ -618,8 +622,8 @@ mod tests {
         thread::current().name().unwrap_or_default().to_string()
     }
 
-    #[test]
-    fn conversions_run_on_the_cpu_networks_threads() {
+    /// A worker with the shipped default on `threads` CPU threads (0: all cores).
+    fn cpu_worker(threads: usize) -> Worker {
         gst::init().unwrap();
         let spec = ImdnSpec {
             path: None,
@@ -628,7 +632,7 @@ mod tests {
             cuda_kernels: CudaKernels::Candle,
             tile: 0,
             edge: EdgeMode::Replicate,
-            threads: 2,
+            threads,
             scale: 2,
             expect: None,
         };
@@ -637,9 +641,21 @@ mod tests {
             steady: 0,
         };
         let flushing = Arc::new(AtomicBool::new(false));
-        let (worker, _) = Worker::new(BackendSpec::Imdn(spec), conduct, flushing).unwrap();
+        Worker::new(BackendSpec::Imdn(spec), conduct, flushing)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn conversions_run_on_the_cpu_networks_threads_when_they_fill_the_cores() {
+        let worker = cpu_worker(0);
         let name = worker.shared.on_network_threads(thread_name);
         assert!(name.starts_with("imdn-cpu-"), "ran on {name:?}");
+        // fewer threads than cores: the stage's own thread, beside the network
+        if thread::available_parallelism().map_or(1, usize::from) > 1 {
+            let worker = cpu_worker(1);
+            assert_eq!(worker.shared.on_network_threads(thread_name), thread_name());
+        }
         // without a CPU network (CUDA, test backends), on the stage's own thread
         let shared = Shared {
             flushing: Arc::new(AtomicBool::new(false)),
