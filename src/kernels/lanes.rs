@@ -202,145 +202,92 @@ mod registers {
 
     use super::{Lanes, Ymm, Zmm};
 
-    // SAFETY (every block below): a `Zmm` exists only inside kernels that run where
-    // AVX-512F is present (checked by `avx512()` before they are called).
-    impl Add for Zmm {
-        type Output = Self;
-        #[inline(always)]
-        fn add(self, o: Self) -> Self {
-            Self(unsafe { _mm512_add_ps(self.0, o.0) })
-        }
+    /// The lane operations of a register type, from its intrinsics (named in full, so that
+    /// the two types read alike).
+    macro_rules! register_lanes {
+        ($t:ident, mask $mask:ty,
+         $add:ident, $sub:ident, $mul:ident, $set1:ident, $loadu:ident, $storeu:ident,
+         $fmadd:ident, $fnmadd:ident, $max:ident, $maskz_mov:ident) => {
+            // SAFETY (every block of these impls): values of the type exist only inside
+            // kernels that run where its instructions are present (checked by `avx512()`
+            // before they are called).
+            impl Add for $t {
+                type Output = Self;
+                #[inline(always)]
+                fn add(self, o: Self) -> Self {
+                    Self(unsafe { $add(self.0, o.0) })
+                }
+            }
+
+            impl Sub for $t {
+                type Output = Self;
+                #[inline(always)]
+                fn sub(self, o: Self) -> Self {
+                    Self(unsafe { $sub(self.0, o.0) })
+                }
+            }
+
+            impl Mul for $t {
+                type Output = Self;
+                #[inline(always)]
+                fn mul(self, o: Self) -> Self {
+                    Self(unsafe { $mul(self.0, o.0) })
+                }
+            }
+
+            impl Mul<f32> for $t {
+                type Output = Self;
+                #[inline(always)]
+                fn mul(self, k: f32) -> Self {
+                    Self(unsafe { $mul(self.0, $set1(k)) })
+                }
+            }
+
+            impl Lanes for $t {
+                const ACCUMULATORS: usize = 16;
+                #[inline(always)]
+                fn splat(v: f32) -> Self {
+                    Self(unsafe { $set1(v) })
+                }
+                #[inline(always)]
+                unsafe fn load(p: *const f32) -> Self {
+                    Self(unsafe { $loadu(p) })
+                }
+                #[inline(always)]
+                unsafe fn store(self, p: *mut f32) {
+                    unsafe { $storeu(p, self.0) }
+                }
+                #[inline(always)]
+                fn mul_add(self, a: Self, b: Self) -> Self {
+                    Self(unsafe { $fmadd(a.0, b.0, self.0) })
+                }
+                #[inline(always)]
+                fn times_plus(self, k: f32, c: Self) -> Self {
+                    Self(unsafe { $fmadd(self.0, $set1(k), c.0) })
+                }
+                #[inline(always)]
+                fn minus_times(self, k: f32, c: Self) -> Self {
+                    Self(unsafe { $fnmadd(self.0, $set1(k), c.0) })
+                }
+                #[inline(always)]
+                fn lrelu(self) -> Self {
+                    Self(unsafe { $max(self.0, $mul(self.0, $set1(0.05))) })
+                }
+                #[inline(always)]
+                fn keep(self, mask: u16) -> Self {
+                    // a Ymm's lanes past eight are not computed: the mask's low byte
+                    Self(unsafe { $maskz_mov(mask as $mask, self.0) })
+                }
+            }
+        };
     }
 
-    impl Sub for Zmm {
-        type Output = Self;
-        #[inline(always)]
-        fn sub(self, o: Self) -> Self {
-            Self(unsafe { _mm512_sub_ps(self.0, o.0) })
-        }
-    }
-
-    impl Mul for Zmm {
-        type Output = Self;
-        #[inline(always)]
-        fn mul(self, o: Self) -> Self {
-            Self(unsafe { _mm512_mul_ps(self.0, o.0) })
-        }
-    }
-
-    impl Mul<f32> for Zmm {
-        type Output = Self;
-        #[inline(always)]
-        fn mul(self, k: f32) -> Self {
-            Self(unsafe { _mm512_mul_ps(self.0, _mm512_set1_ps(k)) })
-        }
-    }
-
-    impl Lanes for Zmm {
-        const ACCUMULATORS: usize = 16;
-        #[inline(always)]
-        fn splat(v: f32) -> Self {
-            Self(unsafe { _mm512_set1_ps(v) })
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            Self(unsafe { _mm512_loadu_ps(p) })
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm512_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        fn mul_add(self, a: Self, b: Self) -> Self {
-            Self(unsafe { _mm512_fmadd_ps(a.0, b.0, self.0) })
-        }
-        #[inline(always)]
-        fn times_plus(self, k: f32, c: Self) -> Self {
-            Self(unsafe { _mm512_fmadd_ps(self.0, _mm512_set1_ps(k), c.0) })
-        }
-        #[inline(always)]
-        fn minus_times(self, k: f32, c: Self) -> Self {
-            Self(unsafe { _mm512_fnmadd_ps(self.0, _mm512_set1_ps(k), c.0) })
-        }
-        #[inline(always)]
-        fn lrelu(self) -> Self {
-            Self(unsafe { _mm512_max_ps(self.0, _mm512_mul_ps(self.0, _mm512_set1_ps(0.05))) })
-        }
-        #[inline(always)]
-        fn keep(self, mask: u16) -> Self {
-            Self(unsafe { _mm512_maskz_mov_ps(mask, self.0) })
-        }
-    }
-
-    // SAFETY (every block below): a `Ymm` exists only inside kernels that run where
-    // AVX-512F and AVX-512VL are present (checked by `avx512()` before they are called).
-    impl Add for Ymm {
-        type Output = Self;
-        #[inline(always)]
-        fn add(self, o: Self) -> Self {
-            Self(unsafe { _mm256_add_ps(self.0, o.0) })
-        }
-    }
-
-    impl Sub for Ymm {
-        type Output = Self;
-        #[inline(always)]
-        fn sub(self, o: Self) -> Self {
-            Self(unsafe { _mm256_sub_ps(self.0, o.0) })
-        }
-    }
-
-    impl Mul for Ymm {
-        type Output = Self;
-        #[inline(always)]
-        fn mul(self, o: Self) -> Self {
-            Self(unsafe { _mm256_mul_ps(self.0, o.0) })
-        }
-    }
-
-    impl Mul<f32> for Ymm {
-        type Output = Self;
-        #[inline(always)]
-        fn mul(self, k: f32) -> Self {
-            Self(unsafe { _mm256_mul_ps(self.0, _mm256_set1_ps(k)) })
-        }
-    }
-
-    impl Lanes for Ymm {
-        const ACCUMULATORS: usize = 16;
-        #[inline(always)]
-        fn splat(v: f32) -> Self {
-            Self(unsafe { _mm256_set1_ps(v) })
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            Self(unsafe { _mm256_loadu_ps(p) })
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm256_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        fn mul_add(self, a: Self, b: Self) -> Self {
-            Self(unsafe { _mm256_fmadd_ps(a.0, b.0, self.0) })
-        }
-        #[inline(always)]
-        fn times_plus(self, k: f32, c: Self) -> Self {
-            Self(unsafe { _mm256_fmadd_ps(self.0, _mm256_set1_ps(k), c.0) })
-        }
-        #[inline(always)]
-        fn minus_times(self, k: f32, c: Self) -> Self {
-            Self(unsafe { _mm256_fnmadd_ps(self.0, _mm256_set1_ps(k), c.0) })
-        }
-        #[inline(always)]
-        fn lrelu(self) -> Self {
-            Self(unsafe { _mm256_max_ps(self.0, _mm256_mul_ps(self.0, _mm256_set1_ps(0.05))) })
-        }
-        #[inline(always)]
-        fn keep(self, mask: u16) -> Self {
-            Self(unsafe { _mm256_maskz_mov_ps(mask as u8, self.0) })
-        }
-    }
+    register_lanes!(Zmm, mask u16,
+        _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_loadu_ps,
+        _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_max_ps, _mm512_maskz_mov_ps);
+    register_lanes!(Ymm, mask u8,
+        _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_loadu_ps,
+        _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_max_ps, _mm256_maskz_mov_ps);
 }
 
 /// Whether the AVX-512 kernels can run here.
