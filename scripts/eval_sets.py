@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Scores weights on the natural and the structured validation sets of scripts/prepare-data.sh
 (DATA/val, DATA/val-structured) with `imdn eval --downscale` (whole frames, Y PSNR, the
-authors' protocol, as `imdn train` validates), and the structured set per kind.
+authors' protocol, as `imdn train` validates), the structured set per kind, and the man-made
+photographs (DATA/val-manmade, `prepare-data.sh --manmade-val`) where the set has them.
 
     target/python-venv/bin/python scripts/eval_sets.py --weights imdn_rtc_x2 --scale 2 \\
         [--data ~/.cache/imdn/data2k1k] [--imdn target/release/imdn] [--threads 2] [--limit N]
@@ -74,7 +75,11 @@ def main(argv=None):
     result = {"weights": args.weights, "scale": args.scale, "data": str(args.data),
               "limit": args.limit}
     with tempfile.TemporaryDirectory() as tmp:
-        for key, name in (("natural", "val"), ("structured", "val-structured")):
+        sets = [("natural", "val"), ("structured", "val-structured"), ("manmade", "val-manmade")]
+        for key, name in sets:
+            if key == "manmade" and not (args.data / name).is_dir():
+                result[key] = None
+                continue
             folder = subset(args.data / name, args.limit, tmp)
             r = evaluate(args.imdn, args.threads, args.weights, args.scale, folder)
             result[key] = {"psnr_y": r["mean"]["psnr_y"], "bicubic_psnr_y": r["bicubic"]["psnr_y"],

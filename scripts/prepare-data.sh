@@ -3,7 +3,8 @@
 # cut into 480×480 PNG tiles, in a cache outside the work tree (nothing here is committed).
 #
 #   scripts/prepare-data.sh [--out DIR] [--cache DIR] [--tile N] [--max-side N] [--extra-side N]
-#                           [--packages a,b,c] [--more] [--trixie] [--share F | --no-structured]
+#                           [--packages a,b,c] [--more] [--trixie] [--manmade-val]
+#                           [--share F | --no-structured]
 #
 #   --out DIR     tiles go to DIR/train and DIR/val, with DIR/manifest.json
 #                 (default: $IMDN_DATA or ~/.cache/imdn/data)
@@ -20,6 +21,10 @@
 #   --trixie      also the photographs of Budgie's backgrounds, a Debian 13 ("trixie") package,
 #                 for training only; fetched through a private apt setup in the cache (the
 #                 machine's own apt sources are not touched)
+#   --manmade-val six photographs of buildings and structures from Budgie's backgrounds (CC0,
+#                 Debian 13, fetched as for --trixie; MANMADE_VAL in scripts/prepare_data.py) go
+#                 to DIR/val-manmade, a validation set of real man-made scenes (issue 45); they
+#                 are never trained on, with or without --trixie
 #   --share F     procedural tiles with structure (facades, grids, stripes, text, line drawings,
 #                 screen content: scripts/structured_data.py) make this share of the training
 #                 tiles (default 1/3; 0 or --no-structured: none, the photographs alone, as the
@@ -48,6 +53,7 @@ more_packages=gcompris-qt-data,kphotoalbum,tuxpaint-data
 trixie_packages=budgie-backgrounds
 more=""
 trixie=""
+manmade=""
 share=0.3333333333333333
 font_packages=fonts-dejavu-core,fonts-liberation2,fonts-freefont-ttf
 while [ $# -gt 0 ]; do
@@ -60,14 +66,21 @@ while [ $# -gt 0 ]; do
         --packages) packages=$2; shift 2 ;;
         --more) more=1; shift ;;
         --trixie) trixie=1; shift ;;
+        --manmade-val) manmade=1; shift ;;
         --share) share=$2; shift 2 ;;
         --no-structured) share=0; shift ;;
-        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 [ -z "$more" ] || packages="$packages,$more_packages"
 [ -z "$trixie" ] || packages="$packages,$trixie_packages"
+# the man-made set alone: Budgie's other photographs are not taken
+val_only=""
+if [ -n "$manmade" ] && [ -z "$trixie" ]; then
+    packages="$packages,$trixie_packages"
+    val_only=$trixie_packages
+fi
 case "$(realpath -m "$out")/" in
     "$(realpath .)"/*) echo "--out must be outside the work tree" >&2; exit 2 ;;
 esac
@@ -79,7 +92,7 @@ mkdir -p "$cache/debs" "$cache/extract"
 trixie_apt=(-o Dir::Etc::SourceList="$cache/apt-trixie/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o Dir::State::Lists="$cache/apt-trixie/lists" -o Dir::Cache="$cache/apt-trixie/cache"
     -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null)
-if [ -n "$trixie" ]; then
+if [ -n "$trixie$manmade" ]; then
     mkdir -p "$cache/apt-trixie/lists/partial" "$cache/apt-trixie/cache/archives/partial"
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
         > "$cache/apt-trixie/sources.list"
@@ -135,7 +148,8 @@ fi
 py=$(scripts/python-env.sh)
 IFS=, ; vlist="${photo_versions[*]}"; flist="${versions[*]:-}"; unset IFS
 "$py" scripts/prepare_data.py --extract "$cache/extract" --out "$out" --tile "$tile" \
-    --max-side "$max_side" --extra-side "$extra_side" --packages "$packages" --versions "$vlist"
+    --max-side "$max_side" --extra-side "$extra_side" --packages "$packages" --versions "$vlist" \
+    --val-only "$val_only"
 # after the photographs: their count sets how many procedural tiles make the share
 "$py" scripts/structured_data.py --fonts "$cache/extract" --out "$out" --tile "$tile" \
     --share "$share" --versions "$flist"

@@ -117,6 +117,14 @@ MORE = {
         "tea-gardens"]]},
 }
 
+# Photographs of buildings and structures, held out as the man-made validation set (issue 45:
+# DIR/val-manmade, `--manmade-val`): never trained on, even with `--trixie`.
+MANMADE_VAL = {
+    "budgie-backgrounds": ["beacon-street-sunset.jpg", "casa-mila.jpg", "high-trestle-trail.jpg",
+                           "piazza-gae-aulenti.jpg", "roman-colosseum.jpg",
+                           "singaporean-cityscape.jpg"],
+}
+
 
 def luma(a):
     a = a.astype(np.float32)
@@ -356,6 +364,16 @@ def is_val(package, name, digest):
     return package not in MORE and int(digest[:8], 16) % 8 == 0
 
 
+def split_of(package, name, digest, val_only=()):
+    """Where a photograph's tiles go: "val-manmade" (MANMADE_VAL), "val" or "train"; None for
+    the other photographs of a package taken only for the man-made set (`val_only`)."""
+    if name in MANMADE_VAL.get(package, ()):
+        return "val-manmade"
+    if package in val_only:
+        return None
+    return "val" if is_val(package, name, digest) else "train"
+
+
 def tiling_sides(args, cap):
     """The longer sides a photograph is tiled at, first the main one (0: as it is): --max-side
     and --extra-side, each at most `cap` when that is set, without repeats."""
@@ -379,9 +397,10 @@ def downscaled(img, side):
     return img.resize((round(img.size[0] * f), round(img.size[1] * f)), Image.LANCZOS)
 
 
-def cut_tiles(img, side, val, package, name, source, args, plan):
-    """Writes the kept tiles of `img` (missing ones only), records them in `plan` and returns
-    how many there are."""
+def cut_tiles(img, side, split, package, name, source, args, plan):
+    """Writes the kept tiles of `img` (missing ones only) into the folder `split`, records them
+    in `plan` and returns how many there are."""
+    val = split != "train"
     y = luma(np.asarray(img))
     grid = tile_grid(img.size[0], img.size[1], args.tile)
     kept = [g for g in grid if tile_ok(y[g[3]:g[3] + args.tile, g[2]:g[2] + args.tile])]
@@ -392,7 +411,7 @@ def cut_tiles(img, side, val, package, name, source, args, plan):
             return 1.0 - flat_fraction(t, threshold=4.0)
         kept = sorted(sorted(kept, key=detail, reverse=True)[:VAL_TILES_PER_IMAGE])
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).stem)
-    out_dir = args.out / ("val" if val else "train")
+    out_dir = args.out / split
     prefix = f"m{side}--" if side else ""
     for r, c, x, y0 in kept:
         dest = out_dir / f"{package}--{stem}--{prefix}r{r:02d}c{c:02d}.png"
@@ -418,15 +437,20 @@ def main():
     ap.add_argument("--extra-side", type=int, default=0,
                     help="also tile each photograph downscaled to this longer side "
                          "(Lanczos, from the original); 0: no second size")
+    ap.add_argument("--val-only", default="",
+                    help="comma-separated packages taken only for the man-made validation set "
+                         "(MANMADE_VAL): their other photographs are left out")
     args = ap.parse_args()
+    val_only = set(filter(None, args.val_only.split(",")))
     if args.extra_side < 0 or (args.extra_side and args.max_side
                                and args.extra_side >= args.max_side):
         ap.error("--extra-side must be 0 (none) or a side smaller than --max-side")
 
     versions = dict(kv.split("=", 1) for kv in args.versions.split(",") if "=" in kv)
     train_dir, val_dir = args.out / "train", args.out / "val"
-    train_dir.mkdir(parents=True, exist_ok=True)
-    val_dir.mkdir(parents=True, exist_ok=True)
+    manmade_dir = args.out / "val-manmade"
+    for d in (train_dir, val_dir, manmade_dir):
+        d.mkdir(parents=True, exist_ok=True)
     plan = {}  # tile path -> source path
     sources = []
     for package in args.packages.split(","):
@@ -457,10 +481,10 @@ def main():
                 "tiles": 0,
             }
             sources.append(entry)
-            if not photo:
+            split = split_of(package, name, digest, val_only)
+            if not photo or split is None:
                 continue
-            val = is_val(package, name, digest)
-            entry["split"] = "val" if val else "train"
+            entry["split"] = split
             tiles = 0
             for i, side in enumerate(tiling_sides(args, more.get("side", 0))):
                 scaled = downscaled(img, side)
@@ -468,15 +492,16 @@ def main():
                     entry["tiled_size"] = list(scaled.size)
                 if i > 0 and scaled is img:
                     continue  # not larger than the second side: its tiles would repeat
-                tiles += cut_tiles(scaled, side, val, package, name, path, args, plan)
+                tiles += cut_tiles(scaled, side, split, package, name, path, args, plan)
             entry["tiles"] = tiles
 
-    stale = stale_tiles((train_dir, val_dir), plan)
+    stale = stale_tiles((train_dir, val_dir, manmade_dir), plan)
     for p in stale:
         p.unlink()
     stale = len(stale)
     n_train = sum(1 for p in plan if p.parent == train_dir)
-    n_val = len(plan) - n_train
+    n_manmade = sum(1 for p in plan if p.parent == manmade_dir)
+    n_val = len(plan) - n_train - n_manmade
     manifest = {
         "format": FORMAT,
         "tile": args.tile,
@@ -485,6 +510,7 @@ def main():
         "packages": {p: versions.get(p, "") for p in args.packages.split(",")},
         "train_tiles": n_train,
         "val_tiles": n_val,
+        "manmade_val_tiles": n_manmade,
         "sources": sources,
     }
     tmp = args.out / "manifest.json.tmp"
@@ -496,7 +522,7 @@ def main():
         rows = [s for s in sources if s["package"] == package]
         photos = [s for s in rows if s["photo"]]
         tr = sum(s["tiles"] for s in photos if s["split"] == "train")
-        va = sum(s["tiles"] for s in photos if s["split"] == "val")
+        va = sum(s["tiles"] for s in photos if s["split"] in ("val", "val-manmade"))
         lic = ", ".join(sorted({s["licence"] for s in photos}))
         print(f"{package:32} {len(rows):6} {len(photos):6} {tr:6} {va:4}  {lic}")
     reviewed = [s for s in sources if s["reviewed_photo"] is not None]
@@ -504,6 +530,7 @@ def main():
     print(f"heuristic agrees with the review on {agree} of {len(reviewed)} reviewed images; "
           f"{len(sources) - len(reviewed)} images judged by the heuristic alone")
     print(f"tiles: {n_train} train in {train_dir}, {n_val} val in {val_dir}"
+          + (f", {n_manmade} man-made val in {manmade_dir}" if n_manmade else "")
           + (f" ({stale} stale removed)" if stale else ""))
     val_names = sorted(s["name"] for s in sources if s["split"] == "val")
     print(f"validation photographs ({len(val_names)}): {', '.join(val_names)}")

@@ -51,5 +51,49 @@ class SubsetTest(unittest.TestCase):
                 self.assertEqual(sorted(p.name for p in got.iterdir()), ["a.png", "b.png"])
 
 
+class SetsTest(unittest.TestCase):
+    """main() over a fake `imdn` that reports each folder's tile count as its PSNR."""
+
+    FAKE = """#!/usr/bin/env python3
+import json, sys
+from pathlib import Path
+hr = Path(sys.argv[sys.argv.index("--hr") + 1])
+names = sorted(p.name for p in hr.iterdir())
+images = [{"name": n, "psnr_y": 30.0, "bicubic": {"psnr_y": 28.0}} for n in names]
+print(json.dumps({"mean": {"psnr_y": float(len(names))}, "bicubic": {"psnr_y": 1.0},
+                  "images": images}))
+"""
+
+    def run_main(self, data, fake):
+        import contextlib
+        import io
+        import json
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            eval_sets.main(["--weights", "w", "--scale", "2", "--data", str(data),
+                            "--imdn", str(fake)])
+        return json.loads(out.getvalue())
+
+    def test_the_man_made_set_where_it_was_prepared(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = Path(tmp) / "imdn"
+            fake.write_text(self.FAKE)
+            fake.chmod(0o755)
+            data = Path(tmp) / "data"
+            for folder, n in (("val", 2), ("val-structured", 3)):
+                (data / folder).mkdir(parents=True)
+                for i in range(n):
+                    (data / folder / f"proc-v1--grid--{i:04d}.png").write_bytes(b"")
+            got = self.run_main(data, fake)
+            self.assertEqual((got["natural"]["psnr_y"], got["structured"]["psnr_y"]), (2.0, 3.0))
+            self.assertIsNone(got["manmade"])
+            (data / "val-manmade").mkdir()
+            for i in range(4):
+                (data / "val-manmade" / f"budgie--casa-mila--r0{i}c00.png").write_bytes(b"")
+            got = self.run_main(data, fake)
+            self.assertEqual(got["manmade"]["psnr_y"], 4.0)
+            self.assertEqual(got["manmade"]["tiles"], 4)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -144,6 +144,21 @@ class SplitTest(unittest.TestCase):
         for package in prepare_data.MORE:
             self.assertFalse(prepare_data.is_val(package, "x.jpg", digest))
 
+    def test_man_made_photographs_are_held_out_and_val_only_packages_give_nothing_else(self):
+        digest = "00000001" + "f" * 56  # not one in eight: a training photograph
+        for package, names in prepare_data.MANMADE_VAL.items():
+            self.assertIn(package, prepare_data.MORE)
+            for name in names:
+                # listed in MORE's selection, so the package's run reads it
+                self.assertIn(f"backgrounds/budgie/{name}", prepare_data.MORE[package]["files"])
+                for val_only in [(), (package,)]:
+                    self.assertEqual(
+                        prepare_data.split_of(package, name, digest, val_only), "val-manmade")
+            self.assertEqual(prepare_data.split_of(package, "tea-gardens.jpg", digest), "train")
+            self.assertIsNone(
+                prepare_data.split_of(package, "tea-gardens.jpg", digest, (package,)))
+        self.assertEqual(prepare_data.split_of("mate-backgrounds", "x.jpg", digest), "train")
+
 
 if __name__ == "__main__":
     unittest.main()
