@@ -419,9 +419,7 @@ impl Stream {
                 s.lay.scatter_columns(lo..hi, from, dst);
                 let edges = (columns.start..lo).chain(hi..columns.end);
                 for x in edges {
-                    let v = line[(s.cols.start + x).saturating_sub(m).min(w - 1)];
-                    // SAFETY: as above
-                    unsafe { *row.add(c * stride + s.index[x]) = v };
+                    dst[s.index[x]] = line[(s.cols.start + x).saturating_sub(m).min(w - 1)];
                 }
             }
         }

@@ -146,7 +146,7 @@ impl Shared {
     /// Takes the threads of `backend`'s CPU network when they are as many as the cores:
     /// with fewer (`n-threads` set low to leave cores to other elements), conversions on
     /// their own threads use cores the network does not.
-    fn set_backend(&self, backend: &dyn Backend) {
+    fn use_threads_of(&self, backend: &dyn Backend) {
         let cores = thread::available_parallelism().map_or(1, usize::from);
         let threads = backend.cpu_threads().filter(|t| t.count() >= cores);
         match self.network_threads.lock() {
@@ -393,7 +393,7 @@ fn infer_stage(
     }
     // blend 0.5: keeps √(1/3) of still noise, and a still picture settles within a few frames
     let mut steady = (conduct.steady > 0).then(|| Steady::new(conduct.steady, 0.5));
-    shared.set_backend(backend.as_ref());
+    shared.use_threads_of(backend.as_ref());
     // steady averages planar frames on the host
     let on_device = backend.converts_on_device() && steady.is_none();
     shared.on_device.store(on_device, Ordering::Release);
@@ -527,7 +527,7 @@ fn rebuild(
     let loaded = stage_work("rebuilding the network on the CPU", || {
         spec.build().map_err(|e| e.to_string())
     })?;
-    shared.set_backend(loaded.backend.as_ref());
+    shared.use_threads_of(loaded.backend.as_ref());
     let old = std::mem::replace(backend, loaded.backend);
     if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| drop(old))) {
         return Err(format!(
