@@ -15,12 +15,15 @@
 #   DEVICE=cpu     cpu or cuda (cuda needs a CUDA build: CARGO_FLAGS="--features cuda")
 #   DEPTHS="0 2"   max-frames-in-flight values
 #   FORMAT=I420    the pipeline's video format (any the element takes, e.g. NV12, RGB)
+#   PRECISION=f32  the network's arithmetic (int8: calibrated IMDN_RTC weights, e.g.
+#                  weights/imdn_rtc_x2.safetensors)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-320x180} FRAMES=${FRAMES:-200} ROUNDS=${ROUNDS:-3} ITERS=${ITERS:-20}
 THREADS=${THREADS:-$(nproc)} SCALE=${SCALE:-2} DEVICE=${DEVICE:-cpu} DEPTHS=${DEPTHS:-"0 2"}
 # I420 by default: the format live sources and decoders give, and the one issue 44's figure is for
 FORMAT=${FORMAT:-I420}
+PRECISION=${PRECISION:-f32}
 w=${SIZE%x*} h=${SIZE#*x}
 # shellcheck disable=SC2086
 cargo build --release -q -p imdn --bin imdn ${CARGO_FLAGS:-}
@@ -38,12 +41,12 @@ export GST_PLUGIN_PATH=$PWD/target/release GST_REGISTRY=$tmp/registry.bin
 gst-inspect-1.0 imdnupscale >/dev/null
 
 bench_cmd=(target/release/imdn --threads "$THREADS" bench --weights "$weights" --device "$DEVICE"
-    --size "$SIZE" --iters "$ITERS" --json)
+    --size "$SIZE" --iters "$ITERS" --precision "$PRECISION" --json)
 pipe_args() {
     pipe=(gst-launch-1.0 videotestsrc num-buffers="$FRAMES"
         ! video/x-raw,format="$FORMAT",width="$w",height="$h",framerate=30/1
         ! imdnupscale scale="$SCALE" model-path="$weights" device="$DEVICE"
-        n-threads="$THREADS" max-frames-in-flight="$1" ! fakesink sync=false)
+        precision="$PRECISION" n-threads="$THREADS" max-frames-in-flight="$1" ! fakesink sync=false)
 }
 echo "bare forward:  ${bench_cmd[*]}"
 for d in $DEPTHS; do pipe_args "$d"; echo "element D=$d:  ${pipe[*]}"; done
@@ -70,7 +73,7 @@ for r in $(seq "$ROUNDS"); do
     echo "$line"
 done
 b=$(echo "${bare[*]}" | median)
-echo "medians over $ROUNDS rounds, $SIZE $FORMAT → ×$SCALE, $DEVICE, $THREADS threads:"
+echo "medians over $ROUNDS rounds, $SIZE $FORMAT → ×$SCALE, $DEVICE $PRECISION, $THREADS threads:"
 printf '  %-28s %7.2f fps\n' "bare forward (imdn bench)" "$b"
 for d in $DEPTHS; do
     e=$(echo "${elem[$d]}" | median)

@@ -92,12 +92,15 @@ pub enum Precision {
     /// Half precision weights and activations (CUDA; the CPU has no fast f16 conv).
     F16,
     Bf16,
+    /// The CPU: IMDN_RTC's block 3×3 convs on 8-bit integers (AVX-512 VNNI), their inputs
+    /// rounded on ranges calibrated into the weights file (`imdn calibrate`); the rest f32.
+    Int8,
 }
 
 impl Precision {
     pub fn dtype(self) -> DType {
         match self {
-            Precision::F32 | Precision::Tf32 => DType::F32,
+            Precision::F32 | Precision::Tf32 | Precision::Int8 => DType::F32,
             Precision::F16 => DType::F16,
             Precision::Bf16 => DType::BF16,
         }
@@ -112,9 +115,10 @@ impl std::str::FromStr for Precision {
             "tf32" => Precision::Tf32,
             "f16" => Precision::F16,
             "bf16" => Precision::Bf16,
+            "int8" => Precision::Int8,
             other => {
                 return Err(Error::InvalidInput(format!(
-                    "unknown precision {other:?}: use f32, tf32, f16 or bf16"
+                    "unknown precision {other:?}: use f32, tf32, f16, bf16 or int8"
                 )));
             }
         })
@@ -323,6 +327,11 @@ impl Upscaler {
                 "precision {precision:?} needs CUDA; the CPU runs f32"
             )));
         }
+        if device.is_cuda() && precision == Precision::Int8 {
+            return Err(Error::InvalidInput(
+                "precision int8 runs on the CPU; CUDA runs f32, tf32 or f16".into(),
+            ));
+        }
         if device.is_cuda() {
             // process-wide in candle: cuBLAS products in TF32 for f32 tensors
             candle_core::cuda::set_gemm_reduced_precision_f32(precision == Precision::Tf32);
@@ -331,11 +340,15 @@ impl Upscaler {
         let (net, config) =
             Network::from_tensors(tensors.clone(), device, dtype).map_err(Error::Model)?;
         let cpu = if device.is_cpu() {
+            let kernels = Kernels {
+                int8: precision == Precision::Int8,
+                ..options.kernels
+            };
             Some(CpuNet::with_kernels(
                 &config,
                 &tensors,
                 options.cpu_threads,
-                options.kernels,
+                kernels,
             )?)
         } else {
             None
@@ -346,9 +359,9 @@ impl Upscaler {
                 let storage = match precision {
                     Precision::F32 | Precision::Tf32 => Storage::F32,
                     Precision::F16 => Storage::F16,
-                    Precision::Bf16 => {
+                    Precision::Bf16 | Precision::Int8 => {
                         return Err(Error::InvalidInput(
-                            "our CUDA executor runs f32 or f16, not bf16".into(),
+                            "our CUDA executor runs f32 or f16".into(),
                         ));
                     }
                 };

@@ -26,6 +26,15 @@ pub fn under<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
     path.strip_prefix(prefix)?.strip_prefix('.')
 }
 
+/// Where a weights file keeps its 8-bit calibration (not parameters of the network).
+pub const INT8: &str = "int8";
+
+/// The calibrated input range of the conv at `layer`, `[cin, 2]` (least, greatest), for 8-bit
+/// inference.
+pub fn input_range(layer: &str) -> String {
+    join(&join(INT8, layer), "input_range")
+}
+
 /// A conv's kernel, `[cout, cin, k, k]`, under its layer's path.
 pub const WEIGHT: &str = "weight";
 

@@ -306,11 +306,12 @@ fn precision_is_parsed_and_checked_against_the_device() {
         ("tf32", Precision::Tf32),
         ("f16", Precision::F16),
         ("bf16", Precision::Bf16),
+        ("int8", Precision::Int8),
     ] {
         assert_eq!(s.parse::<Precision>().unwrap(), p);
     }
     let err = "fp64".parse::<Precision>().unwrap_err().to_string();
-    assert!(err.contains("f32, tf32, f16 or bf16"), "{err}");
+    assert!(err.contains("f32, tf32, f16, bf16 or int8"), "{err}");
     // the CPU runs f32 (TF32 means f32 there); half precision asks for CUDA, clearly
     let tensors = init_tensors(&Config::rtc(2), &Device::Cpu).unwrap();
     for p in [Precision::F32, Precision::Tf32] {

@@ -1793,6 +1793,55 @@ fn precision_and_cuda_kernels_apply_on_cuda_only() {
     assert!(outputs.iter().all(|o| o == &outputs[0]));
 }
 
+/// `precision=int8` runs the shipped IMDN_RTC ×2's blocks in 8 bits on the CPU: the frame
+/// comes out within a few levels of f32's, and not identical to it.
+#[test]
+fn int8_runs_on_the_cpu_within_a_few_levels_of_f32() {
+    init();
+    if !imdn::kernels::int8::available() {
+        eprintln!("skipped: this CPU lacks AVX-512 VNNI");
+        return;
+    }
+    let vinfo = info(VideoFormat::Rgb, 40, 24);
+    // gradients and a soft-edged square, as photographs have (the calibration's domain)
+    let input = frame(&vinfo, |_, x, y| {
+        let (px, py) = (x / 3, y);
+        let square = if (12..28).contains(&px) && (6..18).contains(&py) {
+            60
+        } else {
+            0
+        };
+        (30 + x + 2 * y + square) as u8
+    });
+    let mut outputs = Vec::new();
+    for precision in ["f32", "int8"] {
+        let props: [(&str, &dyn ToValue); 5] = [
+            ("model-path", &"imdn_rtc_x2"),
+            ("device", &"cpu"),
+            ("n-threads", &2u32),
+            ("max-frames-in-flight", &0i32),
+            ("precision", &precision),
+        ];
+        let mut h = harness(&props);
+        h.set_src_caps(vinfo.to_caps().unwrap());
+        h.push(input.clone()).unwrap();
+        let out = h.pull().unwrap();
+        outputs.push(out.map_readable().unwrap().to_vec());
+    }
+    let diffs: Vec<i32> = outputs[0]
+        .iter()
+        .zip(&outputs[1])
+        .map(|(&a, &b)| (i32::from(a) - i32::from(b)).abs())
+        .collect();
+    let worst = diffs.iter().max().copied().unwrap_or(0);
+    let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+    assert!(
+        worst <= 8 && mean < 1.0,
+        "largest difference {worst}, mean {mean}"
+    );
+    assert!(worst > 0, "int8 gave f32's bytes");
+}
+
 /// Flat frames through the shipped IMDN_RTC ×2 come back flat to their corners with the
 /// default edge mode (replicate): I420 over its video range (black 16 to white 235) and RGB
 /// over 0 to 255; with the convolutions' zero padding (edge-mode=zero) an RGB frame's border

@@ -9,6 +9,7 @@
 //! the caller's size.
 
 mod cca;
+mod int8;
 mod stream;
 
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ use stream::{Builder, Stream};
 use crate::acs::{ChannelSums, FrameStats, Framing, Nhw, Rect};
 use crate::kernels::Kernels;
 use crate::kernels::conv::conv3x3_s2;
+use crate::kernels::int8::{self as kernels_int8, Quant};
 use crate::kernels::plan::conv_same;
 use crate::kernels::rowconv::Isa;
 use crate::kernels::types::{
@@ -33,6 +35,7 @@ use crate::names::{
 };
 use crate::weights::Tensors;
 use crate::{Error, Result};
+use int8::Int8Stream;
 
 /// Reads the convs of a weights file, planned for the kernels chosen.
 struct Loader<'a> {
@@ -62,6 +65,25 @@ impl Loader<'_> {
         Ok(self
             .kernels
             .plan(ConvParams::new(weight, bias, cin, cout, k)))
+    }
+
+    /// The calibrated ranges of conv `name`'s input (`cin` channels) the weights file holds.
+    fn input_ranges(&self, name: &str, cin: usize) -> Result<Vec<(f32, f32)>> {
+        let key = names::input_range(name);
+        let v = self.t.get(&key).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "8-bit convs need calibrated input ranges, and {key} is missing: add them with \
+                 `imdn calibrate`"
+            ))
+        })?;
+        let v = v.flatten_all()?.to_vec1::<f32>()?;
+        if v.len() != 2 * cin || v.iter().any(|x| !x.is_finite()) {
+            return Err(Error::Model(format!(
+                "{key}: expected {cin} finite (least, greatest) pairs, got {} values",
+                v.len()
+            )));
+        }
+        Ok(v.chunks_exact(2).map(|r| (r[0], r[1])).collect())
     }
 }
 
@@ -125,8 +147,9 @@ enum Layers {
 
 impl Layers {
     /// The network as a streaming pipeline on the kernels for `isa` at most, where it is one
-    /// (IMDN_RTC).
-    fn stream(&self, scale: usize, isa: Isa) -> Option<Stream> {
+    /// (IMDN_RTC); its blocks' 3×3 convs in 8 bits with their inputs rounded by `quant` (block
+    /// i's c1..c4 at 4i..4i+3) where given.
+    fn stream(&self, scale: usize, isa: Isa, quant: Option<&[Vec<Quant>]>) -> Option<Stream> {
         let Layers::Rtc {
             head,
             blocks,
@@ -139,13 +162,31 @@ impl Layers {
         let (mut b, input) = Builder::new(3, isa);
         let fea = b.conv(head, &[input], &[head.cout], None, Act::None)[0];
         let mut x = fea;
-        for blk in blocks {
+        for (i, blk) in blocks.iter().enumerate() {
             let (d, c) = (blk.c4.cout, blk.c5.cout);
             let split = [d, c - d];
-            let s1 = b.conv(&blk.c1, &[x], &split, None, Act::LRelu);
-            let s2 = b.conv(&blk.c2, &[s1[1]], &split, None, Act::LRelu);
-            let s3 = b.conv(&blk.c3, &[s2[1]], &split, None, Act::LRelu);
-            let d4 = b.conv(&blk.c4, &[s3[1]], &[d], None, Act::None)[0];
+            let (s1, s2, s3, d4) = match quant.map(|q| &q[4 * i..4 * i + 4]) {
+                // c1..c4 in 8 bits: each set of remaining channels packed for the next
+                Some(q) => {
+                    let xq = b.quantize(x, &q[0]);
+                    let s1 =
+                        b.conv_8bit(&blk.c1, (xq, &split), Act::LRelu, (&q[0], Some(&q[1])))?;
+                    let s2 =
+                        b.conv_8bit(&blk.c2, (s1[1], &split), Act::LRelu, (&q[1], Some(&q[2])))?;
+                    let s3 =
+                        b.conv_8bit(&blk.c3, (s2[1], &split), Act::LRelu, (&q[2], Some(&q[3])))?;
+                    let d4 = b.conv_8bit(&blk.c4, (s3[1], &[d]), Act::None, (&q[3], None))?;
+                    (s1, s2, s3, d4[0])
+                }
+                // c1..c4 numbered 4i + j among the convs that may run in 8 bits
+                None => {
+                    let s1 = b.conv_probed(&blk.c1, (&[x], &split), Act::LRelu, 4 * i);
+                    let s2 = b.conv_probed(&blk.c2, (&[s1[1]], &split), Act::LRelu, 4 * i + 1);
+                    let s3 = b.conv_probed(&blk.c3, (&[s2[1]], &split), Act::LRelu, 4 * i + 2);
+                    let d4 = b.conv_probed(&blk.c4, (&[s3[1]], &[d]), Act::None, 4 * i + 3);
+                    (s1, s2, s3, d4[0])
+                }
+            };
             x = b.conv(
                 &blk.c5,
                 &[s1[0], s2[0], s3[0], d4],
@@ -208,6 +249,10 @@ pub struct CpuNet {
     buffers: Mutex<Option<Buffers>>,
     /// The streaming pipeline, for the networks that run so ([`Kernels::stream`]).
     stream: Option<(Stream, Mutex<Option<stream::State>>)>,
+    /// With 8-bit convs ([`Kernels::int8`]): the pipeline that runs frames (the f32 one runs
+    /// those that clip).
+    int8: Option<Mutex<Int8Stream>>,
+    kernels: Kernels,
 }
 
 impl CpuNet {
@@ -224,6 +269,16 @@ impl CpuNet {
         threads: usize,
         kernels: Kernels,
     ) -> Result<Self> {
+        if kernels.int8 && (config.variant != Variant::Rtc || !kernels.stream) {
+            return Err(Error::InvalidInput(format!(
+                "8-bit convs run only streamed IMDN_RTC, not {config}"
+            )));
+        }
+        if kernels.int8 && !kernels_int8::available() {
+            return Err(Error::InvalidInput(
+                "8-bit convs need AVX-512 VNNI, which this CPU lacks".into(),
+            ));
+        }
         let l = Loader { t, kernels };
         let c = config.channels;
         let s = config.upsampler_scale;
@@ -292,9 +347,32 @@ impl CpuNet {
             .map_err(|e| Error::Model(format!("cannot start CPU threads: {e}")))?;
         let stream = match kernels.stream {
             true => layers
-                .stream(s, kernels.isa)
+                .stream(s, kernels.isa, None)
                 .map(|st| (st, Mutex::new(None))),
             false => None,
+        };
+        let int8 = match (kernels.int8, &layers) {
+            (true, Layers::Rtc { blocks, .. }) => {
+                let mut ranges = Vec::new();
+                for i in 0..blocks.len() {
+                    let (p, c) = (names::rtc_block(i), config.channels);
+                    let r = c - c / 4;
+                    ranges.push(l.input_ranges(&join(&p, C1), c)?);
+                    for conv in [C2, C3, C4] {
+                        ranges.push(l.input_ranges(&join(&p, conv), r)?);
+                    }
+                }
+                let st = layers
+                    .stream(s, kernels.isa, Some(&int8::quant(&ranges)))
+                    .filter(Stream::runs_8bit)
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "8-bit convs run IMDN_RTC blocks of 12 channels, not {config}"
+                        ))
+                    })?;
+                Some(Mutex::new(Int8Stream::new(ranges, st)))
+            }
+            _ => None,
         };
         Ok(Self {
             config: *config,
@@ -302,6 +380,8 @@ impl CpuNet {
             pool,
             buffers: Mutex::new(None),
             stream,
+            int8,
+            kernels,
         })
     }
 
@@ -384,25 +464,111 @@ impl CpuNet {
         Ok(true)
     }
 
-    /// Each (planar input, output) of `frames` through the streamed pipeline, placed by
-    /// `framing` in the network's `net` frames, on this network's threads.
+    /// Each (planar input, output) of `frames` through the streamed pipeline (8-bit where
+    /// asked), placed by `framing` in the network's `net` frames, on this network's threads.
     fn run_streamed<'a>(
         &self,
         (stream, state): &(Stream, Mutex<Option<stream::State>>),
         (net, framing): ((usize, usize), Framing),
         frames: impl Iterator<Item = (&'a [f32], &'a mut [f32])> + Send,
     ) -> Result<()> {
-        let mut guard = state
-            .lock()
-            .map_err(|_| Error::Model("CPU stream state poisoned".into()))?;
+        let poisoned = |_| Error::Model("CPU stream state poisoned".into());
+        let mut guard = state.lock().map_err(poisoned)?;
+        let mut int8 = match &self.int8 {
+            Some(m) => Some(
+                m.lock()
+                    .map_err(|_| Error::Model("8-bit pipeline poisoned".into()))?,
+            ),
+            None => None,
+        };
         let (threads, slot) = (self.threads(), &mut *guard);
+        let (scale, isa) = (self.config.upsampler_scale, self.kernels.isa);
+        let mut int8 = int8.as_deref_mut();
         self.pool.install(|| {
             for (frame, dst) in frames {
+                if let Some(q) = int8.as_deref_mut() {
+                    let build = |quant: &[Vec<Quant>]| {
+                        let st = self.layers.stream(scale, isa, Some(quant));
+                        st.expect("the pipeline built before builds again")
+                    };
+                    q.run((net, threads), (frame, framing), dst, (stream, slot), build);
+                    continue;
+                }
                 let st = stream.state(slot, net, threads);
                 stream.run(st, (frame, framing), dst);
             }
         });
         Ok(())
+    }
+
+    /// Frames the 8-bit pipeline ran again in f32 because they clipped (0 without one).
+    pub fn int8_reruns(&self) -> u64 {
+        self.int8
+            .as_ref()
+            .and_then(|m| m.lock().ok())
+            .map_or(0, |q| q.rerun)
+    }
+
+    /// Runs the planar 3×`h`×`w` `frame` through the streamed network, widening `ranges` (per
+    /// conv that may run in 8 bits, per input channel: least and greatest) to the values its
+    /// convs read: the calibration of 8-bit inference ([`CpuNet::calibration`]).
+    pub fn record_input_ranges(
+        &self,
+        frame: &[f32],
+        (h, w): (usize, usize),
+        ranges: &mut Vec<Vec<(f32, f32)>>,
+    ) -> Result<()> {
+        let Some((stream, state)) = &self.stream else {
+            return Err(Error::InvalidInput(format!(
+                "only streamed IMDN_RTC has 8-bit convs to calibrate, not {}",
+                self.config
+            )));
+        };
+        if h == 0 || w == 0 || frame.len() != 3 * h * w {
+            return Err(Error::InvalidInput(format!(
+                "a {w}×{h} frame needs {} floats, not {}",
+                3 * h * w,
+                frame.len()
+            )));
+        }
+        let s = self.config.net_scale();
+        let mut out = vec![0.0; 3 * h * s * w * s];
+        let mut guard = state
+            .lock()
+            .map_err(|_| Error::Model("CPU stream state poisoned".into()))?;
+        let (threads, slot) = (self.threads(), &mut *guard);
+        self.pool.install(|| {
+            let st = stream.state(slot, (h, w), threads);
+            stream.run_recording(st, (frame, Framing::whole((h, w))), &mut out, ranges);
+        });
+        Ok(())
+    }
+
+    /// The tensors that calibrate 8-bit inference ([`names::input_range`] of each conv that
+    /// may run in 8 bits) from `ranges` as [`CpuNet::record_input_ranges`] recorded them.
+    pub fn calibration(&self, ranges: &[Vec<(f32, f32)>]) -> Result<crate::weights::Tensors> {
+        let Layers::Rtc { blocks, .. } = &self.layers else {
+            return Err(Error::InvalidInput(format!(
+                "{} has no 8-bit convs",
+                self.config
+            )));
+        };
+        if ranges.len() != 4 * blocks.len() || ranges.iter().any(|r| r.is_empty()) {
+            return Err(Error::InvalidInput(
+                "no frames recorded for the calibration".into(),
+            ));
+        }
+        let convs =
+            (0..blocks.len()).flat_map(|i| [C1, C2, C3, C4].map(|c| join(&names::rtc_block(i), c)));
+        convs
+            .zip(ranges)
+            .map(|(name, r)| {
+                let pairs: Vec<f32> = r.iter().flat_map(|&(lo, hi)| [lo, hi]).collect();
+                let t =
+                    candle_core::Tensor::from_vec(pairs, (r.len(), 2), &candle_core::Device::Cpu)?;
+                Ok((names::input_range(&name), t))
+            })
+            .collect()
     }
 
     /// Stages of statistics over the whole frame that a tile's output depends on
@@ -576,7 +742,12 @@ impl CpuNet {
         match &self.stream {
             Some((stream, _)) => {
                 let s = self.config.net_scale();
-                n * 3 * h * w * s * s + stream.state_floats((h, w), self.threads())
+                let int8 = self
+                    .int8
+                    .as_ref()
+                    .and_then(|m| m.lock().ok())
+                    .map_or(0, |q| q.stream().state_floats((h, w), self.threads()));
+                n * 3 * h * w * s * s + stream.state_floats((h, w), self.threads()) + int8
             }
             None => Self::layerwise_working_floats(&self.config, n, h, w),
         }

@@ -27,6 +27,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::acs::Framing;
+use crate::kernels::int8::{self, Conv3I8, Pack, Packed, PackedMut, Quant};
 use crate::kernels::lanes::{Array, aligned_zeros, floats_mut};
 use crate::kernels::rowconv::{self, Conv1, Conv3, Isa, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
@@ -40,6 +41,10 @@ type BufId = usize;
 enum Op {
     Conv3(Conv3),
     Conv1(Conv1),
+    /// A 3×3 conv on packed u8 inputs ([`int8`]).
+    Conv3I8(Conv3I8),
+    /// f32 channels rounded to u8 and packed for the 8-bit convs.
+    Quantize(Pack),
 }
 
 /// One conv of the pipeline.
@@ -52,6 +57,8 @@ struct Layer {
     res: Option<BufId>,
     act: Act,
     lag: usize,
+    /// The conv that may run in 8 bits: its index among them, for recording input ranges.
+    probe: Option<usize>,
 }
 
 /// An activation: its channels, the lag of the layer that writes it, its ring's rows.
@@ -59,6 +66,15 @@ struct Buffer {
     channels: usize,
     lag: usize,
     rows: usize,
+    /// Packed u8 channels ([`int8`]): per group of four, the slot a 0 packs to (the padding).
+    packed: Option<Vec<u32>>,
+}
+
+impl Buffer {
+    /// Rows of `stride` floats (or packed slots) a row of the activation takes.
+    fn planes(&self) -> usize {
+        self.packed.as_ref().map_or(self.channels, Vec::len)
+    }
 }
 
 /// The network as a pipeline (weights and schedule; no per-frame state).
@@ -90,6 +106,7 @@ impl Builder {
                 channels,
                 lag: 0,
                 rows: TILE,
+                packed: None,
             }],
         };
         (b, 0)
@@ -100,13 +117,13 @@ impl Builder {
         op: Op,
         src: &[BufId],
         outs: &[usize],
-        res: Option<BufId>,
-        act: Act,
+        (res, act): (Option<BufId>, Act),
+        probe: Option<usize>,
     ) -> Vec<BufId> {
         let reads = src.iter().map(|&b| self.buffers[b].lag).max().unwrap_or(0);
         let lag = match op {
-            Op::Conv3(_) => reads + 1,
-            Op::Conv1(_) => reads,
+            Op::Conv3(_) | Op::Conv3I8(_) => reads + 1,
+            Op::Conv1(_) | Op::Quantize(_) => reads,
         }
         .max(res.map_or(0, |r| self.buffers[r].lag));
         let dst: Vec<BufId> = outs
@@ -116,6 +133,7 @@ impl Builder {
                     channels,
                     lag,
                     rows: TILE,
+                    packed: None,
                 });
                 self.buffers.len() - 1
             })
@@ -127,6 +145,7 @@ impl Builder {
             res,
             act,
             lag,
+            probe,
         });
         dst
     }
@@ -146,7 +165,62 @@ impl Builder {
             1 => Op::Conv1(Conv1::new(&p.weight, &p.bias, p.cin, p.cout)),
             k => unreachable!("the networks stream only 3×3 and 1×1 convs, not {k}×{k}"),
         };
-        self.add(op, src, outs, res, act)
+        self.add(op, src, outs, (res, act), None)
+    }
+
+    /// As [`Builder::conv`] for a 3×3 conv without residual that may run in 8 bits: number
+    /// `probe` of those, whose input ranges [`Stream::run_recording`] records.
+    pub fn conv_probed(
+        &mut self,
+        p: &ConvParams,
+        (src, outs): (&[BufId], &[usize]),
+        act: Act,
+        probe: usize,
+    ) -> Vec<BufId> {
+        assert_eq!(p.k, 3, "8-bit convs are 3×3");
+        let op = Op::Conv3(Conv3::new(&p.weight, &p.bias, p.cin, p.cout));
+        self.add(op, src, outs, (None, act), Some(probe))
+    }
+
+    /// `src`'s channels rounded by `quant` and packed for 8-bit convs.
+    pub fn quantize(&mut self, src: BufId, quant: &[Quant]) -> BufId {
+        assert_eq!(self.buffers[src].channels, quant.len());
+        let pack = Pack::new(quant);
+        let zero = pack.zero_quads().to_vec();
+        let out = self.add(
+            Op::Quantize(pack),
+            &[src],
+            &[quant.len()],
+            (None, Act::None),
+            None,
+        )[0];
+        self.buffers[out].packed = Some(zero);
+        out
+    }
+
+    /// A 3×3 conv in 8 bits of the packed `src` (rounded by `quant`) into sets of `outs`
+    /// channels, then `act`; the last set packed for the next 8-bit conv, rounded by
+    /// `pack_last`, where given. None where the kernels do not fit ([`Conv3I8::fits`]).
+    pub fn conv_8bit(
+        &mut self,
+        p: &ConvParams,
+        (src, outs): (BufId, &[usize]),
+        act: Act,
+        (quant, pack_last): (&[Quant], Option<&[Quant]>),
+    ) -> Option<Vec<BufId>> {
+        assert!(p.k == 3 && self.buffers[src].packed.is_some());
+        if !Conv3I8::fits(p.cin, p.cout) || !int8::available() {
+            return None;
+        }
+        let last = pack_last.map(|q| (p.cout - q.len(), q));
+        let conv = Conv3I8::new(&p.weight, &p.bias, quant, p.cout, last);
+        let out = self.add(Op::Conv3I8(conv), &[src], outs, (None, act), None);
+        if let Some(q) = pack_last {
+            let b = *out.last().expect("a set");
+            assert_eq!(self.buffers[b].channels, q.len(), "the packed set");
+            self.buffers[b].packed = Some(Pack::new(q).zero_quads().to_vec());
+        }
+        Some(out)
     }
 
     /// The pipeline whose output `output` (3·scale² channels) is pixel-shuffled into frames.
@@ -154,7 +228,7 @@ impl Builder {
         // each ring holds from the oldest row a consumer reads to the newest row written
         for layer in &self.layers {
             let reach = |b: &Buffer, halo: usize| TILE * (layer.lag - b.lag) + TILE + halo;
-            let halo = matches!(layer.op, Op::Conv3(_)) as usize;
+            let halo = matches!(layer.op, Op::Conv3(_) | Op::Conv3I8(_)) as usize;
             for &b in &layer.src {
                 let need = reach(&self.buffers[b], halo);
                 self.buffers[b].rows = self.buffers[b].rows.max(need);
@@ -211,7 +285,19 @@ struct Part {
     /// Where each ring's floats start (its heap buffer never moves).
     ring_at: Vec<*mut f32>,
     zeros: Vec<Array>,
-    scratch: rowconv::Scratch,
+    /// Per packed buffer, a row of its zero points (what it reads outside the part).
+    packed_zeros: Vec<Option<Vec<Array>>>,
+    scratch: Scratch,
+}
+
+/// A part's per-call scratch of the kernels, and the input ranges it records.
+#[derive(Default)]
+struct Scratch {
+    f32: rowconv::Scratch,
+    /// Values the 8-bit layers clipped to their channel's range in this frame.
+    clipped: u64,
+    /// Per probed conv, per input channel: the least and greatest value read (when recording).
+    ranges: Vec<Vec<(f32, f32)>>,
 }
 
 // SAFETY: `ring_at` points into the part's own rings, which go wherever the part goes.
@@ -275,7 +361,7 @@ impl Stream {
         let per_stride = self
             .buffers
             .iter()
-            .map(|b| b.rows * b.channels)
+            .map(|b| b.rows * b.planes() + b.packed.as_ref().map_or(0, Vec::len))
             .sum::<usize>()
             + widest;
         self.cut((h, w), threads)
@@ -303,10 +389,11 @@ impl Stream {
                 .into_iter()
                 .map(|(rows, cols)| {
                     let lay = RowLayout::new(cols.end - cols.start);
+                    let stride = lay.stride();
                     let mut rings: Vec<Vec<Array>> = self
                         .buffers
                         .iter()
-                        .map(|b| aligned_zeros(b.rows * b.channels * lay.stride()))
+                        .map(|b| zero_points(b, b.rows, stride))
                         .collect();
                     Part {
                         rows,
@@ -319,7 +406,12 @@ impl Stream {
                             .collect(),
                         _rings: rings,
                         zeros: aligned_zeros(widest * lay.stride()),
-                        scratch: rowconv::Scratch::default(),
+                        packed_zeros: self
+                            .buffers
+                            .iter()
+                            .map(|b| b.packed.as_ref().map(|_| zero_points(b, 1, stride)))
+                            .collect(),
+                        scratch: Scratch::default(),
                     }
                 })
                 .collect();
@@ -334,18 +426,81 @@ impl Stream {
     /// Runs one planar 3×h×w frame placed in the state's frame by `framing` (its border
     /// pixels replicated out to the edges) into `out` (3×sh×sw), the parts in parallel on the
     /// current rayon pool: the network's output cropped back to the frame, neither padded nor
-    /// cropped in memory.
-    pub fn run(&self, state: &mut State, (frame, framing): (&[f32], Framing), out: &mut [f32]) {
+    /// cropped in memory. Returns how many values the 8-bit layers clipped to their
+    /// channels' ranges (0 without them).
+    pub fn run(&self, state: &mut State, frame: (&[f32], Framing), out: &mut [f32]) -> u64 {
+        self.run_parts(state, frame, out, false)
+    }
+
+    /// As [`Stream::run`], also widening `ranges` (per 8-bit-capable conv, per input channel:
+    /// least and greatest) to the values the convs read, as calibration needs.
+    pub fn run_recording(
+        &self,
+        state: &mut State,
+        frame: (&[f32], Framing),
+        out: &mut [f32],
+        ranges: &mut Vec<Vec<(f32, f32)>>,
+    ) {
+        self.run_parts(state, frame, out, true);
+        ranges.resize_with(self.probes().len(), Vec::new);
+        for part in &mut state.parts {
+            let recorded = std::mem::take(&mut part.scratch.ranges);
+            for ((all, part), cin) in ranges.iter_mut().zip(recorded).zip(self.probes()) {
+                all.resize(cin, (f32::INFINITY, f32::NEG_INFINITY));
+                for (a, p) in all.iter_mut().zip(part) {
+                    *a = (a.0.min(p.0), a.1.max(p.1));
+                }
+            }
+        }
+    }
+
+    /// The input channels of each 8-bit-capable conv, in probe order.
+    pub fn probes(&self) -> Vec<usize> {
+        let mut cin: Vec<(usize, usize)> = self
+            .layers
+            .iter()
+            .filter_map(|l| {
+                let channels = l.src.iter().map(|&b| self.buffers[b].channels).sum();
+                l.probe.map(|p| (p, channels))
+            })
+            .collect();
+        cin.sort_unstable();
+        cin.into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// Whether any conv runs in 8 bits.
+    pub fn runs_8bit(&self) -> bool {
+        self.layers.iter().any(|l| matches!(l.op, Op::Conv3I8(_)))
+    }
+
+    fn run_parts(
+        &self,
+        state: &mut State,
+        (frame, framing): (&[f32], Framing),
+        out: &mut [f32],
+        record: bool,
+    ) -> u64 {
         let (h, w) = framing.frame;
         let (nh, nw) = state.size;
         assert!(h > 0 && w > 0 && h + framing.margin <= nh && w + framing.margin <= nw);
         assert_eq!(frame.len(), 3 * h * w);
         assert_eq!(out.len(), 3 * h * w * self.scale * self.scale);
         let out = OutPtr(out.as_mut_ptr());
+        let probes = if record { self.probes() } else { Vec::new() };
+        for part in &mut state.parts {
+            part.scratch.clipped = 0;
+            part.scratch.ranges.clear();
+            part.scratch.ranges.extend(
+                probes
+                    .iter()
+                    .map(|&c| vec![(f32::INFINITY, f32::NEG_INFINITY); c]),
+            );
+        }
         state
             .parts
             .par_iter_mut()
             .for_each(|part| self.run_part(part, (frame, framing), out));
+        state.parts.iter().map(|p| p.scratch.clipped).sum()
     }
 
     /// Every layer of `part` over the whole frame.
@@ -370,10 +525,14 @@ impl Stream {
         part.scratch = scratch;
     }
 
-    /// Row `y` (of the part) of buffer `b`; zeros outside the part.
+    /// Row `y` (of the part) of buffer `b`; zeros (zero points) outside the part.
     fn row(&self, s: &Part, b: BufId, y: isize) -> *const f32 {
         if y < 0 || y as usize >= s.rows.end - s.rows.start {
-            return s.zeros.as_ptr().cast();
+            return s.packed_zeros[b]
+                .as_ref()
+                .unwrap_or(&s.zeros)
+                .as_ptr()
+                .cast();
         }
         self.row_mut(s, b, y as usize).cast_const()
     }
@@ -381,8 +540,8 @@ impl Stream {
     /// Row `y` of buffer `b` to write.
     fn row_mut(&self, s: &Part, b: BufId, y: usize) -> *mut f32 {
         let buf = &self.buffers[b];
-        // SAFETY: the ring holds `buf.rows` rows of `channels` strides (see `state`)
-        unsafe { s.ring_at[b].add(y % buf.rows * buf.channels * s.lay.stride()) }
+        // SAFETY: the ring holds `buf.rows` rows of `planes` strides (see `state`)
+        unsafe { s.ring_at[b].add(y % buf.rows * buf.planes() * s.lay.stride()) }
     }
 
     /// The input rows of tile row `k`, in phases, into the input ring: the columns of
@@ -430,7 +589,7 @@ impl Stream {
         s: &Part,
         layer: &Layer,
         (k, chunks): (usize, Range<usize>),
-        scratch: &mut rowconv::Scratch,
+        scratch: &mut Scratch,
     ) {
         let y = (TILE * k) as isize;
         let channels = |b: BufId| self.buffers[b].channels;
@@ -444,38 +603,77 @@ impl Stream {
                 channels: channels(b),
             };
         }
-        let dst = &dst[..layer.dst.len()];
+        let unpacked = layer
+            .dst
+            .iter()
+            .filter(|&&b| self.buffers[b].packed.is_none());
+        let dst = &dst[..unpacked.count()];
+        let packed = |b: BufId, y: usize| -> PackedMut<TILE> {
+            PackedMut {
+                rows: std::array::from_fn(|a| self.row_mut(s, b, y + a).cast()),
+                groups: self.buffers[b].planes(),
+            }
+        };
+        let packed_dst = layer
+            .dst
+            .iter()
+            .find(|&&b| self.buffers[b].packed.is_some())
+            .map(|&b| packed(b, TILE * k));
         let res = layer.res.map(|b| Rows {
             rows: std::array::from_fn(|a| self.row(s, b, y + a as isize)),
             channels: channels(b),
         });
-        match &layer.op {
-            Op::Conv3(conv) => {
-                let mut src = [Rows {
-                    rows: [std::ptr::null(); TILE + 2],
-                    channels: 0,
-                }; 4];
-                for (r, &b) in src.iter_mut().zip(&layer.src) {
-                    *r = Rows {
-                        rows: std::array::from_fn(|i| self.row(s, b, y - 1 + i as isize)),
-                        channels: channels(b),
-                    };
-                }
-                let src = &src[..layer.src.len()];
-                // SAFETY: the CPU runs `isa` (Builder::new); every row is a ring row or the zero
-                // row, `channels` strides long; outputs are rows of other buffers than the
-                // inputs and the residual
-                unsafe {
-                    rowconv::conv3(
-                        self.isa,
-                        conv,
-                        (s.lay, chunks),
-                        (src, dst, res),
-                        layer.act,
-                        scratch,
-                    )
-                }
+        let mut src3 = [Rows {
+            rows: [std::ptr::null(); TILE + 2],
+            channels: 0,
+        }; 4];
+        if let Op::Conv3(_) = layer.op {
+            for (r, &b) in src3.iter_mut().zip(&layer.src) {
+                *r = Rows {
+                    rows: std::array::from_fn(|i| self.row(s, b, y - 1 + i as isize)),
+                    channels: channels(b),
+                };
             }
+        }
+        let src3 = &src3[..layer.src.len()];
+        if let (Some(p), false) = (layer.probe, scratch.ranges.is_empty()) {
+            record_ranges(s, src3, &mut scratch.ranges[p]);
+        }
+        match &layer.op {
+            // SAFETY: the CPU runs `isa` (Builder::new); every row is a ring row or the zero
+            // row, `channels` strides long; outputs are rows of other buffers than the
+            // inputs and the residual
+            Op::Conv3(conv) => unsafe {
+                rowconv::conv3(
+                    self.isa,
+                    conv,
+                    (s.lay, chunks),
+                    (src3, dst, res),
+                    layer.act,
+                    &mut scratch.f32,
+                )
+            },
+            // SAFETY: as above; the CPU runs the 8-bit kernels (Builder::conv_8bit), whose
+            // input is one packed buffer
+            Op::Conv3I8(conv) => unsafe {
+                let b = layer.src[0];
+                let src = Packed {
+                    rows: std::array::from_fn(|i| self.row(s, b, y - 1 + i as isize).cast()),
+                    groups: self.buffers[b].planes(),
+                };
+                scratch.clipped +=
+                    int8::conv3(conv, (s.lay, chunks), (src, dst, packed_dst), layer.act);
+            },
+            // SAFETY: as above; a packed buffer's rows hold its groups' strides
+            Op::Quantize(pack) => unsafe {
+                let b = layer.src[0];
+                let src = Rows {
+                    rows: std::array::from_fn(|a| self.row(s, b, y + a as isize)),
+                    channels: channels(b),
+                };
+                let dst = packed_dst.expect("a packed output");
+                scratch.clipped += int8::quantize(pack, (s.lay, chunks), src, dst);
+            },
             Op::Conv1(conv) => {
                 let mut src = [Rows {
                     rows: [std::ptr::null(); TILE],
@@ -565,6 +763,42 @@ impl Stream {
     }
 }
 
+/// `rows` rows of buffer `b` at the value 0 has there: zeros, or a packed buffer's zero
+/// points.
+fn zero_points(b: &Buffer, rows: usize, stride: usize) -> Vec<Array> {
+    let mut buf = aligned_zeros(rows * b.planes() * stride);
+    if let Some(zero) = &b.packed {
+        let floats = floats_mut(&mut buf);
+        // SAFETY: u32 has f32's size and alignment
+        let slots: &mut [u32] =
+            unsafe { std::slice::from_raw_parts_mut(floats.as_mut_ptr().cast(), floats.len()) };
+        for (plane, &z) in slots.chunks_exact_mut(stride).zip(zero.iter().cycle()) {
+            plane.fill(z);
+        }
+    }
+    buf
+}
+
+/// Widens `ranges` (per input channel) to the values of the rows a 3×3 conv call reads new:
+/// its middle four (the rows below are read again by the next call).
+fn record_ranges(s: &Part, src: &[Rows<{ TILE + 2 }>], ranges: &mut [(f32, f32)]) {
+    let stride = s.lay.stride();
+    let mut c = 0;
+    for set in src {
+        for ch in 0..set.channels {
+            let (lo, hi) = &mut ranges[c];
+            for &row in &set.rows[1..=TILE] {
+                // SAFETY: every row holds `channels` strides (run_layer)
+                let row = unsafe { std::slice::from_raw_parts(row.add(ch * stride), stride) };
+                for &v in row {
+                    (*lo, *hi) = (lo.min(v), hi.max(v));
+                }
+            }
+            c += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,25 +821,55 @@ mod tests {
         b.finish(out, 2)
     }
 
+    /// A pipeline with 8-bit convs: 3 channels packed, two 8-bit convs (the first's last set
+    /// packed for the second), an upsampler of scale 2.
+    fn chain_8bit() -> Stream {
+        let (mut b, x) = Builder::new(3, Isa::Avx512);
+        let q = [Quant::from_range(-1.0, 1.0); 12];
+        let xq = b.quantize(x, &q[..3]);
+        let p = ConvParams::new(vec![0.0; 12 * 27], vec![0.0; 12], 3, 12, 3);
+        let s1 = b.conv_8bit(&p, (xq, &[3, 9]), Act::LRelu, (&q[..3], Some(&q[..9])));
+        let s1 = s1.expect("the kernels fit");
+        let p = ConvParams::new(vec![0.0; 3 * 81], vec![0.0; 3], 9, 3, 3);
+        let d = b
+            .conv_8bit(&p, (s1[1], &[3]), Act::None, (&q[..9], None))
+            .expect("fit")[0];
+        let up = ConvParams::new(vec![0.0; 12 * 54], vec![0.0; 12], 6, 12, 3);
+        let out = b.conv(&up, &[s1[0], d], &[12], None, Act::None)[0];
+        b.finish(out, 2)
+    }
+
     #[test]
     fn the_state_holds_the_floats_state_floats_counts() {
         let s = chain(21);
-        for (size, threads) in [
-            ((360, 640), 2),
-            ((2160, 3840), 2),
-            ((7, 3), 3),
-            ((100, 1500), 1),
-        ] {
-            let mut state = None;
-            let st = s.state(&mut state, size, threads);
-            let held: usize = st
-                .parts
-                .iter()
-                .map(|p| {
-                    p._rings.iter().map(|r| floats(r).len()).sum::<usize>() + floats(&p.zeros).len()
-                })
-                .sum();
-            assert_eq!(held, s.state_floats(size, threads), "{size:?} on {threads}");
+        let mut pipelines = vec![chain(21)];
+        if int8::available() {
+            pipelines.push(chain_8bit());
+        }
+        for s in &pipelines {
+            for (size, threads) in [
+                ((360, 640), 2),
+                ((2160, 3840), 2),
+                ((7, 3), 3),
+                ((100, 1500), 1),
+            ] {
+                let mut state = None;
+                let st = s.state(&mut state, size, threads);
+                let held: usize = st
+                    .parts
+                    .iter()
+                    .map(|p| {
+                        let zero_points = p.packed_zeros.iter().flatten();
+                        p._rings
+                            .iter()
+                            .chain(zero_points)
+                            .map(|r| floats(r).len())
+                            .sum::<usize>()
+                            + floats(&p.zeros).len()
+                    })
+                    .sum();
+                assert_eq!(held, s.state_floats(size, threads), "{size:?} on {threads}");
+            }
         }
         // rows of 4K take no more than a 1080p frame's width of rings
         assert_eq!(

@@ -17,6 +17,7 @@
 //! the output with bias, residual and LeakyReLU fused.
 
 pub mod conv;
+pub mod int8;
 pub mod lanes;
 pub mod plan;
 pub mod rowconv;

@@ -32,6 +32,9 @@ pub struct Kernels {
     pub stream: bool,
     /// The widest instruction set the streamed kernels may use (the CPU's, at most).
     pub isa: Isa,
+    /// Streamed IMDN_RTC's block 3×3 convs on 8-bit integers ([`int8`](super::int8)), from
+    /// the input ranges calibrated into the weights file.
+    pub int8: bool,
 }
 
 impl Default for Kernels {
@@ -41,6 +44,7 @@ impl Default for Kernels {
             winograd4: true,
             stream: true,
             isa: Isa::Avx512,
+            int8: false,
         }
     }
 }
@@ -52,6 +56,7 @@ impl Kernels {
         winograd4: false,
         stream: false,
         isa: Isa::Avx512,
+        int8: false,
     };
 
     /// The fastest kernels, layer by layer (for comparisons).
@@ -60,6 +65,7 @@ impl Kernels {
         winograd4: true,
         stream: false,
         isa: Isa::Avx512,
+        int8: false,
     };
 
     /// The Winograd kernel for a 3×3 conv with `cin` input channels, if any.

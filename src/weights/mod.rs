@@ -278,7 +278,12 @@ fn into_tensors(path: &Path, named: Vec<(String, Tensor)>) -> Result<Tensors, We
     Ok(tensors)
 }
 
-/// Total number of elements over all tensors (the model's parameter count).
+/// Total number of elements over all tensors but the 8-bit calibration (the model's parameter
+/// count).
 pub fn parameter_count(tensors: &Tensors) -> usize {
-    tensors.values().map(Tensor::elem_count).sum()
+    tensors
+        .iter()
+        .filter(|(name, _)| crate::names::under(crate::names::INT8, name).is_none())
+        .map(|(_, t)| t.elem_count())
+        .sum()
 }

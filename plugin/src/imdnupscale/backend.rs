@@ -104,7 +104,8 @@ pub struct ImdnSpec {
     /// `model-path`: a weights file or a shipped model's name; `None`: the shipped default.
     pub path: Option<PathBuf>,
     pub device: DeviceChoice,
-    /// `precision` and `cuda-kernels`: on CUDA only (the CPU runs f32 on our kernels).
+    /// `precision`: f32, tf32 or f16 on CUDA (the CPU then runs f32), int8 on the CPU;
+    /// `cuda-kernels`: on CUDA only.
     pub precision: Precision,
     pub cuda_kernels: CudaKernels,
     pub tile: usize,
@@ -210,9 +211,9 @@ impl ImdnSpec {
         // n-threads sizes the thread pool of the library's CPU kernels (0 = all cores)
         let on_cuda = dev.is_cuda();
         let options = Options {
-            precision: match on_cuda {
-                true => self.precision,
-                false => Precision::F32,
+            precision: match (on_cuda, self.precision) {
+                (true, _) | (false, Precision::Int8) => self.precision,
+                (false, _) => Precision::F32,
             },
             cuda_kernels: match on_cuda {
                 true => self.cuda_kernels,

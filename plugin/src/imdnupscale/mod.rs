@@ -91,7 +91,7 @@ pub enum EdgeMode {
     Zero = 1,
 }
 
-/// The network's arithmetic on CUDA (`precision`); the CPU runs f32.
+/// The network's arithmetic (`precision`): f32, tf32 and f16 on CUDA; f32 or int8 on the CPU.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
 #[repr(u32)]
 #[enum_type(name = "GstImdnPrecision")]
@@ -106,6 +106,11 @@ pub enum Precision {
     Tf32 = 1,
     #[enum_value(name = "F16: half precision, tensor cores", nick = "f16")]
     F16 = 2,
+    #[enum_value(
+        name = "INT8: IMDN_RTC's block convs on 8-bit integers (CPU with AVX-512 VNNI, calibrated weights)",
+        nick = "int8"
+    )]
+    Int8 = 3,
 }
 
 impl From<Precision> for imdn::engine::Precision {
@@ -114,6 +119,7 @@ impl From<Precision> for imdn::engine::Precision {
             Precision::F32 => imdn::engine::Precision::F32,
             Precision::Tf32 => imdn::engine::Precision::Tf32,
             Precision::F16 => imdn::engine::Precision::F16,
+            Precision::Int8 => imdn::engine::Precision::Int8,
         }
     }
 }

@@ -126,7 +126,7 @@ impl ObjectImpl for ImdnUpscale {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("precision", Precision::default())
                     .nick("Precision")
-                    .blurb("The network's arithmetic on CUDA (the CPU runs f32)")
+                    .blurb("The network's arithmetic: f32, tf32 or f16 on CUDA (the CPU then runs f32); int8 on the CPU (IMDN_RTC)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("cuda-kernels", CudaKernels::default())

@@ -39,7 +39,8 @@ pub struct RunArgs {
     /// zero padding, the authors' protocol). Default: replicate for upscale, zero elsewhere.
     #[arg(long, value_parser = named::<EdgeArg>("edge mode").map(EdgeMode::from))]
     pub edge: Option<EdgeMode>,
-    /// Arithmetic (tf32, f16 and bf16 need CUDA).
+    /// Arithmetic (tf32, f16 and bf16 need CUDA; int8: IMDN_RTC's block convs in 8 bits on a
+    /// CPU with AVX-512 VNNI, from weights calibrated by `imdn calibrate`).
     #[arg(
         long,
         default_value = "f32",
@@ -116,6 +117,7 @@ pub enum PrecisionArg {
     Tf32,
     F16,
     Bf16,
+    Int8,
 }
 
 impl From<PrecisionArg> for Precision {
@@ -125,6 +127,7 @@ impl From<PrecisionArg> for Precision {
             PrecisionArg::Tf32 => Precision::Tf32,
             PrecisionArg::F16 => Precision::F16,
             PrecisionArg::Bf16 => Precision::Bf16,
+            PrecisionArg::Int8 => Precision::Int8,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! time the network, train. One module per subcommand; `common` holds what they share.
 
 mod bench;
+mod calibrate;
 mod common;
 mod compare;
 mod convert;
@@ -16,6 +17,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use bench::BenchArgs;
+use calibrate::CalibrateArgs;
 use compare::CompareArgs;
 use eval::EvalArgs;
 use train::TrainArgs;
@@ -70,6 +72,9 @@ enum Command {
     Bench(BenchArgs),
     /// Train a model: L1 loss (or L2), Adam, resumable checkpoints (see weights/README.md).
     Train(TrainArgs),
+    /// Record the input ranges of IMDN_RTC's 8-bit convs over images and write them with
+    /// the weights (for `--precision int8`).
+    Calibrate(CalibrateArgs),
 }
 
 fn main() -> Result<()> {
@@ -111,6 +116,7 @@ fn main() -> Result<()> {
         },
         Command::Bench(a) => bench::bench(a, threads),
         Command::Train(a) => train::train(a),
+        Command::Calibrate(a) => calibrate::calibrate(a),
     }
 }
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Calibrates the shipped IMDN_RTC weights for `--precision int8` (imdn calibrate): the ranges
+# of the blocks' 3×3 conv inputs over the nine check photographs and five procedural training
+# tiles of each kind (facades, grids, stripes, text, line drawings, screen content), each
+# downscaled by the model's scale as the network's input would be. Rewrites the three files
+# in weights/ with their parameters unchanged.
+#
+#   scripts/calibrate-shipped.sh [DATA]    # DATA: scripts/prepare-data.sh's folder
+#                                          # (default $IMDN_DATA or ~/.cache/imdn/data)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:-${IMDN_DATA:-$HOME/.cache/imdn/data}}
+check=$HOME/.cache/imdn/check9
+scripts/prepare-check-photos.sh --out "$check" >/dev/null
+cargo build --release -q -p imdn --bin imdn
+top=$(mktemp -d)
+trap 'rm -rf "$top"' EXIT
+# the folder's name is what the weights' model card records
+tmp=$top/check9-and-procedural-tiles
+mkdir "$tmp"
+cp "$check"/*.png "$tmp"/
+for kind in drawing facade grid screen stripes text; do
+    tiles=$(find "$data/train" -name "proc-*--$kind--*.png" | sort | head -5)
+    [ -n "$tiles" ] || { echo "no procedural $kind tiles in $data/train (run scripts/prepare-data.sh)" >&2; exit 1; }
+    # shellcheck disable=SC2086
+    cp $tiles "$tmp"/
+done
+for s in 2 3 4; do
+    target/release/imdn calibrate --weights "weights/imdn_rtc_x$s.safetensors" \
+        --images "$tmp" --downscale --out "weights/imdn_rtc_x$s.safetensors"
+done

@@ -1,0 +1,84 @@
+//! 8-bit inference for the streamed IMDN_RTC: the blocks' 3×3 convs on u8 inputs whose ranges
+//! come calibrated with the weights (`imdn calibrate`). A frame whose values fall outside
+//! them (graphics and test patterns beyond what the calibration photographs held: hard
+//! gratings, noise, saturated bars) would be clipped visibly, so such a frame runs again in
+//! f32 and its values widen the ranges the following frames use.
+
+use crate::acs::Framing;
+use crate::kernels::int8::Quant;
+
+use super::stream::{State, Stream};
+
+/// Values a frame may clip per pixel before it runs again in f32. Photographs clip none to a
+/// few per thousand pixels; patterns that show damage clip from 0.2 a pixel (BENCHMARKS.md).
+pub const CLIP_LIMIT: f64 = 0.02;
+
+/// How far past a clipping frame's own values (which hold 0) the ranges widen.
+const HEADROOM: f32 = 1.1;
+
+/// The 8-bit pipeline, its ranges, and what widened them.
+pub struct Int8Stream {
+    /// Per 8-bit conv (block i's c1..c4 at 4i..4i+3), per input channel: least and greatest.
+    ranges: Vec<Vec<(f32, f32)>>,
+    stream: Stream,
+    state: Option<State>,
+    /// Frames that ran again in f32.
+    pub rerun: u64,
+}
+
+/// How ranges round to u8.
+pub fn quant(ranges: &[Vec<(f32, f32)>]) -> Vec<Vec<Quant>> {
+    ranges
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|&(lo, hi)| Quant::from_range(lo, hi))
+                .collect()
+        })
+        .collect()
+}
+
+impl Int8Stream {
+    pub fn new(ranges: Vec<Vec<(f32, f32)>>, stream: Stream) -> Self {
+        Self {
+            ranges,
+            stream,
+            state: None,
+            rerun: 0,
+        }
+    }
+
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Runs one frame (as [`Stream::run`]) in 8 bits; when it clips more than
+    /// [`CLIP_LIMIT`] values a pixel, runs it again on `f32` (with its state) into `out`,
+    /// widens the ranges to its values and rebuilds the 8-bit pipeline by `build`.
+    pub fn run(
+        &mut self,
+        (net, threads): ((usize, usize), usize),
+        (frame, framing): (&[f32], Framing),
+        out: &mut [f32],
+        (f32_stream, f32_state): (&Stream, &mut Option<State>),
+        build: impl FnOnce(&[Vec<Quant>]) -> Stream,
+    ) {
+        let st = self.stream.state(&mut self.state, net, threads);
+        let clipped = self.stream.run(st, (frame, framing), out);
+        if clipped as f64 <= CLIP_LIMIT * (net.0 * net.1) as f64 {
+            return;
+        }
+        let st = f32_stream.state(f32_state, net, threads);
+        let mut seen = Vec::new();
+        f32_stream.run_recording(st, (frame, framing), out, &mut seen);
+        // with headroom: in 8 bits the next such frame's values stray a little past f32's
+        for (range, seen) in self.ranges.iter_mut().zip(seen) {
+            for (r, s) in range.iter_mut().zip(seen) {
+                *r = (r.0.min(HEADROOM * s.0), r.1.max(HEADROOM * s.1));
+            }
+        }
+        self.stream = build(&quant(&self.ranges));
+        self.state = None;
+        self.rerun += 1;
+    }
+}
