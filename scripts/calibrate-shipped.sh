@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Calibrates the shipped IMDN_RTC weights for `--precision int8` (imdn calibrate): the ranges
-# of the blocks' 3×3 conv inputs over the nine check photographs and five procedural training
-# tiles of each kind (facades, grids, stripes, text, line drawings, screen content), each
-# downscaled by the model's scale as the network's input would be. Rewrites the three files
-# in weights/ with their parameters unchanged.
+# of the blocks' 3×3 conv inputs over the nine check photographs, every fifth photographic
+# training tile and five procedural training tiles of each kind (facades, grids, stripes,
+# text, line drawings, screen content), each downscaled by the model's scale as the network's
+# input would be (the validation tiles stay unseen, to check it). Rewrites the three files in
+# weights/ with their parameters unchanged.
 #
 #   scripts/calibrate-shipped.sh [DATA]    # DATA: scripts/prepare-data.sh's folder
 #                                          # (default $IMDN_DATA or ~/.cache/imdn/data)
@@ -16,9 +17,10 @@ cargo build --release -q -p imdn --bin imdn
 top=$(mktemp -d)
 trap 'rm -rf "$top"' EXIT
 # the folder's name is what the weights' model card records
-tmp=$top/check9-and-procedural-tiles
+tmp=$top/check9-and-training-tiles
 mkdir "$tmp"
 cp "$check"/*.png "$tmp"/
+find "$data/train" -name '*.png' ! -name 'proc-*' | sort | awk 'NR % 5 == 1' | xargs -r cp -t "$tmp"
 for kind in drawing facade grid screen stripes text; do
     tiles=$(find "$data/train" -name "proc-*--$kind--*.png" | sort | head -5)
     [ -n "$tiles" ] || { echo "no procedural $kind tiles in $data/train (run scripts/prepare-data.sh)" >&2; exit 1; }

@@ -398,6 +398,12 @@ impl Upscaler {
         self.cpu.as_ref().map(CpuNet::thread_pool)
     }
 
+    /// Frames the CPU's 8-bit network ran again in f32 because their values fell far
+    /// outside its calibrated ranges (0 without one).
+    pub fn int8_reruns(&self) -> u64 {
+        self.cpu.as_ref().map_or(0, CpuNet::int8_reruns)
+    }
+
     /// Whether the network runs streamed on the CPU ([`CpuNet::streams`]): whole frames then
     /// hold little memory, and tiles only cost halos.
     pub fn streams(&self) -> bool {

@@ -66,6 +66,7 @@ fn shipped_rtc_models_in_8_bits_stay_within_0_05_db_of_f32_on_set5() {
             let mut up = Upscaler::with_options(tensors.clone(), &Device::Cpu, options).unwrap();
             let report = evaluate(&mut up, &hr, LrSource::Downscale, scale, |_| {}).unwrap();
             psnr.push(report.mean_sr().0);
+            assert_eq!(up.int8_reruns(), 0, "{name}: every image in 8 bits");
         }
         let loss = psnr[0] - psnr[1];
         eprintln!("{name}: f32 {:.4} dB, int8 {:.4} dB", psnr[0], psnr[1]);

@@ -9,9 +9,10 @@ use crate::kernels::int8::Quant;
 
 use super::stream::{State, Stream};
 
-/// Values a frame may clip per pixel before it runs again in f32. Photographs clip none to a
-/// few per thousand pixels; patterns that show damage clip from 0.2 a pixel (BENCHMARKS.md).
-pub const CLIP_LIMIT: f64 = 0.02;
+/// How far a frame's values may fall outside the ranges before it runs again in f32: steps
+/// of u8 beyond them (each value's at most 255), summed, per pixel. Photographs reach up to
+/// 2.3; test patterns that show damage from 19 (weights/README.md).
+pub const EXCESS_LIMIT: f64 = 8.0;
 
 /// How far past a clipping frame's own values (which hold 0) the ranges widen.
 const HEADROOM: f32 = 1.1;
@@ -52,8 +53,8 @@ impl Int8Stream {
         &self.stream
     }
 
-    /// Runs one frame (as [`Stream::run`]) in 8 bits; when it clips more than
-    /// [`CLIP_LIMIT`] values a pixel, runs it again on `f32` (with its state) into `out`,
+    /// Runs one frame (as [`Stream::run`]) in 8 bits; when its values fall outside the
+    /// ranges by more than [`EXCESS_LIMIT`] a pixel, runs it again on `f32` (with its state) into `out`,
     /// widens the ranges to its values and rebuilds the 8-bit pipeline by `build`.
     pub fn run(
         &mut self,
@@ -64,8 +65,8 @@ impl Int8Stream {
         build: impl FnOnce(&[Vec<Quant>]) -> Stream,
     ) {
         let st = self.stream.state(&mut self.state, net, threads);
-        let clipped = self.stream.run(st, (frame, framing), out);
-        if clipped as f64 <= CLIP_LIMIT * (net.0 * net.1) as f64 {
+        let excess = self.stream.run(st, (frame, framing), out);
+        if excess as f64 <= EXCESS_LIMIT * (net.0 * net.1) as f64 {
             return;
         }
         let st = f32_stream.state(f32_state, net, threads);

@@ -294,8 +294,9 @@ struct Part {
 #[derive(Default)]
 struct Scratch {
     f32: rowconv::Scratch,
-    /// Values the 8-bit layers clipped to their channel's range in this frame.
-    clipped: u64,
+    /// Steps by which the 8-bit layers' values fell outside their channels' ranges in this
+    /// frame, summed.
+    excess: u64,
     /// Per probed conv, per input channel: the least and greatest value read (when recording).
     ranges: Vec<Vec<(f32, f32)>>,
 }
@@ -426,8 +427,8 @@ impl Stream {
     /// Runs one planar 3×h×w frame placed in the state's frame by `framing` (its border
     /// pixels replicated out to the edges) into `out` (3×sh×sw), the parts in parallel on the
     /// current rayon pool: the network's output cropped back to the frame, neither padded nor
-    /// cropped in memory. Returns how many values the 8-bit layers clipped to their
-    /// channels' ranges (0 without them).
+    /// cropped in memory. Returns by how many steps the 8-bit layers' values fell
+    /// outside their channels' ranges, summed (0 without them).
     pub fn run(&self, state: &mut State, frame: (&[f32], Framing), out: &mut [f32]) -> u64 {
         self.run_parts(state, frame, out, false)
     }
@@ -488,7 +489,7 @@ impl Stream {
         let out = OutPtr(out.as_mut_ptr());
         let probes = if record { self.probes() } else { Vec::new() };
         for part in &mut state.parts {
-            part.scratch.clipped = 0;
+            part.scratch.excess = 0;
             part.scratch.ranges.clear();
             part.scratch.ranges.extend(
                 probes
@@ -500,7 +501,7 @@ impl Stream {
             .parts
             .par_iter_mut()
             .for_each(|part| self.run_part(part, (frame, framing), out));
-        state.parts.iter().map(|p| p.scratch.clipped).sum()
+        state.parts.iter().map(|p| p.scratch.excess).sum()
     }
 
     /// Every layer of `part` over the whole frame.
@@ -661,7 +662,7 @@ impl Stream {
                     rows: std::array::from_fn(|i| self.row(s, b, y - 1 + i as isize).cast()),
                     groups: self.buffers[b].planes(),
                 };
-                scratch.clipped +=
+                scratch.excess +=
                     int8::conv3(conv, (s.lay, chunks), (src, dst, packed_dst), layer.act);
             },
             // SAFETY: as above; a packed buffer's rows hold its groups' strides
@@ -672,7 +673,7 @@ impl Stream {
                     channels: channels(b),
                 };
                 let dst = packed_dst.expect("a packed output");
-                scratch.clipped += int8::quantize(pack, (s.lay, chunks), src, dst);
+                scratch.excess += int8::quantize(pack, (s.lay, chunks), src, dst);
             },
             Op::Conv1(conv) => {
                 let mut src = [Rows {

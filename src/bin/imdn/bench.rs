@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// four rows at a time), interleaved, and print the ratio.
     #[arg(long)]
     compare_layerwise: bool,
+    /// With --precision int8: also time the same streamed network in f32, interleaved, and
+    /// print the ratio.
+    #[arg(long)]
+    compare_f32: bool,
     /// Also time the frame path with the model's edge margin (--edge replicate) against
     /// without (--edge zero), interleaved, and print what the margin costs.
     #[arg(long)]
@@ -553,11 +557,33 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     } else {
         None
     };
-    if (a.compare_im2col || a.compare_f2 || a.compare_layerwise) && !device.is_cpu() {
+    if (a.compare_im2col || a.compare_f2 || a.compare_layerwise || a.compare_f32)
+        && !device.is_cpu()
+    {
         bail!(
-            "--compare-im2col, --compare-f2 and --compare-layerwise time our CPU kernels: use --device cpu"
+            "--compare-im2col, --compare-f2, --compare-layerwise and --compare-f32 time our CPU kernels: use --device cpu"
         );
     }
+    if a.compare_f32 && a.run.precision != imdn::engine::Precision::Int8 {
+        bail!("--compare-f32 compares --precision int8 with f32");
+    }
+    // 8 bits against f32, both streamed
+    let f32_ratio = if a.compare_f32 {
+        let other = CpuReference::new(a, Kernels::default())?;
+        let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
+        let (o, t) = interleaved(
+            a.iters,
+            ("int8", &mut || up.forward_raw(&x).map(drop)),
+            ("f32", &mut || other.forward(&x).map(drop)),
+        )?;
+        println!(
+            "  interleaved network-only medians: int8 {o:.1} ms, f32 {t:.1} ms: int8 {:.2}× faster",
+            t / o
+        );
+        Some((o, t))
+    } else {
+        None
+    };
     // our Winograd 3×3 convs against our im2col ones, interleaved
     let im2col = if a.compare_im2col {
         let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
@@ -665,6 +691,8 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
             "im2col_interleaved_ms": im2col.map(|c| c.1),
             "streamed_interleaved_ms": layerwise.map(|c| c.0),
             "layerwise_interleaved_ms": layerwise.map(|c| c.1),
+            "int8_interleaved_ms": f32_ratio.map(|c| c.0),
+            "f32_interleaved_ms": f32_ratio.map(|c| c.1),
             "edge_replicate_interleaved_ms": edge.map(|e| e.0),
             "edge_zero_interleaved_ms": edge.map(|e| e.1),
             "gflop_per_frame": gflop,
