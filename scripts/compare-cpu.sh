@@ -2,6 +2,8 @@
 # Ours vs ONNX Runtime vs PyTorch eager on this CPU, interleaved in one run (not part of CI:
 # it installs PyTorch, a few GB). Usage: scripts/compare-cpu.sh [WEIGHTS.pth] [WxH] [THREADS]
 # Defaults: the authors' IMDN ×2 and RTC ×2 from ../shared/reference, 640x360, 2 threads.
+# PRECISION=int8 OURS_WEIGHTS=weights/imdn_rtc_x2.safetensors: ours in 8 bits on our calibrated
+# RTC ×2 (the others run WEIGHTS, the same architecture).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${COMPARE_VENV:-$HOME/.cache/imdn/compare-venv}
@@ -20,5 +22,6 @@ else
 fi
 for w in "${models[@]}"; do
     "$venv/bin/python" scripts/compare_cpu.py --imdn target/release/imdn --weights "$w" \
-        --size "$size" --threads "$threads" --rounds "${ROUNDS:-5}"
+        --size "$size" --threads "$threads" --rounds "${ROUNDS:-5}" \
+        --precision "${PRECISION:-f32}" ${OURS_WEIGHTS:+--ours-weights "$OURS_WEIGHTS"}
 done

@@ -32,6 +32,10 @@ def main():
     ap.add_argument("--size", default="640x360")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--precision", default="f32", help="ours: f32 or int8")
+    ap.add_argument("--ours-weights", help="ours (default --weights): int8 needs calibrated "
+                    "weights, e.g. weights/imdn_rtc_x2.safetensors; the same architecture "
+                    "times the same whatever its values")
     a = ap.parse_args()
     w, h = (int(v) for v in a.size.lower().split("x"))
     t = a.threads
@@ -64,7 +68,8 @@ def main():
     ort_diff = float(np.abs(ref - got).max())
 
     env = dict(os.environ, RAYON_NUM_THREADS=str(t))
-    ours = subprocess.Popen([a.imdn, "--threads", str(t), "bench", "--device", "cpu", "--weights", a.weights,
+    ours = subprocess.Popen([a.imdn, "--threads", str(t), "bench", "--device", "cpu",
+                             "--weights", a.ours_weights or a.weights, "--precision", a.precision,
                              "--size", a.size, "--tile", "0", "--stdin-sync"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, env=env)
