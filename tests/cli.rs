@@ -296,3 +296,66 @@ fn compare_writes_bicubic_and_network_side_by_side_with_a_crop() {
     assert_eq!(size_of(output.path()), (2 * 80 + 4, 60 + 4 + 80));
     assert!(text(&o).contains("bicubic (left)"), "{}", text(&o));
 }
+
+/// `calibrate` records a folder's ranges into a copy of the weights: `info` counts the same
+/// parameters, and `--precision int8` then runs (without them it names the command to run).
+#[test]
+fn calibrate_writes_ranges_that_int8_runs_on() {
+    let w = weights_file(&Config::rtc(2), "cal-in.safetensors");
+    let dir = common::temp_path("cal-images");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_png(&dir.join("a.png"), 40, 30);
+    write_png(&dir.join("b.png"), 24, 50);
+    let out = TempFile::new("cal-out.safetensors");
+    let (png, up) = (TempFile::new("cal.png"), TempFile::new("cal-up.png"));
+    write_png(png.path(), 20, 16);
+    let run_int8 = |weights: &Path| {
+        imdn(&[
+            "upscale",
+            "--weights",
+            weights.to_str().unwrap(),
+            "--precision",
+            "int8",
+            png.path().to_str().unwrap(),
+            up.path().to_str().unwrap(),
+        ])
+    };
+    if imdn::kernels::int8::available() {
+        let o = run_int8(w.path());
+        assert!(
+            !o.status.success() && text(&o).contains("imdn calibrate"),
+            "{}",
+            text(&o)
+        );
+    }
+    let o = imdn(&[
+        "calibrate",
+        "--weights",
+        w.path().to_str().unwrap(),
+        "--images",
+        dir.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("20 convs calibrated over 2 images"),
+        "{}",
+        text(&o)
+    );
+    let card = weights::load_metadata(out.path()).unwrap();
+    assert!(card["int8_calibration"].contains("2 images"));
+    let count = |p: &Path| text(&imdn(&["info", p.to_str().unwrap()]));
+    let params = |t: String| {
+        t.lines()
+            .find(|l| l.contains("parameters"))
+            .map(str::to_owned)
+    };
+    assert_eq!(params(count(w.path())), params(count(out.path())));
+    if imdn::kernels::int8::available() {
+        let o = run_int8(out.path());
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(size_of(up.path()), (40, 32));
+    }
+}
