@@ -201,6 +201,17 @@ impl Layers {
     }
 }
 
+/// The convs of IMDN_RTC with `blocks` blocks of `c` channels that may run in 8 bits, in the
+/// order the stream numbers them (block i's c1..c4 at 4i..4i+3): their names and input
+/// channels.
+fn eight_bit_convs(blocks: usize, c: usize) -> impl Iterator<Item = (String, usize)> {
+    let remaining = c - c / 4;
+    (0..blocks).flat_map(move |i| {
+        [(C1, c), (C2, remaining), (C3, remaining), (C4, remaining)]
+            .map(|(conv, cin)| (join(&names::rtc_block(i), conv), cin))
+    })
+}
+
 /// Activations for one frame size, kept between frames.
 struct Buffers {
     g: Geom,
@@ -353,15 +364,9 @@ impl CpuNet {
         };
         let int8 = match (kernels.int8, &layers) {
             (true, Layers::Rtc { blocks, .. }) => {
-                let mut ranges = Vec::new();
-                for i in 0..blocks.len() {
-                    let (p, c) = (names::rtc_block(i), config.channels);
-                    let r = c - c / 4;
-                    ranges.push(l.input_ranges(&join(&p, C1), c)?);
-                    for conv in [C2, C3, C4] {
-                        ranges.push(l.input_ranges(&join(&p, conv), r)?);
-                    }
-                }
+                let ranges = eight_bit_convs(blocks.len(), c)
+                    .map(|(name, cin)| l.input_ranges(&name, cin))
+                    .collect::<Result<Vec<_>>>()?;
                 let st = layers
                     .stream(s, kernels.isa, Some(&int8::quant(&ranges)))
                     .filter(Stream::runs_8bit)
@@ -558,11 +563,9 @@ impl CpuNet {
                 "no frames recorded for the calibration".into(),
             ));
         }
-        let convs =
-            (0..blocks.len()).flat_map(|i| [C1, C2, C3, C4].map(|c| join(&names::rtc_block(i), c)));
-        convs
+        eight_bit_convs(blocks.len(), self.config.channels)
             .zip(ranges)
-            .map(|(name, r)| {
+            .map(|((name, _), r)| {
                 let pairs: Vec<f32> = r.iter().flat_map(|&(lo, hi)| [lo, hi]).collect();
                 let t =
                     candle_core::Tensor::from_vec(pairs, (r.len(), 2), &candle_core::Device::Cpu)?;
