@@ -21,6 +21,10 @@
 //! The edge mode's padding costs no copy: a frame placed `margin` pixels into the network's
 //! larger one ([`Framing`]) is read through its nearest pixel as the input rows load, and
 //! only the frame's own output pixels are written.
+//!
+//! In 8 bits ([`int8`]) an activation may be a ring of packed u8 rows instead: their slots
+//! outside the row and the rows outside the part hold each channel's zero point (the value a
+//! real 0 rounds to), as the f32 rings hold zeros.
 
 use std::ops::Range;
 
@@ -356,7 +360,8 @@ impl Stream {
     }
 
     /// Floats the state for `h`×`w` frames on `threads` threads holds: each part's rings and
-    /// its row of zeros (the kernels' scratch aside), growing with the width only.
+    /// its rows of zeros (and of zero points), the kernels' scratch aside; growing with the
+    /// width only.
     pub fn state_floats(&self, (h, w): (usize, usize), threads: usize) -> usize {
         let widest = self.widest();
         let per_stride = self
