@@ -232,7 +232,7 @@ impl Conv3I8 {
 /// Rounds and packs rows 4k … 4k+3 of f32 channels (`src`) into `dst`, in the vectors of
 /// tiles `chunks` (a row's slots past its columns hold 0, which packs to the zero point);
 /// returns by how many steps values fell outside their channel's range, summed (each value's
-/// at most 255: [`round`]).
+/// at most 255).
 ///
 /// # Safety
 /// The CPU must run the 8-bit kernels ([`available`]); the rows must be valid for
