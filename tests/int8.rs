@@ -174,6 +174,18 @@ fn what_8_bits_do_not_cover_is_refused_with_a_reason() {
         let fresh = init_tensors(&Config::rtc(2), &Device::Cpu).unwrap();
         let msg = err(fresh, int8());
         assert!(msg.contains("imdn calibrate"), "{msg}");
+        // a range tensor of the wrong size, or least above greatest: named
+        let key = imdn::names::input_range("model.1.sub.0.c2");
+        for bad in [vec![0.0f32; 4], [1.0f32, -1.0].repeat(9)] {
+            let mut t = rtc.clone();
+            let n = bad.len();
+            t.insert(
+                key.clone(),
+                candle_core::Tensor::from_vec(bad, n, &Device::Cpu).unwrap(),
+            );
+            let msg = err(t, int8());
+            assert!(msg.contains(&key) && msg.contains("pairs"), "{msg}");
+        }
     } else {
         assert!(err(rtc, int8()).contains("AVX-512 VNNI"));
     }

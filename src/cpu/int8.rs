@@ -54,8 +54,8 @@ impl Int8Stream {
     }
 
     /// Runs one frame (as [`Stream::run`]) in 8 bits; when its values fall outside the
-    /// ranges by more than [`EXCESS_LIMIT`] a pixel, runs it again on `f32` (with its state) into `out`,
-    /// widens the ranges to its values and rebuilds the 8-bit pipeline by `build`.
+    /// ranges by more than [`EXCESS_LIMIT`] a pixel, runs it again on `f32` (with its state)
+    /// into `out`, widens the ranges to its values and rebuilds the 8-bit pipeline by `build`.
     pub fn run(
         &mut self,
         (net, threads): ((usize, usize), usize),

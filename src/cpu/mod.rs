@@ -77,9 +77,11 @@ impl Loader<'_> {
             ))
         })?;
         let v = v.flatten_all()?.to_vec1::<f32>()?;
-        if v.len() != 2 * cin || v.iter().any(|x| !x.is_finite()) {
+        let pairs_ok = v.chunks_exact(2).all(|r| r[0].is_finite() && r[0] <= r[1]);
+        if v.len() != 2 * cin || !pairs_ok || !v.iter().all(|x| x.is_finite()) {
             return Err(Error::Model(format!(
-                "{key}: expected {cin} finite (least, greatest) pairs, got {} values",
+                "{key}: expected {cin} (least, greatest) pairs of finite values, least first; \
+                 got {} values",
                 v.len()
             )));
         }

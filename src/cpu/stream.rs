@@ -448,10 +448,11 @@ impl Stream {
         ranges: &mut Vec<Vec<(f32, f32)>>,
     ) {
         self.run_parts(state, frame, out, true);
-        ranges.resize_with(self.probes().len(), Vec::new);
+        let probes = self.probes();
+        ranges.resize_with(probes.len(), Vec::new);
         for part in &mut state.parts {
             let recorded = std::mem::take(&mut part.scratch.ranges);
-            for ((all, part), cin) in ranges.iter_mut().zip(recorded).zip(self.probes()) {
+            for ((all, part), &cin) in ranges.iter_mut().zip(recorded).zip(&probes) {
                 all.resize(cin, (f32::INFINITY, f32::NEG_INFINITY));
                 for (a, p) in all.iter_mut().zip(part) {
                     *a = (a.0.min(p.0), a.1.max(p.1));

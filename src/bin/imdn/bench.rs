@@ -567,74 +567,39 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
     if a.compare_f32 && a.run.precision != imdn::engine::Precision::Int8 {
         bail!("--compare-f32 compares --precision int8 with f32");
     }
-    // 8 bits against f32, both streamed
-    let f32_ratio = if a.compare_f32 {
-        let other = CpuReference::new(a, Kernels::default())?;
+    // our network against the same weights on other CPU kernels, frame by frame
+    let against = |kernels: Kernels, (ours, other): (&str, &str)| -> Result<(f64, f64)> {
+        let reference = CpuReference::new(a, kernels)?;
         let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
         let (o, t) = interleaved(
             a.iters,
-            ("int8", &mut || up.forward_raw(&x).map(drop)),
-            ("f32", &mut || other.forward(&x).map(drop)),
+            (ours, &mut || up.forward_raw(&x).map(drop)),
+            (other, &mut || reference.forward(&x).map(drop)),
         )?;
         println!(
-            "  interleaved network-only medians: int8 {o:.1} ms, f32 {t:.1} ms: int8 {:.2}× faster",
+            "  interleaved network-only medians: {ours} {o:.1} ms, {other} {t:.1} ms: {ours} {:.2}× faster",
             t / o
         );
-        Some((o, t))
-    } else {
-        None
+        Ok((o, t))
     };
-    // our Winograd 3×3 convs against our im2col ones, interleaved
-    let im2col = if a.compare_im2col {
-        let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
-        let other = CpuReference::new(a, Kernels::IM2COL)?;
-        let (o, t) = interleaved(
-            a.iters,
-            ("winograd", &mut || up.forward_raw(&x).map(drop)),
-            ("im2col", &mut || other.forward(&x).map(drop)),
-        )?;
-        println!(
-            "  interleaved network-only medians: Winograd {o:.1} ms, im2col {t:.1} ms: Winograd {:.2}× faster",
-            t / o
-        );
-        Some((o, t))
-    } else {
-        None
-    };
-    // streamed against layer by layer
-    let layerwise = if a.compare_layerwise {
-        let other = CpuReference::new(a, Kernels::LAYERWISE)?;
-        let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
-        let (o, t) = interleaved(
-            a.iters,
-            ("streamed", &mut || up.forward_raw(&x).map(drop)),
-            ("layerwise", &mut || other.forward(&x).map(drop)),
-        )?;
-        println!(
-            "  interleaved network-only medians: streamed {o:.1} ms, layer by layer {t:.1} ms: streamed {:.2}× faster",
-            t / o
-        );
-        Some((o, t))
-    } else {
-        None
-    };
-    // F(4×4, 3×3) against F(2×2, 3×3)
+    let f32_ratio = a
+        .compare_f32
+        .then(|| against(Kernels::default(), ("int8", "f32")))
+        .transpose()?;
+    let im2col = a
+        .compare_im2col
+        .then(|| against(Kernels::IM2COL, ("Winograd", "im2col")))
+        .transpose()?;
+    let layerwise = a
+        .compare_layerwise
+        .then(|| against(Kernels::LAYERWISE, ("streamed", "layer by layer")))
+        .transpose()?;
     if a.compare_f2 {
         let f2 = Kernels {
             winograd4: false,
             ..Kernels::default()
         };
-        let other = CpuReference::new(a, f2)?;
-        let x = Tensor::from_slice(&frame, (1, 3, h, w), &device)?;
-        let (o, t) = interleaved(
-            a.iters,
-            ("F(4x4, 3x3)", &mut || up.forward_raw(&x).map(drop)),
-            ("F(2x2, 3x3)", &mut || other.forward(&x).map(drop)),
-        )?;
-        println!(
-            "  interleaved network-only medians: F(4x4, 3x3) {o:.1} ms, F(2x2, 3x3) {t:.1} ms: F(4x4, 3x3) {:.2}× faster",
-            t / o
-        );
+        against(f2, ("F(4x4, 3x3)", "F(2x2, 3x3)"))?;
     }
     let gflop = config.flops_per_pixel() * (w * h) as f64 / 1e9;
     let gflops = gflop / (median / 1e3);
@@ -643,6 +608,12 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
          {gflops:.1} GFLOP/s; GEMM {gemm:.1} GFLOP/s; efficiency {:.0}%",
         100.0 * gflops / gemm
     );
+    if a.run.precision == imdn::engine::Precision::Int8 {
+        println!(
+            "  8-bit: {} frames ran again in f32 (values outside the calibrated ranges)",
+            up.int8_reruns()
+        );
+    }
     if let Some(n) = net {
         println!(
             "  network alone (device-resident input): median {:.2} ms (min {:.2}, max {:.2})",
