@@ -4,11 +4,12 @@
 //! 640×360 frame is 11 MB; its ring is a few dozen KB, so the data stay in cache from the
 //! first conv to the last and only the input and output frames touch memory.
 //!
-//! Every layer has a lag, in tile rows (four rows) behind the input: a 3×3 conv runs one tile
-//! row behind the layers it reads (it needs the row below), a 1×1 conv with them. At step s
-//! each layer computes its tile row s − lag; a ring holds the rows from the oldest its slowest
-//! consumer reads to the newest its producer wrote. Rows above and below the frame read as
-//! zeros, the convs' padding.
+//! Every layer has a lag, in rows behind the input: a 3×3 conv runs one row behind the layers
+//! it reads (it needs the row below), a 1×1 conv with them. At step s the input's rows 4s …
+//! 4s + 3 load and each layer computes rows 4s − lag … 4s − lag + 3; a ring holds the rows
+//! from the oldest its slowest consumer reads to the newest its producer wrote, so a lag of
+//! one row, not one call's four, keeps the rings small. Rows above and below the frame read as
+//! zeros, the convs' padding (rows a layer computes above the frame go nowhere anyone reads).
 //!
 //! The frame is cut into parts (bands of rows or strips of columns, whichever finishes first),
 //! one pipeline each, side by side on the threads with nothing shared between
@@ -231,7 +232,7 @@ impl Builder {
     pub fn finish(mut self, output: BufId, scale: usize) -> Stream {
         // each ring holds from the oldest row a consumer reads to the newest row written
         for layer in &self.layers {
-            let reach = |b: &Buffer, halo: usize| TILE * (layer.lag - b.lag) + TILE + halo;
+            let reach = |b: &Buffer, halo: usize| layer.lag - b.lag + TILE + halo;
             let halo = matches!(layer.op, Op::Conv3(_) | Op::Conv3I8(_)) as usize;
             for &b in &layer.src {
                 let need = reach(&self.buffers[b], halo);
@@ -512,21 +513,26 @@ impl Stream {
 
     /// Every layer of `part` over the whole frame.
     fn run_part(&self, part: &mut Part, (frame, framing): (&[f32], Framing), out: OutPtr) {
-        let units = (part.rows.end - part.rows.start).div_ceil(TILE);
+        let rows = part.rows.end - part.rows.start;
         let last = self.layers.iter().map(|l| l.lag).max().unwrap_or(0);
         let chunks = 0..part.lay.chunks();
         let mut scratch = std::mem::take(&mut part.scratch);
-        for step in 0..units + last {
-            if step < units {
+        // the first row a layer of lag `lag` computes at `step`, where it computes any
+        let first_row = |step: usize, lag: usize| {
+            let y = (TILE * step) as isize - lag as isize;
+            (y + TILE as isize > 0 && y < rows as isize).then_some(y)
+        };
+        for step in 0..(rows + last).div_ceil(TILE) {
+            if TILE * step < rows {
                 self.load_input(part, (frame, framing), step, chunks.clone());
             }
             for layer in &self.layers {
-                if let Some(k) = step.checked_sub(layer.lag).filter(|&k| k < units) {
-                    self.run_layer(part, layer, (k, chunks.clone()), &mut scratch);
+                if let Some(y) = first_row(step, layer.lag) {
+                    self.run_layer(part, layer, (y, chunks.clone()), &mut scratch);
                 }
             }
-            if let Some(k) = step.checked_sub(last).filter(|&k| k < units) {
-                self.shuffle_out(part, k, framing, out, chunks.clone());
+            if let Some(y) = first_row(step, last) {
+                self.shuffle_out(part, y, framing, out, chunks.clone());
             }
         }
         part.scratch = scratch;
@@ -541,14 +547,16 @@ impl Stream {
                 .as_ptr()
                 .cast();
         }
-        self.row_mut(s, b, y as usize).cast_const()
+        self.row_mut(s, b, y).cast_const()
     }
 
-    /// Row `y` of buffer `b` to write.
-    fn row_mut(&self, s: &Part, b: BufId, y: usize) -> *mut f32 {
+    /// Row `y` of buffer `b` to write (a row above the part lands in the slot of one not
+    /// written yet, which its own write replaces).
+    fn row_mut(&self, s: &Part, b: BufId, y: isize) -> *mut f32 {
         let buf = &self.buffers[b];
+        let slot = y.rem_euclid(buf.rows as isize) as usize;
         // SAFETY: the ring holds `buf.rows` rows of `planes` strides (see `state`)
-        unsafe { s.ring_at[b].add(y % buf.rows * buf.planes() * s.lay.stride()) }
+        unsafe { s.ring_at[b].add(slot * buf.planes() * s.lay.stride()) }
     }
 
     /// The input rows of tile row `k`, in phases, into the input ring: the columns of
@@ -574,7 +582,7 @@ impl Stream {
         let hi = (m + w).saturating_sub(s.cols.start).clamp(lo, columns.end);
         let first = (s.cols.start + lo).saturating_sub(m);
         for y in (TILE * k..TILE * k + TILE).filter(|&y| y < rows) {
-            let row = self.row_mut(s, self.input, y);
+            let row = self.row_mut(s, self.input, y as isize);
             let frame_y = (s.rows.start + y).saturating_sub(m).min(h - 1);
             for c in 0..channels {
                 let line = &frame[(c * h + frame_y) * w..][..w];
@@ -595,10 +603,9 @@ impl Stream {
         &self,
         s: &Part,
         layer: &Layer,
-        (k, chunks): (usize, Range<usize>),
+        (y, chunks): (isize, Range<usize>),
         scratch: &mut Scratch,
     ) {
-        let y = (TILE * k) as isize;
         let channels = |b: BufId| self.buffers[b].channels;
         let mut dst = [RowsMut {
             rows: [std::ptr::null_mut(); TILE],
@@ -606,7 +613,7 @@ impl Stream {
         }; 4];
         for (d, &b) in dst.iter_mut().zip(&layer.dst) {
             *d = RowsMut {
-                rows: std::array::from_fn(|a| self.row_mut(s, b, TILE * k + a)),
+                rows: std::array::from_fn(|a| self.row_mut(s, b, y + a as isize)),
                 channels: channels(b),
             };
         }
@@ -615,9 +622,9 @@ impl Stream {
             .iter()
             .filter(|&&b| self.buffers[b].packed.is_none());
         let dst = &dst[..unpacked.count()];
-        let packed = |b: BufId, y: usize| -> PackedMut<TILE> {
+        let packed = |b: BufId| -> PackedMut<TILE> {
             PackedMut {
-                rows: std::array::from_fn(|a| self.row_mut(s, b, y + a).cast()),
+                rows: std::array::from_fn(|a| self.row_mut(s, b, y + a as isize).cast()),
                 groups: self.buffers[b].planes(),
             }
         };
@@ -625,7 +632,7 @@ impl Stream {
             .dst
             .iter()
             .find(|&&b| self.buffers[b].packed.is_some())
-            .map(|&b| packed(b, TILE * k));
+            .map(|&b| packed(b));
         let res = layer.res.map(|b| Rows {
             rows: std::array::from_fn(|a| self.row(s, b, y + a as isize)),
             channels: channels(b),
@@ -668,8 +675,13 @@ impl Stream {
                     rows: std::array::from_fn(|i| self.row(s, b, y - 1 + i as isize).cast()),
                     groups: self.buffers[b].planes(),
                 };
-                scratch.excess +=
-                    int8::conv3(conv, (s.lay, chunks), (src, dst, packed_dst), layer.act);
+                // rows above and below the part are computed but never read
+                let rows = (s.rows.end - s.rows.start) as isize;
+                let counted = (-y).clamp(0, TILE as isize) as usize
+                    ..(rows - y).clamp(0, TILE as isize) as usize;
+                let io = (src, dst, packed_dst);
+                let act = (layer.act, counted);
+                scratch.excess += int8::conv3(conv, (s.lay, chunks), io, act);
             },
             // SAFETY: as above; a packed buffer's rows hold its groups' strides
             Op::Quantize(pack) => unsafe {
@@ -701,10 +713,17 @@ impl Stream {
         }
     }
 
-    /// Pixel shuffle of the output rows of tile row `k` into the part's own pixels of `out`
+    /// Pixel shuffle of the output rows `y0` … `y0` + 3 into the part's own pixels of `out`
     /// in the columns of `chunks`: output channel c, sub-pixel (i, j) comes from channel
     /// c·s² + i·s + j.
-    fn shuffle_out(&self, s: &Part, k: usize, framing: Framing, out: OutPtr, chunks: Range<usize>) {
+    fn shuffle_out(
+        &self,
+        s: &Part,
+        y0: isize,
+        framing: Framing,
+        out: OutPtr,
+        chunks: Range<usize>,
+    ) {
         let sc = self.scale;
         let ((h, w), m) = (framing.frame, framing.margin);
         let (ow, oh) = (w * sc, h * sc);
@@ -723,7 +742,7 @@ impl Stream {
             return;
         }
         let index = &s.index[from..to];
-        for y in TILE * k..TILE * k + TILE {
+        for y in (y0.max(0) as usize)..(y0 + TILE as isize) as usize {
             let net_y = s.rows.start + y;
             if net_y < s.rows.own.0.max(m) || net_y >= s.rows.own.1.min(m + h) {
                 continue;

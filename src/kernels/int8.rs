@@ -345,7 +345,8 @@ unsafe fn shift_in(
 /// Output rows 4k … 4k+3 of a 3×3 conv from packed u8 input rows 4k−1 … 4k+4 (`src`, in
 /// order), with bias, then `act`, in the vectors of tiles `chunks`: the first
 /// [`Conv3I8::f32_outputs`] channels into the f32 sets `dst`, the rest packed into `packed`;
-/// returns by how many steps packed values fell outside their channel's range, summed.
+/// returns by how many steps packed values of the rows `counted` (of the four; those inside
+/// the frame) fell outside their channel's range, summed.
 ///
 /// # Safety
 /// The CPU must run the 8-bit kernels ([`available`]); every row pointer must be valid for
@@ -355,7 +356,7 @@ pub unsafe fn conv3(
     k: &Conv3I8,
     (lay, chunks): (RowLayout, Range<usize>),
     (src, dst, packed): (Packed<SPAN>, &[RowsMut<TILE>], Option<PackedMut<TILE>>),
-    act: Act,
+    (act, counted): (Act, Range<usize>),
 ) -> u64 {
     assert_eq!(src.groups, k.groups(), "input planes");
     assert_eq!(
@@ -370,18 +371,18 @@ pub unsafe fn conv3(
         let at = (src, &io, packed);
         let lay = (lay, chunks);
         match (k.cout, k.groups, k.triple) {
-            (3, 0, _) => vnni::<3, 4, 0, true>(k, lay, at, act),
-            (3, 1, false) => vnni::<3, 4, 1, false>(k, lay, at, act),
-            (3, 1, true) => vnni::<3, 4, 1, true>(k, lay, at, act),
-            (3, 2, false) => vnni::<3, 4, 2, false>(k, lay, at, act),
-            (3, 2, true) => vnni::<3, 4, 2, true>(k, lay, at, act),
-            (3, _, _) => vnni::<3, 4, 3, false>(k, lay, at, act),
-            (_, 0, _) => vnni::<12, 1, 0, true>(k, lay, at, act),
-            (_, 1, false) => vnni::<12, 1, 1, false>(k, lay, at, act),
-            (_, 1, true) => vnni::<12, 1, 1, true>(k, lay, at, act),
-            (_, 2, false) => vnni::<12, 1, 2, false>(k, lay, at, act),
-            (_, 2, true) => vnni::<12, 1, 2, true>(k, lay, at, act),
-            _ => vnni::<12, 1, 3, false>(k, lay, at, act),
+            (3, 0, _) => vnni::<3, 4, 0, true>(k, lay, at, (act, counted.clone())),
+            (3, 1, false) => vnni::<3, 4, 1, false>(k, lay, at, (act, counted.clone())),
+            (3, 1, true) => vnni::<3, 4, 1, true>(k, lay, at, (act, counted.clone())),
+            (3, 2, false) => vnni::<3, 4, 2, false>(k, lay, at, (act, counted.clone())),
+            (3, 2, true) => vnni::<3, 4, 2, true>(k, lay, at, (act, counted.clone())),
+            (3, _, _) => vnni::<3, 4, 3, false>(k, lay, at, (act, counted.clone())),
+            (_, 0, _) => vnni::<12, 1, 0, true>(k, lay, at, (act, counted.clone())),
+            (_, 1, false) => vnni::<12, 1, 1, false>(k, lay, at, (act, counted.clone())),
+            (_, 1, true) => vnni::<12, 1, 1, true>(k, lay, at, (act, counted.clone())),
+            (_, 2, false) => vnni::<12, 1, 2, false>(k, lay, at, (act, counted.clone())),
+            (_, 2, true) => vnni::<12, 1, 2, true>(k, lay, at, (act, counted.clone())),
+            _ => vnni::<12, 1, 3, false>(k, lay, at, (act, counted.clone())),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -396,7 +397,7 @@ unsafe fn vnni<const COUT: usize, const Q: usize, const G: usize, const T: bool>
     k: &Conv3I8,
     (lay, chunks): (RowLayout, Range<usize>),
     (src, io, packed): (Packed<SPAN>, &Io<TILE>, Option<PackedMut<TILE>>),
-    act: Act,
+    (act, counted): (Act, Range<usize>),
 ) -> u64 {
     use std::arch::x86_64::*;
     let mut excess = _mm512_setzero_si512();
@@ -454,6 +455,7 @@ unsafe fn vnni<const COUT: usize, const Q: usize, const G: usize, const T: bool>
                 for (i, acc) in acc.iter().enumerate() {
                     let p = q0 + i;
                     let mask = lay.mask(chunk, p);
+                    let count = if counted.contains(&a) { mask } else { 0 };
                     let to = phase[p] + t0;
                     let y: [__m512; COUT] = std::array::from_fn(|co| {
                         let y = _mm512_fmadd_ps(
@@ -484,7 +486,7 @@ unsafe fn vnni<const COUT: usize, const Q: usize, const G: usize, const T: bool>
                             // SAFETY: AVX-512F runs
                             unsafe {
                                 let (q, e) = round(y, pack.inv_scale[c], pack.zero[c]);
-                                excess = _mm512_mask_add_epi32(excess, mask, excess, e);
+                                excess = _mm512_mask_add_epi32(excess, count, excess, e);
                                 quad = shift_in(quad, q, byte);
                             }
                         }
@@ -502,7 +504,7 @@ unsafe fn vnni<const COUT: usize, const Q: usize, const G: usize, const T: bool>
                         // SAFETY: AVX-512F runs
                         let (q, e) =
                             unsafe { round(y[first + c], pack.inv_scale[c], pack.zero[c]) };
-                        excess = _mm512_mask_add_epi32(excess, mask, excess, e);
+                        excess = _mm512_mask_add_epi32(excess, count, excess, e);
                         // past the row's columns: the zero point, the neighbours' padding
                         let zero = _mm512_set1_epi32(pack.zero[c] as i32);
                         let q = _mm512_mask_blend_epi32(mask, zero, q);
@@ -780,14 +782,18 @@ mod tests {
             groups: Pack::new(&out_quant).groups(),
         });
         // SAFETY: VNNI is there; the rows hold their channels' (groups') strides
-        unsafe {
+        let run = |counted: Range<usize>| unsafe {
             conv3(
                 &k,
                 (lay, 0..lay.chunks()),
                 (src, &dst[..usize::from(first > 0)], dst_packed),
-                Act::LRelu,
+                (Act::LRelu, counted),
             )
         };
+        // rows outside `counted` (outside the frame) do not count
+        assert_eq!(run(2..2), 0, "no rows counted");
+        let excess = run(0..TILE);
+        let mut clipped = 0.0;
         // the reference: the weights as the kernel rounded them, on the rounded inputs
         let wq = |co: usize, ci: usize, tap: usize| -> f64 {
             let (at, byte) = match has_triple(cin) && ci == cin - 1 {
@@ -840,8 +846,9 @@ mod tests {
                         continue;
                     }
                     let q = out_quant[co - first];
-                    let want = f64::from(q.zero) + y / f64::from(q.scale);
-                    let want = want.round().clamp(0.0, 255.0);
+                    let want = (f64::from(q.zero) + y / f64::from(q.scale)).round();
+                    clipped += (want - want.clamp(0.0, 255.0)).abs().min(255.0);
+                    let want = want.clamp(0.0, 255.0);
                     assert!(
                         (f64::from(got) - want).abs() <= 1.0,
                         "{at}: {got} vs {want}"
@@ -867,6 +874,12 @@ mod tests {
                 }
             }
         }
+        // each value clipped may round a step apart in f32
+        let off = (excess as f64 - clipped).abs();
+        assert!(
+            off <= clipped / 100.0 + 2.0,
+            "excess {excess}, reference {clipped}"
+        );
     }
 
     /// The rounded weights act like the f32 ones: each within half a step of its grid.
