@@ -277,6 +277,15 @@ fn spans(len: usize, count: usize, reach: usize) -> Vec<Span> {
         .collect()
 }
 
+/// The rows (of the part's `rows`) a layer `lag` rows behind the input computes: those the
+/// part's own output rows depend on, the output's layer being `last` rows behind (the layer
+/// reaches `last − lag` rows further), not the whole halo.
+fn needed(rows: &Span, last: usize, lag: usize) -> Range<usize> {
+    let reach = last - lag;
+    let (own, start) = (rows.own, rows.start);
+    (own.0 - start).saturating_sub(reach)..(own.1 - start + reach).min(rows.end - start)
+}
+
 /// One part's pipeline state, kept between frames of the same size.
 struct Part {
     rows: Span,
@@ -284,6 +293,10 @@ struct Part {
     lay: RowLayout,
     /// Where each computed column lies in a layout row.
     index: Vec<usize>,
+    /// Per buffer, the rows its layer computes for the part's own output ([`needed`]): the
+    /// others read as zeros, as if beyond the frame (they hold stale values, which must
+    /// not reach a Winograd transform's sums).
+    needed: Vec<Range<usize>>,
     /// The rings' floats, written and read only through `ring_at` (a layer's call borrows the
     /// part shared while it writes one ring and reads others).
     _rings: Vec<Vec<Array>>,
@@ -343,10 +356,21 @@ impl Stream {
             .into_iter()
             .map(|r| (r, whole(w)))
             .collect();
-        // (half) vectors of tiles computed: the largest part, or all of them over the threads
+        // (half) vectors of tiles the layers compute: the largest part, or all of them over
+        // the threads
+        let last = self.reach();
         let time = |parts: &[(Span, Span)]| -> usize {
             let work = parts.iter().map(|(r, c)| {
-                (r.end - r.start).div_ceil(TILE) * RowLayout::new(c.end - c.start).cost(self.isa)
+                let lay = RowLayout::new(c.end - c.start);
+                let tile_rows = |l: &Layer| needed(r, last, l.lag).len().div_ceil(TILE);
+                let cost = |l: &Layer| match l.op {
+                    Op::Conv3(_) | Op::Conv1(_) => lay.cost(self.isa),
+                    Op::Conv3I8(_) | Op::Quantize(_) => 2 * lay.chunks(),
+                };
+                self.layers
+                    .iter()
+                    .map(|l| tile_rows(l) * cost(l))
+                    .sum::<usize>()
             });
             work.clone()
                 .max()
@@ -407,6 +431,11 @@ impl Stream {
                         cols,
                         lay,
                         index: (0..lay.w).map(|x| lay.index(x)).collect(),
+                        needed: self
+                            .buffers
+                            .iter()
+                            .map(|b| needed(&rows, self.reach(), b.lag))
+                            .collect(),
                         ring_at: rings
                             .iter_mut()
                             .map(|r| floats_mut(r).as_mut_ptr())
@@ -514,13 +543,15 @@ impl Stream {
     /// Every layer of `part` over the whole frame.
     fn run_part(&self, part: &mut Part, (frame, framing): (&[f32], Framing), out: OutPtr) {
         let rows = part.rows.end - part.rows.start;
-        let last = self.layers.iter().map(|l| l.lag).max().unwrap_or(0);
+        let last = self.reach();
         let chunks = 0..part.lay.chunks();
         let mut scratch = std::mem::take(&mut part.scratch);
+        let needed = |lag: usize| needed(&part.rows, last, lag);
         // the first row a layer of lag `lag` computes at `step`, where it computes any
         let first_row = |step: usize, lag: usize| {
             let y = (TILE * step) as isize - lag as isize;
-            (y + TILE as isize > 0 && y < rows as isize).then_some(y)
+            let need = needed(lag);
+            (y + TILE as isize > need.start as isize && y < need.end as isize).then_some(y)
         };
         for step in 0..(rows + last).div_ceil(TILE) {
             if TILE * step < rows {
@@ -528,7 +559,11 @@ impl Stream {
             }
             for layer in &self.layers {
                 if let Some(y) = first_row(step, layer.lag) {
-                    self.run_layer(part, layer, (y, chunks.clone()), &mut scratch);
+                    // its rows that hold what the output needs
+                    let need = needed(layer.lag);
+                    let valid = (need.start as isize - y).clamp(0, TILE as isize) as usize
+                        ..(need.end as isize - y).clamp(0, TILE as isize) as usize;
+                    self.run_layer(part, layer, (y, valid, chunks.clone()), &mut scratch);
                 }
             }
             if let Some(y) = first_row(step, last) {
@@ -538,9 +573,10 @@ impl Stream {
         part.scratch = scratch;
     }
 
-    /// Row `y` (of the part) of buffer `b`; zeros (zero points) outside the part.
+    /// Row `y` (of the part) of buffer `b`; zeros (zero points) outside the part and outside
+    /// the rows its layer computes.
     fn row(&self, s: &Part, b: BufId, y: isize) -> *const f32 {
-        if y < 0 || y as usize >= s.rows.end - s.rows.start {
+        if y < 0 || !s.needed[b].contains(&(y as usize)) {
             return s.packed_zeros[b]
                 .as_ref()
                 .unwrap_or(&s.zeros)
@@ -603,7 +639,7 @@ impl Stream {
         &self,
         s: &Part,
         layer: &Layer,
-        (y, chunks): (isize, Range<usize>),
+        (y, valid, chunks): (isize, Range<usize>, Range<usize>),
         scratch: &mut Scratch,
     ) {
         let channels = |b: BufId| self.buffers[b].channels;
@@ -651,7 +687,10 @@ impl Stream {
         }
         let src3 = &src3[..layer.src.len()];
         if let (Some(p), false) = (layer.probe, scratch.ranges.is_empty()) {
-            record_ranges(s, src3, &mut scratch.ranges[p]);
+            // the input rows of its valid output rows (the rows below are read again by the
+            // next call)
+            let new = valid.start + 1..valid.end + 1;
+            record_ranges(s, src3, new, &mut scratch.ranges[p]);
         }
         match &layer.op {
             // SAFETY: the CPU runs `isa` (Builder::new); every row is a ring row or the zero
@@ -675,12 +714,8 @@ impl Stream {
                     rows: std::array::from_fn(|i| self.row(s, b, y - 1 + i as isize).cast()),
                     groups: self.buffers[b].planes(),
                 };
-                // rows above and below the part are computed but never read
-                let rows = (s.rows.end - s.rows.start) as isize;
-                let counted = (-y).clamp(0, TILE as isize) as usize
-                    ..(rows - y).clamp(0, TILE as isize) as usize;
                 let io = (src, dst, packed_dst);
-                let act = (layer.act, counted);
+                let act = (layer.act, valid);
                 scratch.excess += int8::conv3(conv, (s.lay, chunks), io, act);
             },
             // SAFETY: as above; a packed buffer's rows hold its groups' strides
@@ -691,7 +726,7 @@ impl Stream {
                     channels: channels(b),
                 };
                 let dst = packed_dst.expect("a packed output");
-                scratch.excess += int8::quantize(pack, (s.lay, chunks), src, dst);
+                scratch.excess += int8::quantize(pack, (s.lay, chunks), (src, dst), valid);
             },
             Op::Conv1(conv) => {
                 let mut src = [Rows {
@@ -805,15 +840,20 @@ fn zero_points(b: &Buffer, rows: usize, stride: usize) -> Vec<Array> {
     buf
 }
 
-/// Widens `ranges` (per input channel) to the values of the rows a 3×3 conv call reads new:
-/// its middle four (the rows below are read again by the next call).
-fn record_ranges(s: &Part, src: &[Rows<{ TILE + 2 }>], ranges: &mut [(f32, f32)]) {
+/// Widens `ranges` (per input channel) to the values of the rows `new` of a conv call's
+/// input sets.
+fn record_ranges(
+    s: &Part,
+    src: &[Rows<{ TILE + 2 }>],
+    new: Range<usize>,
+    ranges: &mut [(f32, f32)],
+) {
     let stride = s.lay.stride();
     let mut c = 0;
     for set in src {
         for ch in 0..set.channels {
             let (lo, hi) = &mut ranges[c];
-            for &row in &set.rows[1..=TILE] {
+            for &row in &set.rows[new.clone()] {
                 // SAFETY: every row holds `channels` strides (run_layer)
                 let row = unsafe { std::slice::from_raw_parts(row.add(ch * stride), stride) };
                 for &v in row {
@@ -936,27 +976,26 @@ mod tests {
     }
 
     #[test]
-    fn the_cut_counts_whole_vectors_of_tiles() {
+    fn the_cut_counts_whole_vectors_of_tiles_and_tapered_halos() {
         let s = chain(21);
         // 640 columns are 10 whole vectors of tiles; two strips of 342 would be 6 each (5½
-        // with the half registers of AVX-512)
-        let portable = chain_on(21, Isa::Portable);
-        let parts = portable.cut((360, 640), 2);
+        // with the half registers of AVX-512); bands compute half their halo's rows on
+        // average (a layer reaches fewer rows the later it runs): 2 × ~48 × 20 halves per
+        // layer beat 2 × 90 × 12 (or 11)
+        for isa in [Isa::Portable, s.isa] {
+            let parts = chain_on(21, isa).cut((360, 640), 2);
+            assert!(
+                parts.iter().all(|(_, c)| (c.start, c.end) == (0, 640)),
+                "bands of rows on {isa:?}"
+            );
+        }
+        // a short wide frame: strips of 522 columns (9 vectors) beat bands of 32 rows whose
+        // halos take as many again
+        let parts = chain_on(21, Isa::Portable).cut((64, 1000), 2);
         assert!(
-            parts.iter().all(|(_, c)| (c.start, c.end) == (0, 640)),
-            "bands of rows"
-        );
-        // 656 columns are 11 vectors: two strips of 350 (6 each) beat bands of 11
-        let parts = portable.cut((376, 656), 2);
-        assert!(
-            parts.iter().all(|(r, _)| (r.start, r.end) == (0, 376)),
+            parts.iter().all(|(r, _)| (r.start, r.end) == (0, 64)),
             "strips of columns"
         );
-        if s.isa == Isa::Avx512 {
-            // 5½ vectors a strip (2 × 90 × 11 halves) beat bands of 10 (2 × 51 × 20)
-            let parts = s.cut((360, 640), 2);
-            assert!(parts.iter().all(|(r, _)| (r.start, r.end) == (0, 360)));
-        }
         // wider than a part may be: strips
         assert_eq!(s.cut((100, 1500), 1).len(), 2);
     }

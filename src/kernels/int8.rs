@@ -229,10 +229,10 @@ impl Conv3I8 {
     }
 }
 
-/// Rounds and packs rows 4k … 4k+3 of f32 channels (`src`) into `dst`, in the vectors of
-/// tiles `chunks` (a row's slots past its columns hold 0, which packs to the zero point);
-/// returns by how many steps values fell outside their channel's range, summed (each value's
-/// at most 255).
+/// Rounds and packs four rows of f32 channels (`src`) into `dst`, in the vectors of tiles
+/// `chunks` (a row's slots past its columns hold 0, which packs to the zero point); returns by
+/// how many steps values of the rows `counted` (of the four) fell outside their channel's
+/// range, summed (each value's at most 255).
 ///
 /// # Safety
 /// The CPU must run the 8-bit kernels ([`available`]); the rows must be valid for
@@ -240,8 +240,8 @@ impl Conv3I8 {
 pub unsafe fn quantize(
     pack: &Pack,
     (lay, chunks): (RowLayout, Range<usize>),
-    src: Rows<TILE>,
-    dst: PackedMut<TILE>,
+    (src, dst): (Rows<TILE>, PackedMut<TILE>),
+    counted: Range<usize>,
 ) -> u64 {
     assert_eq!(src.channels, pack.inv_scale.len());
     assert_eq!(dst.groups, pack.groups());
@@ -249,7 +249,7 @@ pub unsafe fn quantize(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: as the caller promised
     unsafe {
-        quantize_avx512(pack, (lay, chunks), src, dst)
+        quantize_avx512(pack, (lay, chunks), (src, dst), counted)
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("the 8-bit kernels run on x86-64 only ({lay:?} {chunks:?})");
@@ -260,14 +260,15 @@ pub unsafe fn quantize(
 unsafe fn quantize_avx512(
     pack: &Pack,
     (lay, chunks): (RowLayout, Range<usize>),
-    src: Rows<TILE>,
-    dst: PackedMut<TILE>,
+    (src, dst): (Rows<TILE>, PackedMut<TILE>),
+    counted: Range<usize>,
 ) -> u64 {
     use std::arch::x86_64::*;
     let stride = lay.stride();
     let cin = src.channels;
     let mut excess = _mm512_setzero_si512();
     for a in 0..TILE {
+        let count: u16 = if counted.contains(&a) { !0 } else { 0 };
         for g in 0..dst.groups {
             let channels = 4 * g..(4 * g + 4).min(cin);
             for c in chunks.clone() {
@@ -279,7 +280,7 @@ unsafe fn quantize_avx512(
                         for (byte, ci) in channels.clone().enumerate() {
                             let x = _mm512_loadu_ps(src.rows[a].add(ci * stride + at));
                             let (q, e) = round(x, pack.inv_scale[ci], pack.zero[ci]);
-                            excess = _mm512_add_epi32(excess, e);
+                            excess = _mm512_mask_add_epi32(excess, count, excess, e);
                             quad = shift_in(quad, q, byte);
                         }
                         _mm512_storeu_si512(dst.rows[a].add(g * stride + at).cast(), quad);
@@ -345,8 +346,8 @@ unsafe fn shift_in(
 /// Output rows 4k … 4k+3 of a 3×3 conv from packed u8 input rows 4k−1 … 4k+4 (`src`, in
 /// order), with bias, then `act`, in the vectors of tiles `chunks`: the first
 /// [`Conv3I8::f32_outputs`] channels into the f32 sets `dst`, the rest packed into `packed`;
-/// returns by how many steps packed values of the rows `counted` (of the four; those inside
-/// the frame) fell outside their channel's range, summed.
+/// returns by how many steps packed values of the rows `counted` (of the four: those the
+/// output needs) fell outside their channel's range, summed.
 ///
 /// # Safety
 /// The CPU must run the 8-bit kernels ([`available`]); every row pointer must be valid for
@@ -693,15 +694,23 @@ mod tests {
                 groups: pack.groups(),
             };
             // SAFETY: VNNI is there; the rows hold cin strides, the packed ones groups
-            let clipped = unsafe { quantize(&pack, (lay, 0..lay.chunks()), src, dst) };
+            let run =
+                |counted| unsafe { quantize(&pack, (lay, 0..lay.chunks()), (src, dst), counted) };
+            // rows 1 and 2 only, then all four
+            let clipped_inside = run(1..3);
+            let clipped = run(0..TILE);
+            let steps = |a: usize, c: usize, x: usize| {
+                let q = &quant[c];
+                let v = pixel(a, c, x).mul_add(1.0 / q.scale, f32::from(q.zero));
+                let v = v.round_ties_even();
+                (v - v.clamp(0.0, 255.0)).abs().min(255.0) as u64
+            };
+            let inside: u64 = (cin * w..3 * cin * w)
+                .map(|i| steps(i / (cin * w), i / w % cin, i % w))
+                .sum();
+            assert_eq!(clipped_inside, inside, "the steps outside, rows 1 and 2");
             let excess: u64 = (0..TILE * cin * w)
-                .map(|i| {
-                    let (a, c, x) = (i / (cin * w), i / w % cin, i % w);
-                    let q = &quant[c];
-                    let v = pixel(a, c, x).mul_add(1.0 / q.scale, f32::from(q.zero));
-                    let v = v.round_ties_even();
-                    (v - v.clamp(0.0, 255.0)).abs().min(255.0) as u64
-                })
+                .map(|i| steps(i / (cin * w), i / w % cin, i % w))
                 .sum();
             assert!(excess > 0, "some values lie outside their ranges");
             assert_eq!(clipped, excess, "the steps outside summed");
