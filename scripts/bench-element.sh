@@ -48,18 +48,25 @@ pipe_args() {
         ! imdnupscale scale="$SCALE" model-path="$weights" device="$DEVICE"
         precision="$PRECISION" n-threads="$THREADS" max-frames-in-flight="$1" ! fakesink sync=false)
 }
+# the element's network frame: the frame and its edge margin (the element's edge mode)
+margin_cmd=("${bench_cmd[@]}" --edge replicate)
 echo "bare forward:  ${bench_cmd[*]}"
+echo "bare, margin:  ${margin_cmd[*]}"
 for d in $DEPTHS; do pipe_args "$d"; echo "element D=$d:  ${pipe[*]}"; done
 echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $THREADS threads"
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 bare=()
+margin=()
+fps_of() { "$@" 2>/dev/null | tail -1 | python3 -c 'import json,sys; print("%.2f" % (1000 / json.load(sys.stdin)["ms_per_frame"]))'; }
 declare -A elem
 for r in $(seq "$ROUNDS"); do
-    ms=$("${bench_cmd[@]}" 2>/dev/null | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["ms_per_frame"])')
-    fps=$(python3 -c "print(f'{1000/$ms:.2f}')")
+    fps=$(fps_of "${bench_cmd[@]}")
     bare+=("$fps")
     line="round $r ($FORMAT): bare $fps fps"
+    fps=$(fps_of "${margin_cmd[@]}")
+    margin+=("$fps")
+    line="$line, bare with margin $fps fps"
     for d in $DEPTHS; do
         # gst-launch times PLAYING → EOS; the first frame went through during preroll
         pipe_args "$d"
@@ -73,10 +80,13 @@ for r in $(seq "$ROUNDS"); do
     echo "$line"
 done
 b=$(echo "${bare[*]}" | median)
+m=$(echo "${margin[*]}" | median)
 echo "medians over $ROUNDS rounds, $SIZE $FORMAT → ×$SCALE, $DEVICE $PRECISION, $THREADS threads:"
-printf '  %-28s %7.2f fps\n' "bare forward (imdn bench)" "$b"
+printf '  %-36s %7.2f fps\n' "bare forward (imdn bench)" "$b"
+printf '  %-36s %7.2f fps\n' "bare, edge margin (--edge replicate)" "$m"
 for d in $DEPTHS; do
     e=$(echo "${elem[$d]}" | median)
-    printf '  %-28s %7.2f fps   element / bare = %.2f\n' "element, max-frames-in-flight=$d" \
-        "$e" "$(python3 -c "print($e/$b)")"
+    printf '  %-36s %7.2f fps   element / bare = %.2f, / bare with margin = %.2f\n' \
+        "element, max-frames-in-flight=$d" "$e" "$(python3 -c "print($e/$b)")" \
+        "$(python3 -c "print($e/$m)")"
 done
