@@ -15,7 +15,9 @@
 //! one pipeline each, side by side on the threads with nothing shared between
 //! them: a part computes `reach` pixels of context on each inner side (the network's receptive
 //! field radius, one pixel per 3×3 conv) and writes only its own pixels, so the output equals
-//! the whole frame's to float rounding. (Threads that share every row and meet at a barrier
+//! the whole frame's to float rounding. In a band, a layer computes only the halo rows its
+//! own output rows depend on: `reach − lag` rows for a layer `lag` rows behind the input, half
+//! the halo on average ([`needed`]); the rows it skips read as zeros. (Threads that share every row and meet at a barrier
 //! compute no halo, but were faster only on an idle machine and an evenly split width, and
 //! much slower whenever other threads want the cores: BENCHMARKS.md.)
 //!
@@ -342,8 +344,9 @@ impl Stream {
     }
 
     /// How an h×w frame is cut for `threads` threads: into bands of rows or strips of
-    /// columns, whichever finishes first (the halos, and rows rounded up to whole vectors of
-    /// tiles, count); strips at most [`MAX_WIDTH`] wide.
+    /// columns, whichever finishes first (each layer's halo rows, and rows rounded up to whole
+    /// vectors of tiles, or half ones where the kernels run them, count); strips at most
+    /// [`MAX_WIDTH`] wide.
     fn cut(&self, (h, w): (usize, usize), threads: usize) -> Vec<(Span, Span)> {
         let reach = self.reach();
         let whole = |len: usize| spans(len, 1, reach)[0];
