@@ -6,7 +6,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use crate::acs::{Acs, AcsScratch, EdgeMode, Forward, FrameStats, Framing, Nhw, Rect};
-use crate::cpu::{CpuNet, Threads};
+use crate::cpu::{CpuNet, Int8Stats, Threads};
 use crate::cuda::CudaNet;
 use crate::cuda::args::Storage;
 use crate::image_ops::{self, Resizer};
@@ -398,10 +398,10 @@ impl Upscaler {
         self.cpu.as_ref().map(CpuNet::thread_pool)
     }
 
-    /// Frames the CPU's 8-bit network ran again in f32 because their values fell far
-    /// outside its calibrated ranges (0 without one).
-    pub fn int8_reruns(&self) -> u64 {
-        self.cpu.as_ref().map_or(0, CpuNet::int8_reruns)
+    /// What the CPU's 8-bit network has run (None without one): how far frames fell outside
+    /// its calibrated ranges, and which ran again in f32 because they fell far outside.
+    pub fn int8_stats(&self) -> Option<Int8Stats> {
+        self.cpu.as_ref().and_then(CpuNet::int8_stats)
     }
 
     /// Whether the network runs streamed on the CPU ([`CpuNet::streams`]): whole frames then

@@ -24,6 +24,17 @@ pub struct ImageScore {
     pub ssim_y: f64,
     pub bicubic_psnr_y: f64,
     pub bicubic_ssim_y: f64,
+    /// With an 8-bit network: how far the image's values fell outside its ranges.
+    pub int8: Option<Int8Image>,
+}
+
+/// How an image ran in 8 bits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Int8Image {
+    /// u8 steps outside the calibrated ranges, summed, per pixel.
+    pub excess: f64,
+    /// Whether it (a tile of it) ran again in f32 for that.
+    pub rerun: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -153,7 +164,14 @@ pub fn evaluate(
             }
             LrSource::Downscale => image_ops::imresize_u8(&hr, w, h, 3, lw, lh),
         };
+        let before = up.int8_stats();
         let sr = up.upscale_u8(&lr, (lw, lh), 3, (w, h))?;
+        let int8 = before
+            .zip(up.int8_stats())
+            .map(|(before, after)| Int8Image {
+                excess: after.excess_since(&before),
+                rerun: after.reruns > before.reruns,
+            });
         let bicubic = image_ops::imresize_u8(&lr, lw, lh, 3, w, h);
         let (psnr_y, ssim_y) = metrics::psnr_ssim_y(&sr, &hr, w, h, 3, scale);
         let (bicubic_psnr_y, bicubic_ssim_y) = metrics::psnr_ssim_y(&bicubic, &hr, w, h, 3, scale);
@@ -163,6 +181,7 @@ pub fn evaluate(
             ssim_y,
             bicubic_psnr_y,
             bicubic_ssim_y,
+            int8,
         };
         progress(&score);
         images.push(score);

@@ -328,15 +328,26 @@ fn calibrate_writes_ranges_that_int8_runs_on() {
             text(&o)
         );
     }
-    let o = imdn(&[
-        "calibrate",
-        "--weights",
-        w.path().to_str().unwrap(),
-        "--images",
-        dir.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+    let calibrate = |clip: &str| {
+        imdn(&[
+            "calibrate",
+            "--weights",
+            w.path().to_str().unwrap(),
+            "--images",
+            dir.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+            "--clip",
+            clip,
+        ])
+    };
+    let o = calibrate("0.5");
+    assert!(
+        !o.status.success() && text(&o).contains("--clip"),
+        "{}",
+        text(&o)
+    );
+    let o = calibrate("0.001");
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(
@@ -345,7 +356,11 @@ fn calibrate_writes_ranges_that_int8_runs_on() {
         text(&o)
     );
     let card = weights::load_metadata(out.path()).unwrap();
-    assert!(card["int8_calibration"].contains("2 images"));
+    let how = &card["int8_calibration"];
+    assert!(
+        how.contains("2 images") && how.contains("leaving out 0.001"),
+        "{how}"
+    );
     let count = |p: &Path| text(&imdn(&["info", p.to_str().unwrap()]));
     let params = |t: String| {
         t.lines()

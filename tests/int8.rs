@@ -66,7 +66,9 @@ fn shipped_rtc_models_in_8_bits_stay_within_0_05_db_of_f32_on_set5() {
             let mut up = Upscaler::with_options(tensors.clone(), &Device::Cpu, options).unwrap();
             let report = evaluate(&mut up, &hr, LrSource::Downscale, scale, |_| {}).unwrap();
             psnr.push(report.mean_sr().0);
-            assert_eq!(up.int8_reruns(), 0, "{name}: every image in 8 bits");
+            let reruns = up.int8_stats().map(|s| s.reruns);
+            let in_8_bits = (precision == Precision::Int8).then_some(0);
+            assert_eq!(reruns, in_8_bits, "{name}: every image in 8 bits");
         }
         let loss = psnr[0] - psnr[1];
         eprintln!("{name}: f32 {:.4} dB, int8 {:.4} dB", psnr[0], psnr[1]);
@@ -144,13 +146,49 @@ fn recorded_ranges_calibrate_weights_without_them() {
     let int8_net = CpuNet::with_kernels(&config, &tensors, 2, int8()).unwrap();
     let want = f32_net.forward(&input, 1, h, w).unwrap();
     let got = int8_net.forward(&input, 1, h, w).unwrap();
-    assert_eq!(int8_net.int8_reruns(), 0, "in 8 bits");
+    assert_eq!(int8_net.int8_stats().unwrap().reruns, 0, "in 8 bits");
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     let worst = common::max_abs_diff(&got, &want);
     assert!(
         worst < 0.03 * scale,
         "largest difference {worst} of {scale}"
     );
+}
+
+/// Counting the values the convs read over their recorded ranges gives those ranges back when
+/// nothing is left out (to a bin), and narrower ones when some is (`imdn calibrate --clip`).
+#[test]
+fn counted_values_give_the_recorded_ranges_or_narrower_ones() {
+    let tensors = shipped::by_name("imdn_rtc_x2").unwrap().tensors().unwrap();
+    let config = Config::detect(&tensors).unwrap();
+    let net = CpuNet::new(&config, &tensors, 2).unwrap();
+    let (h, w) = (40, 70);
+    let input = frame(h, w);
+    let mut hists = Vec::new();
+    let err = net.count_input_values(&input, (h, w), &[], &mut hists);
+    assert!(err.is_err(), "the ranges come first");
+    let mut ranges = Vec::new();
+    net.record_input_ranges(&input, (h, w), &mut ranges)
+        .unwrap();
+    net.count_input_values(&input, (h, w), &ranges, &mut hists)
+        .unwrap();
+    assert_eq!(hists.len(), ranges.len());
+    let mut narrower = 0;
+    for (r, h) in ranges.iter().zip(&hists) {
+        assert_eq!(r.len(), h.len());
+        for (&(lo, hi), h) in r.iter().zip(h) {
+            let bin = (hi - lo) / 4096.0 + 1e-6;
+            let all = h.clipped(0.0);
+            assert!(
+                (all.0 - lo).abs() <= bin && (all.1 - hi).abs() <= bin,
+                "{all:?} {lo} {hi}"
+            );
+            let most = h.clipped(0.01);
+            assert!(most.0 >= all.0 && most.1 <= all.1);
+            narrower += usize::from(most != all);
+        }
+    }
+    assert!(narrower > 0, "leaving out 1 % narrows ranges");
 }
 
 #[test]
@@ -207,16 +245,24 @@ fn a_frame_that_clips_runs_again_in_f32_and_widens_the_ranges() {
     let (h, w) = (48, 64);
     let smooth = frame(h, w);
     int8_net.forward(&smooth, 1, h, w).unwrap();
-    assert_eq!(int8_net.int8_reruns(), 0, "a frame within the ranges");
+    assert_eq!(
+        int8_net.int8_stats().unwrap().reruns,
+        0,
+        "a frame within the ranges"
+    );
     let checkers: Vec<f32> = (0..3 * h * w)
         .map(|i| ((i % w / 2 + i / w % h / 2) % 2) as f32)
         .collect();
     let want = f32_net.forward(&checkers, 1, h, w).unwrap();
     let got = int8_net.forward(&checkers, 1, h, w).unwrap();
-    assert_eq!(int8_net.int8_reruns(), 1);
+    assert_eq!(int8_net.int8_stats().unwrap().reruns, 1);
     assert_eq!(got, want, "the frame that clipped is f32's");
     let again = int8_net.forward(&checkers, 1, h, w).unwrap();
-    assert_eq!(int8_net.int8_reruns(), 1, "the widened ranges hold it");
+    assert_eq!(
+        int8_net.int8_stats().unwrap().reruns,
+        1,
+        "the widened ranges hold it"
+    );
     assert_ne!(again, want, "in 8 bits");
     let mean = again
         .iter()

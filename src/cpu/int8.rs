@@ -10,8 +10,9 @@ use crate::kernels::int8::Quant;
 use super::stream::{State, Stream};
 
 /// How far a frame's values may fall outside the ranges before it runs again in f32: steps
-/// of u8 beyond them (each value's at most 255), summed, per pixel. Photographs reach up to
-/// 2.3; test patterns that show damage from 19 (weights/README.md).
+/// of u8 beyond them (each value's at most 255), summed, per pixel (`imdn eval --precision
+/// int8` prints it). Photographs mostly stay under 5 (one validation tile of 30 reaches 16 at
+/// ×3); test patterns that show damage from 19 (weights/README.md).
 pub const EXCESS_LIMIT: f64 = 8.0;
 
 /// How far past a clipping frame's own values (which hold 0) the ranges widen.
@@ -23,8 +24,27 @@ pub struct Int8Stream {
     ranges: Vec<Vec<(f32, f32)>>,
     stream: Stream,
     state: Option<State>,
-    /// Frames that ran again in f32.
-    pub rerun: u64,
+    pub stats: Int8Stats,
+}
+
+/// What an 8-bit pipeline has run, in all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Int8Stats {
+    /// Frames run, and of them those that ran again in f32.
+    pub frames: u64,
+    pub reruns: u64,
+    /// Their pixels, and by how many u8 steps their values fell outside the ranges, summed
+    /// (per pixel of a frame, what [`EXCESS_LIMIT`] bounds).
+    pub pixels: u64,
+    pub excess: u64,
+}
+
+impl Int8Stats {
+    /// Steps outside the ranges per pixel of what ran since `before`.
+    pub fn excess_since(&self, before: &Int8Stats) -> f64 {
+        let pixels = self.pixels - before.pixels;
+        (self.excess - before.excess) as f64 / pixels.max(1) as f64
+    }
 }
 
 /// How ranges round to u8.
@@ -45,7 +65,7 @@ impl Int8Stream {
             ranges,
             stream,
             state: None,
-            rerun: 0,
+            stats: Int8Stats::default(),
         }
     }
 
@@ -66,7 +86,11 @@ impl Int8Stream {
     ) {
         let st = self.stream.state(&mut self.state, net, threads);
         let excess = self.stream.run(st, (frame, framing), out);
-        if excess as f64 <= EXCESS_LIMIT * (net.0 * net.1) as f64 {
+        let pixels = (net.0 * net.1) as u64;
+        self.stats.frames += 1;
+        self.stats.pixels += pixels;
+        self.stats.excess += excess;
+        if excess as f64 <= EXCESS_LIMIT * pixels as f64 {
             return;
         }
         let st = f32_stream.state(f32_state, net, threads);
@@ -80,6 +104,6 @@ impl Int8Stream {
         }
         self.stream = build(&quant(&self.ranges));
         self.state = None;
-        self.rerun += 1;
+        self.stats.reruns += 1;
     }
 }

@@ -9,6 +9,7 @@
 //! the caller's size.
 
 mod cca;
+mod histogram;
 mod int8;
 mod stream;
 
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use cca::{CcaScratch, add_region_sums, attention_weights};
+pub use histogram::Histogram;
 use stream::{Builder, Stream};
 
 use crate::acs::{ChannelSums, FrameStats, Framing, Nhw, Rect};
@@ -35,6 +37,7 @@ use crate::names::{
 };
 use crate::weights::Tensors;
 use crate::{Error, Result};
+pub use int8::Int8Stats;
 use int8::Int8Stream;
 
 /// Reads the convs of a weights file, planned for the kernels chosen.
@@ -508,12 +511,13 @@ impl CpuNet {
         Ok(())
     }
 
-    /// Frames the 8-bit pipeline ran again in f32 because they clipped (0 without one).
-    pub fn int8_reruns(&self) -> u64 {
+    /// What the 8-bit pipeline has run (None without one): how far frames fell outside its
+    /// ranges, and which ran again in f32 because they clipped.
+    pub fn int8_stats(&self) -> Option<Int8Stats> {
         self.int8
             .as_ref()
             .and_then(|m| m.lock().ok())
-            .map_or(0, |q| q.rerun)
+            .map(|q| q.stats)
     }
 
     /// Runs the planar 3×`h`×`w` `frame` through the streamed network, widening `ranges` (per
@@ -524,6 +528,41 @@ impl CpuNet {
         frame: &[f32],
         (h, w): (usize, usize),
         ranges: &mut Vec<Vec<(f32, f32)>>,
+    ) -> Result<()> {
+        self.calibration_run(frame, (h, w), |stream, st, input, out| {
+            stream.run_recording(st, input, out, ranges)
+        })
+    }
+
+    /// As [`CpuNet::record_input_ranges`], counting the values into `hists` over `ranges`
+    /// recorded first over the same frames: for ranges that leave out the rarest values
+    /// ([`Histogram::clipped`]).
+    pub fn count_input_values(
+        &self,
+        frame: &[f32],
+        (h, w): (usize, usize),
+        ranges: &[Vec<(f32, f32)>],
+        hists: &mut Vec<Vec<Histogram>>,
+    ) -> Result<()> {
+        let convs = self.stream.as_ref().map_or(0, |(s, _)| s.probes().len());
+        if ranges.len() != convs {
+            return Err(Error::InvalidInput(format!(
+                "{} input ranges for {convs} convs: record them first",
+                ranges.len()
+            )));
+        }
+        self.calibration_run(frame, (h, w), |stream, st, input, out| {
+            stream.run_counting(st, input, out, ranges, hists)
+        })
+    }
+
+    /// Runs `run` on the streamed network, its state for `frame` (3×`h`×`w`), the frame and
+    /// an output of its size.
+    fn calibration_run(
+        &self,
+        frame: &[f32],
+        (h, w): (usize, usize),
+        run: impl FnOnce(&Stream, &mut stream::State, (&[f32], Framing), &mut [f32]) + Send,
     ) -> Result<()> {
         let Some((stream, state)) = &self.stream else {
             return Err(Error::InvalidInput(format!(
@@ -546,7 +585,7 @@ impl CpuNet {
         let (threads, slot) = (self.threads(), &mut *guard);
         self.pool.install(|| {
             let st = stream.state(slot, (h, w), threads);
-            stream.run_recording(st, (frame, Framing::whole((h, w))), &mut out, ranges);
+            run(stream, st, (frame, Framing::whole((h, w))), &mut out);
         });
         Ok(())
     }

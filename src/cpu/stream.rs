@@ -39,6 +39,8 @@ use crate::kernels::lanes::{Array, aligned_zeros, floats_mut};
 use crate::kernels::rowconv::{self, Conv1, Conv3, Isa, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
 
+use super::histogram::Histogram;
+
 /// Widest part, in input columns: wider frames are cut into strips, so that a part's rings
 /// stay near the cache.
 const MAX_WIDTH: usize = 1024;
@@ -319,6 +321,17 @@ struct Scratch {
     excess: u64,
     /// Per probed conv, per input channel: the least and greatest value read (when recording).
     ranges: Vec<Vec<(f32, f32)>>,
+    /// Per probed conv, per input channel: the values read, counted (when recording them).
+    hists: Vec<Vec<Histogram>>,
+}
+
+/// What a run records of the values the 8-bit-capable convs read, per conv and input channel.
+enum Recording<'a> {
+    Nothing,
+    /// The least and greatest.
+    Ranges,
+    /// Counts over these ranges.
+    Histograms(&'a [Vec<(f32, f32)>]),
 }
 
 // SAFETY: `ring_at` points into the part's own rings, which go wherever the part goes.
@@ -468,7 +481,7 @@ impl Stream {
     /// cropped in memory. Returns by how many steps the 8-bit layers' values fell
     /// outside their channels' ranges, summed (0 without them).
     pub fn run(&self, state: &mut State, frame: (&[f32], Framing), out: &mut [f32]) -> u64 {
-        self.run_parts(state, frame, out, false)
+        self.run_parts(state, frame, out, Recording::Nothing)
     }
 
     /// As [`Stream::run`], also widening `ranges` (per 8-bit-capable conv, per input channel:
@@ -480,7 +493,7 @@ impl Stream {
         out: &mut [f32],
         ranges: &mut Vec<Vec<(f32, f32)>>,
     ) {
-        self.run_parts(state, frame, out, true);
+        self.run_parts(state, frame, out, Recording::Ranges);
         let probes = self.probes();
         ranges.resize_with(probes.len(), Vec::new);
         for part in &mut state.parts {
@@ -489,6 +502,32 @@ impl Stream {
                 all.resize(cin, (f32::INFINITY, f32::NEG_INFINITY));
                 for (a, p) in all.iter_mut().zip(part) {
                     *a = (a.0.min(p.0), a.1.max(p.1));
+                }
+            }
+        }
+    }
+
+    /// As [`Stream::run`], also counting the values the convs read into `hists` (per
+    /// 8-bit-capable conv, per input channel), over `ranges` (as [`Stream::run_recording`]
+    /// recorded them, over the same frames), for ranges that leave out the rarest values.
+    pub fn run_counting(
+        &self,
+        state: &mut State,
+        frame: (&[f32], Framing),
+        out: &mut [f32],
+        ranges: &[Vec<(f32, f32)>],
+        hists: &mut Vec<Vec<Histogram>>,
+    ) {
+        assert_eq!(ranges.len(), self.probes().len(), "a range per conv");
+        self.run_parts(state, frame, out, Recording::Histograms(ranges));
+        if hists.is_empty() {
+            *hists = counters(ranges);
+        }
+        for part in &mut state.parts {
+            let counted = std::mem::take(&mut part.scratch.hists);
+            for (all, part) in hists.iter_mut().zip(&counted) {
+                for (a, p) in all.iter_mut().zip(part) {
+                    a.merge(p);
                 }
             }
         }
@@ -518,7 +557,7 @@ impl Stream {
         state: &mut State,
         (frame, framing): (&[f32], Framing),
         out: &mut [f32],
-        record: bool,
+        record: Recording,
     ) -> u64 {
         let (h, w) = framing.frame;
         let (nh, nw) = state.size;
@@ -526,15 +565,21 @@ impl Stream {
         assert_eq!(frame.len(), 3 * h * w);
         assert_eq!(out.len(), 3 * h * w * self.scale * self.scale);
         let out = OutPtr(out.as_mut_ptr());
-        let probes = if record { self.probes() } else { Vec::new() };
+        let probes = match record {
+            Recording::Ranges => self.probes(),
+            _ => Vec::new(),
+        };
         for part in &mut state.parts {
             part.scratch.excess = 0;
             part.scratch.ranges.clear();
-            part.scratch.ranges.extend(
-                probes
-                    .iter()
-                    .map(|&c| vec![(f32::INFINITY, f32::NEG_INFINITY); c]),
-            );
+            // the convs read zeros past the frame's edges (their padding)
+            part.scratch
+                .ranges
+                .extend(probes.iter().map(|&c| vec![(0.0, 0.0); c]));
+            part.scratch.hists = match record {
+                Recording::Histograms(ranges) => counters(ranges),
+                _ => Vec::new(),
+            };
         }
         state
             .parts
@@ -689,11 +734,18 @@ impl Stream {
             }
         }
         let src3 = &src3[..layer.src.len()];
-        if let (Some(p), false) = (layer.probe, scratch.ranges.is_empty()) {
+        if let Some(p) = layer.probe {
             // the input rows of its valid output rows (the rows below are read again by the
             // next call)
             let new = valid.start + 1..valid.end + 1;
-            record_ranges(s, src3, new, &mut scratch.ranges[p]);
+            if let Some(r) = scratch.ranges.get_mut(p) {
+                for_each_input(s, src3, new.clone(), |c, v| {
+                    r[c] = (r[c].0.min(v), r[c].1.max(v))
+                });
+            }
+            if let Some(h) = scratch.hists.get_mut(p) {
+                for_each_input(s, src3, new, |c, v| h[c].add(v));
+            }
         }
         match &layer.op {
             // SAFETY: the CPU runs `isa` (Builder::new); every row is a ring row or the zero
@@ -843,29 +895,36 @@ fn zero_points(b: &Buffer, rows: usize, stride: usize) -> Vec<Array> {
     buf
 }
 
-/// Widens `ranges` (per input channel) to the values of the rows `new` of a conv call's
-/// input sets.
-fn record_ranges(
+/// Calls `f(channel, value)` for each value in the part's columns of the rows `new` of a conv
+/// call's input sets (channels numbered across the sets).
+fn for_each_input(
     s: &Part,
     src: &[Rows<{ TILE + 2 }>],
     new: Range<usize>,
-    ranges: &mut [(f32, f32)],
+    mut f: impl FnMut(usize, f32),
 ) {
     let stride = s.lay.stride();
     let mut c = 0;
     for set in src {
         for ch in 0..set.channels {
-            let (lo, hi) = &mut ranges[c];
             for &row in &set.rows[new.clone()] {
                 // SAFETY: every row holds `channels` strides (run_layer)
                 let row = unsafe { std::slice::from_raw_parts(row.add(ch * stride), stride) };
-                for &v in row {
-                    (*lo, *hi) = (lo.min(v), hi.max(v));
+                for &at in &s.index {
+                    f(c, row[at]);
                 }
             }
             c += 1;
         }
     }
+}
+
+/// Empty counters over `ranges`.
+fn counters(ranges: &[Vec<(f32, f32)>]) -> Vec<Vec<Histogram>> {
+    ranges
+        .iter()
+        .map(|r| r.iter().map(|&r| Histogram::new(r)).collect())
+        .collect()
 }
 
 #[cfg(test)]

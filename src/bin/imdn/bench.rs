@@ -608,10 +608,13 @@ pub fn bench(a: BenchArgs, threads: usize) -> Result<()> {
          {gflops:.1} GFLOP/s; GEMM {gemm:.1} GFLOP/s; efficiency {:.0}%",
         100.0 * gflops / gemm
     );
-    if a.run.precision == imdn::engine::Precision::Int8 {
+    if let Some(st) = up.int8_stats() {
         println!(
-            "  8-bit: {} frames ran again in f32 (values outside the calibrated ranges)",
-            up.int8_reruns()
+            "  8-bit: {} of {} frames ran again in f32 (values outside the calibrated ranges: \
+             {:.3} u8 steps a pixel on average)",
+            st.reruns,
+            st.frames,
+            st.excess_since(&Default::default())
         );
     }
     if let Some(n) = net {

@@ -29,6 +29,10 @@ pub struct CalibrateArgs {
     /// Where to write the weights with their calibration (safetensors; a model card kept).
     #[arg(long)]
     out: PathBuf,
+    /// The fraction of each channel's values over the images that its range leaves out at
+    /// each end (the rarest; 0: the extremes). A narrower range rounds the rest more finely.
+    #[arg(long, default_value_t = 1e-4)]
+    clip: f64,
 }
 
 /// Records the ranges over every image and writes the weights with them.
@@ -47,12 +51,29 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     if images.is_empty() {
         bail!("{}: no images", a.images.display());
     }
+    if !(0.0..0.5).contains(&a.clip) {
+        bail!("--clip {}: a fraction below 0.5", a.clip);
+    }
     let mut ranges = Vec::new();
+    let mut frames = Vec::new();
     for (i, path) in images.iter().enumerate() {
         let (rgb, w, h) = input_image(path, a.downscale.then_some(s))?;
         let planar = image_ops::hwc_u8_to_chw_f32_vec(&rgb, w, h, 3)?;
         net.record_input_ranges(&planar, (h, w), &mut ranges)?;
         eprintln!("[{}/{}] {} ({w}×{h})", i + 1, images.len(), path.display());
+        frames.push((planar, (h, w)));
+    }
+    if a.clip > 0.0 {
+        // again, counting the values over the ranges, then leaving out the rarest
+        let mut hists = Vec::new();
+        for (i, (planar, size)) in frames.iter().enumerate() {
+            net.count_input_values(planar, *size, &ranges, &mut hists)?;
+            eprintln!("[{}/{}] counted", i + 1, frames.len());
+        }
+        ranges = hists
+            .iter()
+            .map(|conv| conv.iter().map(|h| h.clipped(a.clip)).collect())
+            .collect();
     }
     tensors.extend(net.calibration(&ranges)?);
     let mut card = match Path::new(&a.weights).exists() {
@@ -62,7 +83,7 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     card.insert(
         "int8_calibration".into(),
         format!(
-            "input ranges of the block convs over {} images of {}{}",
+            "input ranges of the block convs over {} images of {}{}{}",
             images.len(),
             // the folder's name, not where this machine keeps it
             a.images.file_name().map_or_else(
@@ -71,6 +92,14 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
             ),
             if a.downscale {
                 format!(", downscaled ×{s}")
+            } else {
+                String::new()
+            },
+            if a.clip > 0.0 {
+                format!(
+                    ", leaving out {} of each channel's values at each end",
+                    a.clip
+                )
             } else {
                 String::new()
             }

@@ -47,8 +47,15 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         None => LrSource::Downscale,
     };
     let report = evaluate(&mut up, &a.hr, lr, s, |r| {
+        let int8 = r.int8.map_or(String::new(), |q| {
+            let rerun = if q.rerun { ", ran again in f32" } else { "" };
+            format!(
+                "  8-bit: {:.3} steps a pixel outside the ranges{rerun}",
+                q.excess
+            )
+        });
         eprintln!(
-            "{:>12}  PSNR {:.4} dB  SSIM {:.5}  (bicubic {:.4} / {:.5})",
+            "{:>12}  PSNR {:.4} dB  SSIM {:.5}  (bicubic {:.4} / {:.5}){int8}",
             r.name, r.psnr_y, r.ssim_y, r.bicubic_psnr_y, r.bicubic_ssim_y
         )
     })?;
@@ -59,12 +66,16 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             .images
             .iter()
             .map(|r| {
-                serde_json::json!({
+                let mut image = serde_json::json!({
                     "name": r.name,
                     "psnr_y": r.psnr_y,
                     "ssim_y": r.ssim_y,
                     "bicubic": {"psnr_y": r.bicubic_psnr_y, "ssim_y": r.bicubic_ssim_y},
-                })
+                });
+                if let Some(q) = r.int8 {
+                    image["int8"] = serde_json::json!({"excess": q.excess, "rerun": q.rerun});
+                }
+                image
             })
             .collect();
         let out = serde_json::json!({
@@ -83,6 +94,16 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         }
         println!("{:>12}  {:>10.4}  {:>8.5}", "mean", mp, ms);
         println!("{:>12}  {:>10.4}  {:>8.5}", "bicubic", bp, bs);
+        let int8: Vec<_> = report.images.iter().filter_map(|r| r.int8).collect();
+        if !int8.is_empty() {
+            let reran = int8.iter().filter(|q| q.rerun).count();
+            let most = int8.iter().map(|q| q.excess).fold(0.0, f64::max);
+            println!(
+                "8-bit: {reran} of {} images ran again in f32; at most {most:.3} steps a pixel \
+                 outside the ranges",
+                int8.len()
+            );
+        }
     }
     Ok(())
 }
