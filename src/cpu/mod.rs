@@ -8,6 +8,7 @@
 //! accumulated block by block; buffers kept across frames of the same size; a thread pool of
 //! the caller's size.
 
+mod cache;
 mod cca;
 mod histogram;
 mod int8;

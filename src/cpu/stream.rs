@@ -35,14 +35,14 @@ use rayon::prelude::*;
 
 use crate::acs::Framing;
 use crate::kernels::int8::{self, Conv3I8, Pack, Packed, PackedMut, Quant};
-use crate::kernels::lanes::{Array, aligned_zeros, floats_mut};
+use crate::kernels::lanes::{self, Array, aligned_zeros, floats_mut};
 use crate::kernels::rowconv::{self, Conv1, Conv3, Isa, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
 
+use super::cache;
 use super::histogram::Histogram;
 
-/// Widest part, in input columns: wider frames are cut into strips, so that a part's rings
-/// stay near the cache.
+/// Widest part, in input columns, where the cache's size is unknown ([`Stream::widest_part`]).
 const MAX_WIDTH: usize = 1024;
 
 type BufId = usize;
@@ -356,16 +356,48 @@ impl Stream {
         self.buffers[self.output].lag
     }
 
+    /// How an h×w frame is cut for `threads` threads ([`Stream::cut_at_most`]), its parts
+    /// as wide as the cache allows.
+    fn cut(&self, size: (usize, usize), threads: usize) -> Vec<(Span, Span)> {
+        let widest = self.widest_part(threads, cache::last_level());
+        self.cut_at_most(size, threads, widest)
+    }
+
+    /// The widest part, in input columns (whole vectors of tiles), whose rings, one part a
+    /// thread, fit in half of a last-level cache of `cache` bytes (the frames and the rest
+    /// take the other half): wider parts' rings spill to memory (BENCHMARKS.md, 1920×1080).
+    /// [`MAX_WIDTH`] where the size is unknown.
+    fn widest_part(&self, threads: usize, cache: Option<usize>) -> usize {
+        let Some(cache) = cache else {
+            return MAX_WIDTH;
+        };
+        let bytes = |w: usize| {
+            let stride = RowLayout::new(w).stride();
+            threads.max(1) * self.floats_per_stride() * stride * size_of::<f32>()
+        };
+        let vector = TILE * lanes::N;
+        (2..)
+            .map(|k| k * vector)
+            .take_while(|&w| bytes(w) <= cache / 2)
+            .last()
+            .unwrap_or(vector)
+    }
+
     /// How an h×w frame is cut for `threads` threads: into bands of rows or strips of
     /// columns, whichever finishes first (each layer's halo rows, and rows rounded up to whole
     /// vectors of tiles, or half ones where the kernels run them, count); strips at most
-    /// [`MAX_WIDTH`] wide.
-    fn cut(&self, (h, w): (usize, usize), threads: usize) -> Vec<(Span, Span)> {
+    /// `widest` columns wide.
+    fn cut_at_most(
+        &self,
+        (h, w): (usize, usize),
+        threads: usize,
+        widest: usize,
+    ) -> Vec<(Span, Span)> {
         let reach = self.reach();
         let whole = |len: usize| spans(len, 1, reach)[0];
-        let columns = spans(w, threads.max(w.div_ceil(MAX_WIDTH)).min(w), reach);
+        let columns = spans(w, threads.max(w.div_ceil(widest)).min(w), reach);
         let by_columns: Vec<(Span, Span)> = columns.iter().map(|&c| (whole(h), c)).collect();
-        if w > MAX_WIDTH {
+        if w > widest {
             return by_columns;
         }
         let by_rows: Vec<(Span, Span)> = spans(h, threads.min(h), reach)
@@ -404,17 +436,22 @@ impl Stream {
     /// its rows of zeros (and of zero points), the kernels' scratch aside; growing with the
     /// width only.
     pub fn state_floats(&self, (h, w): (usize, usize), threads: usize) -> usize {
-        let widest = self.widest();
-        let per_stride = self
-            .buffers
-            .iter()
-            .map(|b| b.rows * b.planes() + b.packed.as_ref().map_or(0, Vec::len))
-            .sum::<usize>()
-            + widest;
+        let per_stride = self.floats_per_stride();
         self.cut((h, w), threads)
             .iter()
             .map(|(_, cols)| per_stride * RowLayout::new(cols.end - cols.start).stride())
             .sum()
+    }
+
+    /// Floats a part's state holds per float of its rows' stride: the rings, the row of
+    /// zeros and the rows of zero points.
+    fn floats_per_stride(&self) -> usize {
+        let rings_and_zero_points = self
+            .buffers
+            .iter()
+            .map(|b| b.rows * b.planes() + b.packed.as_ref().map_or(0, Vec::len))
+            .sum::<usize>();
+        rings_and_zero_points + self.widest()
     }
 
     /// The most channels of any activation (the zero row's height).
@@ -1018,7 +1055,7 @@ mod tests {
             ((7, 3), 3),
         ];
         for (size, threads) in cases {
-            let parts = s.cut(size, threads);
+            let parts = s.cut_at_most(size, threads, MAX_WIDTH);
             assert!(parts.len() >= threads.min(size.0).min(size.1));
             let mut owned = vec![0u8; size.0 * size.1];
             for (r, c) in &parts {
@@ -1045,7 +1082,7 @@ mod tests {
         // average (a layer reaches fewer rows the later it runs): 2 × ~48 × 20 halves per
         // layer beat 2 × 90 × 12 (or 11)
         for isa in [Isa::Portable, s.isa] {
-            let parts = chain_on(21, isa).cut((360, 640), 2);
+            let parts = chain_on(21, isa).cut_at_most((360, 640), 2, MAX_WIDTH);
             assert!(
                 parts.iter().all(|(_, c)| (c.start, c.end) == (0, 640)),
                 "bands of rows on {isa:?}"
@@ -1053,12 +1090,33 @@ mod tests {
         }
         // a short wide frame: strips of 522 columns (9 vectors) beat bands of 32 rows whose
         // halos take as many again
-        let parts = chain_on(21, Isa::Portable).cut((64, 1000), 2);
+        let parts = chain_on(21, Isa::Portable).cut_at_most((64, 1000), 2, MAX_WIDTH);
         assert!(
             parts.iter().all(|(r, _)| (r.start, r.end) == (0, 64)),
             "strips of columns"
         );
         // wider than a part may be: strips
-        assert_eq!(s.cut((100, 1500), 1).len(), 2);
+        assert_eq!(s.cut_at_most((100, 1500), 1, MAX_WIDTH).len(), 2);
+    }
+
+    #[test]
+    fn parts_are_as_wide_as_half_the_cache_holds_their_rings() {
+        let s = chain(21);
+        assert_eq!(s.widest_part(2, None), MAX_WIDTH, "the cache unknown");
+        let ring_bytes = |w: usize| 4 * s.floats_per_stride() * RowLayout::new(w).stride();
+        for (cache, threads) in [(1 << 20, 1), (1 << 20, 2), (32 << 20, 2), (8 << 20, 4)] {
+            let w = s.widest_part(threads, Some(cache));
+            assert_eq!(w % 64, 0, "whole vectors of tiles");
+            // (one vector at least, fitting or not)
+            let fits = threads * ring_bytes(w) <= cache / 2;
+            assert!(w == 64 || fits, "{cache} {threads}: {w} fits");
+            assert!(
+                threads * ring_bytes(w + 64) > cache / 2,
+                "{cache} {threads}: {w} widest"
+            );
+            // a frame wider than that comes in strips no wider (and their halos)
+            let parts = s.cut_at_most((50, 3 * w), threads, w);
+            assert!(parts.iter().all(|(_, c)| c.own.1 - c.own.0 <= w));
+        }
     }
 }
