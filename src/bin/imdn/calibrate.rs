@@ -54,21 +54,24 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     if !(0.0..0.5).contains(&a.clip) {
         bail!("--clip {}: a fraction below 0.5", a.clip);
     }
-    let mut ranges = Vec::new();
-    let mut frames = Vec::new();
-    for (i, path) in images.iter().enumerate() {
+    let frame = |path: &Path| -> Result<(Vec<f32>, (usize, usize))> {
         let (rgb, w, h) = input_image(path, a.downscale.then_some(s))?;
-        let planar = image_ops::hwc_u8_to_chw_f32_vec(&rgb, w, h, 3)?;
+        Ok((image_ops::hwc_u8_to_chw_f32_vec(&rgb, w, h, 3)?, (h, w)))
+    };
+    let mut ranges = Vec::new();
+    for (i, path) in images.iter().enumerate() {
+        let (planar, (h, w)) = frame(path)?;
         net.record_input_ranges(&planar, (h, w), &mut ranges)?;
         eprintln!("[{}/{}] {} ({w}×{h})", i + 1, images.len(), path.display());
-        frames.push((planar, (h, w)));
     }
     if a.clip > 0.0 {
-        // again, counting the values over the ranges, then leaving out the rarest
+        // again (each image read again: memory stays one frame's), counting the values over
+        // the ranges, then leaving out the rarest
         let mut hists = Vec::new();
-        for (i, (planar, size)) in frames.iter().enumerate() {
-            net.count_input_values(planar, *size, &ranges, &mut hists)?;
-            eprintln!("[{}/{}] counted", i + 1, frames.len());
+        for (i, path) in images.iter().enumerate() {
+            let (planar, size) = frame(path)?;
+            net.count_input_values(&planar, size, &ranges, &mut hists)?;
+            eprintln!("[{}/{}] {} counted", i + 1, images.len(), path.display());
         }
         ranges = hists
             .iter()
