@@ -35,7 +35,7 @@ use rayon::prelude::*;
 
 use crate::acs::Framing;
 use crate::kernels::int8::{self, Conv3I8, Pack, Packed, PackedMut, Quant};
-use crate::kernels::lanes::{self, Array, aligned_zeros, floats_mut};
+use crate::kernels::lanes::{Array, N, aligned_zeros, floats_mut};
 use crate::kernels::rowconv::{self, Conv1, Conv3, Isa, RowLayout, Rows, RowsMut, TILE};
 use crate::kernels::types::{Act, ConvParams};
 
@@ -375,7 +375,7 @@ impl Stream {
             let stride = RowLayout::new(w).stride();
             threads.max(1) * self.floats_per_stride() * stride * size_of::<f32>()
         };
-        let vector = TILE * lanes::N;
+        let vector = TILE * N;
         (2..)
             .map(|k| k * vector)
             .take_while(|&w| bytes(w) <= cache / 2)
@@ -776,9 +776,7 @@ impl Stream {
             // next call)
             let new = valid.start + 1..valid.end + 1;
             if let Some(r) = scratch.ranges.get_mut(p) {
-                for_each_input(s, src3, new.clone(), |c, v| {
-                    r[c] = (r[c].0.min(v), r[c].1.max(v))
-                });
+                widen_ranges(s, src3, new.clone(), r);
             }
             if let Some(h) = scratch.hists.get_mut(p) {
                 for_each_input(s, src3, new, |c, v| h[c].add(v));
@@ -930,6 +928,40 @@ fn zero_points(b: &Buffer, rows: usize, stride: usize) -> Vec<Array> {
         }
     }
     buf
+}
+
+/// Widens `ranges` (per input channel) to the values of the rows `new` of a conv call's input
+/// sets: whole rows, which past the part's columns hold 0, as the ranges do (a frame that runs
+/// again in f32 records its ranges: this runs beside the network, so it is vectorised).
+fn widen_ranges(
+    s: &Part,
+    src: &[Rows<{ TILE + 2 }>],
+    new: Range<usize>,
+    ranges: &mut [(f32, f32)],
+) {
+    let stride = s.lay.stride();
+    let mut c = 0;
+    for set in src {
+        for ch in 0..set.channels {
+            let (mut lo, mut hi) = ([ranges[c].0; N], [ranges[c].1; N]);
+            for &row in &set.rows[new.clone()] {
+                // SAFETY: every row holds `channels` strides (run_layer)
+                let row = unsafe { std::slice::from_raw_parts(row.add(ch * stride), stride) };
+                // a stride is whole vectors; comparisons a vector compare takes
+                for v in row.chunks_exact(N) {
+                    for i in 0..N {
+                        lo[i] = if v[i] < lo[i] { v[i] } else { lo[i] };
+                        hi[i] = if v[i] > hi[i] { v[i] } else { hi[i] };
+                    }
+                }
+            }
+            ranges[c] = (
+                lo.into_iter().fold(ranges[c].0, f32::min),
+                hi.into_iter().fold(ranges[c].1, f32::max),
+            );
+            c += 1;
+        }
+    }
 }
 
 /// Calls `f(channel, value)` for each value in the part's columns of the rows `new` of a conv
