@@ -90,35 +90,38 @@ impl RowLayout {
         dst: &mut [f32],
     ) {
         assert!(cols.end <= self.w && dst.len() == cols.len() * S);
-        let mut x = cols.start;
-        let mut out = dst.chunks_exact_mut(S);
-        let one = |x: usize, o: &mut [f32]| {
+        let one = |x: usize, dst: &mut [f32]| {
+            let o = &mut dst[(x - cols.start) * S..][..S];
             for (o, s) in o.iter_mut().zip(src) {
                 *o = s[self.index(x)];
             }
         };
-        while x < cols.end && !x.is_multiple_of(TILE) {
-            one(x, out.next().expect("sized"));
-            x += 1;
+        let first = cols.start.next_multiple_of(TILE).min(cols.end);
+        for x in cols.start..first {
+            one(x, dst);
         }
-        let (t0, tiles) = (x / TILE, (cols.end - x) / TILE);
+        let (t0, tiles) = (first / TILE, (cols.end - first) / TILE);
         let ph: [usize; TILE] = std::array::from_fn(|p| self.phase(p));
         for s in src {
             assert!(ph[TILE - 1] + t0 + tiles <= s.len());
         }
-        for t in t0..t0 + tiles {
-            for p in ph {
-                let o = out.next().expect("sized");
+        let whole = &mut dst[(first - cols.start) * S..][..tiles * TILE * S];
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if S == 2 && lanes::avx512() {
+            // SAFETY: AVX-512F runs; the slots lie in the rows (asserted above)
+            done = unsafe { interleave2_avx512([src[0], src[1]], ph, (t0, tiles), whole) };
+        }
+        for (k, o) in whole.chunks_exact_mut(TILE * S).enumerate().skip(done) {
+            for (o, p) in o.chunks_exact_mut(S).zip(ph) {
                 for j in 0..S {
                     // SAFETY: phase p's slot t lies in every row (asserted above)
-                    o[j] = unsafe { *src[j].get_unchecked(p + t) };
+                    o[j] = unsafe { *src[j].get_unchecked(p + t0 + k) };
                 }
             }
         }
-        x += TILE * tiles;
-        while x < cols.end {
-            one(x, out.next().expect("sized"));
-            x += 1;
+        for x in first + TILE * tiles..cols.end {
+            one(x, dst);
         }
     }
 
@@ -318,6 +321,63 @@ impl<const R: usize> Io<R> {
     }
 }
 
+/// [`RowLayout::interleave_columns`] of two rows (the ×2 shuffle) for whole vectors of 16
+/// tiles from tile `t0` (of `tiles`) into `out` (eight floats a tile): per phase, each tile's
+/// pair of values, then per tile its four phases' pairs, by permutes. Returns the tiles done.
+///
+/// # Safety
+/// AVX-512F must run; phase p's slots t0 … t0 + tiles must lie in both rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn interleave2_avx512(
+    src: [&[f32]; 2],
+    ph: [usize; TILE],
+    (t0, tiles): (usize, usize),
+    out: &mut [f32],
+) -> usize {
+    use std::arch::x86_64::*;
+    let groups = tiles / N;
+    assert!(out.len() >= groups * N * TILE * 2);
+    // the two rows' values of tiles 0..8 (8..16) of a phase, paired
+    let pair = [
+        _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+    ];
+    // pairs (64 bits) of two phases, tiles 0..4 (4..8), interleaved
+    let two_phases = [
+        _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11),
+        _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15),
+    ];
+    // the four phases' pairs of two tiles
+    let two_tiles = [
+        _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11),
+        _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15),
+    ];
+    for g in 0..groups {
+        let t = t0 + g * N;
+        // SAFETY: the slots lie in the rows, as the caller promised
+        let pairs: [[__m512d; 2]; TILE] = std::array::from_fn(|p| unsafe {
+            let a = _mm512_loadu_ps(src[0].as_ptr().add(ph[p] + t));
+            let b = _mm512_loadu_ps(src[1].as_ptr().add(ph[p] + t));
+            pair.map(|i| _mm512_castps_pd(_mm512_permutex2var_ps(a, i, b)))
+        });
+        for half in 0..2 {
+            let [p0, p1, p2, p3] = pairs.map(|p| p[half]);
+            let p01 = two_phases.map(|i| _mm512_permutex2var_pd(p0, i, p1));
+            let p23 = two_phases.map(|i| _mm512_permutex2var_pd(p2, i, p3));
+            for (q, (p01, p23)) in p01.into_iter().zip(p23).enumerate() {
+                for (r, i) in two_tiles.into_iter().enumerate() {
+                    let tile = g * N + 8 * half + 4 * q + 2 * r;
+                    let v = _mm512_permutex2var_pd(p01, i, p23);
+                    // SAFETY: the output holds the group's tiles (asserted)
+                    unsafe { _mm512_storeu_pd(out.as_mut_ptr().add(tile * TILE * 2).cast(), v) };
+                }
+            }
+        }
+    }
+    groups * N
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,7 +385,7 @@ mod tests {
     /// Every column range of a few widths: the tile loops equal column-by-column indexing.
     #[test]
     fn columns_move_to_and_from_their_places_as_index_says() {
-        for w in [1, 3, 4, 9, 64, 70, 131] {
+        for w in [1, 3, 4, 9, 64, 70, 131, 300] {
             let lay = RowLayout::new(w);
             let rows: [Vec<f32>; 3] =
                 std::array::from_fn(|j| (0..lay.stride()).map(|i| (i * 3 + j) as f32).collect());
@@ -339,6 +399,14 @@ mod tests {
                         .flat_map(|x| rows.iter().map(move |r| r[lay.index(x)]))
                         .collect();
                     assert_eq!(got, want, "w {w} {cols:?}");
+                    // two rows (the ×2 shuffle, by permutes on AVX-512)
+                    let mut got = vec![-1.0; cols.len() * 2];
+                    lay.interleave_columns(cols.clone(), [&rows[0], &rows[1]], &mut got);
+                    let want: Vec<f32> = cols
+                        .clone()
+                        .flat_map(|x| rows[..2].iter().map(move |r| r[lay.index(x)]))
+                        .collect();
+                    assert_eq!(got, want, "w {w} {cols:?}, two rows");
                     let vals: Vec<f32> = cols.clone().map(|x| x as f32 + 0.5).collect();
                     let mut row = vec![-1.0; lay.stride()];
                     lay.scatter_columns(cols.clone(), &vals, &mut row);
