@@ -11,7 +11,8 @@
 //! one row, not one call's four, keeps the rings small. Rows above and below the frame read as
 //! zeros, the convs' padding (rows a layer computes above the frame go nowhere anyone reads).
 //!
-//! The frame is cut into parts (bands of rows or strips of columns, whichever finishes first),
+//! The frame is cut into parts (bands of rows, strips of columns or a grid of both, whichever
+//! finishes first),
 //! one pipeline each, side by side on the threads with nothing shared between
 //! them: a part computes `reach` pixels of context on each inner side (the network's receptive
 //! field radius, one pixel per 3×3 conv) and writes only its own pixels, so the output equals
@@ -383,10 +384,10 @@ impl Stream {
             .unwrap_or(vector)
     }
 
-    /// How an h×w frame is cut for `threads` threads: into bands of rows or strips of
-    /// columns, whichever finishes first (each layer's halo rows, and rows rounded up to whole
-    /// vectors of tiles, or half ones where the kernels run them, count); strips at most
-    /// `widest` columns wide.
+    /// How an h×w frame is cut for `threads` threads: into strips of columns at most `widest`
+    /// wide, each cut into bands of rows (one strip of bands, bands of one strip, or a grid),
+    /// whichever finishes first (each layer's halo rows, and rows rounded up to whole vectors
+    /// of tiles, or half ones where the kernels run them, count).
     fn cut_at_most(
         &self,
         (h, w): (usize, usize),
@@ -394,16 +395,6 @@ impl Stream {
         widest: usize,
     ) -> Vec<(Span, Span)> {
         let reach = self.reach();
-        let whole = |len: usize| spans(len, 1, reach)[0];
-        let columns = spans(w, threads.max(w.div_ceil(widest)).min(w), reach);
-        let by_columns: Vec<(Span, Span)> = columns.iter().map(|&c| (whole(h), c)).collect();
-        if w > widest {
-            return by_columns;
-        }
-        let by_rows: Vec<(Span, Span)> = spans(h, threads.min(h), reach)
-            .into_iter()
-            .map(|r| (r, whole(w)))
-            .collect();
         // (half) vectors of tiles the layers compute: the largest part, or all of them over
         // the threads
         let last = self.reach();
@@ -425,11 +416,21 @@ impl Stream {
                 .unwrap_or(0)
                 .max(work.sum::<usize>().div_ceil(threads.max(1)))
         };
-        if time(&by_rows) < time(&by_columns) {
-            by_rows
-        } else {
-            by_columns
-        }
+        // strips of columns (enough to keep parts within `widest`), each cut into as many
+        // bands of rows as the threads need
+        let grid = |strips: usize| -> Vec<(Span, Span)> {
+            let bands = threads.div_ceil(strips).clamp(1, h);
+            let cols = spans(w, strips.min(w), reach);
+            let rows = spans(h, bands, reach);
+            rows.iter()
+                .flat_map(|&r| cols.iter().map(move |&c| (r, c)))
+                .collect()
+        };
+        let fewest = w.div_ceil(widest).max(1);
+        (fewest..=threads.max(fewest))
+            .map(grid)
+            .min_by_key(|parts| time(parts))
+            .expect("a cut")
     }
 
     /// Floats the state for `h`×`w` frames on `threads` threads holds: each part's rings and
@@ -1085,6 +1086,8 @@ mod tests {
             ((540, 960), 3),
             ((100, 1500), 1),
             ((7, 3), 3),
+            ((360, 640), 16),
+            ((1080, 1920), 8),
         ];
         for (size, threads) in cases {
             let parts = s.cut_at_most(size, threads, MAX_WIDTH);
@@ -1129,6 +1132,20 @@ mod tests {
         );
         // wider than a part may be: strips
         assert_eq!(s.cut_at_most((100, 1500), 1, MAX_WIDTH).len(), 2);
+    }
+
+    #[test]
+    fn many_threads_cut_a_grid_not_slivers() {
+        // 16 threads on 640 columns at most 512 wide: not 16 strips of 40 columns (each
+        // computing 44 columns of halo), but strips cut into bands
+        let parts = chain(21).cut_at_most((360, 640), 16, 512);
+        assert!(parts.len() >= 16);
+        let (widths, heights): (Vec<usize>, Vec<usize>) = parts
+            .iter()
+            .map(|(r, c)| (c.own.1 - c.own.0, r.own.1 - r.own.0))
+            .unzip();
+        assert!(widths.iter().all(|&w| w > 640 / 16), "{widths:?}");
+        assert!(heights.iter().all(|&h| h < 360), "{heights:?}");
     }
 
     #[test]
