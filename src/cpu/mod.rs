@@ -171,7 +171,7 @@ impl Layers {
         for (i, blk) in blocks.iter().enumerate() {
             let (d, c) = (blk.c4.cout, blk.c5.cout);
             let split = [d, c - d];
-            let (s1, s2, s3, d4) = match quant.map(|q| &q[4 * i..4 * i + 4]) {
+            let (s1, s2, s3, d4) = match quant.map(|q| &q[BLOCK_CONVS * i..BLOCK_CONVS * (i + 1)]) {
                 // c1..c4 in 8 bits: each set of remaining channels packed for the next
                 Some(q) => {
                     let xq = b.quantize(x, &q[0]);
@@ -186,10 +186,11 @@ impl Layers {
                 }
                 // c1..c4 numbered 4i + j among the convs that may run in 8 bits
                 None => {
-                    let s1 = b.conv_probed(&blk.c1, (&[x], &split), Act::LRelu, 4 * i);
-                    let s2 = b.conv_probed(&blk.c2, (&[s1[1]], &split), Act::LRelu, 4 * i + 1);
-                    let s3 = b.conv_probed(&blk.c3, (&[s2[1]], &split), Act::LRelu, 4 * i + 2);
-                    let d4 = b.conv_probed(&blk.c4, (&[s3[1]], &[d]), Act::None, 4 * i + 3);
+                    let n = BLOCK_CONVS * i;
+                    let s1 = b.conv_probed(&blk.c1, (&[x], &split), Act::LRelu, n);
+                    let s2 = b.conv_probed(&blk.c2, (&[s1[1]], &split), Act::LRelu, n + 1);
+                    let s3 = b.conv_probed(&blk.c3, (&[s2[1]], &split), Act::LRelu, n + 2);
+                    let d4 = b.conv_probed(&blk.c4, (&[s3[1]], &[d]), Act::None, n + 3);
                     (s1, s2, s3, d4[0])
                 }
             };
@@ -207,14 +208,17 @@ impl Layers {
     }
 }
 
+/// The convs of a block that may run in 8 bits: c1..c4.
+const BLOCK_CONVS: usize = 4;
+
 /// The convs of IMDN_RTC with `blocks` blocks of `c` channels that may run in 8 bits, in the
 /// order the stream numbers them (block i's c1..c4 at 4i..4i+3): their names and input
 /// channels.
 fn eight_bit_convs(blocks: usize, c: usize) -> impl Iterator<Item = (String, usize)> {
     let remaining = c - c / 4;
     (0..blocks).flat_map(move |i| {
-        [(C1, c), (C2, remaining), (C3, remaining), (C4, remaining)]
-            .map(|(conv, cin)| (join(&names::rtc_block(i), conv), cin))
+        let convs: [_; BLOCK_CONVS] = [(C1, c), (C2, remaining), (C3, remaining), (C4, remaining)];
+        convs.map(|(conv, cin)| (join(&names::rtc_block(i), conv), cin))
     })
 }
 
@@ -600,7 +604,7 @@ impl CpuNet {
                 self.config
             )));
         };
-        if ranges.len() != 4 * blocks.len() || ranges.iter().any(|r| r.is_empty()) {
+        if ranges.len() != BLOCK_CONVS * blocks.len() || ranges.iter().any(|r| r.is_empty()) {
             return Err(Error::InvalidInput(
                 "no frames recorded for the calibration".into(),
             ));

@@ -12,15 +12,15 @@
 //! zeros, the convs' padding (rows a layer computes above the frame go nowhere anyone reads).
 //!
 //! The frame is cut into parts (bands of rows, strips of columns or a grid of both, whichever
-//! finishes first),
-//! one pipeline each, side by side on the threads with nothing shared between
-//! them: a part computes `reach` pixels of context on each inner side (the network's receptive
-//! field radius, one pixel per 3×3 conv) and writes only its own pixels, so the output equals
-//! the whole frame's to float rounding. In a band, a layer computes only the halo rows its
-//! own output rows depend on: `reach − lag` rows for a layer `lag` rows behind the input, half
-//! the halo on average ([`needed`]); the rows it skips read as zeros. (Threads that share every row and meet at a barrier
-//! compute no halo, but were faster only on an idle machine and an evenly split width, and
-//! much slower whenever other threads want the cores: BENCHMARKS.md.)
+//! finishes first), one pipeline each, side by side on the threads with nothing shared
+//! between them: a part computes `reach` pixels of context on each inner side (the network's
+//! receptive field radius, one pixel per 3×3 conv) and writes only its own pixels, so the
+//! output equals the whole frame's to float rounding. In a band, a layer computes only the
+//! halo rows its own output rows depend on: `reach − lag` rows for a layer `lag` rows behind
+//! the input, half the halo on average ([`needed`]); the rows it skips read as zeros.
+//! (Threads that share every row and meet at a barrier compute no halo, but were faster only
+//! on an idle machine and an evenly split width, and much slower whenever other threads want
+//! the cores: BENCHMARKS.md.)
 //!
 //! The edge mode's padding costs no copy: a frame placed `margin` pixels into the network's
 //! larger one ([`Framing`]) is read through its nearest pixel as the input rows load, and
@@ -632,27 +632,25 @@ impl Stream {
         let last = self.reach();
         let chunks = 0..part.lay.chunks();
         let mut scratch = std::mem::take(&mut part.scratch);
-        let needed = |lag: usize| needed(&part.rows, last, lag);
-        // the first row a layer of lag `lag` computes at `step`, where it computes any
-        let first_row = |step: usize, lag: usize| {
-            let y = (TILE * step) as isize - lag as isize;
-            let need = needed(lag);
-            (y + TILE as isize > need.start as isize && y < need.end as isize).then_some(y)
+        // the first row that buffer `b`'s layer computes at `step` (its lag behind the input),
+        // and which of its four rows hold what the output needs, where it computes any
+        let call = |step: usize, b: BufId| {
+            let y = (TILE * step) as isize - self.buffers[b].lag as isize;
+            let need = &part.needed[b];
+            let valid = (need.start as isize - y).clamp(0, TILE as isize) as usize
+                ..(need.end as isize - y).clamp(0, TILE as isize) as usize;
+            (!valid.is_empty()).then_some((y, valid))
         };
         for step in 0..(rows + last).div_ceil(TILE) {
             if TILE * step < rows {
                 self.load_input(part, (frame, framing), step, chunks.clone());
             }
             for layer in &self.layers {
-                if let Some(y) = first_row(step, layer.lag) {
-                    // its rows that hold what the output needs
-                    let need = needed(layer.lag);
-                    let valid = (need.start as isize - y).clamp(0, TILE as isize) as usize
-                        ..(need.end as isize - y).clamp(0, TILE as isize) as usize;
+                if let Some((y, valid)) = call(step, layer.dst[0]) {
                     self.run_layer(part, layer, (y, valid, chunks.clone()), &mut scratch);
                 }
             }
-            if let Some(y) = first_row(step, last) {
+            if let Some((y, _)) = call(step, self.output) {
                 self.shuffle_out(part, y, framing, out, chunks.clone());
             }
         }
@@ -777,10 +775,13 @@ impl Stream {
             // next call)
             let new = valid.start + 1..valid.end + 1;
             if let Some(r) = scratch.ranges.get_mut(p) {
-                widen_ranges(s, src3, new.clone(), r);
+                widen_ranges(input_rows(s, src3, new.clone()), r);
             }
+            // counted in the part's columns only
             if let Some(h) = scratch.hists.get_mut(p) {
-                for_each_input(s, src3, new, |c, v| h[c].add(v));
+                for (c, row) in input_rows(s, src3, new) {
+                    s.index.iter().for_each(|&at| h[c].add(row[at]));
+                }
             }
         }
         match &layer.op {
@@ -850,7 +851,7 @@ impl Stream {
         out: OutPtr,
         chunks: Range<usize>,
     ) {
-        let sc = self.scale;
+        let (sc, isa) = (self.scale, self.isa);
         let ((h, w), m) = (framing.frame, framing.margin);
         let (ow, oh) = (w * sc, h * sc);
         let stride = s.lay.stride();
@@ -891,11 +892,15 @@ impl Stream {
                         )
                     };
                     match sc {
-                        2 => s.lay.interleave_columns(from..to, [src(0), src(1)], dst),
-                        3 => s
+                        2 => s
                             .lay
-                            .interleave_columns(from..to, [src(0), src(1), src(2)], dst),
+                            .interleave_columns(isa, from..to, [src(0), src(1)], dst),
+                        3 => {
+                            let three = [src(0), src(1), src(2)];
+                            s.lay.interleave_columns(isa, from..to, three, dst)
+                        }
                         4 => s.lay.interleave_columns(
+                            isa,
                             from..to,
                             [src(0), src(1), src(2), src(3)],
                             dst,
@@ -931,61 +936,44 @@ fn zero_points(b: &Buffer, rows: usize, stride: usize) -> Vec<Array> {
     buf
 }
 
-/// Widens `ranges` (per input channel) to the values of the rows `new` of a conv call's input
-/// sets: whole rows, which past the part's columns hold 0, as the ranges do (a frame that runs
-/// again in f32 records its ranges: this runs beside the network, so it is vectorised).
-fn widen_ranges(
+/// The rows `new` of a conv call's input sets, one channel's row at a time (a stride long:
+/// past the part's columns it holds 0), with the channel's number across the sets.
+fn input_rows<'a>(
     s: &Part,
-    src: &[Rows<{ TILE + 2 }>],
+    src: &'a [Rows<{ TILE + 2 }>],
     new: Range<usize>,
-    ranges: &mut [(f32, f32)],
-) {
+) -> impl Iterator<Item = (usize, &'a [f32])> {
     let stride = s.lay.stride();
-    let mut c = 0;
-    for set in src {
-        for ch in 0..set.channels {
-            let (mut lo, mut hi) = ([ranges[c].0; N], [ranges[c].1; N]);
-            for &row in &set.rows[new.clone()] {
-                // SAFETY: every row holds `channels` strides (run_layer)
-                let row = unsafe { std::slice::from_raw_parts(row.add(ch * stride), stride) };
-                // a stride is whole vectors; comparisons a vector compare takes
-                for v in row.chunks_exact(N) {
-                    for i in 0..N {
-                        lo[i] = if v[i] < lo[i] { v[i] } else { lo[i] };
-                        hi[i] = if v[i] > hi[i] { v[i] } else { hi[i] };
-                    }
-                }
-            }
-            ranges[c] = (
-                lo.into_iter().fold(ranges[c].0, f32::min),
-                hi.into_iter().fold(ranges[c].1, f32::max),
-            );
-            c += 1;
-        }
-    }
+    let channels = src
+        .iter()
+        .flat_map(|set| (0..set.channels).map(move |ch| (set, ch)));
+    channels.enumerate().flat_map(move |(c, (set, ch))| {
+        set.rows[new.clone()].iter().map(move |&row| {
+            // SAFETY: every row holds `channels` strides (run_layer), alive for the call
+            (c, unsafe {
+                std::slice::from_raw_parts(row.add(ch * stride), stride)
+            })
+        })
+    })
 }
 
-/// Calls `f(channel, value)` for each value in the part's columns of the rows `new` of a conv
-/// call's input sets (channels numbered across the sets).
-fn for_each_input(
-    s: &Part,
-    src: &[Rows<{ TILE + 2 }>],
-    new: Range<usize>,
-    mut f: impl FnMut(usize, f32),
-) {
-    let stride = s.lay.stride();
-    let mut c = 0;
-    for set in src {
-        for ch in 0..set.channels {
-            for &row in &set.rows[new.clone()] {
-                // SAFETY: every row holds `channels` strides (run_layer)
-                let row = unsafe { std::slice::from_raw_parts(row.add(ch * stride), stride) };
-                for &at in &s.index {
-                    f(c, row[at]);
-                }
+/// Widens `ranges` (per input channel) to the values of a row of each (whole rows: their
+/// zeros past the part's columns are in the ranges already). A frame that runs again in f32
+/// records its ranges beside the network, so this compares vectors.
+fn widen_ranges<'a>(rows: impl Iterator<Item = (usize, &'a [f32])>, ranges: &mut [(f32, f32)]) {
+    for (c, row) in rows {
+        let (mut lo, mut hi) = ([ranges[c].0; N], [ranges[c].1; N]);
+        // a stride is whole vectors
+        for v in row.chunks_exact(N) {
+            for i in 0..N {
+                lo[i] = if v[i] < lo[i] { v[i] } else { lo[i] };
+                hi[i] = if v[i] > hi[i] { v[i] } else { hi[i] };
             }
-            c += 1;
         }
+        ranges[c] = (
+            lo.into_iter().fold(ranges[c].0, f32::min),
+            hi.into_iter().fold(ranges[c].1, f32::max),
+        );
     }
 }
 

@@ -82,9 +82,11 @@ impl RowLayout {
     }
 
     /// Columns `cols` of the channel rows `src` (one per `j`), interleaved into `dst`:
-    /// `dst[(x − cols.start)·S + j]` = column x of `src[j]` (the pixel shuffle's order).
+    /// `dst[(x − cols.start)·S + j]` = column x of `src[j]` (the pixel shuffle's order), on
+    /// `isa` at most.
     pub fn interleave_columns<const S: usize>(
         &self,
+        isa: Isa,
         cols: Range<usize>,
         src: [&[f32]; S],
         dst: &mut [f32],
@@ -106,12 +108,13 @@ impl RowLayout {
             assert!(ph[TILE - 1] + t0 + tiles <= s.len());
         }
         let whole = &mut dst[(first - cols.start) * S..][..tiles * TILE * S];
-        let mut done = 0;
-        #[cfg(target_arch = "x86_64")]
-        if S == 2 && lanes::avx512() {
+        // whole vectors of tiles by permutes where they run, then tile by tile
+        let done = match S == 2 && isa.up_to() == Isa::Avx512 {
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: AVX-512F runs; the slots lie in the rows (asserted above)
-            done = unsafe { interleave2_avx512([src[0], src[1]], ph, (t0, tiles), whole) };
-        }
+            true => unsafe { interleave2_avx512([src[0], src[1]], ph, (t0, tiles), whole) },
+            _ => 0,
+        };
         for (k, o) in whole.chunks_exact_mut(TILE * S).enumerate().skip(done) {
             for (o, p) in o.chunks_exact_mut(S).zip(ph) {
                 for j in 0..S {
@@ -393,20 +396,23 @@ mod tests {
                 for end in (start..=w).rev().take(9) {
                     let cols = start..end;
                     let mut got = vec![-1.0; cols.len() * 3];
-                    lay.interleave_columns(cols.clone(), [&rows[0], &rows[1], &rows[2]], &mut got);
+                    let three = [&rows[0][..], &rows[1], &rows[2]];
+                    lay.interleave_columns(Isa::Avx512, cols.clone(), three, &mut got);
                     let want: Vec<f32> = cols
                         .clone()
                         .flat_map(|x| rows.iter().map(move |r| r[lay.index(x)]))
                         .collect();
                     assert_eq!(got, want, "w {w} {cols:?}");
                     // two rows (the ×2 shuffle, by permutes on AVX-512)
-                    let mut got = vec![-1.0; cols.len() * 2];
-                    lay.interleave_columns(cols.clone(), [&rows[0], &rows[1]], &mut got);
                     let want: Vec<f32> = cols
                         .clone()
                         .flat_map(|x| rows[..2].iter().map(move |r| r[lay.index(x)]))
                         .collect();
-                    assert_eq!(got, want, "w {w} {cols:?}, two rows");
+                    for isa in Isa::available() {
+                        let mut got = vec![-1.0; cols.len() * 2];
+                        lay.interleave_columns(isa, cols.clone(), [&rows[0], &rows[1]], &mut got);
+                        assert_eq!(got, want, "w {w} {cols:?}, two rows on {isa:?}");
+                    }
                     let vals: Vec<f32> = cols.clone().map(|x| x as f32 + 0.5).collect();
                     let mut row = vec![-1.0; lay.stride()];
                     lay.scatter_columns(cols.clone(), &vals, &mut row);
