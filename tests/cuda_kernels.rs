@@ -6,14 +6,14 @@
 
 mod common;
 
-use common::host_kernels::{self, HOST, Host, replicate, run_on_host, window};
+use common::host_kernels::{self, Deferred, HOST, Host, replicate, run_on_host, window};
 use half::f16;
 use imdn::acs::Framing;
 use imdn::cuda::args::{
     Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, PackedArgs, StatsArgs, Storage, Tap,
     ViewArg, YuvInArgs, YuvOutArgs,
 };
-use imdn::cuda::executor::{Executor, RawFrame};
+use imdn::cuda::executor::{Conversions, Executor, Lane, RawAddresses, RawFrame, RawInput};
 use imdn::cuda::{Reference, Schedule};
 use imdn::model::Config;
 use imdn::weights::shipped;
@@ -354,6 +354,155 @@ fn raw_frames_are_converted_padded_and_cropped_on_the_device() {
     };
     let refused = executor.run_raw(((1, 12, 12), framing), None, frame, |_, _| Ok(()));
     assert!(refused.is_err());
+}
+
+#[test]
+fn frames_in_flight_come_out_as_frames_run_one_at_a_time() {
+    // IMDN_RTC ×2 on a device whose lanes run as late as the host lets them, in each order
+    // that puts one lane first (a missing wait then gives wrong bytes): five frames, each
+    // submitted while the one before is still in flight, against each frame run alone on
+    // the host device
+    let tensors = shipped_tensors("imdn_rtc_x2");
+    let config = Config::detect(&tensors).unwrap();
+    let schedule = Schedule::new(&config, &tensors).unwrap();
+    let s = config.net_scale();
+    let ((w, h), margin) = ((9, 6), 2);
+    let (pw, ph) = (w + 2 * margin, h + 2 * margin);
+    let (stride, out_stride) = (3 * w + 1, 3 * w * s + 3);
+    let at = (
+        (1, ph, pw),
+        Framing {
+            frame: (h, w),
+            margin,
+        },
+    );
+    let convert = |at: &RawAddresses, (into, out_of): &mut Conversions| {
+        let read = PackedArgs::rgb(at.inputs[0], stride, at.planar_in, (w, h));
+        let write = PackedArgs::rgb(at.outputs[0], out_stride, at.planar_out, (w * s, h * s));
+        into.push(read.launch(true)?);
+        out_of.push(write.launch(false)?);
+        Ok(())
+    };
+    let frames: Vec<Vec<u8>> = (0..5)
+        .map(|i| {
+            (0..stride * h)
+                .map(|k| ((k * 29 + i * 83) % 256) as u8)
+                .collect()
+        })
+        .collect();
+    let mut alone = Executor::new(HOST, schedule.clone(), Storage::F32).unwrap();
+    let want: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| {
+            let mut out = vec![0u8; out_stride * h * s];
+            let frame = RawFrame {
+                inputs: &[f],
+                tables: &[],
+                outputs: &mut [&mut out],
+            };
+            alone.run_raw(at, None, frame, convert).unwrap();
+            out
+        })
+        .collect();
+    assert!(want.windows(2).all(|p| p[0] != p[1]), "the frames differ");
+    let orders = [
+        [Lane::Up, Lane::Compute, Lane::Down],
+        [Lane::Up, Lane::Down, Lane::Compute],
+        [Lane::Compute, Lane::Up, Lane::Down],
+        [Lane::Compute, Lane::Down, Lane::Up],
+        [Lane::Down, Lane::Up, Lane::Compute],
+        [Lane::Down, Lane::Compute, Lane::Up],
+    ];
+    for order in orders {
+        let mut executor =
+            Executor::new(Deferred::new(order), schedule.clone(), Storage::F32).unwrap();
+        let lens = [out_stride * h * s];
+        let inputs: Vec<[&[u8]; 1]> = frames.iter().map(|f| [f.as_slice()]).collect();
+        let mut got = Vec::new();
+        for (i, planes) in inputs.iter().enumerate() {
+            let frame = RawInput {
+                inputs: planes,
+                tables: &[],
+                outputs: &lens,
+            };
+            executor.submit_raw(at, None, frame, convert).unwrap();
+            assert_eq!(executor.frames_in_flight(), if i == 0 { 1 } else { 2 });
+            if i > 0 {
+                let mut out = vec![0u8; lens[0]];
+                executor.finish_raw(&mut [&mut out]).unwrap();
+                got.push(out);
+            }
+        }
+        let mut out = vec![0u8; lens[0]];
+        executor.finish_raw(&mut [&mut out]).unwrap();
+        got.push(out);
+        assert_eq!(executor.frames_in_flight(), 0);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(g == w, "frame {i}, lanes in the order {order:?}");
+        }
+        assert_eq!(executor.allocations(), 1);
+    }
+}
+
+#[test]
+fn frames_in_flight_are_refused_what_would_overrun_them() {
+    let tensors = shipped_tensors("imdn_rtc_x2");
+    let config = Config::detect(&tensors).unwrap();
+    let schedule = Schedule::new(&config, &tensors).unwrap();
+    let order = [Lane::Down, Lane::Up, Lane::Compute];
+    let mut executor = Executor::new(Deferred::new(order), schedule, Storage::F32).unwrap();
+    let framing = |(h, w)| {
+        (
+            (1, h, w),
+            Framing {
+                frame: (h, w),
+                margin: 0,
+            },
+        )
+    };
+    let bytes = vec![7u8; 3 * 8 * 8];
+    let lens = [3 * 16 * 16];
+    let frame = RawInput {
+        inputs: &[&bytes],
+        tables: &[],
+        outputs: &lens,
+    };
+    let convert = |_: &RawAddresses, _: &mut Conversions| Ok(());
+    assert!(executor.finish_raw(&mut []).is_err(), "nothing in flight");
+    for _ in 0..2 {
+        executor
+            .submit_raw(framing((8, 8)), None, frame, convert)
+            .unwrap();
+    }
+    let third = executor.submit_raw(framing((8, 8)), None, frame, convert);
+    assert!(third.is_err(), "a third frame in flight");
+    let mut out = vec![0u8; lens[0]];
+    executor.finish_raw(&mut [&mut out]).unwrap();
+    let other_size = executor.submit_raw(framing((8, 12)), None, frame, convert);
+    assert!(
+        other_size.is_err(),
+        "another size while a frame is in flight"
+    );
+    let mut planar = Vec::new();
+    let run = executor.run(&vec![0.0; 3 * 8 * 12], (1, 8, 12), None, &mut planar);
+    assert!(
+        run.is_err(),
+        "a planar frame of another size while a frame is in flight"
+    );
+    let mut short = vec![0u8; lens[0] - 1];
+    assert!(
+        executor.finish_raw(&mut [&mut short]).is_err(),
+        "the wrong size"
+    );
+    assert_eq!(
+        executor.frames_in_flight(),
+        0,
+        "a frame refused its outputs leaves flight"
+    );
+    executor
+        .submit_raw(framing((8, 12)), None, frame, convert)
+        .unwrap();
+    // dropped with a frame in flight: it finishes first
 }
 
 #[test]

@@ -1966,6 +1966,45 @@ fn a_device_path_failure_falls_back_to_the_cpu_with_no_frame_lost() {
     assert!(w.error().message().contains("simulated CUDA error"));
 }
 
+/// The frames `model` makes of `n` I420 frames of 6×4 (each different), pushed with two more
+/// frames let in flight (so the worker queues one on the device behind another), then EOS.
+fn frames_two_in_flight(model: &str, n: usize) -> Vec<Vec<Vec<u8>>> {
+    let vinfo = info(VideoFormat::I420, 6, 4);
+    let mut h = harness(&[("model-path", &model), ("max-frames-in-flight", &2i32)]);
+    h.set_src_caps(vinfo.to_caps().unwrap());
+    for k in 0..n {
+        h.push(frame(&vinfo, move |p, xb, y| {
+            (p * 31 + xb * 7 + y * 13 + k * 50) as u8
+        }))
+        .unwrap_or_else(|e| panic!("{model} frame {k}: {e:?}"));
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    assert_eq!(
+        h.buffers_in_queue() as usize,
+        n,
+        "{model}: every frame out, once"
+    );
+    (0..n)
+        .map(|_| planes(&h.pull().unwrap(), &out_info(&h)))
+        .collect()
+}
+
+#[test]
+fn frames_queued_on_the_device_behind_each_other_come_out_in_order() {
+    init();
+    // test:device-only writes a frame only when the worker finishes it, and refuses a third
+    // in flight; the failing ones fall back to the CPU when queued (fail-once) or when
+    // finished, with the next frame queued behind (fail-late): every frame as the host makes it
+    let want = frames_two_in_flight("test:nearest", 7);
+    for model in [
+        "test:device-only",
+        "test:device-fail-once",
+        "test:device-fail-late",
+    ] {
+        assert_eq!(frames_two_in_flight(model, 7), want, "{model}");
+    }
+}
+
 #[test]
 fn frames_refused_by_the_device_path_go_to_the_host_until_their_sizes_change() {
     init();

@@ -9,8 +9,8 @@ use candle_core::cuda_backend::cudarc::driver::sys::{
     CUgraphInstantiate_flags, CUstreamCaptureMode,
 };
 use candle_core::cuda_backend::cudarc::driver::{
-    CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr, DeviceRepr, DriverError,
-    LaunchConfig, PushKernelArg,
+    CudaEvent, CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr, DeviceRepr, DriverError,
+    LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
@@ -18,7 +18,7 @@ use super::args::{
     Args, AttentionArgs, ConvArgs, FramesArgs, KERNELS, Launch, PackedArgs, StatsArgs, Storage,
     YuvInArgs, YuvOutArgs,
 };
-use super::executor::{Conversions, Executor, Gpu, RawAddresses, RawFrame};
+use super::executor::{Conversions, Executor, Gpu, Lane, RawAddresses, RawFrame, RawInput};
 use super::schedule::Schedule;
 use crate::acs::{Framing, Nhw};
 use crate::model::Config;
@@ -52,11 +52,31 @@ pub struct Graph(CudaGraph);
 // SAFETY: see above; `CudaNet` uses it under its lock, one thread at a time
 unsafe impl Send for Graph {}
 
-/// A stream of its own on a CUDA device (candle's may be the legacy default stream, which
-/// cannot be captured into a graph) and our kernels.
+/// Streams of our own on a CUDA device, one a [`Lane`] (candle's may be the legacy default
+/// stream, which cannot be captured into a graph), and our kernels.
 pub struct CudaGpu {
+    /// The compute lane's.
     stream: Arc<CudaStream>,
+    up: Arc<CudaStream>,
+    down: Arc<CudaStream>,
     functions: HashMap<&'static str, CudaFunction>,
+}
+
+/// Page-locked host memory, so copies run while the host goes on: `len` bytes of `slice`
+/// (which holds at least one).
+pub struct Pinned {
+    slice: PinnedHostSlice<u8>,
+    len: usize,
+}
+
+impl CudaGpu {
+    fn lane(&self, lane: Lane) -> &Arc<CudaStream> {
+        match lane {
+            Lane::Up => &self.up,
+            Lane::Compute => &self.stream,
+            Lane::Down => &self.down,
+        }
+    }
 }
 
 impl CudaGpu {
@@ -64,6 +84,7 @@ impl CudaGpu {
     pub fn new(device: &candle_core::Device) -> Result<Self> {
         let ctx = device.as_cuda_device()?.cuda_stream().context().clone();
         let stream = cuda(ctx.new_stream())?;
+        let (up, down) = (cuda(ctx.new_stream())?, cuda(ctx.new_stream())?);
         let (major, minor) = cuda(ctx.compute_capability())?;
         let options = CompileOptions {
             options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
@@ -76,7 +97,12 @@ impl CudaGpu {
             .iter()
             .map(|&name| Ok((name, cuda(module.load_function(name))?)))
             .collect::<Result<_>>()?;
-        Ok(Self { stream, functions })
+        Ok(Self {
+            stream,
+            up,
+            down,
+            functions,
+        })
     }
 }
 
@@ -129,7 +155,9 @@ impl Gpu for CudaGpu {
     }
 
     fn synchronize(&self) -> Result<()> {
-        cuda(self.stream.synchronize())
+        [&self.up, &self.stream, &self.down]
+            .into_iter()
+            .try_for_each(|s| cuda(s.synchronize()))
     }
 
     type Graph = Graph;
@@ -145,6 +173,40 @@ impl Gpu for CudaGpu {
 
     fn replay(&self, graph: &Graph) -> Result<()> {
         cuda(graph.0.launch())
+    }
+
+    type Staging = Pinned;
+
+    fn alloc_staging(&self, bytes: usize) -> Result<Pinned> {
+        // SAFETY: page-locked bytes, any value valid; zeroed below before any use
+        let mut slice = cuda(unsafe { self.stream.context().alloc_pinned::<u8>(bytes.max(1)) })?;
+        cuda(slice.as_mut_slice())?.fill(0);
+        Ok(Pinned { slice, len: bytes })
+    }
+
+    fn staging<'s>(&self, s: &'s mut Pinned) -> Result<&'s mut [u8]> {
+        // waits for the copies queued on it (the slice's event)
+        Ok(&mut cuda(s.slice.as_mut_slice())?[..s.len])
+    }
+
+    fn upload_staged(&self, m: &mut CudaSlice<u8>, s: &mut Pinned) -> Result<()> {
+        let len = s.slice.len();
+        cuda(self.up.memcpy_htod(&s.slice, &mut m.slice_mut(..len)))
+    }
+
+    fn download_staged(&self, m: &CudaSlice<u8>, s: &mut Pinned) -> Result<()> {
+        let len = s.slice.len();
+        cuda(self.down.memcpy_dtoh(&m.slice(..len), &mut s.slice))
+    }
+
+    type Event = CudaEvent;
+
+    fn record_event(&self, lane: Lane) -> Result<CudaEvent> {
+        cuda(self.lane(lane).record_event(None))
+    }
+
+    fn wait_event(&self, lane: Lane, event: &CudaEvent) -> Result<()> {
+        cuda(self.lane(lane).wait(event))
     }
 }
 
@@ -225,6 +287,22 @@ impl CudaNet {
     ) -> Result<()> {
         // IMDN_AS never comes here (the upscaler resamples it on the host first)
         self.state()?.0.run_raw(at, None, frame, convert)
+    }
+
+    /// A frame as bytes queued on the device ([`Executor::submit_raw`]): the planes go up
+    /// while an earlier frame computes; [`CudaNet::finish_raw`] collects the oldest.
+    pub fn submit_raw(
+        &self,
+        at: (Nhw, Framing),
+        input: RawInput,
+        convert: impl FnOnce(&RawAddresses, &mut Conversions) -> Result<()>,
+    ) -> Result<()> {
+        self.state()?.0.submit_raw(at, None, input, convert)
+    }
+
+    /// The oldest frame in flight, waited for, into `outputs` ([`Executor::finish_raw`]).
+    pub fn finish_raw(&self, outputs: &mut [&mut [u8]]) -> Result<()> {
+        self.state()?.0.finish_raw(outputs)
     }
 
     /// Device memory the executor holds (weights and the last frame size's buffers).

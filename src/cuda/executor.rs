@@ -14,7 +14,18 @@ use super::schedule::{BufferPlan, Grid, Schedule, Step};
 use crate::acs::Framing;
 use crate::{Error, Result};
 
-/// What the executor needs of a device: memory and launches, in stream order.
+/// The device's three queues: frames up, the network, frames down. Work on one lane runs in
+/// the order it was queued; across lanes only as events order it, so frame k+1 goes up and
+/// frame k−1 comes down while frame k computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    Up,
+    Compute,
+    Down,
+}
+
+/// What the executor needs of a device: memory and launches, in stream order. Everything but
+/// the staged copies and the events runs on the compute lane.
 pub trait Gpu {
     /// A device allocation, freed when dropped.
     type Memory;
@@ -27,13 +38,28 @@ pub trait Gpu {
     /// Copies the start of `m` into `out`, after every launch before it.
     fn download(&self, m: &Self::Memory, out: &mut [u8]) -> Result<()>;
     fn launch(&self, l: &Launch) -> Result<()>;
-    /// Waits for everything launched.
+    /// Waits for everything queued, on every lane.
     fn synchronize(&self) -> Result<()>;
     /// Launches recorded once to replay as one (a CUDA graph: no launch costs per kernel).
     type Graph;
     /// `launches` recorded, not run; `None` where the device records none.
     fn record(&self, launches: &[Launch]) -> Result<Option<Self::Graph>>;
     fn replay(&self, graph: &Self::Graph) -> Result<()>;
+
+    /// Host memory the device copies from and into while the host goes on (pinned on CUDA).
+    type Staging;
+    fn alloc_staging(&self, bytes: usize) -> Result<Self::Staging>;
+    /// The staging's bytes, for the host, once the copies queued on it are done.
+    fn staging<'s>(&self, s: &'s mut Self::Staging) -> Result<&'s mut [u8]>;
+    /// Queues a copy of all of `s` to the start of `m` on the up lane.
+    fn upload_staged(&self, m: &mut Self::Memory, s: &mut Self::Staging) -> Result<()>;
+    /// Queues a copy of the start of `m` into all of `s` on the down lane.
+    fn download_staged(&self, m: &Self::Memory, s: &mut Self::Staging) -> Result<()>;
+    /// A point in `lane`'s queue: reached when the work queued on it so far is done.
+    type Event;
+    fn record_event(&self, lane: Lane) -> Result<Self::Event>;
+    /// Work queued on `lane` after this waits for `event`.
+    fn wait_event(&self, lane: Lane, event: &Self::Event) -> Result<()>;
 }
 
 /// A schedule's parameters on the device, uploaded once.
@@ -47,22 +73,22 @@ struct Parameters<M> {
 
 /// What one frame size needs: its buffers, the planar frames in and out, the statistics'
 /// accumulators, its launches.
-struct Sized<M, R> {
+struct Sized<G: Gpu> {
     plan: BufferPlan,
     framing: Framing,
     /// Bytes of everything below.
     bytes: usize,
-    buffers: Vec<M>,
-    frames_in: M,
-    frames_out: M,
+    buffers: Vec<G::Memory>,
+    frames_in: G::Memory,
+    frames_out: G::Memory,
     /// The planar output frames' bytes.
     frames_out_bytes: usize,
-    _stats_sums: M,
+    _stats_sums: G::Memory,
     launches: Vec<Launch>,
     /// The launches as one graph, where the device recorded them.
-    graph: Option<R>,
-    /// Frames' bytes converted on the device ([`Executor::run_raw`]), once asked for.
-    raw: Option<Raw<M, R>>,
+    graph: Option<G::Graph>,
+    /// Frames' bytes converted on the device ([`Executor::submit_raw`]), once asked for.
+    raw: Option<Raw<G>>,
 }
 
 /// A frame's bytes in and out of the device, converted there by the caller's launches:
@@ -75,6 +101,19 @@ pub struct RawFrame<'a, 'b> {
     pub tables: &'a [u8],
     /// Byte regions, each downloaded from a device buffer of its own after the launches.
     pub outputs: &'a mut [&'b mut [u8]],
+}
+
+/// A frame's bytes going in, and the sizes of the regions coming out: see
+/// [`Executor::submit_raw`].
+#[derive(Clone, Copy)]
+pub struct RawInput<'a, 'b> {
+    /// Byte regions (a frame's planes), each uploaded into a device buffer of its own.
+    pub inputs: &'a [&'b [u8]],
+    /// What the conversions read beside the frame (e.g. chroma taps), uploaded when it
+    /// changes.
+    pub tables: &'a [u8],
+    /// The byte sizes of the regions downloaded after the launches.
+    pub outputs: &'a [usize],
 }
 
 /// Most byte regions a raw frame has each way (a video frame's planes).
@@ -98,23 +137,56 @@ pub type Conversions = (Vec<Launch>, Vec<Launch>);
 /// The byte sizes of a raw frame's regions: inputs, outputs (0 past the frame's), tables.
 type RawSizes = ([usize; MAX_PLANES], [usize; MAX_PLANES], usize);
 
-/// A frame size's buffers for raw frames, and their launches recorded with the network's.
-struct Raw<M, R> {
-    inputs: Vec<M>,
-    outputs: Vec<M>,
-    tables: M,
+/// Frames in flight at most: one going up or computing while the one before comes down.
+pub const SLOTS: usize = 2;
+
+/// A frame size's buffers for raw frames: one slot a frame in flight.
+struct Raw<G: Gpu> {
+    slots: [Slot<G>; SLOTS],
+    tables: G::Memory,
     /// The tables as last uploaded.
     uploaded_tables: Vec<u8>,
     /// The byte sizes the buffers were made for.
     sizes: RawSizes,
     /// Their sum.
     bytes: usize,
-    /// The conversions last launched (none yet: `None`), and with the network's launches as
-    /// one graph.
-    conversions: Option<Conversions>,
-    graph: Option<R>,
-    /// The caller's conversions of this frame, made into these (kept: no allocation a frame).
+    /// The slots of the frames in flight, oldest first: `first`, then the next `in_flight − 1`.
+    first: usize,
+    in_flight: usize,
+    /// The caller's conversions of a frame, made into these (kept: no allocation a frame).
     fresh: Conversions,
+}
+
+/// One frame's buffers on the device and in staging, and its conversions recorded with the
+/// network's launches.
+struct Slot<G: Gpu> {
+    inputs: Vec<G::Memory>,
+    outputs: Vec<G::Memory>,
+    staged_in: Vec<G::Staging>,
+    staged_out: Vec<G::Staging>,
+    /// The conversions last launched from this slot (none yet: `None`), and with the
+    /// network's launches as one graph.
+    conversions: Option<Conversions>,
+    graph: Option<G::Graph>,
+}
+
+impl<G: Gpu> Slot<G> {
+    fn new(gpu: &G, (ins, outs, _): &RawSizes, (n_in, n_out): (usize, usize)) -> Result<Self> {
+        let alloc_all = |lens: &[usize]| -> Result<Vec<G::Memory>> {
+            lens.iter().map(|&l| gpu.alloc(l)).collect()
+        };
+        let stage_all = |lens: &[usize]| -> Result<Vec<G::Staging>> {
+            lens.iter().map(|&l| gpu.alloc_staging(l)).collect()
+        };
+        Ok(Self {
+            inputs: alloc_all(&ins[..n_in])?,
+            outputs: alloc_all(&outs[..n_out])?,
+            staged_in: stage_all(&ins[..n_in])?,
+            staged_out: stage_all(&outs[..n_out])?,
+            conversions: None,
+            graph: None,
+        })
+    }
 }
 
 pub struct Executor<G: Gpu> {
@@ -122,7 +194,7 @@ pub struct Executor<G: Gpu> {
     schedule: Schedule,
     storage: Storage,
     params: Parameters<G::Memory>,
-    sized: Option<Sized<G::Memory, G::Graph>>,
+    sized: Option<Sized<G>>,
     /// How many times buffers were allocated (once per new frame size).
     allocations: usize,
 }
@@ -251,17 +323,50 @@ impl<G: Gpu> Executor<G> {
         self.gpu.download(&sized.frames_out, f32_bytes_mut(out))
     }
 
-    /// Runs the network's `nhw` frames from and into bytes converted on the device: `frame`'s
-    /// inputs uploaded, the caller's conversions (made by `convert` from the buffers'
-    /// addresses) into the planar input frames (at `framing`'s size: the network pads them
-    /// by replicating their borders), the network, the conversions out of the planar output
-    /// frames (cropped back), the outputs downloaded. The conversions are recorded with the
-    /// network's launches as one graph and replayed while they stay the same.
+    /// Runs the network's `nhw` frames from and into bytes converted on the device, and waits
+    /// for them: [`Executor::submit_raw`] and [`Executor::finish_raw`] with no other frame in
+    /// flight.
     pub fn run_raw(
+        &mut self,
+        at: ((usize, usize, usize), Framing),
+        codes: Option<&[f32]>,
+        frame: RawFrame,
+        convert: impl FnOnce(&RawAddresses, &mut Conversions) -> Result<()>,
+    ) -> Result<()> {
+        if self.frames_in_flight() > 0 {
+            return Err(Error::InvalidInput(
+                "frames in flight: finish them before running one".into(),
+            ));
+        }
+        let lens = frame.outputs.iter().map(|o| o.len());
+        let mut output_lens = [0; MAX_PLANES];
+        for (l, o) in output_lens.iter_mut().zip(lens) {
+            *l = o;
+        }
+        let outputs = &output_lens[..frame.outputs.len().min(MAX_PLANES)];
+        let input = RawInput {
+            inputs: frame.inputs,
+            tables: frame.tables,
+            outputs,
+        };
+        self.submit_raw(at, codes, input, convert)?;
+        self.finish_raw(frame.outputs)
+    }
+
+    /// Queues the network's `nhw` frames from and into bytes converted on the device:
+    /// `frame`'s inputs copied into staging and queued up, then on the compute lane the
+    /// caller's conversions (made by `convert` from the buffers' addresses) into the planar
+    /// input frames (at `framing`'s size: the network pads them by replicating their
+    /// borders), the network and the conversions out of the planar output frames (cropped
+    /// back), then the outputs queued down. Returns without waiting; [`Executor::finish_raw`]
+    /// collects the oldest frame. At most [`SLOTS`] frames are in flight, all of one size.
+    /// The conversions are recorded with the network's launches as one graph a slot and
+    /// replayed while they stay the same.
+    pub fn submit_raw(
         &mut self,
         (nhw, framing): ((usize, usize, usize), Framing),
         codes: Option<&[f32]>,
-        frame: RawFrame,
+        frame: RawInput,
         convert: impl FnOnce(&RawAddresses, &mut Conversions) -> Result<()>,
     ) -> Result<()> {
         let (ins, outs) = (frame.inputs.len(), frame.outputs.len());
@@ -270,70 +375,92 @@ impl<G: Gpu> Executor<G> {
                 "{ins} regions in, {outs} out: at most {MAX_PLANES} each way"
             )));
         }
-        self.ensure(nhw, framing)?;
-        self.upload_codes(codes, nhw.0)?;
-        let gpu = &self.gpu;
-        let sized = self.sized.as_mut().expect("ensured");
         let mut sizes: RawSizes = ([0; MAX_PLANES], [0; MAX_PLANES], frame.tables.len());
         for (s, b) in sizes.0.iter_mut().zip(frame.inputs) {
             *s = b.len();
         }
-        for (s, b) in sizes.1.iter_mut().zip(frame.outputs.iter()) {
-            *s = b.len();
+        sizes.1[..outs].copy_from_slice(frame.outputs);
+        let in_flight = self.frames_in_flight();
+        if in_flight > 0 {
+            let same = self.sized.as_ref().is_some_and(|z| {
+                (z.plan.nhw, z.framing) == (nhw, framing)
+                    && z.raw.as_ref().is_some_and(|r| r.sizes == sizes)
+            });
+            if !same || in_flight == SLOTS {
+                return Err(Error::InvalidInput(format!(
+                    "{in_flight} frames in flight: finish them before one {}",
+                    if same { "more" } else { "of another size" }
+                )));
+            }
         }
+        self.ensure(nhw, framing)?;
+        self.upload_codes(codes, nhw.0)?;
+        let gpu = &self.gpu;
+        let sized = self.sized.as_mut().expect("ensured");
         if sized.raw.as_ref().is_none_or(|r| r.sizes != sizes) {
+            if sized.raw.is_some() {
+                gpu.synchronize()?;
+            }
             sized.raw = None;
-            let alloc_all = |lens: &[usize]| -> Result<Vec<G::Memory>> {
-                lens.iter().map(|&l| gpu.alloc(l)).collect()
-            };
+            let slot = || Slot::new(gpu, &sizes, (ins, outs));
             sized.raw = Some(Raw {
-                inputs: alloc_all(&sizes.0[..ins])?,
-                outputs: alloc_all(&sizes.1[..outs])?,
+                slots: [slot()?, slot()?],
                 tables: gpu.alloc(sizes.2)?,
                 uploaded_tables: Vec::new(),
-                bytes: sizes.0.iter().chain(&sizes.1).sum::<usize>() + sizes.2,
+                bytes: SLOTS * (sizes.0.iter().chain(&sizes.1).sum::<usize>()) + sizes.2,
                 sizes,
-                conversions: None,
-                graph: None,
+                first: 0,
+                in_flight: 0,
                 fresh: Conversions::default(),
             });
         }
         let raw = sized.raw.as_mut().expect("made");
         if raw.uploaded_tables != frame.tables {
+            // the frame in flight reads the tables too: it finishes on the device first
+            gpu.synchronize()?;
             gpu.upload(&mut raw.tables, frame.tables)?;
             raw.uploaded_tables.clear();
             raw.uploaded_tables.extend_from_slice(frame.tables);
         }
-        for (m, bytes) in raw.inputs.iter_mut().zip(frame.inputs) {
-            gpu.upload(m, bytes)?;
+        let tables = gpu.address(&raw.tables);
+        // the slot's last frame has been finished, so waited for: nothing queued uses it
+        let slot = &mut raw.slots[(raw.first + raw.in_flight) % SLOTS];
+        for (staged, bytes) in slot.staged_in.iter_mut().zip(frame.inputs) {
+            gpu.staging(staged)?.copy_from_slice(bytes);
         }
+        for (m, staged) in slot.inputs.iter_mut().zip(&mut slot.staged_in) {
+            gpu.upload_staged(m, staged)?;
+        }
+        let uploaded = gpu.record_event(Lane::Up)?;
+        // the network once the inputs are up, the outputs down once it is done
         let mut at = RawAddresses {
             inputs: [0; MAX_PLANES],
-            tables: gpu.address(&raw.tables),
+            tables,
             planar_in: gpu.address(&sized.frames_in),
             planar_out: gpu.address(&sized.frames_out),
             outputs: [0; MAX_PLANES],
         };
-        for (a, m) in at.inputs.iter_mut().zip(&raw.inputs) {
+        for (a, m) in at.inputs.iter_mut().zip(&slot.inputs) {
             *a = gpu.address(m);
         }
-        for (a, m) in at.outputs.iter_mut().zip(&raw.outputs) {
+        for (a, m) in at.outputs.iter_mut().zip(&slot.outputs) {
             *a = gpu.address(m);
         }
         raw.fresh.0.clear();
         raw.fresh.1.clear();
         convert(&at, &mut raw.fresh)?;
-        if raw.conversions.as_ref() != Some(&raw.fresh) {
+        if slot.conversions.as_ref() != Some(&raw.fresh) {
             let (into, out_of) = &raw.fresh;
             let all: Vec<Launch> = (into.iter().chain(&sized.launches).chain(out_of))
                 .cloned()
                 .collect();
-            raw.graph = None;
-            raw.graph = gpu.record(&all).unwrap_or(None);
-            let recorded = raw.conversions.get_or_insert_with(Conversions::default);
+            slot.graph = None;
+            slot.graph = gpu.record(&all).unwrap_or(None);
+            let recorded = slot.conversions.get_or_insert_with(Conversions::default);
             std::mem::swap(recorded, &mut raw.fresh);
         }
-        match (&raw.graph, &raw.conversions) {
+        gpu.wait_event(Lane::Compute, &uploaded)?;
+        match (&slot.graph, &slot.conversions) {
             (Some(graph), _) => gpu.replay(graph)?,
             (None, Some((into, out_of))) => (into.iter())
                 .chain(&sized.launches)
@@ -341,10 +468,50 @@ impl<G: Gpu> Executor<G> {
                 .try_for_each(|l| gpu.launch(l))?,
             (None, None) => unreachable!("set above"),
         }
-        for (m, bytes) in raw.outputs.iter().zip(frame.outputs.iter_mut()) {
-            gpu.download(m, bytes)?;
+        gpu.wait_event(Lane::Down, &gpu.record_event(Lane::Compute)?)?;
+        for (m, staged) in slot.outputs.iter().zip(&mut slot.staged_out) {
+            gpu.download_staged(m, staged)?;
+        }
+        raw.in_flight += 1;
+        Ok(())
+    }
+
+    /// Waits for the oldest frame in flight and copies its outputs into `outputs` (each the
+    /// size it was submitted with).
+    pub fn finish_raw(&mut self, outputs: &mut [&mut [u8]]) -> Result<()> {
+        let raw = (self.sized.as_mut())
+            .and_then(|z| z.raw.as_mut())
+            .filter(|r| r.in_flight > 0)
+            .ok_or_else(|| Error::InvalidInput("no frame in flight".into()))?;
+        let n_out = raw.slots[0].staged_out.len();
+        let wrong = outputs.len() != n_out
+            || (outputs.iter().zip(&raw.sizes.1)).any(|(o, &len)| o.len() != len);
+        let slot = &mut raw.slots[raw.first];
+        raw.first = (raw.first + 1) % SLOTS;
+        raw.in_flight -= 1;
+        // waited for whatever comes of it: the slot is free once the frame is out of flight
+        for staged in &mut slot.staged_out {
+            self.gpu.staging(staged)?;
+        }
+        if wrong {
+            return Err(Error::InvalidInput(format!(
+                "{} output regions of {:?} bytes; the frame has {:?}",
+                outputs.len(),
+                outputs.iter().map(|o| o.len()).collect::<Vec<_>>(),
+                &raw.sizes.1[..n_out]
+            )));
+        }
+        for (out, staged) in outputs.iter_mut().zip(&mut slot.staged_out) {
+            out.copy_from_slice(self.gpu.staging(staged)?);
         }
         Ok(())
+    }
+
+    /// Frames submitted and not yet finished.
+    pub fn frames_in_flight(&self) -> usize {
+        (self.sized.as_ref())
+            .and_then(|z| z.raw.as_ref())
+            .map_or(0, |r| r.in_flight)
     }
 
     /// The frames' scale codes into the schedule's code buffer, checked: one per frame for
@@ -378,7 +545,7 @@ impl<G: Gpu> Executor<G> {
 
     /// Device memory held: the parameters and the last frame size's buffers.
     pub fn device_bytes(&self) -> usize {
-        let sized = |z: &Sized<_, _>| z.bytes + z.raw.as_ref().map_or(0, |r| r.bytes);
+        let sized = |z: &Sized<G>| z.bytes + z.raw.as_ref().map_or(0, |r| r.bytes);
         self.params.bytes + self.sized.as_ref().map_or(0, sized)
     }
 
@@ -393,7 +560,16 @@ impl<G: Gpu> Executor<G> {
         if (self.sized.as_ref()).is_some_and(|z| z.plan.nhw == (n, h, w) && z.framing == framing) {
             return Ok(());
         }
-        // the old size's buffers go first: both sizes may not fit at once
+        if self.frames_in_flight() > 0 {
+            return Err(Error::InvalidInput(
+                "frames in flight: finish them before frames of another size".into(),
+            ));
+        }
+        // the old size's buffers go first (both sizes may not fit at once), once nothing
+        // queued uses them
+        if self.sized.is_some() {
+            self.gpu.synchronize()?;
+        }
         self.sized = None;
         let s = &self.schedule;
         let plan = s.plan(n, h, w)?;
@@ -452,8 +628,15 @@ impl<G: Gpu> Executor<G> {
     }
 }
 
+impl<G: Gpu> Drop for Executor<G> {
+    /// Work still queued finishes before its buffers go.
+    fn drop(&mut self) {
+        let _ = self.gpu.synchronize();
+    }
+}
+
 /// A size's launches: its graph replayed, or each launched.
-fn launch_all<G: Gpu>(gpu: &G, sized: &Sized<G::Memory, G::Graph>) -> Result<()> {
+fn launch_all<G: Gpu>(gpu: &G, sized: &Sized<G>) -> Result<()> {
     match &sized.graph {
         Some(graph) => gpu.replay(graph),
         None => sized.launches.iter().try_for_each(|l| gpu.launch(l)),

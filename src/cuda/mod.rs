@@ -92,6 +92,19 @@ impl CudaNet {
         match *self {}
     }
 
+    pub fn submit_raw(
+        &self,
+        _: (crate::acs::Nhw, crate::acs::Framing),
+        _: executor::RawInput,
+        _: impl FnOnce(&executor::RawAddresses, &mut executor::Conversions) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        match *self {}
+    }
+
+    pub fn finish_raw(&self, _: &mut [&mut [u8]]) -> crate::Result<()> {
+        match *self {}
+    }
+
     pub fn device_bytes(&self) -> crate::Result<usize> {
         match *self {}
     }

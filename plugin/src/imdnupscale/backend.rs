@@ -22,7 +22,7 @@ pub trait Backend: Send {
     /// earlier frame, so a backend that writes in place allocates nothing per frame.
     fn upscale(&mut self, input: &[f32], sizes: Sizes, dst: &mut Vec<f32>) -> Result<(), String>;
 
-    /// Whether frames may come to [`Backend::upscale_on_device`] unconverted.
+    /// Whether frames may come to [`Backend::submit_on_device`] unconverted.
     fn converts_on_device(&self) -> bool {
         false
     }
@@ -32,15 +32,28 @@ pub trait Backend: Send {
         None
     }
 
-    /// Upscales `input` into `output` (exactly its size), the frames converted on the device
-    /// itself; `Ok(false)` where it does not take these frames so (the worker then converts
-    /// them on the host for [`Backend::upscale`]).
-    fn upscale_on_device(
+    /// Queues `input` to be upscaled on the device, converted there, into a frame of
+    /// `output`'s size and layout, and returns without waiting for it: the device works on it
+    /// while the host goes on (our CUDA executor: it goes up while the frame before it
+    /// computes). [`Backend::finish_on_device`] then writes it into `output`, oldest first;
+    /// the worker finishes one frame before it queues a third, or a frame of other sizes.
+    /// `Ok(false)` where it does not take these frames so (the worker then converts them on
+    /// the host for [`Backend::upscale`]).
+    fn submit_on_device(
         &mut self,
         _input: (&gst::BufferRef, &VideoInfo),
-        _output: (&mut gst::BufferRef, &VideoInfo),
+        _output: (&gst::BufferRef, &VideoInfo),
     ) -> Result<bool, String> {
         Ok(false)
+    }
+
+    /// Waits for the oldest frame queued by [`Backend::submit_on_device`] and writes it into
+    /// `output`, the buffer it was queued for.
+    fn finish_on_device(
+        &mut self,
+        _output: (&mut gst::BufferRef, &VideoInfo),
+    ) -> Result<(), String> {
+        Err("no frame queued on the device".into())
     }
 }
 
@@ -72,20 +85,30 @@ impl Backend for Imdn {
         self.upscaler.cpu_threads()
     }
 
-    fn upscale_on_device(
+    fn submit_on_device(
         &mut self,
         input: (&gst::BufferRef, &VideoInfo),
-        output: (&mut gst::BufferRef, &VideoInfo),
+        output: (&gst::BufferRef, &VideoInfo),
     ) -> Result<bool, String> {
         let size = |i: &VideoInfo| (i.width() as usize, i.height() as usize);
         let at = self.upscaler.raw_framing(size(input.1), size(output.1));
         let (Some(net), Some(at)) = (self.upscaler.cuda_net(), at) else {
             return Ok(false);
         };
-        device::with_raw_frame(input, output, &mut self.device_scratch, |frame, convert| {
-            (net.run_raw(at, frame, convert)).map_err(|e| e.to_string())
+        device::with_raw_input(input, output, &mut self.device_scratch, |frame, convert| {
+            (net.submit_raw(at, frame, convert)).map_err(|e| e.to_string())
         })?;
         Ok(true)
+    }
+
+    fn finish_on_device(
+        &mut self,
+        output: (&mut gst::BufferRef, &VideoInfo),
+    ) -> Result<(), String> {
+        let net = (self.upscaler.cuda_net()).ok_or("no frame queued on the device")?;
+        device::with_raw_output(output, |planes| {
+            net.finish_raw(planes).map_err(|e| e.to_string())
+        })
     }
 }
 

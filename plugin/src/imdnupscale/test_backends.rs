@@ -2,6 +2,7 @@
 //! device (`model-path=test:...`); built only with the cargo feature `test-backends`, which the
 //! tests enable (`scripts/test.sh`).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use gst_video::VideoInfo;
@@ -23,12 +24,16 @@ pub enum TestBackend {
     ErrorAfter {
         frames: u64,
     },
-    /// Nearest with the frames "converted on its device" (here: by the host, inside
-    /// [`Backend::upscale_on_device`]); a frame it would take that way fails on the host
-    /// path.
+    /// Nearest with the frames "converted on its device" (here: by the host, when queued
+    /// by [`Backend::submit_on_device`], written out when finished); a frame it would take
+    /// that way fails on the host path. Refuses a third frame in flight, or one of other
+    /// sizes beside one in flight, as our CUDA executor does.
     DeviceOnly,
-    /// As `DeviceOnly`, but the first frame fails and the fallback is `Nearest`.
+    /// As `DeviceOnly`, but the first frame fails when queued and the fallback is `Nearest`.
     DeviceFailOnce,
+    /// As `DeviceFailOnce`, but the first frame fails when finished (and is slow to queue,
+    /// so that the next is queued behind it).
+    DeviceFailLate,
 }
 
 /// `model-path` values that select test backends (never a default):
@@ -40,7 +45,8 @@ pub enum TestBackend {
 /// - `test:error-after:N`: nearest for N frames, then errors (a fault mid-stream);
 /// - `test:device-only`: nearest, taking frames unconverted as a backend converting on its
 ///   device does (whole multiples of the input only); such a frame on the host path fails;
-/// - `test:device-fail-once`: the same, its first frame failing, rebuilt as `test:nearest`.
+/// - `test:device-fail-once`: the same, its first frame failing, rebuilt as `test:nearest`;
+/// - `test:device-fail-late`: the same, its first frame failing when finished.
 pub fn parse(model_path: &str) -> Option<TestBackend> {
     let number = |prefix: &str| model_path.strip_prefix(prefix)?.parse::<u64>().ok();
     match model_path {
@@ -50,6 +56,7 @@ pub fn parse(model_path: &str) -> Option<TestBackend> {
         "test:fail-once" => Some(TestBackend::FailOnce),
         "test:device-only" => Some(TestBackend::DeviceOnly),
         "test:device-fail-once" => Some(TestBackend::DeviceFailOnce),
+        "test:device-fail-late" => Some(TestBackend::DeviceFailLate),
         _ => {
             if let Some(ms) = number("test:slow:") {
                 Some(TestBackend::Slow { ms })
@@ -65,21 +72,26 @@ impl TestBackend {
         let backend = Box::new(Stand {
             kind: self,
             frames: 0,
+            queued: VecDeque::new(),
         });
         match self {
-            TestBackend::FailOnce | TestBackend::DeviceFailOnce => Loaded {
-                fallback: Some(BackendSpec::Test(TestBackend::Nearest)),
-                ..Loaded::test(backend, "fail-once test backend (stands in for CUDA)")
-            },
+            TestBackend::FailOnce | TestBackend::DeviceFailOnce | TestBackend::DeviceFailLate => {
+                Loaded {
+                    fallback: Some(BackendSpec::Test(TestBackend::Nearest)),
+                    ..Loaded::test(backend, "fail-once test backend (stands in for CUDA)")
+                }
+            }
             _ => Loaded::test(backend, "test backend"),
         }
     }
 }
 
-/// A test backend at work: its kind and the frames it has been given.
+/// A test backend at work: its kind, the frames it has been given, and those queued "on
+/// its device" (their number, planar output and size).
 struct Stand {
     kind: TestBackend,
     frames: u64,
+    queued: VecDeque<(u64, Vec<f32>, (usize, usize))>,
 }
 
 impl Backend for Stand {
@@ -93,9 +105,14 @@ impl Backend for Stand {
             TestBackend::FailOnce if frame == 0 => {
                 Err("test:fail-once backend: simulated CUDA error".into())
             }
-            TestBackend::DeviceOnly | TestBackend::DeviceFailOnce if takes(size, out) => Err(
-                "test:device backend: a frame it takes unconverted came to the host path".into(),
-            ),
+            TestBackend::DeviceOnly | TestBackend::DeviceFailOnce | TestBackend::DeviceFailLate
+                if takes(size, out) =>
+            {
+                Err(
+                    "test:device backend: a frame it takes unconverted came to the host path"
+                        .into(),
+                )
+            }
             TestBackend::ErrorAfter { frames } if frame >= frames => Err(format!(
                 "test:error-after:{frames} backend: injected fault at frame {frame}"
             )),
@@ -112,14 +129,14 @@ impl Backend for Stand {
     fn converts_on_device(&self) -> bool {
         matches!(
             self.kind,
-            TestBackend::DeviceOnly | TestBackend::DeviceFailOnce
+            TestBackend::DeviceOnly | TestBackend::DeviceFailOnce | TestBackend::DeviceFailLate
         )
     }
 
-    fn upscale_on_device(
+    fn submit_on_device(
         &mut self,
         (input, in_info): (&gst::BufferRef, &VideoInfo),
-        (output, out_info): (&mut gst::BufferRef, &VideoInfo),
+        (_, out_info): (&gst::BufferRef, &VideoInfo),
     ) -> Result<bool, String> {
         let frame = self.frames;
         self.frames += 1;
@@ -131,12 +148,44 @@ impl Backend for Stand {
         if !takes((w, h), (ow, oh)) {
             return Ok(false);
         }
+        if self.queued.len() == 2 || self.queued.iter().any(|q| q.2 != (ow, oh)) {
+            return Err(format!(
+                "test:device backend: a {ow}×{oh} frame queued beside {:?}",
+                self.queued.iter().map(|q| q.2).collect::<Vec<_>>()
+            ));
+        }
+        if matches!(self.kind, TestBackend::DeviceFailLate) && frame == 0 {
+            // slow, so that the next frame waits and is queued behind this one
+            std::thread::sleep(Duration::from_millis(30));
+        }
         let mut scratch = pixels::Scratch::default();
         let planar = pixels::read_frame(input, in_info, Vec::new(), Vec::new, &mut scratch)?;
         let mut rgb = Vec::new();
         nearest(&planar.rgb, (w, h), (ow, oh), &mut rgb)?;
-        pixels::write_frame(output, out_info, &rgb, None, &mut scratch)?;
+        self.queued.push_back((frame, rgb, (ow, oh)));
         Ok(true)
+    }
+
+    fn finish_on_device(
+        &mut self,
+        (output, out_info): (&mut gst::BufferRef, &VideoInfo),
+    ) -> Result<(), String> {
+        let (frame, rgb, size) = self.queued.pop_front().ok_or("no frame queued")?;
+        if matches!(self.kind, TestBackend::DeviceFailLate) && frame == 0 {
+            return Err("test:device-fail-late backend: simulated CUDA error".into());
+        }
+        if size != (out_info.width() as usize, out_info.height() as usize) {
+            return Err(format!(
+                "a {size:?} frame finished into a {out_info:?} buffer"
+            ));
+        }
+        pixels::write_frame(
+            output,
+            out_info,
+            &rgb,
+            None,
+            &mut pixels::Scratch::default(),
+        )
     }
 }
 
@@ -211,7 +260,11 @@ mod tests {
     fn error_after_counts_frames_and_fail_once_recovers() {
         let frame = [0.5f32; 3];
         let run = |kind| {
-            let mut stand = Stand { kind, frames: 0 };
+            let mut stand = Stand {
+                kind,
+                frames: 0,
+                queued: VecDeque::new(),
+            };
             let mut dst = Vec::new();
             (0..4)
                 .map(|_| stand.upscale(&frame, ((1, 1), (2, 2)), &mut dst).is_ok())

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
 use gst_video::VideoInfo;
 use imdn::cpu::Threads;
 use imdn::temporal::Steady;
@@ -369,7 +369,7 @@ fn infer_stage(
         ))),
     };
     let Loaded {
-        mut backend,
+        backend,
         description,
         warning,
         on_cuda,
@@ -392,7 +392,7 @@ fn infer_stage(
         fallback = None;
     }
     // blend 0.5: keeps √(1/3) of still noise, and a still picture settles within a few frames
-    let mut steady = (conduct.steady > 0).then(|| Steady::new(conduct.steady, 0.5));
+    let steady = (conduct.steady > 0).then(|| Steady::new(conduct.steady, 0.5));
     shared.use_threads_of(backend.as_ref());
     // steady averages planar frames on the host
     let on_device = backend.converts_on_device() && steady.is_none();
@@ -400,18 +400,107 @@ fn infer_stage(
     if ready.send(Ok(loaded)).is_err() {
         return;
     }
-    let mut scratch = pixels::Scratch::default();
-    for mut frame in input {
+    let mut infer = Infer {
+        backend,
+        fallback,
+        steady,
+        scratch: pixels::Scratch::default(),
+        shared,
+        recycle,
+        device_gone: false,
+    };
+    // A frame queued on the device and not yet written out. It leaves once the frame after it
+    // is queued behind it (so the device has that one while this one comes down), or as soon
+    // as no frame waits: none is held back for a frame that may not come.
+    let mut queued: Option<InFlight> = None;
+    let send = |frame: InFlight| next.send(frame).is_ok();
+    loop {
+        let mut frame = match input.try_recv() {
+            Ok(frame) => frame,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                if let Some(q) = queued.take() {
+                    if !send(infer.finish(q)) {
+                        return;
+                    }
+                    continue;
+                }
+                match input.recv() {
+                    Ok(frame) => frame,
+                    Err(_) => break,
+                }
+            }
+        };
         let start = Instant::now();
-        if let Work::Unconverted { .. } = frame.work {
-            let device = (&mut backend, &mut fallback);
-            frame.work = upscale_on_device(&mut frame, device, shared, &mut scratch);
+        if let Work::Unconverted { in_info, .. } = &frame.work {
+            // the device takes a frame beside one queued only when their sizes are the same
+            let other_sizes = |q: &InFlight| {
+                let Work::Unconverted { in_info: q_in, .. } = &q.work else {
+                    return true;
+                };
+                sizes_key(q_in, &q.out_info) != sizes_key(in_info, &frame.out_info)
+            };
+            if let Some(q) = queued.take_if(|q| other_sizes(q))
+                && !send(infer.finish(q))
+            {
+                return;
+            }
+            let submitted = infer.submit(&frame);
+            if let Ok(true) = submitted {
+                frame.busy += start.elapsed();
+                if let Some(q) = queued.replace(frame)
+                    && !send(infer.finish(q))
+                {
+                    return;
+                }
+                continue;
+            }
+            // frames leave in order: the one queued first
+            if let Some(q) = queued.take()
+                && !send(infer.finish(q))
+            {
+                return;
+            }
+            frame.work = infer.not_on_device(&mut frame, submitted);
+        } else if let Some(q) = queued.take()
+            && !send(infer.finish(q))
+        {
+            return;
         }
-        frame.work = match frame.work {
+        infer.run_planar(&mut frame);
+        frame.busy += start.elapsed();
+        if !send(frame) {
+            return;
+        }
+    }
+    if let Some(q) = queued.take() {
+        send(infer.finish(q));
+    }
+}
+
+/// What the infer stage holds: the backend and what it needs beside it.
+struct Infer<'a> {
+    backend: Box<dyn Backend>,
+    fallback: Option<BackendSpec>,
+    steady: Option<Steady>,
+    scratch: pixels::Scratch,
+    shared: &'a Shared,
+    recycle: &'a Recycle,
+    /// The device backend failed and the CPU took over: frames queued on it are redone.
+    device_gone: bool,
+}
+
+impl Infer<'_> {
+    /// Runs a planar frame ([`Work::Input`]) through the network on the host path; other work
+    /// passes.
+    fn run_planar(&mut self, frame: &mut InFlight) {
+        let (shared, recycle) = (self.shared, self.recycle);
+        let work = std::mem::replace(&mut frame.work, Work::Skip);
+        frame.work = match work {
             Work::Input(_) if shared.skip() => Work::Skip,
             Work::Input(p) => {
                 if frame.discont
-                    && let Some(steady) = steady.as_mut()
+                    && let Some(steady) = self.steady.as_mut()
                 {
                     steady.reset();
                 }
@@ -426,22 +515,22 @@ fn infer_stage(
                         backend.upscale(&p.rgb, (size, out), &mut rgb)
                     })
                 };
-                let mut result = run(&mut backend);
+                let mut result = run(&mut self.backend);
                 if let Err(e) = &result
-                    && let Some(spec) = fallback.take()
+                    && let Some(spec) = self.fallback.take()
                 {
-                    result = match rebuild(spec, &mut backend, shared) {
+                    result = match rebuild(spec, &mut self.backend, shared) {
                         Ok(description) => {
                             frame.warning = Some(format!(
                                 "{e}; fallback-to-cpu: continuing on the CPU ({description})"
                             ));
-                            run(&mut backend)
+                            run(&mut self.backend)
                         }
                         Err(e2) => Err(format!("{e}; rebuilding on the CPU failed too: {e2}")),
                     };
                 }
                 if result.is_ok()
-                    && let Some(steady) = steady.as_mut()
+                    && let Some(steady) = self.steady.as_mut()
                 {
                     steady.apply(&p.rgb, size, &mut rgb, out);
                 }
@@ -457,63 +546,111 @@ fn infer_stage(
             }
             other => {
                 // a skipped or failed frame breaks the sequence still pixels are averaged over
-                if let Some(steady) = steady.as_mut() {
+                if let Some(steady) = self.steady.as_mut() {
                     steady.reset();
                 }
                 other
             }
         };
-        frame.busy += start.elapsed();
-        if next.send(frame).is_err() {
-            break;
-        }
     }
-}
 
-/// A frame that came unconverted: upscaled by the backend with its conversions on the device
-/// ([`Work::Written`]), or converted on the host for the planar path ([`Work::Input`]) where
-/// the backend does not take it or failed and the CPU took over.
-fn upscale_on_device(
-    frame: &mut InFlight,
-    (backend, fallback): (&mut Box<dyn Backend>, &mut Option<BackendSpec>),
-    shared: &Shared,
-    scratch: &mut pixels::Scratch,
-) -> Work {
-    let Work::Unconverted { inbuf, in_info } = std::mem::replace(&mut frame.work, Work::Skip)
-    else {
-        unreachable!("called for unconverted frames");
-    };
-    if shared.skip() {
-        return Work::Skip;
-    }
-    let output = (frame.outbuf.make_mut(), &frame.out_info);
-    match stage_work("running the network", || {
-        backend.upscale_on_device((&inbuf, &in_info), output)
-    }) {
-        Ok(true) => return Work::Written,
-        // not frames of these sizes: pre converts them from now on
-        Ok(false) => {
-            let key = sizes_key(&in_info, &frame.out_info);
-            shared.refused.store(key, Ordering::Release);
+    /// Queues a frame that came unconverted on the device: `Ok(true)` where the backend took
+    /// it (its input stays with it until it is finished, for a redo on the host).
+    fn submit(&mut self, frame: &InFlight) -> Result<bool, String> {
+        let Work::Unconverted { inbuf, in_info } = &frame.work else {
+            unreachable!("called for unconverted frames");
+        };
+        if self.shared.skip() {
+            return Ok(false);
         }
-        Err(e) => match fallback.take().map(|spec| rebuild(spec, backend, shared)) {
-            None => return Work::Failed(e),
-            Some(Ok(description)) => {
-                shared.on_device.store(false, Ordering::Release);
-                frame.warning = Some(format!(
-                    "{e}; fallback-to-cpu: continuing on the CPU ({description})"
-                ));
-            }
-            Some(Err(e2)) => {
-                return Work::Failed(format!("{e}; rebuilding on the CPU failed too: {e2}"));
-            }
-        },
+        let output = (frame.outbuf.as_ref(), &frame.out_info);
+        stage_work("running the network", || {
+            self.backend.submit_on_device((inbuf, in_info), output)
+        })
     }
-    match stage_work("converting the input", || {
-        pixels::read_frame(&inbuf, &in_info, Vec::new(), Vec::new, scratch)
-    }) {
-        Ok(planar) => Work::Input(planar),
-        Err(e) => Work::Failed(e),
+
+    /// Writes out the oldest frame queued on the device ([`Work::Written`]); where that
+    /// fails and the CPU takes over, the frame is redone on the host path.
+    fn finish(&mut self, mut frame: InFlight) -> InFlight {
+        let start = Instant::now();
+        let finished = if self.device_gone {
+            // queued behind a frame that failed: the device went with the backend
+            Err(None)
+        } else {
+            let output = (frame.outbuf.make_mut(), &frame.out_info);
+            stage_work("running the network", || {
+                self.backend.finish_on_device(output)
+            })
+            .map_err(Some)
+        };
+        match finished {
+            Ok(()) => frame.work = Work::Written,
+            Err(e) => {
+                frame.work = match e {
+                    Some(e) => self.not_on_device(&mut frame, Err(e)),
+                    None => self.convert_on_host(&mut frame),
+                };
+                self.run_planar(&mut frame);
+            }
+        }
+        frame.busy += start.elapsed();
+        frame
+    }
+
+    /// A frame that came unconverted and that the device did not take (`Ok(false)`) or failed
+    /// (`Err`): converted on the host for the planar path ([`Work::Input`]), after the CPU
+    /// took over where it failed.
+    fn not_on_device(&mut self, frame: &mut InFlight, result: Result<bool, String>) -> Work {
+        if self.shared.skip() {
+            return Work::Skip;
+        }
+        match result {
+            Ok(true) => unreachable!("a frame the device took"),
+            // not frames of these sizes: pre converts them from now on
+            Ok(false) => {
+                if let Work::Unconverted { in_info, .. } = &frame.work {
+                    let key = sizes_key(in_info, &frame.out_info);
+                    self.shared.refused.store(key, Ordering::Release);
+                }
+            }
+            Err(e) => {
+                let rebuilt =
+                    (self.fallback.take()).map(|s| rebuild(s, &mut self.backend, self.shared));
+                match rebuilt {
+                    None => return Work::Failed(e),
+                    Some(Ok(description)) => {
+                        self.shared.on_device.store(false, Ordering::Release);
+                        self.device_gone = true;
+                        frame.warning = Some(format!(
+                            "{e}; fallback-to-cpu: continuing on the CPU ({description})"
+                        ));
+                    }
+                    Some(Err(e2)) => {
+                        return Work::Failed(format!(
+                            "{e}; rebuilding on the CPU failed too: {e2}"
+                        ));
+                    }
+                }
+            }
+        }
+        self.convert_on_host(frame)
+    }
+
+    /// A frame that came unconverted, converted on the host for the planar path.
+    fn convert_on_host(&mut self, frame: &mut InFlight) -> Work {
+        let Work::Unconverted { inbuf, in_info } = std::mem::replace(&mut frame.work, Work::Skip)
+        else {
+            unreachable!("called for unconverted frames");
+        };
+        if self.shared.skip() {
+            return Work::Skip;
+        }
+        match stage_work("converting the input", || {
+            pixels::read_frame(&inbuf, &in_info, Vec::new(), Vec::new, &mut self.scratch)
+        }) {
+            Ok(planar) => Work::Input(planar),
+            Err(e) => Work::Failed(e),
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! Frames converted on the device (issue 43), by `kernels.cu`'s conversions, which
-//! `gpu_conversions.rs` holds to the CPU's bit for bit: a mapped input and output frame as an
-//! [`imdn::cuda::executor::RawFrame`] (their planes, uploaded and downloaded as they are), and
-//! the launches that read the input into the network's planar input and write its planar
-//! output into the output, at the addresses the device gives.
+//! `gpu_conversions.rs` holds to the CPU's bit for bit: a mapped input frame as an
+//! [`imdn::cuda::executor::RawInput`] (its planes, uploaded as they are, and the sizes of the
+//! output's), the launches that read the input into the network's planar input and write its
+//! planar output into the output's planes at the addresses the device gives, and later the
+//! mapped output's planes, which the device's planes are copied into.
 
 use gst_video::VideoInfo;
 use gst_video::prelude::*;
-use imdn::cuda::executor::{Conversions, RawAddresses, RawFrame};
+use imdn::cuda::executor::{Conversions, MAX_PLANES, RawAddresses, RawInput};
 
 use super::yuv::{Yuv, chroma_axes_for, gpu_reader_args, gpu_writer_args};
 use super::{ChromaKey, Layout, Tap, layout, packed, stride};
@@ -35,21 +36,23 @@ pub struct DeviceScratch {
 /// Bytes of one `kernels.cu` `struct Tap`.
 const TAP_BYTES: usize = size_of::<imdn::cuda::args::Tap>();
 
-/// Maps `input` (at `in_info`) and `output` (at `out_info`) and hands `run` them as a raw
-/// frame, with the conversions between them and the network's planar frames.
-pub fn with_raw_frame(
+/// Maps `input` (at `in_info`) and `output` (at `out_info`, read for its planes' strides
+/// and sizes) and hands `run` the input as a raw frame with the sizes of the output's planes,
+/// and the conversions between them and the network's planar frames. The output is written
+/// later, by [`with_raw_output`].
+pub fn with_raw_input(
     (input, in_info): (&gst::BufferRef, &VideoInfo),
-    (output, out_info): (&mut gst::BufferRef, &VideoInfo),
+    (output, out_info): (&gst::BufferRef, &VideoInfo),
     scratch: &mut DeviceScratch,
     run: impl FnOnce(
-        RawFrame,
+        RawInput,
         &dyn Fn(&RawAddresses, &mut Conversions) -> imdn::Result<()>,
     ) -> Result<(), String>,
 ) -> Result<(), String> {
     let (in_layout, out_layout) = (layout(in_info)?, layout(out_info)?);
     let inframe = gst_video::VideoFrameRef::from_buffer_ref_readable(input, in_info)
         .map_err(|e| format!("cannot map the input frame: {e}"))?;
-    let mut outframe = gst_video::VideoFrameRef::from_buffer_ref_writable(output, out_info)
+    let outframe = gst_video::VideoFrameRef::from_buffer_ref_readable(output, out_info)
         .map_err(|e| format!("cannot map the output frame: {e}"))?;
     let size = |f: &VideoInfo| (f.width() as usize, f.height() as usize);
     let (in_size, out_size) = (size(in_info), size(out_info));
@@ -113,13 +116,29 @@ pub fn with_raw_frame(
     };
     let inputs = inframe.planes_data();
     let n_out = outframe.n_planes() as usize;
-    let mut outputs = outframe.planes_data_mut();
-    let frame = RawFrame {
+    let mut output_lens = [0; MAX_PLANES];
+    for (len, plane) in output_lens.iter_mut().zip(&outframe.planes_data()[..n_out]) {
+        *len = plane.len();
+    }
+    let frame = RawInput {
         inputs: &inputs[..inframe.n_planes() as usize],
         tables: table,
-        outputs: &mut outputs[..n_out],
+        outputs: &output_lens[..n_out],
     };
     run(frame, &convert)
+}
+
+/// Maps `output` (at `out_info`) and hands `run` its planes, to write a frame queued by
+/// [`with_raw_input`] into.
+pub fn with_raw_output(
+    (output, out_info): (&mut gst::BufferRef, &VideoInfo),
+    run: impl FnOnce(&mut [&mut [u8]]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut outframe = gst_video::VideoFrameRef::from_buffer_ref_writable(output, out_info)
+        .map_err(|e| format!("cannot map the output frame: {e}"))?;
+    let n_out = outframe.n_planes() as usize;
+    let mut outputs = outframe.planes_data_mut();
+    run(&mut outputs[..n_out])
 }
 
 /// The first `n` plane strides (of at most 4).

@@ -175,8 +175,8 @@ fn the_gpu_reads_and_writes_packed_rgb_as_the_element_does() {
 fn frames_converted_on_the_device_come_out_as_on_the_host() {
     // the shipped RTC ×2 on our executor (the host standing in for the GPU) with the edge
     // mode's margin: the element's host path (read, replicate, the network, crop, write)
-    // against `device::with_raw_frame` (planes up, conversions, padding and cropping on the
-    // device, planes down), for every format converted on the device
+    // against `device::with_raw_input` and `with_raw_output` (planes up, conversions, padding
+    // and cropping on the device, planes down), for every format converted on the device
     use super::device::{self, DeviceScratch};
     use imdn::acs::Framing;
     use imdn::cuda::Schedule;
@@ -223,11 +223,15 @@ fn frames_converted_on_the_device_come_out_as_on_the_host() {
                 margin,
             };
             let input = (buf.as_ref(), &info);
-            let output = (got.make_mut(), &out_info);
-            device::with_raw_frame(input, output, &mut device_scratch, |frame, convert| {
+            let output = (got.as_ref(), &out_info);
+            device::with_raw_input(input, output, &mut device_scratch, |frame, convert| {
                 on_device
-                    .run_raw(((1, ph, pw), framing), None, frame, convert)
+                    .submit_raw(((1, ph, pw), framing), None, frame, convert)
                     .map_err(|e| e.to_string())
+            })
+            .unwrap();
+            device::with_raw_output((got.make_mut(), &out_info), |planes| {
+                on_device.finish_raw(planes).map_err(|e| e.to_string())
             })
             .unwrap();
             let (want, got) = (want.map_readable().unwrap(), got.map_readable().unwrap());
