@@ -338,12 +338,17 @@ impl<G: Gpu> Executor<G> {
                 "frames in flight: finish them before running one".into(),
             ));
         }
-        let lens = frame.outputs.iter().map(|o| o.len());
-        let mut output_lens = [0; MAX_PLANES];
-        for (l, o) in output_lens.iter_mut().zip(lens) {
-            *l = o;
+        let n_out = frame.outputs.len();
+        if n_out > MAX_PLANES {
+            return Err(Error::InvalidInput(format!(
+                "{n_out} regions out: at most {MAX_PLANES}"
+            )));
         }
-        let outputs = &output_lens[..frame.outputs.len().min(MAX_PLANES)];
+        let mut output_lens = [0; MAX_PLANES];
+        for (l, o) in output_lens.iter_mut().zip(frame.outputs.iter()) {
+            *l = o.len();
+        }
+        let outputs = &output_lens[..n_out];
         let input = RawInput {
             inputs: frame.inputs,
             tables: frame.tables,
