@@ -418,6 +418,8 @@ impl<G: Gpu> Executor<G> {
                 in_flight: 0,
                 fresh: Conversions::default(),
             });
+            // the new buffers are zeroed on the compute lane: done before another copies in
+            gpu.synchronize()?;
         }
         let raw = sized.raw.as_mut().expect("made");
         if raw.uploaded_tables != frame.tables {
