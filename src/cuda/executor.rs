@@ -497,8 +497,11 @@ impl<G: Gpu> Executor<G> {
         raw.first = (raw.first + 1) % SLOTS;
         raw.in_flight -= 1;
         // waited for whatever comes of it: the slot is free once the frame is out of flight
-        for staged in &mut slot.staged_out {
-            self.gpu.staging(staged)?;
+        for (i, staged) in slot.staged_out.iter_mut().enumerate() {
+            let bytes = self.gpu.staging(staged)?;
+            if !wrong {
+                outputs[i].copy_from_slice(bytes);
+            }
         }
         if wrong {
             return Err(Error::InvalidInput(format!(
@@ -507,9 +510,6 @@ impl<G: Gpu> Executor<G> {
                 outputs.iter().map(|o| o.len()).collect::<Vec<_>>(),
                 &raw.sizes.1[..n_out]
             )));
-        }
-        for (out, staged) in outputs.iter_mut().zip(&mut slot.staged_out) {
-            out.copy_from_slice(self.gpu.staging(staged)?);
         }
         Ok(())
     }

@@ -413,14 +413,13 @@ fn infer_stage(
     // is queued behind it (so the device has that one while this one comes down), or as soon
     // as no frame waits: none is held back for a frame that may not come.
     let mut queued: Option<InFlight> = None;
-    let send = |frame: InFlight| next.send(frame).is_ok();
     loop {
         let mut frame = match input.try_recv() {
             Ok(frame) => frame,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
-                if let Some(q) = queued.take() {
-                    if !send(infer.finish(q)) {
+                if queued.is_some() {
+                    if !infer.pass_on(queued.take(), next) {
                         return;
                     }
                     continue;
@@ -440,42 +439,32 @@ fn infer_stage(
                 };
                 sizes_key(q_in, &q.out_info) != sizes_key(in_info, &frame.out_info)
             };
-            if let Some(q) = queued.take_if(|q| other_sizes(q))
-                && !send(infer.finish(q))
-            {
+            if !infer.pass_on(queued.take_if(|q| other_sizes(q)), next) {
                 return;
             }
             let submitted = infer.submit(&frame);
             if let Ok(true) = submitted {
                 frame.busy += start.elapsed();
-                if let Some(q) = queued.replace(frame)
-                    && !send(infer.finish(q))
-                {
+                if !infer.pass_on(queued.replace(frame), next) {
                     return;
                 }
                 continue;
             }
             // frames leave in order: the one queued first
-            if let Some(q) = queued.take()
-                && !send(infer.finish(q))
-            {
+            if !infer.pass_on(queued.take(), next) {
                 return;
             }
             frame.work = infer.not_on_device(&mut frame, submitted);
-        } else if let Some(q) = queued.take()
-            && !send(infer.finish(q))
-        {
+        } else if !infer.pass_on(queued.take(), next) {
             return;
         }
         infer.run_planar(&mut frame);
         frame.busy += start.elapsed();
-        if !send(frame) {
+        if next.send(frame).is_err() {
             return;
         }
     }
-    if let Some(q) = queued.take() {
-        send(infer.finish(q));
-    }
+    infer.pass_on(queued.take(), next);
 }
 
 /// What the infer stage holds: the backend and what it needs beside it.
@@ -567,6 +556,12 @@ impl Infer<'_> {
         stage_work("running the network", || {
             self.backend.submit_on_device((inbuf, in_info), output)
         })
+    }
+
+    /// Writes out `queued` (a frame queued on the device), if any, and passes it to post;
+    /// false once post is gone.
+    fn pass_on(&mut self, queued: Option<InFlight>, next: &Sender<InFlight>) -> bool {
+        queued.is_none_or(|q| next.send(self.finish(q)).is_ok())
     }
 
     /// Writes out the oldest frame queued on the device ([`Work::Written`]); where that
