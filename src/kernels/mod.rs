@@ -28,5 +28,6 @@ pub mod types;
 pub mod winograd;
 pub mod winograd4;
 pub mod winograd_dw;
+mod winograd_job;
 
 pub use plan::Kernels;

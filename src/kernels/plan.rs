@@ -9,7 +9,8 @@ use super::types::{
     Act, ConvParams, Geom, Out, Prefill, SharedMut, Winograd, bordered_from_nchw, grow,
     nchw_from_bordered, zero_border_columns,
 };
-use super::{conv, winograd, winograd_dw, winograd4};
+use super::winograd_job::Job;
+use super::{conv, simd, winograd, winograd_dw, winograd4};
 
 /// The smallest input channel count of a 3×3 conv that runs by Winograd, in inference and in
 /// training (forward, input and weight gradients): IMDN_RTC's 12- and 9-channel convs gain
@@ -136,9 +137,19 @@ pub fn conv_same(
         first += o.rows;
     }
     let segs = &seg_buf[..outs.len()];
+    let job = |wt| Job {
+        g,
+        src,
+        p,
+        wt,
+        segs,
+        prefill,
+        act,
+        simd: simd::available(),
+    };
     match (&p.winograd, weight) {
-        (Some(Winograd::F2(wt)), None) => winograd::conv3x3(g, src, p, wt, segs, prefill, act),
-        (Some(Winograd::F4(wt)), None) => winograd4::conv3x3(g, src, p, wt, segs, prefill, act),
+        (Some(Winograd::F2(wt)), None) => winograd::run(&job(wt)),
+        (Some(Winograd::F4(wt)), None) => winograd4::run(&job(wt)),
         _ => {
             conv::im2col(g, src, p, weight.unwrap_or(&p.weight), segs, prefill, act);
             for o in outs.iter_mut() {
@@ -201,7 +212,6 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::simd;
 
     /// Deterministic values in [-1, 1).
     fn noise(n: usize, seed: usize) -> Vec<f32> {
@@ -267,7 +277,7 @@ mod tests {
                 ];
                 let wt = winograd4::weights(&p.weight, p.cin, p.cout);
                 let (src, wt, segs) = (&src, &wt, &segs);
-                winograd4::Job {
+                winograd4::run(&Job {
                     g,
                     src,
                     p,
@@ -276,8 +286,7 @@ mod tests {
                     prefill,
                     act,
                     simd,
-                }
-                .run();
+                });
             }
             How::F2 { simd } => {
                 let segs = [
@@ -286,7 +295,7 @@ mod tests {
                 ];
                 let wt = winograd::weights(&p.weight, p.cin, p.cout);
                 let (src, wt, segs) = (&src, &wt, &segs);
-                winograd::Job {
+                winograd::run(&Job {
                     g,
                     src,
                     p,
@@ -295,8 +304,7 @@ mod tests {
                     prefill,
                     act,
                     simd,
-                }
-                .run();
+                });
             }
         }
         out

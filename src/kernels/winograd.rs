@@ -16,13 +16,12 @@
 
 use std::cell::RefCell;
 
-use rayon::prelude::*;
-
 #[cfg(target_arch = "x86_64")]
 use super::simd::Ymm;
-use super::simd::{self, LANES, PANEL, RowDst, V_SKEW, panel_gemm};
+use super::simd::{LANES, PANEL, RowDst, V_SKEW, panel_gemm};
 use super::transform::{bt2 as bt, kernel2};
-use super::types::{Act, ConvParams, Geom, Prefill, Segments, WinogradWeights};
+use super::types::WinogradWeights;
+use super::winograd_job::{Block, Job, Scratch};
 
 /// Tiles per block: the transformed input, 16·cin·tiles floats, is kept near 256 KiB (64
 /// tiles at 64 channels) so that it stays in L2; few channels get long blocks.
@@ -38,193 +37,69 @@ pub fn weights(weight: &[f32], cin: usize, cout: usize) -> WinogradWeights {
     WinogradWeights::new(weight, cin, cout, kernel2)
 }
 
-/// Per-thread scratch of one block.
-#[derive(Default)]
-struct Scratch {
-    /// Zero-padded copies of input rows that end past the plane or its row.
-    rows: Vec<f32>,
-    /// Transformed input [16][cin][ntp], positions cin·ntp + V_SKEW apart.
-    v: Vec<f32>,
-    /// GEMM results of one panel for CHUNK tiles [16][PANEL][CHUNK].
-    m: Vec<f32>,
-    /// One channel's two output rows [2][2·CHUNK] (portable path).
-    y: Vec<f32>,
-}
-
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// The 3×3 stride-1 "same" conv of `src` into `segs` by F(2×2, 3×3). Writes interior pixels
-/// only (the zero borders of the outputs stay as they are).
-pub fn conv3x3(
-    g: Geom,
-    src: &[f32],
-    p: &ConvParams,
-    wt: &WinogradWeights,
-    segs: &Segments,
-    prefill: Prefill<'_>,
-    act: Act,
-) {
-    let simd = simd::available();
-    Job {
-        g,
-        src,
-        p,
-        wt,
-        segs,
-        prefill,
-        act,
-        simd,
-    }
-    .run();
+/// The 3×3 stride-1 "same" conv of `job.src` into `job.segs` by F(2×2, 3×3), its blocks in
+/// parallel. Writes interior pixels only (the zero borders of the outputs stay as they are).
+pub(super) fn run(job: &Job<'_>) {
+    job.run::<2>(block_tiles(job.p.cin), |b| {
+        SCRATCH.with(|s| block(job, b, &mut s.borrow_mut()))
+    });
 }
 
-/// What every block of one conv shares.
-pub(super) struct Job<'a> {
-    pub(super) g: Geom,
-    pub(super) src: &'a [f32],
-    pub(super) p: &'a ConvParams,
-    pub(super) wt: &'a WinogradWeights,
-    pub(super) segs: &'a Segments,
-    pub(super) prefill: Prefill<'a>,
-    pub(super) act: Act,
-    /// The AVX2 kernels (else the portable ones).
-    pub(super) simd: bool,
-}
-
-impl Job<'_> {
-    /// All blocks, in parallel.
-    pub(super) fn run(&self) {
-        assert_eq!(self.wt.cin, self.p.cin);
-        assert!(self.src.len() >= self.p.cin * self.g.plane());
-        let (tiles_y, tiles_x) = (self.g.h.div_ceil(2), self.g.w.div_ceil(2));
-        let block_len = block_tiles(self.p.cin);
-        let per_row = tiles_x.div_ceil(block_len);
-        (0..tiles_y * per_row).into_par_iter().for_each(|b| {
-            let (ty, tx0) = (b / per_row, (b % per_row) * block_len);
-            let nt = block_len.min(tiles_x - tx0);
-            SCRATCH.with(|s| self.block((ty, tx0, nt), &mut s.borrow_mut()));
-        });
-    }
-
-    /// Tiles tx0..tx0+nt of tile row ty: input transform, then per panel of output channels
-    /// the 16 GEMMs and the output transform.
-    fn block(&self, (ty, tx0, nt): (usize, usize, usize), s: &mut Scratch) {
-        let ntp = nt.next_multiple_of(LANES);
-        let cin = self.p.cin;
-        s.rows.resize(4 * (2 * ntp + 2), 0.0);
-        let v_stride = cin * ntp + V_SKEW;
-        s.v.resize(16 * v_stride, 0.0);
-        s.m.resize(16 * PANEL * CHUNK, 0.0);
-        s.y.resize(4 * CHUNK, 0.0);
-        for ci in 0..cin {
-            let rows = self.input_rows(ci, ty, tx0, ntp, &mut s.rows);
-            let v = &mut s.v;
-            #[cfg(target_arch = "x86_64")]
-            if self.simd {
-                // SAFETY: AVX2 and FMA are present; rows hold 2·ntp + 2 floats, v 16·cin·ntp
-                unsafe { input_transform_avx2(rows, ntp, ci, v_stride, v) };
-                continue;
-            }
-            input_transform(rows, ntp, ci, v_stride, v);
-        }
-        for pnl in 0..self.wt.panels {
-            // the GEMM results of CHUNK tiles at a time, so that they stay in L1 until the
-            // output transform reads them
-            for k0 in (0..nt).step_by(CHUNK) {
-                let n = CHUNK.min(ntp - k0);
-                for xi in 0..16 {
-                    let v = &s.v[xi * v_stride + k0..][..(cin - 1) * ntp + n];
-                    let m = &mut s.m[xi * PANEL * n..][..PANEL * n];
-                    panel_gemm(self.wt.panel(xi, pnl), (v, ntp), m, cin, n, self.simd);
-                }
-                let tiles = (ty, tx0 + k0, CHUNK.min(nt - k0));
-                for r in 0..PANEL.min(self.p.cout - pnl * PANEL) {
-                    let dst = self.destination(pnl * PANEL + r, tiles);
-                    self.output(&s.m, r, n, &dst, &mut s.y);
-                }
-            }
-        }
-    }
-
-    /// The output transform of row `r` of the panel's GEMM results `m` ([16][PANEL][n]) into
-    /// `dst`; `y` is scratch of the portable path.
-    fn output(&self, m: &[f32], r: usize, n: usize, dst: &RowDst<2>, y: &mut [f32]) {
+/// Tiles tx0..tx0+nt of tile row ty: input transform, then per panel of output channels
+/// the 16 GEMMs and the output transform.
+fn block(job: &Job, (ty, tx0, nt): Block, s: &mut Scratch) {
+    let ntp = nt.next_multiple_of(LANES);
+    let cin = job.p.cin;
+    s.rows.resize(4 * (2 * ntp + 2), 0.0);
+    let v_stride = cin * ntp + V_SKEW;
+    s.v.resize(16 * v_stride, 0.0);
+    s.m.resize(16 * PANEL * CHUNK, 0.0);
+    s.y.resize(4 * CHUNK, 0.0);
+    for ci in 0..cin {
+        let rows = job.input_rows::<2, 4>(ci, ty, tx0, ntp, &mut s.rows);
+        let v = &mut s.v;
         #[cfg(target_arch = "x86_64")]
-        if self.simd {
-            // SAFETY: AVX2 and FMA are present; dst's rows are this block's alone
-            unsafe { output_transform_avx2(m, r, n, dst) };
-            return;
+        if job.simd {
+            // SAFETY: AVX2 and FMA are present; rows hold 2·ntp + 2 floats, v 16·cin·ntp
+            unsafe { input_transform_avx2(rows, ntp, ci, v_stride, v) };
+            continue;
         }
-        output_transform(m, r, n, y);
-        for a in 0..dst.rows {
-            let vals = &y[a * 2 * n..][..dst.valid];
-            // SAFETY: as above
-            let out = unsafe { std::slice::from_raw_parts_mut(dst.out[a], dst.valid) };
-            for (x, (o, &v)) in out.iter_mut().zip(vals).enumerate() {
-                // SAFETY: residual rows hold `valid` floats
-                let res = dst.res.map(|r| unsafe { *r[a].add(x) });
-                *o = dst.finish(v, *o, res);
+        input_transform(rows, ntp, ci, v_stride, v);
+    }
+    for pnl in 0..job.wt.panels {
+        // the GEMM results of CHUNK tiles at a time, so that they stay in L1 until the
+        // output transform reads them
+        for k0 in (0..nt).step_by(CHUNK) {
+            let n = CHUNK.min(ntp - k0);
+            for xi in 0..16 {
+                let v = &s.v[xi * v_stride + k0..][..(cin - 1) * ntp + n];
+                let m = &mut s.m[xi * PANEL * n..][..PANEL * n];
+                panel_gemm(job.wt.panel(xi, pnl), (v, ntp), m, cin, n, job.simd);
+            }
+            let tiles = (ty, tx0 + k0, CHUNK.min(nt - k0));
+            for r in 0..PANEL.min(job.p.cout - pnl * PANEL) {
+                let dst = job.destination::<2>(pnl * PANEL + r, tiles);
+                output(job, &s.m, r, n, &dst, &mut s.y);
             }
         }
     }
+}
 
-    /// The 4 bordered input rows 2ty..2ty+3 of channel `ci` from column 2·tx0, 2·ntp + 2
-    /// floats each: borrowed from the plane where they lie within it, else zero-padded copies.
-    fn input_rows<'s>(
-        &'s self,
-        ci: usize,
-        ty: usize,
-        tx0: usize,
-        ntp: usize,
-        pad: &'s mut [f32],
-    ) -> [&'s [f32]; 4] {
-        let (g, len) = (self.g, 2 * ntp + 2);
-        let stride = g.stride();
-        let mut pads = pad.chunks_exact_mut(len);
-        std::array::from_fn(|r| {
-            let by = 2 * ty + r;
-            let start = ci * g.plane() + by * stride + 2 * tx0;
-            if by <= g.h + 1 && 2 * tx0 + len <= stride {
-                return &self.src[start..][..len];
-            }
-            let pad = pads.next().expect("one pad row per input row");
-            pad.fill(0.0);
-            if by <= g.h + 1 {
-                let avail = stride - 2 * tx0;
-                pad[..avail].copy_from_slice(&self.src[start..][..avail]);
-            }
-            &*pad
-        })
+/// The output transform of row `r` of the panel's GEMM results `m` ([16][PANEL][n]) into
+/// `dst`; `y` is scratch of the portable path.
+fn output(job: &Job, m: &[f32], r: usize, n: usize, dst: &RowDst<2>, y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if job.simd {
+        // SAFETY: AVX2 and FMA are present; dst's rows are this block's alone
+        unsafe { output_transform_avx2(m, r, n, dst) };
+        return;
     }
-
-    /// Where channel `co`'s output rows of the block go.
-    fn destination(&self, co: usize, (ty, tx0, nt): (usize, usize, usize)) -> RowDst<2> {
-        let (g, plane) = (self.g, self.g.plane());
-        let &(dst, first, _) = self
-            .segs
-            .iter()
-            .find(|&&(_, first, rows)| co < first + rows)
-            .expect("segments cover every output channel");
-        let x0 = 2 * tx0;
-        let at = |a: usize| g.at((2 * ty + a).min(g.h - 1), x0);
-        RowDst {
-            out: [0, 1].map(|a| dst.at((co - first) * plane + at(a))),
-            res: match self.prefill {
-                Prefill::BiasPlus(res) => Some([0, 1].map(|a| res[co * plane + at(a)..].as_ptr())),
-                _ => None,
-            },
-            rows: (g.h - 2 * ty).min(2),
-            valid: (2 * nt).min(g.w - x0),
-            bias: match self.prefill {
-                Prefill::Keep => 0.0,
-                _ => self.p.bias[co],
-            },
-            keep: matches!(self.prefill, Prefill::Keep),
-            lrelu: self.act == Act::LRelu,
-        }
-    }
+    output_transform(m, r, n, y);
+    job.write_rows(y, n, dst);
 }
 
 /// Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]] applied to x0..x3.

@@ -1,24 +1,23 @@
 //! Winograd F(4×4, 3×3) for the stride-1 3×3 convs with many input channels (IMDN's 64 and
 //! 48): a 4×4 output tile costs 36 multiply-adds per channel pair instead of 144 (F(2×2, 3×3)
-//! in [`super::winograd`]: 64). The layout and the blocking are those of that module: each
-//! 6×6 input tile is transformed (V = Bᵀ d B), the 36 transform positions are 36 GEMMs of one
-//! panel of output channels against the block's tiles (the same GEMM micro-kernel), and the
-//! output transform (Y = Aᵀ M A) writes with bias, residual and LeakyReLU fused. Its
-//! transforms multiply by 2, 4, 5 and 8 (and the weights' by 1/6 and 1/24), so its rounding
-//! error is larger than F(2×2, 3×3)'s, still near float rounding (the tests of
-//! [`plan`](super::plan) check it against im2col within 4e-5 of the outputs' scale;
-//! `tests/cpu.rs` checks whole networks against candle's). Which convs run this way is
+//! in [`super::winograd`]: 64). The layout and the blocking are that module's (their shared
+//! part is [`super::winograd_job`]): each 6×6 input tile is transformed (V = Bᵀ d B), the 36
+//! transform positions are 36 GEMMs of one panel of output channels against the block's tiles
+//! (the same GEMM micro-kernel), and the output transform (Y = Aᵀ M A) writes with bias,
+//! residual and LeakyReLU fused. Its transforms multiply by 2, 4, 5 and 8 (and the weights' by
+//! 1/6 and 1/24), so its rounding error is larger than F(2×2, 3×3)'s, still near float rounding
+//! (the tests of [`plan`](super::plan) check it against im2col within 4e-5 of the outputs'
+//! scale; `tests/cpu.rs` checks whole networks against candle's). Which convs run this way is
 //! [`plan`](super::plan)'s choice.
 
 use std::cell::RefCell;
 
-use rayon::prelude::*;
-
-use super::simd::{self, LANES, PANEL, RowDst, V_SKEW, panel_gemm};
+use super::simd::{LANES, PANEL, RowDst, V_SKEW, panel_gemm};
 #[cfg(target_arch = "x86_64")]
 use super::simd::{Ymm, store_row_avx2};
 use super::transform::{at4 as at, bt4 as bt, kernel4};
-use super::types::{Act, ConvParams, Geom, Prefill, Segments, WinogradWeights};
+use super::types::WinogradWeights;
+use super::winograd_job::{Block, Job, Scratch};
 
 /// Transform positions of a 6×6 tile.
 const POS: usize = 36;
@@ -36,193 +35,67 @@ pub fn weights(weight: &[f32], cin: usize, cout: usize) -> WinogradWeights {
     WinogradWeights::new(weight, cin, cout, kernel4)
 }
 
-/// Per-thread scratch of one block.
-#[derive(Default)]
-struct Scratch {
-    /// Zero-padded copies of input rows that end past the plane or its row.
-    rows: Vec<f32>,
-    /// Transformed input [36][cin][ntp], positions cin·ntp + V_SKEW apart.
-    v: Vec<f32>,
-    /// GEMM results of one panel for CHUNK tiles [36][PANEL][CHUNK].
-    m: Vec<f32>,
-    /// One channel's four output rows [4][4·CHUNK] (portable path).
-    y: Vec<f32>,
-}
-
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// The 3×3 stride-1 "same" conv of `src` into `segs` by F(4×4, 3×3). Writes interior pixels
-/// only (the zero borders of the outputs stay as they are).
-pub fn conv3x3(
-    g: Geom,
-    src: &[f32],
-    p: &ConvParams,
-    wt: &WinogradWeights,
-    segs: &Segments,
-    prefill: Prefill<'_>,
-    act: Act,
-) {
-    let simd = simd::available();
-    Job {
-        g,
-        src,
-        p,
-        wt,
-        segs,
-        prefill,
-        act,
-        simd,
-    }
-    .run();
+/// The 3×3 stride-1 "same" conv of `job.src` into `job.segs` by F(4×4, 3×3), its blocks in
+/// parallel. Writes interior pixels only (the zero borders of the outputs stay as they are).
+pub(super) fn run(job: &Job<'_>) {
+    job.run::<4>(block_tiles(job.p.cin), |b| {
+        SCRATCH.with(|s| block(job, b, &mut s.borrow_mut()))
+    });
 }
 
-/// What every block of one conv shares.
-pub(super) struct Job<'a> {
-    pub(super) g: Geom,
-    pub(super) src: &'a [f32],
-    pub(super) p: &'a ConvParams,
-    pub(super) wt: &'a WinogradWeights,
-    pub(super) segs: &'a Segments,
-    pub(super) prefill: Prefill<'a>,
-    pub(super) act: Act,
-    pub(super) simd: bool,
-}
-
-impl Job<'_> {
-    /// All blocks, in parallel.
-    pub(super) fn run(&self) {
-        assert_eq!(self.wt.cin, self.p.cin);
-        assert!(self.src.len() >= self.p.cin * self.g.plane());
-        let (tiles_y, tiles_x) = (self.g.h.div_ceil(4), self.g.w.div_ceil(4));
-        let block_len = block_tiles(self.p.cin);
-        let per_row = tiles_x.div_ceil(block_len);
-        (0..tiles_y * per_row).into_par_iter().for_each(|b| {
-            let (ty, tx0) = (b / per_row, (b % per_row) * block_len);
-            let nt = block_len.min(tiles_x - tx0);
-            SCRATCH.with(|s| self.block((ty, tx0, nt), &mut s.borrow_mut()));
-        });
-    }
-
-    /// Tiles tx0..tx0+nt of tile row ty: input transform, then per panel of output channels
-    /// the 36 GEMMs and the output transform.
-    fn block(&self, (ty, tx0, nt): (usize, usize, usize), s: &mut Scratch) {
-        let ntp = nt.next_multiple_of(LANES);
-        let cin = self.p.cin;
-        s.rows.resize(6 * (4 * ntp + 4), 0.0);
-        let v_stride = cin * ntp + V_SKEW;
-        s.v.resize(POS * v_stride, 0.0);
-        s.m.resize(POS * PANEL * CHUNK, 0.0);
-        s.y.resize(16 * CHUNK, 0.0);
-        for ci in 0..cin {
-            let rows = self.input_rows(ci, ty, tx0, ntp, &mut s.rows);
-            let v = &mut s.v;
-            #[cfg(target_arch = "x86_64")]
-            if self.simd {
-                // SAFETY: AVX2 and FMA are present; rows hold 4·ntp + 4 floats, v 36·v_stride
-                unsafe { input_transform_avx2(rows, ntp, ci, v_stride, v) };
-                continue;
-            }
-            input_transform(rows, ntp, ci, v_stride, v);
-        }
-        for pnl in 0..self.wt.panels {
-            for k0 in (0..nt).step_by(CHUNK) {
-                let n = CHUNK.min(ntp - k0);
-                for xi in 0..POS {
-                    let v = &s.v[xi * v_stride + k0..][..(cin - 1) * ntp + n];
-                    let m = &mut s.m[xi * PANEL * n..][..PANEL * n];
-                    panel_gemm(self.wt.panel(xi, pnl), (v, ntp), m, cin, n, self.simd);
-                }
-                let tiles = (ty, tx0 + k0, CHUNK.min(nt - k0));
-                for r in 0..PANEL.min(self.p.cout - pnl * PANEL) {
-                    let dst = self.destination(pnl * PANEL + r, tiles);
-                    self.output(&s.m, r, n, &dst, &mut s.y);
-                }
-            }
-        }
-    }
-
-    /// The output transform of row `r` of the panel's GEMM results `m` ([36][PANEL][n]) into
-    /// `dst`; `y` is scratch of the portable path.
-    fn output(&self, m: &[f32], r: usize, n: usize, dst: &RowDst<4>, y: &mut [f32]) {
+/// Tiles tx0..tx0+nt of tile row ty: input transform, then per panel of output channels
+/// the 36 GEMMs and the output transform.
+fn block(job: &Job, (ty, tx0, nt): Block, s: &mut Scratch) {
+    let ntp = nt.next_multiple_of(LANES);
+    let cin = job.p.cin;
+    s.rows.resize(6 * (4 * ntp + 4), 0.0);
+    let v_stride = cin * ntp + V_SKEW;
+    s.v.resize(POS * v_stride, 0.0);
+    s.m.resize(POS * PANEL * CHUNK, 0.0);
+    s.y.resize(16 * CHUNK, 0.0);
+    for ci in 0..cin {
+        let rows = job.input_rows::<4, 6>(ci, ty, tx0, ntp, &mut s.rows);
+        let v = &mut s.v;
         #[cfg(target_arch = "x86_64")]
-        if self.simd {
-            // SAFETY: AVX2 and FMA are present; dst's rows are this block's alone
-            unsafe { output_transform_avx2(m, r, n, dst) };
-            return;
+        if job.simd {
+            // SAFETY: AVX2 and FMA are present; rows hold 4·ntp + 4 floats, v 36·v_stride
+            unsafe { input_transform_avx2(rows, ntp, ci, v_stride, v) };
+            continue;
         }
-        output_transform(m, r, n, y);
-        for a in 0..dst.rows {
-            let vals = &y[a * 4 * n..][..dst.valid];
-            // SAFETY: as above
-            let out = unsafe { std::slice::from_raw_parts_mut(dst.out[a], dst.valid) };
-            for (x, (o, &v)) in out.iter_mut().zip(vals).enumerate() {
-                // SAFETY: residual rows hold `valid` floats
-                let res = dst.res.map(|r| unsafe { *r[a].add(x) });
-                *o = dst.finish(v, *o, res);
+        input_transform(rows, ntp, ci, v_stride, v);
+    }
+    for pnl in 0..job.wt.panels {
+        for k0 in (0..nt).step_by(CHUNK) {
+            let n = CHUNK.min(ntp - k0);
+            for xi in 0..POS {
+                let v = &s.v[xi * v_stride + k0..][..(cin - 1) * ntp + n];
+                let m = &mut s.m[xi * PANEL * n..][..PANEL * n];
+                panel_gemm(job.wt.panel(xi, pnl), (v, ntp), m, cin, n, job.simd);
+            }
+            let tiles = (ty, tx0 + k0, CHUNK.min(nt - k0));
+            for r in 0..PANEL.min(job.p.cout - pnl * PANEL) {
+                let dst = job.destination::<4>(pnl * PANEL + r, tiles);
+                output(job, &s.m, r, n, &dst, &mut s.y);
             }
         }
     }
+}
 
-    /// The 6 bordered input rows 4ty..4ty+5 of channel `ci` from column 4·tx0, 4·ntp + 4
-    /// floats each (the AVX loads read 2 past the last tile): borrowed from the plane where
-    /// they lie within its row, else zero-padded copies.
-    fn input_rows<'s>(
-        &'s self,
-        ci: usize,
-        ty: usize,
-        tx0: usize,
-        ntp: usize,
-        pad: &'s mut [f32],
-    ) -> [&'s [f32]; 6] {
-        let (g, len) = (self.g, 4 * ntp + 4);
-        let stride = g.stride();
-        let mut pads = pad.chunks_exact_mut(len);
-        std::array::from_fn(|r| {
-            let by = 4 * ty + r;
-            let start = ci * g.plane() + by * stride + 4 * tx0;
-            if by <= g.h + 1 && 4 * tx0 + len <= stride {
-                return &self.src[start..][..len];
-            }
-            let pad = pads.next().expect("one pad row per input row");
-            pad.fill(0.0);
-            if by <= g.h + 1 {
-                let avail = (stride - 4 * tx0).min(len);
-                pad[..avail].copy_from_slice(&self.src[start..][..avail]);
-            }
-            &*pad
-        })
+/// The output transform of row `r` of the panel's GEMM results `m` ([36][PANEL][n]) into
+/// `dst`; `y` is scratch of the portable path.
+fn output(job: &Job, m: &[f32], r: usize, n: usize, dst: &RowDst<4>, y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if job.simd {
+        // SAFETY: AVX2 and FMA are present; dst's rows are this block's alone
+        unsafe { output_transform_avx2(m, r, n, dst) };
+        return;
     }
-
-    /// Where channel `co`'s output rows of the block go.
-    fn destination(&self, co: usize, (ty, tx0, nt): (usize, usize, usize)) -> RowDst<4> {
-        let (g, plane) = (self.g, self.g.plane());
-        let &(dst, first, _) = self
-            .segs
-            .iter()
-            .find(|&&(_, first, rows)| co < first + rows)
-            .expect("segments cover every output channel");
-        let x0 = 4 * tx0;
-        let at = |a: usize| g.at((4 * ty + a).min(g.h - 1), x0);
-        RowDst {
-            out: [0, 1, 2, 3].map(|a| dst.at((co - first) * plane + at(a))),
-            res: match self.prefill {
-                Prefill::BiasPlus(res) => {
-                    Some([0, 1, 2, 3].map(|a| res[co * plane + at(a)..].as_ptr()))
-                }
-                _ => None,
-            },
-            rows: (g.h - 4 * ty).min(4),
-            valid: (4 * nt).min(g.w - x0),
-            bias: match self.prefill {
-                Prefill::Keep => 0.0,
-                _ => self.p.bias[co],
-            },
-            keep: matches!(self.prefill, Prefill::Keep),
-            lrelu: self.act == Act::LRelu,
-        }
-    }
+    output_transform(m, r, n, y);
+    job.write_rows(y, n, dst);
 }
 
 /// V = Bᵀ d B for the ntp tiles of one input channel (portable): tile k's 6×6 input is
