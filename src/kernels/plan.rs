@@ -9,7 +9,9 @@ use super::types::{
     Act, ConvParams, Geom, Out, Prefill, SharedMut, Winograd, bordered_from_nchw, grow,
     nchw_from_bordered, zero_border_columns,
 };
+use super::winograd::F2;
 use super::winograd_job::Job;
+use super::winograd4::F4;
 use super::{conv, simd, winograd, winograd_dw, winograd4};
 
 /// The smallest input channel count of a 3×3 conv that runs by Winograd, in inference and in
@@ -148,8 +150,8 @@ pub fn conv_same(
         simd: simd::available(),
     };
     match (&p.winograd, weight) {
-        (Some(Winograd::F2(wt)), None) => winograd::run(&job(wt)),
-        (Some(Winograd::F4(wt)), None) => winograd4::run(&job(wt)),
+        (Some(Winograd::F2(wt)), None) => job(wt).run::<2, 4, F2>(),
+        (Some(Winograd::F4(wt)), None) => job(wt).run::<4, 6, F4>(),
         _ => {
             conv::im2col(g, src, p, weight.unwrap_or(&p.weight), segs, prefill, act);
             for o in outs.iter_mut() {
@@ -270,41 +272,26 @@ mod tests {
                 ];
                 conv_same(g, &src, p, None, outs, prefill, act);
             }
-            How::F4 { simd } => {
+            How::F2 { simd } | How::F4 { simd } => {
                 let segs = [
                     (SharedMut(a.as_mut_ptr()), 0, split),
                     (SharedMut(b.as_mut_ptr()), split, p.cout - split),
                 ];
-                let wt = winograd4::weights(&p.weight, p.cin, p.cout);
-                let (src, wt, segs) = (&src, &wt, &segs);
-                winograd4::run(&Job {
+                let job = |wt| Job {
                     g,
-                    src,
+                    src: &src,
                     p,
                     wt,
-                    segs,
+                    segs: &segs,
                     prefill,
                     act,
                     simd,
-                });
-            }
-            How::F2 { simd } => {
-                let segs = [
-                    (SharedMut(a.as_mut_ptr()), 0, split),
-                    (SharedMut(b.as_mut_ptr()), split, p.cout - split),
-                ];
-                let wt = winograd::weights(&p.weight, p.cin, p.cout);
-                let (src, wt, segs) = (&src, &wt, &segs);
-                winograd::run(&Job {
-                    g,
-                    src,
-                    p,
-                    wt,
-                    segs,
-                    prefill,
-                    act,
-                    simd,
-                });
+                };
+                if let How::F4 { .. } = how {
+                    job(&winograd4::weights(&p.weight, p.cin, p.cout)).run::<4, 6, F4>();
+                } else {
+                    job(&winograd::weights(&p.weight, p.cin, p.cout)).run::<2, 4, F2>();
+                }
             }
         }
         out

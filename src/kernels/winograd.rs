@@ -5,7 +5,7 @@
 //! each 4×4 input tile d is transformed (V = Bᵀ d B), the 16 transform positions are 16 small
 //! GEMMs against weights transformed once at load (U = G g Gᵀ), and the output transform
 //! (Y = Aᵀ M A) runs with bias, residual and LeakyReLU fused into the write. Work goes in
-//! blocks of `block_tiles` tiles along one tile row: the block's transformed input stays in
+//! blocks of [`Tiles::block_tiles`] tiles along one tile row: the block's transformed input stays in
 //! L2, and the GEMM results of one panel of [`PANEL`] output channels stay in L1 until they are
 //! transformed. Errors stay at float rounding (the transforms only add, subtract and halve):
 //! the tests of [`plan`](super::plan) check both Winograd kernels against im2col, and
@@ -14,92 +14,19 @@
 //! The analytic FLOP count of `imdn bench` stays the direct conv's, so a model's "GFLOP/s" on
 //! this path is an effective rate that can exceed the machine's GEMM rate.
 
-use std::cell::RefCell;
-
+use super::simd::{LANES, PANEL, RowDst};
 #[cfg(target_arch = "x86_64")]
-use super::simd::Ymm;
-use super::simd::{LANES, PANEL, RowDst, V_SKEW, panel_gemm};
+use super::simd::{Ymm, store_row_avx2};
 use super::transform::{bt2 as bt, kernel2};
 use super::types::WinogradWeights;
-use super::winograd_job::{Block, Job, Scratch};
+use super::winograd_job::Tiles;
 
-/// Tiles per block: the transformed input, 16·cin·tiles floats, is kept near 256 KiB (64
-/// tiles at 64 channels) so that it stays in L2; few channels get long blocks.
-fn block_tiles(cin: usize) -> usize {
-    (4096 / cin.max(1)).clamp(32, 512) / LANES * LANES
-}
-/// Tiles per GEMM + output transform pass: one panel's results, 16·PANEL·64 floats (24 KiB),
-/// stay in L1.
-const CHUNK: usize = 64;
+/// F(2×2, 3×3): 2×2 output tiles from 4×4 input tiles, 16 positions.
+pub(super) struct F2;
 
 /// Weights transformed for F(2×2, 3×3): 16 positions.
 pub fn weights(weight: &[f32], cin: usize, cout: usize) -> WinogradWeights {
     WinogradWeights::new(weight, cin, cout, kernel2)
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-/// The 3×3 stride-1 "same" conv of `job.src` into `job.segs` by F(2×2, 3×3), its blocks in
-/// parallel. Writes interior pixels only (the zero borders of the outputs stay as they are).
-pub(super) fn run(job: &Job<'_>) {
-    job.run::<2>(block_tiles(job.p.cin), |b| {
-        SCRATCH.with(|s| block(job, b, &mut s.borrow_mut()))
-    });
-}
-
-/// Tiles tx0..tx0+nt of tile row ty: input transform, then per panel of output channels
-/// the 16 GEMMs and the output transform.
-fn block(job: &Job, (ty, tx0, nt): Block, s: &mut Scratch) {
-    let ntp = nt.next_multiple_of(LANES);
-    let cin = job.p.cin;
-    s.rows.resize(4 * (2 * ntp + 2), 0.0);
-    let v_stride = cin * ntp + V_SKEW;
-    s.v.resize(16 * v_stride, 0.0);
-    s.m.resize(16 * PANEL * CHUNK, 0.0);
-    s.y.resize(4 * CHUNK, 0.0);
-    for ci in 0..cin {
-        let rows = job.input_rows::<2, 4>(ci, ty, tx0, ntp, &mut s.rows);
-        let v = &mut s.v;
-        #[cfg(target_arch = "x86_64")]
-        if job.simd {
-            // SAFETY: AVX2 and FMA are present; rows hold 2·ntp + 2 floats, v 16·cin·ntp
-            unsafe { input_transform_avx2(rows, ntp, ci, v_stride, v) };
-            continue;
-        }
-        input_transform(rows, ntp, ci, v_stride, v);
-    }
-    for pnl in 0..job.wt.panels {
-        // the GEMM results of CHUNK tiles at a time, so that they stay in L1 until the
-        // output transform reads them
-        for k0 in (0..nt).step_by(CHUNK) {
-            let n = CHUNK.min(ntp - k0);
-            for xi in 0..16 {
-                let v = &s.v[xi * v_stride + k0..][..(cin - 1) * ntp + n];
-                let m = &mut s.m[xi * PANEL * n..][..PANEL * n];
-                panel_gemm(job.wt.panel(xi, pnl), (v, ntp), m, cin, n, job.simd);
-            }
-            let tiles = (ty, tx0 + k0, CHUNK.min(nt - k0));
-            for r in 0..PANEL.min(job.p.cout - pnl * PANEL) {
-                let dst = job.destination::<2>(pnl * PANEL + r, tiles);
-                output(job, &s.m, r, n, &dst, &mut s.y);
-            }
-        }
-    }
-}
-
-/// The output transform of row `r` of the panel's GEMM results `m` ([16][PANEL][n]) into
-/// `dst`; `y` is scratch of the portable path.
-fn output(job: &Job, m: &[f32], r: usize, n: usize, dst: &RowDst<2>, y: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if job.simd {
-        // SAFETY: AVX2 and FMA are present; dst's rows are this block's alone
-        unsafe { output_transform_avx2(m, r, n, dst) };
-        return;
-    }
-    output_transform(m, r, n, y);
-    job.write_rows(y, n, dst);
 }
 
 /// Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]] applied to x0..x3.
@@ -108,144 +35,127 @@ fn at<T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T>>(x: [T; 4]
     [x[0] + x[1] + x[2], x[1] - x[2] - x[3]]
 }
 
-/// V = Bᵀ d B for the ntp tiles of one input channel (portable): tile k's 4×4 input is
-/// rows[r][2k..2k + 4]; `v` gets [16][cin][ntp], positions `v_stride` apart.
-fn input_transform(rows: [&[f32]; 4], ntp: usize, ci: usize, v_stride: usize, v: &mut [f32]) {
-    for k in 0..ntp {
-        let d: [[f32; 4]; 4] = std::array::from_fn(|r| std::array::from_fn(|j| rows[r][2 * k + j]));
-        // Bᵀ d, column by column, then each row times B
-        let cols: [[f32; 4]; 4] = std::array::from_fn(|j| bt([d[0][j], d[1][j], d[2][j], d[3][j]]));
-        for i in 0..4 {
-            let row = bt([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]);
-            for (j, &x) in row.iter().enumerate() {
-                v[(i * 4 + j) * v_stride + ci * ntp + k] = x;
-            }
-        }
-    }
-}
+impl Tiles<2, 4> for F2 {
+    /// 16·PANEL·64 floats (24 KiB).
+    const CHUNK: usize = 64;
 
-/// [`input_transform`] with 8 tiles per AVX register. Tiles are deinterleaved within each
-/// 128-bit lane only (no lane-crossing permute), so each group of 8 holds tiles in the order
-/// 0 1 4 5 2 3 6 7; [`output_transform_avx2`] undoes that order, and the GEMM does not care.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn input_transform_avx2(
-    rows: [&[f32]; 4],
-    ntp: usize,
-    ci: usize,
-    v_stride: usize,
-    v: &mut [f32],
-) {
-    use std::arch::x86_64::*;
-    assert!(
-        rows.iter().all(|r| r.len() >= 2 * ntp + 2) && v.len() >= 15 * v_stride + (ci + 1) * ntp
-    );
-    let vp = v.as_mut_ptr();
-    for k in (0..ntp).step_by(8) {
-        // d[r][j] for the group's 8 tiles: columns 2k + j (+ 2 per tile)
-        let d: [[__m256; 4]; 4] = std::array::from_fn(|r| {
-            // SAFETY: reads rows[r][2k..2k + 18] ⊂ [0, 2·ntp + 2) as asserted
-            unsafe {
-                let p = rows[r].as_ptr().add(2 * k);
-                let (a, b) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
-                let (a2, b2) = (_mm256_loadu_ps(p.add(2)), _mm256_loadu_ps(p.add(10)));
-                [
-                    _mm256_shuffle_ps::<0b10_00_10_00>(a, b),
-                    _mm256_shuffle_ps::<0b11_01_11_01>(a, b),
-                    _mm256_shuffle_ps::<0b10_00_10_00>(a2, b2),
-                    _mm256_shuffle_ps::<0b11_01_11_01>(a2, b2),
-                ]
-            }
-        });
-        let cols: [[Ymm; 4]; 4] =
-            std::array::from_fn(|j| bt([Ymm(d[0][j]), Ymm(d[1][j]), Ymm(d[2][j]), Ymm(d[3][j])]));
-        let v_rows: [[Ymm; 4]; 4] =
-            std::array::from_fn(|i| bt([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]));
-        for (i, row) in v_rows.iter().enumerate() {
-            for (j, x) in row.iter().enumerate() {
-                // SAFETY: position (i, j), channel ci, tiles k..k + 8 < ntp: within v
-                unsafe { _mm256_storeu_ps(vp.add((i * 4 + j) * v_stride + ci * ntp + k), x.0) };
-            }
-        }
+    /// Near 256 KiB of transformed input (64 tiles at 64 channels); few channels get long
+    /// blocks.
+    fn block_tiles(cin: usize) -> usize {
+        (4096 / cin.max(1)).clamp(32, 512) / LANES * LANES
     }
-}
 
-/// Y = Aᵀ M A for row `r` of the panel (portable): `rows` gets the channel's two output rows
-/// [a][2·ntp], tile k's columns at 2k and 2k + 1.
-fn output_transform(m: &[f32], r: usize, ntp: usize, rows: &mut [f32]) {
-    let mm = |xi: usize, k: usize| m[(xi * PANEL + r) * ntp + k];
-    for k in 0..ntp {
-        // Aᵀ M, column by column, then each row times A
-        let cols: [[f32; 2]; 4] =
-            std::array::from_fn(|j| at([mm(j, k), mm(4 + j, k), mm(8 + j, k), mm(12 + j, k)]));
-        for a in 0..2 {
-            let y = at([cols[0][a], cols[1][a], cols[2][a], cols[3][a]]);
-            rows[a * 2 * ntp + 2 * k] = y[0];
-            rows[a * 2 * ntp + 2 * k + 1] = y[1];
-        }
-    }
-}
-
-/// [`output_transform`] for tiles in the AVX order of [`input_transform_avx2`] (interleaving
-/// each 128-bit lane's even and odd columns puts them back in column order), with the bias,
-/// residual and activation applied on the way to `dst`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn output_transform_avx2(m: &[f32], r: usize, ntp: usize, dst: &RowDst<2>) {
-    use std::arch::x86_64::*;
-    assert!(m.len() >= 16 * PANEL * ntp && r < PANEL && dst.valid <= 2 * ntp);
-    let mp = m.as_ptr();
-    let (bias, slope) = (_mm256_set1_ps(dst.bias), _mm256_set1_ps(0.05));
-    let mut tail = [0f32; 16];
-    for k in (0..ntp).step_by(8) {
-        let x0 = 2 * k;
-        if x0 >= dst.valid {
-            break;
-        }
-        // SAFETY: position xi, row r, tiles k..k + 8 < ntp: within m
-        let mm = |xi: usize| Ymm(unsafe { _mm256_loadu_ps(mp.add((xi * PANEL + r) * ntp + k)) });
-        // Aᵀ M column by column, then each of the two rows times A; named values, not
-        // indexed arrays, so that everything stays in registers
-        let col = |j: usize| at([mm(j), mm(4 + j), mm(8 + j), mm(12 + j)]);
-        let ([c00, c01], [c10, c11], [c20, c21], [c30, c31]) = (col(0), col(1), col(2), col(3));
-        let rows = [at([c00, c10, c20, c30]), at([c01, c11, c21, c31])];
-        for (a, &[even, odd]) in rows.iter().enumerate().take(dst.rows) {
-            let halves = [
-                _mm256_unpacklo_ps(even.0, odd.0),
-                _mm256_unpackhi_ps(even.0, odd.0),
-            ];
-            if x0 + 16 <= dst.valid {
-                for (h, &y) in halves.iter().enumerate() {
-                    // SAFETY: columns x0 + 8h..x0 + 8h + 8 < valid of this block's rows
-                    unsafe {
-                        let o = dst.out[a].add(x0 + 8 * h);
-                        let mut v = _mm256_add_ps(y, bias);
-                        if let Some(res) = dst.res {
-                            v = _mm256_add_ps(v, _mm256_loadu_ps(res[a].add(x0 + 8 * h)));
-                        }
-                        if dst.keep {
-                            v = _mm256_add_ps(v, _mm256_loadu_ps(o));
-                        }
-                        if dst.lrelu {
-                            v = _mm256_max_ps(v, _mm256_mul_ps(v, slope));
-                        }
-                        _mm256_storeu_ps(o, v);
-                    }
+    /// V = Bᵀ d B for the ntp tiles of one input channel (portable): tile k's 4×4 input is
+    /// rows[r][2k..2k + 4]; `v` gets [16][cin][ntp], positions `v_stride` apart.
+    fn input_transform(rows: [&[f32]; 4], ntp: usize, ci: usize, v_stride: usize, v: &mut [f32]) {
+        for k in 0..ntp {
+            let d: [[f32; 4]; 4] =
+                std::array::from_fn(|r| std::array::from_fn(|j| rows[r][2 * k + j]));
+            // Bᵀ d, column by column, then each row times B
+            let cols: [[f32; 4]; 4] =
+                std::array::from_fn(|j| bt([d[0][j], d[1][j], d[2][j], d[3][j]]));
+            for i in 0..4 {
+                let row = bt([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]);
+                for (j, &x) in row.iter().enumerate() {
+                    v[(i * 4 + j) * v_stride + ci * ntp + k] = x;
                 }
-            } else {
-                // SAFETY: tail holds 16 floats
+            }
+        }
+    }
+
+    /// [`Tiles::input_transform`] with 8 tiles per AVX register. Tiles are deinterleaved within each
+    /// 128-bit lane only (no lane-crossing permute), so each group of 8 holds tiles in the order
+    /// 0 1 4 5 2 3 6 7; [`Tiles::output_transform_avx2`] undoes that order, and the GEMM does not care.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn input_transform_avx2(
+        rows: [&[f32]; 4],
+        ntp: usize,
+        ci: usize,
+        v_stride: usize,
+        v: &mut [f32],
+    ) {
+        use std::arch::x86_64::*;
+        assert!(
+            rows.iter().all(|r| r.len() >= 2 * ntp + 2)
+                && v.len() >= 15 * v_stride + (ci + 1) * ntp
+        );
+        let vp = v.as_mut_ptr();
+        for k in (0..ntp).step_by(8) {
+            // d[r][j] for the group's 8 tiles: columns 2k + j (+ 2 per tile)
+            let d: [[__m256; 4]; 4] = std::array::from_fn(|r| {
+                // SAFETY: reads rows[r][2k..2k + 18] ⊂ [0, 2·ntp + 2) as asserted
                 unsafe {
-                    _mm256_storeu_ps(tail.as_mut_ptr(), halves[0]);
-                    _mm256_storeu_ps(tail.as_mut_ptr().add(8), halves[1]);
+                    let p = rows[r].as_ptr().add(2 * k);
+                    let (a, b) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
+                    let (a2, b2) = (_mm256_loadu_ps(p.add(2)), _mm256_loadu_ps(p.add(10)));
+                    [
+                        _mm256_shuffle_ps::<0b10_00_10_00>(a, b),
+                        _mm256_shuffle_ps::<0b11_01_11_01>(a, b),
+                        _mm256_shuffle_ps::<0b10_00_10_00>(a2, b2),
+                        _mm256_shuffle_ps::<0b11_01_11_01>(a2, b2),
+                    ]
                 }
-                for (x, &v) in tail.iter().enumerate().take(dst.valid - x0) {
-                    // SAFETY: column x0 + x < valid of this block's rows
-                    unsafe {
-                        let o = dst.out[a].add(x0 + x);
-                        let res = dst.res.map(|r| *r[a].add(x0 + x));
-                        *o = dst.finish(v, *o, res);
-                    }
+            });
+            let cols: [[Ymm; 4]; 4] = std::array::from_fn(|j| {
+                bt([Ymm(d[0][j]), Ymm(d[1][j]), Ymm(d[2][j]), Ymm(d[3][j])])
+            });
+            let v_rows: [[Ymm; 4]; 4] =
+                std::array::from_fn(|i| bt([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]));
+            for (i, row) in v_rows.iter().enumerate() {
+                for (j, x) in row.iter().enumerate() {
+                    // SAFETY: position (i, j), channel ci, tiles k..k + 8 < ntp: within v
+                    unsafe { _mm256_storeu_ps(vp.add((i * 4 + j) * v_stride + ci * ntp + k), x.0) };
                 }
+            }
+        }
+    }
+
+    /// Y = Aᵀ M A for row `r` of the panel (portable): `rows` gets the channel's two output rows
+    /// [a][2·ntp], tile k's columns at 2k and 2k + 1.
+    fn output_transform(m: &[f32], r: usize, ntp: usize, rows: &mut [f32]) {
+        let mm = |xi: usize, k: usize| m[(xi * PANEL + r) * ntp + k];
+        for k in 0..ntp {
+            // Aᵀ M, column by column, then each row times A
+            let cols: [[f32; 2]; 4] =
+                std::array::from_fn(|j| at([mm(j, k), mm(4 + j, k), mm(8 + j, k), mm(12 + j, k)]));
+            for a in 0..2 {
+                let y = at([cols[0][a], cols[1][a], cols[2][a], cols[3][a]]);
+                rows[a * 2 * ntp + 2 * k] = y[0];
+                rows[a * 2 * ntp + 2 * k + 1] = y[1];
+            }
+        }
+    }
+
+    /// [`Tiles::output_transform`] for tiles in the AVX order of [`Tiles::input_transform_avx2`] (interleaving
+    /// each 128-bit lane's even and odd columns puts them back in column order), with the bias,
+    /// residual and activation applied on the way to `dst`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn output_transform_avx2(m: &[f32], r: usize, ntp: usize, dst: &RowDst<2>) {
+        use std::arch::x86_64::*;
+        assert!(m.len() >= 16 * PANEL * ntp && r < PANEL && dst.valid <= 2 * ntp);
+        let mp = m.as_ptr();
+        for k in (0..ntp).step_by(8) {
+            let x0 = 2 * k;
+            if x0 >= dst.valid {
+                break;
+            }
+            // SAFETY: position xi, row r, tiles k..k + 8 < ntp: within m
+            let mm =
+                |xi: usize| Ymm(unsafe { _mm256_loadu_ps(mp.add((xi * PANEL + r) * ntp + k)) });
+            // Aᵀ M column by column, then each of the two rows times A; named values, not
+            // indexed arrays, so that everything stays in registers
+            let col = |j: usize| at([mm(j), mm(4 + j), mm(8 + j), mm(12 + j)]);
+            let ([c00, c01], [c10, c11], [c20, c21], [c30, c31]) = (col(0), col(1), col(2), col(3));
+            let rows = [at([c00, c10, c20, c30]), at([c01, c11, c21, c31])];
+            for (a, &[even, odd]) in rows.iter().enumerate().take(dst.rows) {
+                let halves = [
+                    _mm256_unpacklo_ps(even.0, odd.0),
+                    _mm256_unpackhi_ps(even.0, odd.0),
+                ];
+                // SAFETY: AVX2 is present; a < dst.rows, x0 < dst.valid
+                unsafe { store_row_avx2(dst, a, x0, halves) };
             }
         }
     }
