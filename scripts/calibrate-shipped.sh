@@ -40,3 +40,6 @@ for s in $scales; do
     target/release/imdn calibrate --weights "weights/imdn_rtc_x$s.safetensors" \
         --images "$tmp" --downscale --out "weights/imdn_rtc_x$s.safetensors"
 done
+# the binary embeds the shipped files: rebuild it so that `--weights imdn_rtc_xN` names the
+# calibrated ones
+cargo build --release -q -p imdn --bin imdn
