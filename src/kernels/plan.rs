@@ -150,8 +150,8 @@ pub fn conv_same(
         simd: simd::available(),
     };
     match (&p.winograd, weight) {
-        (Some(Winograd::F2(wt)), None) => job(wt).run::<2, 4, F2>(),
-        (Some(Winograd::F4(wt)), None) => job(wt).run::<4, 6, F4>(),
+        (Some(Winograd::F2(wt)), None) => job(wt).run::<_, _, F2>(),
+        (Some(Winograd::F4(wt)), None) => job(wt).run::<_, _, F4>(),
         _ => {
             conv::im2col(g, src, p, weight.unwrap_or(&p.weight), segs, prefill, act);
             for o in outs.iter_mut() {
@@ -288,9 +288,9 @@ mod tests {
                     simd,
                 };
                 if let How::F4 { .. } = how {
-                    job(&winograd4::weights(&p.weight, p.cin, p.cout)).run::<4, 6, F4>();
+                    job(&winograd4::weights(&p.weight, p.cin, p.cout)).run::<_, _, F4>();
                 } else {
-                    job(&winograd::weights(&p.weight, p.cin, p.cout)).run::<2, 4, F2>();
+                    job(&winograd::weights(&p.weight, p.cin, p.cout)).run::<_, _, F2>();
                 }
             }
         }

@@ -1,12 +1,12 @@
-//! Winograd F(2×2, 3×3) for the stride-1 3×3 convs with 8 or more input channels (IMDN's 64
-//! and 48, IMDN_RTC's 12 and 9).
+//! Winograd F(2×2, 3×3) for the stride-1 3×3 convs with 8 or more input channels (IMDN's 64 and
+//! 48, IMDN_RTC's 12 and 9).
 //!
-//! A 2×2 output tile of a 3×3 conv costs 16 multiply-adds per channel pair instead of 36:
-//! each 4×4 input tile d is transformed (V = Bᵀ d B), the 16 transform positions are 16 small
-//! GEMMs against weights transformed once at load (U = G g Gᵀ), and the output transform
-//! (Y = Aᵀ M A) runs with bias, residual and LeakyReLU fused into the write. Work goes in
-//! blocks of [`Tiles::block_tiles`] tiles along one tile row: the block's transformed input stays in
-//! L2, and the GEMM results of one panel of [`PANEL`] output channels stay in L1 until they are
+//! A 2×2 output tile of a 3×3 conv costs 16 multiply-adds per channel pair instead of 36: each
+//! 4×4 input tile d is transformed (V = Bᵀ d B), the 16 transform positions are 16 small GEMMs
+//! against weights transformed once at load (U = G g Gᵀ), and the output transform (Y = Aᵀ M A)
+//! runs with bias, residual and LeakyReLU fused into the write. Work goes in blocks of
+//! [`Tiles::block_tiles`] tiles along one tile row: the block's transformed input stays in L2,
+//! and the GEMM results of one panel of [`PANEL`] output channels stay in L1 until they are
 //! transformed. Errors stay at float rounding (the transforms only add, subtract and halve):
 //! the tests of [`plan`](super::plan) check both Winograd kernels against im2col, and
 //! `tests/cpu.rs` whole networks against candle's.
@@ -63,9 +63,10 @@ impl Tiles<2, 4> for F2 {
         }
     }
 
-    /// [`Tiles::input_transform`] with 8 tiles per AVX register. Tiles are deinterleaved within each
-    /// 128-bit lane only (no lane-crossing permute), so each group of 8 holds tiles in the order
-    /// 0 1 4 5 2 3 6 7; [`Tiles::output_transform_avx2`] undoes that order, and the GEMM does not care.
+    /// [`Tiles::input_transform`] with 8 tiles per AVX register. Tiles are deinterleaved within
+    /// each 128-bit lane only (no lane-crossing permute), so each group of 8 holds tiles in the
+    /// order 0 1 4 5 2 3 6 7; [`Tiles::output_transform_avx2`] undoes that order, and the GEMM
+    /// does not care.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn input_transform_avx2(
@@ -127,9 +128,10 @@ impl Tiles<2, 4> for F2 {
         }
     }
 
-    /// [`Tiles::output_transform`] for tiles in the AVX order of [`Tiles::input_transform_avx2`] (interleaving
-    /// each 128-bit lane's even and odd columns puts them back in column order), with the bias,
-    /// residual and activation applied on the way to `dst`.
+    /// [`Tiles::output_transform`] for tiles in the AVX order of
+    /// [`Tiles::input_transform_avx2`] (interleaving each 128-bit lane's even and odd columns
+    /// puts them back in column order), with the bias, residual and activation applied on the
+    /// way to `dst`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn output_transform_avx2(m: &[f32], r: usize, ntp: usize, dst: &RowDst<2>) {

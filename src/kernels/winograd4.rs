@@ -53,10 +53,10 @@ impl Tiles<4, 6> for F4 {
         }
     }
 
-    /// [`Tiles::input_transform`] with 8 tiles per AVX register: a 4×4 transpose within each 128-bit lane
-    /// turns the row's columns 4k..4k + 32 into column j of tiles 0 2 4 6 | 1 3 5 7 (no
-    /// lane-crossing permute); [`Tiles::output_transform_avx2`] undoes that order, and the GEMM does not
-    /// care.
+    /// [`Tiles::input_transform`] with 8 tiles per AVX register: a 4×4 transpose within each
+    /// 128-bit lane turns the row's columns 4k..4k + 32 into column j of tiles
+    /// 0 2 4 6 | 1 3 5 7 (no lane-crossing permute); [`Tiles::output_transform_avx2`] undoes
+    /// that order, and the GEMM does not care.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn input_transform_avx2(
@@ -129,9 +129,10 @@ impl Tiles<4, 6> for F4 {
         }
     }
 
-    /// [`Tiles::output_transform`] for tiles in the AVX order of [`Tiles::input_transform_avx2`] (the same
-    /// transpose within each 128-bit lane puts them back in column order), with the bias, residual
-    /// and activation applied on the way to `dst`.
+    /// [`Tiles::output_transform`] for tiles in the AVX order of
+    /// [`Tiles::input_transform_avx2`] (the same transpose within each 128-bit lane puts them
+    /// back in column order), with the bias, residual and activation applied on the way to
+    /// `dst`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn output_transform_avx2(m: &[f32], r: usize, ntp: usize, dst: &RowDst<4>) {
